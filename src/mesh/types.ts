@@ -117,6 +117,8 @@ export interface ProtocolConnection {
   readonly remote: PeerIdentity;
   readonly outbound: boolean;
   readonly remoteAddress: string;
+  /** The TCP port the peer listens on (sent in its hello): remote IP + this port is dialable. */
+  readonly remoteListenPort: number;
   readonly protocolVersion: number;
   readonly encrypted: boolean;
   /** Derived per connection even without a password (then not secret); null never. */
@@ -188,4 +190,37 @@ export interface RouterStatus {
     gossipMessagesSent: number;
     gossipMessagesReceived: number;
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The router as the daemon and the API see it (implemented by src/mesh/router.ts).
+// ---------------------------------------------------------------------------------------------
+
+export interface RouterInit {
+  identity: PeerIdentity;
+  /** TCP port we listen on and dial by default (6783). */
+  port: number;
+  /** Shared secret; undefined = no encryption. */
+  password?: string;
+  /** Connect to peers learned from gossip (default true). */
+  discovery?: boolean;
+  /** Most connections we keep (default 100); targets given by the user always count. */
+  connLimit?: number;
+  /** Initial targets, "host[:port]". */
+  peers?: string[];
+}
+
+export interface RouterApi {
+  readonly mesh: MeshView;
+  start(): Promise<void>;
+  /** Closes every connection with a goodbye and stops all timers. Idempotent. */
+  stop(): Promise<void>;
+  /** Adds targets ("host[:port]") and dials them now. Throws ERR_INVALID_ARGUMENT on a bad address. */
+  connect(addresses: string[]): void;
+  /** Removes targets: no more dialling them; an established connection to them stays. */
+  forget(addresses: string[]): void;
+  status(): RouterStatus;
+  newGossipChannel(name: string, gossiper: Gossiper): GossipChannel;
+  /** Session keys and address of an established neighbour, for the data plane. */
+  connectionTo(peer: PeerName): ProtocolConnection | undefined;
 }
