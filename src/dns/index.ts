@@ -1,0 +1,10 @@
+/** DNS for container names: the replicated records (gossip channel "dns") and the server. */
+export { DnsRecordStore, DEFAULT_TOMBSTONE_LIFETIME_MS, type DnsStoreComponents, type DnsStoreInit, type DnsStatusRow } from './store.js';
+export { DnsServer, type DnsServerComponents, type DnsServerInit, type DnsListen, type DnsStats, type Endpoint } from './server.js';
+export { RecordSet, supersedes, recordKey, type DnsRecord } from './records.js';
+export { decodeRecords } from './codec.js';
+export { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
+export { parseResolvConf } from './resolv-conf.js';
+
+/** Name of the gossip channel the router carries the records on. */
+export const DNS_GOSSIP_CHANNEL = 'dns';

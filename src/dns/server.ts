@@ -1,0 +1,288 @@
+/**
+ * The DNS server containers talk to: UDP and TCP, answers names in our domain from the record
+ * store, forwards the rest upstream. Lifecycle: start once, stop (idempotent).
+ *
+ * Never crashes on input: every datagram and TCP message goes through inspectQuery, and handler
+ * errors are logged and counted, not thrown.
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server as TcpServer, type Socket as TcpSocket, type AddressInfo } from 'node:net';
+import * as dnsPacket from 'dns-packet';
+import { LoomError } from '../core/errors.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
+import { inspectQuery, headerOnlyReply, RCODE, type DnsQuery } from './query.js';
+import { encodeWithin, resolveLocally, udpLimitFor, type AnswerPolicy } from './answer.js';
+import { UpstreamForwarder } from './upstream.js';
+import type { DnsRecordStore, DnsStatusRow } from './store.js';
+
+export interface DnsServerComponents {
+  store: DnsRecordStore;
+  logger?: Logger;
+  /** For upstream timeouts; real sockets need the system clock. */
+  clock?: Clock;
+}
+
+export interface DnsServerInit {
+  /** Default "loom.local". */
+  domain?: string;
+  /** TTL of our answers. Default 1 s: containers come and go, caches must not hold them long. */
+  ttlSeconds?: number;
+  /** Default /etc/resolv.conf; re-read when it changes. */
+  resolvConfPath?: string;
+  /** Budget for a forwarded query across all upstreams before SERVFAIL. Default 2000 ms. */
+  upstreamTimeoutMs?: number;
+  /** Internal, for tests: the port upstreams listen on (resolv.conf cannot say). Default 53. */
+  upstreamPort?: number;
+  /** Default 512. */
+  maxForwardsInFlight?: number;
+  /** Default 128. */
+  maxTcpConnections?: number;
+  /** A TCP client silent this long is disconnected. Default 10 s. */
+  tcpIdleTimeoutMs?: number;
+  /** Source of randomness for round-robin order. Default Math.random. */
+  random?: () => number;
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface DnsListen {
+  udp?: Endpoint;
+  tcp?: Endpoint;
+}
+
+export interface DnsStats {
+  queries: number;
+  answeredLocally: number;
+  forwarded: number;
+  nxdomain: number;
+  servfail: number;
+  malformed: number;
+  dropped: number;
+  truncated: number;
+}
+
+const MAX_TCP_MESSAGE = 65535;
+const MAX_TCP_BACKLOG = 1024 * 1024;
+
+export class DnsServer {
+  private readonly store: DnsRecordStore;
+  private readonly logger: Logger;
+  private readonly policy: AnswerPolicy;
+  private readonly random: () => number;
+  private readonly upstream: UpstreamForwarder;
+  private readonly maxTcpConnections: number;
+  private readonly tcpIdleTimeoutMs: number;
+  private udp: UdpSocket | null = null;
+  private tcp: TcpServer | null = null;
+  private readonly tcpClients = new Set<TcpSocket>();
+  private bound: DnsListen = {};
+  private started = false;
+  private readonly counters: DnsStats = { queries: 0, answeredLocally: 0, forwarded: 0, nxdomain: 0, servfail: 0, malformed: 0, dropped: 0, truncated: 0 };
+
+  constructor(components: DnsServerComponents, init: DnsServerInit = {}) {
+    this.store = components.store;
+    this.logger = components.logger ?? silentLogger;
+    const ttlSeconds = init.ttlSeconds ?? 1;
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 0 || ttlSeconds > 86_400) throw new LoomError('ERR_INVALID_CONFIG', 'dns: ttl must be an integer number of seconds in 0..86400');
+    this.policy = { domain: parseName(init.domain ?? DEFAULT_DOMAIN), ttlSeconds };
+    this.random = init.random ?? Math.random;
+    this.maxTcpConnections = init.maxTcpConnections ?? 128;
+    this.tcpIdleTimeoutMs = init.tcpIdleTimeoutMs ?? 10_000;
+    this.upstream = new UpstreamForwarder(
+      { clock: components.clock ?? systemClock, logger: this.logger },
+      {
+        resolvConfPath: init.resolvConfPath ?? '/etc/resolv.conf',
+        timeoutMs: init.upstreamTimeoutMs ?? 2000,
+        port: init.upstreamPort ?? 53,
+        maxInFlight: init.maxForwardsInFlight ?? 512,
+        isSelf: (address, port) => [this.bound.udp, this.bound.tcp].some((e) => e !== undefined && e.host === address && e.port === port),
+      },
+    );
+  }
+
+  get domain(): string {
+    return this.policy.domain;
+  }
+
+  /** Binds the given endpoints (port 0 picks one) and returns what was bound. Once only. */
+  async start(listen: DnsListen): Promise<DnsListen> {
+    if (this.started) throw new LoomError('ERR_CONFLICT', 'dns server already started');
+    this.started = true;
+    try {
+      if (listen.udp) this.bound.udp = await this.listenUdp(listen.udp);
+      if (listen.tcp) this.bound.tcp = await this.listenTcp(listen.tcp);
+    } catch (err) {
+      await this.stop();
+      throw new LoomError('ERR_UNAVAILABLE', `dns server cannot listen: ${(err as Error).message}`, { cause: err, detail: { listen } });
+    }
+    this.logger.info({ udp: this.bound.udp, tcp: this.bound.tcp, domain: this.policy.domain }, 'dns server listening');
+    return { ...this.bound };
+  }
+
+  /** Closes the sockets and every TCP client. Idempotent. */
+  async stop(): Promise<void> {
+    const udp = this.udp;
+    const tcp = this.tcp;
+    this.udp = null;
+    this.tcp = null;
+    for (const client of this.tcpClients) client.destroy();
+    this.tcpClients.clear();
+    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
+  }
+
+  addresses(): DnsListen {
+    return { ...this.bound };
+  }
+
+  // ----- records API (local containers) ---------------------------------------------------
+
+  /** A single-label name gets our domain appended. */
+  add(name: string, address: string, containerId: string): boolean {
+    return this.store.add(qualifyName(name, this.policy.domain), address, containerId);
+  }
+
+  remove(name: string, address?: string, containerId?: string): number {
+    return this.store.remove(qualifyName(name, this.policy.domain), address, containerId);
+  }
+
+  removeContainer(containerId: string): number {
+    return this.store.removeContainer(containerId);
+  }
+
+  lookup(name: string): string[] {
+    return this.store.lookup(qualifyName(name, this.policy.domain));
+  }
+
+  dnsStatus(): DnsStatusRow[] {
+    return this.store.status();
+  }
+
+  stats(): DnsStats {
+    return { ...this.counters };
+  }
+
+  // ----- query handling -------------------------------------------------------------------
+
+  /** The reply to one DNS message, or null to send nothing. Never throws. */
+  async answer(raw: Buffer, overTcp: boolean): Promise<Buffer | null> {
+    this.counters.queries++;
+    const inspection = inspectQuery(raw);
+    switch (inspection.kind) {
+      case 'drop':
+        this.counters.dropped++;
+        return null;
+      case 'reply':
+        this.counters.malformed++;
+        return inspection.response;
+      case 'query':
+        return this.answerQuery(inspection.query, overTcp);
+      default: {
+        const never: never = inspection;
+        return never;
+      }
+    }
+  }
+
+  private async answerQuery(query: DnsQuery, overTcp: boolean): Promise<Buffer> {
+    const resolution = resolveLocally(query, this.store, this.policy, this.random);
+    if (resolution.kind === 'answer') {
+      this.counters.answeredLocally++;
+      if (resolution.rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
+      const reply = encodeWithin(resolution.packet, overTcp ? MAX_TCP_MESSAGE : udpLimitFor(query));
+      if ((reply[2]! & 0x02) !== 0) this.counters.truncated++;
+      return reply;
+    }
+    this.counters.forwarded++;
+    const reply = await this.upstream.forward(query.raw, query.questionEnd, overTcp);
+    if (reply) return reply;
+    this.counters.servfail++;
+    return servfail(query);
+  }
+
+  private listenUdp(endpoint: Endpoint): Promise<Endpoint> {
+    const socket = createSocket({ type: endpoint.host.includes(':') ? 'udp6' : 'udp4' });
+    this.udp = socket;
+    socket.on('message', (msg, rinfo) => {
+      this.answer(msg, false).then(
+        (reply) => {
+          if (reply && this.udp === socket) socket.send(reply, rinfo.port, rinfo.address);
+        },
+        (err: unknown) => this.logger.warn({ err }, 'dns: udp query failed'),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(endpoint.port, endpoint.host, () => {
+        socket.off('error', reject);
+        socket.on('error', (err) => this.logger.warn({ err }, 'dns: udp socket error'));
+        const a = socket.address();
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  private listenTcp(endpoint: Endpoint): Promise<Endpoint> {
+    const server = createServer((client) => this.serveTcpClient(client));
+    server.maxConnections = this.maxTcpConnections;
+    this.tcp = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(endpoint.port, endpoint.host, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.logger.warn({ err }, 'dns: tcp server error'));
+        const a = server.address() as AddressInfo;
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  /** RFC 7766 framing: 2-byte length per message; replies may come back out of order. */
+  private serveTcpClient(client: TcpSocket): void {
+    this.tcpClients.add(client);
+    client.setNoDelay(true);
+    client.setTimeout(this.tcpIdleTimeoutMs, () => client.destroy());
+    client.on('error', () => client.destroy());
+    client.on('close', () => this.tcpClients.delete(client));
+    let pending: Buffer = Buffer.alloc(0);
+    client.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length >= 2) {
+        const size = pending.readUInt16BE(0);
+        if (pending.length < size + 2) break;
+        const message = Buffer.from(pending.subarray(2, size + 2));
+        pending = pending.subarray(size + 2);
+        this.answer(message, true).then(
+          (reply) => {
+            if (!reply || client.destroyed) return;
+            const framed = Buffer.allocUnsafe(reply.length + 2);
+            framed.writeUInt16BE(reply.length, 0);
+            reply.copy(framed, 2);
+            client.write(framed);
+            // A client that sends but does not read must not grow our memory without bound.
+            if (client.writableLength > MAX_TCP_BACKLOG) client.destroy();
+          },
+          (err: unknown) => this.logger.warn({ err }, 'dns: tcp query failed'),
+        );
+      }
+    });
+  }
+}
+
+function servfail(query: DnsQuery): Buffer {
+  try {
+    return dnsPacket.encode({
+      type: 'response',
+      id: query.id,
+      flags: dnsPacket.RECURSION_AVAILABLE | (query.recursionDesired ? dnsPacket.RECURSION_DESIRED : 0) | RCODE.SERVFAIL,
+      questions: [query.question],
+    });
+  } catch {
+    return headerOnlyReply(query.raw, RCODE.SERVFAIL);
+  }
+}
