@@ -1,0 +1,134 @@
+import { request } from 'node:http';
+import { ERROR_CODES, LoomError, type ErrorCode } from '../core/errors.js';
+import type { RouterStatus } from '../mesh/types.js';
+import { parseHostPort } from './validate.js';
+
+export const DEFAULT_HTTP_ADDR = '127.0.0.1:6784';
+const NOT_RUNNING = 'is the router running? (loom launch)';
+
+export interface ApiClientInit {
+  /** "host:port" of the daemon's API; default 127.0.0.1:6784. */
+  address?: string;
+  /** Per request; default 10 s. */
+  timeoutMs?: number;
+}
+
+/** `/report`: the router plus whatever sections other subsystems registered. */
+export interface Report {
+  version: string;
+  router: RouterStatus;
+  [section: string]: unknown;
+}
+
+/**
+ * The CLI's only way to talk to the daemon. Every failure is a LoomError: the daemon's own code
+ * when it answered with one, ERR_UNAVAILABLE when nothing listens, ERR_TIMEOUT, or ERR_PROTOCOL
+ * for an answer that is not ours. Response bodies are trusted to be well-formed beyond that:
+ * the daemon is the same build on the same host.
+ */
+export class ApiClient {
+  readonly address: string;
+  private readonly host: string;
+  private readonly port: number;
+  private readonly timeoutMs: number;
+
+  constructor(init: ApiClientInit = {}) {
+    this.address = init.address ?? DEFAULT_HTTP_ADDR;
+    const { host, port } = parseHostPort(this.address, 'API address');
+    this.host = host;
+    this.port = port ?? 6784;
+    this.timeoutMs = init.timeoutMs ?? 10_000;
+  }
+
+  status(): Promise<RouterStatus> {
+    return this.call<RouterStatus>('GET', '/status');
+  }
+
+  report(): Promise<Report> {
+    return this.call<Report>('GET', '/report');
+  }
+
+  connect(peers: string[], replace = false): Promise<{ targets: string[] }> {
+    return this.call('POST', '/connect', { peers, ...(replace ? { replace } : {}) });
+  }
+
+  forget(peers: string[]): Promise<{ targets: string[] }> {
+    return this.call('POST', '/forget', { peers });
+  }
+
+  stop(): Promise<{ stopping: boolean }> {
+    return this.call('POST', '/stop');
+  }
+
+  metrics(): Promise<string> {
+    return this.raw('GET', '/metrics').then((r) => r.text);
+  }
+
+  /** True when the daemon answers /healthz; false when nothing listens. Other failures throw. */
+  async healthy(): Promise<boolean> {
+    try {
+      await this.call('GET', '/healthz');
+      return true;
+    } catch (err) {
+      if (err instanceof LoomError && err.code === 'ERR_UNAVAILABLE') return false;
+      throw err;
+    }
+  }
+
+  /** For later subsystems' endpoints: JSON in, JSON out, errors as above. */
+  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const { status, text } = await this.raw(method, path, body);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw new LoomError('ERR_PROTOCOL', `daemon at ${this.address} answered ${status} with a body that is not JSON`, { cause: err });
+    }
+    if (status >= 400) throw errorFromBody(parsed, status);
+    return parsed as T;
+  }
+
+  private raw(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: this.host,
+          port: this.port,
+          method,
+          path,
+          agent: false,
+          timeout: this.timeoutMs,
+          headers: {
+            Accept: 'application/json',
+            ...(payload === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', (err) => reject(transportError(err, this.address)));
+        },
+      );
+      req.on('timeout', () => req.destroy(new LoomError('ERR_TIMEOUT', `daemon at ${this.address} did not answer within ${this.timeoutMs} ms`)));
+      req.on('error', (err) => reject(transportError(err, this.address)));
+      req.end(payload);
+    });
+  }
+}
+
+function transportError(err: unknown, address: string): LoomError {
+  if (err instanceof LoomError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'EADDRNOTAVAIL' || code === 'ECONNRESET')
+    return new LoomError('ERR_UNAVAILABLE', `cannot reach the router API at ${address}: ${NOT_RUNNING}`, { cause: err });
+  return new LoomError('ERR_UNAVAILABLE', `cannot reach the router API at ${address} (${code ?? String(err)}): ${NOT_RUNNING}`, { cause: err });
+}
+
+function errorFromBody(body: unknown, status: number): LoomError {
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const code = ERROR_CODES.includes(error?.code as ErrorCode) ? (error!.code as ErrorCode) : 'ERR_INTERNAL';
+  const message = typeof error?.message === 'string' ? error.message : `daemon answered HTTP ${status}`;
+  return new LoomError(code, message, { detail: { httpStatus: status } });
+}

@@ -1,0 +1,10 @@
+/** The daemon's local HTTP API: server, route table, mesh routes, metrics, and the client the CLI uses. */
+export { ApiServer, type ApiServerComponents, type ApiServerInit, type ReportSection } from './server.js';
+export { RouteTable, type ApiRequest, type ApiResponse, type HttpMethod, type RouteHandler } from './route-table.js';
+export { registerRouterRoutes, type RouterRoutesOptions } from './router-routes.js';
+export { createRouterMetrics, type RouterMetrics } from './metrics.js';
+export { ApiClient, DEFAULT_HTTP_ADDR, type ApiClientInit, type Report } from './client.js';
+export { HTTP_STATUS_BY_CODE, errorResponse, type ErrorBody } from './http-errors.js';
+export { MAX_BODY_BYTES, readJsonBody } from './body.js';
+export { parseHostPort, parsePeerAddress, parsePort, parseWith, type HostPort } from './validate.js';
+export { LOOM_VERSION } from './version.js';

@@ -1,0 +1,13 @@
+import { parsePeerAddress } from '../../api/validate.js';
+import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+
+export const forgetCommand: CliCommand = {
+  register(program, ctx) {
+    withHttpAddr(program.command('forget'))
+      .description('stop connecting to peers (established connections stay)')
+      .argument('<peers...>', 'host[:port]')
+      .action(async (peers: string[], opts: { httpAddr?: string }) => {
+        await clientFor(ctx, opts).forget(peers.map(parsePeerAddress));
+      });
+  },
+};

@@ -1,0 +1,36 @@
+import { DEFAULT_CONN_LIMIT, DEFAULT_PORT, parseLaunchOptions, type RawLaunchOptions } from '../../daemon/options.js';
+import type { CliCommand } from '../command.js';
+
+export const launchCommand: CliCommand = {
+  register(program, ctx) {
+    program
+      .command('launch')
+      .description('start the router in this network namespace; prints its peer name once ready')
+      .argument('[peers...]', 'peers to connect to, host[:port]')
+      .option('--foreground', 'run in the foreground, logging JSON to stdout (systemd, DaemonSet)')
+      .option('--port <port>', `TCP port for peer connections (default ${DEFAULT_PORT})`)
+      .option('--name <peername>', 'peer name (default: generated once, kept in the state dir)')
+      .option('--nickname <nickname>', 'nickname shown beside the peer name (default: host name)')
+      .option('--password <password>', 'encrypt and authenticate peer connections (env LOOM_PASSWORD)')
+      .option('--no-discovery', 'do not connect to peers learned from other peers')
+      .option('--conn-limit <n>', `most peer connections to keep (default ${DEFAULT_CONN_LIMIT})`)
+      .option('--state-dir <dir>', 'where the peer name, pid file and log live (env LOOM_STATE_DIR, default /var/lib/loom)')
+      .option('--http-addr <addr>', 'address of the local API (env LOOM_HTTP_ADDR, default 127.0.0.1:6784)')
+      .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
+        const config = parseLaunchOptions(opts, peers, ctx.env);
+        // The daemon's modules (HTTP server, metrics, pino) load only for launch.
+        if (opts.foreground) {
+          const { runUntilStopped, startDaemon } = await import('../../daemon/foreground.js');
+          const { createDaemonLogger } = await import('../../daemon/log.js');
+          const logger = createDaemonLogger();
+          const daemon = await startDaemon({ logger, createRouter: await ctx.loadRouterFactory() }, config);
+          await runUntilStopped(daemon, logger);
+          logger.flush();
+          return;
+        }
+        const { launchInBackground } = await import('../../daemon/background.js');
+        const launched = await launchInBackground(config, { node: ctx.node, entry: ctx.entry, env: ctx.env });
+        ctx.out(`${launched.name}\n`);
+      });
+  },
+};

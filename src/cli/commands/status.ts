@@ -1,0 +1,25 @@
+import { LoomError } from '../../core/errors.js';
+import type { Report } from '../../api/client.js';
+import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import { formatConnections, formatPeers, formatSummary, formatTargets } from '../format-status.js';
+
+/** `loom status <view>`; later subsystems add views here (ipam, dns). */
+export const STATUS_VIEWS: Record<string, (report: Report) => string> = {
+  peers: (r) => formatPeers(r.router),
+  connections: (r) => formatConnections(r.router),
+  targets: (r) => formatTargets(r.router),
+};
+
+export const statusCommand: CliCommand = {
+  register(program, ctx) {
+    withHttpAddr(program.command('status'))
+      .description(`summary of the router; or one view: ${Object.keys(STATUS_VIEWS).join(', ')}`)
+      .argument('[view]', 'what to show in detail')
+      .action(async (view: string | undefined, opts: { httpAddr?: string }) => {
+        const render = view === undefined ? undefined : STATUS_VIEWS[view];
+        if (view !== undefined && !render) throw new LoomError('ERR_INVALID_ARGUMENT', `unknown status view "${view.slice(0, 40)}": use one of ${Object.keys(STATUS_VIEWS).join(', ')}`);
+        const report = await clientFor(ctx, opts).report();
+        ctx.out(render ? render(report) : formatSummary(report.router, report.version));
+      });
+  },
+};

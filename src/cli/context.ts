@@ -1,0 +1,17 @@
+import type { RouterFactory } from '../daemon/foreground.js';
+
+/**
+ * What a command may touch besides its arguments. Tests pass their own: output is captured, the
+ * environment is a plain object, and the router factory can be a test double.
+ */
+export interface CliContext {
+  out(text: string): void;
+  err(text: string): void;
+  env: NodeJS.ProcessEnv;
+  /** Node and its flags, to re-execute the CLI for a background daemon. */
+  node: string[];
+  /** The CLI's entry module, to re-execute it. */
+  entry: string;
+  /** Loaded on first use so that commands talking to a daemon do not load the mesh. */
+  loadRouterFactory(): Promise<RouterFactory>;
+}

@@ -1,0 +1,18 @@
+/**
+ * The `loom` executable (bin/loom imports the compiled form). Running this module runs the CLI;
+ * `launch` re-executes it, with the same Node flags, to start a background daemon.
+ */
+import { fileURLToPath } from 'node:url';
+import { runCli } from './run.js';
+import type { CliContext } from './context.js';
+
+const ctx: CliContext = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  env: process.env,
+  node: [process.execPath, ...process.execArgv],
+  entry: fileURLToPath(import.meta.url),
+  loadRouterFactory: async () => (await import('../daemon/router-factory.js')).createRouter,
+};
+
+process.exitCode = await runCli(process.argv.slice(2), ctx);

@@ -1,0 +1,110 @@
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { ApiClient } from '../api/client.js';
+import { ERROR_CODES, LoomError } from '../core/errors.js';
+import { startProcess } from '../os/runner.js';
+import { foregroundArgs, type LaunchConfig } from './options.js';
+import { StateDir } from './state-dir.js';
+
+export interface BackgroundLaunch {
+  /** Node and its flags before the script, e.g. [process.execPath, '--import', 'tsx']. */
+  node: string[];
+  /** The CLI's entry module (src/cli/main.ts or dist/src/cli/main.js). */
+  entry: string;
+  /** The child's environment (default process.env); LOOM_PASSWORD is set from the config. */
+  env?: NodeJS.ProcessEnv;
+  /** How long to wait for the API to answer; default 10 s. */
+  readyTimeoutMs?: number;
+}
+
+export interface LaunchedDaemon {
+  pid: number;
+  name: string;
+}
+
+/**
+ * `loom launch` without --foreground: re-executes the CLI as `launch --foreground` detached in its
+ * own session, output appended to STATE_DIR/loom.log, and returns once its API answers /status.
+ * If the child exits first, the error in its log becomes the thrown LoomError (its code kept).
+ * Polling is bounded in time and count; the child is never killed here (it may still be coming up
+ * when we time out, and `loom stop` is the way to end it).
+ */
+export async function launchInBackground(config: LaunchConfig, launch: BackgroundLaunch): Promise<LaunchedDaemon> {
+  const stateDir = new StateDir(config.stateDir);
+  stateDir.ensure();
+  stateDir.assertNotRunning();
+  const client = new ApiClient({ address: config.httpAddr, timeoutMs: 1000 });
+  if (await client.healthy()) throw new LoomError('ERR_CONFLICT', `something already answers on ${config.httpAddr}; is a router running? (loom stop)`);
+
+  const [node, ...nodeFlags] = launch.node;
+  if (!node) throw new LoomError('ERR_INTERNAL', 'no node executable to launch');
+  const logFd = openSync(stateDir.logFile, 'a', 0o644);
+  const logStart = fileSize(stateDir.logFile);
+  const env = { ...(launch.env ?? process.env) };
+  if (config.password !== undefined) env['LOOM_PASSWORD'] = config.password;
+  else delete env['LOOM_PASSWORD'];
+  let child;
+  try {
+    child = startProcess(node, [...nodeFlags, launch.entry, ...foregroundArgs(config)], { detached: true, logFile: logFd, env });
+  } finally {
+    closeSync(logFd);
+  }
+  let exited: number | null = null;
+  child.once('exit', (code, signal) => (exited = code ?? (signal ? 128 : 1)));
+  child.once('error', () => (exited = 127));
+
+  const deadline = Date.now() + (launch.readyTimeoutMs ?? 10_000);
+  for (let attempt = 0; attempt < 1000 && Date.now() < deadline; attempt++) {
+    if (exited !== null) throw childFailure(stateDir.logFile, logStart, exited);
+    try {
+      const status = await client.status();
+      child.unref();
+      return { pid: child.pid ?? 0, name: status.name };
+    } catch (err) {
+      if (!(err instanceof LoomError) || (err.code !== 'ERR_UNAVAILABLE' && err.code !== 'ERR_TIMEOUT')) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(20 * (attempt + 1), 200)));
+  }
+  if (exited !== null) throw childFailure(stateDir.logFile, logStart, exited);
+  child.unref();
+  throw new LoomError('ERR_TIMEOUT', `the router (pid ${child.pid}) did not become ready; see ${stateDir.logFile}`);
+}
+
+function fileSize(file: string): number {
+  try {
+    return statSync(file).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * The child's own error, taken from the last pino line with a `code` (or an "loom: CODE: msg"
+ * line) written since this launch; otherwise a generic failure pointing at the log.
+ */
+export function childFailure(logFile: string, from: number, exitCode: number): LoomError {
+  let text = '';
+  try {
+    text = readFileSync(logFile).subarray(from).toString('utf8');
+  } catch {
+    // The log is a hint only.
+  }
+  const lines = text.split('\n').filter((l) => l.trim().length > 0).slice(-50).reverse();
+  for (const line of lines) {
+    const cli = /^loom: (ERR_[A-Z_]+): (.*)$/.exec(line);
+    if (cli) return new LoomError(asCode(cli[1]!), cli[2]!);
+    try {
+      const rec = JSON.parse(line) as { code?: unknown; msg?: unknown };
+      if (typeof rec.code === 'string' && typeof rec.msg === 'string') return new LoomError(asCode(rec.code), rec.msg);
+    } catch {
+      // Not JSON: keep looking.
+    }
+  }
+  const tail = lines.slice(0, 3).reverse().join(' | ').slice(0, 500);
+  return new LoomError('ERR_UNAVAILABLE', `the router exited with code ${exitCode} before it was ready${tail ? `: ${tail}` : ''} (see ${logFile})`);
+}
+
+function asCode(code: string): LoomError['code'] {
+  return (ERROR_CODE_SET.has(code) ? code : 'ERR_INTERNAL') as LoomError['code'];
+}
+
+const ERROR_CODE_SET: ReadonlySet<string> = new Set(ERROR_CODES);

@@ -1,0 +1,97 @@
+import { ApiServer } from '../api/server.js';
+import { registerRouterRoutes } from '../api/router-routes.js';
+import { toLoomError } from '../core/errors.js';
+import { randomPeerUid } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
+import type { PeerIdentity, RouterApi } from '../mesh/types.js';
+import type { LaunchConfig } from './options.js';
+import { StateDir } from './state-dir.js';
+
+/**
+ * Builds the (not yet started) router for a config; the daemon owns its lifecycle from then on.
+ * `logger` is the daemon's root logger: the router and transport bind their own `component`.
+ */
+export type RouterFactory = (config: LaunchConfig, identity: PeerIdentity, logger: Logger) => RouterApi;
+
+export interface DaemonComponents {
+  logger: Logger;
+  createRouter: RouterFactory;
+}
+
+export interface RunningDaemon {
+  readonly identity: PeerIdentity;
+  readonly router: RouterApi;
+  readonly api: ApiServer;
+  /** Where the API actually listens (the port is real even when the config said 0). */
+  readonly apiAddress: { host: string; port: number };
+  /** Stops the router (goodbyes), closes the API, releases the pid file. Idempotent. */
+  stop(): Promise<void>;
+  /** Resolves once `stop` (from a call, `/stop` or a signal) has finished. */
+  readonly stopped: Promise<void>;
+}
+
+/**
+ * Starts a daemon in this process: claims the state dir, starts the router, then opens the API,
+ * so an API that answers means a router that is ready. On any failure everything already started
+ * is undone and the error (a LoomError) is thrown.
+ */
+export async function startDaemon(components: DaemonComponents, config: LaunchConfig): Promise<RunningDaemon> {
+  const { logger } = components;
+  const stateDir = new StateDir(config.stateDir);
+  stateDir.ensure();
+  stateDir.acquire();
+  let router: RouterApi | null = null;
+  let api: ApiServer | null = null;
+  try {
+    const identity: PeerIdentity = { name: stateDir.peerName(config.name), nickname: config.nickname, uid: randomPeerUid() };
+    router = components.createRouter(config, identity, logger);
+    await router.start();
+    api = new ApiServer({ logger: logger.child({ component: 'api' }) }, { host: config.httpHost, port: config.httpPort });
+    let stopping: Promise<void> | null = null;
+    let markStopped: () => void = () => {};
+    const stopped = new Promise<void>((resolve) => (markStopped = resolve));
+    const startedRouter = router;
+    const startedApi = api;
+    const stop = (): Promise<void> =>
+      (stopping ??= (async () => {
+        logger.info({ component: 'daemon' }, 'stopping');
+        try {
+          await startedRouter.stop();
+        } catch (err) {
+          logger.error({ component: 'daemon', err: toLoomError(err).message }, 'router did not stop cleanly');
+        }
+        await startedApi.close();
+        stateDir.release();
+        logger.info({ component: 'daemon' }, 'stopped');
+        markStopped();
+      })());
+    registerRouterRoutes(api, router, { onStop: () => void stop() });
+    const apiAddress = await api.listen();
+    logger.info({ component: 'daemon', name: identity.name, nickname: identity.nickname, port: config.port, api: `${apiAddress.host}:${apiAddress.port}` }, 'router ready');
+    return { identity, router, api, apiAddress, stop, stopped };
+  } catch (err) {
+    await api?.close();
+    await router?.stop().catch(() => {});
+    stateDir.release();
+    throw toLoomError(err);
+  }
+}
+
+/**
+ * Foreground mode's tail: SIGTERM/SIGINT (or `/stop`) => orderly stop. Resolves when stopped;
+ * the caller then exits 0. Handlers are removed afterwards.
+ */
+export async function runUntilStopped(daemon: RunningDaemon, logger: Logger): Promise<void> {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info({ component: 'daemon', signal }, 'signal received');
+    void daemon.stop();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await daemon.stopped;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

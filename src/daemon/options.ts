@@ -1,0 +1,106 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { LoomError } from '../core/errors.js';
+import { parsePeerName, type PeerName } from '../core/ids.js';
+import { DEFAULT_HTTP_ADDR } from '../api/client.js';
+import { parseHostPort, parsePeerAddress, parsePort } from '../api/validate.js';
+
+export const DEFAULT_PORT = 6783;
+export const DEFAULT_STATE_DIR = '/var/lib/loom';
+export const DEFAULT_CONN_LIMIT = 100;
+const MAX_CONN_LIMIT = 10_000;
+const NICKNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** `loom launch` after validation: everything the daemon needs, typed and bounded. */
+export interface LaunchConfig {
+  port: number;
+  /** Overrides the peer name kept in the state dir for this run. */
+  name: PeerName | undefined;
+  nickname: string;
+  password: string | undefined;
+  discovery: boolean;
+  connLimit: number;
+  stateDir: string;
+  /** "host:port" of the local API. */
+  httpAddr: string;
+  httpHost: string;
+  httpPort: number;
+  peers: string[];
+}
+
+/** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
+export interface RawLaunchOptions {
+  port?: string;
+  name?: string;
+  nickname?: string;
+  password?: string;
+  discovery?: boolean;
+  connLimit?: string;
+  stateDir?: string;
+  httpAddr?: string;
+}
+
+/**
+ * Validates `loom launch` arguments once, at the edge. Environment fallbacks: LOOM_PASSWORD,
+ * LOOM_STATE_DIR, LOOM_HTTP_ADDR (a flag wins). Throws ERR_INVALID_ARGUMENT naming the option.
+ */
+export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string[], env: NodeJS.ProcessEnv = process.env, host: string = hostname()): LaunchConfig {
+  const port = raw.port === undefined ? DEFAULT_PORT : parsePort(raw.port, '--port');
+  const name = raw.name === undefined ? undefined : parsePeerName(raw.name);
+  const nickname = raw.nickname ?? defaultNickname(host);
+  if (!NICKNAME_RE.test(nickname)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --nickname "${nickname.slice(0, 70)}": 1-64 letters, digits, ".", "_" or "-"`);
+  const password = raw.password ?? env['LOOM_PASSWORD'];
+  if (password !== undefined && (password.length === 0 || password.length > 1024)) throw new LoomError('ERR_INVALID_ARGUMENT', 'invalid password: 1-1024 characters');
+  const connLimit = raw.connLimit === undefined ? DEFAULT_CONN_LIMIT : parseConnLimit(raw.connLimit);
+  const stateDirText = raw.stateDir ?? env['LOOM_STATE_DIR'] ?? DEFAULT_STATE_DIR;
+  if (stateDirText.length === 0 || stateDirText.length > 1024 || stateDirText.includes('\0')) throw new LoomError('ERR_INVALID_ARGUMENT', 'invalid --state-dir');
+  const httpAddr = raw.httpAddr ?? env['LOOM_HTTP_ADDR'] ?? DEFAULT_HTTP_ADDR;
+  const http = parseHostPort(httpAddr, '--http-addr');
+  if (http.port === undefined) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --http-addr "${httpAddr.slice(0, 60)}": expected host:port`);
+  if (peers.length > 1000) throw new LoomError('ERR_INVALID_ARGUMENT', 'too many peers (at most 1000)');
+  return {
+    port,
+    name,
+    nickname,
+    password,
+    discovery: raw.discovery ?? true,
+    connLimit,
+    stateDir: resolve(stateDirText),
+    httpAddr,
+    httpHost: http.host,
+    httpPort: http.port,
+    peers: peers.map(parsePeerAddress),
+  };
+}
+
+function parseConnLimit(text: string): number {
+  const n = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > MAX_CONN_LIMIT) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --conn-limit "${text.slice(0, 20)}": expected 1-${MAX_CONN_LIMIT}`);
+  return n;
+}
+
+/** The host name's first label, cut to what a nickname allows; "loom" if nothing usable is left. */
+export function defaultNickname(host: string): string {
+  const label = (host.split('.')[0] ?? '').replace(/[^A-Za-z0-9._-]/g, '').replace(/^[._-]+/, '').slice(0, 64);
+  return label.length > 0 ? label : 'loom';
+}
+
+/**
+ * The arguments that make a re-executed CLI run this exact config in the foreground. The password
+ * is not among them (argv is world-readable in /proc): pass it as LOOM_PASSWORD in the child's env.
+ */
+export function foregroundArgs(config: LaunchConfig): string[] {
+  return [
+    'launch',
+    '--foreground',
+    '--port', String(config.port),
+    ...(config.name ? ['--name', config.name] : []),
+    '--nickname', config.nickname,
+    ...(config.discovery ? [] : ['--no-discovery']),
+    '--conn-limit', String(config.connLimit),
+    '--state-dir', config.stateDir,
+    '--http-addr', config.httpAddr,
+    '--',
+    ...config.peers,
+  ];
+}

@@ -1,0 +1,235 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { ApiServer } from '../../../src/api/server.js';
+import { registerRouterRoutes } from '../../../src/api/router-routes.js';
+import { HTTP_STATUS_BY_CODE } from '../../../src/api/http-errors.js';
+import { LoomError, ERROR_CODES, recordingLogger } from '../../../src/core/index.js';
+import { FakeRouter } from './fake-router.js';
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: () => any;
+}
+
+function send(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('ApiServer with the mesh routes', () => {
+  const router = new FakeRouter();
+  const logger = recordingLogger();
+  const server = new ApiServer({ logger }, { host: '127.0.0.1', port: 0 });
+  let stops = 0;
+  let port = 0;
+
+  before(async () => {
+    registerRouterRoutes(server, router, { onStop: () => stops++, defaultMetrics: true });
+    server.route('GET', '/boom', () => {
+      throw new Error('secret internals');
+    });
+    server.route('GET', '/conflict', () => {
+      throw new LoomError('ERR_CONFLICT', 'already there');
+    });
+    server.registerReportSection('ipam', () => ({ range: '10.32.0.0/12' }));
+    port = (await server.listen()).port;
+  });
+  after(() => server.close());
+
+  test('GET /status returns the RouterStatus as JSON', async () => {
+    const r = await send(port, 'GET', '/status');
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /^application\/json/);
+    assert.deepEqual(r.json(), JSON.parse(JSON.stringify(router.status())));
+  });
+
+  test('GET /report has version, the router section and registered sections', async () => {
+    const r = await send(port, 'GET', '/report');
+    assert.equal(r.status, 200);
+    const body = r.json();
+    assert.equal(body.version, '0.1.0');
+    assert.equal(body.router.name, '8a:3f:00:12:9c:01');
+    assert.equal(body.router.nickname, 'host1');
+    assert.equal(body.router.peers.length, 3);
+    assert.deepEqual(Object.keys(body.router.connections[0]).sort().slice(0, 4), ['address', 'encrypted', 'info', 'outbound']);
+    assert.deepEqual(body.ipam, { range: '10.32.0.0/12' });
+  });
+
+  test('a section name cannot be registered twice', () => {
+    assert.throws(() => server.registerReportSection('router', () => ({})), (e: unknown) => e instanceof LoomError && e.code === 'ERR_CONFLICT');
+    assert.throws(() => server.registerReportSection('version', () => ({})), (e: unknown) => e instanceof LoomError && e.code === 'ERR_CONFLICT');
+  });
+
+  test('GET /healthz', async () => {
+    const r = await send(port, 'GET', '/healthz');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), { ok: true });
+  });
+
+  test('POST /connect adds targets; replace drops the others', async () => {
+    let r = await send(port, 'POST', '/connect', JSON.stringify({ peers: ['10.0.0.5', '[fd00::1]:7000'] }));
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json().targets, ['192.168.1.2:6783', '192.168.1.3:6783', '10.0.0.5:6783', '[fd00::1]:7000']);
+    r = await send(port, 'POST', '/connect', JSON.stringify({ peers: ['10.0.0.5', 'Host4'], replace: true }));
+    assert.equal(r.status, 200);
+    // 10.0.0.5 and 10.0.0.5:6783 are one target: it is kept, not forgotten and re-dialled.
+    assert.deepEqual(r.json().targets, ['10.0.0.5:6783', 'host4:6783']);
+    assert.ok(router.calls.includes('forget 192.168.1.2:6783,192.168.1.3:6783,[fd00::1]:7000'));
+  });
+
+  test('POST /forget removes targets', async () => {
+    const r = await send(port, 'POST', '/forget', JSON.stringify({ peers: ['host4'] }));
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json().targets, ['10.0.0.5:6783']);
+  });
+
+  for (const [name, body, code] of [
+    ['bad JSON', '{"peers": [', 'ERR_INVALID_ARGUMENT'],
+    ['no body', '', 'ERR_INVALID_ARGUMENT'],
+    ['peers not an array', '{"peers": "10.0.0.1"}', 'ERR_INVALID_ARGUMENT'],
+    ['empty peers', '{"peers": []}', 'ERR_INVALID_ARGUMENT'],
+    ['unknown field', '{"peers": ["a"], "evil": 1}', 'ERR_INVALID_ARGUMENT'],
+    ['bad port', '{"peers": ["10.0.0.1:99999"]}', 'ERR_INVALID_ARGUMENT'],
+    ['bad host', '{"peers": ["not a host"]}', 'ERR_INVALID_ARGUMENT'],
+    ['bare IPv6', '{"peers": ["fd00::1"]}', 'ERR_INVALID_ARGUMENT'],
+    ['router refuses', '{"peers": ["bad.example"]}', 'ERR_INVALID_ARGUMENT'],
+  ] as const) {
+    test(`POST /connect rejects ${name} with 400 ${code}`, async () => {
+      const r = await send(port, 'POST', '/connect', body);
+      assert.equal(r.status, 400);
+      assert.equal(r.json().error.code, code);
+      assert.equal(typeof r.json().error.message, 'string');
+    });
+  }
+
+  test('an oversized body is refused with 413 by Content-Length, before reading it', async () => {
+    const big = Buffer.alloc(1024 * 1024 + 1, 0x20);
+    const r = await send(port, 'POST', '/connect', big, { 'Content-Type': 'application/json' });
+    assert.equal(r.status, 413);
+    assert.equal(r.json().error.code, 'ERR_FRAME_TOO_LARGE');
+  });
+
+  test('an oversized chunked body is refused with 413 while streaming', async () => {
+    const r = await new Promise<Reply>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/connect', agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json: () => JSON.parse(text) });
+        });
+      });
+      req.on('error', reject);
+      // No Content-Length: chunked; 2 MiB in 64 KiB pieces.
+      const piece = Buffer.alloc(64 * 1024, 0x20);
+      let sent = 0;
+      const pump = (): void => {
+        while (sent < 32) {
+          sent++;
+          if (!req.write(piece)) return void req.once('drain', pump);
+        }
+        req.end();
+      };
+      pump();
+    }).catch((err: NodeJS.ErrnoException) => {
+      // The server may close before the client has finished writing; that also proves the cap.
+      assert.ok(err.code === 'ECONNRESET' || err.code === 'EPIPE', String(err));
+      return null;
+    });
+    if (r) {
+      assert.equal(r.status, 413);
+      assert.equal(r.json().error.code, 'ERR_FRAME_TOO_LARGE');
+    }
+  });
+
+  test('unknown path => 404 ERR_NOT_FOUND; wrong method => 404 naming the right one', async () => {
+    let r = await send(port, 'GET', '/nope');
+    assert.equal(r.status, 404);
+    assert.equal(r.json().error.code, 'ERR_NOT_FOUND');
+    r = await send(port, 'GET', '/connect');
+    assert.equal(r.status, 404);
+    assert.match(r.json().error.message, /POST/);
+  });
+
+  test('LoomErrors map through the table; other errors are 500 without internals, and logged', async () => {
+    let r = await send(port, 'GET', '/conflict');
+    assert.equal(r.status, 409);
+    assert.deepEqual(r.json(), { error: { code: 'ERR_CONFLICT', message: 'already there' } });
+    r = await send(port, 'GET', '/boom');
+    assert.equal(r.status, 500);
+    assert.equal(r.json().error.code, 'ERR_INTERNAL');
+    assert.doesNotMatch(r.text, /secret/);
+    assert.ok(logger.records.some((x) => x.level === 'error' && x.msg === 'API request failed'));
+  });
+
+  test('GET /metrics exposes the loom metrics from the status and the process metrics', async () => {
+    const r = await send(port, 'GET', '/metrics');
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /^text\/plain/);
+    assert.match(r.text, /^loom_connections\{state="established"\} 2$/m);
+    assert.match(r.text, /^loom_connections\{state="retrying"\} 1$/m);
+    assert.match(r.text, /^loom_connections\{state="failed"\} 0$/m);
+    assert.match(r.text, /^# TYPE loom_connection_terminations_total counter$/m);
+    assert.match(r.text, /^loom_connection_terminations_total 7$/m);
+    assert.match(r.text, /^loom_gossip_bytes_total\{direction="sent"\} 1000$/m);
+    assert.match(r.text, /^loom_gossip_bytes_total\{direction="received"\} 2500$/m);
+    assert.match(r.text, /^loom_gossip_messages_total\{direction="received"\} 25$/m);
+    assert.match(r.text, /^loom_peers 3$/m);
+    assert.match(r.text, /^process_cpu_user_seconds_total /m);
+    // Scraping twice does not double the counters (they mirror the router's totals).
+    const again = await send(port, 'GET', '/metrics');
+    assert.match(again.text, /^loom_connection_terminations_total 7$/m);
+  });
+
+  test('POST /stop answers 202 and calls onStop once, after replying', async () => {
+    const r = await send(port, 'POST', '/stop');
+    assert.equal(r.status, 202);
+    assert.deepEqual(r.json(), { stopping: true });
+    await new Promise((res) => setImmediate(res));
+    await new Promise((res) => setImmediate(res));
+    assert.equal(stops, 1);
+    const second = await send(port, 'POST', '/stop');
+    assert.equal(second.status, 202);
+    await new Promise((res) => setImmediate(res));
+    assert.equal(stops, 1);
+  });
+});
+
+test('every error code has an HTTP status in the table', () => {
+  for (const code of ERROR_CODES) {
+    const status = HTTP_STATUS_BY_CODE[code];
+    assert.ok(status >= 400 && status < 600, code);
+  }
+  assert.equal(HTTP_STATUS_BY_CODE.ERR_INVALID_ARGUMENT, 400);
+  assert.equal(HTTP_STATUS_BY_CODE.ERR_NOT_FOUND, 404);
+  assert.equal(HTTP_STATUS_BY_CODE.ERR_UNAVAILABLE, 503);
+});
+
+test('POST /stop without an onStop hook is ERR_UNAVAILABLE; a taken port is ERR_UNAVAILABLE', async () => {
+  const a = new ApiServer({ logger: recordingLogger() }, { port: 0 });
+  registerRouterRoutes(a, new FakeRouter(), { defaultMetrics: false });
+  const { port } = await a.listen();
+  try {
+    const r = await send(port, 'POST', '/stop');
+    assert.equal(r.status, 503);
+    assert.equal(r.json().error.code, 'ERR_UNAVAILABLE');
+    const b = new ApiServer({ logger: recordingLogger() }, { port });
+    await assert.rejects(b.listen(), (e: unknown) => e instanceof LoomError && e.code === 'ERR_UNAVAILABLE');
+  } finally {
+    await a.close();
+    await a.close();
+  }
+});
