@@ -1,0 +1,266 @@
+/**
+ * A minimal container runtime for `loom run / attach / exec / ps / rm`. A container is a process in
+ * new net, uts, mount and pid namespaces (util-linux `unshare`), plugged into the Loom bridge.
+ * The host PID of its PID 1 and that PID's start time are recorded, and every signal is sent only
+ * after checking both, so PID reuse never makes us kill a stranger.
+ *
+ * Start-up is gated: the container's command does not run until its network is ready (the gate is
+ * a FIFO the child reads before exec). The child is `sh -c GATE_SCRIPT fifo cmd...`: a constant
+ * script; the user's command is passed as separate arguments ("$@"), never interpolated.
+ */
+import { closeSync, constants as fsConstants, openSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { systemClock, type Clock } from '../core/clock.js';
+import { LoomError, toLoomError } from '../core/errors.js';
+import type { ContainerId } from '../core/ids.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { macFromSeed } from '../dataplane/addresses.js';
+import { startProcess, systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
+import { attachNetwork, delay } from './attach.js';
+import { procProcessTable, type ProcessTable } from './processes.js';
+import { ContainerStore } from './store.js';
+import type { AttachResult, AttachSpec, ContainerEvent, ContainerRecord, RunSpec } from './types.js';
+import { parseCommand, parseRunSpec } from './validate.js';
+
+const GATE_SCRIPT = 'read -r _ < "$0" || exit 125; exec "$@"';
+const FIND_PID_MS = 3000;
+const GATE_OPEN_MS = 3000;
+const POLL_MS = 10;
+const DEFAULT_STOP_GRACE_MS = 2000;
+const DEFAULT_WATCH_INTERVAL_MS = 250;
+
+export interface RuntimeComponents {
+  runner?: CommandRunner;
+  clock?: Clock;
+  logger?: Logger;
+  processes?: ProcessTable;
+}
+
+export interface RuntimeInit {
+  stateDir: string;
+  /** Time between SIGTERM and SIGKILL on remove (PID 1 of a namespace ignores SIGTERM without a handler). Default 2000. */
+  stopGraceMs?: number;
+  /** How often the watcher checks that containers live (death noticed within this). Default 250. */
+  watchIntervalMs?: number;
+}
+
+export class ContainerRuntime {
+  readonly store: ContainerStore;
+  private readonly runner: CommandRunner;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly processes: ProcessTable;
+  private readonly stopGraceMs: number;
+  private readonly watchIntervalMs: number;
+  private readonly listeners = new Set<(e: ContainerEvent) => void>();
+  private watchTimer: { cancel(): void } | null = null;
+  private readonly cleaning = new Set<string>();
+
+  constructor(components: RuntimeComponents, init: RuntimeInit) {
+    this.runner = components.runner ?? systemRunner;
+    this.clock = components.clock ?? systemClock;
+    this.logger = components.logger ?? silentLogger;
+    this.processes = components.processes ?? procProcessTable;
+    this.store = new ContainerStore(init.stateDir);
+    this.stopGraceMs = init.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+    this.watchIntervalMs = init.watchIntervalMs ?? DEFAULT_WATCH_INTERVAL_MS;
+  }
+
+  /** Listeners are called synchronously; one that throws is logged and does not stop the others. */
+  onEvent(listener: (e: ContainerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: ContainerEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.logger.error({ err: toLoomError(err).message, event: event.type }, 'container event listener failed');
+      }
+    }
+  }
+
+  isAlive(r: ContainerRecord): boolean {
+    return this.processes.startTime(r.pid) === r.pidStartTime;
+  }
+
+  /** Containers whose record exists (alive or not yet noticed dead). */
+  list(): ContainerRecord[] {
+    return this.store.list();
+  }
+
+  /** By id, or by name. ERR_NOT_FOUND if neither matches. */
+  find(idOrName: string): ContainerRecord {
+    const all = this.store.list();
+    const hit = all.find((r) => r.id === idOrName) ?? all.find((r) => r.name === idOrName);
+    if (!hit) throw new LoomError('ERR_NOT_FOUND', `no container ${JSON.stringify(idOrName.slice(0, 70))}`);
+    return hit;
+  }
+
+  async run(input: RunSpec): Promise<ContainerRecord> {
+    const spec = parseRunSpec(input);
+    if (this.store.list().some((r) => r.name === spec.name && this.isAlive(r))) throw new LoomError('ERR_CONFLICT', `a container named ${spec.name} is running`);
+    const id = randomBytes(6).toString('hex') as ContainerId;
+    const mac = spec.mac ?? macFromSeed(id);
+    const hostVeth = `vlm${id}`;
+    const gate = this.store.scratchPath(id, 'gate');
+    await this.runner.run('mkfifo', ['-m', '600', gate]);
+    const log = openSync(this.store.scratchPath(id, 'log'), 'a', 0o600);
+    let child: ChildProcess;
+    try {
+      // detached: the container outlives the process that started it (the CLI, a test helper).
+      child = startProcess('unshare', ['--fork', '--pid', '--mount-proc', '--net', '--uts', '--kill-child', '--', 'sh', '-c', GATE_SCRIPT, gate, ...spec.cmd], { detached: true, logFile: log });
+    } finally {
+      closeSync(log);
+    }
+    // A spawn failure (no unshare binary) leaves child.pid undefined, which is reported below.
+    child.on('error', () => {});
+    child.unref();
+    const unsharePid = child.pid;
+    let pid: number | null = null;
+    try {
+      if (unsharePid === undefined) throw new LoomError('ERR_OS_COMMAND', 'could not start unshare');
+      pid = await this.findNamespacePid(unsharePid);
+      const pidStartTime = this.processes.startTime(pid);
+      if (pidStartTime === null) throw new LoomError('ERR_OS_COMMAND', 'container process exited during start-up');
+      const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [spec.cidr], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
+      await this.runner.run('nsenter', ['--target', String(pid), '--uts', 'hostname', spec.name]);
+      await attachNetwork({ runner: this.runner, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth });
+      this.store.save(record);
+      await this.openGate(gate);
+      this.logger.info({ id, name: spec.name, pid, cidr: spec.cidr }, 'container started');
+      this.emit({ type: 'started', container: record });
+      return record;
+    } catch (err) {
+      if (pid !== null) this.processes.signal(pid, 'SIGKILL');
+      if (unsharePid !== undefined) this.processes.signal(unsharePid, 'SIGKILL');
+      await this.runner.run('ip', ['link', 'del', hostVeth], { allowFailure: true });
+      this.store.remove(id);
+      throw toLoomError(err, 'ERR_OS_COMMAND');
+    }
+  }
+
+  /** Plugs any process's netns (by PID, or /run/netns/X) into the bridge. Not recorded as a Loom container. */
+  attach(spec: AttachSpec): Promise<AttachResult> {
+    return attachNetwork({ runner: this.runner, clock: this.clock }, spec);
+  }
+
+  private nsenterArgs(r: ContainerRecord, argv: string[]): string[] {
+    return ['--target', String(r.pid), '--net', '--uts', '--mount', '--pid', '--', ...parseCommand(argv)];
+  }
+
+  private live(idOrName: string): ContainerRecord {
+    const r = this.find(idOrName);
+    if (!this.isAlive(r)) throw new LoomError('ERR_NOT_FOUND', `container ${r.name} is not running`);
+    return r;
+  }
+
+  /** Starts `argv` inside all the container's namespaces; output goes to `logFile` (fd) or nowhere. */
+  exec(idOrName: string, argv: string[], options: { logFile?: number } = {}): ChildProcess {
+    const r = this.live(idOrName);
+    return startProcess('nsenter', this.nsenterArgs(r, argv), options.logFile === undefined ? {} : { logFile: options.logFile });
+  }
+
+  /** Runs `argv` inside the container to completion and returns its output. */
+  execCapture(idOrName: string, argv: string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
+    const r = this.live(idOrName);
+    return this.runner.run('nsenter', this.nsenterArgs(r, argv), options);
+  }
+
+  /** Stops the container (SIGTERM, then SIGKILL after the grace period), deletes its veth and record. Idempotent per id. */
+  async remove(idOrName: string): Promise<ContainerRecord> {
+    const r = this.find(idOrName);
+    await this.stop(r);
+    await this.cleanup(r);
+    this.logger.info({ id: r.id, name: r.name }, 'container removed');
+    this.emit({ type: 'removed', container: r });
+    return r;
+  }
+
+  private async stop(r: ContainerRecord): Promise<void> {
+    if (!this.isAlive(r)) return;
+    this.processes.signal(r.pid, 'SIGTERM');
+    const deadline = this.clock.now() + this.stopGraceMs;
+    while (this.isAlive(r) && this.clock.now() < deadline) await delay(this.clock, POLL_MS);
+    if (this.isAlive(r)) this.processes.signal(r.pid, 'SIGKILL');
+    // unshare exits once its child is gone; --kill-child covers the reverse.
+    const end = this.clock.now() + 1000;
+    while (this.isAlive(r) && this.clock.now() < end) await delay(this.clock, POLL_MS);
+  }
+
+  private async cleanup(r: ContainerRecord): Promise<void> {
+    // The veth goes with the container's netns anyway; deleting it here makes that immediate.
+    await this.runner.run('ip', ['link', 'del', r.hostVeth], { allowFailure: true });
+    this.store.remove(r.id);
+  }
+
+  /**
+   * Starts watching: every `watchIntervalMs`, a container whose process is gone is cleaned up and
+   * reported as `died`. Idempotent; `unwatch` stops it.
+   */
+  watch(): void {
+    if (this.watchTimer) return;
+    this.watchTimer = this.clock.setInterval(() => void this.checkDeaths(), this.watchIntervalMs);
+  }
+
+  unwatch(): void {
+    this.watchTimer?.cancel();
+    this.watchTimer = null;
+  }
+
+  /** One watcher pass; exposed so a daemon can run it at start-up for containers that died while it was down. */
+  async checkDeaths(): Promise<ContainerRecord[]> {
+    const dead = this.store.list().filter((r) => !this.isAlive(r) && !this.cleaning.has(r.id));
+    for (const r of dead) {
+      this.cleaning.add(r.id);
+      try {
+        await this.cleanup(r);
+        this.logger.info({ id: r.id, name: r.name }, 'container died');
+        this.emit({ type: 'died', container: r });
+      } catch (err) {
+        this.logger.warn({ id: r.id, err: toLoomError(err).message }, 'cleanup of dead container failed');
+      } finally {
+        this.cleaning.delete(r.id);
+      }
+    }
+    return dead;
+  }
+
+  /** The host PID of unshare's child: PID 1 of the new PID namespace. */
+  private async findNamespacePid(unsharePid: number): Promise<number> {
+    const deadline = this.clock.now() + FIND_PID_MS;
+    for (let i = 0; i < FIND_PID_MS / POLL_MS + 1; i++) {
+      const child = this.processes.children(unsharePid).find((p) => this.processes.inOtherPidNamespace(p));
+      if (child !== undefined) return child;
+      if (this.processes.startTime(unsharePid) === null || this.clock.now() >= deadline) break;
+      await delay(this.clock, POLL_MS);
+    }
+    throw new LoomError('ERR_TIMEOUT', 'container process did not appear');
+  }
+
+  /** Lets the container's command start. The FIFO has no reader until sh reaches `read`: retry briefly. */
+  private async openGate(gate: string): Promise<void> {
+    const deadline = this.clock.now() + GATE_OPEN_MS;
+    for (let i = 0; i < GATE_OPEN_MS / POLL_MS + 1; i++) {
+      let fd: number;
+      try {
+        fd = openSync(gate, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || this.clock.now() >= deadline) throw toLoomError(err, 'ERR_OS_COMMAND');
+        await delay(this.clock, POLL_MS);
+        continue;
+      }
+      try {
+        writeSync(fd, 'go\n');
+      } finally {
+        closeSync(fd);
+        rmSync(gate, { force: true });
+      }
+      return;
+    }
+    throw new LoomError('ERR_TIMEOUT', 'container did not reach its start gate');
+  }
+}

@@ -1,0 +1,53 @@
+/** Loom's minimal container runtime: records, specs and events. */
+import type { ContainerId } from '../core/ids.js';
+
+/** What STATE_DIR/containers/<id>.json holds; written atomically (temp file + rename). */
+export interface ContainerRecord {
+  id: ContainerId;
+  name: string;
+  /** Host PID of the container's PID 1 (the namespace holder). */
+  pid: number;
+  /** Start time of `pid` in clock ticks since boot: tells our process from a later one reusing the PID. */
+  pidStartTime: number;
+  /** Host PID of the `unshare` parent waiting on `pid`. */
+  unsharePid: number;
+  mac: string;
+  cidrs: string[];
+  /** Host end of the veth pair, enslaved to `bridge`. */
+  hostVeth: string;
+  bridge: string;
+  createdAt: string;
+}
+
+export interface RunSpec {
+  name: string;
+  /** Host address with prefix, e.g. "10.32.0.5/12". */
+  cidr: string;
+  /** Default: derived from the container id (see macFromSeed). */
+  mac?: string;
+  cmd: string[];
+  bridge: string;
+  mtu: number;
+}
+
+/** A running process's network namespace: by host PID, or a bind-mounted netns file (/run/netns/X). */
+export type NetnsTarget = { pid: number } | { path: string };
+
+export interface AttachSpec {
+  target: NetnsTarget;
+  cidr: string;
+  mac?: string;
+  bridge: string;
+  mtu: number;
+  /** Host end name; default derived from the target. */
+  hostVeth?: string;
+}
+
+export interface AttachResult {
+  /** null when ethwe already existed and only the address was added. */
+  hostVeth: string | null;
+  mac: string;
+}
+
+/** Told to listeners (DNS, IPAM). `died`: the process ended by itself and was cleaned up. */
+export type ContainerEvent = { type: 'started'; container: ContainerRecord } | { type: 'removed'; container: ContainerRecord } | { type: 'died'; container: ContainerRecord };

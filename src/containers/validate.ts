@@ -1,0 +1,40 @@
+/** Edge validation for the runtime: container names, run specs. ERR_INVALID_ARGUMENT on bad input. */
+import { LoomError } from '../core/errors.js';
+import { parseInterfaceName, parseIpv4Cidr, parseUnicastMac } from '../dataplane/addresses.js';
+import type { RunSpec } from './types.js';
+
+/** A DNS label (it becomes the hostname and the DNS name): 1-63 letters, digits, '-', not at the ends. */
+const NAME_RE = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const MAX_ARGS = 256;
+const MAX_ARG_BYTES = 4096;
+
+export function parseContainerName(value: unknown): string {
+  if (typeof value !== 'string' || !NAME_RE.test(value)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid container name ${JSON.stringify(value)?.slice(0, 70)}: letters, digits and '-', at most 63`);
+  return value;
+}
+
+export function parseCommand(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_ARGS) throw new LoomError('ERR_INVALID_ARGUMENT', `command must be 1..${MAX_ARGS} arguments`);
+  for (const a of value) {
+    if (typeof a !== 'string' || a.length > MAX_ARG_BYTES || a.includes('\0')) throw new LoomError('ERR_INVALID_ARGUMENT', 'command arguments must be strings without NUL');
+  }
+  if (value[0] === '') throw new LoomError('ERR_INVALID_ARGUMENT', 'command must not be empty');
+  return [...(value as string[])];
+}
+
+export function parseMtu(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 576 || value > 65535) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid MTU ${String(value)}`);
+  return value;
+}
+
+export function parseRunSpec(value: RunSpec): RunSpec {
+  const spec: RunSpec = {
+    name: parseContainerName(value.name),
+    cidr: parseIpv4Cidr(value.cidr).text,
+    cmd: parseCommand(value.cmd),
+    bridge: parseInterfaceName(value.bridge),
+    mtu: parseMtu(value.mtu),
+  };
+  if (value.mac !== undefined) spec.mac = parseUnicastMac(value.mac);
+  return spec;
+}
