@@ -1,0 +1,22 @@
+/**
+ * The user-space relay of the data plane: VXLAN datagrams from the kernel, carried hop by hop
+ * over UDP between routers, sealed with per-neighbour keys. Wire format in docs/DATAPLANE.md.
+ */
+export { Relay, type RelayComponents, type RelayInit, type NeighbourConfig, type ReachabilityListener } from './relay.js';
+export type { RelayStats, RelayCounters, NeighbourStats } from './stats.js';
+export {
+  DROP_REASONS,
+  type DropReason,
+  type RelayHeader,
+  decodeHeader,
+  relayContainerMtu,
+  RELAY_HEADER_BYTES,
+  RELAY_TAG_BYTES,
+  RELAY_VERSION,
+  PacketType,
+} from './wire.js';
+export { deriveDataKeys, DATA_KEY_INFO, type DataKeys } from './keys.js';
+export { ReplayWindow, ReplayVerdict, REPLAY_WINDOW_BITS } from './replay-window.js';
+export { createRelaySocket, type SocketFactory } from './socket.js';
+export { parseUdpAddress, type UdpAddress } from './address.js';
+export { encodeRelayPacket, decodeRelayPacket } from './codec.js';

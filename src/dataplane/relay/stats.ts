@@ -1,0 +1,60 @@
+import type { PeerName } from '../../core/ids.js';
+import { DROP_REASONS, type DropReason } from './wire.js';
+
+/** Counters only: the hot path increments, `Relay.stats()` hands out a copy. */
+export interface RelayCounters {
+  /** VXLAN datagrams the kernel handed us (one per peer port, broadcasts included). */
+  fromKernel: number;
+  bytesFromKernel: number;
+  /** Datagrams sent to neighbours: our own frames, forwarded ones and probes. */
+  toNeighbours: number;
+  bytesToNeighbours: number;
+  /** Datagrams received on the data port, before any check. */
+  fromNeighbours: number;
+  bytesFromNeighbours: number;
+  /** Data packets for another peer, re-sealed and passed on. */
+  forwarded: number;
+  /** Frames written into the local kernel VXLAN port. */
+  toKernel: number;
+  probesSent: number;
+  probesAnswered: number;
+  probeRepliesReceived: number;
+  /** Neighbour data addresses changed by an authenticated probe (NAT mapping). */
+  addressesLearned: number;
+}
+
+export interface NeighbourStats {
+  peer: PeerName;
+  /** "ip:port" we send to: as configured, or as learned from its probes. */
+  address: string;
+  authenticated: boolean;
+  sent: number;
+}
+
+export interface RelayStats extends RelayCounters {
+  drops: Record<DropReason, number>;
+  neighbours: NeighbourStats[];
+}
+
+export function zeroCounters(): RelayCounters {
+  return {
+    fromKernel: 0,
+    bytesFromKernel: 0,
+    toNeighbours: 0,
+    bytesToNeighbours: 0,
+    fromNeighbours: 0,
+    bytesFromNeighbours: 0,
+    forwarded: 0,
+    toKernel: 0,
+    probesSent: 0,
+    probesAnswered: 0,
+    probeRepliesReceived: 0,
+    addressesLearned: 0,
+  };
+}
+
+export function zeroDrops(): Record<DropReason, number> {
+  const drops = {} as Record<DropReason, number>;
+  for (const reason of DROP_REASONS) drops[reason] = 0;
+  return drops;
+}

@@ -1,0 +1,137 @@
+/**
+ * The relay's wire format (RelayPacket), drawn in docs/DATAPLANE.md. All integers big-endian.
+ *
+ *   0 version | 1 type | 2 flags | 3 ttl | 4..10 source | 10..16 destination | 16..22 hop | 22..30 counter
+ *   then the body (a VXLAN datagram, or an 8-byte probe body), then a 16-byte tag when sealed.
+ *
+ * `source`/`destination` are the peers at the two ends; `hop` is the neighbour that sent this
+ * datagram, whose session key seals it (each hop re-seals). `counter` is per (hop, direction),
+ * never repeats under one key and is the AEAD nonce. The whole header is the AEAD's AAD.
+ */
+import { LoomError } from '../../core/errors.js';
+import { peerNameFromBytes, type PeerName } from '../../core/ids.js';
+
+export const RELAY_VERSION = 1;
+export const RELAY_HEADER_BYTES = 30;
+export const RELAY_TAG_BYTES = 16;
+export const VXLAN_HEADER_BYTES = 8;
+export const ETHERNET_HEADER_BYTES = 14;
+/** A probe body: u32 probe id, u32 zero. */
+export const PROBE_BODY_BYTES = 8;
+/** Hops a packet may take before it is dropped (protects against routing loops while routes settle). */
+export const DEFAULT_TTL = 16;
+/** Counters stay below 2^53 so they are exact JS numbers; nobody sends 2^53 packets on one key. */
+export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+
+export const OFFSET = { version: 0, type: 1, flags: 2, ttl: 3, source: 4, destination: 10, hop: 16, counterHi: 22, counterLo: 26 } as const;
+
+export const PacketType = { data: 1, probe: 2, probeReply: 3 } as const;
+export type PacketTypeName = keyof typeof PacketType;
+export const FLAG_SEALED = 0x01;
+
+/** Why the relay dropped a datagram. Every drop is counted under exactly one reason. */
+export const DROP_REASONS = [
+  'malformed', // short, unknown version/type, reserved bits set, counter out of range
+  'oversized', // over maxPayloadBytes (from the kernel or from a neighbour)
+  'unknown-peer', // the hop field names no neighbour of ours
+  'non-peer-address', // sent from an address that belongs to no neighbour
+  'forged-source', // from one neighbour's address while claiming another hop, or claiming to come from us
+  'policy-mismatch', // sealed data while we run plain, or plain data while we encrypt
+  'auth-failed', // tag does not verify: corrupted in transit or not sealed with the hop's session key
+  'replayed', // counter already seen
+  'too-old', // counter left of the replay window
+  'no-route', // no next hop for the destination
+  'ttl-expired',
+  'send-failed', // the socket reported an error on send
+] as const;
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** A 48-bit peer name as a number: a Map key without allocating a string per packet. */
+export function peerKeyFromBytes(buf: Uint8Array, offset: number): number {
+  return buf[offset]! * 2 ** 40 + buf[offset + 1]! * 2 ** 32 + ((buf[offset + 2]! << 24) >>> 0) + (buf[offset + 3]! << 16) + (buf[offset + 4]! << 8) + buf[offset + 5]!;
+}
+
+export function peerKeyOf(name: PeerName): number {
+  return parseInt(name.replaceAll(':', ''), 16);
+}
+
+export interface RelayHeader {
+  type: PacketTypeName;
+  sealed: boolean;
+  ttl: number;
+  source: PeerName;
+  destination: PeerName;
+  hop: PeerName;
+  counter: number;
+}
+
+/**
+ * Checks the fixed header; returns the drop reason or null. Non-throwing, for the hot path.
+ * Does not check the tag or the body's meaning.
+ */
+export function checkHeader(buf: Uint8Array, length: number): DropReason | null {
+  if (length < RELAY_HEADER_BYTES) return 'malformed';
+  if (buf[OFFSET.version] !== RELAY_VERSION) return 'malformed';
+  const type = buf[OFFSET.type]!;
+  if (type < PacketType.data || type > PacketType.probeReply) return 'malformed';
+  const flags = buf[OFFSET.flags]!;
+  if ((flags & ~FLAG_SEALED) !== 0) return 'malformed';
+  if (buf[OFFSET.counterHi]! > 0 || buf[OFFSET.counterHi + 1]! > 0x1f) return 'malformed';
+  const sealed = (flags & FLAG_SEALED) !== 0;
+  const body = length - RELAY_HEADER_BYTES - (sealed ? RELAY_TAG_BYTES : 0);
+  if (body < 0) return 'malformed';
+  if (type === PacketType.data ? body < VXLAN_HEADER_BYTES : body !== PROBE_BODY_BYTES) return 'malformed';
+  return null;
+}
+
+export function readCounter(buf: Buffer): number {
+  return buf.readUInt32BE(OFFSET.counterHi) * 2 ** 32 + buf.readUInt32BE(OFFSET.counterLo);
+}
+
+/** Writes a header into `out` (at least RELAY_HEADER_BYTES). `source`/`destination`/`hop` are 6-byte names. */
+export function writeHeader(
+  out: Buffer,
+  type: number,
+  sealed: boolean,
+  ttl: number,
+  source: Uint8Array,
+  destination: Uint8Array,
+  hop: Uint8Array,
+  counter: number,
+): void {
+  out[OFFSET.version] = RELAY_VERSION;
+  out[OFFSET.type] = type;
+  out[OFFSET.flags] = sealed ? FLAG_SEALED : 0;
+  out[OFFSET.ttl] = ttl;
+  out.set(source, OFFSET.source);
+  out.set(destination, OFFSET.destination);
+  out.set(hop, OFFSET.hop);
+  out.writeUInt32BE(Math.floor(counter / 2 ** 32), OFFSET.counterHi);
+  out.writeUInt32BE(counter >>> 0, OFFSET.counterLo);
+}
+
+/** Parses a header from untrusted bytes; throws ERR_PROTOCOL. For tools and tests, not the hot path. */
+export function decodeHeader(buf: Uint8Array): RelayHeader {
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const reason = checkHeader(b, b.length);
+  if (reason) throw new LoomError('ERR_PROTOCOL', `bad relay packet: ${reason}`, { detail: { reason, length: b.length } });
+  const type = b[OFFSET.type] === PacketType.data ? 'data' : b[OFFSET.type] === PacketType.probe ? 'probe' : 'probeReply';
+  return {
+    type,
+    sealed: (b[OFFSET.flags]! & FLAG_SEALED) !== 0,
+    ttl: b[OFFSET.ttl]!,
+    source: peerNameFromBytes(b.subarray(OFFSET.source, OFFSET.source + 6)),
+    destination: peerNameFromBytes(b.subarray(OFFSET.destination, OFFSET.destination + 6)),
+    hop: peerNameFromBytes(b.subarray(OFFSET.hop, OFFSET.hop + 6)),
+    counter: readCounter(b),
+  };
+}
+
+/**
+ * Container MTU when frames may go through the relay: the VXLAN datagram plus our header and tag
+ * must fit one underlay UDP datagram (1500 - 20 IP - 8 UDP - 30 header - 16 tag - 8 VXLAN - 14
+ * Ethernet = 1404 sealed, 1420 plain). Larger frames still arrive, as IP fragments on the underlay.
+ */
+export function relayContainerMtu(underlayMtu: number, sealed: boolean): number {
+  return underlayMtu - 20 - 8 - RELAY_HEADER_BYTES - (sealed ? RELAY_TAG_BYTES : 0) - VXLAN_HEADER_BYTES - ETHERNET_HEADER_BYTES;
+}

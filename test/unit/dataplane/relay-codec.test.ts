@@ -1,0 +1,155 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { isLoomError } from '../../../src/core/errors.js';
+import { randomPeerName, type PeerName } from '../../../src/core/ids.js';
+import {
+  decodeRelayPacket,
+  deriveDataKeys,
+  encodeRelayPacket,
+  parseUdpAddress,
+  relayContainerMtu,
+  REPLAY_WINDOW_BITS,
+  ReplayVerdict,
+  ReplayWindow,
+  RELAY_HEADER_BYTES,
+  RELAY_TAG_BYTES,
+  type RelayHeader,
+} from '../../../src/dataplane/relay/index.js';
+
+const a = randomPeerName();
+const b = randomPeerName();
+const c = randomPeerName();
+
+function pairKeys() {
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+  return { ab: deriveDataKeys({ send: k1, receive: k2 }), ba: deriveDataKeys({ send: k2, receive: k1 }) };
+}
+
+function header(over: Partial<RelayHeader> = {}): RelayHeader {
+  return { type: 'data', sealed: false, ttl: 16, source: a, destination: c, hop: b as PeerName, counter: 0, ...over };
+}
+
+describe('relay codec', () => {
+  it('round-trips a plain packet', () => {
+    const body = Buffer.from('0800000000000100' + 'ff'.repeat(20), 'hex');
+    const h = header({ counter: 2 ** 40 + 7 });
+    const wire = encodeRelayPacket(h, body, null);
+    assert.equal(wire.length, RELAY_HEADER_BYTES + body.length);
+    const back = decodeRelayPacket(wire, null);
+    assert.deepEqual(back.header, h);
+    assert.deepEqual(back.body, body);
+  });
+
+  it('round-trips a sealed packet, hides the body and rejects tampering anywhere', () => {
+    const { ab, ba } = pairKeys();
+    const marker = Buffer.from('PLAINTEXT-MARKER-0123456789');
+    const body = Buffer.concat([Buffer.alloc(8), marker]);
+    const h = header({ sealed: true, counter: 99, type: 'data' });
+    const wire = encodeRelayPacket(h, body, ab.send);
+    assert.equal(wire.length, RELAY_HEADER_BYTES + body.length + RELAY_TAG_BYTES);
+    assert.equal(wire.indexOf(marker), -1);
+    const back = decodeRelayPacket(wire, ba.receive);
+    assert.deepEqual(back.header, h);
+    assert.deepEqual(back.body, body);
+    // The header is AAD: flipping the ttl or counter breaks the tag; so does any body bit.
+    for (const at of [3, 25, RELAY_HEADER_BYTES + 1, wire.length - 1]) {
+      const bad = Buffer.from(wire);
+      bad[at]! ^= 0x01;
+      assert.throws(() => decodeRelayPacket(bad, ba.receive), (e) => isLoomError(e, 'ERR_AUTH_FAILED') || isLoomError(e, 'ERR_PROTOCOL'));
+    }
+    // Our own send key is not the key the neighbour seals with.
+    assert.throws(() => decodeRelayPacket(wire, ab.receive), (e) => isLoomError(e, 'ERR_AUTH_FAILED'));
+  });
+
+  it('derives direction keys that pair up and differ from the session keys', () => {
+    const k1 = randomBytes(32);
+    const k2 = randomBytes(32);
+    const ab = deriveDataKeys({ send: k1, receive: k2 });
+    const ba = deriveDataKeys({ send: k2, receive: k1 });
+    assert.deepEqual(ab.send.export(), ba.receive.export());
+    assert.notDeepEqual(ab.send.export(), ab.receive.export());
+    assert.notDeepEqual(ab.send.export(), k1);
+  });
+
+  it('rejects malformed headers with ERR_PROTOCOL', () => {
+    const good = encodeRelayPacket(header(), Buffer.alloc(22), null);
+    const cases: Array<[string, Buffer]> = [
+      ['short', good.subarray(0, RELAY_HEADER_BYTES - 1)],
+      ['version', Buffer.concat([Buffer.from([2]), good.subarray(1)])],
+      ['type', Buffer.from(good).fill(9, 1, 2)],
+      ['flags', Buffer.from(good).fill(0x80, 2, 3)],
+      ['counter over 2^53', Buffer.from(good).fill(0xff, 22, 23)],
+      ['probe body size', encodeRelayPacket(header({ type: 'probe' }), Buffer.alloc(9), null)],
+      ['data body under a VXLAN header', encodeRelayPacket(header(), Buffer.alloc(7), null)],
+    ];
+    for (const [name, bytes] of cases) {
+      assert.throws(() => decodeRelayPacket(bytes, null), (e) => isLoomError(e, 'ERR_PROTOCOL'), name);
+    }
+  });
+
+  it('never throws anything but a LoomError on random bytes', () => {
+    const { ba } = pairKeys();
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.boolean(), (bytes, withKey) => {
+        try {
+          decodeRelayPacket(bytes, withKey ? ba.receive : null);
+        } catch (e) {
+          assert.ok(isLoomError(e, 'ERR_PROTOCOL') || isLoomError(e, 'ERR_AUTH_FAILED'), String(e));
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+});
+
+describe('replay window', () => {
+  it('accepts each counter once, in any order, and refuses counters left of the window', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 6000 }), { maxLength: 400 }), (counters) => {
+        const w = new ReplayWindow();
+        const seen = new Set<number>();
+        let top = -1;
+        for (const n of counters) {
+          const verdict = w.check(n);
+          const expected = n > top ? ReplayVerdict.fresh : top - n >= REPLAY_WINDOW_BITS ? ReplayVerdict.tooOld : seen.has(n) ? ReplayVerdict.replayed : ReplayVerdict.fresh;
+          assert.equal(verdict, expected, `counter ${n} top ${top}`);
+          if (verdict === ReplayVerdict.fresh) {
+            w.accept(n);
+            seen.add(n);
+            top = Math.max(top, n);
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('handles counters near 2^53 and big jumps', () => {
+    const w = new ReplayWindow();
+    const big = Number.MAX_SAFE_INTEGER - 5;
+    w.accept(3);
+    w.accept(big);
+    assert.equal(w.check(big), ReplayVerdict.replayed);
+    assert.equal(w.check(3), ReplayVerdict.tooOld);
+    assert.equal(w.check(big - 1), ReplayVerdict.fresh);
+    w.accept(big - 1);
+    assert.equal(w.check(big - 1), ReplayVerdict.replayed);
+  });
+});
+
+describe('relay helpers', () => {
+  it('computes the container MTU for the relay path', () => {
+    assert.equal(relayContainerMtu(1500, true), 1404);
+    assert.equal(relayContainerMtu(1500, false), 1420);
+  });
+
+  it('parses data addresses and rejects bad ones with ERR_INVALID_ARGUMENT', () => {
+    assert.deepEqual(parseUdpAddress('10.0.0.1:6783'), { ip: '10.0.0.1', port: 6783 });
+    for (const bad of ['10.0.0.1', '10.0.0.1:0', '10.0.0.1:70000', 'host:1', '[::1]:1', ':1', 5, null, '1.2.3.4:1x']) {
+      assert.throws(() => parseUdpAddress(bad), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'), String(bad));
+    }
+  });
+});

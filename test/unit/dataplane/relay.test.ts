@@ -1,0 +1,327 @@
+/**
+ * Relays on real UDP sockets on 127.0.0.1 (no root). A UDP socket per relay stands in for the
+ * kernel's VXLAN port: what the relay injects arrives there. Waiting is event-loop turns bounded
+ * in time and count, never sleeps; probe timeouts run on a FakeClock.
+ */
+import { afterEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createSocket, type Socket } from 'node:dgram';
+import fc from 'fast-check';
+import { FakeClock } from '../../../src/core/clock.js';
+import { isLoomError } from '../../../src/core/errors.js';
+import { peerNameToBytes, randomPeerName, type PeerName } from '../../../src/core/ids.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import type { SessionKeys } from '../../../src/mesh/types.js';
+import { createRelaySocket, Relay, type DropReason, type RelayStats } from '../../../src/dataplane/relay/index.js';
+
+const LOOPBACK = '127.0.0.1';
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+async function until(cond: () => boolean, what: string, maxMs = 3000): Promise<void> {
+  const end = Date.now() + maxMs;
+  for (let i = 0; i < 1_000_000 && !cond(); i++) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Collects datagrams: the stand-in for a kernel VXLAN port, or a sniffer. */
+async function udpSink(): Promise<{ socket: Socket; port: number; received: Buffer[] }> {
+  const socket = createSocket('udp4');
+  const received: Buffer[] = [];
+  socket.on('message', (m) => received.push(m));
+  await new Promise<void>((r) => socket.bind(0, LOOPBACK, r));
+  cleanups.push(() => new Promise<void>((r) => socket.close(() => r())));
+  return { socket, port: socket.address().port, received };
+}
+
+function keyPair(): [SessionKeys, SessionKeys] {
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+  return [
+    { send: k1, receive: k2 },
+    { send: k2, receive: k1 },
+  ];
+}
+
+/** A VXLAN datagram (8-byte header, VNI 42) around an Ethernet frame carrying `text`. */
+function vxlanFrame(text: string): Buffer {
+  const vxlan = Buffer.from([0x08, 0, 0, 0, 0, 0, 42, 0]);
+  const eth = Buffer.from('020000000002020000000001' + '0800', 'hex');
+  return Buffer.concat([vxlan, eth, Buffer.from(text)]);
+}
+
+interface Node {
+  name: PeerName;
+  relay: Relay;
+  kernel: { port: number; received: Buffer[] };
+  /** Every datagram this relay put on its data socket, as sent (header, body, tag joined). */
+  wire: Buffer[];
+  dataSocket: () => Socket;
+  address: () => string;
+  clock: FakeClock;
+}
+
+async function startNode(encrypt: boolean): Promise<Node> {
+  const name = randomPeerName();
+  const kernel = await udpSink();
+  const clock = new FakeClock();
+  const wire: Buffer[] = [];
+  const sockets: Socket[] = [];
+  const socketFactory = () => {
+    const s = createRelaySocket();
+    const send = s.send.bind(s) as (...args: unknown[]) => void;
+    (s as unknown as { send: (...args: unknown[]) => void }).send = (msg: unknown, ...rest: unknown[]) => {
+      wire.push(Buffer.concat(Array.isArray(msg) ? (msg as Buffer[]) : [msg as Buffer]));
+      send(msg, ...rest);
+    };
+    sockets.push(s);
+    return s;
+  };
+  const relay = new Relay({ clock, logger: silentLogger, socketFactory }, { self: name, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: kernel.port });
+  await relay.start();
+  cleanups.push(() => relay.stop());
+  const dataPort = relay.dataAddress().port;
+  return {
+    name,
+    relay,
+    kernel,
+    wire,
+    clock,
+    dataSocket: () => sockets.find((s) => s.address().port === dataPort)!,
+    address: () => `${LOOPBACK}:${dataPort}`,
+  };
+}
+
+function link(x: Node, y: Node, encrypt = true): void {
+  const [kx, ky] = keyPair();
+  x.relay.setNeighbour(y.name, { address: y.address(), keys: encrypt ? kx : null });
+  y.relay.setNeighbour(x.name, { address: x.address(), keys: encrypt ? ky : null });
+}
+
+/** A - B - C; A and C are not neighbours and route via B. */
+async function line(encrypt: boolean) {
+  const [a, b, c] = [await startNode(encrypt), await startNode(encrypt), await startNode(encrypt)];
+  link(a, b);
+  link(b, c);
+  a.relay.setRoutes((dst) => (dst === b.name || dst === c.name ? b.name : undefined));
+  c.relay.setRoutes((dst) => (dst === b.name || dst === a.name ? b.name : undefined));
+  for (const [x, peers] of [[a, [b, c]], [b, [a, c]], [c, [a, b]]] as const) {
+    for (const p of peers) await x.relay.setLocalPort(p.name, 0);
+  }
+  return { a, b, c };
+}
+
+/** The kernel of `from` hands a VXLAN datagram to the relay's port for `to`. */
+async function fromKernel(from: Node, to: Node, frame: Buffer): Promise<void> {
+  const port = from.relay.localPortOf(to.name);
+  assert.ok(port, 'local port open');
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.send(frame, port, LOOPBACK, () => r()));
+  s.close();
+}
+
+function sendRaw(socket: Socket, bytes: Uint8Array, to: string): void {
+  const [ip, port] = to.split(':');
+  socket.send(bytes, Number(port), ip);
+}
+
+async function expectDrop(node: Node, reason: DropReason, act: () => void | Promise<void>): Promise<RelayStats> {
+  const before = node.relay.stats().drops[reason];
+  const deliveredBefore = node.relay.stats().toKernel;
+  await act();
+  await until(() => node.relay.stats().drops[reason] > before, `drop ${reason}`);
+  const after = node.relay.stats();
+  assert.equal(after.drops[reason], before + 1, reason);
+  assert.equal(after.toKernel, deliveredBefore, 'nothing delivered');
+  return after;
+}
+
+for (const encrypt of [true, false]) {
+  describe(`relay on loopback (${encrypt ? 'encrypted' : 'plain'})`, () => {
+    it('forwards A -> B -> C and delivers only at C, exactly once', async () => {
+      const { a, b, c } = await line(encrypt);
+      const frame = vxlanFrame('hello-from-a');
+      await fromKernel(a, c, frame);
+      await until(() => c.kernel.received.length === 1, 'delivery at C');
+      assert.deepEqual(c.kernel.received[0], frame);
+      assert.equal(b.relay.stats().forwarded, 1);
+      assert.equal(b.kernel.received.length, 0, 'B does not inject a frame that is not for it');
+      // and back, C -> A
+      await fromKernel(c, a, vxlanFrame('reply-from-c'));
+      await until(() => a.kernel.received.length === 1, 'delivery at A');
+      assert.equal(a.kernel.received[0]!.subarray(22).toString(), 'reply-from-c');
+      // A "broadcast": the kernel writes the same datagram once to each peer port.
+      const bcast = vxlanFrame('broadcast');
+      await fromKernel(a, b, bcast);
+      await fromKernel(a, c, bcast);
+      await until(() => b.kernel.received.length === 1 && c.kernel.received.length === 2, 'broadcast copies');
+      assert.equal(b.relay.stats().forwarded, 3, 'A->C, C->A and the broadcast copy for C');
+      const wireHasMarker = a.wire.some((d) => d.includes('hello-from-a'));
+      assert.equal(wireHasMarker, !encrypt, encrypt ? 'no plaintext on the wire' : 'plain mode is plain');
+    });
+
+    it('drops replayed packets and counts them', async () => {
+      const { a, b, c } = await line(encrypt);
+      await fromKernel(a, c, vxlanFrame('once'));
+      await until(() => c.kernel.received.length === 1, 'delivery');
+      const captured = a.wire.at(-1)!;
+      await expectDrop(b, 'replayed', () => sendRaw(a.dataSocket(), captured, b.address()));
+      assert.equal(c.kernel.received.length, 1);
+    });
+  });
+}
+
+describe('relay drops bad datagrams (encrypted)', () => {
+  it('counts corrupted, forged, non-peer, unknown, oversized and policy-mismatch packets', async () => {
+    const { a, b, c } = await line(true);
+    await fromKernel(a, b, vxlanFrame('good'));
+    await until(() => b.kernel.received.length === 1, 'good delivery');
+    const good = a.wire.at(-1)!;
+
+    const corrupted = Buffer.from(good);
+    corrupted[good.length - 20]! ^= 0x40;
+    corrupted.writeUInt32BE(1000, 26); // fresh counter, so the window is not what rejects it
+    await expectDrop(b, 'auth-failed', () => sendRaw(a.dataSocket(), corrupted, b.address()));
+
+    // C claims to be A (hop field A) from C's own address: a source that is not that session.
+    const forged = Buffer.from(good);
+    forged.writeUInt32BE(2000, 26);
+    await expectDrop(b, 'forged-source', () => sendRaw(c.dataSocket(), forged, b.address()));
+
+    const stranger = await udpSink();
+    const fromStranger = Buffer.from(good);
+    fromStranger.writeUInt32BE(3000, 26);
+    await expectDrop(b, 'non-peer-address', () => sendRaw(stranger.socket, fromStranger, b.address()));
+
+    const unknownHop = Buffer.from(good);
+    unknownHop.set(peerNameToBytes(randomPeerName()), 16);
+    await expectDrop(b, 'unknown-peer', () => sendRaw(a.dataSocket(), unknownHop, b.address()));
+
+    const plain = Buffer.from(good.subarray(0, good.length - 16));
+    plain[2] = 0;
+    plain.writeUInt32BE(4000, 26);
+    await expectDrop(b, 'policy-mismatch', () => sendRaw(a.dataSocket(), plain, b.address()));
+
+    await expectDrop(b, 'malformed', () => sendRaw(a.dataSocket(), Buffer.from('GET / HTTP/1.1\r\n'), b.address()));
+    await expectDrop(b, 'oversized', () => sendRaw(a.dataSocket(), Buffer.alloc(10_000), b.address()));
+    await expectDrop(a, 'oversized', () => fromKernel(a, b, Buffer.alloc(9300)));
+
+    // A frame from the kernel for a peer without a route.
+    const orphan = randomPeerName();
+    await a.relay.setLocalPort(orphan, 0);
+    await expectDrop(a, 'no-route', () => fromKernel(a, { name: orphan } as Node, vxlanFrame('x')));
+
+    // After all that the path still works and nothing bad was delivered.
+    await fromKernel(a, b, vxlanFrame('still-good'));
+    await until(() => b.kernel.received.length === 2, 'delivery after attacks');
+    assert.equal(b.kernel.received[1]!.subarray(22).toString(), 'still-good');
+  });
+
+  it('survives random datagrams from a neighbour address: dropped, counted, never thrown', async () => {
+    const { a, b } = await line(true);
+    const hop = peerNameToBytes(a.name);
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 0, maxLength: 120 }), fc.boolean(), async (bytes, keepHeader) => {
+        const d = Buffer.from(bytes);
+        if (keepHeader && d.length >= 30) {
+          d[0] = 1;
+          d[1] = 1;
+          d[2] = 1;
+          d.set(hop, 16);
+          d[22] = 0;
+        }
+        sendRaw(a.dataSocket(), d, b.address());
+        sent++;
+      }),
+      { numRuns: 300 },
+    );
+    await until(() => b.relay.stats().fromNeighbours === sent, 'all random datagrams seen');
+    const s = b.relay.stats();
+    const dropped = Object.values(s.drops).reduce((x, y) => x + y, 0);
+    assert.equal(dropped, sent);
+    assert.equal(s.toKernel, 0);
+  });
+});
+
+describe('relay probes', () => {
+  it('reports reachability with an RTT, and a timeout on the fake clock', async () => {
+    const [a, b] = [await startNode(true), await startNode(true)];
+    link(a, b);
+    const reports: Array<[PeerName, boolean, number | null]> = [];
+    a.relay.onReachability((p, ok, rtt) => reports.push([p, ok, rtt]));
+    a.relay.probe(b.name);
+    await until(() => reports.length === 1, 'probe answer');
+    assert.deepEqual(reports[0], [b.name, true, 0]);
+    assert.equal(b.relay.stats().probesAnswered, 1);
+
+    await b.relay.stop();
+    a.relay.probe(b.name);
+    a.clock.advance(999);
+    assert.equal(reports.length, 1);
+    a.clock.advance(1);
+    assert.deepEqual(reports[1], [b.name, false, null]);
+    assert.throws(() => a.relay.probe(randomPeerName()), (e) => isLoomError(e, 'ERR_NOT_FOUND'));
+  });
+
+  it('learns a NAT-mapped address from an authenticated probe, not from a forged one', async () => {
+    const [a, b] = [await startNode(true), await startNode(true)];
+    const [ka, kb] = keyPair();
+    // B only knows a stale address for A (as if A sat behind a NAT that picked another port).
+    const stale = await udpSink();
+    a.relay.setNeighbour(b.name, { address: b.address(), keys: ka });
+    b.relay.setNeighbour(a.name, { address: `${LOOPBACK}:${stale.port}`, keys: kb });
+    await a.relay.setLocalPort(b.name, 0);
+    await b.relay.setLocalPort(a.name, 0);
+
+    // A forged probe (wrong key) from another address changes nothing.
+    const mallory = await udpSink();
+    const probeFromA = (() => {
+      const h = Buffer.alloc(30 + 8 + 16);
+      h[0] = 1;
+      h[1] = 2;
+      h[2] = 1;
+      h[3] = 1;
+      h.set(peerNameToBytes(a.name), 4);
+      h.set(peerNameToBytes(b.name), 10);
+      h.set(peerNameToBytes(a.name), 16);
+      h.writeUInt32BE(77, 26);
+      return h;
+    })();
+    await expectDrop(b, 'auth-failed', () => sendRaw(mallory.socket, probeFromA, b.address()));
+    assert.equal(b.relay.stats().neighbours[0]!.address, `${LOOPBACK}:${stale.port}`);
+
+    const reports: boolean[] = [];
+    a.relay.onReachability((_p, ok) => reports.push(ok));
+    a.relay.probe(b.name);
+    await until(() => reports.length === 1, 'probe answer through the "NAT"');
+    assert.deepEqual(reports, [true]);
+    assert.equal(b.relay.stats().addressesLearned, 1);
+    assert.equal(b.relay.stats().neighbours[0]!.address, a.address());
+
+    // Data from B now reaches A at the learned address; the stale one got nothing.
+    await fromKernel(b, a, vxlanFrame('via-learned-address'));
+    await until(() => a.kernel.received.length === 1, 'delivery at A');
+    assert.equal(stale.received.length, 0);
+    // The controller re-sending the same config keeps the learned address.
+    b.relay.setNeighbour(a.name, { address: `${LOOPBACK}:${stale.port}`, keys: kb });
+    assert.equal(b.relay.stats().neighbours[0]!.address, a.address());
+  });
+
+  it('validates configuration with stable codes', async () => {
+    const a = await startNode(true);
+    const other = randomPeerName();
+    assert.throws(() => a.relay.setNeighbour(other, { address: '127.0.0.1:1', keys: null }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    assert.throws(() => a.relay.setNeighbour(other, { address: 'nope', keys: keyPair()[0] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    assert.throws(() => a.relay.setNeighbour(a.name, { address: '127.0.0.1:1', keys: keyPair()[0] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    assert.throws(() => a.relay.setNeighbour('zz' as PeerName, { address: '127.0.0.1:1', keys: keyPair()[0] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    await assert.rejects(a.relay.setLocalPort(other, 70000), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    const taken = await udpSink();
+    await assert.rejects(a.relay.setLocalPort(other, taken.port), (e) => isLoomError(e, 'ERR_CONFLICT'));
+  });
+});
