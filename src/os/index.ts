@@ -1,1 +1,5 @@
 export * from './runner.js';
+export * from './netns.js';
+export * from './lab-firewall.js';
+export * from './lab-cleanup.js';
+export { LAB_ENV_MARKER } from './lab-procs.js';

@@ -3,7 +3,7 @@
  * array, never a shell string. Tests replace the runner with a recorder to check the commands a
  * plan produces without root.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type StdioOptions } from 'node:child_process';
 import { LoomError } from '../core/errors.js';
 
 export interface CommandResult {
@@ -71,9 +71,16 @@ export class RecordingRunner implements CommandRunner {
   }
 }
 
-/** Starts a long-running child (a router, a test server) and hands back the process; never a shell. */
-export function startProcess(cmd: string, args: readonly string[], options: { netns?: string; env?: NodeJS.ProcessEnv; logFile?: number | 'ignore'; detached?: boolean } = {}) {
+/**
+ * Starts a long-running child (a router, a test server) and hands back the process; never a shell.
+ * `stdio` overrides the default (stdin ignored, stdout+stderr to `logFile`), e.g. 'inherit' for `loom exec`.
+ */
+export function startProcess(
+  cmd: string,
+  args: readonly string[],
+  options: { netns?: string; env?: NodeJS.ProcessEnv; logFile?: number | 'ignore'; detached?: boolean; stdio?: StdioOptions } = {},
+) {
   const [file, argv] = withNetns(cmd, args, options.netns);
   const out = options.logFile ?? 'ignore';
-  return spawn(file, argv, { stdio: ['ignore', out, out], env: options.env ?? process.env, detached: options.detached ?? false });
+  return spawn(file, argv, { stdio: options.stdio ?? ['ignore', out, out], env: options.env ?? process.env, detached: options.detached ?? false });
 }

@@ -1,0 +1,124 @@
+/**
+ * Finding and stopping the lab's own processes. Every command the lab runs carries the
+ * environment variable LOOM_LAB=<prefix>, inherited by whatever it starts (a daemon forked by
+ * `loom launch`, say). A process is "ours" only if it sits in one of our namespaces AND carries
+ * our marker, so cleanup never touches a process someone else started, even after PID reuse.
+ * Everything here is synchronous /proc reading so that it also works in a process 'exit' hook.
+ */
+import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+
+export const LAB_ENV_MARKER = 'LOOM_LAB';
+
+/** True if `pid` exists and is not a zombie (EPERM counts as existing). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return processState(pid) !== 'Z';
+}
+
+/**
+ * True while the PID exists at all, zombies included. A killed daemon whose parent is gone stays
+ * a zombie until PID 1 reaps it (about 1.5 s on these machines), and tools that check liveness
+ * with kill(pid, 0) still see it.
+ */
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** One-letter state from /proc/PID/stat ("R", "S", "Z"...), or null if gone. */
+export function processState(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.charAt(stat.lastIndexOf(')') + 2) || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or null if gone. */
+export function processStartTime(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const start = Number(fields[19]);
+    return Number.isFinite(start) ? start : null;
+  } catch {
+    return null;
+  }
+}
+
+function netnsInode(name: string): number | null {
+  try {
+    return statSync(`/run/netns/${name}`).ino;
+  } catch {
+    return null;
+  }
+}
+
+/** PIDs of processes whose network namespace is one of `names` (named namespaces in /run/netns). */
+export function processesInNetns(names: readonly string[]): number[] {
+  const inodes = new Set<string>();
+  for (const n of names) {
+    const ino = netnsInode(n);
+    if (ino !== null) inodes.add(`net:[${ino}]`);
+  }
+  if (inodes.size === 0) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (inodes.has(readlinkSync(`/proc/${entry}/ns/net`))) pids.push(Number(entry));
+    } catch {
+      // exited meanwhile, or a kernel thread we may not inspect
+    }
+  }
+  return pids;
+}
+
+export function hasLabMarker(pid: number, prefix: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`${LAB_ENV_MARKER}=${prefix}`);
+  } catch {
+    return false;
+  }
+}
+
+/** Our processes (marker + namespace) in the given namespaces. */
+export function labProcesses(prefix: string, namespaces: readonly string[]): number[] {
+  return processesInNetns(namespaces).filter((pid) => pid !== process.pid && hasLabMarker(pid, prefix) && isAlive(pid));
+}
+
+export function signal(pids: readonly number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/**
+ * SIGTERM, then SIGKILL whatever is still alive after `graceMs`. Bounded: polls every 50 ms.
+ * Resolves with the PIDs that needed SIGKILL.
+ */
+export async function terminate(pids: readonly number[], graceMs = 3000): Promise<number[]> {
+  signal(pids, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  let alive = pids.filter(isAlive);
+  while (alive.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    alive = alive.filter(isAlive);
+  }
+  signal(alive, 'SIGKILL');
+  return alive;
+}

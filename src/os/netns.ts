@@ -1,0 +1,341 @@
+/**
+ * A lab of "hosts" on one machine, for tests, benchmarks and `loom demo`. Everything lives in
+ * network namespaces named `<prefix>-<role>` with a per-run prefix `lm<6 hex>`:
+ *
+ *   <prefix>-ul   the underlay: bridge br0, one port "hN" per host, the lab's nft table
+ *   <prefix>-hN   host N: eth0 (veth to the underlay) = <subnet>.N/24, lo up, IPv6 off,
+ *                 ip_forward on, rp_filter off
+ *
+ * Nothing is ever created in the root namespace. Every command runs through the CommandRunner
+ * with LOOM_LAB=<prefix> in its environment, which marks the processes the lab is allowed to
+ * kill (see lab-procs.ts). `destroy` is idempotent and also runs on exit and on signals.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { LoomError, toLoomError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { startProcess, systemRunner, type CommandResult, type CommandRunner } from './runner.js';
+import { LAB_NFT_CHAIN, LAB_NFT_TABLE, blockRules, labFirewallSetup, ruleHandlesTagged, type BlockSpec } from './lab-firewall.js';
+import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './lab-procs.js';
+import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, writeOwnerRecord } from './lab-cleanup.js';
+import { registerForExit, unregisterForExit } from './lab-exit.js';
+
+export interface LabOptions {
+  /** `lm` + 6 hex digits; random when omitted. */
+  prefix?: string;
+  /** Number of hosts, 1..250. */
+  hosts: number;
+  /** A private IPv4 /24 written "a.b.c.0/24" (default 192.168.77.0/24); host N gets a.b.c.N. */
+  subnet?: string;
+  /** Underlay MTU (default 1500). */
+  mtu?: number;
+  runner?: CommandRunner;
+  log?: Logger;
+  /** Register exit/signal teardown (default true; RecordingRunner tests turn it off). */
+  teardownOnExit?: boolean;
+}
+
+export interface LabHost {
+  /** "h1", "h2", ... */
+  readonly name: string;
+  readonly index: number;
+  readonly netns: string;
+  readonly address: string;
+}
+
+/** A host by object, name ("h2") or 1-based index. */
+export type HostRef = LabHost | string | number;
+
+export interface LabBlock {
+  readonly tag: string;
+  readonly spec: BlockSpec;
+}
+
+export interface LabExecOptions {
+  allowFailure?: boolean;
+  timeoutMs?: number;
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LabProcess {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code (null when killed by a signal). */
+  readonly exited: Promise<number | null>;
+}
+
+const PRIVATE_24_RE = /^(10\.\d{1,3}|172\.(1[6-9]|2\d|3[01])|192\.168)\.(\d{1,3})\.0\/24$/;
+
+/** "a.b.c" of a private /24, or ERR_INVALID_ARGUMENT. */
+export function subnetBase(subnet: string): string {
+  const m = PRIVATE_24_RE.exec(subnet);
+  const octets = m ? subnet.slice(0, -5).split('.').map(Number) : [];
+  if (!m || octets.some((o) => o > 255)) {
+    throw new LoomError('ERR_INVALID_ARGUMENT', `lab subnet must be a private IPv4 /24 like 192.168.77.0/24, got "${subnet.slice(0, 40)}"`);
+  }
+  return octets.slice(0, 3).join('.');
+}
+
+export class Lab {
+  readonly prefix: string;
+  readonly underlay: string;
+  readonly hosts: readonly LabHost[];
+  /** Scratch space for state dirs and logs; removed by destroy. */
+  readonly workDir: string;
+  private readonly runner: CommandRunner;
+  private readonly log: Logger;
+  private readonly mtu: number;
+  private readonly tracked = new Set<number>();
+  private readonly children = new Map<number, ChildProcess>();
+  private readonly createdNetns: string[] = [];
+  private nextBlock = 1;
+  private state: 'live' | 'kept' | 'destroyed' = 'live';
+
+  private constructor(prefix: string, hosts: LabHost[], mtu: number, runner: CommandRunner, log: Logger) {
+    this.prefix = prefix;
+    this.underlay = `${prefix}-ul`;
+    this.hosts = hosts;
+    this.mtu = mtu;
+    this.runner = runner;
+    this.log = log;
+    this.workDir = labWorkDir(prefix);
+  }
+
+  /** Builds the lab; on any failure removes what it made and rethrows. */
+  static async create(options: LabOptions): Promise<Lab> {
+    const prefix = options.prefix ?? `lm${randomBytes(3).toString('hex')}`;
+    if (!LAB_PREFIX_RE.test(prefix)) throw new LoomError('ERR_INVALID_ARGUMENT', `lab prefix must match lm<6 hex>, got "${prefix.slice(0, 20)}"`);
+    if (!Number.isInteger(options.hosts) || options.hosts < 1 || options.hosts > 250) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', `lab hosts must be 1..250, got ${String(options.hosts)}`);
+    }
+    const mtu = options.mtu ?? 1500;
+    if (!Number.isInteger(mtu) || mtu < 1280 || mtu > 9000) throw new LoomError('ERR_INVALID_ARGUMENT', `lab mtu must be 1280..9000`);
+    const base = subnetBase(options.subnet ?? '192.168.77.0/24');
+    const hosts = Array.from({ length: options.hosts }, (_, i) => ({
+      name: `h${i + 1}`,
+      index: i + 1,
+      netns: `${prefix}-h${i + 1}`,
+      address: `${base}.${i + 1}`,
+    }));
+    const runner = options.runner ?? systemRunner;
+    const lab = new Lab(prefix, hosts, mtu, runner, (options.log ?? silentLogger).child({ lab: prefix }));
+    if (options.runner === undefined) {
+      try {
+        writeOwnerRecord(prefix);
+      } catch (err) {
+        throw new LoomError('ERR_CONFLICT', `lab prefix ${prefix} is taken (or ${LAB_RUN_DIR} is not writable)`, { cause: err });
+      }
+      mkdirSync(lab.workDir, { recursive: true });
+    }
+    if (options.teardownOnExit ?? options.runner === undefined) registerForExit(lab);
+    try {
+      await lab.build();
+    } catch (err) {
+      await lab.destroy();
+      throw toLoomError(err, 'ERR_OS_COMMAND');
+    }
+    lab.log.info({ hosts: hosts.map((h) => `${h.netns}=${h.address}`) }, 'lab ready');
+    return lab;
+  }
+
+  private async addNetns(name: string, sysctls: string[]): Promise<void> {
+    await this.runner.run('ip', ['netns', 'add', name]);
+    this.createdNetns.push(name);
+    await this.runner.run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    const base = ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1'];
+    await this.runner.run('sysctl', ['-qw', ...base, ...sysctls], { netns: name });
+  }
+
+  private async build(): Promise<void> {
+    const ul = this.underlay;
+    await this.addNetns(ul, []);
+    await this.runner.run('ip', ['-n', ul, 'link', 'add', 'br0', 'type', 'bridge']);
+    await this.runner.run('ip', ['-n', ul, 'link', 'set', 'br0', 'up']);
+    await this.runner.run('nft', ['-f', '-'], { netns: ul, input: labFirewallSetup() });
+    const hostSysctls = [
+      'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.all.rp_filter=0',
+      'net.ipv4.conf.default.rp_filter=0',
+    ];
+    const mtu = String(this.mtu);
+    for (const h of this.hosts) {
+      await this.addNetns(h.netns, hostSysctls);
+      await this.runner.run('ip', ['-n', ul, 'link', 'add', h.name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.netns]);
+      await this.runner.run('ip', ['-n', ul, 'link', 'set', h.name, 'master', 'br0', 'up']);
+      await this.runner.run('ip', ['-n', h.netns, 'link', 'set', 'eth0', 'mtu', mtu, 'up']);
+      await this.runner.run('ip', ['-n', h.netns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0']);
+    }
+  }
+
+  host(ref: HostRef): LabHost {
+    const found = typeof ref === 'object' ? this.hosts.find((h) => h === ref) : this.hosts.find((h) => h.name === ref || h.index === ref);
+    if (!found) throw new LoomError('ERR_NOT_FOUND', `no host ${typeof ref === 'object' ? ref.name : String(ref)} in lab ${this.prefix}`);
+    return found;
+  }
+
+  /** Every namespace of the lab, the underlay last. */
+  namespaces(): string[] {
+    return [...this.hosts.map((h) => h.netns), this.underlay];
+  }
+
+  private env(extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+    return { ...process.env, ...extra, [LAB_ENV_MARKER]: this.prefix };
+  }
+
+  /** Runs a command to completion inside a host (`ip netns exec`). Throws ERR_OS_COMMAND on failure unless allowFailure. */
+  async exec(host: HostRef, cmd: string, args: readonly string[], options: LabExecOptions = {}): Promise<CommandResult> {
+    this.assertLive();
+    return this.runner.run(cmd, args, { ...options, netns: this.host(host).netns, env: this.env(options.env) });
+  }
+
+  /**
+   * Starts a long-running process inside a host and remembers its PID for destroy.
+   * `logFile` receives stdout and stderr (appended); without it output is discarded.
+   */
+  start(host: HostRef, cmd: string, args: readonly string[], options: { logFile?: string; env?: NodeJS.ProcessEnv } = {}): LabProcess {
+    this.assertLive();
+    const fd = options.logFile === undefined ? 'ignore' : openSync(options.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = startProcess(cmd, args, { netns: this.host(host).netns, env: this.env(options.env), logFile: fd });
+    } finally {
+      if (typeof fd === 'number') closeSync(fd);
+    }
+    const pid = child.pid;
+    if (pid === undefined) throw new LoomError('ERR_OS_COMMAND', `could not start ${cmd}`);
+    this.tracked.add(pid);
+    this.children.set(pid, child);
+    const exited = new Promise<number | null>((resolve) => {
+      child.once('exit', (code) => {
+        this.children.delete(pid);
+        resolve(code);
+      });
+      child.once('error', () => resolve(null));
+    });
+    return { pid, child, exited };
+  }
+
+  /** Adopts a PID started indirectly (a daemon forked by `loom launch`) so destroy stops it. */
+  track(pid: number): void {
+    if (!Number.isInteger(pid) || pid <= 1) throw new LoomError('ERR_INVALID_ARGUMENT', `bad pid ${String(pid)}`);
+    this.tracked.add(pid);
+  }
+
+  /** SIGTERM then SIGKILL after `graceMs`, for one tracked PID. */
+  async stopProcess(pid: number, graceMs = 3000): Promise<void> {
+    if (!this.tracked.has(pid)) throw new LoomError('ERR_NOT_FOUND', `pid ${pid} was not started by lab ${this.prefix}`);
+    await terminate([pid], graceMs);
+    this.tracked.delete(pid);
+  }
+
+  /** Drops TCP between two hosts (only `port`, on either side, when given), both directions. */
+  async blockTcp(a: HostRef, b: HostRef, port?: number): Promise<LabBlock> {
+    return this.block({ kind: 'tcp', a: this.host(a).address, b: this.host(b).address, ...(port === undefined ? {} : { port }) });
+  }
+
+  async blockUdp(a: HostRef, b: HostRef, port?: number): Promise<LabBlock> {
+    return this.block({ kind: 'udp', a: this.host(a).address, b: this.host(b).address, ...(port === undefined ? {} : { port }) });
+  }
+
+  /** Drops all IPv4 between the two groups; traffic inside each group still flows. */
+  async partition(groupA: readonly HostRef[], groupB: readonly HostRef[]): Promise<LabBlock> {
+    return this.block({ kind: 'partition', groupA: groupA.map((h) => this.host(h).address), groupB: groupB.map((h) => this.host(h).address) });
+  }
+
+  private async block(spec: BlockSpec): Promise<LabBlock> {
+    this.assertLive();
+    const tag = `lab-b${this.nextBlock++}`;
+    await this.runner.run('nft', ['-f', '-'], { netns: this.underlay, input: blockRules(spec, tag) });
+    this.log.info({ tag, spec }, 'blocked');
+    return { tag, spec };
+  }
+
+  /** Lifts one block, or every block when none is given. Idempotent. */
+  async unblock(block?: LabBlock): Promise<void> {
+    this.assertLive();
+    const chain = ['bridge', LAB_NFT_TABLE, LAB_NFT_CHAIN];
+    if (!block) {
+      await this.runner.run('nft', ['flush', 'chain', ...chain], { netns: this.underlay });
+      return;
+    }
+    const listed = await this.runner.run('nft', ['-j', '-a', 'list', 'chain', ...chain], { netns: this.underlay });
+    const handles = ruleHandlesTagged(listed.stdout, block.tag);
+    if (handles.length === 0) return;
+    const script = handles.map((h) => `delete rule ${chain.join(' ')} handle ${h}`).join('\n') + '\n';
+    await this.runner.run('nft', ['-f', '-'], { netns: this.underlay, input: script });
+    this.log.info({ tag: block.tag }, 'unblocked');
+  }
+
+  /** Writes /etc/netns/<ns>/resolv.conf, which `ip netns exec` shows as /etc/resolv.conf in that host. */
+  setResolvConf(host: HostRef, content: string): void {
+    this.assertLive();
+    const dir = `/etc/netns/${this.host(host).netns}`;
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(`${dir}/resolv.conf`, content);
+  }
+
+  /**
+   * Leaves everything in place after this process ends (for `loom demo --keep`). The owner
+   * record stays, so `cleanupStale` removes the lab once this process is gone.
+   */
+  keep(): void {
+    if (this.state !== 'live') return;
+    this.state = 'kept';
+    unregisterForExit(this);
+    for (const child of this.children.values()) child.unref();
+  }
+
+  get destroyed(): boolean {
+    return this.state === 'destroyed';
+  }
+
+  private assertLive(): void {
+    if (this.state === 'destroyed') throw new LoomError('ERR_UNAVAILABLE', `lab ${this.prefix} is destroyed`);
+  }
+
+  private ourProcesses(): number[] {
+    const marked = this.runner === systemRunner ? labProcesses(this.prefix, this.createdNetns) : [];
+    return [...new Set([...[...this.tracked].filter(isAlive), ...marked])];
+  }
+
+  /** Stops our processes, deletes our namespaces, /etc/netns dirs and scratch dir. Idempotent. */
+  async destroy(): Promise<void> {
+    if (this.state === 'destroyed') return;
+    this.state = 'destroyed';
+    const killed = await terminate(this.ourProcesses());
+    if (killed.length > 0) this.log.warn({ pids: killed }, 'needed SIGKILL');
+    // A second sweep: a daemon may have forked between the first listing and its SIGTERM.
+    await terminate(this.runner === systemRunner ? labProcesses(this.prefix, this.createdNetns) : [], 1000);
+    const failures: string[] = [];
+    for (const ns of [...this.createdNetns].reverse()) {
+      const r = await this.runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
+      if (r.code !== 0) failures.push(`${ns}: ${r.stderr.trim()}`);
+      if (this.runner === systemRunner) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+    }
+    if (this.runner === systemRunner) {
+      rmSync(this.workDir, { recursive: true, force: true });
+      if (failures.length === 0) rmSync(ownerFile(this.prefix), { force: true });
+    }
+    unregisterForExit(this);
+    if (failures.length > 0) throw new LoomError('ERR_OS_COMMAND', `lab ${this.prefix}: could not delete ${failures.join('; ')}`);
+    this.log.info({}, 'lab destroyed');
+  }
+
+  /**
+   * The last-resort teardown for process 'exit', where nothing asynchronous runs: SIGKILL our
+   * processes and hand the namespace deletion to a detached `ip -batch`, which outlives us.
+   * The owner record stays until a later cleanupStale confirms everything is gone.
+   */
+  destroySync(): void {
+    if (this.state !== 'live') return;
+    this.state = 'destroyed';
+    signal(this.ourProcesses(), 'SIGKILL');
+    const batch = `${LAB_RUN_DIR}/${this.prefix}.batch`;
+    writeFileSync(batch, this.createdNetns.map((ns) => `netns del ${ns}`).join('\n') + '\n');
+    startProcess('ip', ['-force', '-batch', batch], { detached: true }).unref();
+    for (const ns of this.createdNetns) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
+    rmSync(this.workDir, { recursive: true, force: true });
+  }
+}
