@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, w
 import { join } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { isPeerName, randomPeerName, type PeerName } from '../core/ids.js';
+import { isAlive } from '../os/process.js';
 
 /**
  * The daemon's files in STATE_DIR: `peer-name` (generated once, kept across restarts),
@@ -116,11 +117,4 @@ function unlinkQuiet(file: string): void {
 }
 
 /** Signal 0 probes existence; EPERM means alive but someone else's. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { isAlive };

@@ -150,6 +150,6 @@ function explainKept(lab: Lab, cli: LoomCli): string {
 /** `loom demo --clean`: removes labs left by `--keep` (or by a crashed run) whose owner is gone. */
 export async function cleanDemo(options: { log?: (line: string) => void } = {}): Promise<void> {
   const say = options.log ?? ((line: string) => process.stdout.write(line + '\n'));
-  const result = await cleanupStale();
+  const result = await cleanupStale(undefined, { includeKept: true });
   say(result.prefixes.length > 0 ? `Removed labs ${result.prefixes.join(', ')} (${result.namespaces.length} namespaces, ${result.killed.length} processes)` : 'Nothing to clean up.');
 }

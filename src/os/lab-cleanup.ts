@@ -20,6 +20,8 @@ export const ANY_LAB_NETNS = /^lm[0-9a-f]{6}-/;
 export interface OwnerRecord {
   pid: number;
   startTime: number | null;
+  /** Left up on purpose (`loom demo --keep`): only an explicit `demo --clean` removes it. */
+  kept: boolean;
 }
 
 export function ownerFile(prefix: string): string {
@@ -31,10 +33,16 @@ export function writeOwnerRecord(prefix: string): void {
   writeFileSync(ownerFile(prefix), `${process.pid} ${processStartTime(process.pid) ?? ''}\n`, { flag: 'wx' });
 }
 
+/** Marks a lab as kept, so that test runs' stale cleanup leaves it to `loom demo --clean`. */
+export function markOwnerRecordKept(prefix: string): void {
+  const owner = readOwnerRecord(prefix);
+  if (owner && !owner.kept) writeFileSync(ownerFile(prefix), `${owner.pid} ${owner.startTime ?? ''} kept\n`);
+}
+
 export function parseOwnerRecord(text: string): OwnerRecord | null {
-  const m = /^([0-9]{1,10})(?: ([0-9]{1,20}))?\s*$/.exec(text);
+  const m = /^([0-9]{1,10})(?: ([0-9]{0,20}))?( kept)?\s*$/.exec(text);
   if (!m) return null;
-  return { pid: Number(m[1]), startTime: m[2] === undefined ? null : Number(m[2]) };
+  return { pid: Number(m[1]), startTime: m[2] === undefined || m[2] === '' ? null : Number(m[2]), kept: m[3] !== undefined };
 }
 
 export function readOwnerRecord(prefix: string): OwnerRecord | null {
@@ -67,6 +75,7 @@ export function selectStale(
   readOwner: (prefix: string) => OwnerRecord | null,
   alive: (owner: OwnerRecord) => boolean,
   filter: RegExp = ANY_LAB_NETNS,
+  includeKept = false,
 ): Map<string, string[]> {
   const byPrefix = new Map<string, string[]>();
   for (const name of netnsNames) {
@@ -78,7 +87,7 @@ export function selectStale(
   const stale = new Map<string, string[]>();
   for (const [prefix, names] of byPrefix) {
     const owner = readOwner(prefix);
-    if (owner && !alive(owner)) stale.set(prefix, names);
+    if (owner && !alive(owner) && (includeKept || !owner.kept)) stale.set(prefix, names);
   }
   return stale;
 }
@@ -96,12 +105,13 @@ export interface CleanupResult {
  */
 export async function cleanupStale(
   pattern: RegExp = ANY_LAB_NETNS,
-  components: { runner?: CommandRunner; log?: Logger } = {},
+  components: { runner?: CommandRunner; log?: Logger; includeKept?: boolean } = {},
 ): Promise<CleanupResult> {
+  const includeKept = components.includeKept ?? false;
   const runner = components.runner ?? systemRunner;
   const log = components.log ?? silentLogger;
   const listed = await runner.run('ip', ['netns', 'list'], { allowFailure: true });
-  const stale = selectStale(parseNetnsList(listed.stdout), readOwnerRecord, ownerAlive, pattern);
+  const stale = selectStale(parseNetnsList(listed.stdout), readOwnerRecord, ownerAlive, pattern, includeKept);
   const result: CleanupResult = { prefixes: [], namespaces: [], killed: [] };
   for (const [prefix, names] of stale) {
     const pids = labProcesses(prefix, names);
@@ -122,7 +132,7 @@ export async function cleanupStale(
     const prefix = file.slice(0, -'.pid'.length);
     if (!file.endsWith('.pid') || !LAB_PREFIX_RE.test(prefix) || listedPrefixes.has(prefix) || !pattern.test(`${prefix}-ul`)) continue;
     const owner = readOwnerRecord(prefix);
-    if (owner && !ownerAlive(owner)) {
+    if (owner && !ownerAlive(owner) && (includeKept || !owner.kept)) {
       removeRecord(prefix);
       result.prefixes.push(prefix);
     }

@@ -6,42 +6,11 @@
  * Everything here is synchronous /proc reading so that it also works in a process 'exit' hook.
  */
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { isAlive } from './process.js';
 
 export const LAB_ENV_MARKER = 'LOOM_LAB';
 
-/** True if `pid` exists and is not a zombie (EPERM counts as existing). */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  return processState(pid) !== 'Z';
-}
-
-/**
- * True while the PID exists at all, zombies included. A killed daemon whose parent is gone stays
- * a zombie until PID 1 reaps it (about 1.5 s on these machines), and tools that check liveness
- * with kill(pid, 0) still see it.
- */
-export function pidExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** One-letter state from /proc/PID/stat ("R", "S", "Z"...), or null if gone. */
-export function processState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.charAt(stat.lastIndexOf(')') + 2) || null;
-  } catch {
-    return null;
-  }
-}
+export { isAlive, pidExists, processState } from './process.js';
 
 /** Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or null if gone. */
 export function processStartTime(pid: number): number | null {

@@ -18,7 +18,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { startProcess, systemRunner, type CommandResult, type CommandRunner } from './runner.js';
 import { LAB_NFT_CHAIN, LAB_NFT_TABLE, blockRules, labFirewallSetup, ruleHandlesTagged, type BlockSpec } from './lab-firewall.js';
 import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './lab-procs.js';
-import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, writeOwnerRecord } from './lab-cleanup.js';
+import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, writeOwnerRecord } from './lab-cleanup.js';
 import { registerForExit, unregisterForExit } from './lab-exit.js';
 
 export interface LabOptions {
@@ -278,11 +278,13 @@ export class Lab {
 
   /**
    * Leaves everything in place after this process ends (for `loom demo --keep`). The owner
-   * record stays, so `cleanupStale` removes the lab once this process is gone.
+   * record is marked kept: test runs' `cleanupStale` leaves it alone; `loom demo --clean`
+   * (cleanupStale with includeKept) removes it once this process is gone.
    */
   keep(): void {
     if (this.state !== 'live') return;
     this.state = 'kept';
+    if (this.runner === systemRunner) markOwnerRecordKept(this.prefix);
     unregisterForExit(this);
     for (const child of this.children.values()) child.unref();
   }

@@ -10,7 +10,8 @@ export const demoCommand: CliCommand = {
       .command('demo')
       .description('build a small mesh in network namespaces on this machine and show it working')
       .option('--keep', 'leave the namespaces and routers running afterwards')
-      .action(async (opts: { keep?: boolean }) => {
+      .option('--clean', 'remove what an earlier `loom demo --keep` (or a crashed demo) left behind')
+      .action(async (opts: { keep?: boolean; clean?: boolean }) => {
         let mod: { runDemo?: unknown };
         try {
           mod = (await import(DEMO_MODULE)) as { runDemo?: unknown };
@@ -18,9 +19,15 @@ export const demoCommand: CliCommand = {
           if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') throw new LoomError('ERR_UNAVAILABLE', 'the demo is not part of this build');
           throw err;
         }
+        const log = (line: string): void => ctx.out(line + '\n');
+        if (opts.clean) {
+          if (typeof (mod as { cleanDemo?: unknown }).cleanDemo !== 'function') throw new LoomError('ERR_UNAVAILABLE', 'the demo module has no cleanDemo()');
+          await (mod as { cleanDemo: (o: { log: (line: string) => void }) => Promise<void> }).cleanDemo({ log });
+          return;
+        }
         if (typeof mod.runDemo !== 'function') throw new LoomError('ERR_UNAVAILABLE', 'the demo module has no runDemo()');
         const runDemo = mod.runDemo as (o: { keep: boolean; log: (line: string) => void }) => Promise<unknown>;
-        await runDemo({ keep: opts.keep ?? false, log: (line) => ctx.out(line + '\n') });
+        await runDemo({ keep: opts.keep ?? false, log });
       });
   },
 };

@@ -75,17 +75,24 @@ test('subnetBase accepts private /24s only', () => {
 });
 
 test('owner records and stale selection: only lab namespaces whose recorded owner is dead', () => {
-  assert.deepEqual(parseOwnerRecord('1234 98765\n'), { pid: 1234, startTime: 98765 });
-  assert.deepEqual(parseOwnerRecord('1234\n'), { pid: 1234, startTime: null });
+  assert.deepEqual(parseOwnerRecord('1234 98765\n'), { pid: 1234, startTime: 98765, kept: false });
+  assert.deepEqual(parseOwnerRecord('1234\n'), { pid: 1234, startTime: null, kept: false });
+  assert.deepEqual(parseOwnerRecord('1234 98765 kept\n'), { pid: 1234, startTime: 98765, kept: true });
   assert.equal(parseOwnerRecord('garbage'), null);
   assert.equal(parseOwnerRecord(''), null);
   assert.deepEqual(parseNetnsList('lm000001-h1 (id: 2)\nlm000001-ul (id: 1)\nother\n\n'), ['lm000001-h1', 'lm000001-ul', 'other']);
 
-  const records: Record<string, OwnerRecord> = { lm000001: { pid: 11, startTime: 1 }, lm000002: { pid: 22, startTime: 2 } };
-  const dead = new Set([11]);
-  const names = ['lm000001-h1', 'lm000001-ul', 'lm000002-h1', 'lm000003-h1', 'lmzzzzzz-h1', 'docker-ns', 'lm000001'];
+  const records: Record<string, OwnerRecord> = {
+    lm000001: { pid: 11, startTime: 1, kept: false },
+    lm000002: { pid: 22, startTime: 2, kept: false },
+    lm000004: { pid: 44, startTime: 4, kept: true },
+  };
+  const dead = new Set([11, 44]);
+  const names = ['lm000001-h1', 'lm000001-ul', 'lm000002-h1', 'lm000003-h1', 'lm000004-h1', 'lmzzzzzz-h1', 'docker-ns', 'lm000001'];
   const stale = selectStale(names, (p) => records[p] ?? null, (o) => !dead.has(o.pid));
-  assert.deepEqual([...stale.entries()], [['lm000001', ['lm000001-h1', 'lm000001-ul']]]);
+  assert.deepEqual([...stale.entries()], [['lm000001', ['lm000001-h1', 'lm000001-ul']]], 'a kept demo lab is not stale for test runs');
+  const withKept = selectStale(names, (p) => records[p] ?? null, (o) => !dead.has(o.pid), undefined, true);
+  assert.deepEqual([...withKept.keys()], ['lm000001', 'lm000004'], '`loom demo --clean` includes kept labs');
   const narrowed = selectStale(names, (p) => records[p] ?? null, () => false, /^lm000002-/);
   assert.deepEqual([...narrowed.keys()], ['lm000002']);
 });
