@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { ERROR_CODES, LoomError, type ErrorCode } from '../core/errors.js';
 import type { RouterStatus } from '../mesh/types.js';
+import type { DnsAddResult, DnsLookupResult, DnsRemoveResult, DnsReport } from '../dns/daemon-types.js';
 import { parseHostPort } from './validate.js';
 
 export const DEFAULT_HTTP_ADDR = '127.0.0.1:6784';
@@ -58,6 +59,25 @@ export class ApiClient {
 
   stop(): Promise<{ stopping: boolean }> {
     return this.call('POST', '/stop');
+  }
+
+  /** POST /dns/records: `name` (a single label gets the domain) -> `address` for this host. */
+  dnsAdd(record: { name: string; address: string; containerId?: string }): Promise<DnsAddResult> {
+    return this.call('POST', '/dns/records', record);
+  }
+
+  /** POST /dns/records/remove: this host's records matching every field given. */
+  dnsRemove(filter: { name?: string; address?: string; containerId?: string }): Promise<DnsRemoveResult> {
+    return this.call('POST', '/dns/records/remove', filter);
+  }
+
+  /** GET /dns/lookup; ERR_NOT_FOUND when the name has no records. */
+  dnsLookup(name: string): Promise<DnsLookupResult> {
+    return this.call('GET', `/dns/lookup?${new URLSearchParams({ name }).toString()}`);
+  }
+
+  dnsStatus(): Promise<DnsReport> {
+    return this.call('GET', '/dns/status');
   }
 
   metrics(): Promise<string> {

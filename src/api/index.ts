@@ -1,5 +1,5 @@
 /** The daemon's local HTTP API: server, route table, mesh routes, metrics, and the client the CLI uses. */
-export { ApiServer, type ApiServerComponents, type ApiServerInit, type ReportSection } from './server.js';
+export { ApiServer, type ApiServerComponents, type ApiServerInit, type ReportSection, type MetricsSource } from './server.js';
 export { RouteTable, type ApiRequest, type ApiResponse, type HttpMethod, type RouteHandler } from './route-table.js';
 export { registerRouterRoutes, type RouterRoutesOptions } from './router-routes.js';
 export { createRouterMetrics, type RouterMetrics } from './metrics.js';

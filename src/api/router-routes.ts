@@ -15,7 +15,7 @@ export interface RouterRoutesOptions {
   defaultMetrics?: boolean;
 }
 
-/** The mesh's endpoints: status, report section "router", connect/forget/stop, metrics. */
+/** The mesh's endpoints: status, report section "router", connect/forget/stop, and /metrics (the router's and every registered source's). */
 export function registerRouterRoutes(server: ApiServer, router: RouterApi, options: RouterRoutesOptions = {}): void {
   const metrics = createRouterMetrics(() => router.status(), { defaultMetrics: options.defaultMetrics ?? true });
   let stopping = false;
@@ -26,8 +26,9 @@ export function registerRouterRoutes(server: ApiServer, router: RouterApi, optio
   };
 
   server.registerReportSection('router', () => router.status());
+  server.registerMetrics('router', metrics);
   server.route('GET', '/status', () => ({ json: router.status() }));
-  server.route('GET', '/metrics', async () => ({ text: await metrics.render(), contentType: metrics.contentType }));
+  server.route('GET', '/metrics', async () => ({ text: await server.renderMetrics(), contentType: metrics.contentType }));
 
   server.route('POST', '/connect', async (req) => {
     const body = parseWith(connectBodySchema, await req.body(), 'connect request');

@@ -22,6 +22,11 @@ export interface ApiServerInit {
 
 export type ReportSection = () => unknown;
 
+/** A part of `/metrics`: Prometheus text exposition, sampled when called. */
+export interface MetricsSource {
+  render(): Promise<string>;
+}
+
 /**
  * The daemon's local HTTP API. Subsystems add endpoints with `route` and parts of `/report` with
  * `registerReportSection` before or after `listen`. `/report` and `/healthz` are built in.
@@ -29,6 +34,7 @@ export type ReportSection = () => unknown;
 export class ApiServer {
   private readonly routes = new RouteTable();
   private readonly sections = new Map<string, ReportSection>();
+  private readonly metricsSources = new Map<string, MetricsSource>();
   private readonly logger: Logger;
   private readonly host: string;
   private readonly port: number;
@@ -52,6 +58,25 @@ export class ApiServer {
   registerReportSection(name: string, section: ReportSection): void {
     if (name === 'version' || this.sections.has(name)) throw new LoomError('ERR_CONFLICT', `report section "${name}" already registered`);
     this.sections.set(name, section);
+  }
+
+  /**
+   * Adds a subsystem's metrics to `/metrics` (served by the router routes). Names are unique;
+   * metric names must not repeat across sources (prefix them: loom_dns_...).
+   */
+  registerMetrics(name: string, source: MetricsSource): void {
+    if (this.metricsSources.has(name)) throw new LoomError('ERR_CONFLICT', `metrics "${name}" already registered`);
+    this.metricsSources.set(name, source);
+  }
+
+  /** Every registered source's exposition, in registration order, one after another. */
+  async renderMetrics(): Promise<string> {
+    const parts: string[] = [];
+    for (const source of this.metricsSources.values()) {
+      const text = await source.render();
+      if (text.length > 0) parts.push(text.endsWith('\n') ? text : text + '\n');
+    }
+    return parts.join('');
   }
 
   report(): Record<string, unknown> {

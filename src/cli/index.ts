@@ -4,3 +4,4 @@ export type { CliContext } from './context.js';
 export type { CliCommand } from './command.js';
 export { COMMANDS } from './commands/index.js';
 export { formatSummary, formatConnections, formatPeers, formatTargets, peerLabel } from './format-status.js';
+export { formatDns } from './format-dns.js';

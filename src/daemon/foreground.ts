@@ -1,11 +1,15 @@
 import { ApiServer } from '../api/server.js';
 import { registerRouterRoutes } from '../api/router-routes.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { toLoomError } from '../core/errors.js';
 import { randomPeerUid } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { PeerIdentity, RouterApi } from '../mesh/types.js';
 import type { LaunchConfig } from './options.js';
 import { StateDir } from './state-dir.js';
+import type { SubsystemFactory, SubsystemRegistry } from './subsystem.js';
+import { SubsystemSet } from './subsystem-set.js';
+import { SUBSYSTEMS } from './subsystems.js';
 
 /**
  * Builds the (not yet started) router for a config; the daemon owns its lifecycle from then on.
@@ -16,24 +20,31 @@ export type RouterFactory = (config: LaunchConfig, identity: PeerIdentity, logge
 export interface DaemonComponents {
   logger: Logger;
   createRouter: RouterFactory;
+  /** For the subsystems' timers; default the system clock (tests pass the router's fake clock). */
+  clock?: Clock;
+  /** Default SUBSYSTEMS (src/daemon/subsystems.ts). */
+  subsystems?: readonly SubsystemFactory[];
 }
 
 export interface RunningDaemon {
   readonly identity: PeerIdentity;
   readonly router: RouterApi;
   readonly api: ApiServer;
+  /** The subsystems that run (a disabled one is absent), for wiring one to another. */
+  readonly subsystems: SubsystemRegistry;
   /** Where the API actually listens (the port is real even when the config said 0). */
   readonly apiAddress: { host: string; port: number };
-  /** Stops the router (goodbyes), closes the API, releases the pid file. Idempotent. */
+  /** Closes the API, stops the subsystems (reverse order) and the router (goodbyes), releases the pid file. Idempotent. */
   stop(): Promise<void>;
   /** Resolves once `stop` (from a call, `/stop` or a signal) has finished. */
   readonly stopped: Promise<void>;
 }
 
 /**
- * Starts a daemon in this process: claims the state dir, starts the router, then opens the API,
- * so an API that answers means a router that is ready. On any failure everything already started
- * is undone and the error (a LoomError) is thrown.
+ * Starts a daemon in this process: claims the state dir, builds the router and the subsystems
+ * (which open their gossip channels and register their API parts), starts the router, then each
+ * subsystem, then opens the API, so an API that answers means everything is ready. On any
+ * failure everything already started is undone and the error (a LoomError) is thrown.
  */
 export async function startDaemon(components: DaemonComponents, config: LaunchConfig): Promise<RunningDaemon> {
   const { logger } = components;
@@ -42,35 +53,44 @@ export async function startDaemon(components: DaemonComponents, config: LaunchCo
   stateDir.acquire();
   let router: RouterApi | null = null;
   let api: ApiServer | null = null;
+  let subsystems: SubsystemSet | null = null;
   try {
     const identity: PeerIdentity = { name: stateDir.peerName(config.name), nickname: config.nickname, uid: randomPeerUid() };
     router = components.createRouter(config, identity, logger);
-    await router.start();
     api = new ApiServer({ logger: logger.child({ component: 'api' }) }, { host: config.httpHost, port: config.httpPort });
+    subsystems = new SubsystemSet(components.subsystems ?? SUBSYSTEMS, { router, api, logger, clock: components.clock ?? systemClock, stateDir, config });
     let stopping: Promise<void> | null = null;
     let markStopped: () => void = () => {};
     const stopped = new Promise<void>((resolve) => (markStopped = resolve));
     const startedRouter = router;
     const startedApi = api;
+    const startedSubsystems = subsystems;
     const stop = (): Promise<void> =>
       (stopping ??= (async () => {
         logger.info({ component: 'daemon' }, 'stopping');
+        await startedApi.close();
+        await startedSubsystems.stopAll();
         try {
           await startedRouter.stop();
         } catch (err) {
           logger.error({ component: 'daemon', err: toLoomError(err).message }, 'router did not stop cleanly');
         }
-        await startedApi.close();
         stateDir.release();
         logger.info({ component: 'daemon' }, 'stopped');
         markStopped();
       })());
     registerRouterRoutes(api, router, { onStop: () => void stop() });
+    await router.start();
+    await subsystems.startAll();
     const apiAddress = await api.listen();
-    logger.info({ component: 'daemon', name: identity.name, nickname: identity.nickname, port: config.port, api: `${apiAddress.host}:${apiAddress.port}` }, 'router ready');
-    return { identity, router, api, apiAddress, stop, stopped };
+    logger.info(
+      { component: 'daemon', name: identity.name, nickname: identity.nickname, port: config.port, api: `${apiAddress.host}:${apiAddress.port}`, subsystems: subsystems.names() },
+      'router ready',
+    );
+    return { identity, router, api, subsystems, apiAddress, stop, stopped };
   } catch (err) {
     await api?.close();
+    await subsystems?.stopAll();
     await router?.stop().catch(() => {});
     stateDir.release();
     throw toLoomError(err);

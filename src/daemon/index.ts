@@ -8,3 +8,6 @@ export { StateDir, isAlive } from './state-dir.js';
 export { startDaemon, runUntilStopped, type DaemonComponents, type RouterFactory, type RunningDaemon } from './foreground.js';
 export { launchInBackground, childFailure, type BackgroundLaunch, type LaunchedDaemon } from './background.js';
 export { createDaemonLogger } from './log.js';
+export { type Subsystem, type SubsystemComponents, type SubsystemFactory, type SubsystemRegistry } from './subsystem.js';
+export { SubsystemSet } from './subsystem-set.js';
+export { SUBSYSTEMS } from './subsystems.js';

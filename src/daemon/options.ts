@@ -4,6 +4,7 @@ import { LoomError } from '../core/errors.js';
 import { parsePeerName, type PeerName } from '../core/ids.js';
 import { DEFAULT_HTTP_ADDR } from '../api/client.js';
 import { parseHostPort, parsePeerAddress, parsePort } from '../api/validate.js';
+import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
 
 export const DEFAULT_PORT = 6783;
 export const DEFAULT_STATE_DIR = '/var/lib/loom';
@@ -26,10 +27,11 @@ export interface LaunchConfig {
   httpHost: string;
   httpPort: number;
   peers: string[];
+  dns: DnsLaunchConfig;
 }
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
-export interface RawLaunchOptions {
+export interface RawLaunchOptions extends RawDnsOptions {
   port?: string;
   name?: string;
   nickname?: string;
@@ -70,6 +72,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     httpHost: http.host,
     httpPort: http.port,
     peers: peers.map(parsePeerAddress),
+    dns: parseDnsOptions(raw),
   };
 }
 
@@ -100,6 +103,7 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     '--conn-limit', String(config.connLimit),
     '--state-dir', config.stateDir,
     '--http-addr', config.httpAddr,
+    ...dnsArgs(config.dns),
     '--',
     ...config.peers,
   ];

@@ -8,3 +8,9 @@ export { parseResolvConf } from './resolv-conf.js';
 
 /** Name of the gossip channel the router carries the records on. */
 export const DNS_GOSSIP_CHANNEL = 'dns';
+
+// The daemon subsystem (src/dns/daemon*.ts): wiring, API, options, hooks for containers.
+export { DnsSubsystem, dnsSubsystemOf, DNS_SUBSYSTEM, EXTERN_CONTAINER_ID, type ContainerDnsHooks, type DnsSubsystemComponents, type DnsSubsystemInit, type RemoveFilter } from './daemon.js';
+export { dnsSubsystemFactory, createDnsSubsystemFactory, type DnsFactoryOverrides } from './daemon-factory.js';
+export { parseDnsOptions, dnsArgs, findResolvConf, type DnsLaunchConfig, type RawDnsOptions } from './daemon-options.js';
+export type { DnsReport, DnsRecordRow, DnsListenerStatus, DnsQueryStats, DnsAddResult, DnsRemoveResult, DnsLookupResult } from './daemon-types.js';

@@ -1,4 +1,6 @@
 import { DEFAULT_CONN_LIMIT, DEFAULT_PORT, parseLaunchOptions, type RawLaunchOptions } from '../../daemon/options.js';
+import { DEFAULT_DNS_TTL_SECONDS } from '../../dns/daemon-options.js';
+import { DEFAULT_DOMAIN } from '../../dns/names.js';
 import type { CliCommand } from '../command.js';
 
 export const launchCommand: CliCommand = {
@@ -16,6 +18,11 @@ export const launchCommand: CliCommand = {
       .option('--conn-limit <n>', `most peer connections to keep (default ${DEFAULT_CONN_LIMIT})`)
       .option('--state-dir <dir>', 'where the peer name, pid file and log live (env LOOM_STATE_DIR, default /var/lib/loom)')
       .option('--http-addr <addr>', 'address of the local API (env LOOM_HTTP_ADDR, default 127.0.0.1:6784)')
+      .option('--no-dns', 'no DNS for container names')
+      .option('--dns-listen-address <addr[,addr]>', 'serve DNS (UDP+TCP 53) on these IPv4 addresses (default: the bridge address, once the data plane has one)')
+      .option('--dns-domain <domain>', `domain of container names (default ${DEFAULT_DOMAIN}.)`)
+      .option('--dns-ttl <seconds>', `TTL of DNS answers (default ${DEFAULT_DNS_TTL_SECONDS})`)
+      .option('--dns-resolv-conf <file>', 'upstream resolvers for other names (default /etc/resolv.conf; /etc/netns/NS/resolv.conf in a named namespace NS)')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
         const config = parseLaunchOptions(opts, peers, ctx.env);
         // The daemon's modules (HTTP server, metrics, pino) load only for launch.

@@ -1,14 +1,26 @@
 import { LoomError } from '../../core/errors.js';
 import type { Report } from '../../api/client.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import type { DnsReport } from '../../dns/daemon-types.js';
+import { formatDns } from '../format-dns.js';
+import { formatDataplanePaths } from '../format-dataplane.js';
+import type { DataplaneStatus } from '../../dataplane/controller/controller.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets } from '../format-status.js';
 
 /** `loom status <view>`; later subsystems add views here (ipam, dns). */
 export const STATUS_VIEWS: Record<string, (report: Report) => string> = {
   peers: (r) => formatPeers(r.router),
-  connections: (r) => formatConnections(r.router),
+  connections: (r) => formatConnections(r.router) + formatDataplanePaths(r['dataplane'] as DataplaneStatus | undefined),
   targets: (r) => formatTargets(r.router),
+  dns: (r) => formatDns(section<DnsReport>(r, 'dns', 'DNS is off in this router (launched with --no-dns)')),
 };
+
+/** A subsystem's report section; ERR_UNAVAILABLE when that subsystem does not run. */
+function section<T>(report: Report, name: string, whenAbsent: string): T {
+  const value = report[name];
+  if (value === undefined || value === null) throw new LoomError('ERR_UNAVAILABLE', whenAbsent);
+  return value as T;
+}
 
 export const statusCommand: CliCommand = {
   register(program, ctx) {

@@ -4,7 +4,7 @@
  */
 import { LoomError } from '../../../src/core/errors.js';
 import { parsePeerName, parsePeerUid, type PeerName } from '../../../src/core/ids.js';
-import type { GossipChannel, MeshView, ProtocolConnection, RouterApi, RouterStatus } from '../../../src/mesh/types.js';
+import type { GossipChannel, Gossiper, MeshView, ProtocolConnection, RouterApi, RouterStatus } from '../../../src/mesh/types.js';
 
 export const HOST1 = parsePeerName('8a:3f:00:12:9c:01');
 export const HOST2 = parsePeerName('8a:3f:00:12:9c:02');
@@ -91,8 +91,12 @@ export class FakeRouter implements RouterApi {
   status(): RouterStatus {
     return { ...this.base, targets: [...this.targets] };
   }
-  newGossipChannel(): GossipChannel {
-    throw new LoomError('ERR_INTERNAL', 'not in the fake');
+  /** Channels subsystems opened; what they send goes nowhere (a mesh of one). */
+  readonly channels = new Map<string, Gossiper>();
+  newGossipChannel(name: string, gossiper: Gossiper): GossipChannel {
+    if (this.channels.has(name)) throw new LoomError('ERR_CONFLICT', `gossip channel "${name}" already exists`);
+    this.channels.set(name, gossiper);
+    return { name, gossipUnicast: () => {}, gossipBroadcast: () => {}, gossipNeighbours: () => {} };
   }
   connectionTo(): ProtocolConnection | undefined {
     return undefined;

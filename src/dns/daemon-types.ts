@@ -1,0 +1,61 @@
+/**
+ * What the DNS subsystem says over the API: `/dns/status`, the `dns` section of `/report`, and the
+ * answers of the record endpoints. Types only, shared by the daemon side and the API client.
+ */
+
+export interface DnsRecordRow {
+  name: string;
+  address: string;
+  containerId: string;
+  /** Peer name of the host whose container this is. */
+  origin: string;
+  /** Its nickname, when the mesh knows it. */
+  originNickname?: string;
+  version: number;
+}
+
+export interface DnsListenerStatus {
+  address: string;
+  /** "host:port" actually bound. */
+  udp?: string;
+  tcp?: string;
+}
+
+export interface DnsReport {
+  domain: string;
+  ttlSeconds: number;
+  /** The resolv.conf forwarded queries go to. */
+  resolvConf: string;
+  listeners: DnsListenerStatus[];
+  /** Visible live records, sorted by name then address. */
+  records: DnsRecordRow[];
+  counts: { live: number; hidden: number; tombstones: number };
+  /** Summed over every listener since start. */
+  stats: DnsQueryStats;
+}
+
+export interface DnsQueryStats {
+  queries: number;
+  answeredLocally: number;
+  forwarded: number;
+  nxdomain: number;
+  servfail: number;
+  malformed: number;
+  dropped: number;
+  truncated: number;
+}
+
+export interface DnsAddResult {
+  /** False when exactly this record was already there. */
+  added: boolean;
+  record: { name: string; address: string; containerId: string };
+}
+
+export interface DnsRemoveResult {
+  removed: number;
+}
+
+export interface DnsLookupResult {
+  name: string;
+  addresses: string[];
+}
