@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps util-linux)
+PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps util-linux
+  # peers the data-plane benchmark (npm run bench) measures Loom against
+  tinc nebula wireguard-go wireguard-tools
+  # what the DNS benchmark measures Loom against
+  dnsperf dnsmasq-base)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (it installs OS packages and the tests create network namespaces)" >&2
