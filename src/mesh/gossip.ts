@@ -1,0 +1,326 @@
+/**
+ * Gossip channels over the router's neighbour connections.
+ *
+ * Per neighbour connection there is one pending slot per (kind, channel[, source]). New gossip
+ * for a slot is MERGED into what is already there, never queued, so a slow neighbour costs
+ * at most one pending value per slot, and what it finally receives is the newest state.
+ * Slots are flushed in a microtask (so changes made in one event go out as one message) and
+ * whenever the connection drains after `send` returned false.
+ *
+ * Ownership: a GossipData handed to a channel (or returned by a Gossiper) belongs to the hub
+ * from then on; the hub may call `merge` on it, which may mutate it. Never hand over live state.
+ *
+ * Unicast messages cannot be merged: they wait in a bounded queue per neighbour and the oldest
+ * is dropped beyond `maxQueuedUnicasts` (gossip is best-effort; senders retry via state).
+ */
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { isLoomError, LoomError } from '../core/errors.js';
+import type { PeerName } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
+import { MAX_CHANNEL_NAME_BYTES } from './protocol.js';
+import type { Routes } from './routes.js';
+import type { ControlMessage, GossipChannel, GossipData, Gossiper, ProtocolConnection } from './types.js';
+
+/** What the hub needs from the router. */
+export interface GossipHost {
+  readonly self: PeerName;
+  /** Current routes (recomputed lazily by the router after topology changes). */
+  routes(): Routes;
+  /** The live connection to a neighbour, or undefined. */
+  connectionTo(peer: PeerName): ProtocolConnection | undefined;
+  /** Neighbours with a live connection. */
+  neighbours(): PeerName[];
+}
+
+export interface GossipHubComponents {
+  host: GossipHost;
+  clock: Clock;
+  logger: Logger;
+  /** Uniform [0, 1) for anti-entropy jitter; default Math.random. */
+  random?: () => number;
+}
+
+export interface GossipHubInit {
+  /** Full-state exchange with every neighbour (default 30,000 ms). */
+  antiEntropyIntervalMs?: number;
+  /** Each period is drawn from interval * [1 - jitter, 1 + jitter] (default 0.1). */
+  antiEntropyJitter?: number;
+  /** Default 1,024. */
+  maxQueuedUnicasts?: number;
+}
+
+export interface ChannelOptions {
+  /**
+   * What to do with the part of a neighbour's gossip that was new to us:
+   * 'neighbours' (default, as Weave): merge it into every other neighbour's pending gossip;
+   * 'broadcast': send it along our own broadcast tree, so each peer receives it about once.
+   */
+  relayNeighbourGossip?: 'neighbours' | 'broadcast';
+}
+
+/** 'repair' and 'repairState': the topology's digest check and its answer (see router.ts). */
+export type GossipKind = 'neighbour' | 'antiEntropy' | 'broadcast' | 'unicast' | 'repair' | 'repairState';
+
+export interface GossipStats {
+  bytesSent: number;
+  bytesReceived: number;
+  messagesSent: number;
+  messagesReceived: number;
+  /** Bytes sent, split by kind (anti-entropy counted apart from change-driven gossip). */
+  bytesSentByKind: Record<GossipKind, number>;
+}
+
+interface PendingSlot {
+  kind: GossipKind;
+  channel: string;
+  src: PeerName | null;
+  data: GossipData;
+}
+
+type UnicastMessage = Extract<ControlMessage, { type: 'gossip-unicast' }>;
+
+interface NeighbourQueue {
+  /** Keyed by `${kind}\0${channel}\0${src}`; insertion order is flush order. */
+  slots: Map<string, PendingSlot>;
+  unicasts: UnicastMessage[];
+  blocked: boolean;
+  flushScheduled: boolean;
+}
+
+interface ChannelEntry {
+  gossiper: Gossiper;
+  options: ChannelOptions;
+  channel: GossipChannel;
+}
+
+export class GossipHub {
+  private readonly host: GossipHost;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly random: () => number;
+  private readonly antiEntropyIntervalMs: number;
+  private readonly antiEntropyJitter: number;
+  private readonly maxQueuedUnicasts: number;
+  private readonly channels = new Map<string, ChannelEntry>();
+  private readonly queues = new Map<PeerName, NeighbourQueue>();
+  private antiEntropyTimer: TimerHandle | null = null;
+  private running = false;
+  readonly stats: GossipStats = {
+    bytesSent: 0,
+    bytesReceived: 0,
+    messagesSent: 0,
+    messagesReceived: 0,
+    bytesSentByKind: { neighbour: 0, antiEntropy: 0, broadcast: 0, unicast: 0, repair: 0, repairState: 0 },
+  };
+
+  constructor(components: GossipHubComponents, init: GossipHubInit = {}) {
+    this.host = components.host;
+    this.clock = components.clock;
+    this.logger = components.logger.child({ component: 'gossip' });
+    this.random = components.random ?? Math.random;
+    this.antiEntropyIntervalMs = init.antiEntropyIntervalMs ?? 30_000;
+    this.antiEntropyJitter = init.antiEntropyJitter ?? 0.1;
+    this.maxQueuedUnicasts = init.maxQueuedUnicasts ?? 1_024;
+    if (!(this.antiEntropyIntervalMs > 0) || !(this.antiEntropyJitter >= 0 && this.antiEntropyJitter < 1)) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', 'antiEntropyIntervalMs must be > 0 and antiEntropyJitter in [0, 1)');
+    }
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.scheduleAntiEntropy();
+  }
+
+  stop(): void {
+    this.running = false;
+    this.antiEntropyTimer?.cancel();
+    this.antiEntropyTimer = null;
+    this.queues.clear();
+  }
+
+  newChannel(name: string, gossiper: Gossiper, options: ChannelOptions = {}): GossipChannel {
+    if (!name || Buffer.byteLength(name) > MAX_CHANNEL_NAME_BYTES) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', `gossip channel name must be 1..${MAX_CHANNEL_NAME_BYTES} bytes`);
+    }
+    if (this.channels.has(name)) throw new LoomError('ERR_CONFLICT', `gossip channel "${name}" already exists`);
+    const channel: GossipChannel = {
+      name,
+      gossipUnicast: (dst, msg) => this.sendUnicast({ type: 'gossip-unicast', channel: name, src: this.host.self, dst, payload: msg }),
+      gossipBroadcast: (update) => this.relayBroadcast(name, this.host.self, update, null),
+      gossipNeighbours: (update) => this.toNeighbours('neighbour', name, update, null),
+    };
+    this.channels.set(name, { gossiper, options, channel });
+    return channel;
+  }
+
+  /** Number of neighbours with something still to send (0 = quiet). */
+  pendingCount(): number {
+    let n = 0;
+    for (const q of this.queues.values()) if (q.slots.size > 0 || q.unicasts.length > 0) n++;
+    return n;
+  }
+
+  /** Sends `data` to one neighbour as neighbour gossip, merged in a slot of its own `kind`. */
+  gossipTo(peer: PeerName, kind: GossipKind, channel: string, data: GossipData): void {
+    this.enqueue(peer, kind, channel, null, data);
+  }
+
+  /** A neighbour connection became live: both sides send the full state of every channel. */
+  connectionEstablished(peer: PeerName): void {
+    this.queues.set(peer, { slots: new Map(), unicasts: [], blocked: false, flushScheduled: false });
+    for (const [name, entry] of this.channels) {
+      const full = entry.gossiper.gossip();
+      if (full) this.enqueue(peer, 'neighbour', name, null, full);
+    }
+  }
+
+  connectionClosed(peer: PeerName): void {
+    this.queues.delete(peer);
+  }
+
+  /** The connection to `peer` can take more: send what is pending. */
+  drained(peer: PeerName): void {
+    const q = this.queues.get(peer);
+    if (!q) return;
+    q.blocked = false;
+    this.flush(peer);
+  }
+
+  /** Handles a gossip message from neighbour `from`. Bad payloads are logged and dropped. */
+  receive(from: PeerName, msg: ControlMessage): void {
+    if (msg.type !== 'gossip' && msg.type !== 'gossip-broadcast' && msg.type !== 'gossip-unicast') return;
+    this.stats.messagesReceived++;
+    this.stats.bytesReceived += msg.payload.length;
+    const entry = this.channels.get(msg.channel);
+    if (!entry && !(msg.type === 'gossip-unicast' && msg.dst !== this.host.self)) {
+      this.logger.debug({ channel: msg.channel, from }, 'gossip for unknown channel dropped');
+      return;
+    }
+    try {
+      switch (msg.type) {
+        case 'gossip': {
+          const news = entry!.gossiper.onGossip(msg.payload);
+          if (!news) return;
+          if (entry!.options.relayNeighbourGossip === 'broadcast') this.relayBroadcast(msg.channel, this.host.self, news, from);
+          else this.toNeighbours('neighbour', msg.channel, news, from);
+          return;
+        }
+        case 'gossip-broadcast': {
+          const news = entry!.gossiper.onGossipBroadcast(msg.src, msg.payload);
+          if (news) this.relayBroadcast(msg.channel, msg.src, news, from);
+          return;
+        }
+        case 'gossip-unicast':
+          if (msg.dst === this.host.self) entry!.gossiper.onGossipUnicast(msg.src, msg.payload);
+          else this.sendUnicast(msg);
+          return;
+        default: {
+          const never: never = msg;
+          return never;
+        }
+      }
+    } catch (err) {
+      if (!isLoomError(err)) throw err;
+      this.logger.warn({ channel: msg.channel, from, code: err.code, err: err.message }, 'gossip rejected');
+    }
+  }
+
+  /**
+   * Along the source's tree, plus to neighbours our routes cannot reach yet (a connection
+   * still pending: the neighbour is in nobody's tree, so only we can tell it; as Weave's
+   * "broadcastAll").
+   */
+  private relayBroadcast(channel: string, src: PeerName, update: GossipData, from: PeerName | null): void {
+    const routes = this.host.routes();
+    for (const hop of routes.broadcastNextHops(src)) {
+      if (hop !== from) this.enqueue(hop, 'broadcast', channel, src, update);
+    }
+    for (const peer of this.host.neighbours()) {
+      if (peer !== from && peer !== src && !routes.isReachable(peer)) this.enqueue(peer, 'broadcast', channel, src, update);
+    }
+  }
+
+  private toNeighbours(kind: GossipKind, channel: string, update: GossipData, except: PeerName | null): void {
+    for (const peer of this.host.neighbours()) if (peer !== except) this.enqueue(peer, kind, channel, null, update);
+  }
+
+  private sendUnicast(msg: UnicastMessage): void {
+    const via = this.host.routes().nextHop(msg.dst);
+    const q = via === undefined ? undefined : this.queues.get(via);
+    if (via === undefined || !q) {
+      this.logger.debug({ channel: msg.channel, dst: msg.dst }, 'unicast gossip dropped: no route');
+      return;
+    }
+    if (q.unicasts.length >= this.maxQueuedUnicasts) q.unicasts.shift();
+    q.unicasts.push(msg);
+    this.scheduleFlush(via, q);
+  }
+
+  private enqueue(peer: PeerName, kind: GossipKind, channel: string, src: PeerName | null, data: GossipData): void {
+    const q = this.queues.get(peer);
+    if (!q) return;
+    const key = `${kind}\0${channel}\0${src ?? ''}`;
+    const slot = q.slots.get(key);
+    if (slot) slot.data = slot.data.merge(data);
+    else q.slots.set(key, { kind, channel, src, data });
+    this.scheduleFlush(peer, q);
+  }
+
+  private scheduleFlush(peer: PeerName, q: NeighbourQueue): void {
+    if (q.flushScheduled || q.blocked) return;
+    q.flushScheduled = true;
+    queueMicrotask(() => {
+      q.flushScheduled = false;
+      this.flush(peer);
+    });
+  }
+
+  private flush(peer: PeerName): void {
+    const q = this.queues.get(peer);
+    const conn = this.host.connectionTo(peer);
+    if (!q || !conn || q.blocked) return;
+    while (q.unicasts.length > 0) {
+      const msg = q.unicasts.shift()!;
+      if (!this.transmit(conn, msg, 'unicast', msg.payload.length)) return this.block(q);
+    }
+    for (const [key, slot] of q.slots) {
+      q.slots.delete(key);
+      const payload = slot.data.encode();
+      const msg: ControlMessage =
+        slot.src === null
+          ? { type: 'gossip', channel: slot.channel, payload }
+          : { type: 'gossip-broadcast', channel: slot.channel, src: slot.src, payload };
+      if (!this.transmit(conn, msg, slot.kind, payload.length)) return this.block(q);
+    }
+  }
+
+  private block(q: NeighbourQueue): void {
+    q.blocked = true;
+  }
+
+  /** Returns false when the connection is backed up (the message itself was accepted). */
+  private transmit(conn: ProtocolConnection, msg: ControlMessage, kind: GossipKind, bytes: number): boolean {
+    this.stats.messagesSent++;
+    this.stats.bytesSent += bytes;
+    this.stats.bytesSentByKind[kind] += bytes;
+    return conn.send(msg);
+  }
+
+  private scheduleAntiEntropy(): void {
+    if (!this.running) return;
+    const spread = 1 - this.antiEntropyJitter + 2 * this.antiEntropyJitter * this.random();
+    this.antiEntropyTimer = this.clock.setTimeout(() => {
+      this.antiEntropy();
+      this.scheduleAntiEntropy();
+    }, Math.round(this.antiEntropyIntervalMs * spread));
+  }
+
+  /** Full state of every channel to every neighbour: repairs whatever a lost or misrouted update left behind. */
+  antiEntropy(): void {
+    for (const [name, entry] of this.channels) {
+      const full = entry.gossiper.gossip();
+      if (full) this.toNeighbours('antiEntropy', name, full, null);
+    }
+  }
+}

@@ -1,0 +1,12 @@
+/** The mesh: topology, routes, gossip, router and connection maker over a Transport. */
+export * from './types.js';
+export { Router, TOPOLOGY_CHANNEL, type RouterComponents, type RouterOptions } from './router.js';
+export { Topology, TopologyUpdate, type PeerEntry, type PeerConnectionEntry } from './topology.js';
+export { Routes, buildGraph, type MeshGraph, type UnicastRoute } from './routes.js';
+export { GossipHub, type GossipStats, type ChannelOptions } from './gossip.js';
+export { ConnectionMaker } from './connection-maker.js';
+export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { parsePeerAddress } from './address.js';
+export { establishConnection, PROTOCOL_MIN_VERSION, PROTOCOL_MAX_VERSION } from './connection.js';
+export { MemoryNetwork } from './transport-memory.js';
+export { TcpTransport } from './transport-tcp.js';

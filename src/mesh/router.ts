@@ -1,0 +1,491 @@
+/**
+ * The router: one per host. Accepts and dials streams, runs the handshake, keeps at most one
+ * connection per peer, publishes our connections in the topology, computes routes and carries
+ * gossip for every channel.
+ *
+ * Connection states (RouterStatus.connections):
+ *   connecting  — dialling, or handshake in progress (either direction);
+ *   pending     — handshake done, the peer's topology entry does not list us yet, so routes
+ *                 do not use the connection;
+ *   established — both ends list the connection: routes use it;
+ *   retrying    — a target whose last attempt failed; next attempt at retryAt;
+ *   failed      — a target we will not dial again (it is ourselves).
+ *
+ * Duplicates: when a second connection to a peer completes, both ends keep the one dialled by
+ * the peer with the smaller name and close the other with goodbye "duplicate". Both ends apply
+ * the same rule to the same two connections, so they agree without another round trip, and the
+ * loser's target counts as satisfied, so nobody redials: no flapping.
+ */
+import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { LoomError, toLoomError } from '../core/errors.js';
+import type { PeerName } from '../core/ids.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { hostOf, parsePeerAddress } from './address.js';
+import type { BackoffOptions } from './backoff.js';
+import { establishConnection, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from './connection.js';
+import { ConnectionMaker } from './connection-maker.js';
+import { GossipHub, type ChannelOptions, type GossipStats } from './gossip.js';
+import { Routes } from './routes.js';
+import { Topology, TopologyUpdate } from './topology.js';
+import { decodeDigest, isDigest, sameHash, topologyHash, TopologyDigest } from './topology-digest.js';
+import { TopologyGossiper } from './topology-gossiper.js';
+import type {
+  ByteStream,
+  ConnectionStatus,
+  GossipChannel,
+  Gossiper,
+  MeshView,
+  ProtocolConnection,
+  RouterApi,
+  RouterInit,
+  RouterStatus,
+  Transport,
+} from './types.js';
+
+export const TOPOLOGY_CHANNEL = 'topology';
+
+export interface RouterComponents {
+  transport: Transport;
+  clock?: Clock;
+  logger?: Logger;
+  /** Uniform [0, 1) for jitter and discovery order; default Math.random. */
+  random?: () => number;
+}
+
+export interface RouterOptions extends RouterInit {
+  /** Passed to establishConnection (defaults there: 5,000 / 1,000 / 5,000 ms). */
+  handshakeTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  heartbeatTimeoutMs?: number;
+  /** Reconnect backoff (defaults in backoff.ts: 1 s base, 60 s cap, full jitter). */
+  backoff?: BackoffOptions;
+  /** Full-state gossip to neighbours (default 30,000 ms, ±10 % jitter). */
+  antiEntropyIntervalMs?: number;
+  antiEntropyJitter?: number;
+  /** Delay that coalesces topology changes before discovery dials (default 200 ms). */
+  discoveryDelayMs?: number;
+  /** Delay after a topology change before the digest check with neighbours (default 1,000 ms, +0-50 % jitter). */
+  repairDelayMs?: number;
+}
+
+interface LiveConnection {
+  conn: ProtocolConnection;
+  peer: PeerName;
+  /** Dialable address of the peer: its IP as we see it + the listen port from its hello. */
+  address: string;
+}
+
+interface Attempt {
+  address: string;
+  outbound: boolean;
+}
+
+export class Router implements RouterApi {
+  readonly mesh: MeshView;
+  private readonly transport: Transport;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly options: RouterOptions;
+  private readonly topology: Topology;
+  private readonly gossip: GossipHub;
+  private readonly maker: ConnectionMaker;
+  private readonly topologyChannel: GossipChannel;
+  private readonly live = new Map<PeerName, LiveConnection>();
+  private readonly attempts = new Set<Attempt>();
+  private readonly listeners = new Set<() => void>();
+  private cachedRoutes: Routes;
+  private routesDirty = false;
+  private afterChangeScheduled = false;
+  private discoveryTimer: TimerHandle | null = null;
+  private repairTimer: TimerHandle | null = null;
+  private readonly random: () => number;
+  private terminations = 0;
+  private state: 'new' | 'running' | 'stopped' = 'new';
+
+  constructor(components: RouterComponents, init: RouterOptions) {
+    if (!Number.isInteger(init.port) || init.port < 1 || init.port > 65535) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', `router port must be 1..65535, got ${String(init.port)}`);
+    }
+    if (init.connLimit !== undefined && !(Number.isInteger(init.connLimit) && init.connLimit >= 0)) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', 'connLimit must be a non-negative integer');
+    }
+    this.transport = components.transport;
+    this.clock = components.clock ?? systemClock;
+    this.options = init;
+    this.logger = (components.logger ?? silentLogger).child({ component: 'router', peer: init.identity.name });
+    this.topology = new Topology(init.identity);
+    this.cachedRoutes = new Routes(this.self, this.topology.view());
+    const random = components.random ?? Math.random;
+    this.random = random;
+    this.gossip = new GossipHub(
+      {
+        host: {
+          self: this.self,
+          routes: () => this.routes(),
+          connectionTo: (peer) => this.live.get(peer)?.conn,
+          neighbours: () => [...this.live.keys()],
+        },
+        clock: this.clock,
+        logger: this.logger,
+        random,
+      },
+      { antiEntropyIntervalMs: init.antiEntropyIntervalMs, antiEntropyJitter: init.antiEntropyJitter },
+    );
+    this.topologyChannel = this.gossip.newChannel(
+      TOPOLOGY_CHANNEL,
+      new TopologyGossiper(this.topology, (_changed, selfBumped) => {
+        this.topologyChanged();
+        if (selfBumped) this.topologyChannel.gossipBroadcast(new TopologyUpdate([this.topology.ourEntry]));
+      }),
+      { relayNeighbourGossip: 'broadcast' },
+    );
+    this.maker = new ConnectionMaker(
+      {
+        clock: this.clock,
+        logger: this.logger,
+        random,
+        dial: (address) => this.dial(address),
+        connectionCount: () => this.live.size + this.inboundAttempts(),
+        isConnectedTo: (peer) => this.live.has(peer),
+      },
+      { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff },
+    );
+    this.mesh = {
+      self: this.self,
+      reachablePeers: () => [...this.routes().reachable].sort(),
+      isReachable: (peer) => this.routes().isReachable(peer),
+      nicknameOf: (peer) => this.topology.get(peer)?.nickname,
+      onChange: (listener) => {
+        this.listeners.add(listener);
+        return () => this.listeners.delete(listener);
+      },
+    };
+  }
+
+  get self(): PeerName {
+    return this.options.identity.name;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'running';
+    await this.transport.listen((stream) => this.accept(stream));
+    this.gossip.start();
+    this.connect(this.options.peers ?? []);
+  }
+
+  async stop(): Promise<void> {
+    if (this.state === 'stopped') return;
+    this.state = 'stopped';
+    this.maker.stop();
+    this.gossip.stop();
+    this.discoveryTimer?.cancel();
+    this.repairTimer?.cancel();
+    for (const { conn } of [...this.live.values()]) conn.close('shutdown');
+    this.live.clear();
+    await this.transport.close();
+  }
+
+  connect(addresses: string[]): void {
+    const parsed = addresses.map((a) => parsePeerAddress(a, this.options.port));
+    if (this.state === 'stopped') return;
+    this.maker.addTargets(parsed);
+  }
+
+  forget(addresses: string[]): void {
+    this.maker.forget(addresses.map((a) => parsePeerAddress(a, this.options.port)));
+  }
+
+  newGossipChannel(name: string, gossiper: Gossiper, options?: ChannelOptions): GossipChannel {
+    if (name === TOPOLOGY_CHANNEL) throw new LoomError('ERR_CONFLICT', `gossip channel "${name}" is reserved`);
+    return this.gossip.newChannel(name, gossiper, options);
+  }
+
+  connectionTo(peer: PeerName): ProtocolConnection | undefined {
+    return this.live.get(peer)?.conn;
+  }
+
+  /** Neighbours with pending gossip; 0 means nothing waits to be sent (for simulations). */
+  pendingGossip(): number {
+    return this.gossip.pendingCount();
+  }
+
+  /** Handshakes in progress (for simulations). */
+  handshakesInProgress(): number {
+    return this.attempts.size;
+  }
+
+  gossipStats(): Readonly<GossipStats> {
+    return this.gossip.stats;
+  }
+
+  /** Our topology entries as (name, uid, version) tuples, sorted; for convergence checks. */
+  topologyDigest(): string {
+    return this.topology
+      .all()
+      .map((e) => `${e.name}/${e.uid}/${e.version}`)
+      .join(',');
+  }
+
+  routes(): Routes {
+    if (this.routesDirty) {
+      this.routesDirty = false;
+      this.cachedRoutes = new Routes(this.self, this.topology.view());
+    }
+    return this.cachedRoutes;
+  }
+
+  status(): RouterStatus {
+    const routes = this.routes();
+    const connections: ConnectionStatus[] = [];
+    for (const a of this.attempts) {
+      connections.push({ address: a.address, outbound: a.outbound, state: 'connecting', info: a.outbound ? 'dialling' : 'handshake' });
+    }
+    for (const { conn, peer, address } of this.live.values()) {
+      const listsUs = this.topology.get(peer)?.connections.some((c) => c.name === this.self && c.established) ?? false;
+      connections.push({
+        address,
+        outbound: conn.outbound,
+        state: listsUs ? 'established' : 'pending',
+        info: `${peer}(${conn.remote.nickname})`,
+        peer: { name: peer, nickname: conn.remote.nickname },
+        encrypted: conn.encrypted,
+      });
+    }
+    connections.push(...this.maker.status(Date.now() - this.clock.now()));
+    const stats = this.gossip.stats;
+    return {
+      name: this.self,
+      nickname: this.options.identity.nickname,
+      uid: this.options.identity.uid,
+      protocol: 'loom',
+      protocolMinVersion: PROTOCOL_MIN_VERSION,
+      protocolMaxVersion: PROTOCOL_MAX_VERSION,
+      encryption: this.options.password !== undefined,
+      peerDiscovery: this.maker.discovery,
+      port: this.options.port,
+      targets: this.maker.userTargets(),
+      connections,
+      peers: this.topology.status(),
+      routes: { unicast: routes.unicastRows(), broadcast: routes.broadcastNextHops(this.self) },
+      stats: {
+        terminations: this.terminations,
+        gossipBytesSent: stats.bytesSent,
+        gossipBytesReceived: stats.bytesReceived,
+        gossipMessagesSent: stats.messagesSent,
+        gossipMessagesReceived: stats.messagesReceived,
+      },
+    };
+  }
+
+  // ---- connections ----
+
+  private accept(stream: ByteStream): void {
+    if (this.state !== 'running') return stream.close();
+    // connLimit stops our discovery dials; inbound is refused only beyond twice that, so a mesh
+    // whose peers are all "full" still lets a new peer in. Handshakes in progress count, so
+    // many peers discovering us at once do not overshoot.
+    const limit = 2 * (this.options.connLimit ?? 100);
+    if (this.live.size + this.attempts.size >= limit) {
+      this.logger.debug({ address: stream.remoteAddress }, 'inbound connection refused: connection limit');
+      return stream.close();
+    }
+    void this.handshake(stream, { address: stream.remoteAddress, outbound: false }, null);
+  }
+
+  private dial(address: string): void {
+    const attempt: Attempt = { address, outbound: true };
+    this.attempts.add(attempt);
+    this.transport.dial(address).then(
+      (stream) => this.handshake(stream, attempt, address),
+      (err: unknown) => {
+        this.attempts.delete(attempt);
+        this.maker.dialFailed(address, toLoomError(err, 'ERR_UNAVAILABLE'));
+      },
+    );
+  }
+
+  private async handshake(stream: ByteStream, attempt: Attempt, target: string | null): Promise<void> {
+    this.attempts.add(attempt);
+    let conn: ProtocolConnection;
+    try {
+      if (this.state !== 'running') throw new LoomError('ERR_UNAVAILABLE', 'router stopped');
+      conn = await establishConnection(stream, {
+        outbound: attempt.outbound,
+        local: this.options.identity,
+        listenPort: this.options.port,
+        password: this.options.password,
+        clock: this.clock,
+        logger: this.logger,
+        handshakeTimeoutMs: this.options.handshakeTimeoutMs,
+        heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+      });
+    } catch (err) {
+      stream.close();
+      this.attempts.delete(attempt);
+      const e = toLoomError(err);
+      this.logger.info({ address: attempt.address, outbound: attempt.outbound, code: e.code, err: e.message }, 'connection failed');
+      if (target) this.maker.dialFailed(target, e);
+      return;
+    }
+    this.attempts.delete(attempt);
+    this.adopt(conn, target);
+  }
+
+  private adopt(conn: ProtocolConnection, target: string | null): void {
+    const peer = conn.remote.name;
+    if (this.state !== 'running') return conn.close('shutdown');
+    if (peer === this.self) {
+      conn.close('self');
+      if (target) this.maker.dialFailed(target, new LoomError('ERR_SELF_CONNECTION', 'dialled ourselves'));
+      return;
+    }
+    if (target) this.maker.dialSucceeded(target, peer);
+    const existing = this.live.get(peer);
+    if (existing) {
+      const keepNew = dialler(conn, this.self) === minName(this.self, peer) && dialler(existing.conn, this.self) !== minName(this.self, peer);
+      if (!keepNew) {
+        this.logger.debug({ peer }, 'duplicate connection closed');
+        conn.close('duplicate');
+        return;
+      }
+      this.live.delete(peer);
+      existing.conn.close('duplicate');
+    }
+    const address = `${hostOf(conn.remoteAddress)}:${conn.remoteListenPort}`;
+    const entry: LiveConnection = { conn, peer, address };
+    this.live.set(peer, entry);
+    conn.onMessage((msg) => {
+      if (this.live.get(peer) !== entry) return;
+      if (msg.type === 'heartbeat' || msg.type === 'goodbye') return;
+      if (msg.type === 'gossip' && msg.channel === TOPOLOGY_CHANNEL && isDigest(msg.payload)) return this.onDigest(peer, msg.payload);
+      this.gossip.receive(peer, msg);
+    });
+    conn.onDrain(() => {
+      if (this.live.get(peer) === entry) this.gossip.drained(peer);
+    });
+    conn.onClose((err) => this.connectionClosed(entry, err));
+    this.logger.info({ peer, nickname: conn.remote.nickname, address, outbound: conn.outbound }, 'connection established');
+    if (existing) this.gossip.connectionClosed(peer);
+    this.publishOurConnections();
+    this.gossip.connectionEstablished(peer);
+  }
+
+  private connectionClosed(entry: LiveConnection, err: LoomError | null): void {
+    if (this.live.get(entry.peer) !== entry) return;
+    this.live.delete(entry.peer);
+    this.terminations++;
+    this.logger.info({ peer: entry.peer, code: err?.code }, 'connection closed');
+    this.gossip.connectionClosed(entry.peer);
+    if (this.state !== 'running') return;
+    this.publishOurConnections();
+    this.maker.peerDisconnected(entry.peer, err);
+    this.maker.refresh();
+  }
+
+  /** Re-publishes our entry when our set of live connections changed, and broadcasts it. */
+  private publishOurConnections(): void {
+    const ours = this.topology.setOurConnections(
+      [...this.live.values()].map(({ peer, address, conn }) => ({ name: peer, address, outbound: conn.outbound, established: true })),
+    );
+    if (!ours) return;
+    this.topologyChanged();
+    this.topologyChannel.gossipBroadcast(new TopologyUpdate([ours]));
+  }
+
+  // ---- topology changes ----
+
+  private topologyChanged(): void {
+    this.routesDirty = true;
+    if (this.afterChangeScheduled) return;
+    this.afterChangeScheduled = true;
+    queueMicrotask(() => this.afterTopologyChange());
+  }
+
+  /** Runs once per burst of changes: GC of unreachable peers, discovery, listeners. */
+  private afterTopologyChange(): void {
+    this.afterChangeScheduled = false;
+    if (this.state === 'stopped') return;
+    const routes = this.routes();
+    const removed = this.topology.removeUnreachable(routes.reachable);
+    if (removed.length > 0) this.logger.debug({ removed: removed.length }, 'unreachable peers removed from topology');
+    this.scheduleDiscovery();
+    this.scheduleRepair();
+    for (const listener of [...this.listeners]) {
+      try {
+        listener();
+      } catch (err) {
+        this.logger.error({ err: toLoomError(err).message }, 'mesh change listener threw');
+      }
+    }
+  }
+
+  private inboundAttempts(): number {
+    let n = 0;
+    for (const a of this.attempts) if (!a.outbound) n++;
+    return n;
+  }
+
+  /**
+   * Repair check, once per burst of topology changes: broadcast trees computed from views that
+   * differ during churn can miss a peer; a neighbour whose fingerprint differs from ours gets
+   * our full state (and we send ours again later, so the exchange runs both ways).
+   */
+  private scheduleRepair(): void {
+    if (this.repairTimer || this.state !== 'running') return;
+    const base = this.options.repairDelayMs ?? 1_000;
+    this.repairTimer = this.clock.setTimeout(() => {
+      this.repairTimer = null;
+      if (this.state !== 'running') return;
+      const digest = new TopologyDigest(topologyHash(this.topology.all()));
+      for (const peer of this.live.keys()) this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, digest);
+    }, Math.round(base * (1 + this.random() / 2)));
+  }
+
+  private onDigest(peer: PeerName, payload: Uint8Array): void {
+    let theirs: Uint8Array;
+    try {
+      theirs = decodeDigest(payload);
+    } catch (err) {
+      this.logger.warn({ peer, err: toLoomError(err).message }, 'bad topology digest');
+      return;
+    }
+    if (sameHash(theirs, topologyHash(this.topology.all()))) return;
+    this.gossip.gossipTo(peer, 'repairState', TOPOLOGY_CHANNEL, this.topology.fullUpdate());
+    this.scheduleRepair();
+  }
+
+  private scheduleDiscovery(): void {
+    if (!this.maker.discovery || this.discoveryTimer) return;
+    this.discoveryTimer = this.clock.setTimeout(() => {
+      this.discoveryTimer = null;
+      if (this.state === 'running') this.maker.setDiscovered(this.discoveredAddresses());
+    }, this.options.discoveryDelayMs ?? 200);
+  }
+
+  /** Addresses other peers report for their neighbours that we are not connected to. */
+  private discoveredAddresses(): Map<string, PeerName> {
+    const routes = this.routes();
+    const byPeer = new Map<PeerName, string>();
+    for (const name of routes.reachable) {
+      if (name === this.self) continue;
+      for (const c of this.topology.get(name)?.connections ?? []) {
+        if (c.name === this.self || this.live.has(c.name) || !routes.reachable.has(c.name)) continue;
+        const current = byPeer.get(c.name);
+        if (current === undefined || c.address < current) byPeer.set(c.name, c.address);
+      }
+    }
+    const out = new Map<string, PeerName>();
+    for (const [peer, address] of byPeer) out.set(address, peer);
+    return out;
+  }
+}
+
+function dialler(conn: ProtocolConnection, self: PeerName): PeerName {
+  return conn.outbound ? self : conn.remote.name;
+}
+
+function minName(a: PeerName, b: PeerName): PeerName {
+  return a < b ? a : b;
+}

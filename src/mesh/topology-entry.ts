@@ -1,0 +1,69 @@
+/**
+ * One peer's self-description, as gossiped. Only the peer itself creates new versions of its
+ * entry; everyone else only stores and forwards them.
+ */
+import type { PeerName, PeerUid } from '../core/ids.js';
+
+export interface PeerConnectionEntry {
+  /** The neighbour. */
+  name: PeerName;
+  /** Dialable "ip:port" of the neighbour: remote IP + the neighbour's listen port. */
+  address: string;
+  /** True when the owner of the entry dialled this connection. */
+  outbound: boolean;
+  /** Handshake completed. Routes use a connection only when both ends list it. */
+  established: boolean;
+}
+
+export interface PeerEntry {
+  name: PeerName;
+  nickname: string;
+  /** Changes on every restart of the peer. */
+  uid: PeerUid;
+  /** Grows with every change the peer makes to its entry. */
+  version: number;
+  connections: PeerConnectionEntry[];
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function connectionKey(c: PeerConnectionEntry): string {
+  return `${c.name}|${c.address}|${c.outbound ? 1 : 0}|${c.established ? 1 : 0}`;
+}
+
+/**
+ * Total order on entries for the same peer: (version, uid), and, only for the impossible-in-
+ * practice case of two different contents under one (version, uid), the content itself, so that
+ * merge stays commutative even for corrupt or adversarial input.
+ */
+export function compareEntries(a: PeerEntry, b: PeerEntry): number {
+  if (a.version !== b.version) return a.version < b.version ? -1 : 1;
+  const byUid = compareText(a.uid, b.uid);
+  if (byUid !== 0) return byUid;
+  const byNick = compareText(a.nickname, b.nickname);
+  if (byNick !== 0) return byNick;
+  return compareText(a.connections.map(connectionKey).join(','), b.connections.map(connectionKey).join(','));
+}
+
+/** The entry a merge keeps: the greater of the two. */
+export function newerEntry(a: PeerEntry, b: PeerEntry): PeerEntry {
+  return compareEntries(a, b) >= 0 ? a : b;
+}
+
+/**
+ * Merges `incoming` into `into` (mutating it) and returns the entries that replaced or added
+ * something. Commutative, associative and idempotent on the resulting map.
+ */
+export function mergeEntryMaps(into: Map<PeerName, PeerEntry>, incoming: Iterable<PeerEntry>): PeerEntry[] {
+  const changed: PeerEntry[] = [];
+  for (const entry of incoming) {
+    const current = into.get(entry.name);
+    if (current === undefined || compareEntries(entry, current) > 0) {
+      into.set(entry.name, entry);
+      changed.push(entry);
+    }
+  }
+  return changed;
+}
