@@ -29,21 +29,29 @@ export const systemClock: Clock = {
 };
 
 interface FakeTimer {
-  id: number;
+  /** Scheduling order: ties at one instant fire first-scheduled first. */
+  seq: number;
   at: number;
   fn: () => void;
   every: number | null;
   cancelled: boolean;
 }
 
+function before(a: FakeTimer, b: FakeTimer): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
+
 /**
- * Deterministic clock: nothing fires until `advance`/`runUntilIdle` is called.
- * Timers due at the same instant fire in the order they were scheduled.
+ * Deterministic clock: nothing fires until `advance`/`runUntil` is called.
+ * Timers due at the same instant fire in the order they were scheduled. Pending timers sit in a
+ * binary heap (simulations of 1,000 routers keep tens of thousands of timers); a cancelled timer
+ * stays in the heap, marked, until it reaches the top.
  */
 export class FakeClock implements Clock {
   private current = 0;
-  private nextId = 0;
-  private timers: FakeTimer[] = [];
+  private nextSeq = 0;
+  private live = 0;
+  private readonly heap: FakeTimer[] = [];
 
   now(): number {
     return this.current;
@@ -59,14 +67,12 @@ export class FakeClock implements Clock {
 
   /** Number of timers still pending. */
   get pending(): number {
-    return this.timers.filter((t) => !t.cancelled).length;
+    return this.live;
   }
 
   /** Time of the next pending timer, or null. */
   nextAt(): number | null {
-    let best: number | null = null;
-    for (const t of this.timers) if (!t.cancelled && (best === null || t.at < best)) best = t.at;
-    return best;
+    return this.peek()?.at ?? null;
   }
 
   /** Moves time forward by `ms`, firing every timer that falls due, in order. */
@@ -97,36 +103,73 @@ export class FakeClock implements Clock {
   }
 
   private schedule(fn: () => void, ms: number, every: number | null): TimerHandle {
-    const timer: FakeTimer = { id: this.nextId++, at: this.current + Math.max(0, ms), fn, every, cancelled: false };
-    this.timers.push(timer);
+    const timer: FakeTimer = { seq: this.nextSeq++, at: this.current + Math.max(0, ms), fn, every, cancelled: false };
+    this.push(timer);
+    this.live++;
     return {
       cancel: () => {
+        if (timer.cancelled) return;
         timer.cancelled = true;
+        this.live--;
       },
     };
   }
 
+  /** The earliest live timer, dropping cancelled ones from the top. */
+  private peek(): FakeTimer | undefined {
+    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
+    return this.heap[0];
+  }
+
   private popDue(limit: number): FakeTimer | null {
-    let bestIdx = -1;
-    let best: FakeTimer | undefined;
-    this.timers = this.timers.filter((t) => !t.cancelled);
-    for (let i = 0; i < this.timers.length; i++) {
-      const t = this.timers[i]!;
-      if (t.at <= limit && (!best || t.at < best.at || (t.at === best.at && t.id < best.id))) {
-        best = t;
-        bestIdx = i;
-      }
+    const top = this.peek();
+    if (!top || top.at > limit) return null;
+    this.pop();
+    if (top.every === null) {
+      // Fired: a later cancel() of its handle is a no-op.
+      top.cancelled = true;
+      this.live--;
     }
-    if (!best) return null;
-    if (best.every === null) this.timers.splice(bestIdx, 1);
-    return best;
+    return top;
   }
 
   private fire(t: FakeTimer): void {
     if (t.every !== null) {
+      // Re-armed before running, so an interval that cancels itself from its callback stays cancelled.
       t.at += t.every;
-      t.id = this.nextId++;
+      t.seq = this.nextSeq++;
+      this.push(t);
     }
     t.fn();
+  }
+
+  private push(t: FakeTimer): void {
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(h[i]!, h[parent]!)) break;
+      [h[i], h[parent]] = [h[parent]!, h[i]!];
+      i = parent;
+    }
+  }
+
+  private pop(): void {
+    const h = this.heap;
+    const last = h.pop();
+    if (h.length === 0 || !last) return;
+    h[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < h.length && before(h[l]!, h[m]!)) m = l;
+      if (r < h.length && before(h[r]!, h[m]!)) m = r;
+      if (m === i) return;
+      [h[i], h[m]] = [h[m]!, h[i]!];
+      i = m;
+    }
   }
 }
