@@ -1,0 +1,14 @@
+import type { ContainerRecord } from '../../containers/types.js';
+import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+
+export const rmCommand: CliCommand = {
+  register(program, ctx) {
+    withHttpAddr(program.command('rm'))
+      .description('stop and remove containers')
+      .argument('<containers...>', 'ids or names')
+      .action(async (containers: string[], opts: { httpAddr?: string }) => {
+        const client = clientFor(ctx, opts);
+        for (const id of containers) ctx.out(`${(await client.call<ContainerRecord>('POST', '/containers/remove', { id })).id}\n`);
+      });
+  },
+};

@@ -1,0 +1,22 @@
+import type { DataplaneStatus } from '../dataplane/controller/controller.js';
+
+/**
+ * The data path per peer, under `loom status connections`: peer, path (fastdp | sleeve |
+ * unreachable), encrypted or not, MTU, then the underlay address or the reason. Empty when the
+ * data plane does not run (no `dataplane` report section).
+ */
+export function formatDataplanePaths(status: DataplaneStatus | undefined): string {
+  if (!status) return '';
+  const rows = status.peers.map((p) => [
+    p.peer,
+    p.path,
+    p.path === 'unreachable' ? '' : p.encrypted ? 'encrypted' : 'unencrypted',
+    `mtu=${p.mtu}`,
+    [p.underlayIp ?? '', p.relayPort === undefined ? '' : `relay:${p.relayPort}`, p.reason === undefined ? '' : `(${p.reason})`].filter((s) => s !== '').join(' '),
+  ]);
+  const widths: number[] = [];
+  for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  const error = status.lastError === null ? [] : [`data plane apply failing: ${status.lastError}`];
+  return ['', `data plane (bridge ${status.bridge}, vxlan ${status.vxlan} vni ${status.vni}, mtu ${status.mtu}):`, ...lines.map((l) => `  ${l}`), ...error].join('\n') + '\n';
+}

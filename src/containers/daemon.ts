@@ -1,0 +1,275 @@
+/**
+ * Containers through the daemon (a subsystem after "dataplane"): Loom's runtime with its records
+ * in STATE_DIR/containers, namespaces attached by PID or netns path (STATE_DIR/attachments.json),
+ * and the events other parts follow.
+ *
+ * Contracts:
+ * - Container processes are started detached (own session), so they outlive a `kill -9` of the
+ *   router; a restarted router finds them through their records (and cleans up those that died
+ *   meanwhile at `start`).
+ * - After every change the MACs of our live, networked containers and attachments are handed to
+ *   the data plane (gossiped to every peer); so a remote host programs a container's MAC within
+ *   one gossip round after `run` returns.
+ * - `onContainerEvent` listeners run synchronously; one that throws is logged and skipped. DNS,
+ *   when present, is told of every start and end (the hooks it documents never throw).
+ * - `stop` stops watching; it never stops containers.
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { registerContainerRoutes } from '../api/container-routes.js';
+import type { Clock } from '../core/clock.js';
+import { LoomError, toLoomError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Subsystem, SubsystemFactory, SubsystemRegistry } from '../daemon/subsystem.js';
+import { parseIpv4Cidr } from '../dataplane/addresses.js';
+import { DATAPLANE_SUBSYSTEM, DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
+import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
+import { systemRunner, type CommandRunner } from '../os/runner.js';
+import { CONTAINER_IFNAME, netnsArgs } from './attach.js';
+import { procProcessTable, type ProcessTable } from './processes.js';
+import { ContainerRuntime } from './runtime.js';
+import type { ContainerEvent, ContainerRecord, NetnsTarget } from './types.js';
+
+export const CONTAINERS_SUBSYSTEM = 'containers';
+
+/** The runtime's events plus `detached` (a container lost its network but keeps running). */
+export type DaemonContainerEvent = ContainerEvent | { type: 'detached'; container: ContainerRecord };
+
+export interface Attachment {
+  target: NetnsTarget;
+  cidr: string;
+  mac: string;
+  /** null when the namespace already had ethwe (only an address was added). */
+  hostVeth: string | null;
+}
+
+/** One row of `loom ps` / GET /containers. */
+export interface ContainerRow {
+  id: string;
+  name: string;
+  mac: string;
+  cidrs: string[];
+  pid: number;
+  alive: boolean;
+  createdAt: string;
+}
+
+export interface RunRequest {
+  name: string;
+  cidr: string;
+  cmd: string[];
+  env?: Record<string, string>;
+}
+
+/** What DNS offers (src/dns/daemon.ts ContainerDnsHooks), found by shape so the import stays one-way. */
+interface DnsHooks {
+  onContainerStarted(name: string, address: string, containerId: string): void;
+  onContainerGone(containerId: string): void;
+}
+function isDnsHooks(s: unknown): s is DnsHooks {
+  const o = s as Partial<DnsHooks> | undefined;
+  return typeof o?.onContainerStarted === 'function' && typeof o.onContainerGone === 'function';
+}
+
+/** Where local MACs go: the data plane controller (or a recorder in tests). */
+export interface LocalMacSink {
+  setLocalMacs(macs: Iterable<string>): void;
+}
+
+export interface ContainersComponents {
+  clock: Clock;
+  logger: Logger;
+  runner?: CommandRunner;
+  processes?: ProcessTable;
+  macs?: LocalMacSink;
+  dns?: DnsHooks;
+}
+
+export interface ContainersInit {
+  stateDir: string;
+  bridge?: string;
+  mtu?: number;
+  stopGraceMs?: number;
+}
+
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const MAX_ENV = 128;
+
+export class ContainersSubsystem implements Subsystem {
+  readonly name = CONTAINERS_SUBSYSTEM;
+  readonly runtime: ContainerRuntime;
+  private readonly logger: Logger;
+  private readonly runner: CommandRunner;
+  private readonly processes: ProcessTable;
+  private readonly macs: LocalMacSink | undefined;
+  private readonly dns: DnsHooks | undefined;
+  private readonly bridge: string;
+  private readonly mtu: number;
+  private readonly attachmentsFile: string;
+  private readonly listeners = new Set<(e: DaemonContainerEvent) => void>();
+  private unsubscribe: (() => void) | null = null;
+
+  constructor(components: ContainersComponents, init: ContainersInit) {
+    this.logger = components.logger;
+    this.runner = components.runner ?? systemRunner;
+    this.processes = components.processes ?? procProcessTable;
+    this.macs = components.macs;
+    this.dns = components.dns;
+    this.bridge = init.bridge ?? DEFAULT_SETTINGS.bridge;
+    this.mtu = init.mtu ?? DEFAULT_SETTINGS.mtu;
+    this.attachmentsFile = join(init.stateDir, 'attachments.json');
+    this.runtime = new ContainerRuntime(
+      { runner: this.runner, clock: components.clock, logger: this.logger, processes: this.processes },
+      { stateDir: init.stateDir, ...(init.stopGraceMs === undefined ? {} : { stopGraceMs: init.stopGraceMs }) },
+    );
+  }
+
+  /** For DNS, IPAM and others: every start, removal, death and detach of a local container. */
+  onContainerEvent(listener: (e: DaemonContainerEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    this.unsubscribe = this.runtime.onEvent((e) => this.emit(e));
+    await this.runtime.checkDeaths();
+    this.pruneAttachments();
+    this.runtime.watch();
+    this.publishMacs();
+    // Containers that survived a router restart: DNS replicas are rebuilt from here.
+    for (const r of this.runtime.list()) if (this.runtime.isAlive(r)) this.tellDns({ type: 'started', container: r });
+  }
+
+  async stop(): Promise<void> {
+    this.runtime.unwatch();
+    this.unsubscribe?.();
+    this.unsubscribe = null;
+  }
+
+  async run(request: RunRequest): Promise<ContainerRecord> {
+    const cmd = Array.isArray(request.cmd) ? request.cmd : [];
+    const env = Object.entries(request.env ?? {});
+    if (env.length > MAX_ENV) throw new LoomError('ERR_INVALID_ARGUMENT', `at most ${MAX_ENV} environment variables`);
+    for (const [k, v] of env) {
+      if (!ENV_NAME_RE.test(k) || typeof v !== 'string' || v.includes('\0')) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid environment variable ${JSON.stringify(k).slice(0, 40)}`);
+    }
+    // `env NAME=VALUE... cmd`: variables stay separate arguments, never shell text.
+    const argv = env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...cmd] : cmd;
+    return this.runtime.run({ name: request.name, cidr: request.cidr, cmd: argv, bridge: this.bridge, mtu: this.mtu });
+  }
+
+  async attach(target: NetnsTarget, cidr: string): Promise<Attachment> {
+    const result = await this.runtime.attach({ target, cidr, bridge: this.bridge, mtu: this.mtu });
+    const attachment: Attachment = { target, cidr: parseIpv4Cidr(cidr).text, mac: result.mac, hostVeth: result.hostVeth };
+    this.saveAttachments([...this.loadAttachments(), attachment]);
+    this.publishMacs();
+    return attachment;
+  }
+
+  /**
+   * Takes a container off the network; it keeps running. With `cidr`, only that address goes
+   * (the interface stays while other addresses remain). ERR_NOT_FOUND if it has no such address.
+   */
+  async detach(idOrName: string, cidr?: string): Promise<ContainerRecord> {
+    const r = this.runtime.find(idOrName);
+    const drop = cidr === undefined ? r.cidrs : [parseIpv4Cidr(cidr).text];
+    if (drop.some((c) => !r.cidrs.includes(c)) || drop.length === 0) throw new LoomError('ERR_NOT_FOUND', `container ${r.name} has no address ${cidr ?? ''}`.trim());
+    const keep = r.cidrs.filter((c) => !drop.includes(c));
+    if (keep.length === 0) await this.runner.run('ip', ['link', 'del', r.hostVeth], { allowFailure: true });
+    else for (const c of drop) await this.runner.run('nsenter', [...netnsArgs({ pid: r.pid }), 'ip', 'addr', 'del', c, 'dev', CONTAINER_IFNAME]);
+    const updated: ContainerRecord = { ...r, cidrs: keep };
+    this.runtime.store.save(updated);
+    this.emit({ type: 'detached', container: updated });
+    return updated;
+  }
+
+  remove(idOrName: string): Promise<ContainerRecord> {
+    return this.runtime.remove(idOrName);
+  }
+
+  list(): ContainerRow[] {
+    return this.runtime.list().map((r) => ({ id: r.id, name: r.name, mac: r.mac, cidrs: [...r.cidrs], pid: r.pid, alive: this.runtime.isAlive(r), createdAt: r.createdAt }));
+  }
+
+  attachments(): Attachment[] {
+    return this.loadAttachments();
+  }
+
+  private emit(e: DaemonContainerEvent): void {
+    this.publishMacs();
+    this.tellDns(e);
+    for (const l of this.listeners) {
+      try {
+        l(e);
+      } catch (err) {
+        this.logger.error({ err: toLoomError(err).message, event: e.type }, 'container event listener failed');
+      }
+    }
+  }
+
+  private tellDns(e: DaemonContainerEvent): void {
+    if (!this.dns) return;
+    if (e.type === 'started') {
+      const address = e.container.cidrs[0]?.split('/')[0];
+      if (address) this.dns.onContainerStarted(e.container.name, address, e.container.id);
+    } else this.dns.onContainerGone(e.container.id);
+  }
+
+  /** MACs of live containers that still have an address, and of live attachments. */
+  private publishMacs(): void {
+    if (!this.macs) return;
+    const macs = this.runtime.list().filter((r) => r.cidrs.length > 0 && this.runtime.isAlive(r)).map((r) => r.mac);
+    for (const a of this.loadAttachments()) if (a.mac) macs.push(a.mac);
+    try {
+      this.macs.setLocalMacs(macs);
+    } catch (err) {
+      this.logger.warn({ err: toLoomError(err).message }, 'local MACs not published');
+    }
+  }
+
+  private targetAlive(t: NetnsTarget): boolean {
+    return 'pid' in t ? this.processes.startTime(t.pid) !== null : existsSync(t.path);
+  }
+
+  private pruneAttachments(): void {
+    const all = this.loadAttachments();
+    const live = all.filter((a) => this.targetAlive(a.target));
+    if (live.length !== all.length) this.saveAttachments(live);
+  }
+
+  private loadAttachments(): Attachment[] {
+    try {
+      const value: unknown = JSON.parse(readFileSync(this.attachmentsFile, 'utf8'));
+      return Array.isArray(value) ? (value as Attachment[]).filter((a) => typeof a?.mac === 'string' && typeof a.cidr === 'string' && typeof a.target === 'object') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  private saveAttachments(list: Attachment[]): void {
+    mkdirSync(join(this.attachmentsFile, '..'), { recursive: true });
+    const tmp = `${this.attachmentsFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
+    renameSync(tmp, this.attachmentsFile);
+  }
+}
+
+/** Finds the data plane controller among earlier subsystems, if it runs. */
+function dataplaneOf(subsystems: SubsystemRegistry): DataplaneSubsystem | undefined {
+  const s = subsystems.get(DATAPLANE_SUBSYSTEM);
+  return s instanceof DataplaneSubsystem ? s : undefined;
+}
+
+export const containersSubsystemFactory: SubsystemFactory = {
+  name: CONTAINERS_SUBSYSTEM,
+  create({ api, logger, clock, stateDir, subsystems }) {
+    const dataplane = dataplaneOf(subsystems);
+    const dns = subsystems.get('dns');
+    const containers = new ContainersSubsystem(
+      { clock, logger, ...(dataplane ? { macs: dataplane.controller } : {}), ...(isDnsHooks(dns) ? { dns } : {}) },
+      { stateDir: stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
+    );
+    registerContainerRoutes(api, containers);
+    return containers;
+  },
+};

@@ -1,0 +1,306 @@
+/**
+ * The data plane controller: the thin I/O shell around computeDesired. It gathers facts from the
+ * router (reachable peers, direct connections) and the "dataplane" gossip (remote MACs), and
+ * applies the result with the dataplane, debounced, after every mesh, gossip or container change.
+ *
+ * Contracts:
+ * - apply is idempotent, so a redundant run costs one read of the kernel state and nothing else.
+ * - At most one apply runs at a time; changes during a run cause exactly one more run after it.
+ * - A failed apply is logged and retried after `retryMs` (the mesh may not change again soon).
+ * - `stop` never removes the bridge, the vxlan device or its FDB: established flows keep going
+ *   while the router is down or restarting, and the next start converges from what is there.
+ *   Only `teardown` (explicit: `loom reset`) removes them.
+ */
+import type { Clock, TimerHandle } from '../../core/clock.js';
+import { toLoomError } from '../../core/errors.js';
+import type { PeerName } from '../../core/ids.js';
+import type { Logger } from '../../core/logger.js';
+import { hostOf } from '../../mesh/address.js';
+import type { RouterApi } from '../../mesh/types.js';
+import { parseIpv4 } from '../addresses.js';
+import type { DataplaneOp, DesiredDataplane, PeerSpec, RemoteMac } from '../types.js';
+import { computeDesired, retainPrevious, type ControllerFacts, type NeighbourFact, type PeerPathStatus, type RelayFacts, type RememberedDataplane } from './desired.js';
+import { DATAPLANE_CHANNEL } from './gossip-data.js';
+import { MacGossip } from './mac-gossip.js';
+import { DEFAULT_SETTINGS, type DataplaneSettings } from './settings.js';
+
+/** The part of LinuxDataplane the controller uses; tests pass a recorder. */
+export interface DataplaneApplier {
+  apply(desired: DesiredDataplane): Promise<DataplaneOp[]>;
+  teardown(names: { bridge: string; vxlan: string }): Promise<DataplaneOp[]>;
+}
+
+export interface DataplaneControllerComponents {
+  router: Pick<RouterApi, 'mesh' | 'connectionTo' | 'newGossipChannel' | 'status'>;
+  dataplane: DataplaneApplier;
+  clock: Clock;
+  logger: Logger;
+  /** The relay's current facts, when the user-space relay runs; absent = fast path only. */
+  relay?: () => RelayFacts | null;
+  /** Milliseconds since the epoch, for the gossip version; default Date.now. */
+  wallClock?: () => number;
+  /** Keeps the last applied peers across restarts (see retainPrevious); absent = nothing kept. */
+  memory?: DataplaneMemory;
+}
+
+export interface DataplaneMemory {
+  load(): RememberedDataplane | null;
+  save(applied: RememberedDataplane): void;
+}
+
+export interface DataplaneControllerInit extends Partial<DataplaneSettings> {
+  /** Coalesces bursts of changes into one apply (default 100 ms). */
+  debounceMs?: number;
+  /** Delay before retrying a failed apply (default 5,000 ms). */
+  retryMs?: number;
+  /**
+   * A peer that disappears from the mesh (its router crashed or restarts; a partition) keeps its
+   * FDB entries this long after it was last seen, so established flows to its containers go on;
+   * after a restart of ours, the peers applied before are kept as long (default 30,000 ms).
+   */
+  peerGraceMs?: number;
+}
+
+export interface DataplaneStatus {
+  bridge: string;
+  vxlan: string;
+  vni: number;
+  port: number;
+  mtu: number;
+  localMacs: string[];
+  peers: PeerPathStatus[];
+  applies: number;
+  lastApplyOps: number;
+  lastError: string | null;
+}
+
+/** A peer's underlay IPv4 from "host:port" as the stream reports it (IPv4-mapped IPv6 unwrapped). */
+export function underlayIpOf(remoteAddress: string): string | null {
+  let host = hostOf(remoteAddress);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  if (host.toLowerCase().startsWith('::ffff:')) host = host.slice(7);
+  try {
+    return parseIpv4(host);
+  } catch {
+    return null;
+  }
+}
+
+export class DataplaneController {
+  readonly gossip: MacGossip;
+  readonly settings: DataplaneSettings;
+  private readonly router: DataplaneControllerComponents['router'];
+  private readonly dataplane: DataplaneApplier;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly relay: () => RelayFacts | null;
+  private readonly debounceMs: number;
+  private readonly retryMs: number;
+  private readonly peerGraceMs: number;
+  private readonly memory: DataplaneMemory | undefined;
+  /** Last applied spec and MACs per peer, and until when to keep them once the peer is gone. */
+  private readonly retained = new Map<PeerName, { spec: PeerSpec; macs: RemoteMac[]; until: number }>();
+  private graceTimer: TimerHandle | null = null;
+  private localMacs: string[] = [];
+  private timer: TimerHandle | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private started = false;
+  private unsubscribe: Array<() => void> = [];
+  private lastPeers: PeerPathStatus[] = [];
+  private applies = 0;
+  private lastApplyOps = 0;
+  private lastError: string | null = null;
+
+  constructor(components: DataplaneControllerComponents, init: DataplaneControllerInit = {}) {
+    this.router = components.router;
+    this.dataplane = components.dataplane;
+    this.clock = components.clock;
+    this.logger = components.logger.child({ component: 'dataplane' });
+    this.relay = components.relay ?? (() => null);
+    this.debounceMs = init.debounceMs ?? 100;
+    this.retryMs = init.retryMs ?? 5_000;
+    this.peerGraceMs = init.peerGraceMs ?? 30_000;
+    this.memory = components.memory;
+    this.settings = {
+      bridge: init.bridge ?? DEFAULT_SETTINGS.bridge,
+      vxlan: init.vxlan ?? DEFAULT_SETTINGS.vxlan,
+      vni: init.vni ?? DEFAULT_SETTINGS.vni,
+      port: init.port ?? DEFAULT_SETTINGS.port,
+      mtu: init.mtu ?? DEFAULT_SETTINGS.mtu,
+    };
+    this.gossip = new MacGossip({ self: this.router.mesh.self, logger: this.logger, ...(components.wallClock ? { wallClock: components.wallClock } : {}) });
+    // Opened here, before the router starts, so the first full state to each neighbour has it.
+    this.gossip.attach(this.router.newGossipChannel(DATAPLANE_CHANNEL, this.gossip));
+  }
+
+  /** Follows the mesh and the gossip, and schedules the first apply. Idempotent. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const remembered = this.loadMemory();
+    if (remembered) this.retain(remembered, this.clock.now() + this.peerGraceMs);
+    this.unsubscribe.push(this.router.mesh.onChange(() => this.schedule()), this.gossip.onChange(() => this.schedule()));
+    this.schedule();
+  }
+
+  /** Stops following changes and waits for a running apply. Leaves the kernel state as it is. */
+  async stop(): Promise<void> {
+    this.started = false;
+    for (const u of this.unsubscribe.splice(0)) u();
+    this.timer?.cancel();
+    this.timer = null;
+    this.graceTimer?.cancel();
+    this.graceTimer = null;
+    this.again = false;
+    await this.running;
+  }
+
+  /** Our containers' MACs changed: gossip them and re-apply (remote MACs must not shadow local ones). */
+  setLocalMacs(macs: Iterable<string>): void {
+    this.gossip.setLocalMacs(macs);
+    this.localMacs = [...this.gossip.own.macs];
+    this.schedule();
+  }
+
+  /** Something outside the mesh changed (the relay's probes): re-apply soon. */
+  schedule(delayMs = this.debounceMs): void {
+    if (!this.started) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) return;
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = null;
+      void this.runApply();
+    }, delayMs);
+  }
+
+  /** The facts as the router and gossip know them now. */
+  facts(): ControllerFacts {
+    const mesh = this.router.mesh;
+    const reachable = mesh.reachablePeers();
+    const neighbours = new Map<PeerName, NeighbourFact>();
+    const macs = new Map<PeerName, readonly string[]>();
+    for (const peer of reachable) {
+      if (peer === mesh.self) continue;
+      const conn = this.router.connectionTo(peer);
+      if (conn) neighbours.set(peer, { underlayIp: underlayIpOf(conn.remoteAddress), encrypted: conn.encrypted });
+      const entry = this.gossip.entryOf(peer);
+      if (entry) macs.set(peer, entry.macs);
+    }
+    const relay = this.relay();
+    const udpBlocked = new Set<PeerName>();
+    if (relay) for (const [peer, ok] of relay.reachable) if (!ok && neighbours.has(peer)) udpBlocked.add(peer);
+    return { self: mesh.self, reachable, neighbours, macs, localMacs: this.localMacs, udpBlocked, relay };
+  }
+
+  /** Computes and applies now (the debounce's target; also for tests). Never throws. */
+  async applyNow(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    return this.runApply();
+  }
+
+  private runApply(): Promise<void> {
+    // `.then` runs after this function returns, so `running` is always set before it is cleared.
+    const run = this.applyOnce().then((ok) => {
+      this.running = null;
+      const again = this.again;
+      this.again = false;
+      if (!ok) this.schedule(this.retryMs);
+      else if (again) this.schedule();
+    });
+    this.running = run;
+    return run;
+  }
+
+  /** One compute + apply; true on success. Failures are logged once per distinct message. */
+  private async applyOnce(): Promise<boolean> {
+    try {
+      const computed = computeDesired(this.settings, this.facts());
+      const now = this.clock.now();
+      this.retain(computed.desired, now + this.peerGraceMs);
+      for (const [peer, r] of this.retained) if (r.until <= now) this.retained.delete(peer);
+      const { desired, peers } = retainPrevious(computed, this.remembered());
+      this.scheduleGraceEnd(now, new Set(computed.peers.map((p) => p.peer)));
+      this.lastPeers = peers;
+      const ops = await this.dataplane.apply(desired);
+      this.saveMemory({ peers: desired.peers, remoteMacs: desired.remoteMacs });
+      this.applies++;
+      this.lastApplyOps = ops.length;
+      if (this.lastError !== null) this.logger.info({}, 'dataplane apply recovered');
+      this.lastError = null;
+      return true;
+    } catch (err) {
+      const e = toLoomError(err, 'ERR_OS_COMMAND');
+      if (this.lastError !== e.message) this.logger.error({ code: e.code, err: e.message }, 'dataplane apply failed; will retry');
+      this.lastError = e.message;
+      return false;
+    }
+  }
+
+  /** Records `applied` peers (and their MACs) as kept until `until`. */
+  private retain(applied: RememberedDataplane, until: number): void {
+    for (const spec of applied.peers) this.retained.set(spec.name, { spec, macs: applied.remoteMacs.filter((r) => r.peer === spec.name), until });
+  }
+
+  private remembered(): RememberedDataplane {
+    const all = [...this.retained.values()];
+    return { peers: all.map((r) => r.spec), remoteMacs: all.flatMap((r) => r.macs) };
+  }
+
+  /** Re-applies when the earliest kept peer that is gone (not in `present`) expires. */
+  private scheduleGraceEnd(now: number, present: ReadonlySet<PeerName>): void {
+    this.graceTimer?.cancel();
+    this.graceTimer = null;
+    let earliest = Infinity;
+    for (const [peer, r] of this.retained) if (!present.has(peer)) earliest = Math.min(earliest, r.until);
+    if (earliest === Infinity || !this.started) return;
+    this.graceTimer = this.clock.setTimeout(() => {
+      this.graceTimer = null;
+      this.schedule();
+    }, Math.max(0, earliest - now) + 1);
+  }
+
+  private loadMemory(): RememberedDataplane | null {
+    try {
+      return this.memory?.load() ?? null;
+    } catch (err) {
+      this.logger.warn({ err: toLoomError(err).message }, 'dataplane memory unreadable; starting from the mesh alone');
+      return null;
+    }
+  }
+
+  private saveMemory(applied: RememberedDataplane): void {
+    try {
+      this.memory?.save(applied);
+    } catch (err) {
+      this.logger.warn({ err: toLoomError(err).message }, 'dataplane memory not saved');
+    }
+  }
+
+  /** Removes bridge, vxlan device and FDB (`loom reset`). Stops following changes first. */
+  async teardown(): Promise<DataplaneOp[]> {
+    await this.stop();
+    return this.dataplane.teardown({ bridge: this.settings.bridge, vxlan: this.settings.vxlan });
+  }
+
+  status(): DataplaneStatus {
+    return {
+      bridge: this.settings.bridge,
+      vxlan: this.settings.vxlan,
+      vni: this.settings.vni,
+      port: this.settings.port,
+      mtu: this.settings.mtu,
+      localMacs: [...this.localMacs],
+      peers: this.lastPeers.map((p) => ({ ...p })),
+      applies: this.applies,
+      lastApplyOps: this.lastApplyOps,
+      lastError: this.lastError,
+    };
+  }
+}

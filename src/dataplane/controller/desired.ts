@@ -1,0 +1,162 @@
+/**
+ * The controller's pure core: from what the mesh knows (reachable peers, direct connections,
+ * gossiped MACs, the relay if any) to the DesiredDataplane and one status row per peer.
+ * No I/O, no clock: the same facts always give the same result, in a stable order.
+ */
+import type { PeerName } from '../../core/ids.js';
+import type { DesiredDataplane, PeerPath, PeerSpec, RemoteMac } from '../types.js';
+import type { DataplaneSettings } from './settings.js';
+
+/** A direct (neighbour) connection as the data plane needs it. */
+export interface NeighbourFact {
+  /** The peer's underlay IPv4 address as we reach it, or null (IPv6, unparsable). */
+  underlayIp: string | null;
+  encrypted: boolean;
+}
+
+/** What the user-space relay offers, when it runs. */
+export interface RelayFacts {
+  /** Local UDP port the kernel sends a peer's frames to; one per peer. */
+  ports: ReadonlyMap<PeerName, number>;
+  /** Whether the relay reaches the peer (probe result); absent = not probed yet. */
+  reachable: ReadonlyMap<PeerName, boolean>;
+  /** Whether the relay encrypts what it sends. */
+  encrypted: boolean;
+}
+
+export interface ControllerFacts {
+  self: PeerName;
+  /** Reachable peers (ourselves may be included; it is skipped). */
+  reachable: readonly PeerName[];
+  neighbours: ReadonlyMap<PeerName, NeighbourFact>;
+  /** Gossiped MAC lists by peer (any peer; unreachable ones are ignored). */
+  macs: ReadonlyMap<PeerName, readonly string[]>;
+  /** Our own containers' MACs: never programmed as remote. */
+  localMacs: readonly string[];
+  /** Direct UDP to the peer is known to fail (relay probe); absent = not known to fail. */
+  udpBlocked: ReadonlySet<PeerName>;
+  relay: RelayFacts | null;
+}
+
+export type PathKind = 'fastdp' | 'sleeve' | 'unreachable';
+
+export interface PeerPathStatus {
+  peer: PeerName;
+  path: PathKind;
+  encrypted: boolean;
+  mtu: number;
+  underlayIp: string | null;
+  /** For 'sleeve', the local relay port. */
+  relayPort?: number;
+  /** Why not the fast path (sleeve) or why no path (unreachable). */
+  reason?: string;
+  /** How many of the peer's MACs are programmed. */
+  macs: number;
+}
+
+export type PathChoice = { via: PeerPath; reason?: string } | { via: null; reason: string };
+
+/**
+ * The one place that decides how frames reach a peer. Kernel VXLAN needs a direct connection (we
+ * know the peer's underlay address), working UDP, and an unencrypted mesh: the kernel here has no
+ * IPsec, so an encrypted mesh never sends containers' frames in clear; those go by the relay.
+ */
+export function choosePath(peer: PeerName, facts: ControllerFacts): PathChoice {
+  const direct = facts.neighbours.get(peer);
+  let why: string;
+  if (!direct) why = 'no direct connection';
+  else if (direct.underlayIp === null) why = 'underlay address is not IPv4';
+  else if (direct.encrypted) why = 'encrypted mesh: kernel VXLAN cannot encrypt';
+  else if (facts.udpBlocked.has(peer)) why = 'UDP to the peer is blocked';
+  else return { via: 'fastdp' };
+  const relayPort = facts.relay?.ports.get(peer);
+  if (relayPort !== undefined && facts.relay!.reachable.get(peer) !== false) return { via: { relayPort }, reason: why };
+  return { via: null, reason: facts.relay ? `${why}; relay cannot reach it` : `${why}; no relay` };
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export interface ComputedDataplane {
+  desired: DesiredDataplane;
+  peers: PeerPathStatus[];
+}
+
+/**
+ * Desired state for the facts. A MAC claimed by two peers goes to the one with the smaller name
+ * (deterministic on every host); a MAC that is local here is never programmed as remote.
+ */
+export function computeDesired(settings: DataplaneSettings, facts: ControllerFacts): ComputedDataplane {
+  const peers: PeerSpec[] = [];
+  const rows: PeerPathStatus[] = [];
+  const remoteMacs: RemoteMac[] = [];
+  const claimed = new Set(facts.localMacs);
+  const reachable = [...new Set(facts.reachable)].filter((p) => p !== facts.self).sort(compareNames);
+  for (const peer of reachable) {
+    const choice = choosePath(peer, facts);
+    const underlayIp = facts.neighbours.get(peer)?.underlayIp ?? null;
+    if (choice.via === null) {
+      rows.push({ peer, path: 'unreachable', encrypted: false, mtu: settings.mtu, underlayIp, reason: choice.reason, macs: 0 });
+      continue;
+    }
+    // A relayed peer's FDB destination is 127.0.0.1:port; the underlay address is only informative.
+    peers.push({ name: peer, underlayIp: choice.via === 'fastdp' ? underlayIp! : '127.0.0.1', via: choice.via });
+    let programmed = 0;
+    for (const mac of facts.macs.get(peer) ?? []) {
+      if (claimed.has(mac)) continue;
+      claimed.add(mac);
+      remoteMacs.push({ mac, peer });
+      programmed++;
+    }
+    const row: PeerPathStatus =
+      choice.via === 'fastdp'
+        ? { peer, path: 'fastdp', encrypted: false, mtu: settings.mtu, underlayIp, macs: programmed }
+        : { peer, path: 'sleeve', encrypted: facts.relay?.encrypted ?? false, mtu: settings.mtu, underlayIp, relayPort: choice.via.relayPort, macs: programmed };
+    if (choice.reason !== undefined) row.reason = choice.reason;
+    rows.push(row);
+  }
+  return {
+    desired: {
+      bridge: { name: settings.bridge, mtu: settings.mtu },
+      // localIp null: routing picks the source, which also suits FDB entries towards the relay.
+      vxlan: { name: settings.vxlan, vni: settings.vni, port: settings.port, mtu: settings.mtu, localIp: null, localBypass: false },
+      peers,
+      remoteMacs,
+    },
+    peers: rows,
+  };
+}
+
+/** What the controller last applied: kept across restarts (STATE_DIR) for `retainPrevious`. */
+export interface RememberedDataplane {
+  peers: PeerSpec[];
+  remoteMacs: RemoteMac[];
+}
+
+/**
+ * During the start-up grace period, peers (and their MACs) applied before a restart that the new
+ * router does not know yet are kept, so established flows do not stop while the mesh reconnects.
+ * Peers and MACs the new state has win; a MAC already taken is not added twice.
+ */
+export function retainPrevious(computed: ComputedDataplane, previous: RememberedDataplane): ComputedDataplane {
+  const known = new Set<string>(computed.peers.map((p) => p.peer));
+  const kept = previous.peers.filter((p) => !known.has(p.name));
+  if (kept.length === 0) return computed;
+  const keptNames = new Set<string>(kept.map((p) => p.name));
+  const macs = new Set(computed.desired.remoteMacs.map((r) => r.mac));
+  const extraMacs = previous.remoteMacs.filter((r) => keptNames.has(r.peer) && !macs.has(r.mac));
+  const rows: PeerPathStatus[] = kept.map((p) => ({
+    peer: p.name,
+    path: p.via === 'fastdp' ? 'fastdp' : 'sleeve',
+    encrypted: false,
+    mtu: computed.desired.vxlan.mtu,
+    underlayIp: p.via === 'fastdp' ? p.underlayIp : null,
+    reason: 'kept from before the restart until the mesh reconnects',
+    macs: extraMacs.filter((r) => r.peer === p.name).length,
+  }));
+  return {
+    desired: { ...computed.desired, peers: [...computed.desired.peers, ...kept], remoteMacs: [...computed.desired.remoteMacs, ...extraMacs] },
+    peers: [...computed.peers, ...rows].sort((a, b) => compareNames(a.peer, b.peer)),
+  };
+}

@@ -1,0 +1,12 @@
+/**
+ * The data plane controller inside the router: gossip of container MACs (channel "dataplane"),
+ * the pure computation of the desired data plane, and the debounced apply loop.
+ */
+export { DataplaneController, underlayIpOf, type DataplaneMemory, type DataplaneApplier, type DataplaneControllerComponents, type DataplaneControllerInit, type DataplaneStatus } from './controller.js';
+export { computeDesired, choosePath, type ControllerFacts, type NeighbourFact, type RelayFacts, type PeerPathStatus, type PathKind, type PathChoice, type ComputedDataplane } from './desired.js';
+export { MacGossip, type MacGossipComponents } from './mac-gossip.js';
+export { DataplaneGossipData, decodeDataplaneGossip, normaliseMacs, supersedes, DATAPLANE_CHANNEL, MAX_MACS_PER_PEER, MAX_PEERS, type DataplaneEntry } from './gossip-data.js';
+export { DEFAULT_MTU, DEFAULT_SETTINGS, LOOM_VNI, VXLAN_PORT, BRIDGE_NAME, VXLAN_NAME, parseSegmentMtu, segmentMtu, type DataplaneSettings } from './settings.js';
+export { DataplaneSubsystem, dataplaneSubsystemFactory, dataplaneEnabled, inInitialNetns, DATAPLANE_SUBSYSTEM } from './subsystem.js';
+export { fileMemory } from './memory.js';
+export { retainPrevious, type RememberedDataplane } from './desired.js';

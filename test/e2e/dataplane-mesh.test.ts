@@ -1,0 +1,198 @@
+/**
+ * The data plane through the daemon, as a user drives it: three lab hosts, `bin/loom launch`
+ * (h2 -> h1, h3 -> h2; discovery completes the mesh), two containers per host with `bin/loom run`.
+ * Proves: the controller programs kernel VXLAN from gossip alone (no hand-given state), every
+ * container pings every other (`bin/loom exec`), ARP resolves across hosts, `loom status
+ * connections` shows fastdp; and a `kill -9` of a router neither stops its containers nor a TCP
+ * transfer between its container and another host's, and a restarted router converges.
+ * Needs root, nft, unshare, nsenter, ping (skips otherwise). Everything stays in the lab.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { labSkipReason, withLab } from '../helpers/lab.js';
+import { pollUntil } from '../../src/demo/poll.js';
+import type { LoomCli } from '../../src/demo/loom-cli.js';
+import type { Lab, LabHost } from '../../src/os/netns.js';
+import { pidExists } from '../../src/os/lab-procs.js';
+import type { ContainerList } from '../../src/api/container-routes.js';
+import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
+import { DEFAULT_MTU } from '../../src/dataplane/controller/settings.js';
+
+const missing = ['ping', 'unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
+const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const CONVERGE_MS = 45_000;
+
+interface Box {
+  host: LabHost;
+  name: string;
+  ip: string;
+}
+
+async function dataplaneOf(cli: LoomCli, h: LabHost): Promise<DataplaneStatus> {
+  const report = JSON.parse((await cli.run(h, ['report'], { timeoutMs: 10_000 })).stdout) as { dataplane?: DataplaneStatus };
+  if (!report.dataplane) throw new Error(`no dataplane section on ${h.name}`);
+  return report.dataplane;
+}
+
+/**
+ * Container PIDs seen in this run. Containers live in namespaces of their own, where the lab's
+ * process sweep does not look, so the test kills them itself (by PID) when it ends, however it ends.
+ */
+const containerPids = new Set<number>();
+function killContainers(): void {
+  for (const pid of containerPids) {
+    try {
+      process.kill(pid, 'SIGKILL'); // unshare --kill-child then exits too
+    } catch {
+      // already gone
+    }
+  }
+}
+
+async function containersOf(cli: LoomCli, h: LabHost): Promise<ContainerList> {
+  // `loom ps` is for people; the API's JSON is for checks.
+  const out = await cli.lab.exec(h, process.execPath, ['-e', `fetch('http://127.0.0.1:6784/containers').then(r=>r.text()).then(t=>process.stdout.write(t))`]);
+  const list = JSON.parse(out.stdout) as ContainerList;
+  for (const c of list.containers) containerPids.add(c.pid);
+  return list;
+}
+
+/** `loom run` in `h`; records the new container's PID for cleanup. */
+async function run(cli: LoomCli, h: LabHost, args: string[]): Promise<string> {
+  const out = await cli.run(h, ['run', ...args]);
+  await containersOf(cli, h);
+  return out.stdout.trim();
+}
+
+/** Waits until every host programs all others via fastdp, with `remoteMacs(host)` MACs in total. */
+async function waitProgrammed(cli: LoomCli, lab: Lab, remoteMacs: (h: LabHost) => number): Promise<void> {
+  await pollUntil(
+    async () => {
+      for (const h of lab.hosts) {
+        const dp = await dataplaneOf(cli, h);
+        if (dp.lastError !== null) return undefined;
+        if (dp.peers.length !== lab.hosts.length - 1) return undefined;
+        if (!dp.peers.every((p) => p.path === 'fastdp' && p.reason === undefined)) return undefined;
+        if (dp.peers.reduce((sum, p) => sum + p.macs, 0) !== remoteMacs(h)) return undefined;
+      }
+      return true;
+    },
+    { what: 'every host programs the others and their MACs', timeoutMs: CONVERGE_MS, intervalMs: 300 },
+  );
+}
+
+async function ping(cli: LoomCli, from: Box, to: Box): Promise<boolean> {
+  const r = await cli.run(from.host, ['exec', from.name, '--', 'ping', '-c', '1', '-W', '2', to.ip], { allowFailure: true, timeoutMs: 15_000 });
+  return r.code === 0;
+}
+
+const SERVER = `
+  let total = 0;
+  require('node:net').createServer((s) => { s.on('data', (d) => (total += d.length)); s.on('end', () => s.end(String(total))); }).listen(7000);
+`;
+/** Sends 64 KiB every 10 ms for `ms`, then reports "sent/acked". Bounded by count and time. */
+const CLIENT = (ip: string, ms: number) => `
+  const s = require('node:net').connect(7000, '${ip}');
+  const chunk = Buffer.alloc(65536, 7); let sent = 0; const end = Date.now() + ${ms};
+  s.on('connect', () => { const t = setInterval(() => { if (Date.now() >= end || sent > 4e8) { clearInterval(t); s.end(); return; } s.write(chunk); sent += chunk.length; }, 10); });
+  let answer = ''; s.on('data', (d) => (answer += d)); s.on('end', () => { console.log(sent + '/' + answer); process.exit(Number(answer) === sent ? 0 : 3); });
+  s.on('error', (e) => { console.log('error ' + e.message); process.exit(2); });
+  setTimeout(() => { console.log('timeout ' + sent); process.exit(4); }, ${ms} + 20000);
+`;
+
+test('three routers: containers on every host reach each other over kernel VXLAN; kill -9 of a router keeps flows', { skip, timeout: 300_000 }, async (t) => {
+  process.on('exit', killContainers);
+  try {
+    await withLab(t, { hosts: 3, subnet: '192.168.96.0/24' }, body);
+  } finally {
+    killContainers();
+    process.off('exit', killContainers);
+  }
+  async function body(lab: Lab, cli: LoomCli): Promise<void> {
+    const [h1, h2, h3] = lab.hosts as [LabHost, LabHost, LabHost];
+    await cli.launch(h1);
+    await cli.launch(h2, { peers: [h1.address] });
+    await cli.launch(h3, { peers: [h2.address] });
+    await waitProgrammed(cli, lab, () => 0);
+
+    const boxes: Box[] = [];
+    let n = 0;
+    for (const h of lab.hosts) {
+      for (const s of ['a', 'b']) {
+        const box = { host: h, name: `${h.name}${s}`, ip: `10.47.0.${++n}` };
+        const id = await run(cli, h, ['--name', box.name, `${box.ip}/24`, '--', 'sleep', '3600']);
+        assert.match(id, /^[0-9a-f]{12}$/, 'run prints the container id');
+        boxes.push(box);
+      }
+    }
+    await waitProgrammed(cli, lab, () => 4);
+
+    const ps = await cli.run(h1, ['ps']);
+    assert.match(ps.stdout, /h1a\s+\S+\s+10\.47\.0\.1\/24\s+\d+/);
+    const conn = await cli.status(h1, 'connections');
+    assert.match(conn, new RegExp(`fastdp\\s+unencrypted\\s+mtu=${DEFAULT_MTU}`), conn);
+
+    await t.test('every container pings every other, on the same host and across hosts', async () => {
+      const failures: string[] = [];
+      for (const from of boxes) for (const to of boxes) if (from !== to && !(await ping(cli, from, to))) failures.push(`${from.name}->${to.name}`);
+      assert.deepEqual(failures, []);
+    });
+
+    await t.test('ARP resolves a remote container to its own MAC', async () => {
+      const macs = new Map<string, string>();
+      for (const h of lab.hosts) for (const c of (await containersOf(cli, h)).containers) macs.set(c.name, c.mac);
+      for (const [from, to] of [[boxes[0]!, boxes[5]!], [boxes[3]!, boxes[1]!]] as const) {
+        const r = await cli.run(from.host, ['exec', from.name, '--', 'ip', '-j', 'neigh', 'show', to.ip]);
+        const neigh = JSON.parse(r.stdout) as Array<{ lladdr?: string }>;
+        assert.equal(neigh[0]?.lladdr, macs.get(to.name), `${from.name} resolves ${to.name}`);
+      }
+    });
+
+    await t.test('kill -9 of a router: its containers live on, a TCP transfer to another host completes, the restart converges', async () => {
+      const server = { host: h3, name: 'h3srv', ip: '10.47.0.9' };
+      await run(cli, h3, ['--name', server.name, `${server.ip}/24`, '--', process.execPath, '-e', SERVER]);
+      await waitProgrammed(cli, lab, (h) => (h === h3 ? 4 : 5));
+      const client = boxes[0]!; // on h1
+      const before = (await containersOf(cli, h1)).containers;
+      const transfer = cli.run(h1, ['exec', client.name, '--', process.execPath, '-e', CLIENT(server.ip, 3000)], { allowFailure: true, timeoutMs: 60_000 });
+      await new Promise((resolve) => setTimeout(resolve, 800));
+      const pid = cli.pid(h1)!;
+      process.kill(pid, 'SIGKILL');
+      await pollUntil(async () => (pidExists(pid) ? undefined : true), { what: 'h1 router gone', timeoutMs: 10_000, intervalMs: 50 });
+      const result = await transfer;
+      assert.equal(result.code, 0, `transfer across the crash: ${result.stdout}${result.stderr}`);
+      const [sent] = result.stdout.trim().split('/');
+      assert.ok(Number(sent) > 10 * 65536, `a real transfer (${result.stdout.trim()})`);
+      // While the router is down (no API for `loom exec`), the data path still works.
+      const direct = await lab.exec(h1, 'nsenter', ['--target', String(before.find((c) => c.name === 'h1b')!.pid), '--net', 'ping', '-c', '1', '-W', '2', boxes[4]!.ip], { allowFailure: true });
+      assert.equal(direct.code, 0, 'h1b reaches h3a with h1 router down');
+
+      await cli.launch(h1, { peers: [h2.address] });
+      const after = (await containersOf(cli, h1)).containers;
+      assert.deepEqual(after.map((c) => [c.id, c.pid, c.alive]), before.map((c) => [c.id, c.pid, true]), 'the same containers, still running');
+      await pollUntil(
+        async () => {
+          const dp = await dataplaneOf(cli, h1);
+          return dp.peers.length === 2 && dp.peers.every((p) => p.path === 'fastdp' && p.reason === undefined) && dp.peers.find((p) => p.macs === 3) ? true : undefined;
+        },
+        { what: 'h1 converges after restart', timeoutMs: CONVERGE_MS, intervalMs: 300 },
+      );
+      assert.ok(await ping(cli, boxes[0]!, server), 'h1a -> h3srv after the restart');
+      assert.ok(await ping(cli, boxes[4]!, boxes[1]!), 'h3a -> h1b after the restart');
+    });
+
+    await t.test('loom rm removes a container everywhere', async () => {
+      await cli.run(h2, ['rm', 'h2b']);
+      assert.deepEqual((await containersOf(cli, h2)).containers.map((c) => c.name), ['h2a']);
+      await waitProgrammed(cli, lab, (h) => (h === h1 ? 4 : h === h2 ? 5 : 3));
+    });
+
+    // Every container of the run goes; the lab then removes the namespaces.
+    for (const h of lab.hosts) {
+      const names = (await containersOf(cli, h)).containers.map((c) => c.name);
+      if (names.length > 0) await cli.run(h, ['rm', ...names]);
+      assert.deepEqual((await containersOf(cli, h)).containers, []);
+    }
+  }
+});

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ApiServer } from '../../../src/api/server.js';
+import { ApiClient } from '../../../src/api/client.js';
+import { registerContainerRoutes, type ContainerService } from '../../../src/api/container-routes.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { LoomError } from '../../../src/core/errors.js';
+import { formatContainers } from '../../../src/cli/commands/ps.js';
+import { parseNetnsTarget } from '../../../src/cli/commands/attach.js';
+
+test('container routes: validated bodies reach the service; bad ones are ERR_INVALID_ARGUMENT', async () => {
+  const calls: unknown[] = [];
+  const record = { id: 'abc', name: 'web', pid: 42, pidStartTime: 1, unsharePid: 41, mac: '02:00:00:00:00:09', cidrs: ['10.0.0.2/24'], hostVeth: 'vlmabc', bridge: 'loom', createdAt: 'now' };
+  const service: ContainerService = {
+    run: async (r) => (calls.push(['run', r]), record as never),
+    attach: async (t, c) => (calls.push(['attach', t, c]), { target: t, cidr: c, mac: '02:00:00:00:00:0a', hostVeth: 'x' }),
+    detach: async (id, c) => (calls.push(['detach', id, c]), record as never),
+    remove: async (id) => {
+      if (id === 'nope') throw new LoomError('ERR_NOT_FOUND', 'no container');
+      return record as never;
+    },
+    list: () => [{ id: 'abc', name: 'web', mac: record.mac, cidrs: record.cidrs, pid: 42, alive: true, createdAt: 'now' }],
+    attachments: () => [],
+  };
+  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  registerContainerRoutes(server, service);
+  const { port } = await server.listen();
+  const client = new ApiClient({ address: `127.0.0.1:${port}` });
+  try {
+    await client.call('POST', '/containers', { name: 'web', cidr: '10.0.0.2/24', cmd: ['sleep', '1'], env: { A: 'b' } });
+    await client.call('POST', '/containers/attach', { netns: '/run/netns/x', cidr: '10.0.0.3/24' });
+    await client.call('POST', '/containers/detach', { id: 'web' });
+    assert.deepEqual(calls, [
+      ['run', { name: 'web', cidr: '10.0.0.2/24', cmd: ['sleep', '1'], env: { A: 'b' } }],
+      ['attach', { path: '/run/netns/x' }, '10.0.0.3/24'],
+      ['detach', 'web', undefined],
+    ]);
+    for (const [path, body] of [
+      ['/containers', { name: 'web', cidr: '10.0.0.2/24', cmd: [] }],
+      ['/containers', { name: 'web', cidr: '10.0.0.2/24', cmd: ['x'], extra: 1 }],
+      ['/containers/attach', { pid: 5, netns: '/run/netns/x', cidr: '10.0.0.3/24' }],
+      ['/containers/attach', { netns: 'relative', cidr: '10.0.0.3/24' }],
+      ['/containers/remove', {}],
+    ] as const) {
+      await assert.rejects(client.call('POST', path, body), { code: 'ERR_INVALID_ARGUMENT' }, `${path} ${JSON.stringify(body)}`);
+    }
+    await assert.rejects(client.call('POST', '/containers/remove', { id: 'nope' }), { code: 'ERR_NOT_FOUND' });
+    const list = await client.call<{ containers: unknown[] }>('GET', '/containers');
+    assert.equal(list.containers.length, 1);
+    assert.match(formatContainers(list as never), /^ID\s+NAME\s+MAC\s+CIDR\s+PID\nabc\s+web\s+02:00:00:00:00:09\s+10\.0\.0\.2\/24\s+42\n$/);
+  } finally {
+    await server.close();
+  }
+});
+
+test('loom attach target: a PID or an absolute netns path', () => {
+  assert.deepEqual(parseNetnsTarget('1234'), { pid: 1234 });
+  assert.deepEqual(parseNetnsTarget('/run/netns/x'), { netns: '/run/netns/x' });
+  assert.throws(() => parseNetnsTarget('x'), { code: 'ERR_INVALID_ARGUMENT' });
+});
