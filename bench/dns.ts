@@ -1,139 +1,294 @@
 /**
- * DNS server throughput and latency over UDP on 127.0.0.1, in one process, against a baseline
- * run in the same process and the same way: a trivial UDP echo server. Only the ratios mean
- * something (client, server and baseline share one event loop and the machine's CPUs).
+ * DNS benchmark: dnsperf against Loom's DnsServer and against dnsmasq serving the same names,
+ * same machine, same run. Queries per second at saturation, and latency percentiles at a fixed
+ * offered rate below both servers' limits.
  *
- *   node --import tsx bench/dns.ts [--duration-ms 3000] [--concurrency 32] [--records 3] [--json]
+ *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 2] [--latency-seconds 5]
+ *        [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100] [--json FILE]
  *
- * Placeholder: an external comparison (dnsperf against Loom and against dnsmasq serving the same
- * names) needs those tools installed; the lead adds it here.
+ * Setup (why): a lab (src/os/netns.ts) with two hosts on one bridge. Both servers run in h1, each
+ * in its own process on its own port of h1's address; dnsperf runs in h2. Client and servers are
+ * apart, as a container and its host's resolver are (veth + bridge, like real queries), and both
+ * servers are reached over exactly the same path. dnsmasq runs with its default cache: the names
+ * come from an addn-hosts file, which it answers from its hosts table whatever the cache size,
+ * and nothing is forwarded (--no-resolv, --local=/<domain>/ makes unknown names NXDOMAIN, as Loom
+ * does). Both are single-threaded servers on a 2-vCPU machine: one core for the server, one for
+ * dnsperf (-T 1).
+ *
+ * Method: throughput = dnsperf's qps with no rate limit (-q outstanding), median of --rounds runs,
+ * servers alternating so drifting machine load hits both. dnsperf prints no percentiles, so the
+ * latency run uses -Q <rate> -v and percentiles come from its per-query lines (microsecond
+ * resolution). The rate is --latency-qps, lowered to half of the slower server's throughput if
+ * that is less, so neither server is measured while saturated.
+ *
+ * Cleanup: one namespace prefix lm<6 hex> per run; the lab kills the PIDs it started and removes
+ * its namespaces at the end, on failure, and on exit/SIGINT/SIGTERM. Bounded: every dnsperf run
+ * has -l and a process timeout; readiness waits are bounded in time and count.
  */
-import { createSocket, type Socket } from 'node:dgram';
-import * as dnsPacket from 'dns-packet';
-import { FakeClock } from '../src/core/clock.js';
-import { silentLogger } from '../src/core/logger.js';
-import type { MeshView } from '../src/mesh/types.js';
-import type { PeerName } from '../src/core/ids.js';
-import { DnsRecordStore } from '../src/dns/store.js';
-import { DnsServer } from '../src/dns/server.js';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LoomError, toLoomError } from '../src/core/errors.js';
+import { Lab, type LabProcess } from '../src/os/netns.js';
+import { systemRunner } from '../src/os/runner.js';
+import { buildNameSet, DEFAULT_NAME_SET } from './dns/names.js';
+import { dnsperfArgs, latencyStats, parseDnsperfSummary, parseVerboseLatencies, type DnsperfSummary, type LatencyStats } from './dns/dnsperf.js';
 
-interface LoadResult {
+interface Options {
+  seconds: number;
+  rounds: number;
+  latencySeconds: number;
+  latencyQps: number;
+  names: number;
+  clients: number;
+  outstanding: number;
+  json: string | null;
+}
+
+interface ServerUnderTest {
+  label: string;
+  port: number;
+  process: LabProcess;
+}
+
+interface ServerResult {
+  label: string;
+  throughput: DnsperfSummary[];
   qps: number;
-  p50Ms: number;
-  p99Ms: number;
-  received: number;
-  lost: number;
+  /** Server CPU over the throughput runs, % of one core. */
+  cpuPercent: number;
+  latency: LatencyStats;
+  latencySummary: DnsperfSummary;
 }
 
-const LOST_AFTER_MS = 500;
+const LOOM_PORT = 5301;
+const DNSMASQ_PORT = 5300;
+const READY_LIMIT_MS = 15_000;
+const READY_PROBES = 60;
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number`);
-  return v;
+function progress(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
-/** Keeps `concurrency` queries outstanding for `durationMs`; each reply (matched by id) sends the next. */
-function load(port: number, template: Buffer, durationMs: number, concurrency: number): Promise<LoadResult> {
-  return new Promise((resolve) => {
-    const socket = createSocket('udp4');
-    const sentAt = new Map<number, number>();
-    const latencies: number[] = [];
-    let nextId = 0;
-    let lost = 0;
-    const started = performance.now();
-    const end = started + durationMs;
-    const send = (): void => {
-      if (performance.now() >= end) return;
-      const id = nextId++ & 0xffff;
-      const message = Buffer.from(template);
-      message.writeUInt16BE(id, 0);
-      sentAt.set(id, performance.now());
-      socket.send(message, port, '127.0.0.1');
-    };
-    socket.on('message', (msg) => {
-      const id = msg.readUInt16BE(0);
-      const at = sentAt.get(id);
-      if (at === undefined) return;
-      sentAt.delete(id);
-      latencies.push(performance.now() - at);
-      send();
-    });
-    const sweep = setInterval(() => {
-      const now = performance.now();
-      for (const [id, at] of sentAt) {
-        if (now - at < LOST_AFTER_MS) continue;
-        sentAt.delete(id);
-        lost++;
-        send();
-      }
-      if (now >= end && (sentAt.size === 0 || now >= end + LOST_AFTER_MS)) {
-        clearInterval(sweep);
-        socket.close();
-        latencies.sort((a, b) => a - b);
-        const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
-        resolve({ qps: latencies.length / ((Math.min(now, end) - started) / 1000), p50Ms: at(0.5), p99Ms: at(0.99), received: latencies.length, lost: lost + sentAt.size });
-      }
-    }, 50);
-    for (let i = 0; i < concurrency; i++) send();
-  });
+function parseOptions(argv: string[]): Options {
+  const num = (name: string, fallback: number, min: number, max: number): number => {
+    const i = argv.indexOf(`--${name}`);
+    const v = i >= 0 ? Number(argv[i + 1]) : fallback;
+    if (!Number.isFinite(v) || v < min || v > max) throw new LoomError('ERR_INVALID_ARGUMENT', `--${name} must be a number in ${min}..${max}`);
+    return v;
+  };
+  const j = argv.indexOf('--json');
+  return {
+    seconds: num('seconds', 8, 1, 30),
+    rounds: num('rounds', 2, 1, 5),
+    latencySeconds: num('latency-seconds', 5, 1, 30),
+    latencyQps: num('latency-qps', 10_000, 100, 1_000_000),
+    names: num('names', DEFAULT_NAME_SET.names, 10, 100_000),
+    clients: num('clients', 4, 1, 64),
+    outstanding: num('outstanding', 100, 1, 10_000),
+    json: j >= 0 ? (argv[j + 1] ?? null) : null,
+  };
 }
 
-async function startEcho(): Promise<{ port: number; socket: Socket }> {
-  const socket = createSocket('udp4');
-  socket.on('message', (msg, rinfo) => socket.send(msg, rinfo.port, rinfo.address));
-  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
-  return { port: socket.address().port, socket };
+/** The Loom bench server entry beside this file; run through tsx when this file is TypeScript. */
+function loomServerCommand(): string[] {
+  const self = fileURLToPath(import.meta.url);
+  const ts = self.endsWith('.ts');
+  const entry = join(self, '..', 'dns', ts ? 'loom-server.ts' : 'loom-server.js');
+  return ts ? [process.execPath, '--import', 'tsx', entry] : [process.execPath, entry];
 }
 
-async function main(): Promise<void> {
-  const durationMs = arg('duration-ms', 3000);
-  const concurrency = arg('concurrency', 32);
-  const records = arg('records', 3);
-  const self = '02:00:00:00:00:01' as PeerName;
-  const mesh: MeshView = { self, reachablePeers: () => [self], isReachable: (p) => p === self, nicknameOf: () => undefined, onChange: () => () => {} };
-  const store = new DnsRecordStore({ mesh, clock: new FakeClock(), logger: silentLogger });
-  const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent' });
-  for (let i = 1; i <= records; i++) server.add('web', `10.32.0.${i}`, `c${i}`);
-  const bound = await server.start({ udp: { host: '127.0.0.1', port: 0 } });
-  const echo = await startEcho();
-  const template = dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name: 'web.loom.local', class: 'IN' }] });
+/** utime + stime of a process in clock ticks, or null when it is gone. */
+function cpuTicks(pid: number): number | null {
   try {
-    await load(echo.port, template, Math.min(500, durationMs), concurrency); // warm-up
-    const baseline = await load(echo.port, template, durationMs, concurrency);
-    const dns = await load(bound.udp!.port, template, durationMs, concurrency);
-    const result = {
-      bench: 'dns-udp-local-A',
-      durationMs,
-      concurrency,
-      records,
-      echo: baseline,
-      loom: dns,
-      ratio: { qps: dns.qps / baseline.qps, p50: dns.p50Ms / baseline.p50Ms, p99: dns.p99Ms / baseline.p99Ms },
-      external: 'dnsperf vs dnsmasq: not run (placeholder)',
-    };
-    if (process.argv.includes('--json')) process.stdout.write(`${JSON.stringify(result)}\n`);
-    else {
-      const f = (r: LoadResult): string => `${r.qps.toFixed(0)} q/s  p50 ${r.p50Ms.toFixed(3)} ms  p99 ${r.p99Ms.toFixed(3)} ms  lost ${r.lost}`;
-      process.stdout.write(
-        [
-          `dns bench: ${durationMs} ms, ${concurrency} outstanding, A query with ${records} records, UDP 127.0.0.1`,
-          `  echo baseline : ${f(baseline)}`,
-          `  loom dns      : ${f(dns)}`,
-          `  ratio loom/echo: qps ${result.ratio.qps.toFixed(2)}  p50 ${result.ratio.p50.toFixed(2)}x  p99 ${result.ratio.p99.toFixed(2)}x`,
-          `  ${result.external}`,
-          '',
-        ].join('\n'),
-      );
-    }
-  } finally {
-    await server.stop();
-    echo.socket.close();
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return null;
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${String(err)}\n`);
-  process.exitCode = 1;
-});
+class DnsBench {
+  private readonly clientHost = 2;
+
+  constructor(
+    private readonly lab: Lab,
+    private readonly options: Options,
+    private readonly serverAddress: string,
+    private readonly queryFile: string,
+    private readonly probeFile: string,
+    private readonly clockTicks: number,
+  ) {}
+
+  async dnsperf(port: number, extra: { seconds: number; rateQps?: number; verbose?: boolean; dataFile?: string; outstanding?: number }): Promise<string> {
+    const args = dnsperfArgs({
+      server: this.serverAddress,
+      port,
+      dataFile: extra.dataFile ?? this.queryFile,
+      seconds: extra.seconds,
+      clients: this.options.clients,
+      outstanding: extra.outstanding ?? this.options.outstanding,
+      ...(extra.rateQps === undefined ? {} : { rateQps: extra.rateQps }),
+      verbose: extra.verbose ?? false,
+    });
+    const r = await this.lab.exec(this.clientHost, 'dnsperf', args, { timeoutMs: (extra.seconds + 15) * 1000 });
+    return r.stdout;
+  }
+
+  /** Until one probe query is answered; bounded in time and count. */
+  async waitReady(server: ServerUnderTest): Promise<void> {
+    const deadline = Date.now() + READY_LIMIT_MS;
+    for (let probe = 0; probe < READY_PROBES && Date.now() < deadline; probe++) {
+      const out = await this.dnsperf(server.port, { seconds: 1, dataFile: this.probeFile, outstanding: 1 }).catch(() => '');
+      if (/Queries completed:\s+[1-9]/.test(out)) return;
+      if (server.process.child.exitCode !== null) throw new LoomError('ERR_UNAVAILABLE', `${server.label} exited (code ${server.process.child.exitCode})`);
+    }
+    throw new LoomError('ERR_TIMEOUT', `${server.label} did not answer within ${READY_LIMIT_MS} ms`);
+  }
+
+  async throughput(server: ServerUnderTest): Promise<{ summary: DnsperfSummary; ticks: number; seconds: number }> {
+    const before = cpuTicks(server.process.pid);
+    const t0 = performance.now();
+    const summary = parseDnsperfSummary(await this.dnsperf(server.port, { seconds: this.options.seconds }));
+    const seconds = (performance.now() - t0) / 1000;
+    const after = cpuTicks(server.process.pid);
+    return { summary, ticks: before === null || after === null ? NaN : after - before, seconds };
+  }
+
+  async latency(server: ServerUnderTest, rateQps: number): Promise<{ stats: LatencyStats; summary: DnsperfSummary }> {
+    const out = await this.dnsperf(server.port, { seconds: this.options.latencySeconds, rateQps, verbose: true });
+    return { stats: latencyStats(parseVerboseLatencies(out)), summary: parseDnsperfSummary(out) };
+  }
+
+  cpuPercent(ticks: number, seconds: number): number {
+    return (100 * ticks) / this.clockTicks / seconds;
+  }
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function renderTable(results: ServerResult[], rateQps: number): string {
+  const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
+  const rows = results.map((r) => {
+    const lost = r.throughput.reduce((n, s) => n + s.lost, 0);
+    const codes = Object.entries(r.throughput[0]?.rcodes ?? {}).map(([c, n]) => `${c} ${((100 * n) / Math.max(1, r.throughput[0]!.completed)).toFixed(1)}%`).join(', ');
+    const qpsRuns = r.throughput.map((s) => Math.round(s.qps)).join(' / ');
+    return `| ${r.label} | ${Math.round(r.qps)} (${qpsRuns}) | ${r.cpuPercent.toFixed(0)} | ${f3(median(r.throughput.map((s) => s.avgLatencyMs)))} | ${f3(r.latency.p50)} | ${f3(r.latency.p90)} | ${f3(r.latency.p99)} | ${f3(r.latency.p999)} | ${f3(r.latency.max)} | ${lost} / ${r.latencySummary.lost} | ${codes} |`;
+  });
+  const [loom, dnsmasq] = results;
+  const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '-');
+  const ratioRow = loom && dnsmasq ? `| **Loom / dnsmasq** | **${ratio(loom.qps, dnsmasq.qps)}** | ${ratio(loom.cpuPercent, dnsmasq.cpuPercent)} | ${ratio(median(loom.throughput.map((s) => s.avgLatencyMs)), median(dnsmasq.throughput.map((s) => s.avgLatencyMs)))} | ${ratio(loom.latency.p50, dnsmasq.latency.p50)} | ${ratio(loom.latency.p90, dnsmasq.latency.p90)} | **${ratio(loom.latency.p99, dnsmasq.latency.p99)}** | ${ratio(loom.latency.p999, dnsmasq.latency.p999)} | ${ratio(loom.latency.max, dnsmasq.latency.max)} | | |` : '';
+  return [
+    `| server | qps at saturation, median (runs) | server CPU % | avg ms at saturation | p50 ms @${rateQps} q/s | p90 ms | p99 ms | p99.9 ms | max ms | lost (sat. / rate) | response codes |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    ratioRow,
+    '',
+  ].join('\n');
+}
+
+async function toolVersion(cmd: string, args: string[]): Promise<string> {
+  const r = await systemRunner.run(cmd, args, { allowFailure: true, timeoutMs: 5000 }).catch(() => null);
+  return `${r?.stdout ?? ''}\n${r?.stderr ?? ''}`.split('\n').map((l) => l.trim()).find((l) => /version/i.test(l)) ?? 'unknown';
+}
+
+async function run(options: Options): Promise<number> {
+  if (process.getuid?.() !== 0) throw new LoomError('ERR_UNAVAILABLE', 'the DNS benchmark needs root (network namespaces)');
+  process.env['PATH'] = [process.env['PATH'] ?? '', '/usr/local/sbin', '/usr/sbin', '/sbin'].filter((p) => p !== '').join(':');
+  const missing = ['/usr/bin/dnsperf', '/usr/sbin/dnsmasq'].filter((p) => !existsSync(p));
+  if (missing.length > 0) throw new LoomError('ERR_UNAVAILABLE', `missing ${missing.join(', ')} (Debian packages dnsperf, dnsmasq-base)`);
+  const clockTicks = Number((await systemRunner.run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  const startedAt = new Date();
+  const loadBefore = os.loadavg();
+  const nameSet = buildNameSet({ ...DEFAULT_NAME_SET, names: options.names });
+  const lab = await Lab.create({ hosts: 2 });
+  progress(`dns bench, run ${lab.prefix}: ${options.names} names (${nameSet.records} records), ${nameSet.queries} queries in the file`);
+  try {
+    const server = lab.host(1);
+    const dir = lab.workDir;
+    const hostsFile = join(dir, 'hosts');
+    const queryFile = join(dir, 'queries.txt');
+    const probeFile = join(dir, 'probe.txt');
+    writeFileSync(hostsFile, nameSet.hostsFile);
+    writeFileSync(queryFile, nameSet.queryFile);
+    writeFileSync(probeFile, `svc-1.${DEFAULT_NAME_SET.domain} A\n`);
+    const dnsmasq: ServerUnderTest = {
+      label: 'dnsmasq',
+      port: DNSMASQ_PORT,
+      process: lab.start(
+        server,
+        'dnsmasq',
+        ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DEFAULT_NAME_SET.domain}/`, '--local-ttl=1', `--port=${DNSMASQ_PORT}`, `--listen-address=${server.address}`, '--bind-interfaces', '--pid-file=', '--user=root'],
+        { logFile: join(dir, 'dnsmasq.log') },
+      ),
+    };
+    const [node, ...entry] = loomServerCommand();
+    const loom: ServerUnderTest = {
+      label: 'Loom',
+      port: LOOM_PORT,
+      process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(LOOM_PORT), '--ready', join(dir, 'loom.ready')], { logFile: join(dir, 'loom.log') }),
+    };
+    const bench = new DnsBench(lab, options, server.address, queryFile, probeFile, clockTicks);
+    await bench.waitReady(dnsmasq);
+    await bench.waitReady(loom);
+    progress('  both servers answer; warming up (JIT)');
+    await bench.dnsperf(loom.port, { seconds: 2 });
+    await bench.dnsperf(dnsmasq.port, { seconds: 1 });
+
+    const runs = new Map<ServerUnderTest, Array<{ summary: DnsperfSummary; ticks: number; seconds: number }>>([
+      [loom, []],
+      [dnsmasq, []],
+    ]);
+    for (let round = 0; round < options.rounds; round++) {
+      for (const s of round % 2 === 0 ? [loom, dnsmasq] : [dnsmasq, loom]) {
+        const r = await bench.throughput(s);
+        runs.get(s)!.push(r);
+        progress(`  round ${round + 1} ${s.label.padEnd(8)} ${Math.round(r.summary.qps)} q/s, avg ${r.summary.avgLatencyMs.toFixed(3)} ms, lost ${r.summary.lost}, server CPU ${bench.cpuPercent(r.ticks, r.seconds).toFixed(0)} %`);
+      }
+    }
+    const qpsOf = (s: ServerUnderTest): number => median(runs.get(s)!.map((r) => r.summary.qps));
+    const rateQps = Math.round(Math.min(options.latencyQps, 0.5 * Math.min(qpsOf(loom), qpsOf(dnsmasq))));
+    const results: ServerResult[] = [];
+    for (const s of [loom, dnsmasq]) {
+      const l = await bench.latency(s, rateQps);
+      progress(`  latency ${s.label.padEnd(8)} @${rateQps} q/s: p50 ${l.stats.p50.toFixed(3)} ms, p99 ${l.stats.p99.toFixed(3)} ms (${l.stats.count} samples)`);
+      const rs = runs.get(s)!;
+      const ticks = rs.reduce((n, r) => n + r.ticks, 0);
+      const seconds = rs.reduce((n, r) => n + r.seconds, 0);
+      results.push({ label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: l.stats, latencySummary: l.summary });
+    }
+
+    const [loomResult, dnsmasqResult] = results;
+    const qpsRatio = loomResult!.qps / dnsmasqResult!.qps;
+    const verdict = `target Loom >= 1.0x dnsmasq qps and p99 < 1 ms: qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'}`;
+    const machine = `${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? 'unknown'}), kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after`;
+    const tools = `${await toolVersion('dnsperf', ['-h'])}; ${await toolVersion('dnsmasq', ['--version'])}`;
+    const header = [
+      `DNS benchmark, ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, run ${lab.prefix}`,
+      machine,
+      `tools: ${tools}`,
+      `${options.names} names (${nameSet.records} A records, every 10th name with 3), query file ${nameSet.queries} A queries (${nameSet.queries - options.names} NXDOMAIN), dnsperf -c ${options.clients} -T 1 -q ${options.outstanding}: ${options.rounds} x ${options.seconds} s unlimited, then ${options.latencySeconds} s at -Q ${rateQps} -v for percentiles`,
+    ];
+    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(results, rateQps)}\n${verdict}\n`);
+    if (options.json !== null) writeFileSync(options.json, `${JSON.stringify({ startedAt, prefix: lab.prefix, machine, tools, options, rateQps, results }, null, 1)}\n`);
+    return 0;
+  } finally {
+    await lab.destroy();
+  }
+}
+
+run(parseOptions(process.argv.slice(2))).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = toLoomError(err);
+    process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    process.exitCode = 2;
+  },
+);

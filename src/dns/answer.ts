@@ -1,10 +1,13 @@
 /**
- * What this server answers itself, and how an answer is fitted into a UDP datagram.
- * Pure: the record source and the random order are passed in.
+ * What this server answers itself, how an answer is fitted into a UDP datagram, and the cache
+ * of encoded answers that serves repeated questions without decoding or encoding anything.
+ * Pure apart from the cache's own map: the record source and the random order are passed in.
  */
 import * as dnsPacket from 'dns-packet';
 import { addressFromReverseName, isInDomain, isReverseName } from './names.js';
-import { QTYPE, RCODE, type DnsQuery } from './query.js';
+import { CLASSIC_UDP_PAYLOAD, HEADER_BYTES, MAX_UDP_PAYLOAD, QTYPE, RCODE, type DnsQuery, type QuestionPeek } from './query.js';
+
+export { CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD } from './query.js';
 
 export interface RecordSource {
   lookup(name: string): string[];
@@ -17,42 +20,57 @@ export interface AnswerPolicy {
   ttlSeconds: number;
 }
 
-export type Resolution = { kind: 'answer'; packet: dnsPacket.Packet; rcode: number } | { kind: 'forward' };
-
-/** Largest UDP payload we ever send, whatever the client advertises. */
-export const MAX_UDP_PAYLOAD = 4096;
-/** Without an OPT record a client can take 512 bytes (RFC 1035). */
-export const CLASSIC_UDP_PAYLOAD = 512;
+/** The store read an answer was built from; the answer stays right exactly while it reads the same. */
+export interface AnswerBasis {
+  readonly source: 'lookup' | 'reverseLookup';
+  readonly key: string;
+  readonly values: readonly string[];
+}
 
 /**
- * In our domain: A answers (all addresses, shuffled), NODATA for other types of a known name,
- * NXDOMAIN for unknown ones. A single label is looked up in our domain and answered under the name
- * as asked. Reverse names of container addresses get PTR answers. Everything else is forwarded.
+ * An answer in record order as the store gave it. `shuffle` marks A answers, whose order is
+ * randomised per reply (round robin).
  */
-export function resolveLocally(query: DnsQuery, source: RecordSource, policy: AnswerPolicy, random: () => number = Math.random): Resolution {
+export type Resolution = { kind: 'answer'; rcode: number; answers: dnsPacket.Answer[]; shuffle: boolean; basis: AnswerBasis } | { kind: 'forward' };
+
+/**
+ * In our domain: A answers (all addresses, shuffled per reply), NODATA for other types of a
+ * known name, NXDOMAIN for unknown ones. A single label is looked up in our domain and answered
+ * under the name as asked. Reverse names of container addresses get PTR answers. Everything
+ * else is forwarded.
+ */
+export function resolveLocally(query: DnsQuery, source: RecordSource, policy: AnswerPolicy): Resolution {
   const name = query.name;
   if (isReverseName(name)) {
     const address = addressFromReverseName(name);
     const names = address === null ? [] : source.reverseLookup(address);
-    if (names.length === 0) return { kind: 'forward' };
-    if (query.qtype !== QTYPE.PTR && query.qtype !== QTYPE.ANY) return respond(query, RCODE.NOERROR, []);
-    return respond(query, RCODE.NOERROR, names.map((n) => ({ type: 'PTR', name: query.question.name, ttl: policy.ttlSeconds, class: 'IN', data: n })));
+    if (address === null || names.length === 0) return { kind: 'forward' };
+    const basis: AnswerBasis = { source: 'reverseLookup', key: address, values: names };
+    if (query.qtype !== QTYPE.PTR && query.qtype !== QTYPE.ANY) return answer(RCODE.NOERROR, [], basis);
+    return answer(RCODE.NOERROR, names.map((n) => ({ type: 'PTR', name: query.question.name, ttl: policy.ttlSeconds, class: 'IN', data: n })), basis);
   }
   const singleLabel = name !== '.' && !name.includes('.');
   if (!singleLabel && !isInDomain(name, policy.domain)) return { kind: 'forward' };
-  const addresses = source.lookup(singleLabel ? `${name}.${policy.domain}` : name);
+  const key = singleLabel ? `${name}.${policy.domain}` : name;
+  const addresses = source.lookup(key);
+  const basis: AnswerBasis = { source: 'lookup', key, values: addresses };
   if (addresses.length === 0) {
     if (singleLabel) return { kind: 'forward' };
-    return respond(query, name === policy.domain ? RCODE.NOERROR : RCODE.NXDOMAIN, []);
+    return answer(name === policy.domain ? RCODE.NOERROR : RCODE.NXDOMAIN, [], basis);
   }
-  if (query.qtype !== QTYPE.A && query.qtype !== QTYPE.ANY) return respond(query, RCODE.NOERROR, []);
-  shuffle(addresses, random);
-  return respond(query, RCODE.NOERROR, addresses.map((a) => ({ type: 'A', name: query.question.name, ttl: policy.ttlSeconds, class: 'IN', data: a })));
+  if (query.qtype !== QTYPE.A && query.qtype !== QTYPE.ANY) return answer(RCODE.NOERROR, [], basis);
+  const records = addresses.map((a): dnsPacket.Answer => ({ type: 'A', name: query.question.name, ttl: policy.ttlSeconds, class: 'IN', data: a }));
+  return answer(RCODE.NOERROR, records, basis, true);
 }
 
-function respond(query: DnsQuery, rcode: number, answers: dnsPacket.Answer[]): Resolution {
+function answer(rcode: number, answers: dnsPacket.Answer[], basis: AnswerBasis, shuffled = false): Resolution {
+  return { kind: 'answer', rcode, answers, shuffle: shuffled, basis };
+}
+
+/** The reply packet for a local answer, answers in the order given. */
+export function replyPacket(query: DnsQuery, rcode: number, answers: dnsPacket.Answer[]): dnsPacket.Packet {
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | (query.recursionDesired ? dnsPacket.RECURSION_DESIRED : 0) | rcode;
-  const packet: dnsPacket.Packet = {
+  return {
     type: 'response',
     id: query.id,
     flags,
@@ -61,7 +79,6 @@ function respond(query: DnsQuery, rcode: number, answers: dnsPacket.Answer[]): R
     authorities: [],
     additionals: query.ednsUdpSize === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: MAX_UDP_PAYLOAD, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
   };
-  return { kind: 'answer', packet, rcode };
 }
 
 /** The UDP size limit for a reply to `query`: the client's EDNS0 size within [512, 4096], else 512. */
@@ -88,11 +105,135 @@ export function encodeWithin(packet: dnsPacket.Packet, limit: number): Buffer {
   return dnsPacket.encode(truncated(fit));
 }
 
-function shuffle<T>(items: T[], random: () => number): void {
+export function shuffle<T>(items: T[], random: () => number): void {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     const t = items[i]!;
     items[i] = items[j]!;
     items[j] = t;
+  }
+}
+
+// ----- the answer cache -------------------------------------------------------------------
+
+/**
+ * One encoded answer, with the places a reply to another query of the same key differs: the id,
+ * the RD bit, the question (case, and the type for NODATA answers), the answer names (they echo
+ * the question's case), and the order of A addresses.
+ */
+export interface CachedAnswer {
+  readonly basis: AnswerBasis;
+  readonly rcode: number;
+  /** The full (never truncated) reply, answers in store order. Never sent itself: copied. */
+  readonly template: Buffer;
+  /** Where each answer's owner name starts (a copy of the question name). */
+  readonly nameOffsets: readonly number[];
+  /** Where each A answer's 4 address bytes start, when the order is shuffled per reply; else empty. */
+  readonly addressOffsets: readonly number[];
+}
+
+/**
+ * Builds the cache entry for the reply to `query` (which `peek` describes), or null when the
+ * encoding is not laid out as expected (then the caller encodes the ordinary way).
+ */
+export function cacheEntryFor(query: DnsQuery, peek: QuestionPeek, resolution: Resolution & { kind: 'answer' }): CachedAnswer | null {
+  const template = dnsPacket.encode(replyPacket(query, resolution.rcode, resolution.answers));
+  const raw = query.raw;
+  const nameLength = peek.nameEnd - HEADER_BYTES;
+  if (template.length < peek.questionEnd || template.compare(raw, HEADER_BYTES, peek.questionEnd, HEADER_BYTES, peek.questionEnd) !== 0) return null;
+  const nameOffsets: number[] = [];
+  const addressOffsets: number[] = [];
+  let o = peek.questionEnd;
+  for (let i = 0; i < resolution.answers.length; i++) {
+    if (o + nameLength + 10 > template.length || template.compare(raw, HEADER_BYTES, peek.nameEnd, o, o + nameLength) !== 0) return null;
+    nameOffsets.push(o);
+    o += nameLength;
+    const type = template.readUInt16BE(o);
+    const rdLength = template.readUInt16BE(o + 8);
+    o += 10;
+    if (resolution.shuffle) {
+      if (type !== 1 || rdLength !== 4) return null;
+      addressOffsets.push(o);
+    }
+    o += rdLength;
+  }
+  return { basis: resolution.basis, rcode: resolution.rcode, template, nameOffsets, addressOffsets };
+}
+
+/** The reply to the query in `raw` (described by `peek`) from a cached answer: one allocation, no decoding. */
+export function replyFromCache(entry: CachedAnswer, raw: Buffer, peek: QuestionPeek, random: () => number): Buffer {
+  const template = entry.template;
+  const out = Buffer.allocUnsafe(template.length);
+  template.copy(out);
+  out[0] = raw[0]!;
+  out[1] = raw[1]!;
+  out[2] = (template[2]! & 0xfe) | (raw[2]! & 0x01);
+  // Byte loops: for a few dozen bytes they beat Buffer#copy, which goes through subarray + set.
+  for (let i = HEADER_BYTES; i < peek.questionEnd; i++) out[i] = raw[i]!;
+  const names = entry.nameOffsets;
+  for (let n = 0; n < names.length; n++) {
+    const at = names[n]! - HEADER_BYTES;
+    for (let i = HEADER_BYTES; i < peek.nameEnd; i++) out[at + i] = raw[i]!;
+  }
+  // Fisher-Yates over the address slots: the same permutation `shuffle` makes of the records.
+  const slots = entry.addressOffsets;
+  for (let i = slots.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const a = slots[i]!;
+    const b = slots[j]!;
+    const t = out.readUInt32BE(a);
+    out.writeUInt32BE(out.readUInt32BE(b), a);
+    out.writeUInt32BE(t, b);
+  }
+  return out;
+}
+
+/** True while `source` still reads what `entry` was built from. */
+export function isCurrent(entry: CachedAnswer, source: RecordSource): boolean {
+  const now = entry.basis.source === 'lookup' ? source.lookup(entry.basis.key) : source.reverseLookup(entry.basis.key);
+  const then = entry.basis.values;
+  if (now.length !== then.length) return false;
+  for (let i = 0; i < now.length; i++) if (now[i] !== then[i]) return false;
+  return true;
+}
+
+/**
+ * Encoded answers by question key (`peekQuestion`), at most `capacity`; the oldest insert goes
+ * first when full. Entries are checked against the store on every hit (`isCurrent`), so a record
+ * change, a removal or a peer becoming unreachable shows in the very next reply.
+ */
+export class AnswerCache {
+  private readonly entries = new Map<string, CachedAnswer>();
+  hits = 0;
+  misses = 0;
+
+  constructor(private readonly capacity = 8192) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The entry for `key` if it is still current; a stale one is dropped. */
+  get(key: string, source: RecordSource): CachedAnswer | undefined {
+    const entry = this.entries.get(key);
+    if (entry !== undefined && isCurrent(entry, source)) {
+      this.hits++;
+      return entry;
+    }
+    if (entry !== undefined) this.entries.delete(key);
+    this.misses++;
+    return undefined;
+  }
+
+  set(key: string, entry: CachedAnswer): void {
+    if (this.entries.size >= this.capacity && !this.entries.has(key)) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+    this.entries.set(key, entry);
+  }
+
+  clear(): void {
+    this.entries.clear();
   }
 }

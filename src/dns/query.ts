@@ -36,6 +36,10 @@ export interface DnsQuery {
 export type Inspection = { kind: 'drop' } | { kind: 'reply'; rcode: number; response: Buffer } | { kind: 'query'; query: DnsQuery };
 
 export const HEADER_BYTES = 12;
+/** Largest UDP payload we ever send, whatever the client advertises. */
+export const MAX_UDP_PAYLOAD = 4096;
+/** Without an OPT record a client can take 512 bytes (RFC 1035). */
+export const CLASSIC_UDP_PAYLOAD = 512;
 
 export function inspectQuery(raw: Buffer): Inspection {
   if (raw.length < HEADER_BYTES) return { kind: 'drop' };
@@ -104,4 +108,82 @@ export function headerOnlyReply(raw: Buffer, rcode: number): Buffer {
   out[2] = 0x80 | (raw[2]! & 0x79);
   out[3] = 0x80 | (rcode & 0x0f);
   return out;
+}
+
+/**
+ * What the answer cache needs from a query, read straight from the bytes (no decoding). Filled
+ * by `peekQuestion` into a caller-owned object that is reused for every query.
+ */
+export interface QuestionPeek {
+  /** Cache key: the lower-cased wire-format name plus one byte for (question kind, EDNS). */
+  key: string;
+  /** Offset just past the name's terminating zero; the name is raw[12, nameEnd). */
+  nameEnd: number;
+  /** nameEnd + 4 (type and class). */
+  questionEnd: number;
+  /** The client's UDP payload limit, clamped like `udpLimitFor`. */
+  udpLimit: number;
+}
+
+export function newQuestionPeek(): QuestionPeek {
+  return { key: '', nameEnd: 0, questionEnd: 0, udpLimit: 0 };
+}
+
+const OPT_TYPE = 41;
+const MAX_WIRE_NAME = 255;
+/** Lower-cased name bytes plus the kind byte; one per process, the hot path is synchronous. */
+const keyScratch = Buffer.allocUnsafe(MAX_WIRE_NAME + 1);
+
+/** Question kinds the answers depend on; every other type gets the same (NODATA) answer. */
+function kindOf(qtype: number): number {
+  return qtype === QTYPE.A ? 0 : qtype === QTYPE.ANY ? 1 : qtype === QTYPE.PTR ? 2 : 3;
+}
+
+/**
+ * Fills `out` and returns true only for the plain common case, for which `inspectQuery` is
+ * certain to return a query with the same name, type and EDNS size: QUERY opcode, QR=0, one
+ * question of class IN whose name has only letters, digits, '-' and '_' (no compression), and
+ * either nothing after it or exactly one OPT record with no options, ending the message.
+ * Anything else returns false and takes the full path. Bounded: at most 255 name bytes are read.
+ */
+export function peekQuestion(raw: Buffer, out: QuestionPeek): boolean {
+  const length = raw.length;
+  if (length < HEADER_BYTES + 5 || (raw[2]! & 0xf8) !== 0) return false;
+  if (raw[4] !== 0 || raw[5] !== 1 || raw[6] !== 0 || raw[7] !== 0 || raw[8] !== 0 || raw[9] !== 0 || raw[10] !== 0) return false;
+  const additionals = raw[11]!;
+  if (additionals > 1) return false;
+  let o = HEADER_BYTES;
+  let k = 0;
+  for (;;) {
+    if (o >= length) return false;
+    const label = raw[o]!;
+    if (label === 0) break;
+    if (label > 63 || o + label + 1 > length || o + label + 1 - HEADER_BYTES >= MAX_WIRE_NAME) return false;
+    keyScratch[k++] = label;
+    for (let end = o + 1 + label, i = o + 1; i < end; i++) {
+      let c = raw[i]!;
+      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+      else if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f)) return false;
+      keyScratch[k++] = c;
+    }
+    o += label + 1;
+  }
+  if (k === 0) return false;
+  const nameEnd = o + 1;
+  const questionEnd = nameEnd + 4;
+  if (questionEnd > length || raw.readUInt16BE(nameEnd + 2) !== CLASS_IN) return false;
+  let udpLimit = CLASSIC_UDP_PAYLOAD;
+  if (additionals === 0) {
+    if (questionEnd !== length) return false;
+  } else {
+    // OPT: root name, type 41, class = UDP size, TTL (ext. rcode, version, flags), RDLENGTH 0.
+    if (length !== questionEnd + 11 || raw[questionEnd] !== 0 || raw.readUInt16BE(questionEnd + 1) !== OPT_TYPE || raw.readUInt16BE(questionEnd + 9) !== 0) return false;
+    udpLimit = Math.min(MAX_UDP_PAYLOAD, Math.max(CLASSIC_UDP_PAYLOAD, raw.readUInt16BE(questionEnd + 3)));
+  }
+  keyScratch[k++] = kindOf(raw.readUInt16BE(nameEnd)) * 2 + additionals;
+  out.key = keyScratch.toString('latin1', 0, k);
+  out.nameEnd = nameEnd;
+  out.questionEnd = questionEnd;
+  out.udpLimit = udpLimit;
+  return true;
 }

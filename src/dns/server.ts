@@ -2,18 +2,25 @@
  * The DNS server containers talk to: UDP and TCP, answers names in our domain from the record
  * store, forwards the rest upstream. Lifecycle: start once, stop (idempotent).
  *
- * Never crashes on input: every datagram and TCP message goes through inspectQuery, and handler
- * errors are logged and counted, not thrown.
+ * Never crashes on input: every datagram and TCP message goes through the answer cache's
+ * `peekQuestion` (which only accepts the plain common case) or else through inspectQuery, and
+ * handler errors are logged and counted, not thrown.
+ *
+ * Hot path (a repeated question for a local name): peek at the question, find the encoded answer
+ * in the AnswerCache (checked against the store on every hit), copy it with the query's id, RD
+ * bit, question bytes and a fresh address order, send. Synchronous: no promise, closure, decode,
+ * encode or log per datagram. Everything else takes the full path, which fills the cache.
  */
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server as TcpServer, type Socket as TcpSocket, type AddressInfo } from 'node:net';
+import { createSocket, type Socket as UdpSocket, type SocketOptions } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { createServer, isIP, type Server as TcpServer, type Socket as TcpSocket, type AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import { LoomError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
-import { inspectQuery, headerOnlyReply, RCODE, type DnsQuery } from './query.js';
-import { encodeWithin, resolveLocally, udpLimitFor, type AnswerPolicy } from './answer.js';
+import { inspectQuery, headerOnlyReply, newQuestionPeek, peekQuestion, RCODE, type DnsQuery } from './query.js';
+import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type Resolution } from './answer.js';
 import { UpstreamForwarder } from './upstream.js';
 import type { DnsRecordStore, DnsStatusRow } from './store.js';
 
@@ -43,6 +50,8 @@ export interface DnsServerInit {
   tcpIdleTimeoutMs?: number;
   /** Source of randomness for round-robin order. Default Math.random. */
   random?: () => number;
+  /** Encoded answers kept for repeated questions. Default 8192; 0 turns the cache off. */
+  answerCacheSize?: number;
 }
 
 export interface Endpoint {
@@ -66,6 +75,13 @@ export interface DnsStats {
   truncated: number;
 }
 
+export interface DnsCacheStats {
+  hits: number;
+  /** Lookups of a cacheable question that found no current entry. */
+  misses: number;
+  entries: number;
+}
+
 const MAX_TCP_MESSAGE = 65535;
 const MAX_TCP_BACKLOG = 1024 * 1024;
 
@@ -83,6 +99,9 @@ export class DnsServer {
   private bound: DnsListen = {};
   private started = false;
   private readonly counters: DnsStats = { queries: 0, answeredLocally: 0, forwarded: 0, nxdomain: 0, servfail: 0, malformed: 0, dropped: 0, truncated: 0 };
+  private readonly cache: AnswerCache | null;
+  /** Scratch for peekQuestion; valid only until the next synchronous return. */
+  private readonly peek = newQuestionPeek();
 
   constructor(components: DnsServerComponents, init: DnsServerInit = {}) {
     this.store = components.store;
@@ -93,6 +112,9 @@ export class DnsServer {
     this.random = init.random ?? Math.random;
     this.maxTcpConnections = init.maxTcpConnections ?? 128;
     this.tcpIdleTimeoutMs = init.tcpIdleTimeoutMs ?? 10_000;
+    const cacheSize = init.answerCacheSize ?? 8192;
+    if (!Number.isInteger(cacheSize) || cacheSize < 0 || cacheSize > 1_000_000) throw new LoomError('ERR_INVALID_CONFIG', 'dns: answer cache size must be an integer in 0..1000000');
+    this.cache = cacheSize === 0 ? null : new AnswerCache(cacheSize);
     this.upstream = new UpstreamForwarder(
       { clock: components.clock ?? systemClock, logger: this.logger },
       {
@@ -167,10 +189,31 @@ export class DnsServer {
     return { ...this.counters };
   }
 
+  cacheStats(): DnsCacheStats {
+    return { hits: this.cache?.hits ?? 0, misses: this.cache?.misses ?? 0, entries: this.cache?.size ?? 0 };
+  }
+
   // ----- query handling -------------------------------------------------------------------
 
   /** The reply to one DNS message, or null to send nothing. Never throws. */
   async answer(raw: Buffer, overTcp: boolean): Promise<Buffer | null> {
+    return this.answerFromCache(raw, overTcp) ?? this.answerFully(raw, overTcp);
+  }
+
+  /** The reply from the answer cache, or undefined when the message needs the full path. Never throws. */
+  answerFromCache(raw: Buffer, overTcp: boolean): Buffer | undefined {
+    const cache = this.cache;
+    if (cache === null || !peekQuestion(raw, this.peek)) return undefined;
+    const entry = cache.get(this.peek.key, this.store);
+    // Too big for this client: the full path truncates it.
+    if (entry === undefined || entry.template.length > (overTcp ? MAX_TCP_MESSAGE : this.peek.udpLimit)) return undefined;
+    this.counters.queries++;
+    this.counters.answeredLocally++;
+    if (entry.rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
+    return replyFromCache(entry, raw, this.peek, this.random);
+  }
+
+  private async answerFully(raw: Buffer, overTcp: boolean): Promise<Buffer | null> {
     this.counters.queries++;
     const inspection = inspectQuery(raw);
     switch (inspection.kind) {
@@ -190,11 +233,11 @@ export class DnsServer {
   }
 
   private async answerQuery(query: DnsQuery, overTcp: boolean): Promise<Buffer> {
-    const resolution = resolveLocally(query, this.store, this.policy, this.random);
+    const resolution = resolveLocally(query, this.store, this.policy);
     if (resolution.kind === 'answer') {
       this.counters.answeredLocally++;
       if (resolution.rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
-      const reply = encodeWithin(resolution.packet, overTcp ? MAX_TCP_MESSAGE : udpLimitFor(query));
+      const reply = this.encodeLocal(query, resolution, overTcp ? MAX_TCP_MESSAGE : udpLimitFor(query));
       if ((reply[2]! & 0x02) !== 0) this.counters.truncated++;
       return reply;
     }
@@ -205,11 +248,29 @@ export class DnsServer {
     return servfail(query);
   }
 
+  /** Encodes a local answer, through the cache when the question is cacheable. */
+  private encodeLocal(query: DnsQuery, resolution: Resolution & { kind: 'answer' }, limit: number): Buffer {
+    if (this.cache !== null && peekQuestion(query.raw, this.peek)) {
+      const entry = cacheEntryFor(query, this.peek, resolution);
+      if (entry !== null) {
+        this.cache.set(this.peek.key, entry);
+        if (entry.template.length <= limit) return replyFromCache(entry, query.raw, this.peek, this.random);
+      }
+    }
+    if (resolution.shuffle) shuffle(resolution.answers, this.random);
+    return encodeWithin(replyPacket(query, resolution.rcode, resolution.answers), limit);
+  }
+
   private listenUdp(endpoint: Endpoint): Promise<Endpoint> {
-    const socket = createSocket({ type: endpoint.host.includes(':') ? 'udp6' : 'udp4' });
+    const socket = createSocket({ type: endpoint.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     this.udp = socket;
     socket.on('message', (msg, rinfo) => {
-      this.answer(msg, false).then(
+      const cached = this.answerFromCache(msg, false);
+      if (cached !== undefined) {
+        socket.send(cached, rinfo.port, rinfo.address);
+        return;
+      }
+      this.answerFully(msg, false).then(
         (reply) => {
           if (reply && this.udp === socket) socket.send(reply, rinfo.port, rinfo.address);
         },
@@ -273,6 +334,17 @@ export class DnsServer {
     });
   }
 }
+
+/**
+ * dgram resolves the destination of every send, and its default (dns.lookup) defers even an
+ * address literal to the next tick. Replies always go to a literal (the query's source), so
+ * answer those at once; anything else still goes through dns.lookup.
+ */
+const literalLookup = ((address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void => {
+  const f = isIP(address);
+  if (f !== 0) callback(null, address, f);
+  else dnsLookup(address, family, callback);
+}) as unknown as NonNullable<SocketOptions['lookup']>;
 
 function servfail(query: DnsQuery): Buffer {
   try {

@@ -1,0 +1,51 @@
+/**
+ * Loom's DnsServer alone in its own process, for bench/dns.ts: serves the names of a hosts file
+ * (`address name` lines, the file dnsmasq gets) on one UDP endpoint, so the server never shares
+ * an event loop with the load generator.
+ *
+ *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE
+ *
+ * Writes FILE given by --ready once listening; stops on SIGTERM/SIGINT. A local-only store (no
+ * router), no upstreams: every benchmark name is in the domain, so nothing is forwarded.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { systemClock } from '../../src/core/clock.js';
+import { LoomError, toLoomError } from '../../src/core/errors.js';
+import type { PeerName } from '../../src/core/ids.js';
+import { silentLogger } from '../../src/core/logger.js';
+import type { MeshView } from '../../src/mesh/types.js';
+import { DnsRecordStore } from '../../src/dns/store.js';
+import { DnsServer } from '../../src/dns/server.js';
+import { parseHostsFile } from './names.js';
+
+function option(name: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : undefined;
+  if (v === undefined) throw new LoomError('ERR_INVALID_ARGUMENT', `--${name} is required`);
+  return v;
+}
+
+async function main(): Promise<void> {
+  const port = Number(option('port'));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LoomError('ERR_INVALID_ARGUMENT', '--port must be 1..65535');
+  const self = '02:00:00:00:00:01' as PeerName;
+  const mesh: MeshView = { self, reachablePeers: () => [self], isReachable: (p) => p === self, nicknameOf: () => undefined, onChange: () => () => {} };
+  const store = new DnsRecordStore({ mesh, clock: systemClock, logger: silentLogger });
+  const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent' });
+  const entries = parseHostsFile(readFileSync(option('hosts'), 'utf8'));
+  entries.forEach((e, i) => server.add(e.name, e.address, `c${i}`));
+  await server.start({ udp: { host: option('host'), port } });
+  writeFileSync(option('ready'), `${process.pid}\n`);
+  process.stderr.write(`loom dns bench server: ${entries.length} records on ${option('host')}:${port}\n`);
+  const stop = (): void => {
+    void server.stop().finally(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+main().catch((err: unknown) => {
+  const e = toLoomError(err);
+  process.stderr.write(`error ${e.code}: ${e.message}\n`);
+  process.exit(2);
+});
