@@ -5,6 +5,7 @@ import { parsePeerName, type PeerName } from '../core/ids.js';
 import { DEFAULT_HTTP_ADDR } from '../api/client.js';
 import { parseHostPort, parsePeerAddress, parsePort } from '../api/validate.js';
 import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
+import { ipamArgs, parseIpamOptions, type IpamLaunchConfig, type RawIpamOptions } from '../ipam/daemon-options.js';
 
 export const DEFAULT_PORT = 6783;
 export const DEFAULT_STATE_DIR = '/var/lib/loom';
@@ -28,10 +29,11 @@ export interface LaunchConfig {
   httpPort: number;
   peers: string[];
   dns: DnsLaunchConfig;
+  ipam: IpamLaunchConfig;
 }
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
-export interface RawLaunchOptions extends RawDnsOptions {
+export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions {
   port?: string;
   name?: string;
   nickname?: string;
@@ -73,6 +75,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     httpPort: http.port,
     peers: peers.map(parsePeerAddress),
     dns: parseDnsOptions(raw),
+    ipam: parseIpamOptions(raw),
   };
 }
 
@@ -104,6 +107,7 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     '--state-dir', config.stateDir,
     '--http-addr', config.httpAddr,
     ...dnsArgs(config.dns),
+    ...ipamArgs(config.ipam),
     '--',
     ...config.peers,
   ];

@@ -4,14 +4,19 @@
  * The API the daemon wires (all per container id): `allocate(id, subnet?)`, `claim(id, cidr)`,
  * `release(id)`, `lookup(id)`; admin: `rmpeer(peer)`, `reset()`; `status()` for `loom status ipam`.
  */
-export { Ipam, IPAM_CHANNEL, type IpamComponents, type IpamInit } from './ipam.js';
-export type { IpamStatus, IpamPeerStatus, AllocationResult } from './status.js';
+export { Ipam, IPAM_CHANNEL, HOST_ID_PREFIX, parseAllocationId, type IpamComponents, type IpamInit } from './ipam.js';
+export type { IpamStatus, IpamPeerStatus, AllocationResult, RangeMismatch } from './status.js';
 export { Ring, type RingEntry, type PeerStats, type Interval, type MergeResult, entryWins } from './ring.js';
 export { encodeRing, decodeRing, encodedRingSize } from './ring-codec.js';
 export { RingGossipData } from './gossip-data.js';
 export { type BootstrapMode, parseBootstrap, quorumOf } from './bootstrap.js';
 export { type IpamStore, type StoredAllocation, MemoryStore } from './store.js';
-export { SqliteStore } from './store-sqlite.js';
+export { SqliteStore, IPAM_DB_FILE, IPAM_DB_FILES, type SqliteStoreOptions } from './store-sqlite.js';
+export { IpamSubsystem, IPAM_SUBSYSTEM, ipamSubsystemOf, hostAllocationId, type IpamSubsystemComponents } from './daemon.js';
+export { createIpamSubsystemFactory, ipamSubsystemFactory, type IpamFactoryOverrides } from './daemon-factory.js';
+export { parseIpamOptions, ipamArgs, DEFAULT_IPALLOC_RANGE, type IpamLaunchConfig, type RawIpamOptions } from './daemon-options.js';
+export { parseAddressSpec, formatAddressSpec, type AddressSpec, type AllocateSpec } from './address-spec.js';
+export type * from './daemon-types.js';
 export * from './cidr.js';
 
 /** The operations the API exposes, for the route table (names match Ipam's methods). */

@@ -34,7 +34,7 @@ import { decodeIpamMessage, encodeIpamMessage } from './messages.js';
 import { type Interval, Ring } from './ring.js';
 import { decodeRing, encodeRing } from './ring-codec.js';
 import { clip, findFree, largestFreeRun, totalSize } from './space.js';
-import type { AllocationResult, IpamStatus } from './status.js';
+import type { AllocationResult, IpamStatus, RangeMismatch } from './status.js';
 import type { IpamStore } from './store.js';
 
 export const IPAM_CHANNEL = 'ipam';
@@ -93,6 +93,23 @@ interface DonationRequest {
   timer: TimerHandle | null;
 }
 
+/** Bounds on what status keeps about peers of other ranges. */
+const MAX_MISMATCH_RANGES = 16;
+const MAX_MISMATCH_PEERS = 64;
+
+/**
+ * Who allocates for a container id, or for the host itself: `host:<peer name>` is the address
+ * `loom expose` puts on the bridge (Weave's "weave:expose"). Anything else must be a container id.
+ */
+export function parseAllocationId(value: unknown): ContainerId {
+  if (typeof value === 'string' && value.startsWith(HOST_ID_PREFIX)) {
+    return `${HOST_ID_PREFIX}${parsePeerName(value.slice(HOST_ID_PREFIX.length))}` as ContainerId;
+  }
+  return parseContainerId(value);
+}
+
+export const HOST_ID_PREFIX = 'host:';
+
 const keyOf = (id: string, subnet: Cidr): string => `${id}|${formatCidr(subnet)}`;
 
 export class Ipam implements Gossiper {
@@ -114,6 +131,7 @@ export class Ipam implements Gossiper {
   private statsTimer: TimerHandle | null = null;
   private consensusTimer: TimerHandle | null = null;
   private consensusCandidates = '';
+  private readonly rangeMismatches = new Map<string, RangeMismatch>();
 
   constructor(components: IpamComponents, init: IpamInit = {}) {
     this.c = components;
@@ -147,6 +165,7 @@ export class Ipam implements Gossiper {
   /** Loads durable state, registers the gossip channel and starts bootstrap. Not restartable. */
   start(): void {
     if (this.running) return;
+    this.openChannel();
     const state = this.c.store.load();
     if (state.ring) {
       const saved = decodeRing(state.ring);
@@ -163,11 +182,19 @@ export class Ipam implements Gossiper {
       this.byAddress.set(a.address, key);
     }
     this.running = true;
-    this.channel = this.c.router.newGossipChannel(IPAM_CHANNEL, this);
     this.unsubscribe = this.c.mesh.onChange(() => this.onMeshChange());
     if (this.ring.isEmpty()) this.beginBootstrap();
     else this.scheduleStats();
     this.log.info({ range: formatCidr(this.range), mode: this.mode.kind, restoredAllocations: state.allocations.length, state: this.stateText() }, 'ipam started');
+  }
+
+  /**
+   * Registers the "ipam" gossip channel. The daemon calls it before the router starts, so the
+   * full state sent to each new neighbour includes the ring; `start` calls it otherwise.
+   * Gossip that arrives before `start` is ignored (anti-entropy repeats it). Idempotent.
+   */
+  openChannel(): void {
+    this.channel ??= this.c.router.newGossipChannel(IPAM_CHANNEL, this);
   }
 
   /** Stops timers and fails waiting allocations with ERR_UNAVAILABLE. Idempotent; the store stays open. */
@@ -317,6 +344,10 @@ export class Ipam implements Gossiper {
       result = this.ring.merge(incoming);
     } catch (err) {
       const e = toLoomError(err);
+      if (e.code === 'ERR_RANGE_MISMATCH') {
+        this.noteRangeMismatch(incoming, src, e);
+        return null;
+      }
       this.log.error({ code: e.code, src, detail: e.detail, err: e.message }, 'rejected ring update');
       return null;
     }
@@ -330,6 +361,24 @@ export class Ipam implements Gossiper {
     if (this.ring.ownedSize(this.self) > sizeBefore) this.donationArrived();
     this.afterRingChange();
     return new RingGossipData(this.ring.clone());
+  }
+
+  /**
+   * Remembers who gossips another range, for status (peers named by the broadcast source, or
+   * else by the foreign ring's owners and reporters). Logged at error level once per range and
+   * peer set, then at debug level, so anti-entropy does not flood the log.
+   */
+  private noteRangeMismatch(incoming: Ring, src: PeerName | null, e: LoomError): void {
+    const range = formatCidr(incoming.range);
+    const named = src !== null ? [src] : [...new Set([...incoming.owners(), ...incoming.stats.keys()])];
+    const known = this.rangeMismatches.get(range);
+    const peers = [...new Set([...(known?.peers ?? []), ...named])].sort().slice(0, MAX_MISMATCH_PEERS);
+    const isNew = !known || peers.length !== known.peers.length;
+    this.rangeMismatches.set(range, { range, peers, count: (known?.count ?? 0) + 1, lastSeenAt: this.c.clock.now() });
+    while (this.rangeMismatches.size > MAX_MISMATCH_RANGES) this.rangeMismatches.delete(this.rangeMismatches.keys().next().value!);
+    const fields = { code: e.code, ours: formatCidr(this.range), theirs: range, peers: named };
+    if (isNew) this.log.error(fields, 'refused IPAM gossip from peers with another allocation range: give every peer the same --ipalloc-range');
+    else this.log.debug(fields, 'refused IPAM gossip of another range again');
   }
 
   /** Space we owned that the ring now gives to someone else: only legal if we were rmpeer'd. */
@@ -376,7 +425,7 @@ export class Ipam implements Gossiper {
    */
   allocate(containerId: string, subnet?: string): Promise<AllocationResult> {
     try {
-      const id = parseContainerId(containerId);
+      const id = parseAllocationId(containerId);
       const net = this.subnetArg(subnet);
       this.requireRunning();
       const key = keyOf(id, net);
@@ -403,7 +452,7 @@ export class Ipam implements Gossiper {
    * else ERR_CONFLICT. Idempotent for the same id and address.
    */
   claim(containerId: string, cidr: string): AllocationResult {
-    const id = parseContainerId(containerId);
+    const id = parseAllocationId(containerId);
     const text = cidr.includes('/') ? cidr : `${cidr}/32`;
     const { address, cidr: block } = parseAddressInCidr(text);
     const net = block.prefix === 32 ? this.defaultSubnet : block;
@@ -440,7 +489,7 @@ export class Ipam implements Gossiper {
    * after `releaseGraceMs`. Idempotent; returns how many addresses it released.
    */
   release(containerId: string): number {
-    const id = parseContainerId(containerId);
+    const id = parseAllocationId(containerId);
     let n = 0;
     const now = this.c.clock.now();
     for (const a of this.allocations.values()) {
@@ -455,7 +504,7 @@ export class Ipam implements Gossiper {
 
   /** The addresses `containerId` holds (released ones excluded), in subnet order. */
   lookup(containerId: string): AllocationResult[] {
-    const id = parseContainerId(containerId);
+    const id = parseAllocationId(containerId);
     return [...this.allocations.values()]
       .filter((a) => a.containerId === id && a.releasedAt === null)
       .sort((x, y) => x.subnet.start - y.subnet.start)
@@ -775,6 +824,7 @@ export class Ipam implements Gossiper {
       allocations: mine.inUse,
       releasedInGrace: mine.inGrace,
       pendingAllocations: this.pending.size,
+      rangeMismatches: [...this.rangeMismatches.values()].map((m) => ({ ...m, peers: [...m.peers] })),
     };
   }
 

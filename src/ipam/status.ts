@@ -29,6 +29,19 @@ export interface IpamStatus {
   allocations: number;
   releasedInGrace: number;
   pendingAllocations: number;
+  /** Peers whose gossip was refused because they use another range (ERR_RANGE_MISMATCH). */
+  rangeMismatches: RangeMismatch[];
+}
+
+export interface RangeMismatch {
+  /** Their range, "a.b.c.d/n". */
+  range: string;
+  /** Peers known to use it (the broadcast source, or the owners in their ring), in name order. */
+  peers: PeerName[];
+  /** Refused updates so far. */
+  count: number;
+  /** Clock time of the last one (the daemon's monotonic clock, ms). */
+  lastSeenAt: number;
 }
 
 /** One address handed to a container. */

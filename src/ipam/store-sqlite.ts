@@ -1,11 +1,16 @@
 /**
- * IPAM state in STATE_DIR/ipam.db (better-sqlite3 v12).
+ * IPAM state in STATE_DIR/ipam.db (better-sqlite3 v12), journal_mode=WAL.
  *
- * Crash safety: journal_mode=WAL with synchronous=FULL. Every write is its own transaction and
- * the WAL is fsynced at each commit, so a statement that returned survives a kill -9 and a power
- * loss. (WAL with NORMAL survives a process kill but may lose the last commits on power loss;
- * an allocation lost that way could be handed out twice while its container is restored, so we
- * pay the fsync: see bench/ipam.ts for its cost.) A torn write is rolled back by SQLite on open.
+ * Durability (the argument is in docs/IPAM.md, "Persistence"):
+ * - Ring writes are always fsynced (synchronous=FULL for that commit): losing space we gave
+ *   away could make us hand out an address another peer now owns, silently.
+ * - Allocation rows are committed with synchronous=NORMAL by default: a commit survives a
+ *   kill -9 of the process (the WAL is in the OS's page cache); only an OS crash or power loss
+ *   can lose the last ones, and that also ends every container that held them.
+ * - With `groupCommit`, allocation writes are queued and committed together in one transaction
+ *   at the end of the event-loop turn (setImmediate). A caller must await `durable()` before it
+ *   tells anyone about a queued write; a ring write commits the queue first, in order.
+ * A torn write is rolled back by SQLite on open.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -24,20 +29,43 @@ CREATE TABLE IF NOT EXISTS allocations (
 );
 `;
 
+export const IPAM_DB_FILE = 'ipam.db';
+/** The database and the files SQLite keeps beside it in WAL mode. */
+export const IPAM_DB_FILES = [IPAM_DB_FILE, `${IPAM_DB_FILE}-wal`, `${IPAM_DB_FILE}-shm`] as const;
+
+export interface SqliteStoreOptions {
+  /** Commit level of allocation rows: NORMAL (default, survives kill -9) or FULL (also power loss). */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** Queue allocation writes and commit them once per event-loop turn (default false). */
+  groupCommit?: boolean;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: LoomError) => void;
+}
+
 export class SqliteStore implements IpamStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  private readonly allocationSync: 'FULL' | 'NORMAL';
+  private readonly groupCommit: boolean;
+  private queued: Array<() => void> = [];
+  private waiters: Waiter[] = [];
+  private flushScheduled = false;
+  private readonly commitQueued: () => void;
+  /** Transactions committed, and writes in them: the bench reports the batch size. */
+  readonly commits = { transactions: 0, writes: 0 };
 
-  /**
-   * Opens (creating if needed) `<stateDir>/ipam.db`. `synchronous` is FULL unless a caller
-   * (the bench) asks for NORMAL to measure the difference.
-   */
-  constructor(stateDir: string, options: { synchronous?: 'FULL' | 'NORMAL' } = {}) {
+  /** Opens (creating if needed) `<stateDir>/ipam.db`. ERR_INVALID_CONFIG if it cannot. */
+  constructor(stateDir: string, options: SqliteStoreOptions = {}) {
+    this.allocationSync = options.synchronous ?? 'NORMAL';
+    this.groupCommit = options.groupCommit ?? false;
     try {
       mkdirSync(stateDir, { recursive: true });
-      this.db = new Database(join(stateDir, 'ipam.db'));
+      this.db = new Database(join(stateDir, IPAM_DB_FILE));
       this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+      this.db.pragma(`synchronous = ${this.allocationSync}`);
       this.db.exec(SCHEMA);
     } catch (err) {
       throw new LoomError('ERR_INVALID_CONFIG', `cannot open IPAM state in ${stateDir}`, { cause: err });
@@ -54,9 +82,31 @@ export class SqliteStore implements IpamStore {
       del: this.db.prepare<[string, string]>('DELETE FROM allocations WHERE container_id = ? AND subnet = ?'),
       clear: this.db.prepare('DELETE FROM allocations'),
     };
+    const runAll = this.db.transaction((ops: Array<() => void>) => {
+      for (const op of ops) op();
+    });
+    this.commitQueued = () => {
+      const ops = this.queued;
+      const waiters = this.waiters;
+      this.queued = [];
+      this.waiters = [];
+      try {
+        if (ops.length > 0) {
+          runAll(ops);
+          this.commits.transactions++;
+          this.commits.writes += ops.length;
+        }
+      } catch (err) {
+        const e = new LoomError('ERR_INTERNAL', 'could not write IPAM state', { cause: err });
+        for (const w of waiters) w.reject(e);
+        throw e;
+      }
+      for (const w of waiters) w.resolve();
+    };
   }
 
   load(): IpamState {
+    this.flush();
     const row = this.stmts.getRing.get();
     return {
       ring: row ? new Uint8Array(row.bytes) : null,
@@ -64,24 +114,65 @@ export class SqliteStore implements IpamStore {
     };
   }
 
+  /** Commits queued allocation writes and the ring together, fsynced, before returning. */
   saveRing(bytes: Uint8Array): void {
-    this.stmts.putRing.run(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.queued.push(() => this.stmts.putRing.run(buffer));
+    if (this.allocationSync === 'FULL') return this.flush();
+    this.db.pragma('synchronous = FULL');
+    try {
+      this.flush();
+    } finally {
+      this.db.pragma(`synchronous = ${this.allocationSync}`);
+    }
   }
 
   putAllocation(a: StoredAllocation): void {
-    this.stmts.put.run(a.containerId, a.subnet, a.address, a.released ? 1 : 0);
+    this.write(() => this.stmts.put.run(a.containerId, a.subnet, a.address, a.released ? 1 : 0));
   }
 
   deleteAllocation(containerId: string, subnet: string): void {
-    this.stmts.del.run(containerId, subnet);
+    this.write(() => this.stmts.del.run(containerId, subnet));
   }
 
   clearAllocations(): void {
-    this.stmts.clear.run();
+    this.write(() => this.stmts.clear.run());
   }
 
-  /** Idempotent. */
+  /** Resolves once every write made so far is committed; rejects (ERR_INTERNAL) if that commit failed. */
+  durable(): Promise<void> {
+    if (this.queued.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  /** Commits whatever is queued now. Throws ERR_INTERNAL if the commit fails. */
+  flush(): void {
+    this.commitQueued();
+  }
+
+  /** Commits what is queued, then closes. Idempotent. */
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    try {
+      this.flush();
+    } finally {
+      this.db.close();
+    }
+  }
+
+  private write(op: () => void): void {
+    this.queued.push(op);
+    if (!this.groupCommit) return this.flush();
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      if (!this.db.open) return;
+      try {
+        this.flush();
+      } catch {
+        // The waiters got the error; the next write tries again.
+      }
+    });
   }
 }

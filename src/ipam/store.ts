@@ -1,7 +1,9 @@
 /**
  * Durable IPAM state: the ring and this peer's allocations. The contract every store keeps:
- * when a method returns, the change survives a kill of the process (and, for the SQLite store,
- * a power loss). IPAM writes before it answers or gossips, so nothing it has told anyone is lost.
+ * a ring change survives a kill of the process (and, for the SQLite store, a power loss) when
+ * `saveRing` returns; an allocation change survives a kill once `durable()` has resolved (a
+ * store without group commit is durable when the method returns). IPAM writes before it
+ * gossips, and the daemon awaits `durable()` before it answers, so nothing told is lost.
  */
 export interface StoredAllocation {
   containerId: string;
@@ -24,6 +26,8 @@ export interface IpamStore {
   deleteAllocation(containerId: string, subnet: string): void;
   /** Drops every allocation (used by reset). */
   clearAllocations(): void;
+  /** Resolves once every change made so far survives a kill of the process. */
+  durable(): Promise<void>;
   close(): void;
 }
 
@@ -50,6 +54,10 @@ export class MemoryStore implements IpamStore {
 
   clearAllocations(): void {
     this.allocations.clear();
+  }
+
+  durable(): Promise<void> {
+    return Promise.resolve();
   }
 
   close(): void {}

@@ -1,6 +1,7 @@
 import { DEFAULT_CONN_LIMIT, DEFAULT_PORT, parseLaunchOptions, type RawLaunchOptions } from '../../daemon/options.js';
 import { DEFAULT_DNS_TTL_SECONDS } from '../../dns/daemon-options.js';
 import { DEFAULT_DOMAIN } from '../../dns/names.js';
+import { DEFAULT_IPALLOC_RANGE } from '../../ipam/daemon-options.js';
 import type { CliCommand } from '../command.js';
 
 export const launchCommand: CliCommand = {
@@ -22,6 +23,9 @@ export const launchCommand: CliCommand = {
       .option('--dns-listen-address <addr[,addr]>', 'serve DNS (UDP+TCP 53) on these IPv4 addresses (default: the bridge address, once the data plane has one)')
       .option('--dns-domain <domain>', `domain of container names (default ${DEFAULT_DOMAIN}.)`)
       .option('--dns-ttl <seconds>', `TTL of DNS answers (default ${DEFAULT_DNS_TTL_SECONDS})`)
+      .option('--ipalloc-range <cidr>', `range of container addresses; the same on every peer (default ${DEFAULT_IPALLOC_RANGE})`)
+      .option('--ipalloc-default-subnet <cidr>', 'subnet of the range used when none is asked for (default: the whole range)')
+      .option('--ipalloc-init <mode>', 'how this peer gets its first space: consensus[=N] (default; N = peers given + 1), seed=NAME,... or observer')
       .option('--dns-resolv-conf <file>', 'upstream resolvers for other names (default /etc/resolv.conf; /etc/netns/NS/resolv.conf in a named namespace NS)')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
         const config = parseLaunchOptions(opts, peers, ctx.env);

@@ -3,6 +3,8 @@ import type { Report } from '../../api/client.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 import type { DnsReport } from '../../dns/daemon-types.js';
 import { formatDns } from '../format-dns.js';
+import { formatIpam } from './ipam-status.js';
+import type { IpamStatus } from '../../ipam/daemon-types.js';
 import { formatDataplanePaths } from '../format-dataplane.js';
 import type { DataplaneStatus } from '../../dataplane/controller/controller.js';
 import { formatConnections, formatPeers, formatSummary, formatTargets } from '../format-status.js';
@@ -12,6 +14,7 @@ export const STATUS_VIEWS: Record<string, (report: Report) => string> = {
   peers: (r) => formatPeers(r.router),
   connections: (r) => formatConnections(r.router) + formatDataplanePaths(r['dataplane'] as DataplaneStatus | undefined),
   targets: (r) => formatTargets(r.router),
+  ipam: (r) => formatIpam(section<IpamStatus>(r, 'ipam', 'IPAM does not run in this router')),
   dns: (r) => formatDns(section<DnsReport>(r, 'dns', 'DNS is off in this router (launched with --no-dns)')),
 };
 
