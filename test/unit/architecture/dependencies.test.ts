@@ -1,0 +1,75 @@
+/**
+ * Holds the line on which way dependencies point (docs/ARCHITECTURE.md): only src/os starts
+ * processes or opens netlink; core depends on nothing; the CLI reaches the daemon through the API
+ * client and never pulls in the packet path (mesh, data plane, relay) at load time.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('no package.json above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+  return dir;
+}
+
+const SRC = join(repoRoot(), 'src');
+
+function sources(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return sources(path);
+    return name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+interface Import {
+  file: string;
+  spec: string;
+  typeOnly: boolean;
+}
+
+/** Static imports and re-exports (dynamic `import()` is how the CLI defers the daemon). */
+function importsOf(file: string): Import[] {
+  const text = readFileSync(file, 'utf8');
+  const out: Import[] = [];
+  for (const m of text.matchAll(/^\s*(import|export)\s+(type\s+)?[^'";]*?from\s+'([^']+)'/gm)) {
+    out.push({ file: relative(SRC, file), spec: m[3]!, typeOnly: m[2] !== undefined });
+  }
+  for (const m of text.matchAll(/^\s*import\s+'([^']+)'/gm)) out.push({ file: relative(SRC, file), spec: m[1]!, typeOnly: false });
+  return out;
+}
+
+const all = sources(SRC).flatMap(importsOf);
+
+test('the source tree is where this test looks (guards against a vacuous pass)', () => {
+  assert.ok(all.length > 100, `found only ${all.length} imports under ${SRC}`);
+  assert.ok(all.some((i) => i.file.startsWith('cli/')));
+});
+
+test('only src/os starts processes (child_process) or talks netlink (koffi)', () => {
+  const offenders = all.filter((i) => (i.spec === 'node:child_process' || i.spec === 'child_process' || i.spec === 'koffi') && !i.typeOnly && !i.file.startsWith('os/'));
+  assert.deepEqual(offenders, []);
+});
+
+test('core depends on nothing else in Loom', () => {
+  const offenders = all.filter((i) => i.file.startsWith('core/') && i.spec.startsWith('.') && !i.spec.startsWith('./'));
+  assert.deepEqual(offenders, []);
+});
+
+test('the CLI does not load the packet path (mesh, data plane, relay) at start-up', () => {
+  const offenders = all.filter((i) => i.file.startsWith('cli/') && !i.typeOnly && /\/(mesh|dataplane)\//.test(i.spec));
+  assert.deepEqual(offenders, []);
+});
+
+test('subsystems do not reach into the CLI', () => {
+  const offenders = all.filter((i) => !i.file.startsWith('cli/') && /(^|\/)cli\//.test(i.spec));
+  assert.deepEqual(offenders, []);
+});
