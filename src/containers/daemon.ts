@@ -12,14 +12,23 @@
  *   one gossip round after `run` returns.
  * - `onContainerEvent` listeners run synchronously; one that throws is logged and skipped. DNS,
  *   when present, is told of every start and end (the hooks it documents never throw).
+ * - Addresses: `run` with `net:default`, `net:CIDR` (or an empty address) takes one from IPAM
+ *   for the new container's id, released when the container dies or is removed (also when the
+ *   run fails). A static CIDR is used as given and not recorded in IPAM.
+ * - Names: when the host's DNS serves on its bridge address (`resolver`), a container started by
+ *   `run` gets it as nameserver, the domain as search, `ndots:1`; before that, the host's resolvers.
  * - `stop` stops watching; it never stops containers.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerContainerRoutes } from '../api/container-routes.js';
 import type { Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
+import type { ContainerId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
+import { hostAddressSubsystemOf } from '../daemon/host-address.js';
+import { ipamSubsystemOf } from '../ipam/daemon.js';
 import type { Subsystem, SubsystemFactory, SubsystemRegistry } from '../daemon/subsystem.js';
 import { parseIpv4Cidr } from '../dataplane/addresses.js';
 import { DATAPLANE_SUBSYSTEM, DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
@@ -28,6 +37,7 @@ import { systemRunner, type CommandRunner } from '../os/runner.js';
 import { CONTAINER_IFNAME, netnsArgs } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
 import { ContainerRuntime } from './runtime.js';
+import type { ContainerDns } from './resolv-conf.js';
 import type { ContainerEvent, ContainerRecord, NetnsTarget } from './types.js';
 
 export const CONTAINERS_SUBSYSTEM = 'containers';
@@ -76,6 +86,13 @@ export interface LocalMacSink {
   setLocalMacs(macs: Iterable<string>): void;
 }
 
+/** What `run` needs of IPAM (src/ipam/daemon.ts): addresses per container id. */
+export interface ContainerAddresses {
+  /** "a.b.c.d/n" for `spec` (net:default, net:CIDR); idempotent per id. */
+  assign(containerId: string, spec?: string): Promise<string>;
+  release(containerId: string): Promise<number>;
+}
+
 export interface ContainersComponents {
   clock: Clock;
   logger: Logger;
@@ -83,6 +100,15 @@ export interface ContainersComponents {
   processes?: ProcessTable;
   macs?: LocalMacSink;
   dns?: DnsHooks;
+  ipam?: ContainerAddresses;
+  /** The resolver for a container started now; null = keep the host's resolvers. */
+  resolver?: () => ContainerDns | null;
+}
+
+/** True for the forms IPAM allocates (`net:...`, empty); false for a static a.b.c.d/n. */
+function isAllocation(cidr: string): boolean {
+  const t = cidr.trim();
+  return t === '' || t.startsWith('net:');
 }
 
 export interface ContainersInit {
@@ -103,6 +129,8 @@ export class ContainersSubsystem implements Subsystem {
   private readonly processes: ProcessTable;
   private readonly macs: LocalMacSink | undefined;
   private readonly dns: DnsHooks | undefined;
+  private readonly ipam: ContainerAddresses | undefined;
+  private readonly resolver: () => ContainerDns | null;
   private readonly bridge: string;
   private readonly mtu: number;
   private readonly attachmentsFile: string;
@@ -115,6 +143,8 @@ export class ContainersSubsystem implements Subsystem {
     this.processes = components.processes ?? procProcessTable;
     this.macs = components.macs;
     this.dns = components.dns;
+    this.ipam = components.ipam;
+    this.resolver = components.resolver ?? (() => null);
     this.bridge = init.bridge ?? DEFAULT_SETTINGS.bridge;
     this.mtu = init.mtu ?? DEFAULT_SETTINGS.mtu;
     this.attachmentsFile = join(init.stateDir, 'attachments.json');
@@ -155,7 +185,27 @@ export class ContainersSubsystem implements Subsystem {
     }
     // `env NAME=VALUE... cmd`: variables stay separate arguments, never shell text.
     const argv = env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...cmd] : cmd;
-    return this.runtime.run({ name: request.name, cidr: request.cidr, cmd: argv, bridge: this.bridge, mtu: this.mtu });
+    const dns = this.resolver();
+    const base = { name: request.name, cmd: argv, bridge: this.bridge, mtu: this.mtu, ...(dns ? { dns } : {}) };
+    if (!isAllocation(request.cidr)) return this.runtime.run({ ...base, cidr: request.cidr });
+    if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', `no IPAM: give the container an address (a.b.c.d/n) instead of "${request.cidr.slice(0, 30)}"`);
+    const id = randomBytes(6).toString('hex') as ContainerId;
+    const cidr = await this.ipam.assign(id, request.cidr.trim() === '' ? undefined : request.cidr.trim());
+    try {
+      return await this.runtime.run({ ...base, id, cidr });
+    } catch (err) {
+      await this.releaseAddresses(id);
+      throw err;
+    }
+  }
+
+  private async releaseAddresses(containerId: string): Promise<void> {
+    if (!this.ipam) return;
+    try {
+      await this.ipam.release(containerId);
+    } catch (err) {
+      this.logger.warn({ containerId, err: toLoomError(err).message }, 'container address not released');
+    }
   }
 
   async attach(target: NetnsTarget, cidr: string): Promise<Attachment> {
@@ -198,6 +248,7 @@ export class ContainersSubsystem implements Subsystem {
   private emit(e: DaemonContainerEvent): void {
     this.publishMacs();
     this.tellDns(e);
+    if (e.type === 'died' || e.type === 'removed') void this.releaseAddresses(e.container.id);
     for (const l of this.listeners) {
       try {
         l(e);
@@ -265,8 +316,17 @@ export const containersSubsystemFactory: SubsystemFactory = {
   create({ api, logger, clock, stateDir, subsystems }) {
     const dataplane = dataplaneOf(subsystems);
     const dns = subsystems.get('dns');
+    const ipam = ipamSubsystemOf(subsystems);
+    const hostAddress = hostAddressSubsystemOf(subsystems);
     const containers = new ContainersSubsystem(
-      { clock, logger, ...(dataplane ? { macs: dataplane.controller } : {}), ...(isDnsHooks(dns) ? { dns } : {}) },
+      {
+        clock,
+        logger,
+        ...(dataplane ? { macs: dataplane.controller } : {}),
+        ...(isDnsHooks(dns) ? { dns } : {}),
+        ...(ipam ? { ipam } : {}),
+        ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
+      },
       { stateDir: stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
     );
     registerContainerRoutes(api, containers);

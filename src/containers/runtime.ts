@@ -8,7 +8,7 @@
  * a FIFO the child reads before exec). The child is `sh -c GATE_SCRIPT fifo cmd...`: a constant
  * script; the user's command is passed as separate arguments ("$@"), never interpolated.
  */
-import { closeSync, constants as fsConstants, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -19,6 +19,7 @@ import { macFromSeed } from '../dataplane/addresses.js';
 import { startProcess, systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
 import { attachNetwork, delay } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
+import { containerResolvConf, type ContainerDns } from './resolv-conf.js';
 import { ContainerStore } from './store.js';
 import type { AttachResult, AttachSpec, ContainerEvent, ContainerRecord, RunSpec } from './types.js';
 import { parseCommand, parseRunSpec } from './validate.js';
@@ -103,7 +104,8 @@ export class ContainerRuntime {
   async run(input: RunSpec): Promise<ContainerRecord> {
     const spec = parseRunSpec(input);
     if (this.store.list().some((r) => r.name === spec.name && this.isAlive(r))) throw new LoomError('ERR_CONFLICT', `a container named ${spec.name} is running`);
-    const id = randomBytes(6).toString('hex') as ContainerId;
+    const id = spec.id ?? (randomBytes(6).toString('hex') as ContainerId);
+    if (spec.id !== undefined && this.store.load(spec.id) !== null) throw new LoomError('ERR_CONFLICT', `container id ${spec.id} is taken`);
     const mac = spec.mac ?? macFromSeed(id);
     const hostVeth = `vlm${id}`;
     const gate = this.store.scratchPath(id, 'gate');
@@ -129,6 +131,7 @@ export class ContainerRuntime {
       const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [spec.cidr], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
       await this.runner.run('nsenter', ['--target', String(pid), '--uts', 'hostname', spec.name]);
       await attachNetwork({ runner: this.runner, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth });
+      if (spec.dns) await this.mountResolvConf(id, pid, spec.dns);
       this.store.save(record);
       await this.openGate(gate);
       this.logger.info({ id, name: spec.name, pid, cidr: spec.cidr }, 'container started');
@@ -141,6 +144,17 @@ export class ContainerRuntime {
       this.store.remove(id);
       throw toLoomError(err, 'ERR_OS_COMMAND');
     }
+  }
+
+  /**
+   * Before the gate opens: the container's /etc/resolv.conf becomes a bind mount of its own file
+   * in STATE_DIR, inside its mount namespace only (unshare made propagation private). A failure
+   * fails the run: a container silently left with the host's resolvers would not find its peers.
+   */
+  private async mountResolvConf(id: ContainerId, pid: number, dns: ContainerDns): Promise<void> {
+    const file = this.store.scratchPath(id, 'resolv.conf');
+    writeFileSync(file, containerResolvConf(dns), { mode: 0o644 });
+    await this.runner.run('nsenter', ['--target', String(pid), '--mount', '--', 'mount', '--bind', file, '/etc/resolv.conf']);
   }
 
   /** Plugs any process's netns (by PID, or /run/netns/X) into the bridge. Not recorded as a Loom container. */

@@ -91,6 +91,6 @@ export class ContainerStore {
 
   /** Removes the record and the container's scratch files. Idempotent. */
   remove(id: ContainerId): void {
-    for (const suffix of ['json', 'log', 'gate']) rmSync(join(this.dir, `${id}.${suffix}`), { force: true });
+    for (const suffix of ['json', 'log', 'gate', 'resolv.conf']) rmSync(join(this.dir, `${id}.${suffix}`), { force: true });
   }
 }

@@ -1,5 +1,6 @@
 /** Loom's minimal container runtime: records, specs and events. */
 import type { ContainerId } from '../core/ids.js';
+import type { ContainerDns } from './resolv-conf.js';
 
 /** What STATE_DIR/containers/<id>.json holds; written atomically (temp file + rename). */
 export interface ContainerRecord {
@@ -20,6 +21,8 @@ export interface ContainerRecord {
 }
 
 export interface RunSpec {
+  /** Default: random. Given when an address was allocated for the id before the run. */
+  id?: ContainerId;
   name: string;
   /** Host address with prefix, e.g. "10.32.0.5/12". */
   cidr: string;
@@ -28,6 +31,8 @@ export interface RunSpec {
   cmd: string[];
   bridge: string;
   mtu: number;
+  /** When set, the container's /etc/resolv.conf points at this server (see resolv-conf.ts). */
+  dns?: ContainerDns;
 }
 
 /** A running process's network namespace: by host PID, or a bind-mounted netns file (/run/netns/X). */

@@ -1,6 +1,8 @@
 /** Edge validation for the runtime: container names, run specs. ERR_INVALID_ARGUMENT on bad input. */
 import { LoomError } from '../core/errors.js';
 import { parseInterfaceName, parseIpv4Cidr, parseUnicastMac } from '../dataplane/addresses.js';
+import { parseContainerId } from '../core/ids.js';
+import { parseContainerDns } from './resolv-conf.js';
 import type { RunSpec } from './types.js';
 
 /** A DNS label (it becomes the hostname and the DNS name): 1-63 letters, digits, '-', not at the ends. */
@@ -36,5 +38,7 @@ export function parseRunSpec(value: RunSpec): RunSpec {
     mtu: parseMtu(value.mtu),
   };
   if (value.mac !== undefined) spec.mac = parseUnicastMac(value.mac);
+  if (value.id !== undefined) spec.id = parseContainerId(value.id);
+  if (value.dns !== undefined) spec.dns = parseContainerDns(value.dns);
   return spec;
 }

@@ -12,6 +12,12 @@ export { CLASSIC_UDP_PAYLOAD, MAX_UDP_PAYLOAD } from './query.js';
 export interface RecordSource {
   lookup(name: string): string[];
   reverseLookup(address: string): string[];
+  /**
+   * Optional: a number that changes whenever any lookup or reverse lookup may answer differently
+   * (a write, a merge, a change of reachability); undefined when not tracked. The cache then
+   * trusts an entry checked at the same count without reading the records again.
+   */
+  readonly changeCount?: number | undefined;
 }
 
 export interface AnswerPolicy {
@@ -130,6 +136,8 @@ export interface CachedAnswer {
   readonly nameOffsets: readonly number[];
   /** Where each A answer's 4 address bytes start, when the order is shuffled per reply; else empty. */
   readonly addressOffsets: readonly number[];
+  /** The source's changeCount when this entry was last found current (set by AnswerCache.get). */
+  checkedAt?: number | undefined;
 }
 
 /**
@@ -213,12 +221,23 @@ export class AnswerCache {
     return this.entries.size;
   }
 
-  /** The entry for `key` if it is still current; a stale one is dropped. */
+  /**
+   * The entry for `key` if it is still current; a stale one is dropped. An entry already found
+   * current at the source's present changeCount is not read again (one number per hit).
+   */
   get(key: string, source: RecordSource): CachedAnswer | undefined {
     const entry = this.entries.get(key);
-    if (entry !== undefined && isCurrent(entry, source)) {
-      this.hits++;
-      return entry;
+    if (entry !== undefined) {
+      const count = source.changeCount;
+      if (count !== undefined && entry.checkedAt === count) {
+        this.hits++;
+        return entry;
+      }
+      if (isCurrent(entry, source)) {
+        entry.checkedAt = count;
+        this.hits++;
+        return entry;
+      }
     }
     if (entry !== undefined) this.entries.delete(key);
     this.misses++;

@@ -62,6 +62,8 @@ export class DnsRecordStore implements Gossiper {
   private readonly tombstonedAt = new Map<string, number>();
   private channel: GossipChannel | null = null;
   private gcTimer: TimerHandle | null = null;
+  private changes = 0;
+  private unsubscribeMesh: (() => void) | null = null;
 
   constructor(components: DnsStoreComponents, init: DnsStoreInit = {}) {
     this.mesh = components.mesh;
@@ -70,6 +72,16 @@ export class DnsRecordStore implements Gossiper {
     this.tombstoneLifetimeMs = init.tombstoneLifetimeMs ?? DEFAULT_TOMBSTONE_LIFETIME_MS;
     this.gcIntervalMs = init.gcIntervalMs ?? DEFAULT_GC_INTERVAL_MS;
     if (!(this.tombstoneLifetimeMs > 0) || !(this.gcIntervalMs > 0)) throw new LoomError('ERR_INVALID_CONFIG', 'dns: tombstone lifetime and gc interval must be positive');
+    this.followMesh();
+  }
+
+  /**
+   * Changes whenever a lookup may answer differently: bumped by every write (local, merged,
+   * collected) and on every mesh change (reachability hides and shows records). undefined after
+   * `stop`, when the mesh is no longer followed: readers must then compare answers themselves.
+   */
+  get changeCount(): number | undefined {
+    return this.unsubscribeMesh === null ? undefined : this.changes;
   }
 
   /** The channel from `router.newGossipChannel('dns', store)`; without one the store is local only. */
@@ -79,6 +91,7 @@ export class DnsRecordStore implements Gossiper {
 
   /** Starts tombstone collection. Idempotent. */
   start(): void {
+    this.followMesh();
     this.gcTimer ??= this.clock.setInterval(() => this.collectTombstones(), this.gcIntervalMs);
   }
 
@@ -86,6 +99,14 @@ export class DnsRecordStore implements Gossiper {
   stop(): void {
     this.gcTimer?.cancel();
     this.gcTimer = null;
+    this.unsubscribeMesh?.();
+    this.unsubscribeMesh = null;
+  }
+
+  private followMesh(): void {
+    if (this.unsubscribeMesh !== null) return;
+    this.changes++;
+    this.unsubscribeMesh = this.mesh.onChange(() => this.changes++);
   }
 
   // ----- local changes --------------------------------------------------------------------
@@ -220,6 +241,7 @@ export class DnsRecordStore implements Gossiper {
   }
 
   private store(r: DnsRecord): void {
+    this.changes++;
     const key = recordKey(r);
     this.records.entries.set(key, r);
     index(this.byName, r.name, key);
@@ -241,7 +263,10 @@ export class DnsRecordStore implements Gossiper {
       unindex(this.byAddress, r.address, key);
       dropped++;
     }
-    if (dropped > 0) this.logger.debug({ dropped }, 'dns: collected tombstones');
+    if (dropped > 0) {
+      this.changes++;
+      this.logger.debug({ dropped }, 'dns: collected tombstones');
+    }
   }
 
   private isVisible(r: DnsRecord): boolean {

@@ -1,0 +1,180 @@
+/**
+ * The host's own overlay address (like `weave expose`): IPAM allocates it (id `host:<peer name>`),
+ * it goes on the Loom bridge, and DNS serves on it (UDP and TCP 53). Containers started after
+ * that get `nameserver <it>` + `search <domain>` (see `resolver`). Why this address: docs/DNS.md.
+ *
+ * Contracts:
+ * - `start` never waits for IPAM (a first launch waits for consensus): the address is pursued in
+ *   the background, retried with backoff (1 s doubling to 30 s) while the subsystem runs.
+ * - Idempotent and restart-safe: IPAM answers the same address for the same peer (persisted),
+ *   `ip addr replace` adds it only once, `listenOn` binds once per address.
+ * - `stop` leaves the address on the bridge (like the data plane leaves the bridge), so containers
+ *   keep their nameserver while the router restarts.
+ * - Without IPAM, the first `--dns-listen-address` is the containers' nameserver (its owner puts
+ *   it on an interface); nothing is added to the bridge.
+ */
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { toLoomError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { DataplaneSubsystem, DATAPLANE_SUBSYSTEM } from '../dataplane/controller/subsystem.js';
+import { dnsSubsystemOf } from '../dns/daemon.js';
+import { ipamSubsystemOf } from '../ipam/daemon.js';
+import { systemRunner, type CommandRunner } from '../os/runner.js';
+import type { Subsystem, SubsystemFactory } from './subsystem.js';
+
+export const HOST_ADDRESS_SUBSYSTEM = 'host-address';
+const FIRST_RETRY_MS = 1_000;
+const MAX_RETRY_MS = 30_000;
+
+/** What containers put in their resolv.conf; null until DNS serves on the host address. */
+export interface ContainerResolver {
+  nameserver: string;
+  /** The DNS domain, for `search`. */
+  domain: string;
+}
+
+export interface HostAddressComponents {
+  /** IPAM: "a.b.c.d/n" for this host; absent = no IPAM (see `fixedNameserver`). */
+  ipam?: { allocateHostAddress(): Promise<string> };
+  /** DNS: absent with --no-dns (the address still goes on the bridge). */
+  dns?: { listenOn(address: string): Promise<unknown>; readonly domain: string };
+  runner?: CommandRunner;
+  clock: Clock;
+  logger: Logger;
+}
+
+export interface HostAddressInit {
+  bridge: string;
+  /** Used as the containers' nameserver when there is no IPAM: the first --dns-listen-address. */
+  fixedNameserver?: string;
+}
+
+export interface HostAddressStatus {
+  /** "a.b.c.d/n" on the bridge, or null while pending. */
+  cidr: string | null;
+  bridge: string;
+  /** True once DNS serves on it. */
+  dns: boolean;
+  attempts: number;
+  lastError: string | null;
+}
+
+export class HostAddressSubsystem implements Subsystem {
+  readonly name = HOST_ADDRESS_SUBSYSTEM;
+  private readonly ipam: HostAddressComponents['ipam'];
+  private readonly dns: HostAddressComponents['dns'];
+  private readonly runner: CommandRunner;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly bridge: string;
+  private readonly fixedNameserver: string | undefined;
+  private cidr: string | null = null;
+  private serving = false;
+  private attempts = 0;
+  private lastError: string | null = null;
+  private retryMs = FIRST_RETRY_MS;
+  private timer: TimerHandle | null = null;
+  private state: 'new' | 'running' | 'stopped' = 'new';
+  private readonly readyListeners = new Set<(resolver: ContainerResolver) => void>();
+
+  constructor(components: HostAddressComponents, init: HostAddressInit) {
+    this.ipam = components.ipam;
+    this.dns = components.dns;
+    this.runner = components.runner ?? systemRunner;
+    this.clock = components.clock;
+    this.logger = components.logger;
+    this.bridge = init.bridge;
+    this.fixedNameserver = init.fixedNameserver;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') return;
+    this.state = 'running';
+    if (this.ipam) void this.attempt();
+  }
+
+  /** Stops retrying; leaves the address on the bridge. Idempotent. */
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /** The resolver for a container started now, or null (then it keeps the host's resolvers). */
+  resolver(): ContainerResolver | null {
+    if (!this.dns) return null;
+    if (this.serving && this.cidr !== null) return { nameserver: addressOf(this.cidr), domain: this.dns.domain };
+    if (!this.ipam && this.fixedNameserver !== undefined) return { nameserver: this.fixedNameserver, domain: this.dns.domain };
+    return null;
+  }
+
+  /** Called once DNS serves on the host address (not for the fixed fallback). */
+  onReady(listener: (resolver: ContainerResolver) => void): () => void {
+    this.readyListeners.add(listener);
+    return () => this.readyListeners.delete(listener);
+  }
+
+  status(): HostAddressStatus {
+    return { cidr: this.cidr, bridge: this.bridge, dns: this.serving, attempts: this.attempts, lastError: this.lastError };
+  }
+
+  /** One pass: allocate (or find again), put on the bridge, serve DNS. On failure, schedules the next. */
+  private async attempt(): Promise<void> {
+    this.timer = null;
+    if (this.state !== 'running' || !this.ipam) return;
+    this.attempts++;
+    try {
+      const cidr = await this.ipam.allocateHostAddress();
+      if (this.state !== 'running') return;
+      // `replace`: adds it, or does nothing when the bridge already has it (a router restart).
+      await this.runner.run('ip', ['addr', 'replace', cidr, 'dev', this.bridge]);
+      this.cidr = cidr;
+      if (this.dns && this.state === 'running') await this.dns.listenOn(addressOf(cidr));
+      this.serving = this.dns !== undefined;
+      this.lastError = null;
+      this.logger.info({ cidr, bridge: this.bridge, dns: this.serving }, 'host address on the bridge');
+      const resolver = this.resolver();
+      if (resolver) for (const l of this.readyListeners) l(resolver);
+    } catch (err) {
+      const e = toLoomError(err);
+      this.lastError = `${e.code}: ${e.message}`;
+      if (this.state !== 'running') return;
+      this.logger.warn({ code: e.code, err: e.message, retryMs: this.retryMs }, 'host address not ready; retrying');
+      this.timer = this.clock.setTimeout(() => void this.attempt(), this.retryMs);
+      this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    }
+  }
+}
+
+function addressOf(cidr: string): string {
+  const slash = cidr.indexOf('/');
+  return slash < 0 ? cidr : cidr.slice(0, slash);
+}
+
+/** The host-address subsystem among the daemon's, if it runs (for the container runtime). */
+export function hostAddressSubsystemOf(subsystems: { get(name: string): Subsystem | undefined }): HostAddressSubsystem | undefined {
+  const s = subsystems.get(HOST_ADDRESS_SUBSYSTEM);
+  return s instanceof HostAddressSubsystem ? s : undefined;
+}
+
+/**
+ * Runs only with the kernel data plane (the bridge is there to carry the address; in the host's
+ * initial namespace, where unit-test daemons run, it is off) and with IPAM or DNS.
+ */
+export const hostAddressSubsystemFactory: SubsystemFactory = {
+  name: HOST_ADDRESS_SUBSYSTEM,
+  create({ subsystems, clock, logger, api, config }) {
+    const dataplane = subsystems.get(DATAPLANE_SUBSYSTEM);
+    if (!(dataplane instanceof DataplaneSubsystem)) return null;
+    const ipam = ipamSubsystemOf(subsystems);
+    const dns = dnsSubsystemOf(subsystems);
+    if (!ipam && !dns) return null;
+    const fixed = config.dns.listenAddresses[0];
+    const subsystem = new HostAddressSubsystem(
+      { clock, logger, ...(ipam ? { ipam } : {}), ...(dns ? { dns } : {}) },
+      { bridge: dataplane.controller.settings.bridge, ...(fixed === undefined ? {} : { fixedNameserver: fixed }) },
+    );
+    api.registerReportSection(HOST_ADDRESS_SUBSYSTEM, () => subsystem.status());
+    return subsystem;
+  },
+};

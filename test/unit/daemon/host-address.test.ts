@@ -1,0 +1,128 @@
+/**
+ * The host address glue without root: IPAM answers (or fails), the bridge gets `ip addr replace`
+ * (recorded), DNS is asked to listen, containers get a resolver only once DNS serves. Retries run
+ * on a FakeClock with backoff and stop with the subsystem.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../../src/core/clock.js';
+import { LoomError } from '../../../src/core/errors.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { HostAddressSubsystem, hostAddressSubsystemFactory } from '../../../src/daemon/host-address.js';
+import { RecordingRunner } from '../../../src/os/runner.js';
+import type { SubsystemComponents } from '../../../src/daemon/subsystem.js';
+
+const flush = async (): Promise<void> => {
+  for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
+};
+
+function fakes(failures: number, cidr = '10.32.0.1/12') {
+  const clock = new FakeClock();
+  const runner = new RecordingRunner();
+  const asked: number[] = [];
+  const listened: string[] = [];
+  const ipam = {
+    async allocateHostAddress(): Promise<string> {
+      asked.push(clock.now());
+      if (asked.length <= failures) throw new LoomError('ERR_UNAVAILABLE', 'IPAM is not ready');
+      return cidr;
+    },
+  };
+  const dns = {
+    domain: 'loom.local',
+    async listenOn(address: string) {
+      listened.push(address);
+      return { address };
+    },
+  };
+  return { clock, runner, asked, listened, ipam, dns };
+}
+
+test('the host address: allocated, put on the bridge, DNS listens; containers get the resolver only then', async () => {
+  const f = fakes(0);
+  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  assert.equal(sub.resolver(), null, 'nothing before start');
+  const ready: string[] = [];
+  sub.onReady((r) => ready.push(r.nameserver));
+  await sub.start();
+  await flush();
+  assert.deepEqual(f.runner.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ip addr replace 10.32.0.1/12 dev loom']);
+  assert.deepEqual(f.listened, ['10.32.0.1']);
+  assert.deepEqual(sub.resolver(), { nameserver: '10.32.0.1', domain: 'loom.local' });
+  assert.deepEqual(ready, ['10.32.0.1']);
+  assert.deepEqual(sub.status(), { cidr: '10.32.0.1/12', bridge: 'loom', dns: true, attempts: 1, lastError: null });
+  await sub.stop();
+  assert.equal(f.clock.pending, 0);
+});
+
+test('IPAM not ready: retried after 1 s, then 2 s, then served; stop ends the retries', async () => {
+  const f = fakes(2);
+  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  await sub.start();
+  await flush();
+  assert.equal(sub.resolver(), null);
+  assert.match(sub.status().lastError ?? '', /^ERR_UNAVAILABLE/);
+  f.clock.advance(999);
+  await flush();
+  assert.equal(f.asked.length, 1, 'not before 1 s');
+  f.clock.advance(1);
+  await flush();
+  assert.deepEqual(f.asked, [0, 1000]);
+  f.clock.advance(2000);
+  await flush();
+  assert.deepEqual(f.asked, [0, 1000, 3000]);
+  assert.deepEqual(sub.resolver(), { nameserver: '10.32.0.1', domain: 'loom.local' });
+  assert.equal(f.clock.pending, 0, 'no retry once served');
+
+  const g = fakes(100);
+  const failing = new HostAddressSubsystem({ ipam: g.ipam, dns: g.dns, runner: g.runner, clock: g.clock, logger: silentLogger }, { bridge: 'loom' });
+  await failing.start();
+  await flush();
+  await failing.stop();
+  g.clock.advance(120_000);
+  await flush();
+  assert.equal(g.asked.length, 1, 'stopped: no more attempts');
+  assert.equal(g.clock.pending, 0);
+});
+
+test('a failing `ip addr replace` (no bridge yet) is retried too; a restart issues the same idempotent command', async () => {
+  const f = fakes(0);
+  let bridgeThere = false;
+  const runner = new RecordingRunner(() => (bridgeThere ? {} : { code: 1, stderr: 'Cannot find device "loom"' }));
+  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  await sub.start();
+  await flush();
+  assert.equal(sub.resolver(), null);
+  assert.deepEqual(f.listened, [], 'DNS is not asked to bind an address the host does not have');
+  bridgeThere = true;
+  f.clock.advance(1000);
+  await flush();
+  assert.equal(sub.resolver()?.nameserver, '10.32.0.1');
+  await sub.stop();
+
+  const again = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  await again.start();
+  await flush();
+  const cmds = runner.calls.map((c) => [c.cmd, ...c.args].join(' '));
+  assert.deepEqual(new Set(cmds), new Set(['ip addr replace 10.32.0.1/12 dev loom']));
+  assert.equal(again.resolver()?.nameserver, '10.32.0.1');
+});
+
+test('without IPAM the first --dns-listen-address is the nameserver; without DNS there is no resolver', async () => {
+  const f = fakes(0);
+  const noIpam = new HostAddressSubsystem({ dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom', fixedNameserver: '10.99.0.1' });
+  await noIpam.start();
+  await flush();
+  assert.deepEqual(noIpam.resolver(), { nameserver: '10.99.0.1', domain: 'loom.local' });
+  assert.deepEqual(f.runner.calls, [], 'nothing goes on the bridge');
+  const noDns = new HostAddressSubsystem({ ipam: f.ipam, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  await noDns.start();
+  await flush();
+  assert.equal(noDns.resolver(), null);
+  assert.equal(noDns.status().cidr, '10.32.0.1/12', 'the address still goes on the bridge');
+});
+
+test('the factory builds nothing without the kernel data plane (unit-test daemons in the root namespace)', () => {
+  const components = { subsystems: { get: () => undefined }, clock: new FakeClock(), logger: silentLogger } as unknown as SubsystemComponents;
+  assert.equal(hostAddressSubsystemFactory.create(components), null);
+});
