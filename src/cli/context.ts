@@ -14,4 +14,9 @@ export interface CliContext {
   entry: string;
   /** Loaded on first use so that commands talking to a daemon do not load the mesh. */
   loadRouterFactory(): Promise<RouterFactory>;
+  /**
+   * Set by a command that succeeded as a CLI call but has an exit code of its own to pass on
+   * (`loom exec` returns the command's code); runCli returns it instead of 0. Errors still exit 1.
+   */
+  exitCode?: number;
 }

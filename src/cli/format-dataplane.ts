@@ -2,7 +2,8 @@ import type { DataplaneStatus } from '../dataplane/controller/controller.js';
 
 /**
  * The data path per peer, under `loom status connections`: peer, path (fastdp | sleeve |
- * unreachable), encrypted or not, MTU, then the underlay address or the reason. Empty when the
+ * unreachable), encrypted or not, MTU, then the underlay address, the relay port and next hop
+ * (`via PEER`) when relayed, and the reason. Empty when the
  * data plane does not run (no `dataplane` report section).
  */
 export function formatDataplanePaths(status: DataplaneStatus | undefined): string {
@@ -12,7 +13,7 @@ export function formatDataplanePaths(status: DataplaneStatus | undefined): strin
     p.path,
     p.path === 'unreachable' ? '' : p.encrypted ? 'encrypted' : 'unencrypted',
     `mtu=${p.mtu}`,
-    [p.underlayIp ?? '', p.relayPort === undefined ? '' : `relay:${p.relayPort}`, p.reason === undefined ? '' : `(${p.reason})`].filter((s) => s !== '').join(' '),
+    [p.underlayIp ?? '', p.relayPort === undefined ? '' : `relay:${p.relayPort}`, p.via === undefined ? '' : `via ${p.via}`, p.reason === undefined ? '' : `(${p.reason})`].filter((s) => s !== '').join(' '),
   ]);
   const widths: number[] = [];
   for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));

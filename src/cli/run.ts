@@ -30,7 +30,7 @@ export async function runCli(argv: readonly string[], ctx: CliContext): Promise<
   const program = buildProgram(ctx);
   try {
     await program.parseAsync([...argv], { from: 'user' });
-    return EXIT_OK;
+    return ctx.exitCode ?? EXIT_OK;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     const loomError = err instanceof LoomError ? err : toLoomError(err);

@@ -6,6 +6,7 @@ import { DEFAULT_HTTP_ADDR } from '../api/client.js';
 import { parseHostPort, parsePeerAddress, parsePort } from '../api/validate.js';
 import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
 import { ipamArgs, parseIpamOptions, type IpamLaunchConfig, type RawIpamOptions } from '../ipam/daemon-options.js';
+import { dataplaneArgs, parseDataplaneOptions, type DataplaneLaunchConfig, type RawDataplaneOptions } from '../dataplane/controller/launch-options.js';
 
 export const DEFAULT_PORT = 6783;
 export const DEFAULT_STATE_DIR = '/var/lib/loom';
@@ -30,10 +31,11 @@ export interface LaunchConfig {
   peers: string[];
   dns: DnsLaunchConfig;
   ipam: IpamLaunchConfig;
+  dataplane: DataplaneLaunchConfig;
 }
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
-export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions {
+export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions {
   port?: string;
   name?: string;
   nickname?: string;
@@ -76,6 +78,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     peers: peers.map(parsePeerAddress),
     dns: parseDnsOptions(raw),
     ipam: parseIpamOptions(raw),
+    dataplane: parseDataplaneOptions(raw, env),
   };
 }
 
@@ -108,6 +111,7 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     '--http-addr', config.httpAddr,
     ...dnsArgs(config.dns),
     ...ipamArgs(config.ipam),
+    ...dataplaneArgs(config.dataplane),
     '--',
     ...config.peers,
   ];

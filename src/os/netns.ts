@@ -175,6 +175,15 @@ export class Lab {
     return found;
   }
 
+  /**
+   * A namespace made by an extension of the lab (lab-nat.ts), named `<prefix>-<role>`: from now on
+   * destroyed with the lab's own (also by the exit/signal teardown). Idempotent.
+   */
+  adoptNetns(name: string): void {
+    if (!name.startsWith(`${this.prefix}-`)) throw new LoomError('ERR_INVALID_ARGUMENT', `namespace ${name.slice(0, 40)} is not of lab ${this.prefix}`);
+    if (!this.createdNetns.includes(name)) this.createdNetns.unshift(name);
+  }
+
   /** Every namespace of the lab, the underlay last. */
   namespaces(): string[] {
     return [...this.hosts.map((h) => h.netns), this.underlay];

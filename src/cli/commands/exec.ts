@@ -1,3 +1,4 @@
+import { constants as osConstants } from 'node:os';
 import { LoomError } from '../../core/errors.js';
 import type { ContainerList } from '../../api/container-routes.js';
 import { startProcess } from '../../os/runner.js';
@@ -5,8 +6,9 @@ import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /**
  * `loom exec NAME -- CMD...`: asks the daemon where the container is, then enters its namespaces
- * here (nsenter) with this terminal's stdio. The daemon does not proxy the I/O. A non-zero exit of
- * the command becomes ERR_OS_COMMAND (exit 1) with the code in the message.
+ * here (nsenter) with this terminal's stdio. The daemon does not proxy the I/O. `loom exec` exits
+ * with the command's own exit code (128 + n when a signal ended it, 127 when it could not start),
+ * like `docker exec`; a failure to find the container is a LoomError (exit 1).
  */
 export const execCommand: CliCommand = {
   register(program, ctx) {
@@ -22,9 +24,9 @@ export const execCommand: CliCommand = {
         const child = startProcess('nsenter', ['--target', String(c.pid), '--net', '--uts', '--mount', '--pid', '--', ...cmd], { stdio: 'inherit' });
         const code = await new Promise<number>((resolve) => {
           child.once('error', () => resolve(127));
-          child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
+          child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 + (osConstants.signals[signal] ?? 0) : 1)));
         });
-        if (code !== 0) throw new LoomError('ERR_OS_COMMAND', `command in ${c.name} exited with code ${code}`, { detail: { exitCode: code } });
+        ctx.exitCode = code;
       });
   },
 };

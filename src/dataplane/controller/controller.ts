@@ -19,7 +19,7 @@ import { hostOf } from '../../mesh/address.js';
 import type { RouterApi } from '../../mesh/types.js';
 import { parseIpv4 } from '../addresses.js';
 import type { DataplaneOp, DesiredDataplane, PeerSpec, RemoteMac } from '../types.js';
-import { computeDesired, retainPrevious, type ControllerFacts, type NeighbourFact, type PeerPathStatus, type RelayFacts, type RememberedDataplane } from './desired.js';
+import { computeDesired, DEFAULT_POLICY, retainPrevious, type ControllerFacts, type NeighbourFact, type PathPolicy, type PeerPathStatus, type RelayFacts, type RememberedDataplane } from './desired.js';
 import { DATAPLANE_CHANNEL } from './gossip-data.js';
 import { MacGossip } from './mac-gossip.js';
 import { DEFAULT_SETTINGS, type DataplaneSettings } from './settings.js';
@@ -41,6 +41,8 @@ export interface DataplaneControllerComponents {
   wallClock?: () => number;
   /** Keeps the last applied peers across restarts (see retainPrevious); absent = nothing kept. */
   memory?: DataplaneMemory;
+  /** What the relay adds to `loom report` (its counters), when it runs. */
+  relayStatus?: () => unknown;
 }
 
 export interface DataplaneMemory {
@@ -59,6 +61,8 @@ export interface DataplaneControllerInit extends Partial<DataplaneSettings> {
    * after a restart of ours, the peers applied before are kept as long (default 30,000 ms).
    */
   peerGraceMs?: number;
+  /** `--no-fastdp` and `--trusted-subnets` (default: fastdp allowed, nothing trusted). */
+  policy?: PathPolicy;
 }
 
 export interface DataplaneStatus {
@@ -72,6 +76,8 @@ export interface DataplaneStatus {
   applies: number;
   lastApplyOps: number;
   lastError: string | null;
+  /** The relay's counters and neighbours, when it runs. */
+  relay?: unknown;
 }
 
 /** A peer's underlay IPv4 from "host:port" as the stream reports it (IPv4-mapped IPv6 unwrapped). */
@@ -98,6 +104,8 @@ export class DataplaneController {
   private readonly retryMs: number;
   private readonly peerGraceMs: number;
   private readonly memory: DataplaneMemory | undefined;
+  private readonly policy: PathPolicy;
+  private readonly relayStatus: (() => unknown) | undefined;
   /** Last applied spec and MACs per peer, and until when to keep them once the peer is gone. */
   private readonly retained = new Map<PeerName, { spec: PeerSpec; macs: RemoteMac[]; until: number }>();
   private graceTimer: TimerHandle | null = null;
@@ -122,6 +130,8 @@ export class DataplaneController {
     this.retryMs = init.retryMs ?? 5_000;
     this.peerGraceMs = init.peerGraceMs ?? 30_000;
     this.memory = components.memory;
+    this.relayStatus = components.relayStatus;
+    this.policy = init.policy ?? DEFAULT_POLICY;
     this.settings = {
       bridge: init.bridge ?? DEFAULT_SETTINGS.bridge,
       vxlan: init.vxlan ?? DEFAULT_SETTINGS.vxlan,
@@ -192,8 +202,8 @@ export class DataplaneController {
     }
     const relay = this.relay();
     const udpBlocked = new Set<PeerName>();
-    if (relay) for (const [peer, ok] of relay.reachable) if (!ok && neighbours.has(peer)) udpBlocked.add(peer);
-    return { self: mesh.self, reachable, neighbours, macs, localMacs: this.localMacs, udpBlocked, relay };
+    if (relay) for (const [peer, ok] of relay.open) if (!ok && neighbours.has(peer)) udpBlocked.add(peer);
+    return { self: mesh.self, reachable, neighbours, macs, localMacs: this.localMacs, udpBlocked, relay, policy: this.policy };
   }
 
   /** Computes and applies now (the debounce's target; also for tests). Never throws. */
@@ -301,6 +311,7 @@ export class DataplaneController {
       applies: this.applies,
       lastApplyOps: this.lastApplyOps,
       lastError: this.lastError,
+      ...(this.relayStatus ? { relay: this.relayStatus() } : {}),
     };
   }
 }

@@ -6,6 +6,7 @@
 import type { PeerName } from '../../core/ids.js';
 import type { DesiredDataplane, PeerPath, PeerSpec, RemoteMac } from '../types.js';
 import type { DataplaneSettings } from './settings.js';
+import { inTrustedSubnet, type TrustedSubnet } from './trusted-subnets.js';
 
 /** A direct (neighbour) connection as the data plane needs it. */
 export interface NeighbourFact {
@@ -18,11 +19,29 @@ export interface NeighbourFact {
 export interface RelayFacts {
   /** Local UDP port the kernel sends a peer's frames to; one per peer. */
   ports: ReadonlyMap<PeerName, number>;
-  /** Whether the relay reaches the peer (probe result); absent = not probed yet. */
+  /** Whether the relay can deliver to the peer (it has a next hop); absent = not known yet. */
   reachable: ReadonlyMap<PeerName, boolean>;
+  /**
+   * Per neighbour: whether UDP nobody asked for reaches it (the relay's unsolicited probe), i.e.
+   * whether the kernel's VXLAN packets would; absent = not probed yet. False on a blocked path and
+   * on a peer behind a NAT.
+   */
+  open: ReadonlyMap<PeerName, boolean>;
+  /** The neighbour the relay sends each peer's frames through (the peer itself when direct). */
+  nextHops: ReadonlyMap<PeerName, PeerName>;
   /** Whether the relay encrypts what it sends. */
   encrypted: boolean;
 }
+
+/** The user's say over paths: `--no-fastdp`, and `--trusted-subnets` for an encrypted mesh. */
+export interface PathPolicy {
+  /** Every peer through the relay (`--no-fastdp`). */
+  forceRelay: boolean;
+  /** With a password, peers whose underlay address is in one of these use fastdp, unencrypted. */
+  trustedSubnets: readonly TrustedSubnet[];
+}
+
+export const DEFAULT_POLICY: PathPolicy = { forceRelay: false, trustedSubnets: [] };
 
 export interface ControllerFacts {
   self: PeerName;
@@ -36,6 +55,8 @@ export interface ControllerFacts {
   /** Direct UDP to the peer is known to fail (relay probe); absent = not known to fail. */
   udpBlocked: ReadonlySet<PeerName>;
   relay: RelayFacts | null;
+  /** Default DEFAULT_POLICY. */
+  policy?: PathPolicy;
 }
 
 export type PathKind = 'fastdp' | 'sleeve' | 'unreachable';
@@ -48,6 +69,8 @@ export interface PeerPathStatus {
   underlayIp: string | null;
   /** For 'sleeve', the local relay port. */
   relayPort?: number;
+  /** For 'sleeve', the neighbour the relay sends through when it is not the peer itself. */
+  via?: PeerName;
   /** Why not the fast path (sleeve) or why no path (unreachable). */
   reason?: string;
   /** How many of the peer's MACs are programmed. */
@@ -58,15 +81,19 @@ export type PathChoice = { via: PeerPath; reason?: string } | { via: null; reaso
 
 /**
  * The one place that decides how frames reach a peer. Kernel VXLAN needs a direct connection (we
- * know the peer's underlay address), working UDP, and an unencrypted mesh: the kernel here has no
- * IPsec, so an encrypted mesh never sends containers' frames in clear; those go by the relay.
+ * know the peer's underlay address), UDP that reaches the peer unasked (no NAT or firewall in
+ * between), the fast path allowed (`--no-fastdp`), and an unencrypted mesh or a peer inside a
+ * trusted subnet: the kernel here has no IPsec, so an encrypted mesh never sends containers'
+ * frames in clear elsewhere; those go by the relay, sealed.
  */
 export function choosePath(peer: PeerName, facts: ControllerFacts): PathChoice {
   const direct = facts.neighbours.get(peer);
+  const policy = facts.policy ?? DEFAULT_POLICY;
   let why: string;
   if (!direct) why = 'no direct connection';
   else if (direct.underlayIp === null) why = 'underlay address is not IPv4';
-  else if (direct.encrypted) why = 'encrypted mesh: kernel VXLAN cannot encrypt';
+  else if (policy.forceRelay) why = 'fast path off (--no-fastdp)';
+  else if (direct.encrypted && !inTrustedSubnet(direct.underlayIp, policy.trustedSubnets)) why = 'encrypted mesh: kernel VXLAN cannot encrypt';
   else if (facts.udpBlocked.has(peer)) why = 'UDP to the peer is blocked';
   else return { via: 'fastdp' };
   const relayPort = facts.relay?.ports.get(peer);
@@ -113,6 +140,8 @@ export function computeDesired(settings: DataplaneSettings, facts: ControllerFac
       choice.via === 'fastdp'
         ? { peer, path: 'fastdp', encrypted: false, mtu: settings.mtu, underlayIp, macs: programmed }
         : { peer, path: 'sleeve', encrypted: facts.relay?.encrypted ?? false, mtu: settings.mtu, underlayIp, relayPort: choice.via.relayPort, macs: programmed };
+    const hop = facts.relay?.nextHops.get(peer);
+    if (row.path === 'sleeve' && hop !== undefined && hop !== peer) row.via = hop;
     if (choice.reason !== undefined) row.reason = choice.reason;
     rows.push(row);
   }

@@ -3,10 +3,13 @@
  * the pure computation of the desired data plane, and the debounced apply loop.
  */
 export { DataplaneController, underlayIpOf, type DataplaneMemory, type DataplaneApplier, type DataplaneControllerComponents, type DataplaneControllerInit, type DataplaneStatus } from './controller.js';
-export { computeDesired, choosePath, type ControllerFacts, type NeighbourFact, type RelayFacts, type PeerPathStatus, type PathKind, type PathChoice, type ComputedDataplane } from './desired.js';
+export { computeDesired, choosePath, DEFAULT_POLICY, type PathPolicy, type ControllerFacts, type NeighbourFact, type RelayFacts, type PeerPathStatus, type PathKind, type PathChoice, type ComputedDataplane } from './desired.js';
 export { MacGossip, type MacGossipComponents } from './mac-gossip.js';
 export { DataplaneGossipData, decodeDataplaneGossip, normaliseMacs, supersedes, DATAPLANE_CHANNEL, MAX_MACS_PER_PEER, MAX_PEERS, type DataplaneEntry } from './gossip-data.js';
 export { DEFAULT_MTU, DEFAULT_SETTINGS, LOOM_VNI, VXLAN_PORT, BRIDGE_NAME, VXLAN_NAME, parseSegmentMtu, segmentMtu, type DataplaneSettings } from './settings.js';
 export { DataplaneSubsystem, dataplaneSubsystemFactory, dataplaneEnabled, inInitialNetns, DATAPLANE_SUBSYSTEM } from './subsystem.js';
 export { fileMemory } from './memory.js';
 export { retainPrevious, type RememberedDataplane } from './desired.js';
+export { RelayDriver, type RelayPort, type RelayDriverComponents, type RelayDriverInit, type RelayDriverStatus, type RelayNeighbourStatus } from './relay-driver.js';
+export { parseTrustedSubnets, inTrustedSubnet, type TrustedSubnet } from './trusted-subnets.js';
+export { parseDataplaneOptions, dataplaneArgs, type DataplaneMode, type DataplaneLaunchConfig, type RawDataplaneOptions } from './launch-options.js';

@@ -1,36 +1,52 @@
 /**
  * The data plane as a daemon subsystem: the controller over the real kernel (LinuxDataplane in
- * the router's network namespace), report section "dataplane".
+ * the router's network namespace) and the user-space relay on the router's data port (UDP, the
+ * same number as the TCP port, all addresses), report section "dataplane".
  *
  * Contracts:
  * - The gossip channel opens when the factory runs (before the router starts).
- * - `start` applies once and waits for it, so the bridge exists before containers attach; a
- *   failure there is logged and retried, not fatal (status shows it as lastError).
- * - `stop` leaves bridge, vxlan device and FDB in place (flows survive a router restart or crash).
+ * - `start` binds the relay (a taken port fails the daemon: ERR_CONFLICT), then applies once and
+ *   waits for it, so the bridge exists before containers attach; an apply failure there is
+ *   logged and retried, not fatal (status shows it as lastError).
+ * - `stop` closes the relay but leaves bridge, vxlan device and FDB in place (fast-path flows
+ *   survive a router restart or crash; relayed ones resume when the relay is back).
  */
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
-import { LoomError } from '../../core/errors.js';
+import { join } from 'node:path';
+import type { Logger } from '../../core/logger.js';
 import type { Subsystem, SubsystemFactory } from '../../daemon/subsystem.js';
 import { systemRunner } from '../../os/runner.js';
 import { LinuxDataplane } from '../linux/linux-dataplane.js';
+import { Relay } from '../relay/relay.js';
 import { DataplaneController } from './controller.js';
+import type { DataplaneMode } from './launch-options.js';
 import { fileMemory } from './memory.js';
-import { join } from 'node:path';
-import { segmentMtu } from './settings.js';
+import { RelayDriver } from './relay-driver.js';
+import { parseTrustedSubnets } from './trusted-subnets.js';
 
 export const DATAPLANE_SUBSYSTEM = 'dataplane';
 
 export class DataplaneSubsystem implements Subsystem {
   readonly name = DATAPLANE_SUBSYSTEM;
-  constructor(readonly controller: DataplaneController) {}
+  constructor(
+    readonly controller: DataplaneController,
+    readonly relay: Relay | null = null,
+    readonly driver: RelayDriver | null = null,
+  ) {}
 
   async start(): Promise<void> {
+    if (this.relay && this.driver) {
+      await this.relay.start();
+      await this.driver.start();
+    }
     this.controller.start();
     await this.controller.applyNow();
   }
 
-  stop(): Promise<void> {
-    return this.controller.stop();
+  async stop(): Promise<void> {
+    await this.controller.stop();
+    await this.driver?.stop();
+    await this.relay?.stop();
   }
 }
 
@@ -65,33 +81,56 @@ export function inInitialNetns(): boolean {
 }
 
 /**
- * LOOM_DATAPLANE: 'on', 'off', or 'auto' (default): on, except in the host's initial network
- * namespace, where it must be asked for. Reason: daemons started by unit tests run there, and
- * they must never create links in the root namespace of the machine running the tests.
- * (To become a `loom launch --dataplane=on|off|auto` flag in LaunchConfig.)
+ * Whether the data plane runs, and why not. `auto` is on, except (1) without root, which cannot
+ * create links, and (2) in the host's initial network namespace under the node test runner
+ * (NODE_TEST_CONTEXT): a backstop so that a unit test which forgets `--dataplane off` never
+ * creates links in the root namespace of the machine running the tests. A real `loom launch` in
+ * a host's root namespace is the normal case and gets the data plane.
  */
-export function dataplaneEnabled(env: NodeJS.ProcessEnv = process.env, initial: () => boolean = inInitialNetns): boolean {
-  const mode = env['LOOM_DATAPLANE'] ?? 'auto';
-  if (mode === 'on') return true;
-  if (mode === 'off') return false;
-  if (mode !== 'auto') throw new LoomError('ERR_INVALID_ARGUMENT', `invalid LOOM_DATAPLANE "${mode.slice(0, 20)}": on, off or auto`);
-  return !initial();
+export function dataplaneEnabled(
+  mode: DataplaneMode,
+  env: NodeJS.ProcessEnv = process.env,
+  initial: () => boolean = inInitialNetns,
+  uid: number | undefined = process.getuid?.(),
+): { on: boolean; why: string } {
+  if (mode === 'on') return { on: true, why: '--dataplane on' };
+  if (mode === 'off') return { on: false, why: '--dataplane off' };
+  if (uid !== undefined && uid !== 0) return { on: false, why: 'auto: not root (cannot create links)' };
+  if (env['NODE_TEST_CONTEXT'] !== undefined && initial()) return { on: false, why: 'auto: a test run in the initial network namespace' };
+  return { on: true, why: 'auto' };
 }
 
 export const dataplaneSubsystemFactory: SubsystemFactory = {
   name: DATAPLANE_SUBSYSTEM,
   create({ router, api, logger, clock, config, stateDir }) {
-    if (!dataplaneEnabled()) {
-      logger.warn({}, 'kernel data plane off (LOOM_DATAPLANE; auto = off in the initial network namespace)');
+    const options = config.dataplane;
+    const enabled = dataplaneEnabled(options.mode);
+    if (!enabled.on) {
+      logger.warn({ reason: enabled.why }, 'kernel data plane and relay off');
       return null;
     }
-    // `mtu` joins LaunchConfig with `loom launch --mtu`; until then LOOM_MTU sets it.
-    const mtu = segmentMtu((config as { mtu?: unknown }).mtu);
-    const controller = new DataplaneController(
-      { router, dataplane: new LinuxDataplane({ runner: systemRunner, logger }), clock, logger, memory: fileMemory(join(stateDir.path, 'dataplane.json')) },
-      { mtu },
+    const encrypted = config.password !== undefined;
+    const relay = new Relay({ clock, logger }, { self: router.mesh.self, dataPort: config.port, encrypt: encrypted });
+    let controller: DataplaneController | null = null;
+    const driver = new RelayDriver({ router, relay, clock, logger, onChange: () => controller?.schedule() }, { encrypted });
+    controller = new DataplaneController(
+      {
+        router,
+        dataplane: new LinuxDataplane({ runner: systemRunner, logger }),
+        clock,
+        logger,
+        memory: fileMemory(join(stateDir.path, 'dataplane.json')),
+        relay: () => driver.facts(),
+        relayStatus: () => ({ ...driver.status(), stats: relay.stats() }),
+      },
+      { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
     );
     api.registerReportSection(DATAPLANE_SUBSYSTEM, () => controller.status());
-    return new DataplaneSubsystem(controller);
+    logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets);
+    return new DataplaneSubsystem(controller, relay, driver);
   },
 };
+
+function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[]): void {
+  logger.info({ mtu, encrypted, fastdp, trustedSubnets: trusted }, 'data plane: kernel VXLAN + user-space relay');
+}

@@ -6,7 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { LoomError } from '../../core/errors.js';
 import { peerNameToBytes } from '../../core/ids.js';
 import { openPacket, sealBody } from './seal.js';
-import { decodeHeader, PacketType, RELAY_HEADER_BYTES, writeHeader, type RelayHeader } from './wire.js';
+import { BATCH_LENGTH_BYTES, countBatchFrames, decodeHeader, MIN_FRAME_BYTES, PacketType, RELAY_HEADER_BYTES, writeHeader, type RelayHeader } from './wire.js';
 
 /** `header.sealed` must match whether `key` is given. */
 export function encodeRelayPacket(header: RelayHeader, body: Uint8Array, key: KeyObject | null): Buffer {
@@ -31,4 +31,30 @@ export function decodeRelayPacket(bytes: Uint8Array, key: KeyObject | null): { h
   const body = key ? openPacket(key, buf, buf.length) : null;
   if (body === null) throw new LoomError('ERR_AUTH_FAILED', 'relay packet does not authenticate');
   return { header, body };
+}
+
+/** The body of a data batch: each frame as `u16 length | frame`. Throws ERR_INVALID_ARGUMENT for an empty list or a frame that cannot be carried. */
+export function encodeBatchBody(frames: readonly Uint8Array[]): Buffer {
+  if (frames.length === 0) throw new LoomError('ERR_INVALID_ARGUMENT', 'a batch carries at least one frame');
+  const parts: Buffer[] = [];
+  for (const frame of frames) {
+    if (frame.length < MIN_FRAME_BYTES || frame.length > 0xffff) throw new LoomError('ERR_INVALID_ARGUMENT', `batch frame of ${frame.length} bytes: must be ${MIN_FRAME_BYTES}..65535`);
+    const length = Buffer.alloc(BATCH_LENGTH_BYTES);
+    length.writeUInt16BE(frame.length, 0);
+    parts.push(length, Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+  }
+  return Buffer.concat(parts);
+}
+
+/** Splits a data batch body into its frames (views into `body`). Throws ERR_PROTOCOL when the records are malformed. */
+export function decodeBatchBody(body: Uint8Array, maxFrameBytes = 0xffff): Buffer[] {
+  const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (countBatchFrames(buf, 0, buf.length, maxFrameBytes) < 0) throw new LoomError('ERR_PROTOCOL', 'malformed relay batch', { detail: { length: buf.length } });
+  const frames: Buffer[] = [];
+  for (let at = 0; at < buf.length; ) {
+    const length = buf.readUInt16BE(at);
+    frames.push(buf.subarray(at + BATCH_LENGTH_BYTES, at + BATCH_LENGTH_BYTES + length));
+    at += BATCH_LENGTH_BYTES + length;
+  }
+  return frames;
 }

@@ -14,9 +14,11 @@ export {
   RELAY_TAG_BYTES,
   RELAY_VERSION,
   PacketType,
+  BATCH_LENGTH_BYTES,
+  MAX_BATCH_BYTES,
 } from './wire.js';
 export { deriveDataKeys, DATA_KEY_INFO, type DataKeys } from './keys.js';
 export { ReplayWindow, ReplayVerdict, REPLAY_WINDOW_BITS } from './replay-window.js';
 export { createRelaySocket, type SocketFactory } from './socket.js';
 export { parseUdpAddress, type UdpAddress } from './address.js';
-export { encodeRelayPacket, decodeRelayPacket } from './codec.js';
+export { encodeRelayPacket, decodeRelayPacket, encodeBatchBody, decodeBatchBody } from './codec.js';

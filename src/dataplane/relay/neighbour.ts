@@ -9,6 +9,8 @@ import { peerKeyOf } from './wire.js';
 export interface PendingProbe {
   sentAt: number;
   timer: TimerHandle;
+  /** Sent from the check port (Relay.probe). */
+  unsolicited: boolean;
 }
 
 /**

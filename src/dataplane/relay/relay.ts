@@ -7,6 +7,11 @@
  *
  * Hot path contract: no logging, no promises or closures per packet, counters only; every bad
  * datagram is dropped and counted under one DropReason, never thrown.
+ *
+ * Batching: the frames the kernel hands us for one peer during one event-loop turn travel as ONE
+ * datagram (one AEAD call, one send, one receive), flushed at the end of the turn (setImmediate)
+ * or when the next frame would not fit `batchBytes`. A lone frame goes as a plain `data` packet.
+ * Per-frame costs that remain: the kernel's datagram to us, and our injection into the kernel.
  */
 import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Clock } from '../../core/clock.js';
@@ -22,7 +27,11 @@ import { openPacket, sealBody } from './seal.js';
 import { bindSocket, closeSocket, createRelaySocket, type SocketFactory } from './socket.js';
 import { zeroCounters, zeroDrops, type RelayStats } from './stats.js';
 import {
+  BATCH_LENGTH_BYTES,
   checkHeader,
+  countBatchFrames,
+  isDataType,
+  MAX_BATCH_BYTES,
   DEFAULT_TTL,
   ETHERNET_HEADER_BYTES,
   FLAG_SEALED,
@@ -65,7 +74,15 @@ export interface RelayInit {
   maxPayloadBytes?: number;
   /** A probe without an answer after this long reports unreachable (default 1000 ms). */
   probeTimeoutMs?: number;
+  /**
+   * Largest body of one batched datagram, 0..MAX_BATCH_BYTES (default DEFAULT_BATCH_BYTES);
+   * 0 = one frame per datagram. Above the underlay MTU the kernel fragments it (docs/DATAPLANE.md).
+   */
+  batchBytes?: number;
 }
+
+/** Measured on the lab path (docs/DATAPLANE.md, "Performance"). */
+export const DEFAULT_BATCH_BYTES = 8192;
 
 export interface NeighbourConfig {
   /** The neighbour's data address, "ip:port". */
@@ -74,8 +91,14 @@ export interface NeighbourConfig {
   keys: SessionKeys | null;
 }
 
-/** `rttMs` is null when the probe timed out. */
-export type ReachabilityListener = (peer: PeerName, ok: boolean, rttMs: number | null) => void;
+/**
+ * `rttMs` is null when the probe timed out. `unsolicited`: the probe was sent from a port that is
+ * not our data port (see `probe`), so its answer proves the peer accepts UDP nobody asked for.
+ */
+export type ReachabilityListener = (peer: PeerName, ok: boolean, rttMs: number | null, unsolicited: boolean) => void;
+
+/** Bit 0 of a probe body's second word: sent from a check port; answer it, never learn its address. */
+const PROBE_FLAG_UNSOLICITED = 1;
 
 interface LocalPort {
   peer: PeerName;
@@ -83,6 +106,12 @@ interface LocalPort {
   key: number;
   nameBytes: Buffer;
   socket: Socket | null;
+  /** Frames waiting for this turn's flush: `u16 length | frame` records in batch[0..batchUsed). */
+  batch: Buffer | null;
+  batchUsed: number;
+  batchFrames: number;
+  /** In `pendingPorts` already. */
+  queued: boolean;
 }
 
 export class Relay {
@@ -98,6 +127,12 @@ export class Relay {
   private readonly localVxlanPort: number;
   private readonly maxPayloadBytes: number;
   private readonly probeTimeoutMs: number;
+  private readonly batchBytes: number;
+  /** Largest datagram accepted from a neighbour. */
+  private readonly maxDatagramBytes: number;
+  /** Local ports holding frames for the end-of-turn flush. */
+  private readonly pendingPorts: LocalPort[] = [];
+  private flushScheduled = false;
 
   private readonly neighbours = new Map<PeerName, NeighbourState>();
   private readonly neighboursByKey = new Map<number, NeighbourState>();
@@ -115,6 +150,8 @@ export class Relay {
 
   private dataSocket: Socket | null = null;
   private injectSocket: Socket | null = null;
+  /** Sends unsolicited probes (a port no peer has heard from) and receives their answers. */
+  private checkSocket: Socket | null = null;
   private running = false;
 
   constructor(components: RelayComponents, init: RelayInit) {
@@ -133,6 +170,11 @@ export class Relay {
       throw new LoomError('ERR_INVALID_ARGUMENT', 'maxPayloadBytes must be an integer in 22..65000');
     }
     this.probeTimeoutMs = init.probeTimeoutMs ?? 1000;
+    this.batchBytes = init.batchBytes ?? DEFAULT_BATCH_BYTES;
+    if (!Number.isInteger(this.batchBytes) || this.batchBytes < 0 || this.batchBytes > MAX_BATCH_BYTES) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', `batchBytes must be an integer in 0..${MAX_BATCH_BYTES}`);
+    }
+    this.maxDatagramBytes = RELAY_HEADER_BYTES + RELAY_TAG_BYTES + Math.max(this.maxPayloadBytes, MAX_BATCH_BYTES);
     this.nextHop = (destination) => (this.neighbours.has(destination) ? destination : undefined);
   }
 
@@ -200,7 +242,7 @@ export class Relay {
     const existing = this.localPorts.get(name);
     if (existing && existing.port === port) return;
     if (existing) await this.removeLocalPort(name);
-    const local: LocalPort = { peer: name, port, key: peerKeyOf(name), nameBytes: Buffer.from(peerNameToBytes(name)), socket: null };
+    const local: LocalPort = { peer: name, port, key: peerKeyOf(name), nameBytes: Buffer.from(peerNameToBytes(name)), socket: null, batch: null, batchUsed: 0, batchFrames: 0, queued: false };
     this.localPorts.set(name, local);
     if (this.running) await this.openLocalPort(local);
   }
@@ -210,6 +252,7 @@ export class Relay {
     const local = this.localPorts.get(peer);
     if (!local) return;
     this.localPorts.delete(peer);
+    discardBatch(local);
     if (local.socket) await closeSocket(local.socket);
     local.socket = null;
   }
@@ -231,18 +274,23 @@ export class Relay {
     if (this.running) return;
     const data = this.socketFactory();
     const inject = this.socketFactory();
+    const check = this.socketFactory();
     try {
       await bindSocket(data, this.dataPort, this.bindAddress);
       await bindSocket(inject, 0, LOOPBACK);
+      await bindSocket(check, 0, this.bindAddress);
     } catch (err) {
-      await Promise.all([closeSocket(data), closeSocket(inject)]);
+      await Promise.all([closeSocket(data), closeSocket(inject), closeSocket(check)]);
       throw err;
     }
     data.on('message', this.onUnderlayMessage);
     data.on('error', this.onSocketError);
     inject.on('error', this.onSocketError);
+    check.on('message', this.onUnderlayMessage);
+    check.on('error', this.onSocketError);
     this.dataSocket = data;
     this.injectSocket = inject;
+    this.checkSocket = check;
     this.running = true;
     try {
       for (const local of this.localPorts.values()) await this.openLocalPort(local);
@@ -262,11 +310,14 @@ export class Relay {
     for (const local of this.localPorts.values()) {
       if (local.socket) closing.push(closeSocket(local.socket));
       local.socket = null;
+      discardBatch(local);
     }
     if (this.dataSocket) closing.push(closeSocket(this.dataSocket));
     if (this.injectSocket) closing.push(closeSocket(this.injectSocket));
+    if (this.checkSocket) closing.push(closeSocket(this.checkSocket));
     this.dataSocket = null;
     this.injectSocket = null;
+    this.checkSocket = null;
     await Promise.all(closing);
     this.logger.info({}, 'relay stopped');
   }
@@ -297,19 +348,24 @@ export class Relay {
 
   /**
    * Sends one authenticated ping to the neighbour's data address; listeners hear
-   * `(peer, true, rtt)` on the answer or `(peer, false, null)` after probeTimeoutMs.
+   * `(peer, true, rtt, unsolicited)` on the answer or `(peer, false, null, unsolicited)` after
+   * probeTimeoutMs. `unsolicited`: sent from a separate check port the peer never heard from, so
+   * a NAT or stateful firewall in front of the peer drops it as it would drop the kernel's VXLAN
+   * packets; the peer answers it without learning the check port as our data address.
    */
-  probe(peer: PeerName): void {
+  probe(peer: PeerName, options: { unsolicited?: boolean } = {}): void {
     if (!this.running) throw new LoomError('ERR_UNAVAILABLE', 'relay is not running');
     const n = this.neighbours.get(peer);
     if (!n) throw new LoomError('ERR_NOT_FOUND', `no neighbour ${String(peer).slice(0, 40)}`);
     this.nextProbeId = (this.nextProbeId + 1) >>> 0 || 1;
     const id = this.nextProbeId;
+    const unsolicited = options.unsolicited === true;
     const timer = this.clock.setTimeout(() => this.finishProbe(n, id, false), this.probeTimeoutMs);
-    n.pendingProbes.set(id, { sentAt: this.clock.now(), timer });
+    n.pendingProbes.set(id, { sentAt: this.clock.now(), timer, unsolicited });
     const body = Buffer.alloc(PROBE_BODY_BYTES);
     body.writeUInt32BE(id, 0);
-    this.sendControl(n, PacketType.probe, body, n.address.ip, n.address.port);
+    body.writeUInt32BE(unsolicited ? PROBE_FLAG_UNSOLICITED : 0, 4);
+    this.sendControl(n, PacketType.probe, body, n.address.ip, n.address.port, unsolicited ? this.checkSocket : this.dataSocket);
     this.counters.probesSent++;
   }
 
@@ -321,7 +377,7 @@ export class Relay {
     const rttMs = ok ? this.clock.now() - pending.sentAt : null;
     for (const listener of this.reachabilityListeners) {
       try {
-        listener(n.name, ok, rttMs);
+        listener(n.name, ok, rttMs, pending.unsolicited);
       } catch (err) {
         this.logger.warn({ err, peer: n.name }, 'reachability listener threw');
       }
@@ -357,16 +413,71 @@ export class Relay {
     local.socket = socket;
   }
 
-  /** A VXLAN datagram from the kernel for `local.peer`. */
+  /** A VXLAN datagram from the kernel for `local.peer`: joins the peer's batch for this turn. */
   private onKernelFrame(local: LocalPort, msg: Buffer): void {
     const c = this.counters;
+    const length = msg.length;
     c.fromKernel++;
-    c.bytesFromKernel += msg.length;
-    if (msg.length > this.maxPayloadBytes) return this.drop('oversized');
-    if (msg.length < VXLAN_HEADER_BYTES + ETHERNET_HEADER_BYTES) return this.drop('malformed');
+    c.bytesFromKernel += length;
+    if (length > this.maxPayloadBytes) return this.drop('oversized');
+    if (length < VXLAN_HEADER_BYTES + ETHERNET_HEADER_BYTES) return this.drop('malformed');
     const next = this.route(local.key, local.nameBytes, 0);
     if (next === null) return this.drop('no-route');
-    this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, msg);
+    if (BATCH_LENGTH_BYTES + length > this.batchBytes) {
+      // Too big to batch: whatever waits goes first, so frames to one peer keep their order.
+      this.flushPort(local);
+      this.counters.batches++;
+      this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, msg, PacketType.data);
+      return;
+    }
+    if (local.batchUsed + BATCH_LENGTH_BYTES + length > this.batchBytes) this.flushPort(local);
+    // The batch is a fresh buffer per datagram when sent plain: a queued UDP send still references it.
+    const batch = local.batch ?? (local.batch = Buffer.allocUnsafeSlow(this.batchBytes));
+    const at = local.batchUsed;
+    batch[at] = length >>> 8;
+    batch[at + 1] = length & 0xff;
+    msg.copy(batch, at + BATCH_LENGTH_BYTES);
+    local.batchUsed = at + BATCH_LENGTH_BYTES + length;
+    local.batchFrames++;
+    if (!local.queued) {
+      local.queued = true;
+      this.pendingPorts.push(local);
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushPending);
+    }
+  }
+
+  /** End of the turn: every peer's waiting frames go out, one datagram each. */
+  private readonly flushPending = (): void => {
+    this.flushScheduled = false;
+    const ports = this.pendingPorts;
+    for (let i = 0; i < ports.length; i++) {
+      const local = ports[i]!;
+      local.queued = false;
+      this.flushPort(local);
+    }
+    ports.length = 0;
+  };
+
+  private flushPort(local: LocalPort): void {
+    const frames = local.batchFrames;
+    if (frames === 0) return;
+    const batch = local.batch!;
+    const used = local.batchUsed;
+    local.batchUsed = 0;
+    local.batchFrames = 0;
+    // Sealing copies into a fresh ciphertext, so the batch buffer can be reused; a plain send cannot.
+    if (!this.encrypt) local.batch = null;
+    const next = this.running && this.localPorts.get(local.peer) === local ? this.route(local.key, local.nameBytes, 0) : null;
+    if (next === null) {
+      this.drops['no-route'] += frames;
+      return;
+    }
+    this.counters.batches++;
+    if (frames === 1) this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, batch.subarray(BATCH_LENGTH_BYTES, used), PacketType.data);
+    else this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, batch.subarray(0, used), PacketType.dataBatch);
   }
 
   private readonly onUnderlayMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
@@ -374,7 +485,7 @@ export class Relay {
     const length = msg.length;
     c.fromNeighbours++;
     c.bytesFromNeighbours += length;
-    if (length > this.maxPayloadBytes + RELAY_HEADER_BYTES + RELAY_TAG_BYTES) return this.drop('oversized');
+    if (length > this.maxDatagramBytes) return this.drop('oversized');
     const bad = checkHeader(msg, length);
     if (bad !== null) return this.drop(bad);
     const n = this.neighboursByKey.get(peerKeyFromBytes(msg, OFFSET.hop));
@@ -382,11 +493,12 @@ export class Relay {
     const type = msg[OFFSET.type];
     const sealed = (msg[OFFSET.flags]! & FLAG_SEALED) !== 0;
     const fromKnownAddress = rinfo.port === n.address.port && rinfo.address === n.address.ip;
-    if (type === PacketType.data || n.dataKeys === null) {
+    const isData = isDataType(type!);
+    if (isData || n.dataKeys === null) {
       // Only authenticated probes may come from a new address (a NAT mapping we learn).
       if (!fromKnownAddress) return this.drop(this.isNeighbourAddress(rinfo) ? 'forged-source' : 'non-peer-address');
     }
-    if (type === PacketType.data ? sealed !== this.encrypt : sealed !== (n.dataKeys !== null)) return this.drop('policy-mismatch');
+    if (isData ? sealed !== this.encrypt : sealed !== (n.dataKeys !== null)) return this.drop('policy-mismatch');
     if (peerKeyFromBytes(msg, OFFSET.source) === this.selfKey) return this.drop('forged-source');
     const counter = readCounter(msg);
     const verdict = n.window.check(counter);
@@ -399,19 +511,38 @@ export class Relay {
     } else {
       body = msg.subarray(RELAY_HEADER_BYTES, length);
     }
+    let frames = 1;
+    if (type === PacketType.dataBatch) {
+      frames = countBatchFrames(body, 0, body.length, this.maxPayloadBytes);
+      if (frames < 0) return this.drop('malformed');
+    } else if (type === PacketType.data && body.length > this.maxPayloadBytes) {
+      return this.drop('oversized');
+    }
     n.window.accept(counter);
-    if (type === PacketType.data) return this.deliverOrForward(msg, body);
+    if (isData) return this.deliverOrForward(msg, body, type!, frames);
     if (peerKeyFromBytes(msg, OFFSET.destination) !== this.selfKey) return this.drop('no-route');
     if (type === PacketType.probe) return this.answerProbe(n, body, rinfo, sealed);
     c.probeRepliesReceived++;
     this.finishProbe(n, body.readUInt32BE(0), true);
   };
 
-  private deliverOrForward(msg: Buffer, body: Buffer): void {
+  /** `frames` is 1 for `data`, the checked record count for `dataBatch`. */
+  private deliverOrForward(msg: Buffer, body: Buffer, type: number, frames: number): void {
     const destinationKey = peerKeyFromBytes(msg, OFFSET.destination);
     if (destinationKey === this.selfKey) {
-      this.injectSocket!.send(body, this.localVxlanPort, LOOPBACK, this.afterSend);
-      this.counters.toKernel++;
+      const inject = this.injectSocket!;
+      if (type === PacketType.data) {
+        inject.send(body, this.localVxlanPort, LOOPBACK, this.afterSend);
+      } else {
+        // The kernel takes one VXLAN datagram per send; the records were checked by countBatchFrames.
+        for (let at = 0; at < body.length; ) {
+          const start = at + BATCH_LENGTH_BYTES;
+          const end = start + ((body[at]! << 8) | body[at + 1]!);
+          inject.send(body.subarray(start, end), this.localVxlanPort, LOOPBACK, this.afterSend);
+          at = end;
+        }
+      }
+      this.counters.toKernel += frames;
       return;
     }
     const ttl = msg[OFFSET.ttl]! - 1;
@@ -424,17 +555,19 @@ export class Relay {
       msg.subarray(OFFSET.destination, OFFSET.destination + 6),
       ttl,
       body,
+      type,
     );
-    this.counters.forwarded++;
+    this.counters.forwarded += frames;
   }
 
   private answerProbe(n: NeighbourState, body: Buffer, rinfo: RemoteInfo, authenticated: boolean): void {
-    if (authenticated && (rinfo.address !== n.address.ip || rinfo.port !== n.address.port)) {
+    const fromCheckPort = (body.readUInt32BE(4) & PROBE_FLAG_UNSOLICITED) !== 0;
+    if (authenticated && !fromCheckPort && (rinfo.address !== n.address.ip || rinfo.port !== n.address.port)) {
       n.address = { ip: rinfo.address, port: rinfo.port };
       this.counters.addressesLearned++;
       this.logger.info({ peer: n.name, address: formatUdpAddress(n.address) }, 'learned neighbour data address from its probe');
     }
-    this.sendControl(n, PacketType.probeReply, body, rinfo.address, rinfo.port);
+    this.sendControl(n, PacketType.probeReply, body, rinfo.address, rinfo.port, this.dataSocket);
     this.counters.probesAnswered++;
   }
 
@@ -459,24 +592,23 @@ export class Relay {
    * Sends a data packet to neighbour `n`. The header is a fresh (pooled) buffer: a queued UDP send
    * still references it, so it cannot be reused across packets.
    */
-  private sendData(n: NeighbourState, source: Uint8Array, destination: Uint8Array, ttl: number, body: Uint8Array): void {
+  private sendData(n: NeighbourState, source: Uint8Array, destination: Uint8Array, ttl: number, body: Uint8Array, type: number): void {
     if (n.sendCounter > MAX_COUNTER) return this.drop('send-failed');
     const header = Buffer.allocUnsafe(RELAY_HEADER_BYTES);
-    writeHeader(header, PacketType.data, this.encrypt, ttl, source, destination, this.selfBytes, n.sendCounter++);
-    this.transmit(n, header, body, n.address.ip, n.address.port, this.encrypt);
+    writeHeader(header, type, this.encrypt, ttl, source, destination, this.selfBytes, n.sendCounter++);
+    this.transmit(n, header, body, n.address.ip, n.address.port, this.encrypt, this.dataSocket);
   }
 
   /** Probes and replies: sealed whenever the neighbour has keys, whatever `encrypt` says. */
-  private sendControl(n: NeighbourState, type: number, body: Uint8Array, ip: string, port: number): void {
+  private sendControl(n: NeighbourState, type: number, body: Uint8Array, ip: string, port: number, socket: Socket | null): void {
     if (n.sendCounter > MAX_COUNTER) return this.drop('send-failed');
     const header = Buffer.allocUnsafe(RELAY_HEADER_BYTES);
     const sealed = n.dataKeys !== null;
     writeHeader(header, type, sealed, 1, this.selfBytes, n.nameBytes, this.selfBytes, n.sendCounter++);
-    this.transmit(n, header, body, ip, port, sealed);
+    this.transmit(n, header, body, ip, port, sealed, socket);
   }
 
-  private transmit(n: NeighbourState, header: Buffer, body: Uint8Array, ip: string, port: number, sealed: boolean): void {
-    const socket = this.dataSocket;
+  private transmit(n: NeighbourState, header: Buffer, body: Uint8Array, ip: string, port: number, sealed: boolean, socket: Socket | null): void {
     if (socket === null) return this.drop('send-failed');
     let bytes: number;
     if (sealed) {
@@ -504,4 +636,11 @@ function checkPort(port: number, what: string, zeroAllowed: boolean): number {
     throw new LoomError('ERR_INVALID_ARGUMENT', `${what} must be an integer port${zeroAllowed ? ' (0 = any)' : ''}`);
   }
   return port;
+}
+
+/** Frames waiting in a closed or replaced port are not sent. */
+function discardBatch(local: LocalPort): void {
+  local.batch = null;
+  local.batchUsed = 0;
+  local.batchFrames = 0;
 }

@@ -6,6 +6,8 @@ export interface RelayCounters {
   /** VXLAN datagrams the kernel handed us (one per peer port, broadcasts included). */
   fromKernel: number;
   bytesFromKernel: number;
+  /** Datagrams that carried the kernel's frames to a neighbour: fromKernel / batches = frames per datagram. */
+  batches: number;
   /** Datagrams sent to neighbours: our own frames, forwarded ones and probes. */
   toNeighbours: number;
   bytesToNeighbours: number;
@@ -40,6 +42,7 @@ export function zeroCounters(): RelayCounters {
   return {
     fromKernel: 0,
     bytesFromKernel: 0,
+    batches: 0,
     toNeighbours: 0,
     bytesToNeighbours: 0,
     fromNeighbours: 0,

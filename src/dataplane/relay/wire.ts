@@ -2,7 +2,9 @@
  * The relay's wire format (RelayPacket), drawn in docs/DATAPLANE.md. All integers big-endian.
  *
  *   0 version | 1 type | 2 flags | 3 ttl | 4..10 source | 10..16 destination | 16..22 hop | 22..30 counter
- *   then the body (a VXLAN datagram, or an 8-byte probe body), then a 16-byte tag when sealed.
+ *   then the body, then a 16-byte tag when sealed. Body by type: data = one VXLAN datagram;
+ *   data batch = records `u16 length | VXLAN datagram`, at least one, filling the body exactly;
+ *   probe / probe reply = 8 bytes.
  *
  * `source`/`destination` are the peers at the two ends; `hop` is the neighbour that sent this
  * datagram, whose session key seals it (each hop re-seals). `counter` is per (hop, direction),
@@ -25,9 +27,18 @@ export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
 export const OFFSET = { version: 0, type: 1, flags: 2, ttl: 3, source: 4, destination: 10, hop: 16, counterHi: 22, counterLo: 26 } as const;
 
-export const PacketType = { data: 1, probe: 2, probeReply: 3 } as const;
+export const PacketType = { data: 1, probe: 2, probeReply: 3, dataBatch: 4 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 export const FLAG_SEALED = 0x01;
+/** Each frame of a data batch is preceded by its length, u16. */
+export const BATCH_LENGTH_BYTES = 2;
+/** The smallest VXLAN datagram the relay carries: VXLAN header + Ethernet header. */
+export const MIN_FRAME_BYTES = VXLAN_HEADER_BYTES + ETHERNET_HEADER_BYTES;
+/**
+ * Largest batch body a relay sends or accepts (a protocol bound, so relays configured differently
+ * still understand each other). Over the underlay MTU the kernel fragments the datagram.
+ */
+export const MAX_BATCH_BYTES = 32_768;
 
 /** Why the relay dropped a datagram. Every drop is counted under exactly one reason. */
 export const DROP_REASONS = [
@@ -73,15 +84,40 @@ export function checkHeader(buf: Uint8Array, length: number): DropReason | null 
   if (length < RELAY_HEADER_BYTES) return 'malformed';
   if (buf[OFFSET.version] !== RELAY_VERSION) return 'malformed';
   const type = buf[OFFSET.type]!;
-  if (type < PacketType.data || type > PacketType.probeReply) return 'malformed';
+  if (type < PacketType.data || type > PacketType.dataBatch) return 'malformed';
   const flags = buf[OFFSET.flags]!;
   if ((flags & ~FLAG_SEALED) !== 0) return 'malformed';
   if (buf[OFFSET.counterHi]! > 0 || buf[OFFSET.counterHi + 1]! > 0x1f) return 'malformed';
   const sealed = (flags & FLAG_SEALED) !== 0;
   const body = length - RELAY_HEADER_BYTES - (sealed ? RELAY_TAG_BYTES : 0);
   if (body < 0) return 'malformed';
-  if (type === PacketType.data ? body < VXLAN_HEADER_BYTES : body !== PROBE_BODY_BYTES) return 'malformed';
-  return null;
+  if (type === PacketType.data) return body < VXLAN_HEADER_BYTES ? 'malformed' : null;
+  if (type === PacketType.dataBatch) return body < BATCH_LENGTH_BYTES + VXLAN_HEADER_BYTES ? 'malformed' : null;
+  return body !== PROBE_BODY_BYTES ? 'malformed' : null;
+}
+
+/** Whether a packet type carries containers' frames (one, or a batch). */
+export function isDataType(type: number): boolean {
+  return type === PacketType.data || type === PacketType.dataBatch;
+}
+
+/**
+ * Counts the frames of a batch body `buf[start..end)`; -1 when the records do not fill it exactly
+ * or a frame is shorter than MIN_FRAME_BYTES or longer than `maxFrameBytes`. Non-throwing, for the
+ * hot path; it runs on authenticated bytes only, but a buggy or hostile peer is still bounded.
+ */
+export function countBatchFrames(buf: Uint8Array, start: number, end: number, maxFrameBytes: number): number {
+  let at = start;
+  let frames = 0;
+  while (at < end) {
+    if (at + BATCH_LENGTH_BYTES > end) return -1;
+    const length = (buf[at]! << 8) | buf[at + 1]!;
+    at += BATCH_LENGTH_BYTES;
+    if (length < MIN_FRAME_BYTES || length > maxFrameBytes || at + length > end) return -1;
+    at += length;
+    frames++;
+  }
+  return frames > 0 ? frames : -1;
 }
 
 export function readCounter(buf: Buffer): number {
@@ -110,12 +146,14 @@ export function writeHeader(
   out.writeUInt32BE(counter >>> 0, OFFSET.counterLo);
 }
 
+const TYPE_NAMES: Record<number, PacketTypeName> = { [PacketType.data]: 'data', [PacketType.probe]: 'probe', [PacketType.probeReply]: 'probeReply', [PacketType.dataBatch]: 'dataBatch' };
+
 /** Parses a header from untrusted bytes; throws ERR_PROTOCOL. For tools and tests, not the hot path. */
 export function decodeHeader(buf: Uint8Array): RelayHeader {
   const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const reason = checkHeader(b, b.length);
   if (reason) throw new LoomError('ERR_PROTOCOL', `bad relay packet: ${reason}`, { detail: { reason, length: b.length } });
-  const type = b[OFFSET.type] === PacketType.data ? 'data' : b[OFFSET.type] === PacketType.probe ? 'probe' : 'probeReply';
+  const type = TYPE_NAMES[b[OFFSET.type]!]!;
   return {
     type,
     sealed: (b[OFFSET.flags]! & FLAG_SEALED) !== 0,

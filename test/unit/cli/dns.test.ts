@@ -31,7 +31,7 @@ function capture(addr: string): CliContext & { stdout: string; stderr: string } 
 }
 
 async function daemonIn(dir: string, raw: RawLaunchOptions = {}): Promise<RunningDaemon> {
-  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', ...raw }, [], {}, 'h'), httpPort: 0 };
+  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', dataplane: 'off', ...raw }, [], {}, 'h'), httpPort: 0 };
   return startDaemon({ logger: silentLogger, createRouter: () => new FakeRouter() }, config);
 }
 

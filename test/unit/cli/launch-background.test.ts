@@ -49,7 +49,7 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 test('launch in the background: ready and named, pid file, refuses a second launch, stop cleans up', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loom-bg-'));
   const httpAddr = `127.0.0.1:${await freePort()}`;
-  const args = ['--state-dir', dir, '--http-addr', httpAddr];
+  const args = ['--state-dir', dir, '--http-addr', httpAddr, '--dataplane', 'off'];
   let pid = 0;
   const killOnExit = (): void => {
     if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
@@ -104,7 +104,7 @@ test('launch in the background: a child that fails reports its own error', { tim
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   try {
     const c = capture();
-    const code = await runCli(['launch', '--state-dir', dir, '--http-addr', `127.0.0.1:${(blocker.address() as { port: number }).port}`], c);
+    const code = await runCli(['launch', '--dataplane', 'off', '--state-dir', dir, '--http-addr', `127.0.0.1:${(blocker.address() as { port: number }).port}`], c);
     assert.equal(code, EXIT_ERROR);
     assert.match(c.stderr, /^loom: ERR_UNAVAILABLE: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE\n$/);
     assert.ok(!existsSync(join(dir, 'loom.pid')));

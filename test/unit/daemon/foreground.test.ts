@@ -12,7 +12,7 @@ import { FakeRouter } from '../api/fake-router.js';
 
 function configIn(dir: string, overrides: Partial<LaunchConfig> = {}): LaunchConfig {
   // Port 0 for the API is not a user-facing value, so it is set after parsing.
-  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1' }, ['10.9.9.9'], {}, 'h'), httpPort: 0, ...overrides };
+  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1', dataplane: 'off' }, ['10.9.9.9'], {}, 'h'), httpPort: 0, ...overrides };
 }
 
 test('startDaemon: identity from the state dir, router started before the API, /stop shuts everything down', async () => {

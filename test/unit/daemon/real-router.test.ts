@@ -29,7 +29,7 @@ test('daemon with a real Router over the in-memory transport: API, metrics and C
     { identity: { name: randomPeerName(), nickname: 'host2', uid: randomPeerUid() }, port: 6783 },
   );
   await other.start();
-  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', password: undefined }, ['10.0.0.2'], {}, 'h'), httpPort: 0 };
+  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', password: undefined, dataplane: 'off' }, ['10.0.0.2'], {}, 'h'), httpPort: 0 };
   const daemon = await startDaemon(
     {
       logger: silentLogger,

@@ -23,7 +23,7 @@ async function freePort(): Promise<number> {
 }
 
 function configIn(dir: string, httpPort: number, raw: RawLaunchOptions = {}): LaunchConfig {
-  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1', ...raw }, [], {}, 'h'), httpPort, httpAddr: `127.0.0.1:${httpPort}` };
+  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1', dataplane: 'off', ...raw }, [], {}, 'h'), httpPort, httpAddr: `127.0.0.1:${httpPort}` };
 }
 
 /**

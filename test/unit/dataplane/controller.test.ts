@@ -66,7 +66,7 @@ test('computeDesired: a peer without a direct connection is unreachable without 
   assert.match(row.reason!, /no direct connection; no relay/);
   assert.ok(!without.desired.remoteMacs.some((r) => r.peer === C));
 
-  const relay = { ports: new Map([[C, 6801]]), reachable: new Map<PeerName, boolean>(), encrypted: true };
+  const relay = { ports: new Map([[C, 6801]]), reachable: new Map<PeerName, boolean>(), open: new Map<PeerName, boolean>(), nextHops: new Map<PeerName, PeerName>(), encrypted: true };
   const withRelay = computeDesired(DEFAULT_SETTINGS, { ...only, relay });
   assert.deepEqual(withRelay.desired.peers.find((p) => p.name === C)?.via, { relayPort: 6801 });
   assert.deepEqual(withRelay.peers.find((p) => p.peer === C), { peer: C, path: 'sleeve', encrypted: true, mtu: DEFAULT_SETTINGS.mtu, underlayIp: null, relayPort: 6801, reason: 'no direct connection', macs: 1 });

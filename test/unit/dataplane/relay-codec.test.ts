@@ -5,6 +5,9 @@ import fc from 'fast-check';
 import { isLoomError } from '../../../src/core/errors.js';
 import { randomPeerName, type PeerName } from '../../../src/core/ids.js';
 import {
+  decodeBatchBody,
+  encodeBatchBody,
+  MAX_BATCH_BYTES,
   decodeRelayPacket,
   deriveDataKeys,
   encodeRelayPacket,
@@ -101,6 +104,64 @@ describe('relay codec', () => {
         }
       }),
       { numRuns: 2000 },
+    );
+  });
+});
+
+describe('relay batch body', () => {
+  const frame = (n: number, fill: number): Buffer => Buffer.alloc(n, fill);
+
+  it('round-trips frames in order, as u16 length records, sealed as one packet', () => {
+    const frames = [frame(22, 1), frame(1426, 2), frame(60, 3)];
+    const body = encodeBatchBody(frames);
+    assert.equal(body.length, 3 * 2 + 22 + 1426 + 60);
+    assert.equal(body.readUInt16BE(0), 22);
+    assert.deepEqual(decodeBatchBody(body), frames);
+    const { ab, ba } = pairKeys();
+    const h = header({ type: 'dataBatch', sealed: true, counter: 5 });
+    const back = decodeRelayPacket(encodeRelayPacket(h, body, ab.send), ba.receive);
+    assert.equal(back.header.type, 'dataBatch');
+    assert.deepEqual(decodeBatchBody(back.body), frames);
+  });
+
+  it('rejects records that do not fill the body exactly, or carry impossible frames', () => {
+    const good = encodeBatchBody([frame(30, 1), frame(40, 2)]);
+    const cases: Array<[string, Buffer]> = [
+      ['empty', Buffer.alloc(0)],
+      ['truncated frame', good.subarray(0, good.length - 1)],
+      ['trailing byte', Buffer.concat([good, Buffer.from([0])])],
+      ['dangling length', Buffer.concat([good, Buffer.from([0, 30])])],
+      ['frame under a VXLAN + Ethernet header', encodeBatchBody([frame(22, 0)]).fill(21, 1, 2)],
+    ];
+    for (const [name, bytes] of cases) assert.throws(() => decodeBatchBody(bytes), (e) => isLoomError(e, 'ERR_PROTOCOL'), name);
+    assert.throws(() => decodeBatchBody(encodeBatchBody([frame(100, 0)]), 99), (e) => isLoomError(e, 'ERR_PROTOCOL'), 'over the frame bound');
+    assert.throws(() => encodeBatchBody([]), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    assert.throws(() => encodeBatchBody([frame(21, 0)]), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    // A batch header with a body too short for one record is malformed at the header already.
+    assert.throws(() => decodeRelayPacket(encodeRelayPacket(header({ type: 'dataBatch' }), Buffer.alloc(9), null), null), (e) => isLoomError(e, 'ERR_PROTOCOL'));
+    assert.ok(MAX_BATCH_BYTES >= 16_384);
+  });
+
+  it('splits random bytes into frames that re-encode to the same bytes, or refuses them', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
+        let frames: Buffer[];
+        try {
+          frames = decodeBatchBody(bytes);
+        } catch (e) {
+          assert.ok(isLoomError(e, 'ERR_PROTOCOL'), String(e));
+          return;
+        }
+        assert.deepEqual(encodeBatchBody(frames), Buffer.from(bytes));
+      }),
+      { numRuns: 3000 },
+    );
+    // Random bytes almost never form a batch; make sure valid ones are decoded too.
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ minLength: 22, maxLength: 200 }), { minLength: 1, maxLength: 20 }), (frames) => {
+        assert.deepEqual(decodeBatchBody(encodeBatchBody(frames)).map((f) => Buffer.from(f)), frames.map((f) => Buffer.from(f)));
+      }),
+      { numRuns: 300 },
     );
   });
 });

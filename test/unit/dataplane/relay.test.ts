@@ -13,7 +13,7 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { peerNameToBytes, randomPeerName, type PeerName } from '../../../src/core/ids.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import type { SessionKeys } from '../../../src/mesh/types.js';
-import { createRelaySocket, Relay, type DropReason, type RelayStats } from '../../../src/dataplane/relay/index.js';
+import { createRelaySocket, decodeHeader, encodeRelayPacket, Relay, type DropReason, type RelayInit, type RelayStats } from '../../../src/dataplane/relay/index.js';
 
 const LOOPBACK = '127.0.0.1';
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -66,7 +66,7 @@ interface Node {
   clock: FakeClock;
 }
 
-async function startNode(encrypt: boolean): Promise<Node> {
+async function startNode(encrypt: boolean, init: Partial<RelayInit> = {}): Promise<Node> {
   const name = randomPeerName();
   const kernel = await udpSink();
   const clock = new FakeClock();
@@ -82,7 +82,7 @@ async function startNode(encrypt: boolean): Promise<Node> {
     sockets.push(s);
     return s;
   };
-  const relay = new Relay({ clock, logger: silentLogger, socketFactory }, { self: name, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: kernel.port });
+  const relay = new Relay({ clock, logger: silentLogger, socketFactory }, { self: name, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: kernel.port, ...init });
   await relay.start();
   cleanups.push(() => relay.stop());
   const dataPort = relay.dataAddress().port;
@@ -104,8 +104,8 @@ function link(x: Node, y: Node, encrypt = true): void {
 }
 
 /** A - B - C; A and C are not neighbours and route via B. */
-async function line(encrypt: boolean) {
-  const [a, b, c] = [await startNode(encrypt), await startNode(encrypt), await startNode(encrypt)];
+async function line(encrypt: boolean, init: Partial<RelayInit> = {}) {
+  const [a, b, c] = [await startNode(encrypt, init), await startNode(encrypt, init), await startNode(encrypt, init)];
   link(a, b);
   link(b, c);
   a.relay.setRoutes((dst) => (dst === b.name || dst === c.name ? b.name : undefined));
@@ -123,6 +123,24 @@ async function fromKernel(from: Node, to: Node, frame: Buffer): Promise<void> {
   const s = createSocket('udp4');
   await new Promise<void>((r) => s.send(frame, port, LOOPBACK, () => r()));
   s.close();
+}
+
+/** The kernel of `from` hands `frames` to the relay's port for `to` back to back, within one event-loop turn. */
+async function burstFromKernel(from: Node, to: Node, frames: Buffer[]): Promise<void> {
+  const port = from.relay.localPortOf(to.name);
+  assert.ok(port, 'local port open');
+  const s = createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, LOOPBACK, r));
+  let done = 0;
+  await new Promise<void>((r) => {
+    for (const f of frames) s.send(f, port, LOOPBACK, () => ++done === frames.length && r());
+  });
+  s.close();
+}
+
+/** Data datagrams a relay put on the wire, by packet type. */
+function dataTypesOnWire(node: Node): string[] {
+  return node.wire.map((d) => decodeHeader(d).type).filter((t) => t === 'data' || t === 'dataBatch');
 }
 
 function sendRaw(socket: Socket, bytes: Uint8Array, to: string): void {
@@ -163,6 +181,41 @@ for (const encrypt of [true, false]) {
       assert.equal(b.relay.stats().forwarded, 3, 'A->C, C->A and the broadcast copy for C');
       const wireHasMarker = a.wire.some((d) => d.includes('hello-from-a'));
       assert.equal(wireHasMarker, !encrypt, encrypt ? 'no plaintext on the wire' : 'plain mode is plain');
+    });
+
+    it('carries a burst as batches: in order, exactly once, forwarded as a batch', async () => {
+      const { a, b, c } = await line(encrypt);
+      const frames = Array.from({ length: 40 }, (_, i) => vxlanFrame(`burst-${String(i).padStart(3, '0')}-${'x'.repeat(i * 7)}`));
+      await burstFromKernel(a, c, frames);
+      await until(() => c.kernel.received.length === frames.length, 'the whole burst at C');
+      assert.deepEqual(c.kernel.received, frames, 'every frame once, in order');
+      const sa = a.relay.stats();
+      assert.equal(sa.fromKernel, frames.length);
+      assert.ok(sa.batches < frames.length / 2, `40 frames in ${sa.batches} datagrams`);
+      assert.ok(dataTypesOnWire(a).includes('dataBatch'));
+      assert.equal(b.relay.stats().forwarded, frames.length);
+      assert.equal(b.relay.stats().toNeighbours, sa.batches, 'B forwards each batch as one datagram');
+      assert.equal(c.relay.stats().toKernel, frames.length);
+      // A lone frame still goes as a plain data packet (no batch overhead, same MTU).
+      await fromKernel(a, c, vxlanFrame('lone'));
+      await until(() => c.kernel.received.length === frames.length + 1, 'the lone frame');
+      assert.equal(dataTypesOnWire(a).at(-1), 'data');
+    });
+
+    it('with batchBytes 0 sends one datagram per frame; a frame over batchBytes goes alone, after what waits', async () => {
+      const { a, c } = await line(encrypt, { batchBytes: 0 });
+      const frames = Array.from({ length: 10 }, (_, i) => vxlanFrame(`single-${i}`));
+      await burstFromKernel(a, c, frames);
+      await until(() => c.kernel.received.length === frames.length, 'the burst at C');
+      assert.deepEqual(c.kernel.received, frames);
+      assert.equal(a.relay.stats().batches, frames.length);
+      assert.deepEqual(new Set(dataTypesOnWire(a)), new Set(['data']));
+
+      const small = await line(encrypt, { batchBytes: 200 });
+      const mixed = [vxlanFrame('s1'), vxlanFrame('s2'), vxlanFrame('big-' + 'y'.repeat(300)), vxlanFrame('s3')];
+      await burstFromKernel(small.a, small.c, mixed);
+      await until(() => small.c.kernel.received.length === mixed.length, 'mixed burst at C');
+      assert.deepEqual(small.c.kernel.received, mixed, 'order kept around an unbatchable frame');
     });
 
     it('drops replayed packets and counts them', async () => {
@@ -208,7 +261,7 @@ describe('relay drops bad datagrams (encrypted)', () => {
     await expectDrop(b, 'policy-mismatch', () => sendRaw(a.dataSocket(), plain, b.address()));
 
     await expectDrop(b, 'malformed', () => sendRaw(a.dataSocket(), Buffer.from('GET / HTTP/1.1\r\n'), b.address()));
-    await expectDrop(b, 'oversized', () => sendRaw(a.dataSocket(), Buffer.alloc(10_000), b.address()));
+    await expectDrop(b, 'oversized', () => sendRaw(a.dataSocket(), Buffer.alloc(40_000), b.address()));
     await expectDrop(a, 'oversized', () => fromKernel(a, b, Buffer.alloc(9300)));
 
     // A frame from the kernel for a peer without a route.
@@ -246,6 +299,23 @@ describe('relay drops bad datagrams (encrypted)', () => {
     const dropped = Object.values(s.drops).reduce((x, y) => x + y, 0);
     assert.equal(dropped, sent);
     assert.equal(s.toKernel, 0);
+  });
+});
+
+describe('relay drops bad batches (plain)', () => {
+  it('counts a batch whose records do not add up as malformed, and delivers none of it', async () => {
+    const { a, b } = await line(false);
+    const batch = (counter: number, body: Buffer): Buffer =>
+      encodeRelayPacket({ type: 'dataBatch', sealed: false, ttl: 16, source: a.name, destination: b.name, hop: a.name, counter }, body, null);
+    const record = (frame: Buffer): Buffer => Buffer.concat([Buffer.from([frame.length >> 8, frame.length & 0xff]), frame]);
+    const ok = record(vxlanFrame('fine'));
+    await expectDrop(b, 'malformed', () => sendRaw(a.dataSocket(), batch(100, Buffer.concat([ok, Buffer.from([0, 200]), Buffer.alloc(10)])), b.address()));
+    await expectDrop(b, 'malformed', () => sendRaw(a.dataSocket(), batch(101, Buffer.concat([ok, Buffer.from([0, 5]), Buffer.alloc(5)])), b.address()));
+    await expectDrop(b, 'malformed', () => sendRaw(a.dataSocket(), batch(102, Buffer.concat([ok, Buffer.from([0])])), b.address()));
+    // A well-formed one from the same hop is delivered frame by frame.
+    sendRaw(a.dataSocket(), batch(103, Buffer.concat([ok, ok])), b.address());
+    await until(() => b.kernel.received.length === 2, 'valid batch');
+    assert.deepEqual(b.kernel.received, [vxlanFrame('fine'), vxlanFrame('fine')]);
   });
 });
 
@@ -321,6 +391,9 @@ describe('relay probes', () => {
     assert.throws(() => a.relay.setNeighbour(a.name, { address: '127.0.0.1:1', keys: keyPair()[0] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
     assert.throws(() => a.relay.setNeighbour('zz' as PeerName, { address: '127.0.0.1:1', keys: keyPair()[0] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
     await assert.rejects(a.relay.setLocalPort(other, 70000), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    for (const batchBytes of [-1, 1.5, 40_000]) {
+      assert.throws(() => new Relay({ clock: a.clock, logger: silentLogger }, { self: randomPeerName(), encrypt: false, batchBytes }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    }
     const taken = await udpSink();
     await assert.rejects(a.relay.setLocalPort(other, taken.port), (e) => isLoomError(e, 'ERR_CONFLICT'));
   });

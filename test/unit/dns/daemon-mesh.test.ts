@@ -49,7 +49,7 @@ async function startHost(
 ): Promise<Host> {
   const address = `10.0.0.${index}:6783`;
   const config = {
-    ...parseLaunchOptions({ stateDir: join(dir, `host${index}`), nickname: `host${index}`, dnsListenAddress: '127.0.0.1', dnsResolvConf: join(dir, 'resolv.conf') }, options.peers ?? [], {}, 'h'),
+    ...parseLaunchOptions({ stateDir: join(dir, `host${index}`), nickname: `host${index}`, dataplane: 'off', dnsListenAddress: '127.0.0.1', dnsResolvConf: join(dir, 'resolv.conf') }, options.peers ?? [], {}, 'h'),
     httpPort: 0,
   };
   const daemon = await startDaemon(

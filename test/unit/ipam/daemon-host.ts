@@ -41,7 +41,7 @@ export async function startHost(
   options: { peers?: string[]; raw?: RawLaunchOptions; logger?: Logger; subsystems?: readonly SubsystemFactory[] } = {},
 ): Promise<Host> {
   const address = `10.0.0.${index}:6783`;
-  const config = { ...parseLaunchOptions({ stateDir, nickname: `host${index}`, name: peerNameOf(index), ...options.raw }, options.peers ?? [], {}, 'h'), httpPort: 0 };
+  const config = { ...parseLaunchOptions({ stateDir, nickname: `host${index}`, name: peerNameOf(index), dataplane: 'off', ...options.raw }, options.peers ?? [], {}, 'h'), httpPort: 0 };
   const daemon = await startDaemon(
     {
       logger: options.logger ?? silentLogger,

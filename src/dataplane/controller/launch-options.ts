@@ -1,0 +1,58 @@
+/**
+ * The data plane's part of `loom launch`: `--dataplane on|off|auto`, `--mtu N`, `--no-fastdp`,
+ * `--trusted-subnets CIDR,...`. Parsed once at the edge; `dataplaneArgs` gives them back as flags
+ * for the re-executed foreground daemon.
+ */
+import { LoomError } from '../../core/errors.js';
+import { parseSegmentMtu, DEFAULT_MTU } from './settings.js';
+import { parseTrustedSubnets } from './trusted-subnets.js';
+
+/**
+ * on: always; off: never (no bridge, no relay); auto (default): on, except where it cannot or must
+ * not run (see dataplaneEnabled in subsystem.ts).
+ */
+export type DataplaneMode = 'on' | 'off' | 'auto';
+
+export interface DataplaneLaunchConfig {
+  mode: DataplaneMode;
+  /** The segment MTU (bridge, vxlan device, every container). */
+  mtu: number;
+  /** False with `--no-fastdp`: every peer through the relay. */
+  fastdp: boolean;
+  /** Normalised "a.b.c.d/n" entries of `--trusted-subnets`. */
+  trustedSubnets: string[];
+}
+
+export interface RawDataplaneOptions {
+  dataplane?: string;
+  mtu?: string;
+  /** Commander's `--no-fastdp` sets this to false. */
+  fastdp?: boolean;
+  trustedSubnets?: string;
+}
+
+const MODES: readonly DataplaneMode[] = ['on', 'off', 'auto'];
+
+/** Flags win over LOOM_DATAPLANE and LOOM_MTU. Throws ERR_INVALID_ARGUMENT naming the option. */
+export function parseDataplaneOptions(raw: RawDataplaneOptions, env: NodeJS.ProcessEnv = process.env): DataplaneLaunchConfig {
+  const modeText = raw.dataplane ?? (env['LOOM_DATAPLANE'] || 'auto');
+  if (!(MODES as readonly string[]).includes(modeText)) {
+    throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${raw.dataplane === undefined ? 'LOOM_DATAPLANE' : '--dataplane'} "${modeText.slice(0, 20)}": on, off or auto`);
+  }
+  const mtuText = raw.mtu ?? (env['LOOM_MTU'] || undefined);
+  return {
+    mode: modeText as DataplaneMode,
+    mtu: mtuText === undefined ? DEFAULT_MTU : parseSegmentMtu(mtuText, raw.mtu === undefined ? 'LOOM_MTU' : '--mtu'),
+    fastdp: raw.fastdp ?? true,
+    trustedSubnets: parseTrustedSubnets(raw.trustedSubnets ?? '').map((s) => s.text),
+  };
+}
+
+export function dataplaneArgs(config: DataplaneLaunchConfig): string[] {
+  return [
+    '--dataplane', config.mode,
+    '--mtu', String(config.mtu),
+    ...(config.fastdp ? [] : ['--no-fastdp']),
+    ...(config.trustedSubnets.length > 0 ? ['--trusted-subnets', config.trustedSubnets.join(',')] : []),
+  ];
+}

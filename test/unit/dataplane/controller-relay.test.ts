@@ -1,0 +1,323 @@
+/**
+ * The relay in the controller: RelayDriver over an in-memory mesh (fake clock, no sockets) with a
+ * stand-in relay whose probe answers the test decides, then the path choice the controller makes
+ * from it; path policy (password, --trusted-subnets, --no-fastdp); launch options; and two real
+ * relays on 127.0.0.1 for the unsolicited probe.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { FakeClock } from '../../../src/core/clock.js';
+import { randomPeerName, type PeerName } from '../../../src/core/ids.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import type { DataplaneOp, DesiredDataplane } from '../../../src/dataplane/index.js';
+import {
+  choosePath,
+  computeDesired,
+  DataplaneController,
+  dataplaneArgs,
+  DEFAULT_SETTINGS,
+  parseDataplaneOptions,
+  parseTrustedSubnets,
+  inTrustedSubnet,
+  RelayDriver,
+  type ControllerFacts,
+  type RelayPort,
+} from '../../../src/dataplane/controller/index.js';
+import { dataplaneEnabled } from '../../../src/dataplane/controller/subsystem.js';
+import { Relay, type ReachabilityListener } from '../../../src/dataplane/relay/index.js';
+import type { SessionKeys } from '../../../src/mesh/types.js';
+import { createTestMesh, peerNameOf, settle } from '../../helpers/test-mesh.js';
+
+/** Records what the driver asks of the relay; probe answers come from `answer`. */
+class StandInRelay implements RelayPort {
+  readonly neighbours = new Map<PeerName, { address: string; keys: SessionKeys | null }>();
+  readonly ports = new Map<PeerName, number>();
+  readonly probes: Array<{ peer: PeerName; unsolicited: boolean }> = [];
+  route: (d: PeerName) => PeerName | undefined = () => undefined;
+  private listeners: ReachabilityListener[] = [];
+  private nextPort = 40000;
+  setNeighbour(peer: PeerName, config: { address: string; keys: SessionKeys | null }): void {
+    this.neighbours.set(peer, config);
+  }
+  removeNeighbour(peer: PeerName): void {
+    this.neighbours.delete(peer);
+  }
+  setRoutes(nextHop: (d: PeerName) => PeerName | undefined): void {
+    this.route = nextHop;
+  }
+  async setLocalPort(peer: PeerName): Promise<void> {
+    if (!this.ports.has(peer)) this.ports.set(peer, this.nextPort++);
+  }
+  async removeLocalPort(peer: PeerName): Promise<void> {
+    this.ports.delete(peer);
+  }
+  localPortOf(peer: PeerName): number | undefined {
+    return this.ports.get(peer);
+  }
+  probe(peer: PeerName, options: { unsolicited?: boolean } = {}): void {
+    this.probes.push({ peer, unsolicited: options.unsolicited === true });
+  }
+  onReachability(listener: ReachabilityListener): void {
+    this.listeners.push(listener);
+  }
+  stats(): ReturnType<Relay['stats']> {
+    return { neighbours: [...this.neighbours].map(([peer, n]) => ({ peer, address: n.address, authenticated: true, sent: 0 })) } as unknown as ReturnType<Relay['stats']>;
+  }
+  /** Reports a probe result as the real relay would. */
+  answer(peer: PeerName, kind: 'direct' | 'open', ok: boolean): void {
+    for (const l of this.listeners) l(peer, ok, ok ? 3 : null, kind === 'open');
+  }
+}
+
+class RecordingApplier {
+  readonly applied: DesiredDataplane[] = [];
+  async apply(desired: DesiredDataplane): Promise<DataplaneOp[]> {
+    this.applied.push(desired);
+    return [];
+  }
+  async teardown(): Promise<DataplaneOp[]> {
+    return [];
+  }
+}
+
+/** Three routers, fully connected (1 -> 0, 2 -> 1, discovery adds 0 - 2), each with a driver and a controller. */
+async function threeHosts(encrypted = false) {
+  const mesh = await createTestMesh(3, encrypted ? { router: { password: 'pw' } } : {});
+  mesh.connect(1, 0);
+  mesh.connect(2, 1);
+  const fullMesh = () => mesh.routers.every((r) => mesh.routers.every((o) => o === r || r.connectionTo(o.mesh.self) !== undefined));
+  assert.ok(await mesh.runUntil(() => mesh.converged() && fullMesh(), 30_000), 'mesh converges to a full mesh');
+  const hosts = mesh.routers.map((router) => {
+    const relay = new StandInRelay();
+    const applier = new RecordingApplier();
+    let controller: DataplaneController | null = null;
+    const driver = new RelayDriver({ router, relay, clock: mesh.clock, logger: silentLogger, onChange: () => controller?.schedule() }, { encrypted, probeIntervalMs: 2000 });
+    controller = new DataplaneController({ router, dataplane: applier, clock: mesh.clock, logger: silentLogger, relay: () => driver.facts(), wallClock: () => 1 }, { debounceMs: 10 });
+    return { router, relay, driver, controller, applier };
+  });
+  for (const h of hosts) {
+    h.controller.start();
+    await h.driver.start();
+  }
+  const applyAll = async () => {
+    mesh.clock.advance(20);
+    await settle();
+    await settle();
+  };
+  return { mesh, hosts, applyAll };
+}
+
+test('relay driver: a neighbour per connection (peer IP + listen port, the connection keys), a port per peer, probes at once and every interval', async () => {
+  const { mesh, hosts } = await threeHosts();
+  const [h0] = hosts;
+  const p1 = peerNameOf(1);
+  const p2 = peerNameOf(2);
+  assert.deepEqual([...h0!.relay.neighbours.keys()].sort(), [p1, p2]);
+  assert.equal(h0!.relay.neighbours.get(p1)!.address, '10.0.0.1:6783');
+  assert.equal(h0!.relay.neighbours.get(p1)!.keys, h0!.router.connectionTo(p1)!.sessionKeys, 'the connection keys themselves');
+  assert.deepEqual([...h0!.relay.ports.keys()].sort(), [p1, p2]);
+  const first = h0!.relay.probes.length;
+  assert.deepEqual(
+    h0!.relay.probes.map((p) => `${p.peer}/${p.unsolicited}`).sort(),
+    [`${p1}/false`, `${p1}/true`, `${p2}/false`, `${p2}/true`],
+    'both kinds of probe to each new neighbour right away',
+  );
+  mesh.clock.advance(2000);
+  await settle();
+  assert.equal(h0!.relay.probes.length, first + 4, 'and again after the interval');
+  for (const h of hosts) await h.driver.stop();
+  mesh.clock.advance(10_000);
+  await settle();
+  assert.equal(h0!.relay.probes.length, first + 4, 'no probes after stop');
+  for (const h of hosts) await h.controller.stop();
+  await mesh.stop();
+});
+
+test('relay driver + controller: blocked UDP to a neighbour goes by the relay through a peer that reaches it; the rest stays fastdp', async () => {
+  const { mesh, hosts, applyAll } = await threeHosts();
+  const [h0] = hosts;
+  const p1 = peerNameOf(1);
+  const p2 = peerNameOf(2);
+  h0!.relay.answer(p1, 'direct', true);
+  h0!.relay.answer(p1, 'open', true);
+  h0!.relay.answer(p2, 'direct', false);
+  h0!.relay.answer(p2, 'open', false);
+  await applyAll();
+  const last = h0!.applier.applied.at(-1)!;
+  const port2 = h0!.relay.ports.get(p2)!;
+  assert.deepEqual(last.peers.map((p) => [p.name, p.via]).sort(), [
+    [p1, 'fastdp'],
+    [p2, { relayPort: port2 }],
+  ]);
+  assert.equal(h0!.relay.route(p2), p1, 'the relay sends 2\'s frames through 1');
+  assert.equal(h0!.relay.route(p1), p1);
+  const row = h0!.controller.status().peers.find((p) => p.peer === p2)!;
+  assert.equal(row.path, 'sleeve');
+  assert.equal(row.via, p1, 'status names the next hop');
+  assert.match(row.reason!, /UDP to the peer is blocked/);
+
+  // One lost probe does not flap a known-good path; two in a row do.
+  h0!.relay.answer(p1, 'open', false);
+  await applyAll();
+  assert.equal(h0!.controller.status().peers.find((p) => p.peer === p1)!.path, 'fastdp');
+  h0!.relay.answer(p1, 'open', false);
+  h0!.relay.answer(p1, 'direct', false);
+  h0!.relay.answer(p1, 'direct', false);
+  await applyAll();
+  const rows = h0!.controller.status().peers;
+  assert.deepEqual(rows.map((r) => r.path), ['unreachable', 'unreachable'], 'no neighbour answers: nothing can carry the frames');
+  assert.equal(h0!.relay.route(p2), undefined);
+
+  // UDP comes back.
+  h0!.relay.answer(p2, 'direct', true);
+  h0!.relay.answer(p2, 'open', true);
+  await applyAll();
+  assert.equal(h0!.controller.status().peers.find((p) => p.peer === p2)!.path, 'fastdp');
+  for (const h of hosts) {
+    await h.driver.stop();
+    await h.controller.stop();
+  }
+  await mesh.stop();
+});
+
+test('relay driver: a peer behind a NAT (data port answers, unsolicited UDP does not) is relayed directly, without a detour', async () => {
+  const { mesh, hosts, applyAll } = await threeHosts();
+  const [h0] = hosts;
+  const p1 = peerNameOf(1);
+  const p2 = peerNameOf(2);
+  h0!.relay.answer(p1, 'direct', true);
+  h0!.relay.answer(p1, 'open', true);
+  h0!.relay.answer(p2, 'direct', true);
+  h0!.relay.answer(p2, 'open', false);
+  await applyAll();
+  const row = h0!.controller.status().peers.find((p) => p.peer === p2)!;
+  assert.equal(row.path, 'sleeve');
+  assert.equal(row.via, undefined, 'straight to the peer');
+  assert.equal(h0!.relay.route(p2), p2);
+  for (const h of hosts) {
+    await h.driver.stop();
+    await h.controller.stop();
+  }
+  await mesh.stop();
+});
+
+test('encrypted mesh: every peer through the sealed relay; status says encrypted', async () => {
+  const { mesh, hosts, applyAll } = await threeHosts(true);
+  const [h0] = hosts;
+  for (const p of [peerNameOf(1), peerNameOf(2)]) {
+    h0!.relay.answer(p, 'direct', true);
+    h0!.relay.answer(p, 'open', true);
+  }
+  await applyAll();
+  const rows = h0!.controller.status().peers;
+  assert.deepEqual(rows.map((r) => [r.path, r.encrypted]), [
+    ['sleeve', true],
+    ['sleeve', true],
+  ]);
+  assert.ok(h0!.applier.applied.at(-1)!.peers.every((p) => p.via !== 'fastdp' && p.underlayIp === '127.0.0.1'));
+  for (const h of hosts) {
+    await h.driver.stop();
+    await h.controller.stop();
+  }
+  await mesh.stop();
+});
+
+test('choosePath: trusted subnets take fastdp despite a password; --no-fastdp forces the relay', () => {
+  const [A, B, C] = [randomPeerName(), randomPeerName(), randomPeerName()];
+  const relay = { ports: new Map([[B, 7001], [C, 7002]]), reachable: new Map(), open: new Map(), nextHops: new Map(), encrypted: true };
+  const facts: ControllerFacts = {
+    self: A,
+    reachable: [A, B, C],
+    neighbours: new Map([
+      [B, { underlayIp: '10.1.2.3', encrypted: true }],
+      [C, { underlayIp: '192.168.5.5', encrypted: true }],
+    ]),
+    macs: new Map(),
+    localMacs: [],
+    udpBlocked: new Set(),
+    relay,
+    policy: { forceRelay: false, trustedSubnets: parseTrustedSubnets('10.0.0.0/8') },
+  };
+  assert.deepEqual(choosePath(B, facts), { via: 'fastdp' });
+  assert.deepEqual(choosePath(C, facts), { via: { relayPort: 7002 }, reason: 'encrypted mesh: kernel VXLAN cannot encrypt' });
+  const rows = computeDesired(DEFAULT_SETTINGS, facts).peers;
+  assert.deepEqual([B, C].map((p) => rows.find((r) => r.peer === p)).map((r) => [r?.path, r?.encrypted]), [
+    ['fastdp', false],
+    ['sleeve', true],
+  ]);
+  const forced = { ...facts, policy: { forceRelay: true, trustedSubnets: [] }, neighbours: new Map([[B, { underlayIp: '10.1.2.3', encrypted: false }]]) };
+  assert.deepEqual(choosePath(B, forced), { via: { relayPort: 7001 }, reason: 'fast path off (--no-fastdp)' });
+});
+
+test('trusted subnets and data plane launch options are parsed at the edge', () => {
+  const subnets = parseTrustedSubnets('10.1.2.3/8, 192.168.0.0/16');
+  assert.deepEqual(subnets.map((s) => s.text), ['10.0.0.0/8', '192.168.0.0/16']);
+  assert.ok(inTrustedSubnet('10.200.0.1', subnets));
+  assert.ok(!inTrustedSubnet('11.0.0.1', subnets));
+  assert.ok(!inTrustedSubnet('not-an-ip', subnets));
+  assert.ok(inTrustedSubnet('1.2.3.4', parseTrustedSubnets('0.0.0.0/0')));
+  for (const bad of ['10.0.0.0/33', 'fe80::/10', 'ten/8', '10.0.0.0']) assert.throws(() => parseTrustedSubnets(bad), { code: 'ERR_INVALID_ARGUMENT' }, bad);
+
+  const defaults = parseDataplaneOptions({}, {});
+  assert.deepEqual(defaults, { mode: 'auto', mtu: 1404, fastdp: true, trustedSubnets: [] });
+  assert.equal(parseDataplaneOptions({}, { LOOM_DATAPLANE: 'off', LOOM_MTU: '1450' }).mode, 'off');
+  assert.equal(parseDataplaneOptions({ dataplane: 'on' }, { LOOM_DATAPLANE: 'off' }).mode, 'on', 'the flag wins');
+  const full = parseDataplaneOptions({ dataplane: 'on', mtu: '1300', fastdp: false, trustedSubnets: '10.0.0.0/8' }, {});
+  assert.deepEqual(parseDataplaneOptions(Object.fromEntries(pairs(dataplaneArgs(full))), {}), full, 'the flags for the foreground daemon round-trip');
+  assert.throws(() => parseDataplaneOptions({ dataplane: 'maybe' }, {}), { code: 'ERR_INVALID_ARGUMENT', message: /--dataplane/ });
+  assert.throws(() => parseDataplaneOptions({}, { LOOM_DATAPLANE: 'yes' }), { code: 'ERR_INVALID_ARGUMENT', message: /LOOM_DATAPLANE/ });
+  assert.throws(() => parseDataplaneOptions({ mtu: '100' }, {}), { code: 'ERR_INVALID_ARGUMENT', message: /--mtu/ });
+});
+
+/** `--dataplane on --mtu 1300 --no-fastdp ...` back into commander's option object. */
+function pairs(args: string[]): Array<[string, unknown]> {
+  const out: Array<[string, unknown]> = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    if (flag === '--no-fastdp') out.push(['fastdp', false]);
+    else out.push([flag.slice(2).replace(/-(.)/g, (_, c: string) => c.toUpperCase()), args[++i]]);
+  }
+  return out;
+}
+
+test('dataplaneEnabled: auto is on for root in a host\'s root namespace, off without root and under the test runner there', () => {
+  const root = () => true;
+  const lab = () => false;
+  assert.equal(dataplaneEnabled('auto', {}, root, 0).on, true, 'a real loom launch in the root namespace');
+  assert.equal(dataplaneEnabled('auto', { NODE_TEST_CONTEXT: 'child' }, root, 0).on, false, 'the backstop for unit tests');
+  assert.equal(dataplaneEnabled('auto', { NODE_TEST_CONTEXT: 'child' }, lab, 0).on, true, 'lab namespaces are fine');
+  assert.equal(dataplaneEnabled('auto', {}, lab, 1000).on, false);
+  assert.equal(dataplaneEnabled('on', { NODE_TEST_CONTEXT: 'child' }, root, 1000).on, true);
+  assert.equal(dataplaneEnabled('off', {}, lab, 0).on, false);
+});
+
+test('relay: an unsolicited probe (from the check port) is answered, and its port is not learned as our address', async () => {
+  const k1 = randomBytes(32);
+  const k2 = randomBytes(32);
+  const clock = new FakeClock();
+  const [na, nb] = [randomPeerName(), randomPeerName()];
+  const a = new Relay({ clock, logger: silentLogger }, { self: na, dataPort: 0, bindAddress: '127.0.0.1', encrypt: true });
+  const b = new Relay({ clock, logger: silentLogger }, { self: nb, dataPort: 0, bindAddress: '127.0.0.1', encrypt: true });
+  await a.start();
+  await b.start();
+  try {
+    const aAddr = `127.0.0.1:${a.dataAddress().port}`;
+    a.setNeighbour(nb, { address: `127.0.0.1:${b.dataAddress().port}`, keys: { send: k1, receive: k2 } });
+    b.setNeighbour(na, { address: aAddr, keys: { send: k2, receive: k1 } });
+    const heard: Array<[boolean, boolean]> = [];
+    a.onReachability((_p, ok, _rtt, unsolicited) => heard.push([ok, unsolicited]));
+    a.probe(nb, { unsolicited: true });
+    const end = Date.now() + 3000;
+    for (let i = 0; i < 100_000 && heard.length === 0 && Date.now() < end; i++) await settle();
+    assert.deepEqual(heard, [[true, true]]);
+    assert.equal(b.stats().addressesLearned, 0);
+    assert.equal(b.stats().neighbours[0]!.address, aAddr, 'b still sends to a\'s data port');
+    a.probe(nb);
+    for (let i = 0; i < 100_000 && heard.length === 1 && Date.now() < end; i++) await settle();
+    assert.deepEqual(heard[1], [true, false]);
+  } finally {
+    await a.stop();
+    await b.stop();
+  }
+});
