@@ -15,12 +15,13 @@ import type { ApiServer } from './server.js';
 import { parseWith } from './validate.js';
 
 const idText = z.string().min(1).max(128);
-const cidrText = z.string().min(1).max(18);
+/** a.b.c.d/n, net:a.b.c.d/n, net:default, or empty (= net:default when IPAM runs). */
+const cidrText = z.string().max(64);
 
 export const runBodySchema = z
   .object({
     name: z.string().min(1).max(63),
-    cidr: cidrText,
+    cidr: cidrText.default(''),
     cmd: z.array(z.string().max(4096)).min(1).max(256),
     env: z.record(z.string().max(128), z.string().max(4096)).optional(),
   })

@@ -91,6 +91,8 @@ export interface ContainerAddresses {
   /** "a.b.c.d/n" for `spec` (net:default, net:CIDR); idempotent per id. */
   assign(containerId: string, spec?: string): Promise<string>;
   release(containerId: string): Promise<number>;
+  /** True when a static a.b.c.d/n lies inside the allocation range (then it is claimed, not just used). */
+  covers(cidr: string): boolean;
 }
 
 export interface ContainersComponents {
@@ -105,7 +107,10 @@ export interface ContainersComponents {
   resolver?: () => ContainerDns | null;
 }
 
-/** True for the forms IPAM allocates (`net:...`, empty); false for a static a.b.c.d/n. */
+/**
+ * True for the forms IPAM allocates (`net:...`, empty); false for a static a.b.c.d/n, which IPAM
+ * claims when it lies inside the range and which is used as given outside it.
+ */
 function isAllocation(cidr: string): boolean {
   const t = cidr.trim();
   return t === '' || t.startsWith('net:');
@@ -187,7 +192,8 @@ export class ContainersSubsystem implements Subsystem {
     const argv = env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...cmd] : cmd;
     const dns = this.resolver();
     const base = { name: request.name, cmd: argv, bridge: this.bridge, mtu: this.mtu, ...(dns ? { dns } : {}) };
-    if (!isAllocation(request.cidr)) return this.runtime.run({ ...base, cidr: request.cidr });
+    const staticOutsideRange = !isAllocation(request.cidr) && !this.ipam?.covers(request.cidr);
+    if (staticOutsideRange) return this.runtime.run({ ...base, cidr: request.cidr });
     if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', `no IPAM: give the container an address (a.b.c.d/n) instead of "${request.cidr.slice(0, 30)}"`);
     const id = randomBytes(6).toString('hex') as ContainerId;
     const cidr = await this.ipam.assign(id, request.cidr.trim() === '' ? undefined : request.cidr.trim());

@@ -19,6 +19,7 @@ import type { Logger } from '../core/logger.js';
 import type { Subsystem, SubsystemRegistry } from '../daemon/subsystem.js';
 import type { RouterApi } from '../mesh/types.js';
 import { type AllocateSpec, parseAddressSpec } from './address-spec.js';
+import { cidrContains, parseAddressInCidr } from './cidr.js';
 import type { IpamLookupResult, IpamResetResult, IpamRmpeerResult } from './daemon-types.js';
 import { HOST_ID_PREFIX, Ipam, type IpamInit } from './ipam.js';
 import type { AllocationResult, IpamStatus } from './status.js';
@@ -95,6 +96,15 @@ export class IpamSubsystem implements Subsystem {
     const result = this.ipam.claim(containerId, parsed.cidr);
     await this.store.durable();
     return result.cidr;
+  }
+
+  /**
+   * True when `cidr`'s address lies inside the allocation range: a static address there must be
+   * claimed so it never collides with an allocated one; outside the range it is the user's own.
+   */
+  covers(cidr: string): boolean {
+    const { address } = parseAddressInCidr(cidr);
+    return cidrContains(this.ipam.range, address);
   }
 
   /** `run`/`attach` argument in any form (address-spec.ts): a static claim or an allocation. */

@@ -51,6 +51,8 @@ function subsystem(ipam?: { calls: string[] }) {
           ipam.calls.push(`release ${id.length === 12 ? 'ID' : id}`);
           return 1;
         },
+        /** The allocation range of this stand-in: 10.32.0.0/12. */
+        covers: (cidr: string) => /^10\.(3[2-9]|4[0-7])\./.test(cidr),
       }
     : undefined;
   const containers = new ContainersSubsystem({ clock: new FakeClock(), logger: silentLogger, runner, ...(addresses ? { ipam: addresses } : {}) }, { stateDir: dir });
@@ -67,8 +69,10 @@ test('run with net:default or no address allocates for the new id and releases i
     await assert.rejects(s.containers.run({ name: '-bad-', cidr: 'net:10.32.1.0/24', cmd: ['true'] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
     assert.deepEqual(ipam.calls, ['assign ID net:default', 'release ID', 'assign ID -', 'release ID', 'assign ID net:10.32.1.0/24', 'release ID']);
     ipam.calls.length = 0;
-    await assert.rejects(s.containers.run({ name: '-bad-', cidr: '10.47.0.1/24', cmd: ['true'] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
-    assert.deepEqual(ipam.calls, [], 'a static address is used as given');
+    await assert.rejects(s.containers.run({ name: '-bad-', cidr: '10.2.1.1/24', cmd: ['true'] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    assert.deepEqual(ipam.calls, [], 'a static address outside the range is used as given');
+    await assert.rejects(s.containers.run({ name: '-bad-', cidr: '10.47.0.1/12', cmd: ['true'] }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+    assert.deepEqual(ipam.calls, ['assign ID 10.47.0.1/12', 'release ID'], 'a static address inside the range is claimed through IPAM');
     assert.deepEqual(s.runner.calls, [], 'no command ran');
   } finally {
     s.done();
