@@ -123,6 +123,9 @@ export interface ContainersInit {
   stopGraceMs?: number;
 }
 
+/** When a started container announces its address again (see `emit`). */
+const REANNOUNCE_AFTER_MS = 1_000;
+
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 const MAX_ENV = 128;
 
@@ -130,6 +133,7 @@ export class ContainersSubsystem implements Subsystem {
   readonly name = CONTAINERS_SUBSYSTEM;
   readonly runtime: ContainerRuntime;
   private readonly logger: Logger;
+  private readonly clock: Clock;
   private readonly runner: CommandRunner;
   private readonly processes: ProcessTable;
   private readonly macs: LocalMacSink | undefined;
@@ -144,6 +148,7 @@ export class ContainersSubsystem implements Subsystem {
 
   constructor(components: ContainersComponents, init: ContainersInit) {
     this.logger = components.logger;
+    this.clock = components.clock;
     this.runner = components.runner ?? systemRunner;
     this.processes = components.processes ?? procProcessTable;
     this.macs = components.macs;
@@ -254,6 +259,13 @@ export class ContainersSubsystem implements Subsystem {
   private emit(e: DaemonContainerEvent): void {
     this.publishMacs();
     this.tellDns(e);
+    // The start-up gratuitous ARP is one packet; if a host's flood entries were not programmed yet
+    // it is lost and peers keep a moved address's old MAC for up to a minute. Announce once more
+    // after the MAC gossip has had time to reach every host.
+    if (e.type === 'started') {
+      const container = e.container;
+      this.clock.setTimeout(() => void this.runtime.announce(container), REANNOUNCE_AFTER_MS);
+    }
     if (e.type === 'died' || e.type === 'removed') void this.releaseAddresses(e.container.id);
     for (const l of this.listeners) {
       try {

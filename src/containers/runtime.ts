@@ -17,7 +17,7 @@ import type { ContainerId } from '../core/ids.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { macFromSeed } from '../dataplane/addresses.js';
 import { startProcess, systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
-import { attachNetwork, delay } from './attach.js';
+import { attachNetwork, CONTAINER_IFNAME, delay } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
 import { containerResolvConf, type ContainerDns } from './resolv-conf.js';
 import { ContainerStore } from './store.js';
@@ -155,6 +155,15 @@ export class ContainerRuntime {
     const file = this.store.scratchPath(id, 'resolv.conf');
     writeFileSync(file, containerResolvConf(dns), { mode: 0o644 });
     await this.runner.run('nsenter', ['--target', String(pid), '--mount', '--', 'mount', '--bind', file, '/etc/resolv.conf']);
+  }
+
+  /**
+   * Sends the container's gratuitous ARP again (setting ethwe's MAC to itself makes the kernel
+   * announce, arp_notify=1). Best effort: a container that is gone by now is simply skipped.
+   */
+  async announce(r: ContainerRecord): Promise<void> {
+    if (!this.isAlive(r)) return;
+    await this.runner.run('nsenter', ['--target', String(r.pid), '--net', '--', 'ip', 'link', 'set', CONTAINER_IFNAME, 'address', r.mac], { allowFailure: true });
   }
 
   /** Plugs any process's netns (by PID, or /run/netns/X) into the bridge. Not recorded as a Loom container. */

@@ -19,7 +19,8 @@ export function commandFor(op: DataplaneOp): OpCommand {
   const ip = (...args: string[]): OpCommand => ({ kind: 'exec', cmd: 'ip', args });
   switch (op.op) {
     case 'create-bridge':
-      return ip('link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'bridge');
+      // No multicast snooping: like Weave, multicast floods the segment; a querier in one container must not prune other hosts' receivers.
+      return ip('link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'bridge', 'mcast_snooping', '0');
     case 'create-vxlan': {
       const args = ['link', 'add', op.name, 'mtu', String(op.mtu), 'type', 'vxlan', 'id', String(op.vni), 'dstport', String(op.port)];
       if (op.localIp !== null) args.push('local', op.localIp);

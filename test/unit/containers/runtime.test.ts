@@ -167,3 +167,21 @@ test('store: atomic JSON per container; a corrupt file is ERR_INVALID_CONFIG on 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('announce re-sends the gratuitous ARP of a live container (MAC set to itself) and skips a dead one', async () => {
+  const s = setup();
+  try {
+    const live = record('aaaaaaaaaaaa', 'web', 101);
+    s.processes.alive.set(101, 1000);
+    await s.rt.announce(live);
+    assert.deepEqual(
+      s.runner.calls.map((c) => [c.cmd, ...c.args].join(' ')),
+      ['nsenter --target 101 --net -- ip link set ethwe address 02:00:00:00:00:01'],
+    );
+    s.runner.calls.length = 0;
+    await s.rt.announce(record('bbbbbbbbbbbb', 'gone', 201));
+    assert.deepEqual(s.runner.calls, [], 'nothing is run for a container that is not alive');
+  } finally {
+    s.done();
+  }
+});

@@ -37,7 +37,7 @@ test('apply on an empty host runs exactly these commands (argument arrays), bypa
     runner.calls.map((c) => [c.cmd, ...c.args].join(' ')),
     [
       'ip -j -d link show',
-      'ip link add loom mtu 1450 type bridge',
+      'ip link add loom mtu 1450 type bridge mcast_snooping 0',
       'ip link set loom up',
       'ip link add vxlan-loom mtu 1450 type vxlan id 42 dstport 4789 local 192.168.7.1 nolearning',
       'ip link set vxlan-loom master loom',
