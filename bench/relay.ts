@@ -7,7 +7,7 @@
  *
  * Variants run interleaved, ROUNDS times each, and the median is reported (the machine is shared).
  *
- *   node --import tsx bench/relay.ts [--duration-ms 2000] [--size 1426] [--window 128] [--rounds 3] [--json]
+ *   node --import tsx bench/relay.ts [--duration-ms 2000] [--size 1426] [--window 128] [--rounds 3] [--batches 0,8192,16384] [--json]
  */
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
@@ -29,12 +29,20 @@ const SIZE = arg('size', 1426);
 const WINDOW = arg('window', 128);
 const ROUNDS = arg('rounds', 3);
 const JSON_OUT = process.argv.includes('--json');
+/** Relay batch bounds to compare (0 = one frame per datagram); --batches 0,8192 */
+const BATCH_SIZES = (() => {
+  const i = process.argv.indexOf('--batches');
+  const list = i >= 0 ? (process.argv[i + 1] ?? '').split(',').map(Number) : [0, 8192, 16384];
+  return list.filter((n) => Number.isInteger(n) && n >= 0 && n <= 32768);
+})();
 
 interface Result {
   name: string;
   pps: number;
   mbitPerS: number;
   lost: number;
+  /** Relay rows: frames the kernel stand-in sent per datagram between the relays. */
+  framesPerDatagram?: number;
 }
 
 function bind(socket: Socket, port = 0): Promise<number> {
@@ -105,19 +113,21 @@ async function baseline(name: string, literalLookup: boolean): Promise<Result> {
   return r;
 }
 
-async function relayPair(encrypt: boolean): Promise<Result> {
+async function relayPair(encrypt: boolean, batchBytes: number): Promise<Result> {
   const sink = await sinkSocket();
   const clock = new FakeClock();
   const [na, nb] = [randomPeerName(), randomPeerName()];
-  const a = new Relay({ clock, logger: silentLogger }, { self: na, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: sink.port });
-  const b = new Relay({ clock, logger: silentLogger }, { self: nb, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: sink.port });
+  const a = new Relay({ clock, logger: silentLogger }, { self: na, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: sink.port, batchBytes });
+  const b = new Relay({ clock, logger: silentLogger }, { self: nb, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: sink.port, batchBytes });
   await a.start();
   await b.start();
   const [k1, k2] = [randomBytes(32), randomBytes(32)];
   a.setNeighbour(nb, { address: `${LOOPBACK}:${b.dataAddress().port}`, keys: { send: k1, receive: k2 } });
   b.setNeighbour(na, { address: `${LOOPBACK}:${a.dataAddress().port}`, keys: { send: k2, receive: k1 } });
   await a.setLocalPort(nb, 0);
-  const r = await drive(`relay pair, ${encrypt ? 'ChaCha20-Poly1305' : 'plain'}`, a.localPortOf(nb)!, sink.counter);
+  const r = await drive(`relay pair, ${encrypt ? 'ChaCha20-Poly1305' : 'plain'}, batch ${batchBytes || 'off'}`, a.localPortOf(nb)!, sink.counter);
+  const sa = a.stats();
+  r.framesPerDatagram = Math.round((sa.fromKernel / Math.max(1, sa.batches)) * 10) / 10;
   const drops = Object.entries(b.stats().drops).filter(([, n]) => n > 0);
   if (drops.length > 0 && !JSON_OUT) console.log(`  drops at B: ${JSON.stringify(Object.fromEntries(drops))}`);
   await a.stop();
@@ -164,8 +174,7 @@ async function main(): Promise<void> {
   const variants: Array<() => Promise<Result>> = [
     () => baseline('baseline: 2 bare forwarders (dns lookup per send)', false),
     () => baseline('baseline: 2 bare forwarders (literal lookup, as the relay)', true),
-    () => relayPair(false),
-    () => relayPair(true),
+    ...BATCH_SIZES.flatMap((bytes) => [() => relayPair(false, bytes), () => relayPair(true, bytes)]),
   ];
   const runs: Result[][] = variants.map(() => []);
   for (let round = 0; round < ROUNDS; round++) {
@@ -176,6 +185,7 @@ async function main(): Promise<void> {
     pps: median(rs.map((r) => r.pps)),
     mbitPerS: median(rs.map((r) => r.mbitPerS)),
     lost: rs.reduce((n, r) => n + r.lost, 0),
+    ...(rs[0]!.framesPerDatagram !== undefined ? { framesPerDatagram: median(rs.map((r) => r.framesPerDatagram ?? 0)) } : {}),
   }));
   const base = results[1]!.pps;
   const rows = results.map((r) => ({ ...r, ratioToBaseline: Math.round((r.pps / base) * 100) / 100 }));
@@ -186,7 +196,7 @@ async function main(): Promise<void> {
   console.log(`datagram ${SIZE} B, ${DURATION_MS} ms per run, median of ${ROUNDS}, window ${WINDOW}; one process, one event loop`);
   for (const c of crypto) console.log(`  ${c.name.padEnd(45)} ${c.usPerPacket} µs/packet`);
   for (const r of rows) {
-    console.log(`  ${r.name.padEnd(60)} ${String(r.pps).padStart(8)} pkt/s ${String(r.mbitPerS).padStart(6)} Mbit/s  x${r.ratioToBaseline} (lost ${r.lost})`);
+    console.log(`  ${r.name.padEnd(60)} ${String(r.pps).padStart(8)} pkt/s ${String(r.mbitPerS).padStart(6)} Mbit/s  x${r.ratioToBaseline} (lost ${r.lost})${r.framesPerDatagram !== undefined ? ` ${r.framesPerDatagram} frames/datagram` : ''}`);
   }
 }
 

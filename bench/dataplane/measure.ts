@@ -22,6 +22,12 @@ export interface MeasureOptions {
 }
 
 const IPERF_PORT = '5201';
+const IPERF_RETRIES = 1;
+
+/** iperf3's server refused this test because it had not finished with the previous one. */
+function isServerNotReady(err: unknown): boolean {
+  return err instanceof LoomError && err.code === 'ERR_PROTOCOL' && /server is busy|unable to connect to server|connection reset/i.test(err.message);
+}
 
 function readFileOr(path: string): string {
   try {
@@ -70,15 +76,29 @@ export async function measurePath(ctx: BenchContext, session: PathSession, optio
 
     const runs: RunSample[] = [];
     for (let r = 0; r < options.runs; r++) {
-      const before = snapshot(session.pids);
-      // The JSON goes to its own file: iperf3 may print warnings on stderr.
-      const jsonFile = join(ctx.workDir, `iperf3-run${r + 1}.json`);
-      await ctx.runTracked(clientNs, 'iperf3', ['-c', serverIp, '-p', IPERF_PORT, '-t', String(options.seconds), '-J', '--logfile', jsonFile], {
-        logName: `iperf3-run${r + 1}.log`,
-        timeoutMs: (options.seconds + 15) * 1000,
-      });
-      const after = snapshot(session.pids);
-      const result = parseIperfJson(readFileOr(jsonFile));
+      let attempt = 0;
+      let before: Snapshot;
+      let after: Snapshot;
+      let result: ReturnType<typeof parseIperfJson>;
+      for (;;) {
+        before = snapshot(session.pids);
+        // The JSON goes to its own file: iperf3 may print warnings on stderr.
+        const jsonFile = join(ctx.workDir, `iperf3-run${r + 1}-${attempt + 1}.json`);
+        await ctx.runTracked(clientNs, 'iperf3', ['-c', serverIp, '-p', IPERF_PORT, '-t', String(options.seconds), '-J', '--logfile', jsonFile], {
+          logName: `iperf3-run${r + 1}-${attempt + 1}.log`,
+          timeoutMs: (options.seconds + 15) * 1000,
+        });
+        after = snapshot(session.pids);
+        try {
+          result = parseIperfJson(readFileOr(jsonFile));
+          break;
+        } catch (err) {
+          // On a loaded machine the server may still be closing the previous test; one retry.
+          if (attempt >= IPERF_RETRIES || !isServerNotReady(err)) throw err;
+          attempt++;
+          await new Promise((resolve) => setTimeout(resolve, 1000));
+        }
+      }
       const seconds = (after.atMs - before.atMs) / 1000;
       const daemonTicks = after.pidTicks.reduce((sum, t, i) => sum + (t - before.pidTicks[i]!), 0);
       runs.push({

@@ -20,6 +20,7 @@ import { parsePeerName, peerNameFromBytes, peerNameToBytes, type PeerName } from
 import type { Logger } from '../../core/logger.js';
 import type { SessionKeys } from '../../mesh/types.js';
 import { formatUdpAddress, parseUdpAddress, type UdpAddress } from './address.js';
+import { FRAG_NEEDED_MAX_FRAME_BYTES, fragNeededFor, MIN_FRAG_NEEDED_MTU } from './icmp.js';
 import { sameSessionKeys } from './keys.js';
 import { NeighbourState } from './neighbour.js';
 import { ReplayVerdict } from './replay-window.js';
@@ -83,6 +84,8 @@ export interface RelayInit {
 
 /** Measured on the lab path (docs/DATAPLANE.md, "Performance"). */
 export const DEFAULT_BATCH_BYTES = 8192;
+/** Plain batches are carved from slabs this big (see takeBatchBuffer). */
+const SLAB_BYTES = 256 * 1024;
 
 export interface NeighbourConfig {
   /** The neighbour's data address, "ip:port". */
@@ -130,9 +133,13 @@ export class Relay {
   private readonly batchBytes: number;
   /** Largest datagram accepted from a neighbour. */
   private readonly maxDatagramBytes: number;
+  /** Next-hop MTU told to senders of over-size DF frames (largest inner IP packet); 0 = no answer possible. */
+  private readonly fragNeededMtu: number;
   /** Local ports holding frames for the end-of-turn flush. */
   private readonly pendingPorts: LocalPort[] = [];
   private flushScheduled = false;
+  private slab: Buffer = Buffer.alloc(0);
+  private slabUsed = 0;
 
   private readonly neighbours = new Map<PeerName, NeighbourState>();
   private readonly neighboursByKey = new Map<number, NeighbourState>();
@@ -175,6 +182,8 @@ export class Relay {
       throw new LoomError('ERR_INVALID_ARGUMENT', `batchBytes must be an integer in 0..${MAX_BATCH_BYTES}`);
     }
     this.maxDatagramBytes = RELAY_HEADER_BYTES + RELAY_TAG_BYTES + Math.max(this.maxPayloadBytes, MAX_BATCH_BYTES);
+    const innerIpLimit = this.maxPayloadBytes - VXLAN_HEADER_BYTES - ETHERNET_HEADER_BYTES;
+    this.fragNeededMtu = innerIpLimit >= MIN_FRAG_NEEDED_MTU ? innerIpLimit : 0;
     this.nextHop = (destination) => (this.neighbours.has(destination) ? destination : undefined);
   }
 
@@ -419,7 +428,7 @@ export class Relay {
     const length = msg.length;
     c.fromKernel++;
     c.bytesFromKernel += length;
-    if (length > this.maxPayloadBytes) return this.drop('oversized');
+    if (length > this.maxPayloadBytes) return this.dropTooBig(msg);
     if (length < VXLAN_HEADER_BYTES + ETHERNET_HEADER_BYTES) return this.drop('malformed');
     const next = this.route(local.key, local.nameBytes, 0);
     if (next === null) return this.drop('no-route');
@@ -431,8 +440,7 @@ export class Relay {
       return;
     }
     if (local.batchUsed + BATCH_LENGTH_BYTES + length > this.batchBytes) this.flushPort(local);
-    // The batch is a fresh buffer per datagram when sent plain: a queued UDP send still references it.
-    const batch = local.batch ?? (local.batch = Buffer.allocUnsafeSlow(this.batchBytes));
+    const batch = local.batch ?? (local.batch = this.takeBatchBuffer());
     const at = local.batchUsed;
     batch[at] = length >>> 8;
     batch[at + 1] = length & 0xff;
@@ -449,6 +457,25 @@ export class Relay {
     }
   }
 
+  /**
+   * A frame from the kernel over maxPayloadBytes is dropped; when it is IPv4 with DF set, its
+   * sender gets ICMP "fragmentation needed" (./icmp.ts) injected into the local kernel with the
+   * frame's own VXLAN header (same VNI), so its TCP lowers the path MTU instead of black-holing.
+   * At most one answer per dropped frame, never sent onto the network.
+   */
+  private dropTooBig(msg: Buffer): void {
+    this.drop('oversized');
+    const inject = this.injectSocket;
+    if (this.fragNeededMtu === 0 || inject === null) return;
+    // One buffer, referenced by the queued send until the kernel takes it.
+    const out = Buffer.allocUnsafe(VXLAN_HEADER_BYTES + FRAG_NEEDED_MAX_FRAME_BYTES);
+    const answer = fragNeededFor(msg.subarray(VXLAN_HEADER_BYTES), this.fragNeededMtu, out.subarray(VXLAN_HEADER_BYTES));
+    if (answer === null) return;
+    msg.copy(out, 0, 0, VXLAN_HEADER_BYTES);
+    inject.send(out.subarray(0, VXLAN_HEADER_BYTES + answer.length), this.localVxlanPort, LOOPBACK, this.afterSend);
+    this.counters.fragNeededSent++;
+  }
+
   /** End of the turn: every peer's waiting frames go out, one datagram each. */
   private readonly flushPending = (): void => {
     this.flushScheduled = false;
@@ -461,6 +488,28 @@ export class Relay {
     ports.length = 0;
   };
 
+  /**
+   * A buffer of batchBytes for a port's next batch. Sealed, the port keeps it for good (sealing
+   * copies). Plain, the send references it until the kernel takes it, so it is never rewritten:
+   * plain batches are carved from shared slabs, one ArrayBuffer per ~SLAB_BYTES of traffic.
+   */
+  private takeBatchBuffer(): Buffer {
+    if (this.encrypt) return Buffer.allocUnsafeSlow(this.batchBytes);
+    if (this.slab.length - this.slabUsed < this.batchBytes) {
+      this.slab = Buffer.allocUnsafeSlow(Math.max(SLAB_BYTES, this.batchBytes));
+      this.slabUsed = 0;
+    }
+    const batch = this.slab.subarray(this.slabUsed, this.slabUsed + this.batchBytes);
+    this.slabUsed += this.batchBytes;
+    return batch;
+  }
+
+  /** A plain batch of `used` bytes was sent: if it is the slab's last carving, its unused tail is free again. */
+  private releaseBatchTail(batch: Buffer, used: number): void {
+    if (batch.buffer !== this.slab.buffer || batch.byteOffset - this.slab.byteOffset + batch.length !== this.slabUsed) return;
+    this.slabUsed -= batch.length - ((used + 7) & ~7);
+  }
+
   private flushPort(local: LocalPort): void {
     const frames = local.batchFrames;
     if (frames === 0) return;
@@ -469,7 +518,10 @@ export class Relay {
     local.batchUsed = 0;
     local.batchFrames = 0;
     // Sealing copies into a fresh ciphertext, so the batch buffer can be reused; a plain send cannot.
-    if (!this.encrypt) local.batch = null;
+    if (!this.encrypt) {
+      local.batch = null;
+      this.releaseBatchTail(batch, used);
+    }
     const next = this.running && this.localPorts.get(local.peer) === local ? this.route(local.key, local.nameBytes, 0) : null;
     if (next === null) {
       this.drops['no-route'] += frames;

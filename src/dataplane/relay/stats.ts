@@ -23,6 +23,8 @@ export interface RelayCounters {
   probeRepliesReceived: number;
   /** Neighbour data addresses changed by an authenticated probe (NAT mapping). */
   addressesLearned: number;
+  /** ICMP "fragmentation needed" answers injected for over-size DF frames (each also dropped as 'oversized'). */
+  fragNeededSent: number;
 }
 
 export interface NeighbourStats {
@@ -53,6 +55,7 @@ export function zeroCounters(): RelayCounters {
     probesAnswered: 0,
     probeRepliesReceived: 0,
     addressesLearned: 0,
+    fragNeededSent: 0,
   };
 }
 
