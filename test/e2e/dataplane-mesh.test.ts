@@ -120,7 +120,7 @@ test('three routers: containers on every host reach each other over kernel VXLAN
     let n = 0;
     for (const h of lab.hosts) {
       for (const s of ['a', 'b']) {
-        const box = { host: h, name: `${h.name}${s}`, ip: `10.47.0.${++n}` };
+        const box = { host: h, name: `${h.name}${s}`, ip: `10.50.0.${++n}` };
         const id = await run(cli, h, ['--name', box.name, `${box.ip}/24`, '--', 'sleep', '3600']);
         assert.match(id, /^[0-9a-f]{12}$/, 'run prints the container id');
         boxes.push(box);
@@ -150,7 +150,7 @@ test('three routers: containers on every host reach each other over kernel VXLAN
     });
 
     await t.test('kill -9 of a router: its containers live on, a TCP transfer to another host completes, the restart converges', async () => {
-      const server = { host: h3, name: 'h3srv', ip: '10.47.0.9' };
+      const server = { host: h3, name: 'h3srv', ip: '10.50.0.9' };
       await run(cli, h3, ['--name', server.name, `${server.ip}/24`, '--', process.execPath, '-e', SERVER]);
       await waitProgrammed(cli, lab, (h) => (h === h3 ? 4 : 5));
       const client = boxes[0]!; // on h1
