@@ -24,6 +24,9 @@ import { fileMemory } from './memory.js';
 import { RelayDriver } from './relay-driver.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
+/** Ethernet header (14) + VXLAN header (8) around a container's IP packet on the relay. */
+const RELAY_FRAME_OVERHEAD_BYTES = 22;
+
 export const DATAPLANE_SUBSYSTEM = 'dataplane';
 
 export class DataplaneSubsystem implements Subsystem {
@@ -110,7 +113,10 @@ export const dataplaneSubsystemFactory: SubsystemFactory = {
       return null;
     }
     const encrypted = config.password !== undefined;
-    const relay = new Relay({ clock, logger }, { self: router.mesh.self, dataPort: config.port, encrypt: encrypted });
+    // The relay carries frames up to the segment MTU (+ Ethernet 14 + VXLAN 8 bytes) and answers a
+    // bigger DF frame with ICMP fragmentation-needed, so a container with a larger MTU adapts.
+    // Every peer uses the same --mtu (one MTU per segment), hence the same limit.
+    const relay = new Relay({ clock, logger }, { self: router.mesh.self, dataPort: config.port, encrypt: encrypted, maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES });
     let controller: DataplaneController | null = null;
     const driver = new RelayDriver({ router, relay, clock, logger, onChange: () => controller?.schedule() }, { encrypted });
     controller = new DataplaneController(
