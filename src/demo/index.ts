@@ -1,155 +1,160 @@
 /**
- * `loom demo`: three hosts on one machine (network namespaces on a shared "underlay" bridge),
- * a router on each, chained h2 -> h1 and h3 -> h2, and the mesh converging to a full set of
- * connections by peer discovery. The demo is a list of steps so later features (IPAM, DNS,
- * containers) add steps rather than rewrite it. Needs root, iproute2 and nftables.
+ * `loom demo`: the whole story on one machine. Four hosts (network namespaces on a shared
+ * "underlay" bridge): routers on h1..h3, chained h2 -> h1 and h3 -> h2, converge to a full mesh;
+ * h4 runs the demo's own upstream DNS server; containers get addresses from IPAM, ping across
+ * hosts over kernel VXLAN, keep going through h2's relay when UDP between h1 and h3 is cut, and
+ * find a service by name after it moves to another host. The demo is a list of steps, each
+ * printing the commands a user would type and their output. Needs root, iproute2, nftables,
+ * util-linux (unshare, nsenter), ping and dig. Every wait is bounded; nothing leaves the lab.
  */
-import { LoomError } from '../core/errors.js';
+import { LoomError, toLoomError } from '../core/errors.js';
 import { Lab } from '../os/netns.js';
-import { cleanupStale } from '../os/lab-cleanup.js';
+import { LAB_PREFIX_RE, cleanupStale } from '../os/lab-cleanup.js';
+import { terminate } from '../os/lab-procs.js';
 import { LoomCli } from './loom-cli.js';
 import { pollUntil } from './poll.js';
+import { ContainerPids, markedProcesses } from './containers.js';
+import { deadLabPrefixes } from './leftovers.js';
+import type { DemoContext, DemoResult, DemoStep } from './context.js';
+import { launchRouters, upstreamDns } from './steps-mesh.js';
+import { pingAcrossHosts, runContainers } from './steps-containers.js';
+import { blockUdp } from './steps-relay.js';
+import { serviceMoves } from './steps-dns.js';
 
 export { LoomCli, repoRoot } from './loom-cli.js';
-export { pollUntil } from './poll.js';
+export { pollUntil, within } from './poll.js';
 export { parseReport, establishedTo, routeTo, type LoomReport } from './report.js';
+export type { DemoResult } from './context.js';
 
 export interface DemoOptions {
   /** Leave the lab running after the demo, with instructions to explore and clean up. */
   keep?: boolean;
   /** Where the demo's narration goes (default: stdout). */
   log?: (line: string) => void;
-  /** Upper bound on waiting for convergence (default 60 s). */
+  /** Upper bound on each wait for the mesh, IPAM or the data plane to settle (default 60 s). */
   convergeTimeoutMs?: number;
 }
 
-interface DemoContext {
-  lab: Lab;
-  cli: LoomCli;
-  say: (line: string) => void;
-  names: Map<string, string>;
-  convergeTimeoutMs: number;
-}
+const ROUTERS = 3;
+const STEPS: readonly DemoStep[] = [launchRouters, upstreamDns, runContainers, pingAcrossHosts, blockUdp, serviceMoves];
+const TEARDOWN_TITLE = 'Teardown: containers killed by PID, then routers, namespaces and scratch files removed';
 
-interface DemoStep {
-  title: string;
-  run(ctx: DemoContext): Promise<void>;
-}
-
-const HOSTS = 3;
-
-function indent(text: string): string {
-  return text
-    .trimEnd()
-    .split('\n')
-    .map((l) => `    ${l}`)
-    .join('\n');
-}
-
-const steps: DemoStep[] = [
-  {
-    title: 'Launch a router on each host: h1 alone, h2 -> h1, h3 -> h2',
-    async run({ lab, cli, say, names }) {
-      for (const h of lab.hosts) {
-        const previous = h.index > 1 ? lab.host(h.index - 1) : undefined;
-        const peers = previous ? [previous.address] : [];
-        const { name, pid } = await cli.launch(h, { peers });
-        names.set(h.name, name);
-        say(`  ${h.name} (${h.address}): peer ${name}, pid ${pid}${previous ? `, told to connect to ${previous.name}` : ''}`);
-      }
-    },
-  },
-  {
-    title: 'Watch the mesh converge (h3 learns about h1 from gossip and connects to it)',
-    async run({ lab, cli, say, convergeTimeoutMs }) {
-      const lastShown = new Map<string, string>();
-      await pollUntil(
-        async () => {
-          let converged = true;
-          for (const h of lab.hosts) {
-            const report = await cli.report(h);
-            const peers = report.router.peers.length;
-            const established = report.router.connections.filter((c) => c.state === 'established').length;
-            const summary = `${peers} peers, ${established} established connections`;
-            if (lastShown.get(h.name) !== summary) {
-              lastShown.set(h.name, summary);
-              say(`  ${h.name}: ${summary}`);
-              say(indent(await cli.status(h)));
-            }
-            if (peers < HOSTS || established < HOSTS - 1) converged = false;
-          }
-          return converged ? true : undefined;
-        },
-        { what: `every router to see ${HOSTS} peers and ${HOSTS - 1} connections`, timeoutMs: convergeTimeoutMs, intervalMs: 300 },
-      );
-      say('  converged: every router knows every peer and is connected to both others');
-    },
-  },
-  {
-    title: 'Connections as each router sees them (`loom status connections`)',
-    async run({ lab, cli, say }) {
-      for (const h of lab.hosts) {
-        say(`  ${h.name}:`);
-        say(indent(await cli.status(h, 'connections')));
-      }
-    },
-  },
-];
-
-/** Runs the demo. Tears the lab down at the end (also on failure) unless `keep`. */
-export async function runDemo(options: DemoOptions = {}): Promise<void> {
+/**
+ * Runs the demo and returns what it proved. Tears the lab down at the end (also on failure)
+ * unless `keep`: containers first, by PID (they live in namespaces of their own), then the lab.
+ */
+export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const say = options.log ?? ((line: string) => process.stdout.write(line + '\n'));
   if (process.getuid?.() !== 0) throw new LoomError('ERR_UNAVAILABLE', 'loom demo creates network namespaces and needs root');
+  const started = Date.now();
   const stale = await cleanupStale();
   if (stale.prefixes.length > 0) say(`Removed leftovers of earlier labs: ${stale.prefixes.join(', ')}`);
-  say(`Creating ${HOSTS} hosts (network namespaces on a shared underlay bridge)...`);
-  const lab = await Lab.create({ hosts: HOSTS, subnet: '192.168.77.0/24' });
-  for (const h of lab.hosts) say(`  ${h.name}: namespace ${h.netns}, eth0 ${h.address}/24`);
-  const ctx: DemoContext = { lab, cli: new LoomCli(lab), say, names: new Map(), convergeTimeoutMs: options.convergeTimeoutMs ?? 60_000 };
+  say(`Creating ${ROUTERS + 1} hosts (network namespaces on a shared underlay bridge)...`);
+  const lab = await Lab.create({ hosts: ROUTERS + 1, subnet: '192.168.77.0/24' });
+  const containers = new ContainerPids();
+  const killContainers = (): void => void containers.killAll();
+  process.on('exit', killContainers);
+  const routers = lab.hosts.slice(0, ROUTERS);
+  const dnsHost = lab.hosts[ROUTERS]!;
+  for (const h of lab.hosts) say(`  ${h.name}: namespace ${h.netns}, eth0 ${h.address}/24${h === dnsHost ? ' (no router: the upstream DNS server)' : ''}`);
+  const result: DemoResult = {
+    prefix: lab.prefix,
+    converged: false,
+    pings: { ok: 0, total: 0 },
+    relay: { via: null, viaHost: null, switchMs: null, pingsOk: 0, pingsTotal: 0 },
+    service2: { before: null, after: null, roundsWithoutReply: 0 },
+    containerPids: [],
+    routerPids: [],
+    kept: false,
+  };
+  const ctx: DemoContext = { lab, cli: new LoomCli(lab), routers, dnsHost, say, peerNames: new Map(), containers, result, convergeTimeoutMs: options.convergeTimeoutMs ?? 60_000 };
+  const total = STEPS.length + 1;
   let failed = true;
   try {
-    for (const [i, step] of steps.entries()) {
-      say(`\n[${i + 1}/${steps.length}] ${step.title}`);
+    for (const [i, step] of STEPS.entries()) {
+      say(`\n[${i + 1}/${total}] ${step.title}`);
+      const stepStarted = Date.now();
       await step.run(ctx);
+      say(`  (${((Date.now() - stepStarted) / 1000).toFixed(1)} s)`);
     }
     failed = false;
   } catch (err) {
-    for (const h of lab.hosts) {
+    for (const h of routers) {
       const tail = ctx.cli.logTail(h, 15);
       if (tail) say(`\n--- ${h.name} loom.log (last lines) ---\n${tail}`);
     }
     throw err;
   } finally {
+    result.containerPids = containers.pids;
     if (options.keep && !failed) {
       lab.keep();
-      say(explainKept(lab, ctx.cli));
+      result.kept = true;
+      process.off('exit', killContainers);
+      say(`\n[${total}/${total}] Kept running`);
+      say(explainKept(ctx));
     } else {
-      await lab.destroy();
-      say(`\nRemoved the demo hosts (${lab.prefix}-*).`);
+      say(`\n[${total}/${total}] ${TEARDOWN_TITLE}`);
+      await teardown(ctx);
+      process.off('exit', killContainers);
     }
+    say(`\nThe demo took ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   }
+  return result;
 }
 
-function explainKept(lab: Lab, cli: LoomCli): string {
-  const first = lab.hosts[0]!;
+async function teardown(ctx: DemoContext): Promise<void> {
+  const { lab, say, containers } = ctx;
+  const killed = containers.killAll();
+  say(`  kill -9 ${killed.join(' ') || '(no container left)'}     # every container the demo saw`);
+  try {
+    await pollUntil(async () => (containers.alive().length === 0 ? true : undefined), { what: 'the containers to exit', timeoutMs: 10_000, intervalMs: 50 });
+  } catch (err) {
+    say(`  ${toLoomError(err).message}`);
+  }
+  await lab.destroy();
+  // Anything still carrying the lab's marker (a container started behind the demo's back) goes too.
+  const strays = markedProcesses(lab.prefix);
+  if (strays.length > 0) {
+    await terminate(strays, 2000);
+    say(`  stopped ${strays.length} more processes of the lab: ${strays.join(' ')}`);
+  }
+  say(`  removed the routers, namespaces ${lab.prefix}-* and ${lab.workDir}`);
+}
+
+function explainKept(ctx: DemoContext): string {
+  const { lab, cli } = ctx;
+  const [h1, , h3] = ctx.routers;
+  const loomIn = (ns: string): string => `ip netns exec ${ns} ${cli.bin}`;
   return [
-    '',
     `The lab is still running (namespaces ${lab.prefix}-*). Explore it:`,
-    `  ip netns exec ${first.netns} ${cli.bin} status`,
-    `  ip netns exec ${first.netns} ${cli.bin} report`,
-    `  ip netns exec ${first.netns} ping -c1 ${lab.host(2).address}`,
-    'Clean up:',
+    `  ${loomIn(h1!.netns)} status`,
+    `  ${loomIn(h1!.netns)} ps`,
+    `  ${loomIn(h1!.netns)} status connections`,
+    `  ${loomIn(h1!.netns)} exec service1 -- ping -c 3 service2`,
+    `  ${loomIn(h3!.netns)} run --name web -- sleep 600`,
+    'Clean up (containers, routers, namespaces):',
     `  ${cli.bin} demo --clean`,
-    'or by hand:',
-    ...lab.hosts.map((h) => `  kill $(cat ${cli.stateDir(h)}/loom.pid)`),
-    ...lab.namespaces().map((ns) => `  ip netns del ${ns}`),
-    `  rm -rf ${lab.workDir} /run/loom-lab/${lab.prefix}.pid`,
   ].join('\n');
 }
 
-/** `loom demo --clean`: removes labs left by `--keep` (or by a crashed run) whose owner is gone. */
-export async function cleanDemo(options: { log?: (line: string) => void } = {}): Promise<void> {
+/**
+ * `loom demo --clean`: removes labs left by `--keep` (or by a crashed run) whose owner is gone
+ * (`only`: just the lab with that prefix).
+ * Their containers first: they carry the lab's marker but sit in namespaces of their own, where
+ * the lab cleanup does not look.
+ */
+export async function cleanDemo(options: { log?: (line: string) => void; only?: string } = {}): Promise<void> {
   const say = options.log ?? ((line: string) => process.stdout.write(line + '\n'));
-  const result = await cleanupStale(undefined, { includeKept: true });
-  say(result.prefixes.length > 0 ? `Removed labs ${result.prefixes.join(', ')} (${result.namespaces.length} namespaces, ${result.killed.length} processes)` : 'Nothing to clean up.');
+  if (options.only !== undefined && !LAB_PREFIX_RE.test(options.only)) throw new LoomError('ERR_INVALID_ARGUMENT', `not a lab prefix: "${options.only.slice(0, 20)}"`);
+  let processes = 0;
+  for (const prefix of deadLabPrefixes()) {
+    if (options.only !== undefined && prefix !== options.only) continue;
+    const pids = markedProcesses(prefix);
+    await terminate(pids, 2000);
+    processes += pids.length;
+  }
+  const pattern = options.only === undefined ? undefined : new RegExp(`^${options.only}-`);
+  const result = await cleanupStale(pattern, { includeKept: true });
+  processes += result.killed.length;
+  say(result.prefixes.length > 0 ? `Removed labs ${result.prefixes.join(', ')} (${result.namespaces.length} namespaces, ${processes} processes)` : 'Nothing to clean up.');
 }

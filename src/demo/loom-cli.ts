@@ -12,6 +12,7 @@ import type { CommandResult } from '../os/runner.js';
 import type { HostRef, Lab } from '../os/netns.js';
 import { isAlive } from '../os/lab-procs.js';
 import { parseReport, type LoomReport } from './report.js';
+import { parseContainerList, type DemoContainer } from './containers.js';
 import { pollUntil } from './poll.js';
 
 /** The checkout this module belongs to: the nearest parent with Loom's package.json. */
@@ -100,8 +101,17 @@ export class LoomCli {
     return parseReport((await this.run(host, ['report'], { timeoutMs: 10_000 })).stdout);
   }
 
+  /**
+   * The host's containers as JSON from the router's API (`loom ps` prints the same for people).
+   * Fetched by a short `node -e` inside the host, because the API listens on the host's own loopback.
+   */
+  async containers(host: HostRef): Promise<DemoContainer[]> {
+    const script = `fetch('http://127.0.0.1:6784/containers').then(r=>r.text()).then(t=>process.stdout.write(t))`;
+    return parseContainerList((await this.lab.exec(host, process.execPath, ['-e', script], { timeoutMs: 10_000 })).stdout);
+  }
+
   /** `loom status [what]` as printed. */
-  async status(host: HostRef, what?: 'peers' | 'connections' | 'targets'): Promise<string> {
+  async status(host: HostRef, what?: 'peers' | 'connections' | 'targets' | 'ipam' | 'dns'): Promise<string> {
     return (await this.run(host, what ? ['status', what] : ['status'], { timeoutMs: 10_000 })).stdout;
   }
 

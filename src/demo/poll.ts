@@ -29,3 +29,16 @@ export async function pollUntil<T>(check: () => Promise<T | undefined>, options:
   }
   throw new LoomError('ERR_TIMEOUT', `timed out after ${options.timeoutMs} ms waiting for ${options.what}`, { cause: lastError });
 }
+
+/** `promise`'s value, or ERR_TIMEOUT after `timeoutMs` (the promise itself is not cancelled). */
+export async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LoomError('ERR_TIMEOUT', `timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -32,10 +32,20 @@ const reportSchema = z.object({
       unicast: z.array(z.object({ destination: z.string(), via: z.string(), hops: z.number() })),
     }),
   }),
+  /** Absent when the router runs without a data plane. */
+  dataplane: z
+    .object({
+      lastError: z.string().nullable(),
+      peers: z.array(z.object({ peer: z.string(), path: z.string(), via: z.string().optional(), reason: z.string().optional(), macs: z.number() })),
+    })
+    .optional(),
+  /** The host's own address on the Loom bridge; DNS serves there once `dns` is true. */
+  'host-address': z.object({ cidr: z.string().nullable(), dns: z.boolean() }).optional(),
 });
 
 export type LoomReport = z.infer<typeof reportSchema>;
 export type ReportConnection = LoomReport['router']['connections'][number];
+export type ReportPeerPath = NonNullable<LoomReport['dataplane']>['peers'][number];
 
 export function parseReport(text: string): LoomReport {
   let json: unknown;
