@@ -129,7 +129,7 @@ test('three routers: containers on every host reach each other over kernel VXLAN
     await waitProgrammed(cli, lab, () => 4);
 
     const ps = await cli.run(h1, ['ps']);
-    assert.match(ps.stdout, /h1a\s+\S+\s+10\.47\.0\.1\/24\s+\d+/);
+    assert.match(ps.stdout, /h1a\s+\S+\s+10\.50\.0\.1\/24\s+\d+/);
     const conn = await cli.status(h1, 'connections');
     assert.match(conn, new RegExp(`fastdp\\s+unencrypted\\s+mtu=${DEFAULT_MTU}`), conn);
 

@@ -56,13 +56,17 @@ test('a peer is found only when it is an executable file on PATH', () => {
   }
 });
 
-test('the path list: unique ids, the two reference rows, and Loom rows pending with their targets', () => {
+test('the path list: unique ids, the reference rows, the peers, and Loom rows with their targets', () => {
   const ids = DATA_PATHS.map((p) => p.id);
   assert.equal(new Set(ids).size, ids.length);
   assert.deepEqual(ids.slice(0, 5), ['veth', 'vxlan', 'tinc', 'nebula', 'wireguard-go']);
   assert.ok(DATA_PATHS.filter((p) => p.group === 'peer').every((p) => p.encrypted && p.requires.length > 0));
   const loom = DATA_PATHS.filter((p) => p.group === 'loom');
-  assert.equal(loom.length, 3);
+  assert.deepEqual(
+    loom.map((p) => p.id),
+    ['loom-fast', 'loom-relay', 'loom-relay-enc', 'loom-relay-enc-jumbo'],
+    'fast path, relay plain, relay encrypted, and the informative jumbo-MTU row',
+  );
   assert.deepEqual(loom.find((p) => p.id === 'loom-fast')?.target, { minMbpsVsVxlan: 0.9, maxRttVsVxlan: 1.2 });
   assert.deepEqual(loom.find((p) => p.id === 'loom-relay-enc')?.target, { minMbpsVsBestPeer: 1.0 });
 });
