@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+// `npm run bench`: every benchmark, one after the other, each in its own process and bounded in
+// time. Each prints its figures next to a baseline measured in the same run (ratios). The ones
+// that build network namespaces (dns, dataplane) need root and say so when they cannot run.
+// Usage: npm run bench [-- NAME...]   (names: control-plane ipam ipam-api relay dns dataplane)
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const BENCHES = [
+  { name: 'control-plane', file: 'dist/bench/control-plane.js', limitMs: 8 * 60_000 },
+  { name: 'ipam', file: 'dist/bench/ipam.js', limitMs: 3 * 60_000 },
+  { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },
+  { name: 'relay', file: 'dist/bench/relay.js', limitMs: 3 * 60_000 },
+  { name: 'dns', file: 'dist/bench/dns.js', limitMs: 4 * 60_000, root: true },
+  { name: 'dataplane', file: 'dist/bench/dataplane.js', limitMs: 10 * 60_000, root: true },
+];
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !BENCHES.some((b) => b.name === w));
+if (unknown.length > 0) {
+  console.error(`run-bench: unknown benchmark ${unknown.join(', ')}; known: ${BENCHES.map((b) => b.name).join(' ')}`);
+  process.exit(2);
+}
+const isRoot = process.getuid?.() === 0;
+
+function run(bench) {
+  return new Promise((resolve) => {
+    console.log(`\n=== bench ${bench.name}: node ${bench.file} ===`);
+    const child = spawn(process.execPath, [bench.file], { cwd: root, stdio: 'inherit', detached: true });
+    const timer = setTimeout(() => {
+      console.error(`run-bench: ${bench.name} ran out of time (${bench.limitMs} ms); stopping it`);
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {}
+    }, bench.limitMs);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ name: bench.name, ok: code === 0, how: signal ?? `exit ${code}` });
+    });
+  });
+}
+
+const results = [];
+for (const bench of BENCHES.filter((b) => wanted.length === 0 || wanted.includes(b.name))) {
+  if (bench.root && !isRoot) {
+    console.log(`\n=== bench ${bench.name}: skipped (needs root to build network namespaces) ===`);
+    results.push({ name: bench.name, ok: true, how: 'skipped' });
+    continue;
+  }
+  results.push(await run(bench));
+}
+console.log('\n=== benchmarks ===');
+for (const r of results) console.log(`${r.ok ? 'ok    ' : 'FAILED'} ${r.name} (${r.how})`);
+process.exit(results.every((r) => r.ok) ? 0 : 1);
