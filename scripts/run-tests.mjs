@@ -86,4 +86,8 @@ for (const r of results) {
   failed ||= bad;
   console.log(`${bad ? 'FAIL' : 'ok  '} ${r.name}: ${counts}${r.timedOut ? ' (timed out)' : ''}${r.missing ? ' (missing)' : ''} [exit ${r.code}]`);
 }
+// One closing line over both phases, in the plain form CI reads ("N passed, N failed, N skipped").
+const total = (k) => results.reduce((n, r) => n + (r.summary[k] ?? 0), 0);
+const phaseFailures = results.filter((r) => r.code !== 0 || r.timedOut).length;
+console.log(`${total('pass')} passed, ${Math.max(total('fail') + total('cancelled'), failed ? Math.max(1, phaseFailures) : 0)} failed, ${total('skipped')} skipped`);
 process.exit(failed ? 1 : 0);
