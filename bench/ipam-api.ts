@@ -6,7 +6,8 @@
  *
  *   node --import tsx bench/ipam-api.ts [--rounds 3] [--requests 10000] [--concurrency 64] [--seconds 15] [--json FILE]
  *
- * Method: the load generator is this script again in a child process (its own core, so the
+ * Method: the load generator is wrk when installed (scripts/install.sh installs it): a C client
+ * costs far less per request than Node's, so the figure is the daemon's. Otherwise it is this script again in a child process (its own core, so the
  * client does not eat the daemon's event loop; started through the command runner): a keep-alive agent with --concurrency sockets; that many loops each
  * send one request, await the answer, and send the next, until --requests are done or --seconds
  * pass (bounded in count and time). Each round measures /healthz then allocations (new ids);
@@ -19,7 +20,7 @@
  *   full          one fsync per allocation (the previous setting)
  * Nothing leaves the machine: the API listens on loopback and the mesh transport is in memory.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,8 +125,51 @@ function requestFor(job: LoadJob, i: number): { method: string; path: string; bo
 
 const LOAD_CHILD_ENV = 'LOOM_BENCH_IPAM_LOAD';
 
+const WRK = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
+
+/** wrk's script: every allocation for a new container id (thread number + a counter). */
+const WRK_ALLOCATE_LUA = `
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("POST", "/ipam/allocate", { ["Content-Type"] = "application/json" }, '{"containerId":"wrk' .. ROUND .. '-' .. tid .. '-' .. n .. '"}')
+end
+`;
+
+function wrkMs(text: string | undefined): number {
+  const m = /^([0-9.]+)(us|ms|s)$/.exec(text ?? '');
+  if (!m) return 0;
+  const v = Number(m[1]);
+  return Math.round((m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v) * 100) / 100;
+}
+
+/**
+ * The load from wrk (C, one thread, `concurrency` keep-alive connections, `seconds` long): a
+ * client far cheaper per request than Node's, so the figure is the daemon's, not the client's.
+ */
+async function loadWithWrk(wrk: string, job: LoadJob): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'loom-bench-wrk-'));
+  try {
+    const script = join(dir, 'allocate.lua');
+    writeFileSync(script, WRK_ALLOCATE_LUA.replace('ROUND', `"${job.round ?? 0}"`));
+    const seconds = Math.max(1, Math.min(10, Math.round(job.options.seconds / 3)));
+    const path = job.target === 'healthz' ? '/healthz' : '/ipam/allocate';
+    const args = ['-t1', `-c${job.options.concurrency}`, `-d${seconds}s`, '--latency', ...(job.target === 'allocate' ? ['-s', script] : []), `http://127.0.0.1:${job.port}${path}`];
+    const out = (await systemRunner.run(wrk, args, { timeoutMs: (seconds + 30) * 1000 })).stdout;
+    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
+    const perSecond = Math.round(Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1] ?? 0));
+    const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?(\d+)/.exec(out)?.[1] ?? 0);
+    return { requests, perSecond, p50Ms: wrkMs(/50%\s+(\S+)/.exec(out)?.[1]), p99Ms: wrkMs(/99%\s+(\S+)/.exec(out)?.[1]), errors };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Runs `load` in a child process (this file, with the job in the environment) and returns its result. */
 async function loadInWorker(job: LoadJob): Promise<Run> {
+  if (WRK !== undefined) return loadWithWrk(WRK, job);
   const result = await systemRunner.run(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
     timeoutMs: (job.options.seconds + 30) * 1000,
     env: { ...process.env, [LOAD_CHILD_ENV]: JSON.stringify(job) },
@@ -180,7 +224,11 @@ async function measure(options: Options, store: SqliteStoreOptions): Promise<{ h
 async function main(): Promise<void> {
 const options = parseArgs(process.argv.slice(2));
 const results: Record<string, { healthz: Run; allocate: Run; ratio: number }> = {};
-console.log(`IPAM API bench: median of ${options.rounds} rounds of ${options.requests} requests, ${options.concurrency} concurrent, at most ${options.seconds} s each`);
+console.log(
+  WRK !== undefined
+    ? `IPAM API bench: load from wrk (${WRK}), ${options.concurrency} keep-alive connections, median of ${options.rounds} rounds of ${Math.max(1, Math.min(10, Math.round(options.seconds / 3)))} s`
+    : `IPAM API bench: median of ${options.rounds} rounds of ${options.requests} requests from a Node client, ${options.concurrency} concurrent, at most ${options.seconds} s each (install wrk for a cheaper client)`,
+);
 for (const v of VARIANTS) {
   const { healthz, allocate } = await measure(options, v.store);
   const ratio = Math.round((allocate.perSecond / healthz.perSecond) * 100) / 100;

@@ -9,7 +9,9 @@ PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps ut
   # peers the data-plane benchmark (npm run bench) measures Loom against
   tinc nebula wireguard-go wireguard-tools
   # what the DNS benchmark measures Loom against
-  dnsperf dnsmasq-base)
+  dnsperf dnsmasq-base
+  # the HTTP load generator of the IPAM API benchmark
+  wrk)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (it installs OS packages and the tests create network namespaces)" >&2
