@@ -6,9 +6,9 @@
  * Run: npm run build && node dist/bench/control-plane.js [sizes...]   (default: 100 1000)
  *
  * "Per change" = per new version of some peer's entry (each connection made or lost changes
- * the entries of both ends). Anti-entropy (full state every 30 s) is background cost, not
- * change-driven: it is switched off during the measurement and reported on its own line from
- * the measured size of a full state.
+ * the entries of both ends). Anti-entropy (a 9-byte topology fingerprint per neighbour every
+ * 30 s) is background cost, not change-driven: it is switched off during the measurement.
+ * Prints a markdown table for docs/BENCHMARKS.md; progress goes to stderr.
  */
 import v8 from 'node:v8';
 import vm from 'node:vm';
@@ -18,18 +18,6 @@ import { createTestMesh, seededRandom, type TestMesh } from '../test/helpers/tes
 const CONN_LIMIT = 8;
 const LATENCY_MS = 5;
 
-interface Row {
-  n: number;
-  buildMs: number | null;
-  joinMs: number | null;
-  joinBytesPerPeerPerChange: number;
-  deathMs: number | null;
-  deathBytesPerPeerPerChange: number;
-  fullStateBytes: number;
-  detail: string[];
-  heapPerRouterKiB: number;
-  wallSeconds: number;
-}
 
 function gcNow(): void {
   v8.setFlagsFromString('--expose-gc');
@@ -37,22 +25,52 @@ function gcNow(): void {
   gc?.();
 }
 
-/** Sum of every live router's own entry version: each +1 is one change some peer published. */
-function ownVersionSum(mesh: TestMesh): number {
+/** Each live router's own entry version, by index: each +1 is one change some peer published. */
+function ownVersions(mesh: TestMesh): Map<number, number> {
+  const out = new Map<number, number>();
+  mesh.routers.forEach((r, i) => {
+    if (mesh.isAlive(i)) out.set(i, r.entryVersion(r.mesh.self) ?? 0);
+  });
+  return out;
+}
+
+/** Changes published between two snapshots by routers alive at the end (a new router counts from 0). */
+function changesBetween(before: Map<number, number>, after: Map<number, number>): number {
   let sum = 0;
-  for (const r of mesh.live()) sum += r.status().peers.find((p) => p.name === r.mesh.self)?.version ?? 0;
+  for (const [i, v] of after) sum += v - (before.get(i) ?? 0);
   return sum;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }
 
 const CHANGE_KINDS = ['neighbour', 'broadcast', 'unicast', 'repair', 'repairState'] as const;
 
-/** Runs `change`, then until converged and quiet; returns simulated ms and bytes per peer per change. */
-async function measure(mesh: TestMesh, change: () => Promise<void>): Promise<{ ms: number | null; bytesPerPeerPerChange: number; byKind: string }> {
+interface ChangeCost {
+  /** Simulated ms from the change until the mesh was converged and quiet; null = not within 60 s. */
+  ms: number | null;
+  changes: number;
+  /** Bytes received per peer per change, over the peers that existed before (not the joiner). */
+  medianReceived: number;
+  p95Received: number;
+  maxReceived: number;
+  /** Bytes received by the joiner (full state), per change; 0 for a death. */
+  joinerReceived: number;
+  /** All gossip bytes sent / live peers / changes. */
+  totalPerPeer: number;
+  byKind: string;
+}
+
+/** Runs `change`, then until converged and quiet, then 3 s more (repair checks, discovery dials). */
+async function measure(mesh: TestMesh, change: () => Promise<number | null>): Promise<ChangeCost> {
   const bytesBefore = mesh.totalGossipBytes([...CHANGE_KINDS]);
   const kindsBefore = CHANGE_KINDS.map((k) => mesh.totalGossipBytes([k]));
-  const versionsBefore = ownVersionSum(mesh);
+  const receivedBefore = mesh.routers.map((r) => r.gossipStats().bytesReceived);
+  const versionsBefore = ownVersions(mesh);
   const start = mesh.clock.now();
-  await change();
+  const joiner = await change();
   let convergedAt: number | null = null;
   const settled = await mesh.runUntil(() => {
     if (!mesh.converged()) {
@@ -63,13 +81,37 @@ async function measure(mesh: TestMesh, change: () => Promise<void>): Promise<{ m
     return mesh.quiet();
   }, 60_000);
   const ms = settled && convergedAt !== null ? convergedAt - start : null;
-  // Keep counting past the repair check (1-1.5 s after the last change) and discovery dials.
   await mesh.runUntil(() => false, 3_000);
+  const changes = Math.max(1, changesBetween(versionsBefore, ownVersions(mesh)));
+  const live = mesh.live().length;
+  const received: number[] = [];
+  mesh.routers.forEach((r, i) => {
+    if (mesh.isAlive(i) && i !== joiner) received.push((r.gossipStats().bytesReceived - (receivedBefore[i] ?? 0)) / changes);
+  });
+  received.sort((a, b) => a - b);
+  const joinerReceived = joiner === null ? 0 : mesh.routers[joiner]!.gossipStats().bytesReceived / changes;
   const bytes = mesh.totalGossipBytes([...CHANGE_KINDS]) - bytesBefore;
-  // A joiner's first version counts too (its entry is new to everyone).
-  const changes = Math.max(1, ownVersionSum(mesh) - versionsBefore);
-  const byKind = CHANGE_KINDS.map((k, i) => `${k} ${((mesh.totalGossipBytes([k]) - kindsBefore[i]!) / mesh.live().length / changes).toFixed(1)}`).join(', ');
-  return { ms, bytesPerPeerPerChange: bytes / mesh.live().length / changes, byKind: `${changes} changes; B/peer/change: ${byKind}` };
+  const byKind = CHANGE_KINDS.map((k, i) => `${k} ${((mesh.totalGossipBytes([k]) - kindsBefore[i]!) / live / changes).toFixed(1)}`).join(', ');
+  return {
+    ms,
+    changes,
+    medianReceived: percentile(received, 0.5),
+    p95Received: percentile(received, 0.95),
+    maxReceived: received[received.length - 1] ?? 0,
+    joinerReceived,
+    totalPerPeer: bytes / live / changes,
+    byKind: `${changes} changes; sent B/peer/change by kind: ${byKind}`,
+  };
+}
+
+interface Row {
+  n: number;
+  buildMs: number | null;
+  join: ChangeCost;
+  death: ChangeCost;
+  fullStateBytes: number;
+  heapPerRouterKiB: number;
+  wallSeconds: number;
 }
 
 async function run(n: number): Promise<Row> {
@@ -93,24 +135,17 @@ async function run(n: number): Promise<Row> {
   const join = await measure(mesh, async () => {
     const j = await mesh.addRouter();
     mesh.connect(j, Math.floor(rand() * n));
+    return j;
   });
   const victim = 1 + Math.floor(rand() * (n - 2));
-  const death = await measure(mesh, () => mesh.kill(victim));
+  const death = await measure(mesh, async () => {
+    await mesh.kill(victim);
+    return null;
+  });
 
   const fullStateBytes = fullStateSize(mesh);
   await mesh.stop();
-  return {
-    n,
-    buildMs,
-    joinMs: join.ms,
-    joinBytesPerPeerPerChange: join.bytesPerPeerPerChange,
-    deathMs: death.ms,
-    deathBytesPerPeerPerChange: death.bytesPerPeerPerChange,
-    fullStateBytes,
-    detail: [`n=${n} join: ${join.byKind}`, `n=${n} death: ${death.byKind}`],
-    heapPerRouterKiB,
-    wallSeconds: (performance.now() - wallStart) / 1000,
-  };
+  return { n, buildMs, join, death, fullStateBytes, heapPerRouterKiB, wallSeconds: (performance.now() - wallStart) / 1000 };
 }
 
 /** Bytes of one full-state topology message, as anti-entropy sends it. */
@@ -129,37 +164,37 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   for (const n of ns) {
     rows.push(await run(n));
+    console.error(`n=${n} done in ${rows[rows.length - 1]!.wallSeconds.toFixed(1)} s wall`);
   }
-  const header = ['peers', 'build ms', 'join ms', 'join B/peer/change', 'death ms', 'death B/peer/change', 'full state B', 'heap KiB/router', 'wall s'];
-  const lines = rows.map((r) => [
-    String(r.n),
-    fmt(r.buildMs),
-    fmt(r.joinMs),
-    r.joinBytesPerPeerPerChange.toFixed(1),
-    fmt(r.deathMs),
-    r.deathBytesPerPeerPerChange.toFixed(1),
-    String(r.fullStateBytes),
-    r.heapPerRouterKiB.toFixed(1),
-    r.wallSeconds.toFixed(1),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const print = (cells: string[]): void => console.log(cells.map((c, i) => c.padStart(widths[i]!)).join('  '));
   console.log(`control plane: sparse mesh, connLimit ${CONN_LIMIT}, discovery on, one-way latency ${LATENCY_MS} ms (simulated time)`);
-  print(header);
-  for (const l of lines) print(l);
+  console.log('B = gossip bytes received per existing peer per change (the joiner excluded); total = all gossip bytes sent / peers / changes');
+  console.log('');
+  console.log('| peers | build ms | change | changes | converge ms | median B | p95 B | max B | total B/peer | joiner B | full state B | heap KiB/router | wall s |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    for (const [what, c] of [['join', r.join], ['death', r.death]] as const) {
+      console.log(
+        `| ${r.n} | ${fmt(r.buildMs)} | ${what} | ${c.changes} | ${fmt(c.ms)} | ${c.medianReceived.toFixed(0)} | ${c.p95Received.toFixed(0)} | ${c.maxReceived.toFixed(0)} | ` +
+          `${c.totalPerPeer.toFixed(0)} | ${what === 'join' ? c.joinerReceived.toFixed(0) : '-'} | ${r.fullStateBytes} | ${r.heapPerRouterKiB.toFixed(0)} | ${r.wallSeconds.toFixed(1)} |`,
+      );
+    }
+  }
   const small = rows.find((r) => r.n === 100);
   const big = rows.find((r) => r.n === 1000);
+  console.log('');
   if (small && big) {
     const ratio = (a: number, b: number): string => (b > 0 ? (a / b).toFixed(2) : 'n/a');
-    console.log(
-      `bytes/peer/change 1000 vs 100: join ${ratio(big.joinBytesPerPeerPerChange, small.joinBytesPerPeerPerChange)}, ` +
-        `death ${ratio(big.deathBytesPerPeerPerChange, small.deathBytesPerPeerPerChange)}; baseline log(1000)/log(100) = ${(Math.log(1000) / Math.log(100)).toFixed(2)}`,
-    );
-    console.log(`target: 1,000 peers converge within 10 s simulated: join ${big.joinMs !== null && big.joinMs <= 10_000 ? 'met' : 'MISSED'}, death ${big.deathMs !== null && big.deathMs <= 10_000 ? 'met' : 'MISSED'}`);
+    for (const what of ['join', 'death'] as const) {
+      console.log(
+        `1000 vs 100, ${what}: median ${ratio(big[what].medianReceived, small[what].medianReceived)}, p95 ${ratio(big[what].p95Received, small[what].p95Received)}, ` +
+          `total/n ${ratio(big[what].totalPerPeer, small[what].totalPerPeer)}; baseline log(1000)/log(100) = ${(Math.log(1000) / Math.log(100)).toFixed(2)}`,
+      );
+    }
+    console.log(`target: 1,000 peers converge within 10 s simulated: join ${big.join.ms !== null && big.join.ms <= 10_000 ? 'met' : 'MISSED'}, death ${big.death.ms !== null && big.death.ms <= 10_000 ? 'met' : 'MISSED'}`);
   }
-  for (const r of rows) for (const d of r.detail) console.log(d);
+  for (const r of rows) console.log(`n=${r.n} join: ${r.join.byKind}\nn=${r.n} death: ${r.death.byKind}`);
   for (const r of rows) {
-    console.log(`anti-entropy background at n=${r.n}: full state ~${r.fullStateBytes} B to each of <= ${CONN_LIMIT} neighbours every 30 s = ~${((r.fullStateBytes * CONN_LIMIT) / 30).toFixed(0)} B/s per peer`);
+    console.log(`anti-entropy at n=${r.n}: a 9 B topology fingerprint to each of <= ${2 * CONN_LIMIT} neighbours every 30 s (a full state would be ~${r.fullStateBytes} B)`);
   }
 }
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BENCHES = [
-  { name: 'control-plane', file: 'dist/bench/control-plane.js', limitMs: 8 * 60_000 },
+  { name: 'control-plane', file: 'dist/bench/control-plane.js', limitMs: 12 * 60_000 },
   { name: 'ipam', file: 'dist/bench/ipam.js', limitMs: 3 * 60_000 },
   { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },
   { name: 'relay', file: 'dist/bench/relay.js', limitMs: 3 * 60_000 },

@@ -14,10 +14,10 @@
  * is dropped beyond `maxQueuedUnicasts` (gossip is best-effort; senders retry via state).
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { isLoomError, LoomError } from '../core/errors.js';
+import { isLoomError, LoomError, toLoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
-import { MAX_CHANNEL_NAME_BYTES } from './protocol.js';
+import { hopsLeftOf, MAX_CHANNEL_NAME_BYTES, UNICAST_HOP_LIMIT, type GossipUnicastMessage } from './protocol.js';
 import type { Routes } from './routes.js';
 import type { ControlMessage, GossipChannel, GossipData, Gossiper, ProtocolConnection } from './types.js';
 
@@ -56,6 +56,17 @@ export interface ChannelOptions {
    * 'broadcast': send it along our own broadcast tree, so each peer receives it about once.
    */
   relayNeighbourGossip?: 'neighbours' | 'broadcast';
+  /**
+   * Default true: the hub sends the channel's full state to a new neighbour and at every
+   * anti-entropy round. False: never; the owner reconciles on its own (the topology exchanges
+   * fingerprints and summaries instead, so a 1,000-peer state is not resent every 30 s).
+   */
+  fullStateExchange?: boolean;
+  /**
+   * Called for each update about to be relayed along a broadcast tree, once the batch it arrived
+   * in has been merged (so routes are current); returns what to relay, or null to drop it.
+   */
+  beforeRelay?: (update: GossipData) => GossipData | null;
 }
 
 /** 'repair' and 'repairState': the topology's digest check and its answer (see router.ts). */
@@ -68,6 +79,10 @@ export interface GossipStats {
   messagesReceived: number;
   /** Bytes sent, split by kind (anti-entropy counted apart from change-driven gossip). */
   bytesSentByKind: Record<GossipKind, number>;
+  /** Unicasts relayed by us that had no hops left (a routing loop during churn). */
+  unicastsDroppedHopLimit: number;
+  /** Gossip a Gossiper refused (LoomError) or failed on (anything else); the connection stays. */
+  gossipRejected: number;
 }
 
 interface PendingSlot {
@@ -77,7 +92,7 @@ interface PendingSlot {
   data: GossipData;
 }
 
-type UnicastMessage = Extract<ControlMessage, { type: 'gossip-unicast' }>;
+type UnicastMessage = GossipUnicastMessage;
 
 interface NeighbourQueue {
   /** Keyed by `${kind}\0${channel}\0${src}`; insertion order is flush order. */
@@ -85,6 +100,13 @@ interface NeighbourQueue {
   unicasts: UnicastMessage[];
   blocked: boolean;
   flushScheduled: boolean;
+}
+
+interface PendingRelay {
+  channel: string;
+  src: PeerName;
+  update: GossipData;
+  from: PeerName | null;
 }
 
 interface ChannelEntry {
@@ -105,12 +127,20 @@ export class GossipHub {
   private readonly queues = new Map<PeerName, NeighbourQueue>();
   private antiEntropyTimer: TimerHandle | null = null;
   private running = false;
+  /**
+   * Broadcast relays wait here until the end of the current task: everything delivered in one
+   * batch is merged first, then routes are computed once and every relay uses them (with 1,000
+   * peers, recomputing routes per message was most of a router's CPU).
+   */
+  private pendingRelays: PendingRelay[] = [];
   readonly stats: GossipStats = {
     bytesSent: 0,
     bytesReceived: 0,
     messagesSent: 0,
     messagesReceived: 0,
     bytesSentByKind: { neighbour: 0, antiEntropy: 0, broadcast: 0, unicast: 0, repair: 0, repairState: 0 },
+    unicastsDroppedHopLimit: 0,
+    gossipRejected: 0,
   };
 
   constructor(components: GossipHubComponents, init: GossipHubInit = {}) {
@@ -137,6 +167,7 @@ export class GossipHub {
     this.antiEntropyTimer?.cancel();
     this.antiEntropyTimer = null;
     this.queues.clear();
+    this.pendingRelays = [];
   }
 
   newChannel(name: string, gossiper: Gossiper, options: ChannelOptions = {}): GossipChannel {
@@ -146,8 +177,8 @@ export class GossipHub {
     if (this.channels.has(name)) throw new LoomError('ERR_CONFLICT', `gossip channel "${name}" already exists`);
     const channel: GossipChannel = {
       name,
-      gossipUnicast: (dst, msg) => this.sendUnicast({ type: 'gossip-unicast', channel: name, src: this.host.self, dst, payload: msg }),
-      gossipBroadcast: (update) => this.relayBroadcast(name, this.host.self, update, null),
+      gossipUnicast: (dst, msg) => this.sendUnicast({ type: 'gossip-unicast', channel: name, src: this.host.self, dst, hopsLeft: UNICAST_HOP_LIMIT, payload: msg }),
+      gossipBroadcast: (update) => this.queueRelay(name, this.host.self, update, null),
       gossipNeighbours: (update) => this.toNeighbours('neighbour', name, update, null),
     };
     this.channels.set(name, { gossiper, options, channel });
@@ -170,6 +201,7 @@ export class GossipHub {
   connectionEstablished(peer: PeerName): void {
     this.queues.set(peer, { slots: new Map(), unicasts: [], blocked: false, flushScheduled: false });
     for (const [name, entry] of this.channels) {
+      if (entry.options.fullStateExchange === false) continue;
       const full = entry.gossiper.gossip();
       if (full) this.enqueue(peer, 'neighbour', name, null, full);
     }
@@ -187,7 +219,18 @@ export class GossipHub {
     this.flush(peer);
   }
 
-  /** Handles a gossip message from neighbour `from`. Bad payloads are logged and dropped. */
+  /** Counts a gossip message the router handled itself (topology digests and summaries). */
+  countReceived(bytes: number): void {
+    this.stats.messagesReceived++;
+    this.stats.bytesReceived += bytes;
+  }
+
+  /**
+   * Handles a gossip message from neighbour `from`. Never throws: whatever a Gossiper throws is
+   * logged (a LoomError, i.e. bad input, at warn; anything else, i.e. a bug, at error) and the
+   * message dropped. The connection stays: one bad payload or one buggy subsystem must not cut
+   * the mesh.
+   */
   receive(from: PeerName, msg: ControlMessage): void {
     if (msg.type !== 'gossip' && msg.type !== 'gossip-broadcast' && msg.type !== 'gossip-unicast') return;
     this.stats.messagesReceived++;
@@ -202,27 +245,58 @@ export class GossipHub {
         case 'gossip': {
           const news = entry!.gossiper.onGossip(msg.payload);
           if (!news) return;
-          if (entry!.options.relayNeighbourGossip === 'broadcast') this.relayBroadcast(msg.channel, this.host.self, news, from);
+          if (entry!.options.relayNeighbourGossip === 'broadcast') this.queueRelay(msg.channel, this.host.self, news, from);
           else this.toNeighbours('neighbour', msg.channel, news, from);
           return;
         }
         case 'gossip-broadcast': {
           const news = entry!.gossiper.onGossipBroadcast(msg.src, msg.payload);
-          if (news) this.relayBroadcast(msg.channel, msg.src, news, from);
+          if (news) this.queueRelay(msg.channel, msg.src, news, from);
           return;
         }
-        case 'gossip-unicast':
-          if (msg.dst === this.host.self) entry!.gossiper.onGossipUnicast(msg.src, msg.payload);
-          else this.sendUnicast(msg);
+        case 'gossip-unicast': {
+          if (msg.dst === this.host.self) return entry!.gossiper.onGossipUnicast(msg.src, msg.payload);
+          const hopsLeft = hopsLeftOf(msg);
+          if (hopsLeft <= 0) {
+            this.stats.unicastsDroppedHopLimit++;
+            this.logger.debug({ channel: msg.channel, src: msg.src, dst: msg.dst }, 'unicast gossip dropped: hop limit');
+            return;
+          }
+          this.sendUnicast({ ...msg, hopsLeft: hopsLeft - 1 });
           return;
+        }
         default: {
           const never: never = msg;
           return never;
         }
       }
     } catch (err) {
-      if (!isLoomError(err)) throw err;
-      this.logger.warn({ channel: msg.channel, from, code: err.code, err: err.message }, 'gossip rejected');
+      this.stats.gossipRejected++;
+      if (isLoomError(err)) {
+        this.logger.warn({ channel: msg.channel, from, code: err.code, err: err.message }, 'gossip rejected');
+      } else {
+        this.logger.error({ channel: msg.channel, from, type: msg.type, err: toLoomError(err).message, stack: err instanceof Error ? err.stack : undefined }, 'gossiper failed on gossip');
+      }
+    }
+  }
+
+  private queueRelay(channel: string, src: PeerName, update: GossipData, from: PeerName | null): void {
+    this.pendingRelays.push({ channel, src, update, from });
+    if (this.pendingRelays.length === 1) queueMicrotask(() => this.flushRelays());
+  }
+
+  private flushRelays(): void {
+    const relays = this.pendingRelays;
+    this.pendingRelays = [];
+    for (const r of relays) {
+      const hook = this.channels.get(r.channel)?.options.beforeRelay;
+      let update: GossipData | null = r.update;
+      try {
+        update = hook ? hook(r.update) : r.update;
+      } catch (err) {
+        this.logger.error({ channel: r.channel, err: toLoomError(err).message }, 'beforeRelay failed; relaying unfiltered');
+      }
+      if (update) this.relayBroadcast(r.channel, r.src, update, r.from);
     }
   }
 
@@ -319,6 +393,7 @@ export class GossipHub {
   /** Full state of every channel to every neighbour: repairs whatever a lost or misrouted update left behind. */
   antiEntropy(): void {
     for (const [name, entry] of this.channels) {
+      if (entry.options.fullStateExchange === false) continue;
       const full = entry.gossiper.gossip();
       if (full) this.toNeighbours('antiEntropy', name, full, null);
     }

@@ -2,7 +2,8 @@
 export * from './types.js';
 export { Router, TOPOLOGY_CHANNEL, type RouterComponents, type RouterOptions } from './router.js';
 export { Topology, TopologyUpdate, type PeerEntry, type PeerConnectionEntry } from './topology.js';
-export { Routes, buildGraph, type MeshGraph, type UnicastRoute } from './routes.js';
+export { Routes, type UnicastRoute } from './routes.js';
+export { PeerGraph } from './peer-graph.js';
 export { GossipHub, type GossipStats, type ChannelOptions } from './gossip.js';
 export { ConnectionMaker } from './connection-maker.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';

@@ -18,6 +18,22 @@ export const MESSAGE_TAG = {
 } as const satisfies Record<ControlMessage['type'], number>;
 
 export const MAX_CHANNEL_NAME_BYTES = 64;
+/**
+ * Hops a unicast may still take when it leaves its source. Routes are shortest paths, so a
+ * message that needs more is circling between routers whose views disagree (during churn).
+ */
+export const UNICAST_HOP_LIMIT = 64;
+
+/**
+ * gossip-unicast as it travels: `hopsLeft` (0..255, default UNICAST_HOP_LIMIT when absent) is
+ * decremented by every relay; a relay drops a message that has none left.
+ * (Proposed for the ControlMessage union in types.ts as an optional field.)
+ */
+export type GossipUnicastMessage = Extract<ControlMessage, { type: 'gossip-unicast' }> & { hopsLeft?: number };
+
+export function hopsLeftOf(msg: GossipUnicastMessage): number {
+  return msg.hopsLeft ?? UNICAST_HOP_LIMIT;
+}
 /** Goodbye reasons are for logs and status; longer ones are cut (on a character boundary). */
 export const MAX_GOODBYE_REASON_CHARS = 256;
 const PEER_NAME_BYTES = 6;
@@ -48,7 +64,7 @@ function layout(msg: ControlMessage): { size: number; channel?: Buffer; reason?:
     }
     case 'gossip-unicast': {
       const channel = channelBytes(msg.channel);
-      return { size: 2 + channel.length + 2 * PEER_NAME_BYTES + msg.payload.length, channel };
+      return { size: 2 + channel.length + 2 * PEER_NAME_BYTES + 1 + msg.payload.length, channel };
     }
     case 'gossip-broadcast': {
       const channel = channelBytes(msg.channel);
@@ -92,6 +108,7 @@ export function encodeControlMessage(msg: ControlMessage, headroom = 0): Buffer 
       putChannel();
       putPeer(msg.src);
       putPeer(msg.dst);
+      out[at++] = Math.max(0, Math.min(255, Math.trunc(hopsLeftOf(msg))));
       out.set(msg.payload, at);
       break;
     case 'gossip-broadcast':
@@ -168,8 +185,10 @@ export function decodeControlMessage(body: Uint8Array): ControlMessage {
       return { type: 'heartbeat' };
     case MESSAGE_TAG.gossip:
       return { type: 'gossip', channel: r.channel(), payload: r.rest() };
-    case MESSAGE_TAG['gossip-unicast']:
-      return { type: 'gossip-unicast', channel: r.channel(), src: r.peer(), dst: r.peer(), payload: r.rest() };
+    case MESSAGE_TAG['gossip-unicast']: {
+      const msg: GossipUnicastMessage = { type: 'gossip-unicast', channel: r.channel(), src: r.peer(), dst: r.peer(), hopsLeft: r.u8(), payload: r.rest() };
+      return msg;
+    }
     case MESSAGE_TAG['gossip-broadcast']:
       return { type: 'gossip-broadcast', channel: r.channel(), src: r.peer(), payload: r.rest() };
     case MESSAGE_TAG.goodbye:

@@ -29,6 +29,7 @@ import { Routes } from './routes.js';
 import { Topology, TopologyUpdate } from './topology.js';
 import { decodeDigest, isDigest, sameHash, topologyHash, TopologyDigest } from './topology-digest.js';
 import { TopologyGossiper } from './topology-gossiper.js';
+import { entriesNewerThan, isSummary, summaryHasNews, TopologySummary } from './topology-summary.js';
 import type {
   ByteStream,
   ConnectionStatus,
@@ -94,10 +95,11 @@ export class Router implements RouterApi {
   private readonly attempts = new Set<Attempt>();
   private readonly listeners = new Set<() => void>();
   private cachedRoutes: Routes;
-  private routesDirty = false;
+  private cachedHash: { at: number; hash: Uint8Array } | null = null;
   private afterChangeScheduled = false;
   private discoveryTimer: TimerHandle | null = null;
   private repairTimer: TimerHandle | null = null;
+  private antiEntropyTimer: TimerHandle | null = null;
   private readonly random: () => number;
   private terminations = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -114,7 +116,7 @@ export class Router implements RouterApi {
     this.options = init;
     this.logger = (components.logger ?? silentLogger).child({ component: 'router', peer: init.identity.name });
     this.topology = new Topology(init.identity);
-    this.cachedRoutes = new Routes(this.self, this.topology.view());
+    this.cachedRoutes = new Routes(this.self, this.topology.graph);
     const random = components.random ?? Math.random;
     this.random = random;
     this.gossip = new GossipHub(
@@ -131,14 +133,19 @@ export class Router implements RouterApi {
       },
       { antiEntropyIntervalMs: init.antiEntropyIntervalMs, antiEntropyJitter: init.antiEntropyJitter },
     );
-    this.topologyChannel = this.gossip.newChannel(
-      TOPOLOGY_CHANNEL,
-      new TopologyGossiper(this.topology, (_changed, selfBumped) => {
+    const topologyGossiper = new TopologyGossiper(
+      this.topology,
+      (_changed, selfBumped) => {
         this.topologyChanged();
         if (selfBumped) this.topologyChannel.gossipBroadcast(new TopologyUpdate([this.topology.ourEntry]));
-      }),
-      { relayNeighbourGossip: 'broadcast' },
+      },
+      (peer) => this.routes().isReachable(peer),
     );
+    this.topologyChannel = this.gossip.newChannel(TOPOLOGY_CHANNEL, topologyGossiper, {
+      relayNeighbourGossip: 'broadcast',
+      fullStateExchange: false,
+      beforeRelay: (update) => topologyGossiper.beforeRelay(update),
+    });
     this.maker = new ConnectionMaker(
       {
         clock: this.clock,
@@ -171,6 +178,7 @@ export class Router implements RouterApi {
     this.state = 'running';
     await this.transport.listen((stream) => this.accept(stream));
     this.gossip.start();
+    this.scheduleAntiEntropy();
     this.connect(this.options.peers ?? []);
   }
 
@@ -181,6 +189,7 @@ export class Router implements RouterApi {
     this.gossip.stop();
     this.discoveryTimer?.cancel();
     this.repairTimer?.cancel();
+    this.antiEntropyTimer?.cancel();
     for (const { conn } of [...this.live.values()]) conn.close('shutdown');
     this.live.clear();
     await this.transport.close();
@@ -219,20 +228,29 @@ export class Router implements RouterApi {
     return this.gossip.stats;
   }
 
-  /** Our topology entries as (name, uid, version) tuples, sorted; for convergence checks. */
+  /** Fingerprint of our topology's (name, uid, version) tuples; equal across routers = same topology. For convergence checks. */
   topologyDigest(): string {
-    return this.topology
-      .all()
-      .map((e) => `${e.name}/${e.uid}/${e.version}`)
-      .join(',');
+    return this.topology.quickFingerprint();
   }
 
+  /** Version of a peer's entry in our topology (for benchmarks and tests). */
+  entryVersion(peer: PeerName): number | undefined {
+    return this.topology.get(peer)?.version;
+  }
+
+  /** Recomputed only when an edge of the graph changed, not on every entry change. */
   routes(): Routes {
-    if (this.routesDirty) {
-      this.routesDirty = false;
-      this.cachedRoutes = new Routes(this.self, this.topology.view());
+    if (this.cachedRoutes.generation !== this.topology.graph.generation) {
+      this.cachedRoutes = new Routes(this.self, this.topology.graph);
     }
     return this.cachedRoutes;
+  }
+
+  /** Our topology's hash for the repair check, recomputed only after a change. */
+  private fingerprint(): { hash: Uint8Array } {
+    const at = this.topology.changeCount;
+    if (this.cachedHash?.at !== at) this.cachedHash = { at, hash: topologyHash(this.topology.view().values()) };
+    return this.cachedHash;
   }
 
   status(): RouterStatus {
@@ -359,7 +377,10 @@ export class Router implements RouterApi {
     conn.onMessage((msg) => {
       if (this.live.get(peer) !== entry) return;
       if (msg.type === 'heartbeat' || msg.type === 'goodbye') return;
-      if (msg.type === 'gossip' && msg.channel === TOPOLOGY_CHANNEL && isDigest(msg.payload)) return this.onDigest(peer, msg.payload);
+      if (msg.type === 'gossip' && msg.channel === TOPOLOGY_CHANNEL && (isDigest(msg.payload) || isSummary(msg.payload))) {
+        this.gossip.countReceived(msg.payload.length);
+        return isDigest(msg.payload) ? this.onDigest(peer, msg.payload) : this.onSummary(peer, msg.payload);
+      }
       this.gossip.receive(peer, msg);
     });
     conn.onDrain(() => {
@@ -370,6 +391,9 @@ export class Router implements RouterApi {
     if (existing) this.gossip.connectionClosed(peer);
     this.publishOurConnections();
     this.gossip.connectionEstablished(peer);
+    // Topology: summaries both ways, then each side sends what the other lacks. A joiner thus
+    // receives the full state once; two peers that already agree exchange 18 B per entry.
+    this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), false));
   }
 
   private connectionClosed(entry: LiveConnection, err: LoomError | null): void {
@@ -397,7 +421,6 @@ export class Router implements RouterApi {
   // ---- topology changes ----
 
   private topologyChanged(): void {
-    this.routesDirty = true;
     if (this.afterChangeScheduled) return;
     this.afterChangeScheduled = true;
     queueMicrotask(() => this.afterTopologyChange());
@@ -429,18 +452,33 @@ export class Router implements RouterApi {
 
   /**
    * Repair check, once per burst of topology changes: broadcast trees computed from views that
-   * differ during churn can miss a peer; a neighbour whose fingerprint differs from ours gets
-   * our full state (and we send ours again later, so the exchange runs both ways).
+   * differ during churn can miss a peer. We send our fingerprint to each neighbour; one whose
+   * fingerprint differs answers with a summary, and the two then exchange only the entries that
+   * differ (topology-summary.ts).
    */
   private scheduleRepair(): void {
     if (this.repairTimer || this.state !== 'running') return;
     const base = this.options.repairDelayMs ?? 1_000;
     this.repairTimer = this.clock.setTimeout(() => {
       this.repairTimer = null;
-      if (this.state !== 'running') return;
-      const digest = new TopologyDigest(topologyHash(this.topology.all()));
-      for (const peer of this.live.keys()) this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, digest);
+      if (this.state === 'running') this.sendFingerprints();
     }, Math.round(base * (1 + this.random() / 2)));
+  }
+
+  /** Topology anti-entropy: fingerprints (not full states) to every neighbour, every interval. */
+  private scheduleAntiEntropy(): void {
+    if (this.state !== 'running') return;
+    const interval = this.options.antiEntropyIntervalMs ?? 30_000;
+    const jitter = this.options.antiEntropyJitter ?? 0.1;
+    this.antiEntropyTimer = this.clock.setTimeout(() => {
+      this.sendFingerprints();
+      this.scheduleAntiEntropy();
+    }, Math.round(interval * (1 - jitter + 2 * jitter * this.random())));
+  }
+
+  private sendFingerprints(): void {
+    const digest = new TopologyDigest(this.fingerprint().hash);
+    for (const peer of this.live.keys()) this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, digest);
   }
 
   private onDigest(peer: PeerName, payload: Uint8Array): void {
@@ -451,9 +489,25 @@ export class Router implements RouterApi {
       this.logger.warn({ peer, err: toLoomError(err).message }, 'bad topology digest');
       return;
     }
-    if (sameHash(theirs, topologyHash(this.topology.all()))) return;
-    this.gossip.gossipTo(peer, 'repairState', TOPOLOGY_CHANNEL, this.topology.fullUpdate());
+    if (sameHash(theirs, this.fingerprint().hash)) return;
+    this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), false));
     this.scheduleRepair();
+  }
+
+  /** Sends the entries the neighbour lacks; answers a request with our summary if it has news for us. */
+  private onSummary(peer: PeerName, payload: Uint8Array): void {
+    let theirs: TopologySummary;
+    try {
+      theirs = TopologySummary.decode(payload);
+    } catch (err) {
+      this.logger.warn({ peer, err: toLoomError(err).message }, 'bad topology summary');
+      return;
+    }
+    const delta = entriesNewerThan(this.topology.view().values(), theirs);
+    if (delta.length > 0) this.gossip.gossipTo(peer, 'repairState', TOPOLOGY_CHANNEL, new TopologyUpdate(delta));
+    if (!theirs.reply && summaryHasNews(this.topology.view(), theirs)) {
+      this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), true));
+    }
   }
 
   private scheduleDiscovery(): void {

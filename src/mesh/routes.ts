@@ -1,13 +1,17 @@
 /**
- * Routes computed from a topology; pure (no I/O, no clock).
+ * Routes computed from the connection graph; pure (no I/O, no clock).
  *
- * A connection is usable only when BOTH ends list each other as established: one side's claim
- * is not enough (it may be stale, or the other side may have refused it).
+ * A connection is usable only when BOTH ends list each other as established (see peer-graph.ts).
  * Ties are broken by peer name (BFS visits neighbours in name order), so every peer that holds
  * the same topology computes the same trees: a broadcast forwarded along the source's tree
  * reaches every reachable peer exactly once.
+ *
+ * A Routes is a snapshot for one `generation` of its graph: unicast routes are computed at
+ * construction; broadcast hops lazily, per source, from the graph as it is when first asked
+ * (the router replaces its Routes as soon as the graph's generation moves).
  */
 import type { PeerName } from '../core/ids.js';
+import { PeerGraph } from './peer-graph.js';
 import type { PeerEntry } from './topology-entry.js';
 
 export interface UnicastRoute {
@@ -16,80 +20,64 @@ export interface UnicastRoute {
   hops: number;
 }
 
-/** The symmetric, established graph, with peers indexed in name order. */
-export interface MeshGraph {
-  names: PeerName[];
-  index: Map<PeerName, number>;
-  /** Neighbour indices per peer, ascending (= name order). */
-  adjacency: number[][];
-}
-
-export function buildGraph(entries: ReadonlyMap<PeerName, PeerEntry>): MeshGraph {
-  const names = [...entries.keys()].sort();
-  const index = new Map<PeerName, number>();
-  names.forEach((n, i) => index.set(n, i));
-  const claims = names.map((n) => {
-    const set = new Set<number>();
-    for (const c of entries.get(n)!.connections) {
-      const j = index.get(c.name);
-      if (c.established && j !== undefined) set.add(j);
-    }
-    return set;
-  });
-  const adjacency = claims.map((set, i) => [...set].filter((j) => j !== i && claims[j]!.has(i)).sort((a, b) => a - b));
-  return { names, index, adjacency };
-}
-
-/** BFS from `root`: parents (-1 = unreachable, root is its own parent) and visiting order. */
-function bfs(graph: MeshGraph, root: number): { parent: Int32Array; order: Int32Array } {
-  const parent = new Int32Array(graph.names.length).fill(-1);
-  const queue = new Int32Array(graph.names.length);
+/**
+ * BFS from `root` over name-ordered neighbours. Stops early, after `stopAfter` has been expanded
+ * (its children are final then), when given. Returns parents (-1 = not reached).
+ */
+function bfs(graph: PeerGraph, root: number, stopAfter = -1): { parent: Int32Array; order: Int32Array } {
+  const parent = new Int32Array(graph.capacity).fill(-1);
+  const queue = new Int32Array(graph.capacity);
   let head = 0;
   let tail = 0;
   parent[root] = root;
   queue[tail++] = root;
   while (head < tail) {
     const u = queue[head++]!;
-    for (const v of graph.adjacency[u]!) {
+    for (const v of graph.neighboursOf(u)) {
       if (parent[v] === -1) {
         parent[v] = u;
         queue[tail++] = v;
       }
     }
+    if (u === stopAfter) break;
   }
   return { parent, order: queue.subarray(0, tail) };
 }
 
-/** Routes as seen from `self`. Computed once per topology change; broadcast trees lazily. */
+/** Routes as seen from `self`. */
 export class Routes {
   readonly self: PeerName;
-  readonly graph: MeshGraph;
+  readonly graph: PeerGraph;
+  /** The graph generation these routes were computed for. */
+  readonly generation: number;
   /** Peers reachable from self, including self. */
   readonly reachable: Set<PeerName>;
   readonly unicast: Map<PeerName, UnicastRoute>;
   private readonly selfIndex: number;
   private readonly broadcastCache = new Map<PeerName, PeerName[]>();
 
-  constructor(self: PeerName, entries: ReadonlyMap<PeerName, PeerEntry>) {
+  /** `source`: a live graph (the router's, kept current by the topology) or entries to build one from. */
+  constructor(self: PeerName, source: PeerGraph | ReadonlyMap<PeerName, PeerEntry>) {
     this.self = self;
-    this.graph = buildGraph(entries);
-    const selfIndex = this.graph.index.get(self);
+    this.graph = source instanceof PeerGraph ? source : PeerGraph.fromEntries(source.values());
+    this.generation = this.graph.generation;
+    const selfIndex = this.graph.index(self);
     this.selfIndex = selfIndex ?? -1;
     this.reachable = new Set([self]);
     this.unicast = new Map();
     if (selfIndex === undefined) return;
     const { parent, order } = bfs(this.graph, selfIndex);
-    const firstHop = new Int32Array(this.graph.names.length).fill(-1);
-    const hops = new Int32Array(this.graph.names.length);
+    const firstHop = new Int32Array(this.graph.capacity).fill(-1);
+    const hops = new Int32Array(this.graph.capacity);
     // BFS order resolves a parent before its children.
     for (const i of order) {
       if (i === selfIndex) continue;
       const p = parent[i]!;
       firstHop[i] = p === selfIndex ? i : firstHop[p]!;
       hops[i] = p === selfIndex ? 1 : hops[p]! + 1;
-      const name = this.graph.names[i]!;
+      const name = this.graph.nameAt(i);
       this.reachable.add(name);
-      this.unicast.set(name, { via: this.graph.names[firstHop[i]!]!, hops: hops[i]! });
+      this.unicast.set(name, { via: this.graph.nameAt(firstHop[i]!), hops: hops[i]! });
     }
   }
 
@@ -109,11 +97,14 @@ export class Routes {
   broadcastNextHops(source: PeerName): PeerName[] {
     const cached = this.broadcastCache.get(source);
     if (cached) return cached;
-    const root = this.graph.index.get(source);
+    const root = this.graph.index(source);
     let result: PeerName[] = [];
     if (root !== undefined && this.selfIndex >= 0 && this.reachable.has(source)) {
-      const { parent } = bfs(this.graph, root);
-      result = this.graph.adjacency[this.selfIndex]!.filter((v) => v !== root && parent[v] === this.selfIndex).map((v) => this.graph.names[v]!);
+      const { parent } = bfs(this.graph, root, this.selfIndex);
+      result = this.graph
+        .neighboursOf(this.selfIndex)
+        .filter((v) => v !== root && parent[v] === this.selfIndex)
+        .map((v) => this.graph.nameAt(v));
     }
     this.broadcastCache.set(source, result);
     return result;

@@ -42,6 +42,7 @@ export class TopologyDigest implements GossipData {
     out.set(this.hash, 1);
     return out;
   }
+  /** The newest digest wins; a summary (topology-summary.ts) in the same slot replaces it. */
   merge(other: GossipData): GossipData {
     return other;
   }

@@ -29,8 +29,18 @@ function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function connectionKey(c: PeerConnectionEntry): string {
-  return `${c.name}|${c.address}|${c.outbound ? 1 : 0}|${c.established ? 1 : 0}`;
+function compareConnection(a: PeerConnectionEntry, b: PeerConnectionEntry): number {
+  return compareText(a.name, b.name) || compareText(a.address, b.address) || Number(a.outbound) - Number(b.outbound) || Number(a.established) - Number(b.established);
+}
+
+/** Lexicographic over the lists (a proper prefix sorts first). */
+function compareConnections(a: readonly PeerConnectionEntry[], b: readonly PeerConnectionEntry[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareConnection(a[i]!, b[i]!);
+    if (c !== 0) return c;
+  }
+  return a.length - b.length;
 }
 
 /**
@@ -39,12 +49,13 @@ function connectionKey(c: PeerConnectionEntry): string {
  * merge stays commutative even for corrupt or adversarial input.
  */
 export function compareEntries(a: PeerEntry, b: PeerEntry): number {
+  if (a === b) return 0;
   if (a.version !== b.version) return a.version < b.version ? -1 : 1;
   const byUid = compareText(a.uid, b.uid);
   if (byUid !== 0) return byUid;
   const byNick = compareText(a.nickname, b.nickname);
   if (byNick !== 0) return byNick;
-  return compareText(a.connections.map(connectionKey).join(','), b.connections.map(connectionKey).join(','));
+  return compareConnections(a.connections, b.connections);
 }
 
 /** The entry a merge keeps: the greater of the two. */

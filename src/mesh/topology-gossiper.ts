@@ -8,7 +8,10 @@
  *   reachable always arrive together (else a receiver could garbage-collect the new peer as
  *   unreachable before the connection to it is known);
  * - a broadcast that brought anything new is relayed whole along the source's tree, keeping
- *   such bundles intact.
+ *   such bundles intact;
+ * - news about peers that are unreachable after the merge is kept (until the router's GC) but
+ *   never passed on: it is a dead peer's entry coming back from a neighbour that has not
+ *   dropped it yet, and relaying it would flood the mesh with it once per such neighbour.
  */
 import type { PeerName } from '../core/ids.js';
 import { Topology, TopologyUpdate } from './topology.js';
@@ -16,10 +19,15 @@ import type { PeerEntry } from './topology-entry.js';
 import type { GossipData, Gossiper } from './types.js';
 
 export class TopologyGossiper implements Gossiper {
+  /** What each update we returned changed, for `beforeRelay` (bundle: built by us from neighbour news). */
+  private readonly news = new WeakMap<GossipData, { changed: PeerEntry[]; bundle: boolean }>();
+
   constructor(
     private readonly topology: Topology,
     /** Called after every merge that changed something (the router recomputes routes). */
     private readonly onChanged: (changed: PeerEntry[], selfBumped: boolean) => void,
+    /** Reachability with the current routes; asked only at relay time, once per batch. */
+    private readonly isReachable: (peer: PeerName) => boolean = () => true,
   ) {}
 
   gossip(): GossipData | null {
@@ -29,16 +37,30 @@ export class TopologyGossiper implements Gossiper {
   onGossip(update: Uint8Array): GossipData | null {
     const changed = this.merge(TopologyUpdate.decode(update));
     if (changed.length === 0) return null;
-    return new TopologyUpdate([...changed, this.topology.ourEntry]);
+    const out = new TopologyUpdate([...changed, this.topology.ourEntry]);
+    this.news.set(out, { changed, bundle: true });
+    return out;
   }
 
   onGossipBroadcast(_src: PeerName, update: Uint8Array): GossipData | null {
     const received = TopologyUpdate.decode(update);
     const changed = this.merge(received);
-    return changed.length === 0 ? null : received;
+    if (changed.length === 0) return null;
+    this.news.set(received, { changed, bundle: false });
+    return received;
   }
 
   onGossipUnicast(): void {}
+
+  /** The hub's `beforeRelay`: drops news that is only about unreachable peers (see above). */
+  beforeRelay(update: GossipData): GossipData | null {
+    const news = this.news.get(update);
+    if (!news) return update;
+    const live = news.changed.filter((e) => e.name === this.topology.self || this.isReachable(e.name));
+    if (live.length === 0) return null;
+    if (!news.bundle || live.length === news.changed.length) return update;
+    return new TopologyUpdate([...live, this.topology.ourEntry]);
+  }
 
   private merge(update: TopologyUpdate): PeerEntry[] {
     const before = this.topology.ourEntry;

@@ -8,6 +8,7 @@
 import { LoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
 import type { GossipData, PeerIdentity, PeerStatus } from './types.js';
+import { PeerGraph } from './peer-graph.js';
 import { decodeEntries, encodeEntries } from './topology-codec.js';
 import { compareEntries, mergeEntryMaps, type PeerConnectionEntry, type PeerEntry } from './topology-entry.js';
 
@@ -17,12 +18,17 @@ export type { PeerConnectionEntry, PeerEntry } from './topology-entry.js';
 export class TopologyUpdate implements GossipData {
   readonly entries = new Map<PeerName, PeerEntry>();
 
-  constructor(entries: Iterable<PeerEntry> = []) {
+  /** `raw`: the wire bytes these entries were decoded from, relayed as they are. */
+  constructor(
+    entries: Iterable<PeerEntry> = [],
+    private readonly raw: Uint8Array | null = null,
+  ) {
     mergeEntryMaps(this.entries, entries);
   }
 
+  /** Keeps a view of `bytes` (the caller must not write to it afterwards). */
   static decode(bytes: Uint8Array): TopologyUpdate {
-    return new TopologyUpdate(decodeEntries(bytes));
+    return new TopologyUpdate(decodeEntries(bytes), bytes);
   }
 
   get size(): number {
@@ -30,7 +36,7 @@ export class TopologyUpdate implements GossipData {
   }
 
   encode(): Uint8Array {
-    return encodeEntries(this.entries.values());
+    return this.raw ?? encodeEntries(this.entries.values());
   }
 
   merge(other: GossipData): GossipData {
@@ -42,13 +48,40 @@ export class TopologyUpdate implements GossipData {
 
 export class Topology {
   readonly self: PeerName;
+  /** The connection graph of these entries, kept current by every change below. */
+  readonly graph = new PeerGraph();
   private readonly entries = new Map<PeerName, PeerEntry>();
   private our: PeerEntry;
+  private changes = 0;
+  /** Order-independent sums of per-entry hashes of (name, uid, version), kept per change. */
+  private sumA = 0;
+  private sumB = 0;
 
   constructor(identity: PeerIdentity) {
     this.self = identity.name;
     this.our = { name: identity.name, nickname: identity.nickname, uid: identity.uid, version: 1, connections: [] };
     this.entries.set(this.self, this.our);
+    this.graph.set(this.our);
+    this.account(this.our, 1);
+  }
+
+  /**
+   * A cheap fingerprint of (name, uid, version) over all entries, updated in O(1) per change, for
+   * convergence checks in tests and benchmarks (the repair check uses topology-digest.ts).
+   */
+  quickFingerprint(): string {
+    return `${this.entries.size}:${this.sumA.toString(16)}:${this.sumB.toString(16)}`;
+  }
+
+  private account(e: PeerEntry, sign: 1 | -1): void {
+    const key = `${e.name}/${e.uid}/${e.version}`;
+    this.sumA = (this.sumA + sign * fnv1a(key, 0x811c9dc5)) >>> 0;
+    this.sumB = (this.sumB + sign * fnv1a(key, 0x01000193)) >>> 0;
+  }
+
+  /** Grows with every change of any entry (for callers that cache what they derive). */
+  get changeCount(): number {
+    return this.changes;
   }
 
   get ourEntry(): PeerEntry {
@@ -111,7 +144,17 @@ export class Topology {
         bumped = this.publish({ ...this.our, version: Math.max(entry.version, this.our.version) + 1 });
       }
     }
+    const previous = new Map<PeerName, PeerEntry | undefined>();
+    for (const e of others) if (!previous.has(e.name)) previous.set(e.name, this.entries.get(e.name));
     const changed = mergeEntryMaps(this.entries, others);
+    for (const entry of changed) {
+      const old = previous.get(entry.name);
+      if (old) this.account(old, -1);
+      previous.set(entry.name, entry);
+      this.account(entry, 1);
+      this.graph.set(entry);
+    }
+    this.changes += changed.length;
     if (bumped) changed.push(bumped);
     return changed;
   }
@@ -122,7 +165,12 @@ export class Topology {
     for (const name of this.entries.keys()) {
       if (name !== this.self && !reachable.has(name)) removed.push(name);
     }
-    for (const name of removed) this.entries.delete(name);
+    for (const name of removed) {
+      this.account(this.entries.get(name)!, -1);
+      this.entries.delete(name);
+      this.graph.delete(name);
+    }
+    this.changes += removed.length;
     return removed;
   }
 
@@ -144,8 +192,21 @@ export class Topology {
   }
 
   private publish(entry: PeerEntry): PeerEntry {
+    this.account(this.our, -1);
+    this.account(entry, 1);
     this.our = entry;
     this.entries.set(this.self, entry);
+    this.graph.set(entry);
+    this.changes++;
     return entry;
   }
+}
+
+function fnv1a(text: string, seed: number): number {
+  let h = seed;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
 }

@@ -92,7 +92,8 @@ export interface Transport {
 export type ControlMessage =
   | { type: 'heartbeat' }
   | { type: 'gossip'; channel: string; payload: Uint8Array }
-  | { type: 'gossip-unicast'; channel: string; src: PeerName; dst: PeerName; payload: Uint8Array }
+  /** `hopsLeft`: relays decrement it and drop the message at 0 (default 64), so views that disagree cannot loop it. */
+  | { type: 'gossip-unicast'; channel: string; src: PeerName; dst: PeerName; payload: Uint8Array; hopsLeft?: number }
   | { type: 'gossip-broadcast'; channel: string; src: PeerName; payload: Uint8Array }
   /** The sender is closing on purpose (shutdown, duplicate resolution); `reason` is for logs and status. */
   | { type: 'goodbye'; reason: string };

@@ -66,6 +66,8 @@ test('a peer with another range is refused: its gossip changes nothing and statu
   try {
     hosts.push(...(await twoSeeds(dir, clock, net)));
     const [host1] = hosts as [Host, Host];
+    // Let the two seeds' ring gossip settle first (free-space counts travel after the split).
+    await driveUntil(clock, () => false, 3_000);
     const ringBefore = host1.ipam.ipam.ringSnapshot();
     const host3 = await startHost(net, clock, join(dir, 'h3'), 3, { peers: ['10.0.0.1'], raw: { ipallocInit: `seed=${peerNameOf(3)}`, ipallocRange: '10.99.0.0/16' } });
     hosts.push(host3);

@@ -4,6 +4,7 @@ import { FakeClock } from '../../../src/core/clock.js';
 import type { PeerName, PeerUid } from '../../../src/core/ids.js';
 import { recordingLogger } from '../../../src/core/logger.js';
 import { GossipHub } from '../../../src/mesh/gossip.js';
+import { UNICAST_HOP_LIMIT } from '../../../src/mesh/protocol.js';
 import { Routes } from '../../../src/mesh/routes.js';
 import type { PeerEntry } from '../../../src/mesh/topology-entry.js';
 import type { ControlMessage, GossipData, Gossiper, ProtocolConnection } from '../../../src/mesh/types.js';
@@ -124,8 +125,8 @@ test('unicasts are delivered when addressed to us and relayed along the route ot
   channel.gossipUnicast(P(5), Uint8Array.from([6]));
   await settle();
   assert.deepEqual(conns.get(P(2))!.sent, [
-    { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), payload: Uint8Array.from([8]) },
-    { type: 'gossip-unicast', channel: 'numbers', src: P(1), dst: P(5), payload: Uint8Array.from([6]) },
+    { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: UNICAST_HOP_LIMIT - 1, payload: Uint8Array.from([8]) },
+    { type: 'gossip-unicast', channel: 'numbers', src: P(1), dst: P(5), hopsLeft: UNICAST_HOP_LIMIT, payload: Uint8Array.from([6]) },
   ]);
   channel.gossipUnicast('02:00:00:00:00:09' as PeerName, Uint8Array.from([1]));
   await settle();
@@ -161,4 +162,46 @@ test('gossip a subsystem rejects with a LoomError is logged and dropped; unknown
   assert.doesNotThrow(() => hub.receive(P(2), { type: 'gossip', channel: 'bad', payload: Uint8Array.from([1]) }));
   assert.doesNotThrow(() => hub.receive(P(2), { type: 'gossip', channel: 'nope', payload: Uint8Array.from([1]) }));
   assert.ok(logger.records.some((r) => r.level === 'warn' && (r.obj as { code?: string }).code === 'ERR_PROTOCOL'));
+});
+
+test('a relayed unicast loses one hop per relay and is dropped when it has none left', async () => {
+  const { hub, conns, gossiper } = setup();
+  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 1, payload: Uint8Array.from([8]) } as ControlMessage);
+  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 0, payload: Uint8Array.from([7]) } as ControlMessage);
+  // Addressed to us: delivered whatever its hop count.
+  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(1), hopsLeft: 0, payload: Uint8Array.from([6]) } as ControlMessage);
+  await settle();
+  assert.deepEqual(conns.get(P(2))!.sent, [{ type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 0, payload: Uint8Array.from([8]) }]);
+  assert.equal(hub.stats.unicastsDroppedHopLimit, 1);
+  assert.deepEqual(gossiper.unicasts, [[P(3), [6]]]);
+});
+
+test('a Gossiper that throws anything is logged at error and the hub keeps serving the connection', async () => {
+  const { hub, conns, logger, gossiper } = setup();
+  let calls = 0;
+  const buggy: Gossiper = {
+    gossip: () => null,
+    onGossip: () => {
+      calls++;
+      throw new TypeError('cannot read properties of undefined');
+    },
+    onGossipBroadcast: () => {
+      throw 'not even an Error';
+    },
+    onGossipUnicast: () => {
+      throw new RangeError('boom');
+    },
+  };
+  hub.newChannel('buggy', buggy);
+  assert.doesNotThrow(() => hub.receive(P(2), { type: 'gossip', channel: 'buggy', payload: Uint8Array.from([1]) }));
+  assert.doesNotThrow(() => hub.receive(P(2), { type: 'gossip-broadcast', channel: 'buggy', src: P(5), payload: Uint8Array.from([1]) }));
+  assert.doesNotThrow(() => hub.receive(P(2), { type: 'gossip-unicast', channel: 'buggy', src: P(5), dst: P(1), payload: Uint8Array.from([1]) }));
+  assert.equal(calls, 1);
+  assert.equal(hub.stats.gossipRejected, 3);
+  assert.equal(logger.records.filter((r) => r.level === 'error').length, 3);
+  // The same neighbour's next message on another channel is still handled and relayed.
+  hub.receive(P(2), { type: 'gossip-broadcast', channel: 'numbers', src: P(5), payload: Uint8Array.from([4]) });
+  await settle();
+  assert.deepEqual([...gossiper.state], [4]);
+  assert.equal(conns.get(P(3))!.sent.length, 1);
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { LoomError, isLoomError } from '../../../src/core/errors.js';
 import { peerNameFromBytes } from '../../../src/core/ids.js';
-import { decodeControlMessage, encodeControlMessage, MESSAGE_TAG } from '../../../src/mesh/protocol.js';
+import { decodeControlMessage, encodeControlMessage, MESSAGE_TAG, UNICAST_HOP_LIMIT, type GossipUnicastMessage } from '../../../src/mesh/protocol.js';
 import type { ControlMessage } from '../../../src/mesh/types.js';
 
 const peerName = fc.uint8Array({ minLength: 6, maxLength: 6 }).map((b) => peerNameFromBytes(b));
@@ -13,7 +13,7 @@ const payload = fc.uint8Array({ maxLength: 200 });
 const message: fc.Arbitrary<ControlMessage> = fc.oneof(
   fc.constant({ type: 'heartbeat' as const }),
   fc.record({ type: fc.constant('gossip' as const), channel, payload }),
-  fc.record({ type: fc.constant('gossip-unicast' as const), channel, src: peerName, dst: peerName, payload }),
+  fc.record({ type: fc.constant('gossip-unicast' as const), channel, src: peerName, dst: peerName, hopsLeft: fc.integer({ min: 0, max: 255 }), payload }),
   fc.record({ type: fc.constant('gossip-broadcast' as const), channel, src: peerName, payload }),
   fc.record({ type: fc.constant('goodbye' as const), reason: fc.string({ maxLength: 100 }) }),
 );
@@ -42,7 +42,15 @@ describe('ControlMessage codec', () => {
     const src = peerNameFromBytes(new Uint8Array([1, 2, 3, 4, 5, 6]));
     const dst = peerNameFromBytes(new Uint8Array([6, 5, 4, 3, 2, 1]));
     const out = encodeControlMessage({ type: 'gossip-unicast', channel: 'x', src, dst, payload: new Uint8Array([0xff]) });
-    assert.deepEqual([...out], [3, 1, 0x78, 1, 2, 3, 4, 5, 6, 6, 5, 4, 3, 2, 1, 0xff]);
+    assert.deepEqual([...out], [3, 1, 0x78, 1, 2, 3, 4, 5, 6, 6, 5, 4, 3, 2, 1, UNICAST_HOP_LIMIT, 0xff]);
+  });
+
+  it('carries the hops a unicast has left in one byte after the peers', () => {
+    const src = peerNameFromBytes(new Uint8Array([1, 2, 3, 4, 5, 6]));
+    const msg: GossipUnicastMessage = { type: 'gossip-unicast', channel: 'x', src, dst: src, hopsLeft: 3, payload: new Uint8Array([9]) };
+    const out = encodeControlMessage(msg);
+    assert.equal(out[15], 3);
+    assert.equal((decodeControlMessage(out) as GossipUnicastMessage).hopsLeft, 3);
   });
 
   it('never throws anything but LoomError ERR_PROTOCOL on random bytes', () => {
@@ -70,6 +78,7 @@ describe('ControlMessage codec', () => {
       [MESSAGE_TAG.gossip, 3, 0x61],
       [MESSAGE_TAG.gossip, 1, 0xff],
       [MESSAGE_TAG['gossip-unicast'], 1, 0x61, 1, 2, 3, 4, 5, 6, 1, 2],
+      [MESSAGE_TAG['gossip-unicast'], 1, 0x61, 1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6],
       [MESSAGE_TAG['gossip-broadcast'], 1, 0x61, 1, 2, 3],
     ];
     for (const bytes of bad) {

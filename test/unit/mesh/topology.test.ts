@@ -123,3 +123,21 @@ test('removeUnreachable drops everyone not reachable but never ourselves', () =>
     [names[0], names[1]],
   );
 });
+
+test('quickFingerprint: equal for the same entries reached in any order, different otherwise', async () => {
+  const { Topology: T } = await import('../../../src/mesh/topology.js');
+  const id = (i: number) => ({ name: `02:00:00:00:00:0${i}` as never, nickname: `n${i}`, uid: `000000000000000${i}` as never });
+  const entryOf = (i: number, version: number) => ({ ...id(i), version, connections: [] });
+  const a = new T(id(1));
+  const b = new T(id(1));
+  a.apply([entryOf(2, 1), entryOf(3, 1)]);
+  a.apply([entryOf(2, 2)]);
+  b.apply([entryOf(3, 1)]);
+  b.apply([entryOf(2, 2), entryOf(2, 1)]);
+  assert.equal(a.quickFingerprint(), b.quickFingerprint());
+  b.apply([entryOf(3, 2)]);
+  assert.notEqual(a.quickFingerprint(), b.quickFingerprint());
+  b.removeUnreachable(new Set([id(1).name, id(2).name] as never[]));
+  a.removeUnreachable(new Set([id(1).name, id(2).name] as never[]));
+  assert.equal(a.quickFingerprint(), b.quickFingerprint());
+});
