@@ -14,15 +14,18 @@
  *   when present, is told of every start and end (the hooks it documents never throw).
  * - Addresses: `run` with `net:default`, `net:CIDR` (or an empty address) takes one from IPAM
  *   for the new container's id, released when the container dies or is removed (also when the
- *   run fails). A static CIDR is used as given and not recorded in IPAM.
+ *   run fails). A static CIDR inside the range is claimed in IPAM; outside it, used as given.
+ * - `attach` follows the same rules; its IPAM id is derived from the target (`attachmentId`), so
+ *   attaching the same namespace again gets the same address. `detach` of a PID or netns path,
+ *   and the death of the target, release what attach took.
  * - Names: when the host's DNS serves on its bridge address (`resolver`), a container started by
  *   `run` gets it as nameserver, the domain as search, `ndots:1`; before that, the host's resolvers.
  * - `stop` stops watching; it never stops containers.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { registerContainerRoutes } from '../api/container-routes.js';
+import { registerContainerRoutes, registerExposeRoutes } from '../api/container-routes.js';
 import type { Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
@@ -48,6 +51,8 @@ export type DaemonContainerEvent = ContainerEvent | { type: 'detached'; containe
 export interface Attachment {
   target: NetnsTarget;
   cidr: string;
+  /** The IPAM id the address is held under (`attach:...`); absent for a static address outside the range. */
+  ipamId?: string;
   mac: string;
   /** null when the namespace already had ethwe (only an address was added). */
   hostVeth: string | null;
@@ -219,12 +224,59 @@ export class ContainersSubsystem implements Subsystem {
     }
   }
 
-  async attach(target: NetnsTarget, cidr: string): Promise<Attachment> {
+  /**
+   * Plugs `target` in with an address in any form of `run` (empty = net:default). An allocation
+   * that fails to attach is released unless an earlier attachment of the target holds it.
+   */
+  async attach(target: NetnsTarget, address: string): Promise<Attachment> {
+    const spec = address.trim();
+    if (!isAllocation(spec) && !this.ipam?.covers(spec)) return this.recordAttachment(target, spec, undefined);
+    if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', `no IPAM: give the attachment an address (a.b.c.d/n) instead of "${spec.slice(0, 30)}"`);
+    const ipamId = attachmentId(target, this.processes);
+    const heldBefore = this.loadAttachments().some((a) => a.ipamId === ipamId);
+    const cidr = await this.ipam.assign(ipamId, spec === '' ? undefined : spec);
+    try {
+      return await this.recordAttachment(target, cidr, ipamId);
+    } catch (err) {
+      if (!heldBefore) await this.releaseAddresses(ipamId);
+      throw err;
+    }
+  }
+
+  private async recordAttachment(target: NetnsTarget, cidr: string, ipamId: string | undefined): Promise<Attachment> {
     const result = await this.runtime.attach({ target, cidr, bridge: this.bridge, mtu: this.mtu });
-    const attachment: Attachment = { target, cidr: parseIpv4Cidr(cidr).text, mac: result.mac, hostVeth: result.hostVeth };
-    this.saveAttachments([...this.loadAttachments(), attachment]);
+    const text = parseIpv4Cidr(cidr).text;
+    const attachment: Attachment = { target, cidr: text, ...(ipamId === undefined ? {} : { ipamId }), mac: result.mac, hostVeth: result.hostVeth };
+    const others = this.loadAttachments().filter((a) => !(sameTarget(a.target, target) && a.cidr === text));
+    this.saveAttachments([...others, attachment]);
     this.publishMacs();
     return attachment;
+  }
+
+  /**
+   * Takes an attached namespace off the network (all its attached addresses, or one) and releases
+   * the IPAM addresses no remaining attachment holds. ERR_NOT_FOUND if nothing matches.
+   */
+  async detachTarget(target: NetnsTarget, cidr?: string): Promise<Attachment[]> {
+    const all = this.loadAttachments();
+    const mine = all.filter((a) => sameTarget(a.target, target));
+    const drop = cidr === undefined ? mine : mine.filter((a) => a.cidr === parseIpv4Cidr(cidr).text);
+    if (drop.length === 0) throw new LoomError('ERR_NOT_FOUND', `${'pid' in target ? `process ${target.pid}` : target.path} has no attached address ${cidr ?? ''}`.trim());
+    const keep = all.filter((a) => !drop.includes(a));
+    const hostVeth = mine.find((a) => a.hostVeth !== null)?.hostVeth ?? null;
+    const lastOfTarget = drop.length === mine.length;
+    if (lastOfTarget && hostVeth !== null) await this.runner.run('ip', ['link', 'del', hostVeth], { allowFailure: true });
+    else for (const a of drop) await this.runner.run('nsenter', [...netnsArgs(target), 'ip', 'addr', 'del', a.cidr, 'dev', CONTAINER_IFNAME], { allowFailure: true });
+    this.saveAttachments(keep);
+    this.publishMacs();
+    await this.releaseUnheld(drop, keep);
+    return drop;
+  }
+
+  /** Releases the IPAM ids of `dropped` attachments that no `kept` one still uses. */
+  private async releaseUnheld(dropped: Attachment[], kept: Attachment[]): Promise<void> {
+    const held = new Set(kept.map((a) => a.ipamId));
+    for (const id of new Set(dropped.map((a) => a.ipamId))) if (id !== undefined && !held.has(id)) await this.releaseAddresses(id);
   }
 
   /**
@@ -300,10 +352,13 @@ export class ContainersSubsystem implements Subsystem {
     return 'pid' in t ? this.processes.startTime(t.pid) !== null : existsSync(t.path);
   }
 
+  /** Forgets attachments whose target is gone and releases their addresses (in the background). */
   private pruneAttachments(): void {
     const all = this.loadAttachments();
     const live = all.filter((a) => this.targetAlive(a.target));
-    if (live.length !== all.length) this.saveAttachments(live);
+    if (live.length === all.length) return;
+    this.saveAttachments(live);
+    void this.releaseUnheld(all.filter((a) => !live.includes(a)), live);
   }
 
   private loadAttachments(): Attachment[] {
@@ -320,6 +375,29 @@ export class ContainersSubsystem implements Subsystem {
     const tmp = `${this.attachmentsFile}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
     renameSync(tmp, this.attachmentsFile);
+  }
+}
+
+function sameTarget(a: NetnsTarget, b: NetnsTarget): boolean {
+  return 'pid' in a ? 'pid' in b && a.pid === b.pid : 'path' in b && a.path === b.path;
+}
+
+/**
+ * The IPAM id of an attachment, stable for the life of its namespace: `attach:pid:<pid>:<start
+ * time>` (a reused PID gets another id) or `attach:netns:<device>:<inode>` of the netns file (two
+ * paths bound to one namespace share it). ERR_NOT_FOUND if the target is gone.
+ */
+export function attachmentId(target: NetnsTarget, processes: ProcessTable): string {
+  if ('pid' in target) {
+    const start = processes.startTime(target.pid);
+    if (start === null) throw new LoomError('ERR_NOT_FOUND', `no process ${target.pid}`);
+    return `attach:pid:${target.pid}:${start}`;
+  }
+  try {
+    const st = statSync(target.path);
+    return `attach:netns:${st.dev}:${st.ino}`;
+  } catch (err) {
+    throw new LoomError('ERR_NOT_FOUND', `no network namespace at ${target.path.slice(0, 100)}`, { cause: err });
   }
 }
 
@@ -348,6 +426,7 @@ export const containersSubsystemFactory: SubsystemFactory = {
       { stateDir: stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
     );
     registerContainerRoutes(api, containers);
+    registerExposeRoutes(api, hostAddress ?? null);
     return containers;
   },
 };

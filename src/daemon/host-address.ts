@@ -12,13 +12,20 @@
  *   keep their nameserver while the router restarts.
  * - Without IPAM, the first `--dns-listen-address` is the containers' nameserver (its owner puts
  *   it on an interface); nothing is added to the bridge.
+ * - `expose` (`loom expose [ADDRESS]`): none/net:default is the address above (idempotent, also
+ *   before the background pass got it); `net:CIDR` allocates an extra one under the IPAM id
+ *   `expose:net:<subnet>`, a static one inside the range is claimed under `expose:<cidr>`, one
+ *   outside is used as given. `hide` removes an extra one and releases it; the default address
+ *   carries DNS and is refused (ERR_CONFLICT).
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
-import { toLoomError } from '../core/errors.js';
+import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { DataplaneSubsystem, DATAPLANE_SUBSYSTEM } from '../dataplane/controller/subsystem.js';
 import { dnsSubsystemOf } from '../dns/daemon.js';
 import { ipamSubsystemOf } from '../ipam/daemon.js';
+import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../ipam/address-spec.js';
+import { formatCidr, parseAddressInCidr } from '../ipam/cidr.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
 import type { Subsystem, SubsystemFactory } from './subsystem.js';
 
@@ -35,12 +42,26 @@ export interface ContainerResolver {
 
 export interface HostAddressComponents {
   /** IPAM: "a.b.c.d/n" for this host; absent = no IPAM (see `fixedNameserver`). */
-  ipam?: { allocateHostAddress(): Promise<string> };
+  ipam?: HostIpam;
   /** DNS: absent with --no-dns (the address still goes on the bridge). */
   dns?: { listenOn(address: string): Promise<unknown>; readonly domain: string };
   runner?: CommandRunner;
   clock: Clock;
   logger: Logger;
+}
+
+/**
+ * What the host address needs of IPAM (src/ipam/daemon.ts IpamSubsystem). The rest of
+ * `ExposeIpam` is needed only by `expose`/`hide` of extra addresses.
+ */
+export type HostIpam = { allocateHostAddress(): Promise<string> } & Partial<ExposeIpam>;
+
+export interface ExposeIpam {
+  /** Any address form (address-spec.ts); idempotent per id and subnet. */
+  assign(id: string, spec?: string): Promise<string>;
+  release(id: string): Promise<number>;
+  lookup(id: string): string[];
+  covers(cidr: string): boolean;
 }
 
 export interface HostAddressInit {
@@ -118,6 +139,44 @@ export class HostAddressSubsystem implements Subsystem {
     return { cidr: this.cidr, bridge: this.bridge, dns: this.serving, attempts: this.attempts, lastError: this.lastError };
   }
 
+  /** Puts the default, a `net:CIDR` or a static address on the bridge; returns "a.b.c.d/n". */
+  async expose(address?: string): Promise<string> {
+    const spec = parseAddressSpec(address);
+    if (spec.kind === 'static' && !(this.ipam?.covers?.(spec.cidr) ?? false)) return this.addToBridge(spec.cidr);
+    if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', 'no IPAM: expose a static address (a.b.c.d/n)');
+    if (spec.kind === 'default') return this.addToBridge(this.cidr ?? (await this.ipam.allocateHostAddress()));
+    return this.addToBridge(await this.exposeIpam().assign(exposeId(spec), formatAddressSpec(spec)));
+  }
+
+  /** Takes an extra exposed address off the bridge and releases it. Returns addresses released. */
+  async hide(cidr: string): Promise<number> {
+    const spec = parseAddressSpec(cidr);
+    if (spec.kind !== 'static') throw new LoomError('ERR_INVALID_ARGUMENT', 'hide takes the exposed address a.b.c.d/n');
+    if (this.ipam && spec.cidr === (this.cidr ?? (await this.ipam.allocateHostAddress()))) {
+      throw new LoomError('ERR_CONFLICT', `${spec.cidr} is the host's own address (DNS serves on it); it stays`);
+    }
+    await this.runner.run('ip', ['addr', 'del', spec.cidr, 'dev', this.bridge], { allowFailure: true });
+    if (!this.ipam) return 0;
+    const ipam = this.exposeIpam();
+    const { cidr: subnet } = parseAddressInCidr(spec.cidr);
+    const holders = [exposeId(spec), exposeId({ kind: 'subnet', subnet: formatCidr(subnet) })].filter((id) => ipam.lookup(id).includes(spec.cidr));
+    let released = 0;
+    for (const id of holders) released += await ipam.release(id);
+    return released;
+  }
+
+  private exposeIpam(): ExposeIpam {
+    const i = this.ipam;
+    if (!i?.assign || !i.release || !i.lookup || !i.covers) throw new LoomError('ERR_UNAVAILABLE', 'this IPAM cannot expose extra addresses');
+    return { assign: i.assign.bind(i), release: i.release.bind(i), lookup: i.lookup.bind(i), covers: i.covers.bind(i) };
+  }
+
+  private async addToBridge(cidr: string): Promise<string> {
+    // `replace`: idempotent, also for an address the bridge already has.
+    await this.runner.run('ip', ['addr', 'replace', cidr, 'dev', this.bridge]);
+    return cidr;
+  }
+
   /** One pass: allocate (or find again), put on the bridge, serve DNS. On failure, schedules the next. */
   private async attempt(): Promise<void> {
     this.timer = null;
@@ -144,6 +203,11 @@ export class HostAddressSubsystem implements Subsystem {
       this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
     }
   }
+}
+
+/** The IPAM id of an extra exposed address: one per subnet for `net:CIDR`, one per static address. */
+function exposeId(spec: Exclude<AddressSpec, { kind: 'default' }>): string {
+  return `expose:${formatAddressSpec(spec)}`;
 }
 
 function addressOf(cidr: string): string {

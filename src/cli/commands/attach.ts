@@ -9,15 +9,24 @@ export function parseNetnsTarget(text: string): { pid: number } | { netns: strin
   throw new LoomError('ERR_INVALID_ARGUMENT', `invalid target "${text.slice(0, 40)}": a PID or a netns path like /run/netns/NAME`);
 }
 
+/**
+ * `[ADDRESS] TARGET`: one argument is the target (address = net:default, from IPAM); two are the
+ * address (a.b.c.d/n, net:a.b.c.d/n, net:default) and the target, as in `loom attach CIDR TARGET`.
+ */
+export function attachBody(first: string, second: string | undefined): { cidr: string } & ({ pid: number } | { netns: string }) {
+  if (second === undefined) return { cidr: '', ...parseNetnsTarget(first) };
+  return { cidr: first, ...parseNetnsTarget(second) };
+}
+
 export const attachCommand: CliCommand = {
   register(program, ctx) {
     withHttpAddr(program.command('attach'))
-      .description("plug a running process's network namespace into Loom; prints the interface's MAC")
-      .argument('<cidr>', 'address with prefix, e.g. 10.32.0.9/12')
-      .argument('<target>', 'PID or netns path (/run/netns/NAME)')
-      .action(async (cidr: string, target: string, opts: { httpAddr?: string }) => {
-        const a = await clientFor(ctx, opts).call<Attachment>('POST', '/containers/attach', { cidr, ...parseNetnsTarget(target) });
-        ctx.out(`${a.mac}\n`);
+      .description("plug a running process's network namespace into Loom; prints the address and the interface's MAC")
+      .argument('<address-or-target>', 'ADDRESS (a.b.c.d/n static, net:a.b.c.d/n or net:default; none = net:default), then the target')
+      .argument('[target]', 'PID or netns path (/run/netns/NAME)')
+      .action(async (first: string, second: string | undefined, opts: { httpAddr?: string }) => {
+        const a = await clientFor(ctx, opts).call<Attachment>('POST', '/containers/attach', attachBody(first, second));
+        ctx.out(`${a.cidr} ${a.mac}\n`);
       });
   },
 };

@@ -17,6 +17,7 @@ import { rmCommand } from './rm.js';
 import { runCommand } from './run.js';
 import { rmpeerCommand } from './rmpeer.js';
 import { resetCommand } from './reset.js';
+import { exposeCommand, hideCommand } from './expose.js';
 
 /** Every `loom` command, in help order. A new command is one file plus one line here. */
-export const COMMANDS: readonly CliCommand[] = [launchCommand, statusCommand, reportCommand, connectCommand, forgetCommand, dnsAddCommand, dnsRemoveCommand, dnsLookupCommand, stopCommand, demoCommand, runCommand, execCommand, psCommand, attachCommand, detachCommand, rmCommand, rmpeerCommand, resetCommand];
+export const COMMANDS: readonly CliCommand[] = [launchCommand, statusCommand, reportCommand, connectCommand, forgetCommand, dnsAddCommand, dnsRemoveCommand, dnsLookupCommand, stopCommand, demoCommand, runCommand, execCommand, psCommand, attachCommand, detachCommand, exposeCommand, hideCommand, rmCommand, rmpeerCommand, resetCommand];

@@ -114,6 +114,18 @@ export class IpamNet {
     }
   }
 
+  /**
+   * Delivers only the messages queued now (one network hop; what they send waits for the next
+   * round). With a clock advance per round this models a fixed latency per message. Returns how many.
+   */
+  deliverRound(): number {
+    const round = this.queue;
+    this.queue = [];
+    for (const deliver of round) deliver();
+    this.delivered += round.length;
+    return round.length;
+  }
+
   /** Delivers, runs timers for `ms`, delivers again: gossip and advisory stats reach everyone. */
   settle(ms = 10_000): void {
     this.deliverAll();
