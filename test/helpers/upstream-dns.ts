@@ -11,35 +11,13 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as dnsPacket from 'dns-packet';
 import type { HostRef, Lab, LabProcess } from '../../src/os/netns.js';
 import { pollUntil } from '../../src/demo/poll.js';
+// The demo's upstream answers the same way; one implementation serves both.
+import { UPSTREAM_ANSWER, UPSTREAM_DOMAIN, upstreamReply } from '../../src/demo/upstream-dns.js';
 
-export const UPSTREAM_DOMAIN = 'example.test';
-export const UPSTREAM_ANSWER = '198.51.100.7';
+export { UPSTREAM_ANSWER, UPSTREAM_DOMAIN, upstreamReply };
 const MAX_TCP_MESSAGE = 65_535;
-
-/** The reply to one query, or null for anything that is not a plain query. Never throws. */
-export function upstreamReply(raw: Buffer): Buffer | null {
-  let query: dnsPacket.Packet;
-  try {
-    query = dnsPacket.decode(raw);
-  } catch {
-    return null;
-  }
-  const question = query.questions?.[0];
-  if (query.type !== 'query' || !question) return null;
-  const name = question.name.toLowerCase().replace(/\.$/, '');
-  const ours = name === UPSTREAM_DOMAIN || name.endsWith(`.${UPSTREAM_DOMAIN}`);
-  const answers: dnsPacket.Answer[] = ours && question.type === 'A' ? [{ type: 'A', name: question.name, ttl: 60, class: 'IN', data: UPSTREAM_ANSWER }] : [];
-  return dnsPacket.encode({
-    type: 'response',
-    id: query.id ?? 0,
-    flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (ours ? 0 : 3),
-    questions: [question],
-    answers,
-  });
-}
 
 function serve(address: string): void {
   const udp = createSocket('udp4');
