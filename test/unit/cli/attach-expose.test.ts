@@ -10,29 +10,11 @@ import { registerContainerRoutes, registerExposeRoutes, type ContainerService } 
 import { attachBody } from '../../../src/cli/commands/attach.js';
 import { detachBody } from '../../../src/cli/commands/detach.js';
 import { runCli, EXIT_ERROR, EXIT_OK } from '../../../src/cli/run.js';
-import type { CliContext } from '../../../src/cli/context.js';
-import { isLoomError, LoomError } from '../../../src/core/errors.js';
+import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { cliContext } from '../../helpers/cli-context.js';
 
-function capture(addr: string): CliContext & { stdout: string; stderr: string } {
-  const ctx = {
-    stdout: '',
-    stderr: '',
-    out(t: string) {
-      ctx.stdout += t;
-    },
-    err(t: string) {
-      ctx.stderr += t;
-    },
-    env: { LOOM_HTTP_ADDR: addr },
-    node: [process.execPath],
-    entry: '/nonexistent/loom-entry.js',
-    loadRouterFactory: async () => {
-      throw new LoomError('ERR_INTERNAL', 'no router in this test');
-    },
-  };
-  return ctx;
-}
+const capture = cliContext;
 
 test('attach arguments: one is the target (net:default), two are address then target', () => {
   assert.deepEqual(attachBody('4242', undefined), { cidr: '', pid: 4242 });

@@ -4,31 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../../src/cli/run.js';
-import type { CliContext } from '../../../src/cli/context.js';
-import { LoomError, silentLogger } from '../../../src/core/index.js';
+import { silentLogger } from '../../../src/core/index.js';
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions, type RawLaunchOptions } from '../../../src/daemon/options.js';
 import { FakeRouter, HOST1 } from '../api/fake-router.js';
+import { cliContext } from '../../helpers/cli-context.js';
 
-function capture(addr: string): CliContext & { stdout: string; stderr: string } {
-  const ctx = {
-    stdout: '',
-    stderr: '',
-    out(t: string) {
-      ctx.stdout += t;
-    },
-    err(t: string) {
-      ctx.stderr += t;
-    },
-    env: { LOOM_HTTP_ADDR: addr },
-    node: [process.execPath],
-    entry: '/nonexistent/loom-entry.js',
-    loadRouterFactory: async () => {
-      throw new LoomError('ERR_INTERNAL', 'no router in this test');
-    },
-  };
-  return ctx;
-}
+const capture = cliContext;
 
 async function daemonIn(dir: string, raw: RawLaunchOptions = {}): Promise<RunningDaemon> {
   const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', dataplane: 'off', ...raw }, [], {}, 'h'), httpPort: 0 };

@@ -5,32 +5,13 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, EXIT_ERROR, EXIT_OK, EXIT_USAGE } from '../../../src/cli/run.js';
-import type { CliContext } from '../../../src/cli/context.js';
 import { ApiServer } from '../../../src/api/server.js';
 import { registerRouterRoutes } from '../../../src/api/router-routes.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { LoomError } from '../../../src/core/errors.js';
 import { FakeRouter } from '../api/fake-router.js';
+import { captureCli } from '../../helpers/cli-context.js';
 
-function capture(env: NodeJS.ProcessEnv = {}): CliContext & { stdout: string; stderr: string } {
-  const ctx = {
-    stdout: '',
-    stderr: '',
-    out(t: string) {
-      ctx.stdout += t;
-    },
-    err(t: string) {
-      ctx.stderr += t;
-    },
-    env,
-    node: [process.execPath],
-    entry: '/nonexistent/loom-entry.js',
-    loadRouterFactory: async () => {
-      throw new LoomError('ERR_INTERNAL', 'no router in this test');
-    },
-  };
-  return ctx;
-}
+const capture = captureCli;
 
 async function freePort(): Promise<number> {
   const s = createServer();

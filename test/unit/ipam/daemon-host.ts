@@ -4,8 +4,7 @@
  * 127.0.0.1 port 0. The clock is driven by hand (`driveUntil`): nothing sleeps.
  */
 import { ApiClient } from '../../../src/api/client.js';
-import type { CliContext } from '../../../src/cli/context.js';
-import { FakeClock, LoomError, silentLogger, type Logger } from '../../../src/core/index.js';
+import { FakeClock, silentLogger, type Logger } from '../../../src/core/index.js';
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions, type RawLaunchOptions } from '../../../src/daemon/options.js';
 import type { SubsystemFactory } from '../../../src/daemon/subsystem.js';
@@ -13,6 +12,7 @@ import { ipamSubsystemOf, type IpamSubsystem } from '../../../src/ipam/daemon.js
 import { createIpamSubsystemFactory } from '../../../src/ipam/daemon-factory.js';
 import { Router } from '../../../src/mesh/router.js';
 import { MemoryNetwork } from '../../../src/mesh/transport-memory.js';
+import { cliContext } from '../../helpers/cli-context.js';
 
 /** Advances the fake clock in small steps, letting promise-based steps and setImmediate (group commit) run in between. */
 export async function driveUntil(clock: FakeClock, done: () => boolean, limitMs: number): Promise<boolean> {
@@ -67,25 +67,6 @@ export function connected(...hosts: Host[]): boolean {
   return hosts.every((h) => h.daemon.router.status().connections.filter((c) => c.state === 'established').length >= 1);
 }
 
-/** A CLI context that captures output and talks to `addr`. */
-export function cliContext(addr: string): CliContext & { stdout: string; stderr: string } {
-  const ctx = {
-    stdout: '',
-    stderr: '',
-    out(t: string) {
-      ctx.stdout += t;
-    },
-    err(t: string) {
-      ctx.stderr += t;
-    },
-    env: { LOOM_HTTP_ADDR: addr },
-    node: [process.execPath],
-    entry: '/nonexistent/loom-entry.js',
-    loadRouterFactory: async () => {
-      throw new LoomError('ERR_INTERNAL', 'no router in this test');
-    },
-  };
-  return ctx;
-}
+export { cliContext };
 
 export { FakeClock, MemoryNetwork };

@@ -1,0 +1,28 @@
+import type { CliContext } from '../../src/cli/context.js';
+import { LoomError } from '../../src/core/errors.js';
+
+/** A CLI context that keeps what the CLI prints; `env` is its whole environment (LOOM_HTTP_ADDR...). */
+export function captureCli(env: NodeJS.ProcessEnv = {}): CliContext & { stdout: string; stderr: string } {
+  const ctx = {
+    stdout: '',
+    stderr: '',
+    out(t: string) {
+      ctx.stdout += t;
+    },
+    err(t: string) {
+      ctx.stderr += t;
+    },
+    env,
+    node: [process.execPath],
+    entry: '/nonexistent/loom-entry.js',
+    loadRouterFactory: async () => {
+      throw new LoomError('ERR_INTERNAL', 'no router in this test');
+    },
+  };
+  return ctx;
+}
+
+/** The same, talking to the API at `addr`. */
+export function cliContext(addr: string): CliContext & { stdout: string; stderr: string } {
+  return captureCli({ LOOM_HTTP_ADDR: addr });
+}
