@@ -2,6 +2,7 @@
  * What the DNS subsystem says over the API: `/dns/status`, the `dns` section of `/report`, and the
  * answers of the record endpoints. Types only, shared by the daemon side and the API client.
  */
+import type { DnsStats } from './server.js';
 
 export interface DnsRecordRow {
   name: string;
@@ -34,16 +35,8 @@ export interface DnsReport {
   stats: DnsQueryStats;
 }
 
-export interface DnsQueryStats {
-  queries: number;
-  answeredLocally: number;
-  forwarded: number;
-  nxdomain: number;
-  servfail: number;
-  malformed: number;
-  dropped: number;
-  truncated: number;
-}
+/** The server's counters (DnsServer.stats), summed over listeners for the report. */
+export type DnsQueryStats = DnsStats;
 
 export interface DnsAddResult {
   /** False when exactly this record was already there. */
