@@ -78,7 +78,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     peers: peers.map(parsePeerAddress),
     dns: parseDnsOptions(raw),
     ipam: parseIpamOptions(raw),
-    dataplane: parseDataplaneOptions(raw, env),
+    dataplane: parseDataplaneOptions(raw, env, password !== undefined),
   };
 }
 

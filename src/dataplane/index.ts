@@ -1,9 +1,9 @@
 /**
- * The data plane: a bridge per host, one kernel VXLAN device (the fast path) and its FDB, driven
- * declaratively. Pure planning lives here; the Linux side in ./linux/.
+ * The data plane: a bridge per host, one kernel VXLAN device (the fast path) and its FDB, the
+ * relay's tap beside it, driven declaratively. Pure planning lives here; the Linux side in ./linux/.
  */
 export * from './types.js';
 export { plan, planTeardown, desiredFdb, fdbKey } from './plan.js';
-export { parseLinks, parseFdb } from './parse.js';
+export { parseLinks, parseFdb, parseBridgeFdb } from './parse.js';
 export { parseDesiredDataplane } from './validate.js';
 export { parseInterfaceName, parseUnicastMac, parseIpv4, parseIpv4Cidr, macFromSeed, type Ipv4Cidr } from './addresses.js';

@@ -27,9 +27,13 @@ export interface VxlanSpec {
   localBypass: false;
 }
 
-/** How frames for a peer leave this host: kernel VXLAN straight to the peer, or via the local relay. */
-/** `relayPort`: the local UDP port the relay listens on for this peer; unique per peer. */
-export type PeerPath = 'fastdp' | { relayPort: number };
+/**
+ * How frames for a peer leave this host: 'fastdp', kernel VXLAN straight to the peer; 'tap', the
+ * bridge hands them to the relay through the tap device (bridge FDB entries pin the peer's MACs
+ * to it); `relayPort` (the relay's older mode), the vxlan device sends them to the relay at
+ * 127.0.0.1:relayPort, one port per peer.
+ */
+export type PeerPath = 'fastdp' | 'tap' | { relayPort: number };
 
 export interface PeerSpec {
   name: PeerName;
@@ -44,11 +48,33 @@ export interface RemoteMac {
   peer: PeerName;
 }
 
+/**
+ * The relay's tap device, a port of the bridge. The relay creates it (and it goes when the relay's
+ * file descriptor closes); the data plane only sets its MTU, GSO limit, bridge port and isolation.
+ */
+export interface TapSpec {
+  name: string;
+  /** The tap's own MTU: large, so the bridge hands the relay any frame; the relay enforces the segment MTU. */
+  mtu: number;
+  /** Largest TSO super-frame the kernel hands the relay (`gso_max_size`). */
+  gsoMaxSize: number;
+}
+
+/** A static sticky entry in the bridge's own table (`master`): frames for `mac` leave by port `dev`. */
+export interface BridgeFdbEntry {
+  mac: string;
+  dev: string;
+}
+
 export interface DesiredDataplane {
   bridge: BridgeSpec;
   vxlan: VxlanSpec;
   peers: PeerSpec[];
   remoteMacs: RemoteMac[];
+  /** The relay's tap, when the relay runs in tap mode; null otherwise. */
+  tap: TapSpec | null;
+  /** Each remote MAC pinned to its port (vxlan device or tap); empty when `tap` is null. */
+  bridgeFdb: BridgeFdbEntry[];
 }
 
 export interface CurrentVxlanInfo {
@@ -68,6 +94,10 @@ export interface CurrentLink {
   up: boolean;
   master: string | null;
   vxlan: CurrentVxlanInfo | null;
+  /** The bridge port flag `isolated`; null when not a bridge port (or not reported). */
+  isolated: boolean | null;
+  /** `gso_max_size`, or null when not reported. */
+  gsoMaxSize: number | null;
 }
 
 /** One entry of the vxlan device's own forwarding table (`bridge fdb show dev VXLAN`, with a dst). */
@@ -83,6 +113,8 @@ export interface CurrentDataplane {
   links: ReadonlyMap<string, CurrentLink>;
   /** Remote (dst-carrying) entries of the vxlan device; empty if it does not exist. */
   fdb: readonly FdbEntry[];
+  /** Static entries of the bridge's own table whose port is the vxlan device or the tap. */
+  bridgeFdb: readonly BridgeFdbEntry[];
 }
 
 export type DataplaneOp =
@@ -98,7 +130,13 @@ export type DataplaneOp =
   | { op: 'fdb-append'; dev: string; entry: FdbEntry }
   /** Sets the one destination of a unicast MAC, replacing any other. */
   | { op: 'fdb-replace'; dev: string; entry: FdbEntry }
-  | { op: 'fdb-delete'; dev: string; entry: FdbEntry };
+  | { op: 'fdb-delete'; dev: string; entry: FdbEntry }
+  /** The bridge port flag: isolated ports never exchange frames with each other. */
+  | { op: 'set-isolated'; name: string; on: boolean }
+  | { op: 'set-gso-max-size'; name: string; size: number }
+  /** Pins a MAC to a bridge port (static, sticky), moving it from another port if need be. */
+  | { op: 'bridge-fdb-replace'; entry: BridgeFdbEntry }
+  | { op: 'bridge-fdb-delete'; entry: BridgeFdbEntry };
 
 export const FLOOD_MAC = '00:00:00:00:00:00';
 export const RELAY_IP = '127.0.0.1';

@@ -17,7 +17,7 @@ import type { Lab, LabHost } from '../../src/os/netns.js';
 import { pidExists } from '../../src/os/lab-procs.js';
 import type { ContainerList } from '../../src/api/container-routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
-import { DEFAULT_MTU } from '../../src/dataplane/controller/settings.js';
+import { FASTDP_MTU } from '../../src/dataplane/controller/settings.js';
 
 const missing = ['ping', 'unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
 const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
@@ -131,7 +131,7 @@ test('three routers: containers on every host reach each other over kernel VXLAN
     const ps = await cli.run(h1, ['ps']);
     assert.match(ps.stdout, /h1a\s+\S+\s+10\.50\.0\.1\/24\s+\d+/);
     const conn = await cli.status(h1, 'connections');
-    assert.match(conn, new RegExp(`fastdp\\s+unencrypted\\s+mtu=${DEFAULT_MTU}`), conn);
+    assert.match(conn, new RegExp(`fastdp\\s+unencrypted\\s+mtu=${FASTDP_MTU}`), conn);
 
     await t.test('every container pings every other, on the same host and across hosts', async () => {
       const failures: string[] = [];

@@ -1,14 +1,14 @@
 /**
  * Path MTU discovery through the relay, in the running product: two lab hosts with
  * `--no-fastdp` (every frame through the user-space relay), a container on each. The relay
- * carries frames up to the segment MTU (--mtu, default 1404: inner IP 1404); MTUs on the segment
+ * carries frames up to the segment MTU (--mtu, default 1450 without a password: inner IP 1450); MTUs on the segment
  * (bridge, vxlan device, host veths, both containers' ethwe) are raised by hand to 9500, so frames
  * over the relay's limit reach it. Then:
  *  - a TCP transfer with DF full-size segments (MSS 9460) completes, because the relay answers the
  *    dropped segments with ICMP "fragmentation needed" and the sender's TCP lowers its MSS;
  *    h1's relay counts those answers (`fragNeededSent`);
- *  - `ping -M do -s 9300` reports "Frag needed ... mtu = 1404" / "message too long, mtu=1404",
- *    and `ping -M do` of exactly 1404 bytes of IP gets through.
+ *  - `ping -M do -s 9300` reports "Frag needed ... mtu = 1450" / "message too long, mtu=1450",
+ *    and `ping -M do` of exactly 1450 bytes of IP gets through.
  * Needs root, ping, unshare, nsenter (skips otherwise). Everything stays in the lab.
  */
 import { test } from 'node:test';
@@ -21,14 +21,14 @@ import type { LabHost } from '../../src/os/netns.js';
 import type { CommandResult } from '../../src/os/runner.js';
 import type { ContainerList } from '../../src/api/container-routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
-import { BRIDGE_NAME, VXLAN_NAME } from '../../src/dataplane/controller/settings.js';
+import { BRIDGE_NAME, FASTDP_MTU, VXLAN_NAME } from '../../src/dataplane/controller/settings.js';
 import type { RelayStats } from '../../src/dataplane/relay/index.js';
 
 const missing = ['ping', 'unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
 const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
 
 /** The segment MTU the routers run with (the default of `loom launch --mtu`): the relay's limit. */
-const RELAY_INNER_IP_LIMIT = 1404;
+const RELAY_INNER_IP_LIMIT = FASTDP_MTU;
 const RAISED_MTU = 9500;
 
 interface Box {

@@ -26,7 +26,7 @@ import { systemRunner, type CommandResult } from '../../src/os/runner.js';
 import type { ContainerList } from '../../src/api/container-routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import type { PeerPathStatus } from '../../src/dataplane/controller/desired.js';
-import { DEFAULT_MTU } from '../../src/dataplane/controller/settings.js';
+import { FASTDP_MTU, SEALED_MTU } from '../../src/dataplane/controller/settings.js';
 
 const missing = ['ping', 'unshare', 'nsenter', 'tcpdump', 'timeout'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
 const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
@@ -208,7 +208,7 @@ test('(a) UDP blocked between h1 and h3: their containers talk through h2\'s rel
     });
     assert.ok(rows.get(h1)!.find((p) => names.get(p.peer) === h3)!.reason!.includes('UDP to the peer is blocked'));
     const conn = await cli.status(h1, 'connections');
-    assert.match(conn, new RegExp(`sleeve\\s+unencrypted\\s+mtu=${DEFAULT_MTU}\\s+.*via ${n2}`), conn);
+    assert.match(conn, new RegExp(`sleeve\\s+unencrypted\\s+mtu=${FASTDP_MTU}\\s+.*via ${n2}`), conn);
     assert.match(conn, new RegExp(`${n2}\\s+fastdp\\s+unencrypted`), conn);
 
     assert.deepEqual(await pingFailures(cli, [a1, a2, a3]), []);
@@ -243,7 +243,7 @@ test('(b) --password: every peer through the sealed relay; nothing readable on t
     const srv = await run(cli, { host: h3, name: 'b3srv', ip: '10.49.0.9' }, [process.execPath, '-e', TCP_SERVER]);
     await waitPaths(cli, [h1, h2, h3], 'every peer sleeve, encrypted', (_h, peers) => (peers.length === 2 && peers.every((p) => p.path === 'sleeve' && p.encrypted && p.via === undefined && p.macs >= 1)));
     const conn = await cli.status(h1, 'connections');
-    assert.match(conn, new RegExp(`sleeve\\s+encrypted\\s+mtu=${DEFAULT_MTU}`), conn);
+    assert.match(conn, new RegExp(`sleeve\\s+encrypted\\s+mtu=${SEALED_MTU}`), conn);
     assert.doesNotMatch(conn, /fastdp/, conn);
 
     assert.deepEqual(await pingFailures(cli, [b1, b2, b3]), []);

@@ -2,7 +2,7 @@ import { DEFAULT_CONN_LIMIT, DEFAULT_PORT, parseLaunchOptions, type RawLaunchOpt
 import { DEFAULT_DNS_TTL_SECONDS } from '../../dns/daemon-options.js';
 import { DEFAULT_DOMAIN } from '../../dns/names.js';
 import { DEFAULT_IPALLOC_RANGE } from '../../ipam/daemon-options.js';
-import { DEFAULT_MTU } from '../../dataplane/controller/settings.js';
+import { FASTDP_MTU, SEALED_MTU } from '../../dataplane/controller/settings.js';
 import type { CliCommand } from '../command.js';
 
 export const launchCommand: CliCommand = {
@@ -28,7 +28,7 @@ export const launchCommand: CliCommand = {
       .option('--ipalloc-default-subnet <cidr>', 'subnet of the range used when none is asked for (default: the whole range)')
       .option('--ipalloc-init <mode>', 'how this peer gets its first space: consensus[=N] (default; N = peers given + 1), seed=NAME,... or observer')
       .option('--dataplane <mode>', 'kernel data plane and relay: on, off or auto (default auto: on, unless not root; env LOOM_DATAPLANE)')
-      .option('--mtu <n>', `MTU of the container segment, the same on every peer (default ${DEFAULT_MTU}: what the sealed relay carries on a 1500-byte underlay; env LOOM_MTU)`)
+      .option('--mtu <n>', `MTU of the container segment, the same on every peer (default ${FASTDP_MTU}, or ${SEALED_MTU} with --password: what kernel VXLAN, or the sealed relay, carries on a 1500-byte underlay; env LOOM_MTU)`)
       .option('--no-fastdp', 'never use kernel VXLAN: every peer through the user-space relay')
       .option('--trusted-subnets <cidr,...>', 'with --password, peers in these underlay subnets use kernel VXLAN, unencrypted')
       .option('--dns-resolv-conf <file>', 'upstream resolvers for other names (default /etc/resolv.conf; /etc/netns/NS/resolv.conf in a named namespace NS)')

@@ -19,7 +19,19 @@ import { hostOf } from '../../mesh/address.js';
 import type { RouterApi } from '../../mesh/types.js';
 import { parseIpv4 } from '../addresses.js';
 import type { DataplaneOp, DesiredDataplane, PeerSpec, RemoteMac } from '../types.js';
-import { computeDesired, DEFAULT_POLICY, retainPrevious, type ControllerFacts, type NeighbourFact, type PathPolicy, type PeerPathStatus, type RelayFacts, type RememberedDataplane } from './desired.js';
+import {
+  computeDesired,
+  DEFAULT_POLICY,
+  relayForwarding,
+  retainPrevious,
+  type ControllerFacts,
+  type NeighbourFact,
+  type PathPolicy,
+  type PeerPathStatus,
+  type RelayFacts,
+  type RelayForwardingTable,
+  type RememberedDataplane,
+} from './desired.js';
 import { DATAPLANE_CHANNEL } from './gossip-data.js';
 import { MacGossip } from './mac-gossip.js';
 import { DEFAULT_SETTINGS, type DataplaneSettings } from './settings.js';
@@ -43,6 +55,13 @@ export interface DataplaneControllerComponents {
   memory?: DataplaneMemory;
   /** What the relay adds to `loom report` (its counters), when it runs. */
   relayStatus?: () => unknown;
+  /**
+   * Tells the relay (tap mode) which peer each MAC read from the tap belongs to, and whom to flood
+   * to. Called with relayForwarding(desired) on every apply, before the kernel is changed, so the
+   * relay knows a peer as soon as the bridge may send it frames (and even if the kernel apply
+   * fails). Must not throw; if it does, the error is logged and the apply goes on.
+   */
+  relayForwarding?: (table: RelayForwardingTable) => void;
 }
 
 export interface DataplaneMemory {
@@ -68,6 +87,8 @@ export interface DataplaneControllerInit extends Partial<DataplaneSettings> {
 export interface DataplaneStatus {
   bridge: string;
   vxlan: string;
+  /** The relay's tap, when the last computed state had one (relay in tap mode). */
+  tap?: string;
   vni: number;
   port: number;
   mtu: number;
@@ -106,6 +127,8 @@ export class DataplaneController {
   private readonly memory: DataplaneMemory | undefined;
   private readonly policy: PathPolicy;
   private readonly relayStatus: (() => unknown) | undefined;
+  private readonly relayForwardingSink: ((table: RelayForwardingTable) => void) | undefined;
+  private lastTap: string | null = null;
   /** Last applied spec and MACs per peer, and until when to keep them once the peer is gone. */
   private readonly retained = new Map<PeerName, { spec: PeerSpec; macs: RemoteMac[]; until: number }>();
   private graceTimer: TimerHandle | null = null;
@@ -131,10 +154,12 @@ export class DataplaneController {
     this.peerGraceMs = init.peerGraceMs ?? 30_000;
     this.memory = components.memory;
     this.relayStatus = components.relayStatus;
+    this.relayForwardingSink = components.relayForwarding;
     this.policy = init.policy ?? DEFAULT_POLICY;
     this.settings = {
       bridge: init.bridge ?? DEFAULT_SETTINGS.bridge,
       vxlan: init.vxlan ?? DEFAULT_SETTINGS.vxlan,
+      tap: init.tap ?? DEFAULT_SETTINGS.tap,
       vni: init.vni ?? DEFAULT_SETTINGS.vni,
       port: init.port ?? DEFAULT_SETTINGS.port,
       mtu: init.mtu ?? DEFAULT_SETTINGS.mtu,
@@ -238,6 +263,8 @@ export class DataplaneController {
       const { desired, peers } = retainPrevious(computed, this.remembered());
       this.scheduleGraceEnd(now, new Set(computed.peers.map((p) => p.peer)));
       this.lastPeers = peers;
+      this.lastTap = desired.tap?.name ?? null;
+      this.updateRelayForwarding(desired);
       const ops = await this.dataplane.apply(desired);
       this.saveMemory({ peers: desired.peers, remoteMacs: desired.remoteMacs });
       this.applies++;
@@ -250,6 +277,15 @@ export class DataplaneController {
       if (this.lastError !== e.message) this.logger.error({ code: e.code, err: e.message }, 'dataplane apply failed; will retry');
       this.lastError = e.message;
       return false;
+    }
+  }
+
+  private updateRelayForwarding(desired: DesiredDataplane): void {
+    if (!this.relayForwardingSink) return;
+    try {
+      this.relayForwardingSink(relayForwarding(desired));
+    } catch (err) {
+      this.logger.error({ err: toLoomError(err).message }, 'relay forwarding table not updated');
     }
   }
 
@@ -303,6 +339,7 @@ export class DataplaneController {
     return {
       bridge: this.settings.bridge,
       vxlan: this.settings.vxlan,
+      ...(this.lastTap !== null ? { tap: this.lastTap } : {}),
       vni: this.settings.vni,
       port: this.settings.port,
       mtu: this.settings.mtu,

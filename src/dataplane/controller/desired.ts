@@ -4,8 +4,8 @@
  * No I/O, no clock: the same facts always give the same result, in a stable order.
  */
 import type { PeerName } from '../../core/ids.js';
-import type { DesiredDataplane, PeerPath, PeerSpec, RemoteMac } from '../types.js';
-import type { DataplaneSettings } from './settings.js';
+import type { BridgeFdbEntry, DesiredDataplane, PeerPath, PeerSpec, RemoteMac, TapSpec } from '../types.js';
+import { TAP_GSO_MAX_SIZE, TAP_MTU, type DataplaneSettings } from './settings.js';
 import { inTrustedSubnet, type TrustedSubnet } from './trusted-subnets.js';
 
 /** A direct (neighbour) connection as the data plane needs it. */
@@ -17,7 +17,12 @@ export interface NeighbourFact {
 
 /** What the user-space relay offers, when it runs. */
 export interface RelayFacts {
-  /** Local UDP port the kernel sends a peer's frames to; one per peer. */
+  /**
+   * How frames reach the relay: 'tap', the bridge hands them over through the relay's tap device
+   * (`ports` unused); 'vxlan-port', the vxlan device sends them to 127.0.0.1 at the peer's port.
+   */
+  mode: 'tap' | 'vxlan-port';
+  /** Local UDP port the kernel sends a peer's frames to; one per peer ('vxlan-port' mode). */
   ports: ReadonlyMap<PeerName, number>;
   /** Whether the relay can deliver to the peer (it has a next hop); absent = not known yet. */
   reachable: ReadonlyMap<PeerName, boolean>;
@@ -67,7 +72,7 @@ export interface PeerPathStatus {
   encrypted: boolean;
   mtu: number;
   underlayIp: string | null;
-  /** For 'sleeve', the local relay port. */
+  /** For 'sleeve' in the relay's 'vxlan-port' mode, the local relay port. */
   relayPort?: number;
   /** For 'sleeve', the neighbour the relay sends through when it is not the peer itself. */
   via?: PeerName;
@@ -96,9 +101,14 @@ export function choosePath(peer: PeerName, facts: ControllerFacts): PathChoice {
   else if (direct.encrypted && !inTrustedSubnet(direct.underlayIp, policy.trustedSubnets)) why = 'encrypted mesh: kernel VXLAN cannot encrypt';
   else if (facts.udpBlocked.has(peer)) why = 'UDP to the peer is blocked';
   else return { via: 'fastdp' };
-  const relayPort = facts.relay?.ports.get(peer);
-  if (relayPort !== undefined && facts.relay!.reachable.get(peer) !== false) return { via: { relayPort }, reason: why };
-  return { via: null, reason: facts.relay ? `${why}; relay cannot reach it` : `${why}; no relay` };
+  const relay = facts.relay;
+  if (!relay) return { via: null, reason: `${why}; no relay` };
+  if (relay.reachable.get(peer) !== false) {
+    if (relay.mode === 'tap') return { via: 'tap', reason: why };
+    const relayPort = relay.ports.get(peer);
+    if (relayPort !== undefined) return { via: { relayPort }, reason: why };
+  }
+  return { via: null, reason: `${why}; relay cannot reach it` };
 }
 
 function compareNames(a: string, b: string): number {
@@ -127,8 +137,9 @@ export function computeDesired(settings: DataplaneSettings, facts: ControllerFac
       rows.push({ peer, path: 'unreachable', encrypted: false, mtu: settings.mtu, underlayIp, reason: choice.reason, macs: 0 });
       continue;
     }
-    // A relayed peer's FDB destination is 127.0.0.1:port; the underlay address is only informative.
-    peers.push({ name: peer, underlayIp: choice.via === 'fastdp' ? underlayIp! : '127.0.0.1', via: choice.via });
+    // Only the fast path sends to the underlay address; for a relayed peer it is informative (the
+    // port mode's FDB destination is 127.0.0.1:port).
+    peers.push({ name: peer, underlayIp: choice.via === 'fastdp' ? underlayIp! : choice.via === 'tap' ? (underlayIp ?? '0.0.0.0') : '127.0.0.1', via: choice.via });
     let programmed = 0;
     for (const mac of facts.macs.get(peer) ?? []) {
       if (claimed.has(mac)) continue;
@@ -139,21 +150,50 @@ export function computeDesired(settings: DataplaneSettings, facts: ControllerFac
     const row: PeerPathStatus =
       choice.via === 'fastdp'
         ? { peer, path: 'fastdp', encrypted: false, mtu: settings.mtu, underlayIp, macs: programmed }
-        : { peer, path: 'sleeve', encrypted: facts.relay?.encrypted ?? false, mtu: settings.mtu, underlayIp, relayPort: choice.via.relayPort, macs: programmed };
+        : { peer, path: 'sleeve', encrypted: facts.relay?.encrypted ?? false, mtu: settings.mtu, underlayIp, ...(choice.via === 'tap' ? {} : { relayPort: choice.via.relayPort }), macs: programmed };
     const hop = facts.relay?.nextHops.get(peer);
     if (row.path === 'sleeve' && hop !== undefined && hop !== peer) row.via = hop;
     if (choice.reason !== undefined) row.reason = choice.reason;
     rows.push(row);
   }
+  const tap: TapSpec | null = settings.tap && facts.relay?.mode === 'tap' ? { name: settings.tap, mtu: TAP_MTU, gsoMaxSize: TAP_GSO_MAX_SIZE } : null;
+  const desired: DesiredDataplane = {
+    bridge: { name: settings.bridge, mtu: settings.mtu },
+    // localIp null: routing picks the source, which also suits FDB entries towards the relay.
+    vxlan: { name: settings.vxlan, vni: settings.vni, port: settings.port, mtu: settings.mtu, localIp: null, localBypass: false },
+    peers,
+    remoteMacs,
+    tap,
+    bridgeFdb: [],
+  };
+  return { desired: { ...desired, bridgeFdb: bridgeFdbOf(desired) }, peers: rows };
+}
+
+/**
+ * Tap mode: every remote MAC pinned to the bridge port its frames leave by, the tap for peers
+ * through the relay, the vxlan device for the others; by MAC. Empty without a tap.
+ */
+function bridgeFdbOf(desired: DesiredDataplane): BridgeFdbEntry[] {
+  if (!desired.tap) return [];
+  const viaTap = new Set<string>(desired.peers.filter((p) => p.via === 'tap').map((p) => p.name));
+  const tap = desired.tap.name;
+  return desired.remoteMacs.map((r) => ({ mac: r.mac, dev: viaTap.has(r.peer) ? tap : desired.vxlan.name })).sort((a, b) => compareNames(a.mac, b.mac));
+}
+
+/** What the relay needs to forward frames read from the tap: whose each MAC is, and whom to flood to. */
+export interface RelayForwardingTable {
+  /** The MACs of peers reached through the tap, by MAC. */
+  macs: Array<{ mac: string; peer: PeerName }>;
+  /** The peers reached through the tap, by name: a broadcast read from the tap goes to each once. */
+  floodPeers: PeerName[];
+}
+
+/** The relay's forwarding table for a desired state (pure): its peers whose path is the tap. */
+export function relayForwarding(desired: DesiredDataplane): RelayForwardingTable {
+  const viaTap = new Set<PeerName>(desired.peers.filter((p) => p.via === 'tap').map((p) => p.name));
   return {
-    desired: {
-      bridge: { name: settings.bridge, mtu: settings.mtu },
-      // localIp null: routing picks the source, which also suits FDB entries towards the relay.
-      vxlan: { name: settings.vxlan, vni: settings.vni, port: settings.port, mtu: settings.mtu, localIp: null, localBypass: false },
-      peers,
-      remoteMacs,
-    },
-    peers: rows,
+    macs: desired.remoteMacs.filter((r) => viaTap.has(r.peer)).map((r) => ({ mac: r.mac, peer: r.peer })).sort((a, b) => compareNames(a.mac, b.mac)),
+    floodPeers: [...viaTap].sort(compareNames),
   };
 }
 
@@ -184,8 +224,9 @@ export function retainPrevious(computed: ComputedDataplane, previous: Remembered
     reason: 'kept from before the restart until the mesh reconnects',
     macs: extraMacs.filter((r) => r.peer === p.name).length,
   }));
+  const desired: DesiredDataplane = { ...computed.desired, peers: [...computed.desired.peers, ...kept], remoteMacs: [...computed.desired.remoteMacs, ...extraMacs] };
   return {
-    desired: { ...computed.desired, peers: [...computed.desired.peers, ...kept], remoteMacs: [...computed.desired.remoteMacs, ...extraMacs] },
+    desired: { ...desired, bridgeFdb: bridgeFdbOf(desired) },
     peers: [...computed.peers, ...rows].sort((a, b) => compareNames(a.peer, b.peer)),
   };
 }

@@ -3,10 +3,25 @@
  * the pure computation of the desired data plane, and the debounced apply loop.
  */
 export { DataplaneController, underlayIpOf, type DataplaneMemory, type DataplaneApplier, type DataplaneControllerComponents, type DataplaneControllerInit, type DataplaneStatus } from './controller.js';
-export { computeDesired, choosePath, DEFAULT_POLICY, type PathPolicy, type ControllerFacts, type NeighbourFact, type RelayFacts, type PeerPathStatus, type PathKind, type PathChoice, type ComputedDataplane } from './desired.js';
+export { computeDesired, choosePath, relayForwarding, DEFAULT_POLICY, type PathPolicy, type ControllerFacts, type NeighbourFact, type RelayFacts, type RelayForwardingTable, type PeerPathStatus, type PathKind, type PathChoice, type ComputedDataplane } from './desired.js';
 export { MacGossip, type MacGossipComponents } from './mac-gossip.js';
 export { DataplaneGossipData, decodeDataplaneGossip, normaliseMacs, supersedes, DATAPLANE_CHANNEL, MAX_MACS_PER_PEER, MAX_PEERS, type DataplaneEntry } from './gossip-data.js';
-export { DEFAULT_MTU, DEFAULT_SETTINGS, LOOM_VNI, VXLAN_PORT, BRIDGE_NAME, VXLAN_NAME, parseSegmentMtu, segmentMtu, type DataplaneSettings } from './settings.js';
+export {
+  DEFAULT_SETTINGS,
+  LOOM_VNI,
+  VXLAN_PORT,
+  BRIDGE_NAME,
+  VXLAN_NAME,
+  TAP_NAME,
+  TAP_MTU,
+  TAP_GSO_MAX_SIZE,
+  FASTDP_MTU,
+  SEALED_MTU,
+  defaultSegmentMtu,
+  parseSegmentMtu,
+  segmentMtu,
+  type DataplaneSettings,
+} from './settings.js';
 export { DataplaneSubsystem, dataplaneSubsystemFactory, dataplaneEnabled, inInitialNetns, DATAPLANE_SUBSYSTEM } from './subsystem.js';
 export { fileMemory } from './memory.js';
 export { retainPrevious, type RememberedDataplane } from './desired.js';

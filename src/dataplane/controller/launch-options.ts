@@ -4,7 +4,7 @@
  * for the re-executed foreground daemon.
  */
 import { LoomError } from '../../core/errors.js';
-import { parseSegmentMtu, DEFAULT_MTU } from './settings.js';
+import { defaultSegmentMtu, parseSegmentMtu } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
 /**
@@ -33,8 +33,11 @@ export interface RawDataplaneOptions {
 
 const MODES: readonly DataplaneMode[] = ['on', 'off', 'auto'];
 
-/** Flags win over LOOM_DATAPLANE and LOOM_MTU. Throws ERR_INVALID_ARGUMENT naming the option. */
-export function parseDataplaneOptions(raw: RawDataplaneOptions, env: NodeJS.ProcessEnv = process.env): DataplaneLaunchConfig {
+/**
+ * Flags win over LOOM_DATAPLANE and LOOM_MTU; without either, the MTU is defaultSegmentMtu:
+ * `encrypted` (the mesh has a password) decides it. Throws ERR_INVALID_ARGUMENT naming the option.
+ */
+export function parseDataplaneOptions(raw: RawDataplaneOptions, env: NodeJS.ProcessEnv, encrypted: boolean): DataplaneLaunchConfig {
   const modeText = raw.dataplane ?? (env['LOOM_DATAPLANE'] || 'auto');
   if (!(MODES as readonly string[]).includes(modeText)) {
     throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${raw.dataplane === undefined ? 'LOOM_DATAPLANE' : '--dataplane'} "${modeText.slice(0, 20)}": on, off or auto`);
@@ -42,7 +45,7 @@ export function parseDataplaneOptions(raw: RawDataplaneOptions, env: NodeJS.Proc
   const mtuText = raw.mtu ?? (env['LOOM_MTU'] || undefined);
   return {
     mode: modeText as DataplaneMode,
-    mtu: mtuText === undefined ? DEFAULT_MTU : parseSegmentMtu(mtuText, raw.mtu === undefined ? 'LOOM_MTU' : '--mtu'),
+    mtu: mtuText === undefined ? defaultSegmentMtu(encrypted) : parseSegmentMtu(mtuText, raw.mtu === undefined ? 'LOOM_MTU' : '--mtu'),
     fastdp: raw.fastdp ?? true,
     trustedSubnets: parseTrustedSubnets(raw.trustedSubnets ?? '').map((s) => s.text),
   };

@@ -31,6 +31,12 @@ import { underlayIpOf } from './controller.js';
 /** The part of Relay the driver uses; tests pass a fake. */
 export type RelayPort = Pick<Relay, 'setNeighbour' | 'removeNeighbour' | 'setRoutes' | 'setLocalPort' | 'removeLocalPort' | 'localPortOf' | 'probe' | 'onReachability' | 'stats'>;
 
+/**
+ * How relayed frames meet the kernel: 'tap' (the relay's TAP device on the bridge; no local
+ * ports) or 'vxlan-port' (kernel VXLAN FDB entries to one local UDP port per peer).
+ */
+export type RelayPath = 'tap' | 'vxlan-port';
+
 export interface RelayDriverComponents {
   router: Pick<RouterApi, 'mesh' | 'connectionTo' | 'status'>;
   relay: RelayPort;
@@ -43,6 +49,8 @@ export interface RelayDriverComponents {
 export interface RelayDriverInit {
   /** Whether the relay seals data (the mesh has a password). */
   encrypted: boolean;
+  /** Default 'vxlan-port'. */
+  path?: RelayPath;
   /** Probes of both kinds to every neighbour this often (default 2,000 ms). */
   probeIntervalMs?: number;
   /** Consecutive failed probes that mark a known-good path down (default 2). */
@@ -87,6 +95,9 @@ export class RelayDriver {
   private readonly logger: Logger;
   private readonly notify: () => void;
   private readonly encrypted: boolean;
+  private readonly path: RelayPath;
+  /** The peers of the last sync (reachable, not us). */
+  private peers = new Set<PeerName>();
   private readonly probeIntervalMs: number;
   private readonly failuresToDown: number;
   private readonly portGraceMs: number;
@@ -111,6 +122,7 @@ export class RelayDriver {
     this.logger = components.logger.child({ component: 'relay-driver' });
     this.notify = components.onChange;
     this.encrypted = init.encrypted;
+    this.path = init.path ?? 'vxlan-port';
     this.probeIntervalMs = init.probeIntervalMs ?? 2_000;
     this.failuresToDown = init.failuresToDown ?? 2;
     this.portGraceMs = init.portGraceMs ?? 60_000;
@@ -159,10 +171,10 @@ export class RelayDriver {
 
   facts(): RelayFacts {
     const reachable = new Map<PeerName, boolean>();
-    for (const peer of this.ports.keys()) reachable.set(peer, this.nextHops.has(peer));
+    for (const peer of this.path === 'tap' ? this.peers : this.ports.keys()) reachable.set(peer, this.nextHops.has(peer));
     const open = new Map<PeerName, boolean>();
     for (const [peer, s] of this.open) if (s.ok !== undefined) open.set(peer, s.ok);
-    return { ports: new Map(this.ports), reachable, open, nextHops: new Map(this.nextHops), encrypted: this.encrypted };
+    return { mode: this.path, ports: new Map(this.ports), reachable, open, nextHops: new Map(this.nextHops), encrypted: this.encrypted };
   }
 
   status(): RelayDriverStatus {
@@ -211,8 +223,9 @@ export class RelayDriver {
       this.direct.delete(peer);
       this.open.delete(peer);
     }
+    this.peers = new Set(peers);
     const now = this.clock.now();
-    for (const peer of peers) {
+    for (const peer of this.path === 'tap' ? [] : peers) {
       this.goneSince.delete(peer);
       await this.relay.setLocalPort(peer, 0);
       const port = this.relay.localPortOf(peer);

@@ -10,36 +10,61 @@
  *   logged and retried, not fatal (status shows it as lastError).
  * - `stop` closes the relay but leaves bridge, vxlan device and FDB in place (fast-path flows
  *   survive a router restart or crash; relayed ones resume when the relay is back).
+ * - Relayed frames meet the kernel through the relay's TAP device `tap-loom` on the bridge
+ *   (opened in `start`, gone with the process), or, with LOOM_RELAY_PATH=vxlan-port or without
+ *   /dev/net/tun, through kernel VXLAN FDB entries to one local UDP port per peer (the first
+ *   design, kept as a fallback: one frame per datagram both ways, no TSO).
  */
-import { readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import type { Subsystem, SubsystemFactory } from '../../daemon/subsystem.js';
+import { LoomError } from '../../core/errors.js';
 import { systemRunner } from '../../os/runner.js';
+import { TapDevice } from '../../os/tap.js';
 import { LinuxDataplane } from '../linux/linux-dataplane.js';
 import { Relay } from '../relay/relay.js';
 import { DataplaneController } from './controller.js';
 import type { DataplaneMode } from './launch-options.js';
 import { fileMemory } from './memory.js';
-import { RelayDriver } from './relay-driver.js';
+import { RelayDriver, type RelayPath } from './relay-driver.js';
+import { TAP_NAME } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
 /** Ethernet header (14) + VXLAN header (8) around a container's IP packet on the relay. */
 const RELAY_FRAME_OVERHEAD_BYTES = 22;
+const ETHERNET_HEADER_BYTES = 14;
+
+/** LOOM_RELAY_PATH (tap | vxlan-port); default tap where /dev/net/tun exists. */
+export function relayPathFromEnv(env: NodeJS.ProcessEnv = process.env, tunExists: () => boolean = () => existsSync('/dev/net/tun')): RelayPath {
+  const value = env['LOOM_RELAY_PATH'];
+  if (value === 'tap' || value === 'vxlan-port') return value;
+  if (value !== undefined && value !== '') throw new LoomError('ERR_INVALID_ARGUMENT', `invalid LOOM_RELAY_PATH "${value.slice(0, 20)}": tap or vxlan-port`);
+  return tunExists() ? 'tap' : 'vxlan-port';
+}
 
 export const DATAPLANE_SUBSYSTEM = 'dataplane';
 
 export class DataplaneSubsystem implements Subsystem {
   readonly name = DATAPLANE_SUBSYSTEM;
+  private tap: TapDevice | null = null;
+
   constructor(
     readonly controller: DataplaneController,
     readonly relay: Relay | null = null,
     readonly driver: RelayDriver | null = null,
+    /** The TAP device to open for the relay, or null (vxlan-port path). */
+    private readonly tapName: string | null = null,
   ) {}
 
   async start(): Promise<void> {
     if (this.relay && this.driver) {
       await this.relay.start();
+      if (this.tapName !== null && this.tap === null) {
+        const relay = this.relay;
+        this.tap = TapDevice.open(this.tapName, relay.onDeviceFrame);
+        relay.attachDevice(this.tap);
+      }
       await this.driver.start();
     }
     this.controller.start();
@@ -50,6 +75,9 @@ export class DataplaneSubsystem implements Subsystem {
     await this.controller.stop();
     await this.driver?.stop();
     await this.relay?.stop();
+    this.relay?.attachDevice(null);
+    this.tap?.close();
+    this.tap = null;
   }
 }
 
@@ -116,9 +144,13 @@ export const dataplaneSubsystemFactory: SubsystemFactory = {
     // The relay carries frames up to the segment MTU (+ Ethernet 14 + VXLAN 8 bytes) and answers a
     // bigger DF frame with ICMP fragmentation-needed, so a container with a larger MTU adapts.
     // Every peer uses the same --mtu (one MTU per segment), hence the same limit.
-    const relay = new Relay({ clock, logger }, { self: router.mesh.self, dataPort: config.port, encrypt: encrypted, maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES });
+    const path = relayPathFromEnv();
+    const relay = new Relay(
+      { clock, logger },
+      { self: router.mesh.self, dataPort: config.port, encrypt: encrypted, maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES, maxFrameBytes: options.mtu + ETHERNET_HEADER_BYTES },
+    );
     let controller: DataplaneController | null = null;
-    const driver = new RelayDriver({ router, relay, clock, logger, onChange: () => controller?.schedule() }, { encrypted });
+    const driver = new RelayDriver({ router, relay, clock, logger, onChange: () => controller?.schedule() }, { encrypted, path });
     controller = new DataplaneController(
       {
         router,
@@ -127,16 +159,17 @@ export const dataplaneSubsystemFactory: SubsystemFactory = {
         logger,
         memory: fileMemory(join(stateDir.path, 'dataplane.json')),
         relay: () => driver.facts(),
+        relayForwarding: (table) => relay.setForwarding(table),
         relayStatus: () => ({ ...driver.status(), stats: relay.stats() }),
       },
       { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
     );
     api.registerReportSection(DATAPLANE_SUBSYSTEM, () => controller.status());
-    logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets);
-    return new DataplaneSubsystem(controller, relay, driver);
+    logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
+    return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null);
   },
 };
 
-function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[]): void {
-  logger.info({ mtu, encrypted, fastdp, trustedSubnets: trusted }, 'data plane: kernel VXLAN + user-space relay');
+function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[], relayPath: RelayPath): void {
+  logger.info({ mtu, encrypted, fastdp, trustedSubnets: trusted, relayPath }, 'data plane: kernel VXLAN + user-space relay');
 }

@@ -43,6 +43,16 @@ export function commandFor(op: DataplaneOp): OpCommand {
       return { kind: 'exec', cmd: 'bridge', args: fdbArgs('replace', op.dev, op.entry) };
     case 'fdb-delete':
       return { kind: 'exec', cmd: 'bridge', args: fdbArgs('del', op.dev, op.entry) };
+    case 'set-isolated':
+      return { kind: 'exec', cmd: 'bridge', args: ['link', 'set', 'dev', op.name, 'isolated', op.on ? 'on' : 'off'] };
+    case 'set-gso-max-size':
+      return ip('link', 'set', op.name, 'gso_max_size', String(op.size));
+    case 'bridge-fdb-replace':
+      // `master`: the bridge's table, not the port's own; `sticky`: the bridge never moves it to
+      // the port a frame with that source arrives on.
+      return { kind: 'exec', cmd: 'bridge', args: ['fdb', 'replace', op.entry.mac, 'dev', op.entry.dev, 'master', 'static', 'sticky'] };
+    case 'bridge-fdb-delete':
+      return { kind: 'exec', cmd: 'bridge', args: ['fdb', 'del', op.entry.mac, 'dev', op.entry.dev, 'master'] };
     default: {
       const never: never = op;
       throw new Error(`unhandled dataplane op ${JSON.stringify(never)}`);

@@ -32,7 +32,15 @@ import {
   checkHeader,
   countBatchFrames,
   isDataType,
+  isTapType,
   MAX_BATCH_BYTES,
+  MAX_BODY_BYTES,
+  MAX_DATAGRAM_BYTES,
+  MIN_TAP_FRAME_BYTES,
+  VNET_GSO_ECN,
+  VNET_GSO_NONE,
+  VNET_HEADER_BYTES,
+  vnetHeaderOk,
   DEFAULT_TTL,
   ETHERNET_HEADER_BYTES,
   FLAG_SEALED,
@@ -73,6 +81,12 @@ export interface RelayInit {
   localVxlanPort?: number;
   /** Largest VXLAN datagram carried (default 9216: jumbo frames); larger ones are dropped as 'oversized'. */
   maxPayloadBytes?: number;
+  /**
+   * Largest Ethernet frame (not a GSO super-frame) taken from the TAP device (default
+   * maxPayloadBytes - 8): the segment MTU + 14. Bigger ones, and super-frames whose segments
+   * would be bigger, are dropped; IPv4 with DF set gets ICMP fragmentation-needed back.
+   */
+  maxFrameBytes?: number;
   /** A probe without an answer after this long reports unreachable (default 1000 ms). */
   probeTimeoutMs?: number;
   /**
@@ -100,6 +114,20 @@ export interface NeighbourConfig {
  */
 export type ReachabilityListener = (peer: PeerName, ok: boolean, rttMs: number | null, unsolicited: boolean) => void;
 
+/**
+ * The local end of the TAP path: where frames for our containers are written (one frame per
+ * call: virtio-net header + Ethernet frame). False when the device did not take it.
+ */
+export interface FrameDevice {
+  write(frame: Uint8Array): boolean;
+}
+
+/** Which relayed peer owns which MAC, and the peers a broadcast or unknown frame goes to. */
+export interface RelayForwarding {
+  macs: ReadonlyArray<{ mac: string; peer: PeerName }>;
+  floodPeers: readonly PeerName[];
+}
+
 /** Bit 0 of a probe body's second word: sent from a check port; answer it, never learn its address. */
 const PROBE_FLAG_UNSOLICITED = 1;
 
@@ -115,6 +143,11 @@ interface LocalPort {
   batchFrames: number;
   /** In `pendingPorts` already. */
   queued: boolean;
+  /** Still configured: a flush of a removed port drops its frames. */
+  active: boolean;
+  /** Packet types: one frame alone, and a batch (VXLAN datagrams from a port, or TAP frames). */
+  single: number;
+  batched: number;
 }
 
 export class Relay {
@@ -131,8 +164,16 @@ export class Relay {
   private readonly maxPayloadBytes: number;
   private readonly probeTimeoutMs: number;
   private readonly batchBytes: number;
-  /** Largest datagram accepted from a neighbour. */
+  /** Largest datagram accepted from a neighbour, but for TAP frames (any UDP datagram: TSO super-frames). */
   private readonly maxDatagramBytes: number;
+  private readonly maxFrameBytes: number;
+  /** Next-hop MTU for over-size DF frames from the TAP device; 0 = no answer possible. */
+  private readonly deviceFragMtu: number;
+  private device: FrameDevice | null = null;
+  /** TAP path: one egress per relayed peer, the MAC table, and the peers every flood goes to. */
+  private devicePorts = new Map<PeerName, LocalPort>();
+  private macTable = new Map<number, LocalPort>();
+  private floodPorts: LocalPort[] = [];
   /** Next-hop MTU told to senders of over-size DF frames (largest inner IP packet); 0 = no answer possible. */
   private readonly fragNeededMtu: number;
   /** Local ports holding frames for the end-of-turn flush. */
@@ -184,6 +225,12 @@ export class Relay {
     this.maxDatagramBytes = RELAY_HEADER_BYTES + RELAY_TAG_BYTES + Math.max(this.maxPayloadBytes, MAX_BATCH_BYTES);
     const innerIpLimit = this.maxPayloadBytes - VXLAN_HEADER_BYTES - ETHERNET_HEADER_BYTES;
     this.fragNeededMtu = innerIpLimit >= MIN_FRAG_NEEDED_MTU ? innerIpLimit : 0;
+    this.maxFrameBytes = init.maxFrameBytes ?? this.maxPayloadBytes - VXLAN_HEADER_BYTES;
+    if (!Number.isInteger(this.maxFrameBytes) || this.maxFrameBytes < ETHERNET_HEADER_BYTES || this.maxFrameBytes > MAX_BODY_BYTES - VNET_HEADER_BYTES) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', `maxFrameBytes must be an integer in ${ETHERNET_HEADER_BYTES}..${MAX_BODY_BYTES - VNET_HEADER_BYTES}`);
+    }
+    const deviceIpLimit = this.maxFrameBytes - ETHERNET_HEADER_BYTES;
+    this.deviceFragMtu = deviceIpLimit >= MIN_FRAG_NEEDED_MTU ? deviceIpLimit : 0;
     this.nextHop = (destination) => (this.neighbours.has(destination) ? destination : undefined);
   }
 
@@ -251,7 +298,7 @@ export class Relay {
     const existing = this.localPorts.get(name);
     if (existing && existing.port === port) return;
     if (existing) await this.removeLocalPort(name);
-    const local: LocalPort = { peer: name, port, key: peerKeyOf(name), nameBytes: Buffer.from(peerNameToBytes(name)), socket: null, batch: null, batchUsed: 0, batchFrames: 0, queued: false };
+    const local = newLocalPort(name, port, PacketType.data, PacketType.dataBatch);
     this.localPorts.set(name, local);
     if (this.running) await this.openLocalPort(local);
   }
@@ -261,6 +308,7 @@ export class Relay {
     const local = this.localPorts.get(peer);
     if (!local) return;
     this.localPorts.delete(peer);
+    local.active = false;
     discardBatch(local);
     if (local.socket) await closeSocket(local.socket);
     local.socket = null;
@@ -269,6 +317,48 @@ export class Relay {
   /** The bound port of the listener for `peer`, or undefined when not open. */
   localPortOf(peer: PeerName): number | undefined {
     return this.localPorts.get(peer)?.socket?.address().port;
+  }
+
+  /**
+   * The TAP path's local end: frames for us in `frame`/`frameBatch` packets are written here.
+   * The owner feeds what the device reads to `onDeviceFrame`. null detaches (frames for us are
+   * then dropped as 'device-refused').
+   */
+  attachDevice(device: FrameDevice | null): void {
+    this.device = device;
+  }
+
+  /**
+   * The TAP path's forwarding table (replaces the last one; idempotent): a unicast frame from the
+   * device goes to the peer owning its destination MAC; a group-addressed or unknown one to every
+   * flood peer once (each relays it to its own bridge only, never on, so nobody gets it twice).
+   */
+  setForwarding(table: RelayForwarding): void {
+    const ports = new Map<PeerName, LocalPort>();
+    const portOf = (peer: PeerName): LocalPort | null => {
+      const name = parsePeerName(peer);
+      if (name === this.self) return null;
+      let port = ports.get(name);
+      if (!port) {
+        port = this.devicePorts.get(name) ?? newLocalPort(name, 0, PacketType.frame, PacketType.frameBatch);
+        ports.set(name, port);
+      }
+      return port;
+    };
+    for (const peer of table.floodPeers) portOf(peer);
+    const macs = new Map<number, LocalPort>();
+    for (const { mac, peer } of table.macs) {
+      const port = portOf(peer);
+      if (port) macs.set(macKeyOf(mac), port);
+    }
+    for (const [peer, port] of this.devicePorts) {
+      if (ports.has(peer)) continue;
+      port.active = false;
+      discardBatch(port);
+    }
+    this.devicePorts = ports;
+    this.macTable = macs;
+    this.floodPorts = [...ports.values()];
   }
 
   onReachability(listener: ReachabilityListener): void {
@@ -321,6 +411,7 @@ export class Relay {
       local.socket = null;
       discardBatch(local);
     }
+    for (const local of this.devicePorts.values()) discardBatch(local);
     if (this.dataSocket) closing.push(closeSocket(this.dataSocket));
     if (this.injectSocket) closing.push(closeSocket(this.injectSocket));
     if (this.checkSocket) closing.push(closeSocket(this.checkSocket));
@@ -430,13 +521,70 @@ export class Relay {
     c.bytesFromKernel += length;
     if (length > this.maxPayloadBytes) return this.dropTooBig(msg);
     if (length < VXLAN_HEADER_BYTES + ETHERNET_HEADER_BYTES) return this.drop('malformed');
+    this.enqueue(local, msg);
+  }
+
+  /**
+   * A frame from the TAP device (virtio-net header + Ethernet frame, up to a TSO super-frame).
+   * `frame` is the device's read buffer: valid until this returns, so whatever is kept is copied.
+   */
+  readonly onDeviceFrame = (frame: Buffer): void => {
+    const c = this.counters;
+    const length = frame.length;
+    c.fromDevice++;
+    c.bytesFromDevice += length;
+    if (length < MIN_TAP_FRAME_BYTES) return this.drop('malformed');
+    const gso = frame[1]! & ~VNET_GSO_ECN;
+    if (gso === VNET_GSO_NONE ? length - VNET_HEADER_BYTES > this.maxFrameBytes : this.gsoSegmentTooBig(frame)) return this.dropTooBigFrame(frame);
+    if (length > MAX_BODY_BYTES) return this.drop('oversized');
+    if ((frame[VNET_HEADER_BYTES]! & 1) === 0) {
+      const port = this.macTable.get(macKeyAt(frame, VNET_HEADER_BYTES));
+      if (port !== undefined) return this.enqueue(port, frame);
+    }
+    const ports = this.floodPorts;
+    if (ports.length === 0) return this.drop('no-route');
+    for (let i = 0; i < ports.length; i++) this.enqueue(ports[i]!, frame);
+  };
+
+  /** Whether the segments of a GSO frame (IP + TCP headers + gso_size) exceed the segment MTU. */
+  private gsoSegmentTooBig(frame: Buffer): boolean {
+    if (this.deviceFragMtu === 0) return false;
+    const gsoSize = frame[4]! | (frame[5]! << 8);
+    const ip = VNET_HEADER_BYTES + ETHERNET_HEADER_BYTES;
+    const etherType = (frame[ip - 2]! << 8) | frame[ip - 1]!;
+    let ipHeader: number;
+    if (etherType === 0x0800 && frame.length > ip) ipHeader = (frame[ip]! & 0x0f) * 4;
+    else if (etherType === 0x86dd) ipHeader = 40;
+    else return false;
+    const tcp = ip + ipHeader;
+    if (frame.length < tcp + 13) return false;
+    return ipHeader + (frame[tcp + 12]! >> 4) * 4 + gsoSize > this.deviceFragMtu;
+  }
+
+  /** Like dropTooBig, for the TAP path: the ICMP answer goes back into the device. */
+  private dropTooBigFrame(frame: Buffer): void {
+    this.drop('oversized');
+    const device = this.device;
+    if (this.deviceFragMtu === 0 || device === null) return;
+    // Zeroed: a virtio-net header without offloads in front of the answer.
+    const out = Buffer.alloc(VNET_HEADER_BYTES + FRAG_NEEDED_MAX_FRAME_BYTES);
+    const answer = fragNeededFor(frame.subarray(VNET_HEADER_BYTES), this.deviceFragMtu, out.subarray(VNET_HEADER_BYTES));
+    if (answer === null) return;
+    if (device.write(out.subarray(0, VNET_HEADER_BYTES + answer.length))) this.counters.fragNeededSent++;
+  }
+
+  /** Joins `local`'s batch for this turn, or goes alone when too big to batch. */
+  private enqueue(local: LocalPort, msg: Buffer): void {
+    const length = msg.length;
     const next = this.route(local.key, local.nameBytes, 0);
     if (next === null) return this.drop('no-route');
     if (BATCH_LENGTH_BYTES + length > this.batchBytes) {
       // Too big to batch: whatever waits goes first, so frames to one peer keep their order.
       this.flushPort(local);
       this.counters.batches++;
-      this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, msg, PacketType.data);
+      // The device's read buffer is reused after this turn: a plain send must own its bytes.
+      const body = local.single === PacketType.frame && !this.encrypt ? Buffer.from(msg) : msg;
+      this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, body, local.single);
       return;
     }
     if (local.batchUsed + BATCH_LENGTH_BYTES + length > this.batchBytes) this.flushPort(local);
@@ -522,14 +670,14 @@ export class Relay {
       local.batch = null;
       this.releaseBatchTail(batch, used);
     }
-    const next = this.running && this.localPorts.get(local.peer) === local ? this.route(local.key, local.nameBytes, 0) : null;
+    const next = this.running && local.active ? this.route(local.key, local.nameBytes, 0) : null;
     if (next === null) {
       this.drops['no-route'] += frames;
       return;
     }
     this.counters.batches++;
-    if (frames === 1) this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, batch.subarray(BATCH_LENGTH_BYTES, used), PacketType.data);
-    else this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, batch.subarray(0, used), PacketType.dataBatch);
+    if (frames === 1) this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, batch.subarray(BATCH_LENGTH_BYTES, used), local.single);
+    else this.sendData(next, this.selfBytes, local.nameBytes, DEFAULT_TTL, batch.subarray(0, used), local.batched);
   }
 
   private readonly onUnderlayMessage = (msg: Buffer, rinfo: RemoteInfo): void => {
@@ -537,7 +685,7 @@ export class Relay {
     const length = msg.length;
     c.fromNeighbours++;
     c.bytesFromNeighbours += length;
-    if (length > this.maxDatagramBytes) return this.drop('oversized');
+    if (length > (isTapType(msg[OFFSET.type]!) ? MAX_DATAGRAM_BYTES : this.maxDatagramBytes)) return this.drop('oversized');
     const bad = checkHeader(msg, length);
     if (bad !== null) return this.drop(bad);
     const n = this.neighboursByKey.get(peerKeyFromBytes(msg, OFFSET.hop));
@@ -567,6 +715,9 @@ export class Relay {
     if (type === PacketType.dataBatch) {
       frames = countBatchFrames(body, 0, body.length, this.maxPayloadBytes);
       if (frames < 0) return this.drop('malformed');
+    } else if (type === PacketType.frameBatch) {
+      frames = countBatchFrames(body, 0, body.length, MAX_BODY_BYTES, MIN_TAP_FRAME_BYTES);
+      if (frames < 0) return this.drop('malformed');
     } else if (type === PacketType.data && body.length > this.maxPayloadBytes) {
       return this.drop('oversized');
     }
@@ -581,6 +732,7 @@ export class Relay {
   /** `frames` is 1 for `data`, the checked record count for `dataBatch`. */
   private deliverOrForward(msg: Buffer, body: Buffer, type: number, frames: number): void {
     const destinationKey = peerKeyFromBytes(msg, OFFSET.destination);
+    if (destinationKey === this.selfKey && isTapType(type)) return this.deliverToDevice(body, type);
     if (destinationKey === this.selfKey) {
       const inject = this.injectSocket!;
       if (type === PacketType.data) {
@@ -610,6 +762,25 @@ export class Relay {
       type,
     );
     this.counters.forwarded += frames;
+  }
+
+  /** Frames for our containers into the TAP device; each virtio-net header is checked first. */
+  private deliverToDevice(body: Buffer, type: number): void {
+    if (type === PacketType.frame) return this.writeToDevice(body);
+    // The records were checked by countBatchFrames.
+    for (let at = 0; at < body.length; ) {
+      const start = at + BATCH_LENGTH_BYTES;
+      const end = start + ((body[at]! << 8) | body[at + 1]!);
+      this.writeToDevice(body.subarray(start, end));
+      at = end;
+    }
+  }
+
+  private writeToDevice(frame: Buffer): void {
+    if (!vnetHeaderOk(frame, 0, frame.length)) return this.drop('bad-offload');
+    const device = this.device;
+    if (device === null || !device.write(frame)) return this.drop('device-refused');
+    this.counters.toDevice++;
   }
 
   private answerProbe(n: NeighbourState, body: Buffer, rinfo: RemoteInfo, authenticated: boolean): void {
@@ -688,6 +859,19 @@ function checkPort(port: number, what: string, zeroAllowed: boolean): number {
     throw new LoomError('ERR_INVALID_ARGUMENT', `${what} must be an integer port${zeroAllowed ? ' (0 = any)' : ''}`);
   }
   return port;
+}
+
+function newLocalPort(peer: PeerName, port: number, single: number, batched: number): LocalPort {
+  return { peer, port, key: peerKeyOf(peer), nameBytes: Buffer.from(peerNameToBytes(peer)), socket: null, batch: null, batchUsed: 0, batchFrames: 0, queued: false, active: true, single, batched };
+}
+
+/** A MAC "aa:bb:cc:dd:ee:ff" as a 48-bit number (a Map key without a string per frame). */
+function macKeyOf(mac: string): number {
+  return parseInt(mac.replaceAll(':', ''), 16);
+}
+
+function macKeyAt(buf: Uint8Array, offset: number): number {
+  return peerKeyFromBytes(buf, offset);
 }
 
 /** Frames waiting in a closed or replaced port are not sent. */

@@ -23,6 +23,11 @@ export interface RelayCounters {
   probeRepliesReceived: number;
   /** Neighbour data addresses changed by an authenticated probe (NAT mapping). */
   addressesLearned: number;
+  /** Frames read from the TAP device (the bridge's frames for relayed peers; super-frames count once). */
+  fromDevice: number;
+  bytesFromDevice: number;
+  /** Frames written into the TAP device (received for our containers). */
+  toDevice: number;
   /** ICMP "fragmentation needed" answers injected for over-size DF frames (each also dropped as 'oversized'). */
   fragNeededSent: number;
 }
@@ -55,6 +60,9 @@ export function zeroCounters(): RelayCounters {
     probesAnswered: 0,
     probeRepliesReceived: 0,
     addressesLearned: 0,
+    fromDevice: 0,
+    bytesFromDevice: 0,
+    toDevice: 0,
     fragNeededSent: 0,
   };
 }

@@ -4,7 +4,8 @@
  *   0 version | 1 type | 2 flags | 3 ttl | 4..10 source | 10..16 destination | 16..22 hop | 22..30 counter
  *   then the body, then a 16-byte tag when sealed. Body by type: data = one VXLAN datagram;
  *   data batch = records `u16 length | VXLAN datagram`, at least one, filling the body exactly;
- *   probe / probe reply = 8 bytes.
+ *   probe / probe reply = 8 bytes; frame = one TAP frame (10-byte virtio-net header + Ethernet
+ *   frame, up to a 64 KB TSO super-frame); frame batch = records `u16 length | TAP frame`.
  *
  * `source`/`destination` are the peers at the two ends; `hop` is the neighbour that sent this
  * datagram, whose session key seals it (each hop re-seals). `counter` is per (hop, direction),
@@ -27,7 +28,7 @@ export const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 
 export const OFFSET = { version: 0, type: 1, flags: 2, ttl: 3, source: 4, destination: 10, hop: 16, counterHi: 22, counterLo: 26 } as const;
 
-export const PacketType = { data: 1, probe: 2, probeReply: 3, dataBatch: 4 } as const;
+export const PacketType = { data: 1, probe: 2, probeReply: 3, dataBatch: 4, frame: 5, frameBatch: 6 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 export const FLAG_SEALED = 0x01;
 /** Each frame of a data batch is preceded by its length, u16. */
@@ -39,6 +40,23 @@ export const MIN_FRAME_BYTES = VXLAN_HEADER_BYTES + ETHERNET_HEADER_BYTES;
  * still understand each other). Over the underlay MTU the kernel fragments the datagram.
  */
 export const MAX_BATCH_BYTES = 32_768;
+/** The largest UDP payload over IPv4: no relay datagram is bigger. */
+export const MAX_DATAGRAM_BYTES = 65_507;
+/** The largest body of a sealed relay datagram (a TAP super-frame with its virtio-net header). */
+export const MAX_BODY_BYTES = MAX_DATAGRAM_BYTES - RELAY_HEADER_BYTES - RELAY_TAG_BYTES;
+/**
+ * The virtio-net header in front of every TAP frame (struct virtio_net_hdr, little-endian):
+ * flags u8 | gso_type u8 | hdr_len u16 | gso_size u16 | csum_start u16 | csum_offset u16.
+ */
+export const VNET_HEADER_BYTES = 10;
+/** The smallest TAP frame the relay carries: virtio-net header + Ethernet header. */
+export const MIN_TAP_FRAME_BYTES = VNET_HEADER_BYTES + ETHERNET_HEADER_BYTES;
+export const VNET_F_NEEDS_CSUM = 0x01;
+export const VNET_F_DATA_VALID = 0x02;
+export const VNET_GSO_NONE = 0;
+export const VNET_GSO_TCPV4 = 1;
+export const VNET_GSO_TCPV6 = 4;
+export const VNET_GSO_ECN = 0x80;
 
 /** Why the relay dropped a datagram. Every drop is counted under exactly one reason. */
 export const DROP_REASONS = [
@@ -54,6 +72,8 @@ export const DROP_REASONS = [
   'no-route', // no next hop for the destination
   'ttl-expired',
   'send-failed', // the socket reported an error on send
+  'bad-offload', // a TAP frame whose virtio-net header the kernel would refuse (flags, GSO type, offsets)
+  'device-refused', // the local TAP device did not take a frame (or none is attached)
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -84,7 +104,7 @@ export function checkHeader(buf: Uint8Array, length: number): DropReason | null 
   if (length < RELAY_HEADER_BYTES) return 'malformed';
   if (buf[OFFSET.version] !== RELAY_VERSION) return 'malformed';
   const type = buf[OFFSET.type]!;
-  if (type < PacketType.data || type > PacketType.dataBatch) return 'malformed';
+  if (type < PacketType.data || type > PacketType.frameBatch) return 'malformed';
   const flags = buf[OFFSET.flags]!;
   if ((flags & ~FLAG_SEALED) !== 0) return 'malformed';
   if (buf[OFFSET.counterHi]! > 0 || buf[OFFSET.counterHi + 1]! > 0x1f) return 'malformed';
@@ -93,12 +113,44 @@ export function checkHeader(buf: Uint8Array, length: number): DropReason | null 
   if (body < 0) return 'malformed';
   if (type === PacketType.data) return body < VXLAN_HEADER_BYTES ? 'malformed' : null;
   if (type === PacketType.dataBatch) return body < BATCH_LENGTH_BYTES + VXLAN_HEADER_BYTES ? 'malformed' : null;
+  if (type === PacketType.frame) return body < MIN_TAP_FRAME_BYTES ? 'malformed' : null;
+  if (type === PacketType.frameBatch) return body < BATCH_LENGTH_BYTES + MIN_TAP_FRAME_BYTES ? 'malformed' : null;
   return body !== PROBE_BODY_BYTES ? 'malformed' : null;
 }
 
 /** Whether a packet type carries containers' frames (one, or a batch). */
 export function isDataType(type: number): boolean {
-  return type === PacketType.data || type === PacketType.dataBatch;
+  return type === PacketType.data || type === PacketType.dataBatch || type === PacketType.frame || type === PacketType.frameBatch;
+}
+
+/** Whether a data type carries TAP frames (virtio-net header + Ethernet) rather than VXLAN datagrams. */
+export function isTapType(type: number): boolean {
+  return type === PacketType.frame || type === PacketType.frameBatch;
+}
+
+/**
+ * Checks the virtio-net header of the TAP frame `buf[start..start+length)` as tun_get_user would:
+ * known flags, a GSO type of none/TCPv4/TCPv6 (ECN bit allowed) with a non-zero gso_size, a
+ * checksum request inside the frame. A GSO frame must be IPv4/IPv6 over Ethernet. Non-throwing;
+ * the kernel checks again, this keeps a peer's garbage from reaching it at all.
+ */
+export function vnetHeaderOk(buf: Uint8Array, start: number, length: number): boolean {
+  if (length < MIN_TAP_FRAME_BYTES) return false;
+  const flags = buf[start]!;
+  if ((flags & ~(VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) !== 0) return false;
+  const gso = buf[start + 1]! & ~VNET_GSO_ECN;
+  const frameBytes = length - VNET_HEADER_BYTES;
+  if (flags & VNET_F_NEEDS_CSUM) {
+    const csumStart = buf[start + 6]! | (buf[start + 7]! << 8);
+    const csumOffset = buf[start + 8]! | (buf[start + 9]! << 8);
+    if (csumStart < ETHERNET_HEADER_BYTES || csumStart + csumOffset + 2 > frameBytes) return false;
+  }
+  if (gso === VNET_GSO_NONE) return (buf[start + 1]! & VNET_GSO_ECN) === 0;
+  if (gso !== VNET_GSO_TCPV4 && gso !== VNET_GSO_TCPV6) return false;
+  const gsoSize = buf[start + 4]! | (buf[start + 5]! << 8);
+  if (gsoSize === 0 || (flags & VNET_F_NEEDS_CSUM) === 0) return false;
+  const etherType = (buf[start + VNET_HEADER_BYTES + 12]! << 8) | buf[start + VNET_HEADER_BYTES + 13]!;
+  return gso === VNET_GSO_TCPV4 ? etherType === 0x0800 : etherType === 0x86dd;
 }
 
 /**
@@ -106,14 +158,14 @@ export function isDataType(type: number): boolean {
  * or a frame is shorter than MIN_FRAME_BYTES or longer than `maxFrameBytes`. Non-throwing, for the
  * hot path; it runs on authenticated bytes only, but a buggy or hostile peer is still bounded.
  */
-export function countBatchFrames(buf: Uint8Array, start: number, end: number, maxFrameBytes: number): number {
+export function countBatchFrames(buf: Uint8Array, start: number, end: number, maxFrameBytes: number, minFrameBytes = MIN_FRAME_BYTES): number {
   let at = start;
   let frames = 0;
   while (at < end) {
     if (at + BATCH_LENGTH_BYTES > end) return -1;
     const length = (buf[at]! << 8) | buf[at + 1]!;
     at += BATCH_LENGTH_BYTES;
-    if (length < MIN_FRAME_BYTES || length > maxFrameBytes || at + length > end) return -1;
+    if (length < minFrameBytes || length > maxFrameBytes || at + length > end) return -1;
     at += length;
     frames++;
   }
@@ -146,7 +198,14 @@ export function writeHeader(
   out.writeUInt32BE(counter >>> 0, OFFSET.counterLo);
 }
 
-const TYPE_NAMES: Record<number, PacketTypeName> = { [PacketType.data]: 'data', [PacketType.probe]: 'probe', [PacketType.probeReply]: 'probeReply', [PacketType.dataBatch]: 'dataBatch' };
+const TYPE_NAMES: Record<number, PacketTypeName> = {
+  [PacketType.data]: 'data',
+  [PacketType.probe]: 'probe',
+  [PacketType.probeReply]: 'probeReply',
+  [PacketType.dataBatch]: 'dataBatch',
+  [PacketType.frame]: 'frame',
+  [PacketType.frameBatch]: 'frameBatch',
+};
 
 /** Parses a header from untrusted bytes; throws ERR_PROTOCOL. For tools and tests, not the hot path. */
 export function decodeHeader(buf: Uint8Array): RelayHeader {

@@ -86,3 +86,11 @@ test('foregroundArgs round-trips through the parser, without the password', () =
   assert.deepEqual(args.slice(dashdash + 1), c.peers);
   assert.ok(args.includes('--no-discovery'));
 });
+
+test('the segment MTU defaults to 1450, or 1402 with a password (flag or LOOM_PASSWORD); --mtu and LOOM_MTU win', () => {
+  assert.equal(parseLaunchOptions({}, [], {}, 'h').dataplane.mtu, 1450);
+  assert.equal(parseLaunchOptions({ password: 'pw' }, [], {}, 'h').dataplane.mtu, 1402);
+  assert.equal(parseLaunchOptions({}, [], { LOOM_PASSWORD: 'pw' }, 'h').dataplane.mtu, 1402);
+  assert.equal(parseLaunchOptions({ password: 'pw' }, [], { LOOM_MTU: '1450' }, 'h').dataplane.mtu, 1450);
+  assert.equal(parseLaunchOptions({ password: 'pw', mtu: '1300' }, [], {}, 'h').dataplane.mtu, 1300);
+});

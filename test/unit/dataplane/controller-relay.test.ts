@@ -225,7 +225,7 @@ test('encrypted mesh: every peer through the sealed relay; status says encrypted
 
 test('choosePath: trusted subnets take fastdp despite a password; --no-fastdp forces the relay', () => {
   const [A, B, C] = [randomPeerName(), randomPeerName(), randomPeerName()];
-  const relay = { ports: new Map([[B, 7001], [C, 7002]]), reachable: new Map(), open: new Map(), nextHops: new Map(), encrypted: true };
+  const relay = { mode: 'vxlan-port' as const, ports: new Map([[B, 7001], [C, 7002]]), reachable: new Map(), open: new Map(), nextHops: new Map(), encrypted: true };
   const facts: ControllerFacts = {
     self: A,
     reachable: [A, B, C],
@@ -259,15 +259,22 @@ test('trusted subnets and data plane launch options are parsed at the edge', () 
   assert.ok(inTrustedSubnet('1.2.3.4', parseTrustedSubnets('0.0.0.0/0')));
   for (const bad of ['10.0.0.0/33', 'fe80::/10', 'ten/8', '10.0.0.0']) assert.throws(() => parseTrustedSubnets(bad), { code: 'ERR_INVALID_ARGUMENT' }, bad);
 
-  const defaults = parseDataplaneOptions({}, {});
-  assert.deepEqual(defaults, { mode: 'auto', mtu: 1404, fastdp: true, trustedSubnets: [] });
-  assert.equal(parseDataplaneOptions({}, { LOOM_DATAPLANE: 'off', LOOM_MTU: '1450' }).mode, 'off');
-  assert.equal(parseDataplaneOptions({ dataplane: 'on' }, { LOOM_DATAPLANE: 'off' }).mode, 'on', 'the flag wins');
-  const full = parseDataplaneOptions({ dataplane: 'on', mtu: '1300', fastdp: false, trustedSubnets: '10.0.0.0/8' }, {});
-  assert.deepEqual(parseDataplaneOptions(Object.fromEntries(pairs(dataplaneArgs(full))), {}), full, 'the flags for the foreground daemon round-trip');
-  assert.throws(() => parseDataplaneOptions({ dataplane: 'maybe' }, {}), { code: 'ERR_INVALID_ARGUMENT', message: /--dataplane/ });
-  assert.throws(() => parseDataplaneOptions({}, { LOOM_DATAPLANE: 'yes' }), { code: 'ERR_INVALID_ARGUMENT', message: /LOOM_DATAPLANE/ });
-  assert.throws(() => parseDataplaneOptions({ mtu: '100' }, {}), { code: 'ERR_INVALID_ARGUMENT', message: /--mtu/ });
+  const defaults = parseDataplaneOptions({}, {}, false);
+  assert.deepEqual(defaults, { mode: 'auto', mtu: 1450, fastdp: true, trustedSubnets: [] });
+  assert.equal(parseDataplaneOptions({}, {}, true).mtu, 1402, 'with a password: what the sealed relay carries');
+  assert.equal(parseDataplaneOptions({}, { LOOM_MTU: '1450' }, true).mtu, 1450, 'LOOM_MTU wins over the default');
+  assert.equal(parseDataplaneOptions({ mtu: '1300' }, { LOOM_MTU: '1450' }, true).mtu, 1300, 'the flag wins over LOOM_MTU');
+  assert.equal(parseDataplaneOptions({}, { LOOM_DATAPLANE: 'off', LOOM_MTU: '1450' }, false).mode, 'off');
+  assert.equal(parseDataplaneOptions({ dataplane: 'on' }, { LOOM_DATAPLANE: 'off' }, false).mode, 'on', 'the flag wins');
+  for (const encrypted of [false, true]) {
+    const full = parseDataplaneOptions({ dataplane: 'on', mtu: '1300', fastdp: false, trustedSubnets: '10.0.0.0/8' }, {}, encrypted);
+    assert.deepEqual(parseDataplaneOptions(Object.fromEntries(pairs(dataplaneArgs(full))), {}, encrypted), full, 'the flags for the foreground daemon round-trip');
+    const byDefault = parseDataplaneOptions({}, {}, encrypted);
+    assert.deepEqual(parseDataplaneOptions(Object.fromEntries(pairs(dataplaneArgs(byDefault))), {}, !encrypted), byDefault, 'the default MTU travels as a flag');
+  }
+  assert.throws(() => parseDataplaneOptions({ dataplane: 'maybe' }, {}, false), { code: 'ERR_INVALID_ARGUMENT', message: /--dataplane/ });
+  assert.throws(() => parseDataplaneOptions({}, { LOOM_DATAPLANE: 'yes' }, false), { code: 'ERR_INVALID_ARGUMENT', message: /LOOM_DATAPLANE/ });
+  assert.throws(() => parseDataplaneOptions({ mtu: '100' }, {}, false), { code: 'ERR_INVALID_ARGUMENT', message: /--mtu/ });
 });
 
 /** `--dataplane on --mtu 1300 --no-fastdp ...` back into commander's option object. */

@@ -4,17 +4,24 @@ import { FakeClock } from '../../../src/core/clock.js';
 import { LoomError } from '../../../src/core/errors.js';
 import type { PeerName } from '../../../src/core/ids.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { parseDesiredDataplane, type DataplaneOp, type DesiredDataplane } from '../../../src/dataplane/index.js';
+import { desiredFdb, parseDesiredDataplane, type DataplaneOp, type DesiredDataplane } from '../../../src/dataplane/index.js';
 import {
   choosePath,
   computeDesired,
   DataplaneController,
   DEFAULT_SETTINGS,
+  defaultSegmentMtu,
+  relayForwarding,
+  retainPrevious,
   segmentMtu,
   underlayIpOf,
   type ControllerFacts,
   type DataplaneApplier,
+  type RelayFacts,
+  type RelayForwardingTable,
+  DataplaneGossipData,
 } from '../../../src/dataplane/controller/index.js';
+import { recordingLogger } from '../../../src/core/logger.js';
 import type { MeshView } from '../../../src/mesh/types.js';
 import { addressOf, createTestMesh, peerNameOf } from '../../helpers/test-mesh.js';
 
@@ -66,7 +73,7 @@ test('computeDesired: a peer without a direct connection is unreachable without 
   assert.match(row.reason!, /no direct connection; no relay/);
   assert.ok(!without.desired.remoteMacs.some((r) => r.peer === C));
 
-  const relay = { ports: new Map([[C, 6801]]), reachable: new Map<PeerName, boolean>(), open: new Map<PeerName, boolean>(), nextHops: new Map<PeerName, PeerName>(), encrypted: true };
+  const relay = { mode: 'vxlan-port' as const, ports: new Map([[C, 6801]]), reachable: new Map<PeerName, boolean>(), open: new Map<PeerName, boolean>(), nextHops: new Map<PeerName, PeerName>(), encrypted: true };
   const withRelay = computeDesired(DEFAULT_SETTINGS, { ...only, relay });
   assert.deepEqual(withRelay.desired.peers.find((p) => p.name === C)?.via, { relayPort: 6801 });
   assert.deepEqual(withRelay.peers.find((p) => p.peer === C), { peer: C, path: 'sleeve', encrypted: true, mtu: DEFAULT_SETTINGS.mtu, underlayIp: null, relayPort: 6801, reason: 'no direct connection', macs: 1 });
@@ -95,16 +102,104 @@ test('computeDesired: local MACs are never remote; a MAC claimed twice goes to t
   assert.deepEqual(desired.remoteMacs, [{ mac: '02:bb:00:00:00:01', peer: B }]);
 });
 
+/** The relay in tap mode: no ports; C reachable through B. */
+function tapRelay(over: Partial<RelayFacts> = {}): RelayFacts {
+  return { mode: 'tap', ports: new Map(), reachable: new Map(), open: new Map(), nextHops: new Map([[C, B]]), encrypted: true, ...over };
+}
+
+test('choosePath, relay in tap mode: relayed peers go via the tap (no port needed), unless the relay cannot reach them', () => {
+  const only = facts({ neighbours: new Map([[B, { underlayIp: '192.168.1.2', encrypted: false }]]) });
+  assert.deepEqual(choosePath(C, { ...only, relay: tapRelay() }), { via: 'tap', reason: 'no direct connection' });
+  assert.deepEqual(choosePath(B, { ...only, relay: tapRelay() }), { via: 'fastdp' }, 'the fast path still wins where it can');
+  assert.deepEqual(choosePath(B, { ...only, udpBlocked: new Set([B]), relay: tapRelay() }), { via: 'tap', reason: 'UDP to the peer is blocked' });
+  assert.deepEqual(choosePath(C, { ...only, relay: tapRelay({ reachable: new Map([[C, false]]) }) }), { via: null, reason: 'no direct connection; relay cannot reach it' });
+  // The port mode still needs a port.
+  assert.deepEqual(choosePath(C, { ...only, relay: tapRelay({ mode: 'vxlan-port' }) }), { via: null, reason: 'no direct connection; relay cannot reach it' });
+  assert.deepEqual(choosePath(C, { ...only, relay: tapRelay({ mode: 'vxlan-port', ports: new Map([[C, 6801]]) }) }), { via: { relayPort: 6801 }, reason: 'no direct connection' });
+});
+
+test('computeDesired, relay in tap mode: the tap, MACs pinned to their port, no vxlan entries for relayed peers', () => {
+  const f = facts({
+    reachable: [A, B, C, D],
+    neighbours: new Map([
+      [B, { underlayIp: '192.168.1.2', encrypted: false }],
+      [D, { underlayIp: '192.168.1.4', encrypted: false }],
+    ]),
+    udpBlocked: new Set([D]),
+    relay: tapRelay(),
+  });
+  const { desired, peers } = computeDesired(DEFAULT_SETTINGS, f);
+  assert.deepEqual(parseDesiredDataplane(desired), desired, 'the result passes the data plane validation');
+  assert.deepEqual(desired.tap, { name: 'tap-loom', mtu: 65521, gsoMaxSize: 65000 });
+  assert.deepEqual(desired.peers, [
+    { name: B, underlayIp: '192.168.1.2', via: 'fastdp' },
+    { name: C, underlayIp: '0.0.0.0', via: 'tap' },
+    { name: D, underlayIp: '192.168.1.4', via: 'tap' },
+  ]);
+  assert.deepEqual(desired.bridgeFdb, [
+    { mac: '02:bb:00:00:00:01', dev: 'vx-loom' },
+    { mac: '02:bb:00:00:00:02', dev: 'vx-loom' },
+    { mac: '02:cc:00:00:00:01', dev: 'tap-loom' },
+    { mac: '02:dd:00:00:00:01', dev: 'tap-loom' },
+  ]);
+  assert.deepEqual(desiredFdb(desired).map((e) => e.dst), ['192.168.1.2', '192.168.1.2', '192.168.1.2'], 'B\'s flood entry and MACs only');
+  assert.deepEqual(peers.find((p) => p.peer === C), { peer: C, path: 'sleeve', encrypted: true, mtu: DEFAULT_SETTINGS.mtu, underlayIp: null, via: B, reason: 'no direct connection', macs: 1 });
+  assert.equal(peers.find((p) => p.peer === D)!.relayPort, undefined);
+
+  // No tap name configured, or the relay in port mode: no tap, no pins.
+  assert.equal(computeDesired({ ...DEFAULT_SETTINGS, tap: '' }, f).desired.tap, null);
+  const portMode = computeDesired(DEFAULT_SETTINGS, facts({ relay: tapRelay({ mode: 'vxlan-port' }) })).desired;
+  assert.deepEqual([portMode.tap, portMode.bridgeFdb], [null, []]);
+});
+
+test('relayForwarding: the MACs of peers through the tap and whom to flood to, sorted; nothing for other paths', () => {
+  const base = computeDesired(DEFAULT_SETTINGS, facts()).desired;
+  const desired: DesiredDataplane = {
+    ...base,
+    peers: [
+      { name: D, underlayIp: '0.0.0.0', via: 'tap' },
+      { name: B, underlayIp: '192.168.1.2', via: 'fastdp' },
+      { name: C, underlayIp: '192.168.1.3', via: 'tap' },
+    ],
+    remoteMacs: [
+      { mac: '02:dd:00:00:00:01', peer: D },
+      { mac: '02:bb:00:00:00:01', peer: B },
+      { mac: '02:cc:00:00:00:02', peer: C },
+      { mac: '02:cc:00:00:00:01', peer: C },
+    ],
+  };
+  assert.deepEqual(relayForwarding(desired), {
+    macs: [
+      { mac: '02:cc:00:00:00:01', peer: C },
+      { mac: '02:cc:00:00:00:02', peer: C },
+      { mac: '02:dd:00:00:00:01', peer: D },
+    ],
+    floodPeers: [C, D],
+  });
+  assert.deepEqual(relayForwarding(base), { macs: [], floodPeers: [] });
+});
+
+test('retainPrevious in tap mode: a kept peer that went via the tap keeps its MACs pinned to the tap', () => {
+  const computed = computeDesired(DEFAULT_SETTINGS, facts({ reachable: [A, B], relay: tapRelay() }));
+  const kept = retainPrevious(computed, { peers: [{ name: C, underlayIp: '0.0.0.0', via: 'tap' }], remoteMacs: [{ mac: '02:cc:00:00:00:01', peer: C }] });
+  assert.deepEqual(kept.desired.bridgeFdb.find((e) => e.mac === '02:cc:00:00:00:01'), { mac: '02:cc:00:00:00:01', dev: 'tap-loom' });
+  assert.equal(kept.peers.find((p) => p.peer === C)!.path, 'sleeve');
+  assert.deepEqual(relayForwarding(kept.desired).floodPeers, [C]);
+  assert.deepEqual(parseDesiredDataplane(kept.desired), kept.desired);
+});
+
 test('underlayIpOf and segmentMtu parse at the edge', () => {
   assert.equal(underlayIpOf('192.168.1.7:6783'), '192.168.1.7');
   assert.equal(underlayIpOf('[::ffff:10.0.0.1]:40000'), '10.0.0.1');
   assert.equal(underlayIpOf('::ffff:10.0.0.1:40000'), '10.0.0.1');
   assert.equal(underlayIpOf('[fe80::1]:6783'), null);
-  assert.equal(segmentMtu(undefined, {}), DEFAULT_SETTINGS.mtu);
-  assert.equal(segmentMtu(undefined, { LOOM_MTU: '1450' }), 1450);
-  assert.equal(segmentMtu('1300', { LOOM_MTU: '1450' }), 1300);
-  assert.throws(() => segmentMtu('15000', {}), { code: 'ERR_INVALID_ARGUMENT' });
-  assert.throws(() => segmentMtu(undefined, { LOOM_MTU: 'big' }), { code: 'ERR_INVALID_ARGUMENT' });
+  assert.equal(segmentMtu(undefined, {}, false), 1450, 'kernel VXLAN on a 1500-byte underlay');
+  assert.equal(segmentMtu(undefined, {}, true), 1402, 'the sealed relay from the tap on a 1500-byte underlay');
+  assert.equal(DEFAULT_SETTINGS.mtu, 1450);
+  assert.equal(segmentMtu(undefined, { LOOM_MTU: '1450' }, true), 1450);
+  assert.equal(segmentMtu('1300', { LOOM_MTU: '1450' }, false), 1300);
+  assert.throws(() => segmentMtu('15000', {}, false), { code: 'ERR_INVALID_ARGUMENT' });
+  assert.throws(() => segmentMtu(undefined, { LOOM_MTU: 'big' }, false), { code: 'ERR_INVALID_ARGUMENT' });
 });
 
 /** An applier that records every desired state and can be told to fail. */
@@ -205,6 +300,56 @@ test('controller: a failed apply is retried after retryMs and reported in status
   await flush();
   assert.equal(applier.applied.length, 1);
   assert.equal(ctl.status().lastError, null);
+  await ctl.stop();
+});
+
+test('controller: the relay gets its forwarding table before every kernel apply, even a failing one; a throwing relay is logged', async () => {
+  const clock = new FakeClock();
+  const events: string[] = [];
+  const tables: RelayForwardingTable[] = [];
+  const applier: DataplaneApplier = {
+    async apply(desired) {
+      events.push(`apply tap=${desired.tap?.name ?? 'none'}`);
+      if (events.length < 3) throw new LoomError('ERR_OS_COMMAND', 'ip failed');
+      return [];
+    },
+    async teardown() {
+      return [];
+    },
+  };
+  const f = fakeRouter();
+  f.reachable.push(C);
+  const logger = recordingLogger();
+  let throwing = false;
+  const ctl = new DataplaneController(
+    {
+      router: f.router,
+      dataplane: applier,
+      clock,
+      logger,
+      relay: () => tapRelay({ nextHops: new Map() }),
+      relayForwarding: (table) => {
+        events.push(`table ${table.floodPeers.join(',')}`);
+        tables.push(table);
+        if (throwing) throw new Error('relay gone');
+      },
+    },
+    { debounceMs: 10, retryMs: 100 },
+  );
+  // C's MACs, gossiped.
+  ctl.gossip.onGossipBroadcast(C, new DataplaneGossipData([{ peer: C, version: 1, macs: ['02:cc:00:00:00:01'] }]).encode());
+  ctl.start();
+  clock.advance(10);
+  await flush();
+  assert.deepEqual(events, [`table ${C}`, 'apply tap=tap-loom'], 'the table first; the kernel apply failed');
+  assert.deepEqual(tables[0], { macs: [{ mac: '02:cc:00:00:00:01', peer: C }], floodPeers: [C] });
+  throwing = true;
+  clock.advance(100);
+  await flush();
+  assert.deepEqual(events.slice(2), [`table ${C}`, 'apply tap=tap-loom'], 'a throwing relay does not stop the apply');
+  assert.equal(ctl.status().lastError, null);
+  assert.equal(ctl.status().tap, 'tap-loom');
+  assert.ok(logger.records.some((r) => r.level === 'error' && /relay forwarding/.test(String(r.msg))), JSON.stringify(logger.records));
   await ctl.stop();
 });
 

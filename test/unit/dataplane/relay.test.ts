@@ -5,29 +5,19 @@
  */
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import fc from 'fast-check';
 import { FakeClock } from '../../../src/core/clock.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { peerNameToBytes, randomPeerName, type PeerName } from '../../../src/core/ids.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import type { SessionKeys } from '../../../src/mesh/types.js';
-import { createRelaySocket, decodeHeader, encodeRelayPacket, Relay, type DropReason, type RelayInit, type RelayStats } from '../../../src/dataplane/relay/index.js';
+import { keyPair, LOOPBACK, recordingSocketFactory, until } from '../../helpers/relay-harness.js';
+import { decodeHeader, encodeRelayPacket, Relay, type DropReason, type RelayInit, type RelayStats } from '../../../src/dataplane/relay/index.js';
 
-const LOOPBACK = '127.0.0.1';
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
-
-async function until(cond: () => boolean, what: string, maxMs = 3000): Promise<void> {
-  const end = Date.now() + maxMs;
-  for (let i = 0; i < 1_000_000 && !cond(); i++) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
 
 /** Collects datagrams: the stand-in for a kernel VXLAN port, or a sniffer. */
 async function udpSink(): Promise<{ socket: Socket; port: number; received: Buffer[] }> {
@@ -37,15 +27,6 @@ async function udpSink(): Promise<{ socket: Socket; port: number; received: Buff
   await new Promise<void>((r) => socket.bind(0, LOOPBACK, r));
   cleanups.push(() => new Promise<void>((r) => socket.close(() => r())));
   return { socket, port: socket.address().port, received };
-}
-
-function keyPair(): [SessionKeys, SessionKeys] {
-  const k1 = randomBytes(32);
-  const k2 = randomBytes(32);
-  return [
-    { send: k1, receive: k2 },
-    { send: k2, receive: k1 },
-  ];
 }
 
 /** A VXLAN datagram (8-byte header, VNI 42) around an Ethernet frame carrying `text`. */
@@ -72,16 +53,7 @@ async function startNode(encrypt: boolean, init: Partial<RelayInit> = {}): Promi
   const clock = new FakeClock();
   const wire: Buffer[] = [];
   const sockets: Socket[] = [];
-  const socketFactory = () => {
-    const s = createRelaySocket();
-    const send = s.send.bind(s) as (...args: unknown[]) => void;
-    (s as unknown as { send: (...args: unknown[]) => void }).send = (msg: unknown, ...rest: unknown[]) => {
-      wire.push(Buffer.concat(Array.isArray(msg) ? (msg as Buffer[]) : [msg as Buffer]));
-      send(msg, ...rest);
-    };
-    sockets.push(s);
-    return s;
-  };
+  const socketFactory = recordingSocketFactory(wire, sockets);
   const relay = new Relay({ clock, logger: silentLogger, socketFactory }, { self: name, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: kernel.port, ...init });
   await relay.start();
   cleanups.push(() => relay.stop());

@@ -44,6 +44,44 @@ for (const [name, mutate] of bad) {
   });
 }
 
+const tapMode = {
+  ...good,
+  peers: [...good.peers, { name: '02:00:00:00:00:04', underlayIp: '0.0.0.0', via: 'tap' }],
+  remoteMacs: [...good.remoteMacs, { mac: '02:dd:00:00:00:01', peer: '02:00:00:00:00:04' }],
+  tap: { name: 'tap-loom', mtu: 65521, gsoMaxSize: 65000 },
+  bridgeFdb: [
+    { mac: '02:AA:00:00:00:01', dev: 'vxlan-loom' },
+    { mac: '02:dd:00:00:00:01', dev: 'tap-loom' },
+  ],
+};
+
+test('tap mode parses; without tap and bridgeFdb (older memory files, port mode) they default to none', () => {
+  const d = parseDesiredDataplane(tapMode);
+  assert.deepEqual(d.tap, { name: 'tap-loom', mtu: 65521, gsoMaxSize: 65000 });
+  assert.deepEqual(d.bridgeFdb[0], { mac: '02:aa:00:00:00:01', dev: 'vxlan-loom' });
+  assert.equal(d.peers[2]!.via, 'tap');
+  const old = parseDesiredDataplane(good);
+  assert.deepEqual([old.tap, old.bridgeFdb], [null, []]);
+});
+
+const badTap: Array<[string, (c: any) => void]> = [
+  ['tap named like the bridge', (c) => (c.tap.name = 'loom')],
+  ['tap name too long', (c) => (c.tap.name = 'a-very-long-tap-name')],
+  ['gso size too big', (c) => (c.tap.gsoMaxSize = 70000)],
+  ['pin on another device', (c) => (c.bridgeFdb[0].dev = 'eth0')],
+  ['pin of a multicast MAC', (c) => (c.bridgeFdb[0].mac = '01:00:5e:00:00:01')],
+  ['pin twice', (c) => c.bridgeFdb.push({ ...c.bridgeFdb[1] })],
+  ['pins without a tap', (c) => (c.tap = null)],
+  ['unknown path', (c) => (c.peers[2].via = 'carrier-pigeon')],
+];
+for (const [name, mutate] of badTap) {
+  test(`rejected with ERR_INVALID_ARGUMENT: ${name}`, () => {
+    const c = structuredClone(tapMode);
+    mutate(c);
+    assert.throws(() => parseDesiredDataplane(c), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+  });
+}
+
 test('edge parsers', () => {
   assert.equal(parseInterfaceName('ethwe'), 'ethwe');
   for (const n of ['', '-x', 'a b', 'x'.repeat(16), 'a:b', '..', 7]) assert.throws(() => parseInterfaceName(n), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
