@@ -29,7 +29,7 @@ export interface TableRow {
   machineBusyPct?: number;
   mbpsVsVxlan?: number;
   rttVsVxlan?: number;
-  /** Only on encrypted rows: throughput / best encrypted user-space peer. */
+  /** On encrypted rows and rows with a target against the peers: throughput / best encrypted user-space peer. */
   mbpsVsBestPeer?: number;
   target?: { text: string; verdict: Verdict };
   /** The target in absolute terms for this run (from the reference rows), for the chart. */
@@ -93,7 +93,9 @@ export function buildRows(results: readonly PathResult[]): TableRow[] {
     if (row.status === 'measured') {
       if (usable(vxlan?.mbps) && usable(row.mbps)) row.mbpsVsVxlan = row.mbps / vxlan.mbps;
       if (usable(vxlan?.rttMs) && usable(row.rttMs)) row.rttVsVxlan = row.rttMs / vxlan.rttMs;
-      if (row.encrypted && usable(bestPeer) && usable(row.mbps)) row.mbpsVsBestPeer = row.mbps / bestPeer;
+      // Encrypted rows, and any row whose target is set against the peers (Loom's plain relay).
+      const againstPeers = row.encrypted || results[i]!.target?.minMbpsVsBestPeer !== undefined;
+      if (againstPeers && usable(bestPeer) && usable(row.mbps)) row.mbpsVsBestPeer = row.mbps / bestPeer;
     }
     const target = results[i]!.target;
     if (!target) continue;

@@ -73,7 +73,7 @@ export const loomPaths: DataPath[] = [
   },
   {
     id: 'loom-relay',
-    label: 'Loom relay, plain (kernel encapsulates, Node relays)',
+    label: 'Loom relay, plain (TAP with TSO, Node relays)',
     group: 'loom',
     encrypted: false,
     requires: ['bridge'],

@@ -50,6 +50,12 @@ test('Loom targets: pass and fail are judged on this run\'s reference rows', () 
   assert.equal(slowRtt[2]!.target?.verdict, 'fail', 'RTT 1.3x VXLAN breaks the 1.2x target even at full throughput');
   const slowEnc = buildRows([...base, result('loom-enc', 'loom', measured([499], 0.3), true, ENC_TARGET)]);
   assert.equal(slowEnc[2]!.target?.verdict, 'fail');
+  // The plain relay has no encrypted counterpart among the peers, yet its target is "above the best peer".
+  const plain = buildRows([...base, result('loom-relay', 'loom', measured([600], 0.5), false, ENC_TARGET)]);
+  assert.equal(plain[2]!.mbpsVsBestPeer, 1.2);
+  assert.equal(plain[2]!.target?.verdict, 'pass');
+  const slowPlain = buildRows([...base, result('loom-relay', 'loom', measured([400], 0.5), false, ENC_TARGET)]);
+  assert.equal(slowPlain[2]!.target?.verdict, 'fail');
 });
 
 test('a pending Loom row shows its target as pending; without a reference row a verdict is impossible', () => {
