@@ -50,6 +50,7 @@ export function parseLinks(text: string, wanted: ReadonlySet<string>): Map<strin
       name,
       kind,
       mtu: num(item['mtu']) ?? 0,
+      address: typeof item['address'] === 'string' ? item['address'].toLowerCase() : null,
       up: flags.includes('UP'),
       master: typeof item['master'] === 'string' ? item['master'] : null,
       vxlan: kind === 'vxlan' ? parseVxlanInfo(data) : null,

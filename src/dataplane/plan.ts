@@ -54,15 +54,18 @@ function vxlanMismatch(link: CurrentLink, want: VxlanSpec): string | null {
 }
 
 function planBridge(current: CurrentDataplane, desired: DesiredDataplane, ops: DataplaneOp[]): void {
-  const { name, mtu } = desired.bridge;
+  const { name, mtu, mac } = desired.bridge;
   const link = current.links.get(name);
   if (link && link.kind === 'bridge') {
     if (link.mtu !== mtu) ops.push({ op: 'set-mtu', name, mtu });
+    if (mac !== undefined && link.address !== mac) ops.push({ op: 'set-address', name, mac });
     if (!link.up) ops.push({ op: 'set-up', name });
     return;
   }
   if (link) ops.push({ op: 'delete-link', name, reason: `${name} is a ${link.kind ?? 'plain'} device, not a bridge` });
-  ops.push({ op: 'create-bridge', name, mtu }, { op: 'set-up', name });
+  ops.push({ op: 'create-bridge', name, mtu });
+  if (mac !== undefined) ops.push({ op: 'set-address', name, mac });
+  ops.push({ op: 'set-up', name });
 }
 
 /** Returns true if the vxlan device is (re)created, so its FDB starts empty. */

@@ -8,6 +8,13 @@ export interface BridgeSpec {
   /** Interface name, at most 15 bytes (IFNAMSIZ - 1). */
   name: string;
   mtu: number;
+  /**
+   * The bridge's own MAC, pinned. Unset, Linux gives a bridge the smallest MAC of its ports and
+   * changes it whenever ports come and go (the relay's TAP at every router restart): containers'
+   * ARP entries for the host's address on the bridge (the DNS server) would then point nowhere.
+   * Absent = leave it as it is.
+   */
+  mac?: string;
 }
 
 export interface VxlanSpec {
@@ -98,6 +105,8 @@ export interface CurrentLink {
   isolated: boolean | null;
   /** `gso_max_size`, or null when not reported. */
   gsoMaxSize: number | null;
+  /** The link's MAC (lower case), when reported. */
+  address?: string | null;
 }
 
 /** One entry of the vxlan device's own forwarding table (`bridge fdb show dev VXLAN`, with a dst). */
@@ -123,6 +132,7 @@ export type DataplaneOp =
   /** Removes a link whose immutable attributes (kind, vni, port, local, learning) are wrong. */
   | { op: 'delete-link'; name: string; reason: string }
   | { op: 'set-mtu'; name: string; mtu: number }
+  | { op: 'set-address'; name: string; mac: string }
   | { op: 'set-master'; name: string; master: string }
   | { op: 'set-up'; name: string }
   | { op: 'set-local-bypass'; name: string; enabled: boolean }

@@ -15,7 +15,7 @@ const port = z.number().int().min(1).max(65535);
 const mtu = z.number().int().min(576).max(65535);
 
 const schema = z.object({
-  bridge: z.object({ name: z.string(), mtu }),
+  bridge: z.object({ name: z.string(), mtu, mac: z.string().optional() }),
   vxlan: z.object({
     name: z.string(),
     vni: z.number().int().min(1).max(0xffffff),
@@ -84,7 +84,7 @@ export function parseDesiredDataplane(value: unknown): DesiredDataplane {
     bridgeFdb.push({ mac, dev: e.dev });
   }
   return {
-    bridge: { name: bridgeName, mtu: v.bridge.mtu },
+    bridge: { name: bridgeName, mtu: v.bridge.mtu, ...(v.bridge.mac === undefined ? {} : { mac: parseUnicastMac(v.bridge.mac) }) },
     vxlan: { name: vxlanName, vni: v.vxlan.vni, port: v.vxlan.port, mtu: v.vxlan.mtu, localIp: v.vxlan.localIp === null ? null : parseIpv4(v.vxlan.localIp), localBypass: false },
     peers,
     remoteMacs,

@@ -158,7 +158,7 @@ export function computeDesired(settings: DataplaneSettings, facts: ControllerFac
   }
   const tap: TapSpec | null = settings.tap && facts.relay?.mode === 'tap' ? { name: settings.tap, mtu: TAP_MTU, gsoMaxSize: TAP_GSO_MAX_SIZE } : null;
   const desired: DesiredDataplane = {
-    bridge: { name: settings.bridge, mtu: settings.mtu },
+    bridge: { name: settings.bridge, mtu: settings.mtu, mac: bridgeMacOf(facts.self) },
     // localIp null: routing picks the source, which also suits FDB entries towards the relay.
     vxlan: { name: settings.vxlan, vni: settings.vni, port: settings.port, mtu: settings.mtu, localIp: null, localBypass: false },
     peers,
@@ -229,4 +229,14 @@ export function retainPrevious(computed: ComputedDataplane, previous: Remembered
     desired: { ...desired, bridgeFdb: bridgeFdbOf(desired) },
     peers: [...computed.peers, ...rows].sort((a, b) => compareNames(a.peer, b.peer)),
   };
+}
+
+/**
+ * The bridge's pinned MAC (see BridgeSpec.mac): the peer name's bytes as a locally administered
+ * unicast address, so it is stable across restarts and differs from host to host.
+ */
+export function bridgeMacOf(self: PeerName): string {
+  const bytes = self.split(':').map((h) => parseInt(h, 16));
+  bytes[0] = ((bytes[0] ?? 0) & 0xfc) | 0x02;
+  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
 }

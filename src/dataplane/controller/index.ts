@@ -3,7 +3,7 @@
  * the pure computation of the desired data plane, and the debounced apply loop.
  */
 export { DataplaneController, underlayIpOf, type DataplaneMemory, type DataplaneApplier, type DataplaneControllerComponents, type DataplaneControllerInit, type DataplaneStatus } from './controller.js';
-export { computeDesired, choosePath, relayForwarding, DEFAULT_POLICY, type PathPolicy, type ControllerFacts, type NeighbourFact, type RelayFacts, type RelayForwardingTable, type PeerPathStatus, type PathKind, type PathChoice, type ComputedDataplane } from './desired.js';
+export { bridgeMacOf, computeDesired, choosePath, relayForwarding, DEFAULT_POLICY, type PathPolicy, type ControllerFacts, type NeighbourFact, type RelayFacts, type RelayForwardingTable, type PeerPathStatus, type PathKind, type PathChoice, type ComputedDataplane } from './desired.js';
 export { MacGossip, type MacGossipComponents } from './mac-gossip.js';
 export { DataplaneGossipData, decodeDataplaneGossip, normaliseMacs, supersedes, DATAPLANE_CHANNEL, MAX_MACS_PER_PEER, MAX_PEERS, type DataplaneEntry } from './gossip-data.js';
 export {

@@ -29,6 +29,8 @@ export function commandFor(op: DataplaneOp): OpCommand {
     }
     case 'delete-link':
       return ip('link', 'del', op.name);
+    case 'set-address':
+      return ip('link', 'set', op.name, 'address', op.mac);
     case 'set-mtu':
       return ip('link', 'set', op.name, 'mtu', String(op.mtu));
     case 'set-master':

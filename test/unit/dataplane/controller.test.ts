@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/core/clock.js';
 import { LoomError } from '../../../src/core/errors.js';
-import type { PeerName } from '../../../src/core/ids.js';
+import { parsePeerName, type PeerName } from '../../../src/core/ids.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { desiredFdb, parseDesiredDataplane, type DataplaneOp, type DesiredDataplane } from '../../../src/dataplane/index.js';
 import {
+  bridgeMacOf,
   choosePath,
   computeDesired,
   DataplaneController,
@@ -50,7 +51,8 @@ function facts(over: Partial<ControllerFacts> = {}): ControllerFacts {
 test('computeDesired: fastdp per directly connected peer, their MACs, fixed names, one MTU', () => {
   const { desired, peers } = computeDesired(DEFAULT_SETTINGS, facts());
   assert.deepEqual(parseDesiredDataplane(desired), desired, 'the result passes the data plane validation');
-  assert.deepEqual(desired.bridge, { name: 'loom', mtu: DEFAULT_SETTINGS.mtu });
+  assert.deepEqual(desired.bridge, { name: 'loom', mtu: DEFAULT_SETTINGS.mtu, mac: bridgeMacOf(A) }, 'the bridge MAC pinned, from our name');
+  assert.equal(bridgeMacOf(parsePeerName('01:23:45:67:89:ab')), '02:23:45:67:89:ab', 'locally administered, unicast');
   assert.deepEqual(desired.vxlan, { name: 'vx-loom', vni: 0x4c4f4f, port: 4789, mtu: DEFAULT_SETTINGS.mtu, localIp: null, localBypass: false });
   assert.deepEqual(desired.peers, [
     { name: B, underlayIp: '192.168.1.2', via: 'fastdp' },

@@ -51,6 +51,7 @@ export class KernelModel {
         ifname: l.name,
         flags: l.up ? ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'] : ['BROADCAST', 'MULTICAST'],
         mtu: l.mtu,
+        ...(l.address ? { address: l.address } : {}),
         ...(l.master ? { master: l.master } : {}),
         linkinfo: { info_kind: l.kind, info_data: data, ...port },
         gso_max_size: l.gsoMaxSize,
@@ -115,6 +116,8 @@ export class KernelModel {
           vxlan: op.op === 'create-vxlan' ? { vni: op.vni, port: op.port, localIp: op.localIp, learning: false, localBypass: true } : null,
           isolated: null,
           gsoMaxSize: DEFAULT_GSO_MAX_SIZE,
+          // What the kernel gives a new link: a random address (here: one per link made).
+          address: `0a:00:00:00:01:${(this.links.size + 1).toString(16).padStart(2, '0')}`,
         });
         if (op.op === 'create-vxlan') {
           this.vxlanName = op.name;
@@ -136,6 +139,9 @@ export class KernelModel {
       }
       case 'set-mtu':
         this.need(op.name).mtu = op.mtu;
+        return;
+      case 'set-address':
+        this.need(op.name).address = op.mac;
         return;
       case 'set-gso-max-size':
         this.need(op.name).gsoMaxSize = op.size;

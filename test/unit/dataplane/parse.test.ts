@@ -6,7 +6,7 @@ import { isLoomError } from '../../../src/core/errors.js';
 // Trimmed from real `ip -j -d link show` / `bridge -j fdb show dev vxt0` output (iproute2 6.1, kernel 6.18).
 const LINKS = JSON.stringify([
   { ifindex: 1, ifname: 'lo', flags: ['LOOPBACK'], mtu: 65536 },
-  { ifname: 'loom', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, linkinfo: { info_kind: 'bridge', info_data: { stp_state: 0 } } },
+  { ifname: 'loom', flags: ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP'], mtu: 1450, address: '7A:00:00:00:0B:01', linkinfo: { info_kind: 'bridge', info_data: { stp_state: 0 } } },
   {
     ifname: 'vxlan-loom',
     flags: ['BROADCAST', 'MULTICAST'],
@@ -44,7 +44,7 @@ const FDB = JSON.stringify([
 test('parseLinks keeps only wanted names and reads kind, mtu, up, master, vxlan attributes', () => {
   const links = parseLinks(LINKS, new Set(['loom', 'vxlan-loom', 'absent']));
   assert.deepEqual([...links.keys()], ['loom', 'vxlan-loom']);
-  assert.deepEqual(links.get('loom'), { name: 'loom', kind: 'bridge', mtu: 1450, up: true, master: null, vxlan: null, isolated: null, gsoMaxSize: null });
+  assert.deepEqual(links.get('loom'), { name: 'loom', kind: 'bridge', mtu: 1450, up: true, master: null, vxlan: null, isolated: null, gsoMaxSize: null, address: '7a:00:00:00:0b:01' });
   assert.deepEqual(links.get('vxlan-loom'), {
     name: 'vxlan-loom',
     kind: 'vxlan',
@@ -54,6 +54,7 @@ test('parseLinks keeps only wanted names and reads kind, mtu, up, master, vxlan 
     vxlan: { vni: 5, port: 4789, localIp: '192.168.9.1', learning: false, localBypass: null },
     isolated: null,
     gsoMaxSize: null,
+    address: null,
   });
 });
 
@@ -67,6 +68,7 @@ test('parseLinks reads the bridge port flag isolated and gso_max_size (a tap as 
     vxlan: null,
     isolated: true,
     gsoMaxSize: 65000,
+    address: null,
   });
   const notIsolated = LINKS.replace('"isolated":true', '"isolated":false');
   assert.equal(parseLinks(notIsolated, new Set(['tap-loom'])).get('tap-loom')!.isolated, false);

@@ -430,3 +430,18 @@ test('property: the outcome does not depend on the order configs were applied in
     { numRuns: 200 },
   );
 });
+
+test('a pinned bridge MAC: set after creating the bridge, corrected when the kernel changed it, then left alone', () => {
+  const want = desired({ bridge: { name: 'loom', mtu: 1450, mac: '02:00:00:00:0b:01' } });
+  const fresh = plan(empty, want);
+  const at = fresh.findIndex((o) => o.op === 'set-address');
+  assert.deepEqual(fresh[at], { op: 'set-address', name: 'loom', mac: '02:00:00:00:0b:01' });
+  assert.ok(at > fresh.findIndex((o) => o.op === 'create-bridge') && at < fresh.findIndex((o) => o.op === 'create-vxlan'), 'right after the bridge exists, before any port joins');
+  const kernel = new KernelModel();
+  kernel.apply(fresh);
+  assert.deepEqual(plan(kernel.snapshot(), want), [], 'applied: nothing left to do');
+  // A port joining made Linux pick another address (as it does for a bridge whose MAC was never set).
+  kernel.links.get('loom')!.address = '0a:00:00:00:00:09';
+  assert.deepEqual(plan(kernel.snapshot(), want), [{ op: 'set-address', name: 'loom', mac: '02:00:00:00:0b:01' }]);
+  assert.deepEqual(plan(kernel.snapshot(), desired()), [], 'no pin asked: the address is left as it is');
+});
