@@ -566,11 +566,9 @@ export class Relay {
     this.drop('oversized');
     const device = this.device;
     if (this.deviceFragMtu === 0 || device === null) return;
-    // Zeroed: a virtio-net header without offloads in front of the answer.
-    const out = Buffer.alloc(VNET_HEADER_BYTES + FRAG_NEEDED_MAX_FRAME_BYTES);
-    const answer = fragNeededFor(frame.subarray(VNET_HEADER_BYTES), this.deviceFragMtu, out.subarray(VNET_HEADER_BYTES));
-    if (answer === null) return;
-    if (device.write(out.subarray(0, VNET_HEADER_BYTES + answer.length))) this.counters.fragNeededSent++;
+    // Behind a zeroed virtio-net header: no offloads.
+    const answer = fragNeededAnswer(frame, VNET_HEADER_BYTES, this.deviceFragMtu, false);
+    if (answer !== null && device.write(answer)) this.counters.fragNeededSent++;
   }
 
   /** Joins `local`'s batch for this turn, or goes alone when too big to batch. */
@@ -615,12 +613,10 @@ export class Relay {
     this.drop('oversized');
     const inject = this.injectSocket;
     if (this.fragNeededMtu === 0 || inject === null) return;
-    // One buffer, referenced by the queued send until the kernel takes it.
-    const out = Buffer.allocUnsafe(VXLAN_HEADER_BYTES + FRAG_NEEDED_MAX_FRAME_BYTES);
-    const answer = fragNeededFor(msg.subarray(VXLAN_HEADER_BYTES), this.fragNeededMtu, out.subarray(VXLAN_HEADER_BYTES));
+    // Behind the frame's own VXLAN header; a fresh buffer, referenced by the queued send.
+    const answer = fragNeededAnswer(msg, VXLAN_HEADER_BYTES, this.fragNeededMtu, true);
     if (answer === null) return;
-    msg.copy(out, 0, 0, VXLAN_HEADER_BYTES);
-    inject.send(out.subarray(0, VXLAN_HEADER_BYTES + answer.length), this.localVxlanPort, LOOPBACK, this.afterSend);
+    inject.send(answer, this.localVxlanPort, LOOPBACK, this.afterSend);
     this.counters.fragNeededSent++;
   }
 
@@ -859,6 +855,19 @@ function checkPort(port: number, what: string, zeroAllowed: boolean): number {
     throw new LoomError('ERR_INVALID_ARGUMENT', `${what} must be an integer port${zeroAllowed ? ' (0 = any)' : ''}`);
   }
   return port;
+}
+
+/**
+ * The ICMP "fragmentation needed" answer to the over-size frame behind `msg`'s first `prefix`
+ * bytes, in a fresh buffer behind the same prefix (copied from `msg`, or zeros), or null when the
+ * frame gets no answer.
+ */
+function fragNeededAnswer(msg: Buffer, prefix: number, mtu: number, copyPrefix: boolean): Buffer | null {
+  const out = Buffer.alloc(prefix + FRAG_NEEDED_MAX_FRAME_BYTES);
+  const answer = fragNeededFor(msg.subarray(prefix), mtu, out.subarray(prefix));
+  if (answer === null) return null;
+  if (copyPrefix) msg.copy(out, 0, 0, prefix);
+  return out.subarray(0, prefix + answer.length);
 }
 
 function newLocalPort(peer: PeerName, port: number, single: number, batched: number): LocalPort {
