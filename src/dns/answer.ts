@@ -170,8 +170,18 @@ export function cacheEntryFor(query: DnsQuery, peek: QuestionPeek, resolution: R
 
 /** The reply to the query in `raw` (described by `peek`) from a cached answer: one allocation, no decoding. */
 export function replyFromCache(entry: CachedAnswer, raw: Buffer, peek: QuestionPeek, random: () => number): Buffer {
+  const out = Buffer.allocUnsafe(entry.template.length);
+  replyFromCacheInto(entry, raw, peek, random, out);
+  return out;
+}
+
+/**
+ * `replyFromCache` written into the caller's `out` (at offset 0, which must hold the template);
+ * returns the reply's length. For replies staged straight in a send buffer (no allocation).
+ */
+export function replyFromCacheInto(entry: CachedAnswer, raw: Buffer, peek: QuestionPeek, random: () => number, out: Buffer): number {
   const template = entry.template;
-  const out = Buffer.allocUnsafe(template.length);
+  if (out.length < template.length) throw new RangeError('reply buffer smaller than the cached answer');
   template.copy(out);
   out[0] = raw[0]!;
   out[1] = raw[1]!;
@@ -193,7 +203,7 @@ export function replyFromCache(entry: CachedAnswer, raw: Buffer, peek: QuestionP
     out.writeUInt32BE(out.readUInt32BE(b), a);
     out.writeUInt32BE(t, b);
   }
-  return out;
+  return template.length;
 }
 
 /** True while `source` still reads what `entry` was built from. */

@@ -10,6 +10,11 @@
  * in the AnswerCache (checked against the store on every hit), copy it with the query's id, RD
  * bit, question bytes and a fresh address order, send. Synchronous: no promise, closure, decode,
  * encode or log per datagram. Everything else takes the full path, which fills the cache.
+ *
+ * UDP has two paths (`udpPath`, docs/DNS.md): "batched" (the default when koffi and glibc are
+ * there) drains the socket with recvmmsg after each datagram libuv delivers and sends the cached
+ * replies with one sendmmsg (src/os/udp-batch.ts); "dgram" is Node's one-callback-one-send per
+ * datagram. Both answer exactly the same bytes; the full path is shared.
  */
 import { createSocket, type Socket as UdpSocket, type SocketOptions } from 'node:dgram';
 import { lookup as dnsLookup } from 'node:dns';
@@ -20,7 +25,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
 import { inspectQuery, headerOnlyReply, newQuestionPeek, peekQuestion, RCODE, type DnsQuery } from './query.js';
-import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type Resolution } from './answer.js';
+import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyFromCacheInto, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type CachedAnswer, type Resolution } from './answer.js';
+import { openUdpBatch, type UdpBatch, type UdpBatchOpening, type UdpBatchStats } from '../os/udp-batch.js';
 import { UpstreamForwarder } from './upstream.js';
 import type { DnsRecordStore, DnsStatusRow } from './store.js';
 
@@ -29,7 +35,17 @@ export interface DnsServerComponents {
   logger?: Logger;
   /** For upstream timeouts; real sockets need the system clock. */
   clock?: Clock;
+  /** Opens the batched UDP path on the bound socket. Default src/os `openUdpBatch`; tests replace it. */
+  openUdpBatch?: (socket: UdpSocket) => Promise<UdpBatchOpening>;
 }
+
+/** How UDP datagrams are read and answered; both give the same replies. */
+export type UdpPath = 'dgram' | 'batched';
+/** "auto": batched when available, else dgram. */
+export type UdpPathSetting = UdpPath | 'auto';
+
+/** Environment override of `DnsServerInit.udpPath` (when the init does not set it). */
+export const UDP_PATH_ENV = 'LOOM_DNS_UDP';
 
 export interface DnsServerInit {
   /** Default "loom.local". */
@@ -52,6 +68,18 @@ export interface DnsServerInit {
   random?: () => number;
   /** Encoded answers kept for repeated questions. Default 8192; 0 turns the cache off. */
   answerCacheSize?: number;
+  /**
+   * Default: $LOOM_DNS_UDP if set, else "auto" (batched when koffi and glibc are there). A
+   * "batched" that cannot be opened logs a warning and serves with dgram: DNS is never lost to it.
+   */
+  udpPath?: UdpPathSetting;
+}
+
+export interface DnsUdpStats {
+  /** Null until UDP is listening. */
+  path: UdpPath | null;
+  /** The batched path's syscall counters; null on the dgram path. */
+  batch: UdpBatchStats | null;
 }
 
 export interface Endpoint {
@@ -83,6 +111,11 @@ export interface DnsCacheStats {
 }
 
 const MAX_TCP_MESSAGE = 65535;
+/**
+ * recvmmsg rounds per datagram libuv delivers (each up to the batch capacity): bounds the time
+ * one 'message' event holds the event loop (TCP, timers), ~256 datagrams at the default capacity.
+ */
+const MAX_DRAIN_ROUNDS = 4;
 const MAX_TCP_BACKLOG = 1024 * 1024;
 
 export class DnsServer {
@@ -94,6 +127,11 @@ export class DnsServer {
   private readonly maxTcpConnections: number;
   private readonly tcpIdleTimeoutMs: number;
   private udp: UdpSocket | null = null;
+  private readonly udpPathSetting: UdpPathSetting;
+  private readonly openBatch: (socket: UdpSocket) => Promise<UdpBatchOpening>;
+  private udpPathInUse: UdpPath | null = null;
+  /** The batched path's buffers; null on the dgram path and after stop. */
+  private batch: UdpBatch | null = null;
   private tcp: TcpServer | null = null;
   private readonly tcpClients = new Set<TcpSocket>();
   private bound: DnsListen = {};
@@ -115,6 +153,9 @@ export class DnsServer {
     const cacheSize = init.answerCacheSize ?? 8192;
     if (!Number.isInteger(cacheSize) || cacheSize < 0 || cacheSize > 1_000_000) throw new LoomError('ERR_INVALID_CONFIG', 'dns: answer cache size must be an integer in 0..1000000');
     this.cache = cacheSize === 0 ? null : new AnswerCache(cacheSize);
+    this.udpPathSetting = init.udpPath ?? udpPathFromEnv(process.env[UDP_PATH_ENV]);
+    if (!['auto', 'dgram', 'batched'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', `dns: udp path must be auto, dgram or batched (${UDP_PATH_ENV})`);
+    this.openBatch = components.openUdpBatch ?? ((socket) => openUdpBatch(socket));
     this.upstream = new UpstreamForwarder(
       { clock: components.clock ?? systemClock, logger: this.logger },
       {
@@ -151,6 +192,7 @@ export class DnsServer {
     const udp = this.udp;
     const tcp = this.tcp;
     this.udp = null;
+    this.batch = null;
     this.tcp = null;
     for (const client of this.tcpClients) client.destroy();
     this.tcpClients.clear();
@@ -189,6 +231,10 @@ export class DnsServer {
     return { ...this.counters };
   }
 
+  udpStats(): DnsUdpStats {
+    return { path: this.udpPathInUse, batch: this.batch === null ? null : { ...this.batch.stats } };
+  }
+
   cacheStats(): DnsCacheStats {
     return { hits: this.cache?.hits ?? 0, misses: this.cache?.misses ?? 0, entries: this.cache?.size ?? 0 };
   }
@@ -202,6 +248,15 @@ export class DnsServer {
 
   /** The reply from the answer cache, or undefined when the message needs the full path. Never throws. */
   answerFromCache(raw: Buffer, overTcp: boolean): Buffer | undefined {
+    const entry = this.cachedAnswer(raw, overTcp);
+    return entry === undefined ? undefined : replyFromCache(entry, raw, this.peek, this.random);
+  }
+
+  /**
+   * The cache entry answering `raw` (counted as answered), with `this.peek` describing `raw`
+   * until the next call; undefined when the message needs the full path. Never throws.
+   */
+  private cachedAnswer(raw: Buffer, overTcp: boolean): CachedAnswer | undefined {
     const cache = this.cache;
     if (cache === null || !peekQuestion(raw, this.peek)) return undefined;
     const entry = cache.get(this.peek.key, this.store);
@@ -210,7 +265,7 @@ export class DnsServer {
     this.counters.queries++;
     this.counters.answeredLocally++;
     if (entry.rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
-    return replyFromCache(entry, raw, this.peek, this.random);
+    return entry;
   }
 
   private async answerFully(raw: Buffer, overTcp: boolean): Promise<Buffer | null> {
@@ -261,23 +316,17 @@ export class DnsServer {
     return encodeWithin(replyPacket(query, resolution.rcode, resolution.answers), limit);
   }
 
-  private listenUdp(endpoint: Endpoint): Promise<Endpoint> {
+  private async listenUdp(endpoint: Endpoint): Promise<Endpoint> {
     const socket = createSocket({ type: endpoint.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
     this.udp = socket;
+    // Until the batch is open (right after bind, before the event loop can deliver anything to
+    // it), and for good on the dgram path, datagrams are answered one by one.
     socket.on('message', (msg, rinfo) => {
-      const cached = this.answerFromCache(msg, false);
-      if (cached !== undefined) {
-        socket.send(cached, rinfo.port, rinfo.address);
-        return;
-      }
-      this.answerFully(msg, false).then(
-        (reply) => {
-          if (reply && this.udp === socket) socket.send(reply, rinfo.port, rinfo.address);
-        },
-        (err: unknown) => this.logger.warn({ err }, 'dns: udp query failed'),
-      );
+      const batch = this.batch;
+      if (batch === null) this.answerDatagram(socket, msg, rinfo.address, rinfo.port);
+      else this.answerBatch(socket, batch, msg, rinfo.address, rinfo.port);
     });
-    return new Promise((resolve, reject) => {
+    const bound = await new Promise<Endpoint>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(endpoint.port, endpoint.host, () => {
         socket.off('error', reject);
@@ -286,6 +335,89 @@ export class DnsServer {
         resolve({ host: a.address, port: a.port });
       });
     });
+    this.udpPathInUse = 'dgram';
+    if (this.udpPathSetting !== 'dgram') {
+      const opening = await this.openBatch(socket);
+      if ('batch' in opening) {
+        if (this.udp === socket) {
+          this.batch = opening.batch;
+          this.udpPathInUse = 'batched';
+        }
+      } else if (this.udpPathSetting === 'batched') this.logger.warn({ reason: opening.unavailable }, 'dns: batched udp unavailable; using dgram');
+      else this.logger.debug({ reason: opening.unavailable }, 'dns: batched udp unavailable; using dgram');
+    }
+    return bound;
+  }
+
+  /** The dgram path: one datagram, one send. */
+  private answerDatagram(socket: UdpSocket, msg: Buffer, address: string, port: number): void {
+    const cached = this.answerFromCache(msg, false);
+    if (cached !== undefined) socket.send(cached, port, address);
+    else this.answerLater(socket, msg, address, port);
+  }
+
+  /**
+   * The batched path: answers the datagram libuv read, then drains the socket's queue with
+   * recvmmsg (non-blocking) and sends each round's cached replies with one sendmmsg. Questions
+   * the cache cannot answer get a copy of their bytes and take the full path, replied by dgram.
+   */
+  private answerBatch(socket: UdpSocket, batch: UdpBatch, msg: Buffer, address: string, port: number): void {
+    const first = this.cachedAnswer(msg, false);
+    if (first === undefined) this.answerLater(socket, msg, address, port);
+    else {
+      const slot = batch.replySlot();
+      const length = replyFromCacheInto(first, msg, this.peek, this.random, slot);
+      // Only IPv4 sources are encoded here; others go out by dgram (a copy: the slot is reused).
+      if (!batch.queueReplyTo(length, address, port)) socket.send(Buffer.from(slot.subarray(0, length)), port, address);
+    }
+    for (let round = 0; round < MAX_DRAIN_ROUNDS; round++) {
+      const n = batch.receive();
+      for (let i = 0; i < n; i++) {
+        if (batch.full) batch.flush();
+        const raw = batch.datagram(i);
+        if (batch.truncated(i)) {
+          this.answerOversized(batch, raw, i);
+          continue;
+        }
+        const entry = this.cachedAnswer(raw, false);
+        if (entry !== undefined) {
+          batch.queueReply(replyFromCacheInto(entry, raw, this.peek, this.random, batch.replySlot()), i);
+          continue;
+        }
+        const source = batch.source(i);
+        if (source === null) this.counters.dropped++;
+        // The view is overwritten by the next receive: the full path gets its own copy.
+        else this.answerLater(socket, Buffer.from(raw), source.address, source.port);
+      }
+      batch.flush();
+      if (n < batch.capacity) break;
+    }
+  }
+
+  /**
+   * A datagram longer than the batch's slot (4096 bytes, far above any real query) lost its
+   * tail: FORMERR when its header is a query's, else dropped.
+   */
+  private answerOversized(batch: UdpBatch, raw: Buffer, i: number): void {
+    this.counters.queries++;
+    if (raw.length < 12 || (raw[2]! & 0x80) !== 0) {
+      this.counters.dropped++;
+      return;
+    }
+    this.counters.malformed++;
+    const reply = headerOnlyReply(raw, RCODE.FORMERR);
+    reply.copy(batch.replySlot());
+    batch.queueReply(reply.length, i);
+  }
+
+  /** The full path for one datagram; the reply goes out by dgram when it is ready. */
+  private answerLater(socket: UdpSocket, msg: Buffer, address: string, port: number): void {
+    this.answerFully(msg, false).then(
+      (reply) => {
+        if (reply && this.udp === socket) socket.send(reply, port, address);
+      },
+      (err: unknown) => this.logger.warn({ err }, 'dns: udp query failed'),
+    );
   }
 
   private listenTcp(endpoint: Endpoint): Promise<Endpoint> {
@@ -345,6 +477,11 @@ const literalLookup = ((address: string, family: number, callback: (err: Error |
   if (f !== 0) callback(null, address, f);
   else dnsLookup(address, family, callback);
 }) as unknown as NonNullable<SocketOptions['lookup']>;
+
+function udpPathFromEnv(value: string | undefined): UdpPathSetting {
+  if (value === undefined || value === '') return 'auto';
+  return value as UdpPathSetting;
+}
 
 function servfail(query: DnsQuery): Buffer {
   try {
