@@ -313,7 +313,7 @@ export class DnsServer {
       }
     }
     if (resolution.shuffle) shuffle(resolution.answers, this.random);
-    return encodeWithin(replyPacket(query, resolution.rcode, resolution.answers), limit);
+    return encodeWithin(replyPacket(query, resolution.rcode, resolution.answers, resolution.authorities), limit);
   }
 
   private async listenUdp(endpoint: Endpoint): Promise<Endpoint> {
