@@ -306,7 +306,7 @@ async function run(options: Options): Promise<number> {
 
     const [loomResult, , dnsmasqResult] = results;
     const qpsRatio = loomResult!.qps / dnsmasqResult!.qps;
-    const verdict = `target Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'}`;
+    const verdict = `target Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'} (dnsmasq's p99 in the same run: ${dnsmasqResult!.latency.p99.toFixed(3)} ms)`;
     const machine = `${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? 'unknown'}), kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after`;
     const tools = `${await toolVersion('dnsperf', ['-h'])}; ${await toolVersion('dnsmasq', ['--version'])}`;
     const header = [
