@@ -5,7 +5,7 @@
  * recvmmsg/sendmmsg when available) and forced to Node's dgram path, so the two are compared in
  * the same run too.
  *
- *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 2] [--latency-seconds 5]
+ *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 3] [--latency-seconds 5]
  *        [--latency-rounds 3] [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100]
  *        [--json FILE]
  *
@@ -92,7 +92,7 @@ function parseOptions(argv: string[]): Options {
   const j = argv.indexOf('--json');
   return {
     seconds: num('seconds', 8, 1, 30),
-    rounds: num('rounds', 2, 1, 5),
+    rounds: num('rounds', 3, 1, 5),
     latencySeconds: num('latency-seconds', 5, 1, 30),
     latencyRounds: num('latency-rounds', 3, 1, 7),
     latencyQps: num('latency-qps', 10_000, 100, 1_000_000),
