@@ -324,7 +324,18 @@ export class DnsServer {
     socket.on('message', (msg, rinfo) => {
       const batch = this.batch;
       if (batch === null) this.answerDatagram(socket, msg, rinfo.address, rinfo.port);
-      else this.answerBatch(socket, batch, msg, rinfo.address, rinfo.port);
+      else {
+        try {
+          this.answerBatch(socket, batch, msg, rinfo.address, rinfo.port);
+        } catch (err) {
+          // A bug, never input (every datagram is bounds-checked): serve on with dgram rather
+          // than crash. This datagram is answered again (a duplicate reply is harmless).
+          this.batch = null;
+          this.udpPathInUse = 'dgram';
+          this.logger.warn({ err }, 'dns: batched udp failed; using dgram from now on');
+          this.answerDatagram(socket, msg, rinfo.address, rinfo.port);
+        }
+      }
     });
     const bound = await new Promise<Endpoint>((resolve, reject) => {
       socket.once('error', reject);

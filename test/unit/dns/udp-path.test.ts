@@ -14,6 +14,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 import fc from 'fast-check';
 import { DnsServer, UDP_PATH_ENV, type DnsServerComponents, type DnsServerInit, type UdpPath } from '../../../src/dns/server.js';
+import type { UdpBatch } from '../../../src/os/udp-batch.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { recordingLogger } from '../../../src/core/logger.js';
 import { FakeDnsMesh } from './fake-mesh.js';
@@ -310,6 +311,39 @@ test('fallback: batched unavailable means dgram, with a warning when batched was
     },
   });
   assert.equal(opened, 0, 'the dgram path never opens a batch');
+});
+
+test('a batch that throws is abandoned for dgram, with a warning; the query is still answered', TEST, async () => {
+  const logger = recordingLogger();
+  const broken = {
+    capacity: 4,
+    full: false,
+    replySlot: () => {
+      throw new Error('broken batch (test)');
+    },
+    receive: () => {
+      throw new Error('broken batch (test)');
+    },
+  } as unknown as UdpBatch;
+  await withUdpServer(
+    { udpPath: 'batched' },
+    async (server, port) => {
+      assert.equal(server.udpStats().path, 'batched');
+      const socket = await client();
+      try {
+        // Cached and uncached questions: the batch fails on the first either way.
+        for (const [id, name] of [[1, 'web.loom.local'], [2, 'web.loom.local'], [3, 'missing.loom.local']] as const) {
+          const replies = await burst(socket, port, [query(name, 'A', { id })], withId(id));
+          assert.equal(rcodeOf(replies.find((r) => idOf(r) === id)!), name === 'web.loom.local' ? 0 : 3);
+        }
+      } finally {
+        socket.close();
+      }
+      assert.deepEqual(server.udpStats(), { path: 'dgram', batch: null });
+    },
+    { logger, openUdpBatch: async () => ({ batch: broken }) },
+  );
+  assert.equal(logger.records.filter((r) => r.level === 'warn' && /batched udp failed/.test(r.msg ?? '')).length, 1);
 });
 
 test(`${UDP_PATH_ENV} picks the path when the init does not; a bad value is ERR_INVALID_CONFIG`, TEST, async () => {
