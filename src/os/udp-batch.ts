@@ -116,7 +116,7 @@ export class UdpBatch {
   private readonly sendHeaders: Buffer;
   private readonly sendNames: Buffer;
   private readonly sendIovecs: Buffer;
-  /** One view per send slot, fixed: `replySlot(k)` hands these out. */
+  /** One view per send slot, fixed: `replySlot()` hands out the next free one. */
   private readonly sendSlots: Buffer[];
   private received = 0;
   private queued = 0;
@@ -130,12 +130,14 @@ export class UdpBatch {
   ) {
     this.capacity = capacity;
     this.slotBytes = slotBytes;
-    // Send side has one extra slot: the datagram libuv read comes first in a flush.
+    // Send side has one extra slot: room for the datagram libuv read beside a full round.
     const sendCapacity = capacity + 1;
     const sizes = [capacity * MMSG, capacity * IOVEC, capacity * NAME_SLOT, capacity * slotBytes, sendCapacity * MMSG, sendCapacity * IOVEC, sendCapacity * NAME_SLOT, sendCapacity * slotBytes];
     // One allocation of its own (never from Buffer's pool): its bytes never move while referenced.
     const memory = Buffer.alloc(sizes.reduce((a, b) => a + b, 0));
     const base = Number(libc.addressOf(memory, 0, 0));
+    // Pointers and size_t fields in the headers need 8-byte alignment (malloc gives 16).
+    if (!Number.isSafeInteger(base) || base === 0 || base % 8 !== 0) throw new RangeError(`unusable buffer address ${base}`);
     let offset = 0;
     const region = (size: number): { view: Buffer; at: number } => {
       const r = { view: memory.subarray(offset, offset + size), at: base + offset };
@@ -319,5 +321,9 @@ export async function openUdpBatch(socket: UdpSocket, capacity = DEFAULT_BATCH_C
   if (typeof libc === 'string') return { unavailable: libc };
   const fd = dgramSocketFd(socket);
   if (fd === null) return { unavailable: 'no fd on the dgram socket (Node internals changed?)' };
-  return { batch: new UdpBatch(libc, fd, capacity, slotBytes) };
+  try {
+    return { batch: new UdpBatch(libc, fd, capacity, slotBytes) };
+  } catch (err) {
+    return { unavailable: (err as Error).message };
+  }
 }
