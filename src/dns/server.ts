@@ -11,22 +11,24 @@
  * bit, question bytes and a fresh address order, send. Synchronous: no promise, closure, decode,
  * encode or log per datagram. Everything else takes the full path, which fills the cache.
  *
- * UDP has two paths (`udpPath`, docs/DNS.md): "batched" (the default when koffi and glibc are
- * there) drains the socket with recvmmsg after each datagram libuv delivers and sends the cached
- * replies with one sendmmsg (src/os/udp-batch.ts); "dgram" is Node's one-callback-one-send per
- * datagram. Both answer exactly the same bytes; the full path is shared.
+ * UDP has two paths (`udpPath`, `udp-listener.ts`, docs/DNS.md): "batched" (the default when
+ * koffi and glibc are there) drains the socket with recvmmsg after each datagram libuv delivers
+ * and sends the cached replies with one sendmmsg (src/os/udp-batch.ts); "dgram" is Node's
+ * one-callback-one-send per datagram. Both answer exactly the same bytes.
  */
-import { createSocket, type Socket as UdpSocket, type SocketOptions } from 'node:dgram';
-import { lookup as dnsLookup } from 'node:dns';
-import { createServer, isIP, type Server as TcpServer, type Socket as TcpSocket, type AddressInfo } from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server as TcpServer, type Socket as TcpSocket, type AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import { LoomError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
 import { inspectQuery, headerOnlyReply, newQuestionPeek, peekQuestion, RCODE, type DnsQuery } from './query.js';
-import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyFromCacheInto, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type CachedAnswer, type Resolution } from './answer.js';
-import { openUdpBatch, type UdpBatch, type UdpBatchOpening, type UdpBatchStats } from '../os/udp-batch.js';
+import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type CachedAnswer, type Resolution } from './answer.js';
+import { openUdpBatch, type UdpBatchOpening } from '../os/udp-batch.js';
+import { UdpListener, type DnsUdpStats, type UdpAnswerSource, type UdpPathSetting } from './udp-listener.js';
+
+export type { DnsUdpStats, UdpPath, UdpPathSetting } from './udp-listener.js';
 import { UpstreamForwarder } from './upstream.js';
 import type { DnsRecordStore, DnsStatusRow } from './store.js';
 
@@ -38,11 +40,6 @@ export interface DnsServerComponents {
   /** Opens the batched UDP path on the bound socket. Default src/os `openUdpBatch`; tests replace it. */
   openUdpBatch?: (socket: UdpSocket) => Promise<UdpBatchOpening>;
 }
-
-/** How UDP datagrams are read and answered; both give the same replies. */
-export type UdpPath = 'dgram' | 'batched';
-/** "auto": batched when available, else dgram. */
-export type UdpPathSetting = UdpPath | 'auto';
 
 /** Environment override of `DnsServerInit.udpPath` (when the init does not set it). */
 export const UDP_PATH_ENV = 'LOOM_DNS_UDP';
@@ -75,12 +72,6 @@ export interface DnsServerInit {
   udpPath?: UdpPathSetting;
 }
 
-export interface DnsUdpStats {
-  /** Null until UDP is listening. */
-  path: UdpPath | null;
-  /** The batched path's syscall counters; null on the dgram path. */
-  batch: UdpBatchStats | null;
-}
 
 export interface Endpoint {
   host: string;
@@ -111,11 +102,6 @@ export interface DnsCacheStats {
 }
 
 const MAX_TCP_MESSAGE = 65535;
-/**
- * recvmmsg rounds per datagram libuv delivers (each up to the batch capacity): bounds the time
- * one 'message' event holds the event loop (TCP, timers), ~256 datagrams at the default capacity.
- */
-const MAX_DRAIN_ROUNDS = 4;
 const MAX_TCP_BACKLOG = 1024 * 1024;
 
 export class DnsServer {
@@ -126,12 +112,11 @@ export class DnsServer {
   private readonly upstream: UpstreamForwarder;
   private readonly maxTcpConnections: number;
   private readonly tcpIdleTimeoutMs: number;
-  private udp: UdpSocket | null = null;
+  private udp: UdpListener | null = null;
   private readonly udpPathSetting: UdpPathSetting;
   private readonly openBatch: (socket: UdpSocket) => Promise<UdpBatchOpening>;
-  private udpPathInUse: UdpPath | null = null;
-  /** The batched path's buffers; null on the dgram path and after stop. */
-  private batch: UdpBatch | null = null;
+  /** The cache, full path and counters as the UDP listener sees them; made once. */
+  private readonly udpAnswers: UdpAnswerSource;
   private tcp: TcpServer | null = null;
   private readonly tcpClients = new Set<TcpSocket>();
   private bound: DnsListen = {};
@@ -156,6 +141,16 @@ export class DnsServer {
     this.udpPathSetting = init.udpPath ?? udpPathFromEnv(process.env[UDP_PATH_ENV]);
     if (!['auto', 'dgram', 'batched'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', `dns: udp path must be auto, dgram or batched (${UDP_PATH_ENV})`);
     this.openBatch = components.openUdpBatch ?? ((socket) => openUdpBatch(socket));
+    this.udpAnswers = {
+      cachedAnswer: (raw) => this.cachedAnswer(raw, false),
+      peek: this.peek,
+      random: this.random,
+      answerFully: (raw) => this.answerFully(raw, false),
+      count: (outcome) => {
+        this.counters.queries++;
+        this.counters[outcome]++;
+      },
+    };
     this.upstream = new UpstreamForwarder(
       { clock: components.clock ?? systemClock, logger: this.logger },
       {
@@ -177,7 +172,10 @@ export class DnsServer {
     if (this.started) throw new LoomError('ERR_CONFLICT', 'dns server already started');
     this.started = true;
     try {
-      if (listen.udp) this.bound.udp = await this.listenUdp(listen.udp);
+      if (listen.udp) {
+        this.udp = new UdpListener({ answers: this.udpAnswers, logger: this.logger, openUdpBatch: this.openBatch }, this.udpPathSetting);
+        this.bound.udp = await this.udp.listen(listen.udp);
+      }
       if (listen.tcp) this.bound.tcp = await this.listenTcp(listen.tcp);
     } catch (err) {
       await this.stop();
@@ -192,11 +190,10 @@ export class DnsServer {
     const udp = this.udp;
     const tcp = this.tcp;
     this.udp = null;
-    this.batch = null;
     this.tcp = null;
     for (const client of this.tcpClients) client.destroy();
     this.tcpClients.clear();
-    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (udp) await udp.close();
     if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
 
@@ -232,7 +229,7 @@ export class DnsServer {
   }
 
   udpStats(): DnsUdpStats {
-    return { path: this.udpPathInUse, batch: this.batch === null ? null : { ...this.batch.stats } };
+    return this.udp?.stats() ?? { path: null, batch: null };
   }
 
   cacheStats(): DnsCacheStats {
@@ -316,125 +313,6 @@ export class DnsServer {
     return encodeWithin(replyPacket(query, resolution.rcode, resolution.answers, resolution.authorities), limit);
   }
 
-  private async listenUdp(endpoint: Endpoint): Promise<Endpoint> {
-    const socket = createSocket({ type: endpoint.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
-    this.udp = socket;
-    // Until the batch is open (right after bind, before the event loop can deliver anything to
-    // it), and for good on the dgram path, datagrams are answered one by one.
-    socket.on('message', (msg, rinfo) => {
-      const batch = this.batch;
-      if (batch === null) this.answerDatagram(socket, msg, rinfo.address, rinfo.port);
-      else {
-        try {
-          this.answerBatch(socket, batch, msg, rinfo.address, rinfo.port);
-        } catch (err) {
-          // A bug, never input (every datagram is bounds-checked): serve on with dgram rather
-          // than crash. This datagram is answered again (a duplicate reply is harmless).
-          this.batch = null;
-          this.udpPathInUse = 'dgram';
-          this.logger.warn({ err }, 'dns: batched udp failed; using dgram from now on');
-          this.answerDatagram(socket, msg, rinfo.address, rinfo.port);
-        }
-      }
-    });
-    const bound = await new Promise<Endpoint>((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(endpoint.port, endpoint.host, () => {
-        socket.off('error', reject);
-        socket.on('error', (err) => this.logger.warn({ err }, 'dns: udp socket error'));
-        const a = socket.address();
-        resolve({ host: a.address, port: a.port });
-      });
-    });
-    this.udpPathInUse = 'dgram';
-    if (this.udpPathSetting !== 'dgram') {
-      const opening = await this.openBatch(socket);
-      if ('batch' in opening) {
-        if (this.udp === socket) {
-          this.batch = opening.batch;
-          this.udpPathInUse = 'batched';
-        }
-      } else if (this.udpPathSetting === 'batched') this.logger.warn({ reason: opening.unavailable }, 'dns: batched udp unavailable; using dgram');
-      else this.logger.debug({ reason: opening.unavailable }, 'dns: batched udp unavailable; using dgram');
-    }
-    return bound;
-  }
-
-  /** The dgram path: one datagram, one send. */
-  private answerDatagram(socket: UdpSocket, msg: Buffer, address: string, port: number): void {
-    const cached = this.answerFromCache(msg, false);
-    if (cached !== undefined) socket.send(cached, port, address);
-    else this.answerLater(socket, msg, address, port);
-  }
-
-  /**
-   * The batched path: answers the datagram libuv read (sent at once), then drains the socket's
-   * queue with recvmmsg (non-blocking) and sends each round's cached replies with one sendmmsg.
-   * Questions the cache cannot answer get a copy of their bytes and take the full path, replied
-   * by dgram.
-   */
-  private answerBatch(socket: UdpSocket, batch: UdpBatch, msg: Buffer, address: string, port: number): void {
-    const first = this.cachedAnswer(msg, false);
-    if (first === undefined) this.answerLater(socket, msg, address, port);
-    else {
-      const slot = batch.replySlot();
-      const length = replyFromCacheInto(first, msg, this.peek, this.random, slot);
-      // Only IPv4 sources are encoded here; others go out by dgram (a copy: the slot is reused).
-      if (!batch.queueReplyTo(length, address, port)) socket.send(Buffer.from(slot.subarray(0, length)), port, address);
-      // Sent before draining: at low rates the drain finds nothing, and this reply need not
-      // wait for that syscall. At high rates it is one extra sendmmsg per wake-up.
-      else batch.flush();
-    }
-    for (let round = 0; round < MAX_DRAIN_ROUNDS; round++) {
-      const n = batch.receive();
-      for (let i = 0; i < n; i++) {
-        if (batch.full) batch.flush();
-        const raw = batch.datagram(i);
-        if (batch.truncated(i)) {
-          this.answerOversized(batch, raw, i);
-          continue;
-        }
-        const entry = this.cachedAnswer(raw, false);
-        if (entry !== undefined) {
-          batch.queueReply(replyFromCacheInto(entry, raw, this.peek, this.random, batch.replySlot()), i);
-          continue;
-        }
-        const source = batch.source(i);
-        if (source === null) this.counters.dropped++;
-        // The view is overwritten by the next receive: the full path gets its own copy.
-        else this.answerLater(socket, Buffer.from(raw), source.address, source.port);
-      }
-      batch.flush();
-      if (n < batch.capacity) break;
-    }
-  }
-
-  /**
-   * A datagram longer than the batch's slot (4096 bytes, far above any real query) lost its
-   * tail: FORMERR when its header is a query's, else dropped.
-   */
-  private answerOversized(batch: UdpBatch, raw: Buffer, i: number): void {
-    this.counters.queries++;
-    if (raw.length < 12 || (raw[2]! & 0x80) !== 0) {
-      this.counters.dropped++;
-      return;
-    }
-    this.counters.malformed++;
-    const reply = headerOnlyReply(raw, RCODE.FORMERR);
-    reply.copy(batch.replySlot());
-    batch.queueReply(reply.length, i);
-  }
-
-  /** The full path for one datagram; the reply goes out by dgram when it is ready. */
-  private answerLater(socket: UdpSocket, msg: Buffer, address: string, port: number): void {
-    this.answerFully(msg, false).then(
-      (reply) => {
-        if (reply && this.udp === socket) socket.send(reply, port, address);
-      },
-      (err: unknown) => this.logger.warn({ err }, 'dns: udp query failed'),
-    );
-  }
-
   private listenTcp(endpoint: Endpoint): Promise<Endpoint> {
     const server = createServer((client) => this.serveTcpClient(client));
     server.maxConnections = this.maxTcpConnections;
@@ -481,17 +359,6 @@ export class DnsServer {
     });
   }
 }
-
-/**
- * dgram resolves the destination of every send, and its default (dns.lookup) defers even an
- * address literal to the next tick. Replies always go to a literal (the query's source), so
- * answer those at once; anything else still goes through dns.lookup.
- */
-const literalLookup = ((address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void => {
-  const f = isIP(address);
-  if (f !== 0) callback(null, address, f);
-  else dnsLookup(address, family, callback);
-}) as unknown as NonNullable<SocketOptions['lookup']>;
 
 function udpPathFromEnv(value: string | undefined): UdpPathSetting {
   if (value === undefined || value === '') return 'auto';
