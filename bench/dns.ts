@@ -1,10 +1,13 @@
 /**
  * DNS benchmark: dnsperf against Loom's DnsServer and against dnsmasq serving the same names,
  * same machine, same run. Queries per second at saturation, and latency percentiles at a fixed
- * offered rate below both servers' limits.
+ * offered rate below both servers' limits. Loom runs twice: with its default UDP path (batched
+ * recvmmsg/sendmmsg when available) and forced to Node's dgram path, so the two are compared in
+ * the same run too.
  *
- *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 2] [--latency-seconds 5]
- *        [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100] [--json FILE]
+ *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 3] [--latency-seconds 5]
+ *        [--latency-rounds 3] [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100]
+ *        [--json FILE]
  *
  * Setup (why): a lab (src/os/netns.ts) with two hosts on one bridge. Both servers run in h1, each
  * in its own process on its own port of h1's address; dnsperf runs in h2. Client and servers are
@@ -19,7 +22,9 @@
  * servers alternating so drifting machine load hits both. dnsperf prints no percentiles, so the
  * latency run uses -Q <rate> -v and percentiles come from its per-query lines (microsecond
  * resolution). The rate is --latency-qps, lowered to half of the slower server's throughput if
- * that is less, so neither server is measured while saturated.
+ * that is less, so neither server is measured while saturated. Latency is --latency-rounds rounds
+ * (servers alternating, order rotated each round) and each percentile is the median over the
+ * rounds: on a shared 2-vCPU machine one round's p99 can be 10x another's, for either server.
  *
  * Cleanup: one namespace prefix lm<6 hex> per run; the lab kills the PIDs it started and removes
  * its namespaces at the end, on failure, and on exit/SIGINT/SIGTERM. Bounded: every dnsperf run
@@ -39,6 +44,7 @@ interface Options {
   seconds: number;
   rounds: number;
   latencySeconds: number;
+  latencyRounds: number;
   latencyQps: number;
   names: number;
   clients: number;
@@ -50,6 +56,8 @@ interface ServerUnderTest {
   label: string;
   port: number;
   process: LabProcess;
+  /** For Loom: the file its server writes `<pid> <udp path>` to once listening. */
+  readyFile?: string;
 }
 
 interface ServerResult {
@@ -58,11 +66,14 @@ interface ServerResult {
   qps: number;
   /** Server CPU over the throughput runs, % of one core. */
   cpuPercent: number;
+  /** Per percentile, the median over the latency rounds. */
   latency: LatencyStats;
-  latencySummary: DnsperfSummary;
+  latencyRounds: LatencyStats[];
+  lostAtRate: number;
 }
 
 const LOOM_PORT = 5301;
+const LOOM_DGRAM_PORT = 5302;
 const DNSMASQ_PORT = 5300;
 const READY_LIMIT_MS = 15_000;
 const READY_PROBES = 60;
@@ -81,8 +92,9 @@ function parseOptions(argv: string[]): Options {
   const j = argv.indexOf('--json');
   return {
     seconds: num('seconds', 8, 1, 30),
-    rounds: num('rounds', 2, 1, 5),
+    rounds: num('rounds', 3, 1, 5),
     latencySeconds: num('latency-seconds', 5, 1, 30),
+    latencyRounds: num('latency-rounds', 3, 1, 7),
     latencyQps: num('latency-qps', 10_000, 100, 1_000_000),
     names: num('names', DEFAULT_NAME_SET.names, 10, 100_000),
     clients: num('clients', 4, 1, 64),
@@ -172,24 +184,40 @@ function median(values: number[]): number {
   return s.length === 0 ? NaN : s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-function renderTable(results: ServerResult[], rateQps: number): string {
+/** Each percentile's median over the rounds. */
+function medianStats(rounds: LatencyStats[]): LatencyStats {
+  const m = (k: keyof LatencyStats): number => median(rounds.map((r) => r[k]));
+  return { count: rounds.reduce((n, r) => n + r.count, 0), p50: m('p50'), p90: m('p90'), p99: m('p99'), p999: m('p999'), max: m('max') };
+}
+
+/** Results in order; the last one is the baseline (dnsmasq) every other row is divided by. */
+function renderTable(results: ServerResult[], rateQps: number, latencyRounds: number): string {
   const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
   const rows = results.map((r) => {
     const lost = r.throughput.reduce((n, s) => n + s.lost, 0);
     const codes = Object.entries(r.throughput[0]?.rcodes ?? {}).map(([c, n]) => `${c} ${((100 * n) / Math.max(1, r.throughput[0]!.completed)).toFixed(1)}%`).join(', ');
     const qpsRuns = r.throughput.map((s) => Math.round(s.qps)).join(' / ');
-    return `| ${r.label} | ${Math.round(r.qps)} (${qpsRuns}) | ${r.cpuPercent.toFixed(0)} | ${f3(median(r.throughput.map((s) => s.avgLatencyMs)))} | ${f3(r.latency.p50)} | ${f3(r.latency.p90)} | ${f3(r.latency.p99)} | ${f3(r.latency.p999)} | ${f3(r.latency.max)} | ${lost} / ${r.latencySummary.lost} | ${codes} |`;
+    const p99Runs = r.latencyRounds.map((l) => f3(l.p99)).join(' / ');
+    return `| ${r.label} | ${Math.round(r.qps)} (${qpsRuns}) | ${r.cpuPercent.toFixed(0)} | ${f3(median(r.throughput.map((s) => s.avgLatencyMs)))} | ${f3(r.latency.p50)} | ${f3(r.latency.p90)} | ${f3(r.latency.p99)} (${p99Runs}) | ${f3(r.latency.p999)} | ${f3(r.latency.max)} | ${lost} / ${r.lostAtRate} | ${codes} |`;
   });
-  const [loom, dnsmasq] = results;
+  const baseline = results[results.length - 1]!;
   const ratio = (a: number, b: number): string => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}x` : '-');
-  const ratioRow = loom && dnsmasq ? `| **Loom / dnsmasq** | **${ratio(loom.qps, dnsmasq.qps)}** | ${ratio(loom.cpuPercent, dnsmasq.cpuPercent)} | ${ratio(median(loom.throughput.map((s) => s.avgLatencyMs)), median(dnsmasq.throughput.map((s) => s.avgLatencyMs)))} | ${ratio(loom.latency.p50, dnsmasq.latency.p50)} | ${ratio(loom.latency.p90, dnsmasq.latency.p90)} | **${ratio(loom.latency.p99, dnsmasq.latency.p99)}** | ${ratio(loom.latency.p999, dnsmasq.latency.p999)} | ${ratio(loom.latency.max, dnsmasq.latency.max)} | | |` : '';
+  const ratioRows = results.slice(0, -1).map((r) => `| **${r.label} / ${baseline.label}** | **${ratio(r.qps, baseline.qps)}** | ${ratio(r.cpuPercent, baseline.cpuPercent)} | ${ratio(median(r.throughput.map((s) => s.avgLatencyMs)), median(baseline.throughput.map((s) => s.avgLatencyMs)))} | ${ratio(r.latency.p50, baseline.latency.p50)} | ${ratio(r.latency.p90, baseline.latency.p90)} | **${ratio(r.latency.p99, baseline.latency.p99)}** | ${ratio(r.latency.p999, baseline.latency.p999)} | ${ratio(r.latency.max, baseline.latency.max)} | | |`);
   return [
-    `| server | qps at saturation, median (runs) | server CPU % | avg ms at saturation | p50 ms @${rateQps} q/s | p90 ms | p99 ms | p99.9 ms | max ms | lost (sat. / rate) | response codes |`,
+    `| server | qps at saturation, median (runs) | server CPU % | avg ms at saturation | p50 ms @${rateQps} q/s | p90 ms | p99 ms, median (rounds) | p99.9 ms | max ms | lost (sat. / rate) | response codes |`,
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
-    ratioRow,
+    ...ratioRows,
+    '',
+    `Latency: median of ${latencyRounds} rounds per percentile.`,
     '',
   ].join('\n');
+}
+
+/** `list` rotated left by `by`: round r starts with a different server. */
+function rotated<T>(list: readonly T[], by: number): T[] {
+  const k = by % list.length;
+  return [...list.slice(k), ...list.slice(0, k)];
 }
 
 async function toolVersion(cmd: string, args: string[]): Promise<string> {
@@ -228,53 +256,66 @@ async function run(options: Options): Promise<number> {
       ),
     };
     const [node, ...entry] = loomServerCommand();
-    const loom: ServerUnderTest = {
-      label: 'Loom',
-      port: LOOM_PORT,
-      process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(LOOM_PORT), '--ready', join(dir, 'loom.ready')], { logFile: join(dir, 'loom.log') }),
-    };
+    const startLoom = (label: string, port: number, udp: string, name: string): ServerUnderTest => ({
+      label,
+      port,
+      readyFile: join(dir, `${name}.ready`),
+      process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(port), '--ready', join(dir, `${name}.ready`), '--udp', udp], { logFile: join(dir, `${name}.log`) }),
+    });
+    const loom = startLoom('Loom', LOOM_PORT, 'auto', 'loom');
+    const loomDgram = startLoom('Loom dgram', LOOM_DGRAM_PORT, 'dgram', 'loom-dgram');
+    const servers = [loom, loomDgram, dnsmasq];
     const bench = new DnsBench(lab, options, server.address, queryFile, probeFile, clockTicks);
-    await bench.waitReady(dnsmasq);
-    await bench.waitReady(loom);
-    progress('  both servers answer; warming up (JIT)');
+    for (const s of servers) await bench.waitReady(s);
+    // Name each Loom by the UDP path it really uses (a batched path that could not open says so).
+    for (const s of [loom, loomDgram]) {
+      const path = existsSync(s.readyFile!) ? (readFileSync(s.readyFile!, 'utf8').trim().split(' ')[1] ?? '?') : '?';
+      s.label = `Loom ${path}`;
+    }
+    progress(`  servers answer (${servers.map((s) => s.label).join(', ')}); warming up (JIT)`);
     await bench.dnsperf(loom.port, { seconds: 2 });
+    await bench.dnsperf(loomDgram.port, { seconds: 2 });
     await bench.dnsperf(dnsmasq.port, { seconds: 1 });
 
-    const runs = new Map<ServerUnderTest, Array<{ summary: DnsperfSummary; ticks: number; seconds: number }>>([
-      [loom, []],
-      [dnsmasq, []],
-    ]);
+    const runs = new Map<ServerUnderTest, Array<{ summary: DnsperfSummary; ticks: number; seconds: number }>>(servers.map((s) => [s, []]));
     for (let round = 0; round < options.rounds; round++) {
-      for (const s of round % 2 === 0 ? [loom, dnsmasq] : [dnsmasq, loom]) {
+      for (const s of rotated(servers, round)) {
         const r = await bench.throughput(s);
         runs.get(s)!.push(r);
         progress(`  round ${round + 1} ${s.label.padEnd(8)} ${Math.round(r.summary.qps)} q/s, avg ${r.summary.avgLatencyMs.toFixed(3)} ms, lost ${r.summary.lost}, server CPU ${bench.cpuPercent(r.ticks, r.seconds).toFixed(0)} %`);
       }
     }
     const qpsOf = (s: ServerUnderTest): number => median(runs.get(s)!.map((r) => r.summary.qps));
-    const rateQps = Math.round(Math.min(options.latencyQps, 0.5 * Math.min(qpsOf(loom), qpsOf(dnsmasq))));
-    const results: ServerResult[] = [];
-    for (const s of [loom, dnsmasq]) {
-      const l = await bench.latency(s, rateQps);
-      progress(`  latency ${s.label.padEnd(8)} @${rateQps} q/s: p50 ${l.stats.p50.toFixed(3)} ms, p99 ${l.stats.p99.toFixed(3)} ms (${l.stats.count} samples)`);
+    const rateQps = Math.round(Math.min(options.latencyQps, 0.5 * Math.min(...servers.map(qpsOf))));
+    const latencies = new Map<ServerUnderTest, Array<{ stats: LatencyStats; summary: DnsperfSummary }>>(servers.map((s) => [s, []]));
+    for (let round = 0; round < options.latencyRounds; round++) {
+      for (const s of rotated(servers, round)) {
+        const l = await bench.latency(s, rateQps);
+        latencies.get(s)!.push(l);
+        progress(`  latency round ${round + 1} ${s.label.padEnd(12)} @${rateQps} q/s: p50 ${l.stats.p50.toFixed(3)} ms, p99 ${l.stats.p99.toFixed(3)} ms (${l.stats.count} samples)`);
+      }
+    }
+    const results: ServerResult[] = servers.map((s) => {
       const rs = runs.get(s)!;
+      const ls = latencies.get(s)!;
       const ticks = rs.reduce((n, r) => n + r.ticks, 0);
       const seconds = rs.reduce((n, r) => n + r.seconds, 0);
-      results.push({ label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: l.stats, latencySummary: l.summary });
-    }
+      const latencyRounds = ls.map((l) => l.stats);
+      return { label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: medianStats(latencyRounds), latencyRounds, lostAtRate: ls.reduce((n, l) => n + l.summary.lost, 0) };
+    });
 
-    const [loomResult, dnsmasqResult] = results;
+    const [loomResult, , dnsmasqResult] = results;
     const qpsRatio = loomResult!.qps / dnsmasqResult!.qps;
-    const verdict = `target Loom >= 1.0x dnsmasq qps and p99 < 1 ms: qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'}`;
+    const verdict = `target Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'} (dnsmasq's p99 in the same run: ${dnsmasqResult!.latency.p99.toFixed(3)} ms)`;
     const machine = `${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? 'unknown'}), kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after`;
     const tools = `${await toolVersion('dnsperf', ['-h'])}; ${await toolVersion('dnsmasq', ['--version'])}`;
     const header = [
       `DNS benchmark, ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, run ${lab.prefix}`,
       machine,
       `tools: ${tools}`,
-      `${options.names} names (${nameSet.records} A records, every 10th name with 3), query file ${nameSet.queries} A queries (${nameSet.queries - options.names} NXDOMAIN), dnsperf -c ${options.clients} -T 1 -q ${options.outstanding}: ${options.rounds} x ${options.seconds} s unlimited, then ${options.latencySeconds} s at -Q ${rateQps} -v for percentiles`,
+      `${options.names} names (${nameSet.records} A records, every 10th name with 3), query file ${nameSet.queries} A queries (${nameSet.queries - options.names} NXDOMAIN), dnsperf -c ${options.clients} -T 1 -q ${options.outstanding}: ${options.rounds} x ${options.seconds} s unlimited, then ${options.latencyRounds} x ${options.latencySeconds} s at -Q ${rateQps} -v for percentiles`,
     ];
-    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(results, rateQps)}\n${verdict}\n`);
+    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(results, rateQps, options.latencyRounds)}\n${verdict}\n`);
     if (options.json !== null) writeFileSync(options.json, `${JSON.stringify({ startedAt, prefix: lab.prefix, machine, tools, options, rateQps, results }, null, 1)}\n`);
     return 0;
   } finally {

@@ -3,9 +3,9 @@
  * (`address name` lines, the file dnsmasq gets) on one UDP endpoint, so the server never shares
  * an event loop with the load generator.
  *
- *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE
+ *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE [--udp auto|dgram|batched]
  *
- * Writes FILE given by --ready once listening; stops on SIGTERM/SIGINT. A local-only store (no
+ * Writes `<pid> <udp path in use>` to the --ready FILE once listening; stops on SIGTERM/SIGINT. A local-only store (no
  * router), no upstreams: every benchmark name is in the domain, so nothing is forwarded.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import type { PeerName } from '../../src/core/ids.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { MeshView } from '../../src/mesh/types.js';
 import { DnsRecordStore } from '../../src/dns/store.js';
-import { DnsServer } from '../../src/dns/server.js';
+import { DnsServer, type UdpPathSetting } from '../../src/dns/server.js';
 import { parseHostsFile } from './names.js';
 
 function option(name: string): string {
@@ -31,12 +31,15 @@ async function main(): Promise<void> {
   const self = '02:00:00:00:00:01' as PeerName;
   const mesh: MeshView = { self, reachablePeers: () => [self], isReachable: (p) => p === self, nicknameOf: () => undefined, onChange: () => () => {} };
   const store = new DnsRecordStore({ mesh, clock: systemClock, logger: silentLogger });
-  const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent' });
+  const udpIndex = process.argv.indexOf('--udp');
+  const udpPath = (udpIndex >= 0 ? process.argv[udpIndex + 1] : 'auto') as UdpPathSetting;
+  const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent', udpPath });
   const entries = parseHostsFile(readFileSync(option('hosts'), 'utf8'));
   entries.forEach((e, i) => server.add(e.name, e.address, `c${i}`));
   await server.start({ udp: { host: option('host'), port } });
-  writeFileSync(option('ready'), `${process.pid}\n`);
-  process.stderr.write(`loom dns bench server: ${entries.length} records on ${option('host')}:${port}\n`);
+  const path = server.udpStats().path;
+  writeFileSync(option('ready'), `${process.pid} ${path}\n`);
+  process.stderr.write(`loom dns bench server: ${entries.length} records on ${option('host')}:${port}, udp path ${path}\n`);
   const stop = (): void => {
     void server.stop().finally(() => process.exit(0));
   };

@@ -37,13 +37,17 @@ export interface AnswerBasis {
  * An answer in record order as the store gave it. `shuffle` marks A answers, whose order is
  * randomised per reply (round robin).
  */
-export type Resolution = { kind: 'answer'; rcode: number; answers: dnsPacket.Answer[]; shuffle: boolean; basis: AnswerBasis } | { kind: 'forward' };
+export type Resolution = { kind: 'answer'; rcode: number; answers: dnsPacket.Answer[]; authorities: dnsPacket.Answer[]; shuffle: boolean; basis: AnswerBasis } | { kind: 'forward' };
 
 /**
  * In our domain: A answers (all addresses, shuffled per reply), NODATA for other types of a
  * known name, NXDOMAIN for unknown ones. A single label is looked up in our domain and answered
  * under the name as asked. Reverse names of container addresses get PTR answers. Everything
  * else is forwarded.
+ *
+ * Negative answers (NXDOMAIN, NODATA) for names in the domain carry the domain's SOA in the
+ * authority section (`negativeSoa`), so resolvers can cache them (RFC 2308). Not for a single
+ * label or a reverse name: our domain's SOA is not an ancestor of those, and resolvers ignore it.
  */
 export function resolveLocally(query: DnsQuery, source: RecordSource, policy: AnswerPolicy): Resolution {
   const name = query.name;
@@ -62,19 +66,37 @@ export function resolveLocally(query: DnsQuery, source: RecordSource, policy: An
   const basis: AnswerBasis = { source: 'lookup', key, values: addresses };
   if (addresses.length === 0) {
     if (singleLabel) return { kind: 'forward' };
-    return answer(name === policy.domain ? RCODE.NOERROR : RCODE.NXDOMAIN, [], basis);
+    return answer(name === policy.domain ? RCODE.NOERROR : RCODE.NXDOMAIN, [], basis, false, negativeSoa(policy));
   }
-  if (query.qtype !== QTYPE.A && query.qtype !== QTYPE.ANY) return answer(RCODE.NOERROR, [], basis);
+  if (query.qtype !== QTYPE.A && query.qtype !== QTYPE.ANY) return answer(RCODE.NOERROR, [], basis, false, singleLabel ? [] : negativeSoa(policy));
   const records = addresses.map((a): dnsPacket.Answer => ({ type: 'A', name: query.question.name, ttl: policy.ttlSeconds, class: 'IN', data: a }));
   return answer(RCODE.NOERROR, records, basis, true);
 }
 
-function answer(rcode: number, answers: dnsPacket.Answer[], basis: AnswerBasis, shuffled = false): Resolution {
-  return { kind: 'answer', rcode, answers, shuffle: shuffled, basis };
+function answer(rcode: number, answers: dnsPacket.Answer[], basis: AnswerBasis, shuffled = false, authorities: dnsPacket.Answer[] = []): Resolution {
+  return { kind: 'answer', rcode, answers, authorities, shuffle: shuffled, basis };
+}
+
+/**
+ * The domain's SOA for the authority section of a negative answer. RFC 2308: a resolver caches
+ * the negative answer for min(SOA TTL, MINIMUM), both our `ttlSeconds`, so a name that appears
+ * is seen as soon as a positive answer would be. There is no primary server or zone transfer:
+ * MNAME/RNAME are names under the domain, SERIAL is fixed, REFRESH/RETRY/EXPIRE are nominal.
+ */
+export function negativeSoa(policy: AnswerPolicy): dnsPacket.Answer[] {
+  return [
+    {
+      type: 'SOA',
+      name: policy.domain,
+      ttl: policy.ttlSeconds,
+      class: 'IN',
+      data: { mname: `ns.${policy.domain}`, rname: `hostmaster.${policy.domain}`, serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: policy.ttlSeconds },
+    },
+  ];
 }
 
 /** The reply packet for a local answer, answers in the order given. */
-export function replyPacket(query: DnsQuery, rcode: number, answers: dnsPacket.Answer[]): dnsPacket.Packet {
+export function replyPacket(query: DnsQuery, rcode: number, answers: dnsPacket.Answer[], authorities: dnsPacket.Answer[] = []): dnsPacket.Packet {
   const flags = dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | (query.recursionDesired ? dnsPacket.RECURSION_DESIRED : 0) | rcode;
   return {
     type: 'response',
@@ -82,7 +104,7 @@ export function replyPacket(query: DnsQuery, rcode: number, answers: dnsPacket.A
     flags,
     questions: [query.question],
     answers,
-    authorities: [],
+    authorities,
     additionals: query.ednsUdpSize === null ? [] : [{ type: 'OPT', name: '.', udpPayloadSize: MAX_UDP_PAYLOAD, extendedRcode: 0, ednsVersion: 0, flags: 0, flag_do: false, options: [] }],
   };
 }
@@ -145,7 +167,7 @@ export interface CachedAnswer {
  * encoding is not laid out as expected (then the caller encodes the ordinary way).
  */
 export function cacheEntryFor(query: DnsQuery, peek: QuestionPeek, resolution: Resolution & { kind: 'answer' }): CachedAnswer | null {
-  const template = dnsPacket.encode(replyPacket(query, resolution.rcode, resolution.answers));
+  const template = dnsPacket.encode(replyPacket(query, resolution.rcode, resolution.answers, resolution.authorities));
   const raw = query.raw;
   const nameLength = peek.nameEnd - HEADER_BYTES;
   if (template.length < peek.questionEnd || template.compare(raw, HEADER_BYTES, peek.questionEnd, HEADER_BYTES, peek.questionEnd) !== 0) return null;
@@ -170,8 +192,18 @@ export function cacheEntryFor(query: DnsQuery, peek: QuestionPeek, resolution: R
 
 /** The reply to the query in `raw` (described by `peek`) from a cached answer: one allocation, no decoding. */
 export function replyFromCache(entry: CachedAnswer, raw: Buffer, peek: QuestionPeek, random: () => number): Buffer {
+  const out = Buffer.allocUnsafe(entry.template.length);
+  replyFromCacheInto(entry, raw, peek, random, out);
+  return out;
+}
+
+/**
+ * `replyFromCache` written into the caller's `out` (at offset 0, which must hold the template);
+ * returns the reply's length. For replies staged straight in a send buffer (no allocation).
+ */
+export function replyFromCacheInto(entry: CachedAnswer, raw: Buffer, peek: QuestionPeek, random: () => number, out: Buffer): number {
   const template = entry.template;
-  const out = Buffer.allocUnsafe(template.length);
+  if (out.length < template.length) throw new RangeError('reply buffer smaller than the cached answer');
   template.copy(out);
   out[0] = raw[0]!;
   out[1] = raw[1]!;
@@ -193,7 +225,7 @@ export function replyFromCache(entry: CachedAnswer, raw: Buffer, peek: QuestionP
     out.writeUInt32BE(out.readUInt32BE(b), a);
     out.writeUInt32BE(t, b);
   }
-  return out;
+  return template.length;
 }
 
 /** True while `source` still reads what `entry` was built from. */

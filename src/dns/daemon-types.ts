@@ -20,6 +20,8 @@ export interface DnsListenerStatus {
   /** "host:port" actually bound. */
   udp?: string;
   tcp?: string;
+  /** How UDP is served once bound: "batched" (recvmmsg/sendmmsg) or "dgram" (the fallback). */
+  udpPath?: 'batched' | 'dgram';
 }
 
 export interface DnsReport {

@@ -255,11 +255,14 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
   }
 
   private listenerStatus(address: string): DnsListenerStatus {
-    const bound = this.listeners.get(address)?.server.addresses() ?? {};
+    const server = this.listeners.get(address)?.server;
+    const bound = server?.addresses() ?? {};
+    const udpPath = server?.udpStats().path ?? null;
     return {
       address,
       ...(bound.udp ? { udp: `${bound.udp.host}:${bound.udp.port}` } : {}),
       ...(bound.tcp ? { tcp: `${bound.tcp.host}:${bound.tcp.port}` } : {}),
+      ...(udpPath === null ? {} : { udpPath }),
     };
   }
 }

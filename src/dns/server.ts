@@ -10,17 +10,25 @@
  * in the AnswerCache (checked against the store on every hit), copy it with the query's id, RD
  * bit, question bytes and a fresh address order, send. Synchronous: no promise, closure, decode,
  * encode or log per datagram. Everything else takes the full path, which fills the cache.
+ *
+ * UDP has two paths (`udpPath`, `udp-listener.ts`, docs/DNS.md): "batched" (the default when
+ * koffi and glibc are there) drains the socket with recvmmsg after each datagram libuv delivers
+ * and sends the cached replies with one sendmmsg (src/os/udp-batch.ts); "dgram" is Node's
+ * one-callback-one-send per datagram. Both answer exactly the same bytes.
  */
-import { createSocket, type Socket as UdpSocket, type SocketOptions } from 'node:dgram';
-import { lookup as dnsLookup } from 'node:dns';
-import { createServer, isIP, type Server as TcpServer, type Socket as TcpSocket, type AddressInfo } from 'node:net';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server as TcpServer, type Socket as TcpSocket, type AddressInfo } from 'node:net';
 import * as dnsPacket from 'dns-packet';
 import { LoomError } from '../core/errors.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
 import { inspectQuery, headerOnlyReply, newQuestionPeek, peekQuestion, RCODE, type DnsQuery } from './query.js';
-import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type Resolution } from './answer.js';
+import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type CachedAnswer, type Resolution } from './answer.js';
+import { openUdpBatch, type UdpBatchOpening } from '../os/udp-batch.js';
+import { UdpListener, type DnsUdpStats, type UdpAnswerSource, type UdpPathSetting } from './udp-listener.js';
+
+export type { DnsUdpStats, UdpPath, UdpPathSetting } from './udp-listener.js';
 import { UpstreamForwarder } from './upstream.js';
 import type { DnsRecordStore, DnsStatusRow } from './store.js';
 
@@ -29,7 +37,12 @@ export interface DnsServerComponents {
   logger?: Logger;
   /** For upstream timeouts; real sockets need the system clock. */
   clock?: Clock;
+  /** Opens the batched UDP path on the bound socket. Default src/os `openUdpBatch`; tests replace it. */
+  openUdpBatch?: (socket: UdpSocket) => Promise<UdpBatchOpening>;
 }
+
+/** Environment override of `DnsServerInit.udpPath` (when the init does not set it). */
+export const UDP_PATH_ENV = 'LOOM_DNS_UDP';
 
 export interface DnsServerInit {
   /** Default "loom.local". */
@@ -52,7 +65,13 @@ export interface DnsServerInit {
   random?: () => number;
   /** Encoded answers kept for repeated questions. Default 8192; 0 turns the cache off. */
   answerCacheSize?: number;
+  /**
+   * Default: $LOOM_DNS_UDP if set, else "auto" (batched when koffi and glibc are there). A
+   * "batched" that cannot be opened logs a warning and serves with dgram: DNS is never lost to it.
+   */
+  udpPath?: UdpPathSetting;
 }
+
 
 export interface Endpoint {
   host: string;
@@ -93,7 +112,11 @@ export class DnsServer {
   private readonly upstream: UpstreamForwarder;
   private readonly maxTcpConnections: number;
   private readonly tcpIdleTimeoutMs: number;
-  private udp: UdpSocket | null = null;
+  private udp: UdpListener | null = null;
+  private readonly udpPathSetting: UdpPathSetting;
+  private readonly openBatch: (socket: UdpSocket) => Promise<UdpBatchOpening>;
+  /** The cache, full path and counters as the UDP listener sees them; made once. */
+  private readonly udpAnswers: UdpAnswerSource;
   private tcp: TcpServer | null = null;
   private readonly tcpClients = new Set<TcpSocket>();
   private bound: DnsListen = {};
@@ -115,6 +138,19 @@ export class DnsServer {
     const cacheSize = init.answerCacheSize ?? 8192;
     if (!Number.isInteger(cacheSize) || cacheSize < 0 || cacheSize > 1_000_000) throw new LoomError('ERR_INVALID_CONFIG', 'dns: answer cache size must be an integer in 0..1000000');
     this.cache = cacheSize === 0 ? null : new AnswerCache(cacheSize);
+    this.udpPathSetting = init.udpPath ?? udpPathFromEnv(process.env[UDP_PATH_ENV]);
+    if (!['auto', 'dgram', 'batched'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', `dns: udp path must be auto, dgram or batched (${UDP_PATH_ENV})`);
+    this.openBatch = components.openUdpBatch ?? ((socket) => openUdpBatch(socket));
+    this.udpAnswers = {
+      cachedAnswer: (raw) => this.cachedAnswer(raw, false),
+      peek: this.peek,
+      random: this.random,
+      answerFully: (raw) => this.answerFully(raw, false),
+      count: (outcome) => {
+        this.counters.queries++;
+        this.counters[outcome]++;
+      },
+    };
     this.upstream = new UpstreamForwarder(
       { clock: components.clock ?? systemClock, logger: this.logger },
       {
@@ -136,7 +172,10 @@ export class DnsServer {
     if (this.started) throw new LoomError('ERR_CONFLICT', 'dns server already started');
     this.started = true;
     try {
-      if (listen.udp) this.bound.udp = await this.listenUdp(listen.udp);
+      if (listen.udp) {
+        this.udp = new UdpListener({ answers: this.udpAnswers, logger: this.logger, openUdpBatch: this.openBatch }, this.udpPathSetting);
+        this.bound.udp = await this.udp.listen(listen.udp);
+      }
       if (listen.tcp) this.bound.tcp = await this.listenTcp(listen.tcp);
     } catch (err) {
       await this.stop();
@@ -154,7 +193,7 @@ export class DnsServer {
     this.tcp = null;
     for (const client of this.tcpClients) client.destroy();
     this.tcpClients.clear();
-    if (udp) await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (udp) await udp.close();
     if (tcp) await new Promise<void>((resolve) => tcp.close(() => resolve()));
   }
 
@@ -189,6 +228,10 @@ export class DnsServer {
     return { ...this.counters };
   }
 
+  udpStats(): DnsUdpStats {
+    return this.udp?.stats() ?? { path: null, batch: null };
+  }
+
   cacheStats(): DnsCacheStats {
     return { hits: this.cache?.hits ?? 0, misses: this.cache?.misses ?? 0, entries: this.cache?.size ?? 0 };
   }
@@ -202,6 +245,15 @@ export class DnsServer {
 
   /** The reply from the answer cache, or undefined when the message needs the full path. Never throws. */
   answerFromCache(raw: Buffer, overTcp: boolean): Buffer | undefined {
+    const entry = this.cachedAnswer(raw, overTcp);
+    return entry === undefined ? undefined : replyFromCache(entry, raw, this.peek, this.random);
+  }
+
+  /**
+   * The cache entry answering `raw` (counted as answered), with `this.peek` describing `raw`
+   * until the next call; undefined when the message needs the full path. Never throws.
+   */
+  private cachedAnswer(raw: Buffer, overTcp: boolean): CachedAnswer | undefined {
     const cache = this.cache;
     if (cache === null || !peekQuestion(raw, this.peek)) return undefined;
     const entry = cache.get(this.peek.key, this.store);
@@ -210,7 +262,7 @@ export class DnsServer {
     this.counters.queries++;
     this.counters.answeredLocally++;
     if (entry.rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
-    return replyFromCache(entry, raw, this.peek, this.random);
+    return entry;
   }
 
   private async answerFully(raw: Buffer, overTcp: boolean): Promise<Buffer | null> {
@@ -258,34 +310,7 @@ export class DnsServer {
       }
     }
     if (resolution.shuffle) shuffle(resolution.answers, this.random);
-    return encodeWithin(replyPacket(query, resolution.rcode, resolution.answers), limit);
-  }
-
-  private listenUdp(endpoint: Endpoint): Promise<Endpoint> {
-    const socket = createSocket({ type: endpoint.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
-    this.udp = socket;
-    socket.on('message', (msg, rinfo) => {
-      const cached = this.answerFromCache(msg, false);
-      if (cached !== undefined) {
-        socket.send(cached, rinfo.port, rinfo.address);
-        return;
-      }
-      this.answerFully(msg, false).then(
-        (reply) => {
-          if (reply && this.udp === socket) socket.send(reply, rinfo.port, rinfo.address);
-        },
-        (err: unknown) => this.logger.warn({ err }, 'dns: udp query failed'),
-      );
-    });
-    return new Promise((resolve, reject) => {
-      socket.once('error', reject);
-      socket.bind(endpoint.port, endpoint.host, () => {
-        socket.off('error', reject);
-        socket.on('error', (err) => this.logger.warn({ err }, 'dns: udp socket error'));
-        const a = socket.address();
-        resolve({ host: a.address, port: a.port });
-      });
-    });
+    return encodeWithin(replyPacket(query, resolution.rcode, resolution.answers, resolution.authorities), limit);
   }
 
   private listenTcp(endpoint: Endpoint): Promise<Endpoint> {
@@ -335,16 +360,10 @@ export class DnsServer {
   }
 }
 
-/**
- * dgram resolves the destination of every send, and its default (dns.lookup) defers even an
- * address literal to the next tick. Replies always go to a literal (the query's source), so
- * answer those at once; anything else still goes through dns.lookup.
- */
-const literalLookup = ((address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void => {
-  const f = isIP(address);
-  if (f !== 0) callback(null, address, f);
-  else dnsLookup(address, family, callback);
-}) as unknown as NonNullable<SocketOptions['lookup']>;
+function udpPathFromEnv(value: string | undefined): UdpPathSetting {
+  if (value === undefined || value === '') return 'auto';
+  return value as UdpPathSetting;
+}
 
 function servfail(query: DnsQuery): Buffer {
   try {

@@ -214,6 +214,8 @@ async function body(t: TestContext, lab: Lab, cli: LoomCli): Promise<void> {
     const s = dnsOf(h1);
     const nx = await dig(lab, h1, s, [`nosuch.${DOMAIN}`]);
     assert.equal(nx.status, 'NXDOMAIN');
+    const authority = await lab.exec(h1, 'dig', ['+time=4', '+tries=1', '+noall', '+authority', `@${s}`, `nosuch.${DOMAIN}`], { allowFailure: true, timeoutMs: 15_000 });
+    assert.match(authority.stdout, new RegExp(`^${DOMAIN.replace(/\./g, '\\.')}\\.\\s+\\d+\\s+IN\\s+SOA\\s`, 'm'), `NXDOMAIN carries the domain's SOA: ${authority.stdout}`);
     const aaaa = await dig(lab, h1, s, ['AAAA', `api.${DOMAIN}`]);
     assert.deepEqual([aaaa.status, aaaa.answers], ['NOERROR', []], 'AAAA of a known name: NOERROR, no answers');
     const ptr = await dig(lab, h1, s, ['-x', api.ip]);

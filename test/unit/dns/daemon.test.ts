@@ -136,6 +136,7 @@ describe('DnsSubsystem listeners (real sockets on 127.0.0.1)', () => {
       dns.add('web', '10.32.0.5', 'c1');
       const [first] = dns.report().listeners;
       assert.ok(first?.udp && first.tcp, JSON.stringify(dns.report().listeners));
+      assert.equal(first.udpPath, process.env['LOOM_DNS_UDP'] === 'dgram' ? 'dgram' : 'batched', 'the report says how UDP is served');
       const udpPort = Number(first.udp.split(':')[1]);
       const tcpPort = Number(first.tcp.split(':')[1]);
 

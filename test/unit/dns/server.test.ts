@@ -121,6 +121,39 @@ test('NXDOMAIN for unknown names in the domain; NOERROR without answers for othe
   });
 });
 
+/** The authority section as [owner, type, ttl, SOA minimum]. */
+function authorityOf(reply: Reply): Array<[string, string, number | undefined, number | undefined]> {
+  return (reply.authorities ?? []).map((a) => [a.name, a.type, ttlOf(a), a.type === 'SOA' ? a.data.minimum : undefined]);
+}
+
+test('negative answers in the domain carry its SOA (RFC 2308), from the cache too; positive, single-label and reverse ones do not', async () => {
+  await withServer({ ttlSeconds: 5 }, async ({ server, udpPort, tcpPort }) => {
+    server.add('web', '10.32.0.1', 'c1');
+    const soa: ReturnType<typeof authorityOf> = [['loom.local', 'SOA', 5, 5]];
+    for (let round = 0; round < 2; round++) {
+      // Round 1 fills the answer cache, round 2 is served from it: the same authority.
+      const nx = decode(await udpAsk(udpPort, query('nope.loom.local', 'A', { id: 10 + round })));
+      assert.deepEqual([nx.rcode, nx.answers?.length, authorityOf(nx)], ['NXDOMAIN', 0, soa], 'NXDOMAIN');
+      const nodata = decode(await udpAsk(udpPort, query('WEB.loom.local', 'AAAA', { udpSize: 1232 })));
+      assert.deepEqual([nodata.rcode, nodata.answers?.length, authorityOf(nodata)], ['NOERROR', 0, soa], 'NODATA');
+      const apex = decode(await udpAsk(udpPort, query('loom.local', 'A')));
+      assert.deepEqual([apex.rcode, authorityOf(apex)], ['NOERROR', soa], 'the apex: NODATA');
+      const positive = decode(await udpAsk(udpPort, query('web.loom.local')));
+      assert.deepEqual([positive.answers?.length, authorityOf(positive)], [1, []], 'an answer has no authority');
+      const single = decode(await udpAsk(udpPort, query('web', 'AAAA')));
+      assert.deepEqual([single.rcode, authorityOf(single)], ['NOERROR', []], 'single label: SOA of loom.local is not an ancestor of "web."');
+      const reverse = decode(await udpAsk(udpPort, query('1.0.32.10.in-addr.arpa', 'A')));
+      assert.deepEqual([reverse.rcode, authorityOf(reverse)], ['NOERROR', []], 'reverse NODATA');
+    }
+    assert.ok(server.cacheStats().hits >= 5, `the second round came from the cache (${JSON.stringify(server.cacheStats())})`);
+    const tcp = decode((await tcpAsk(tcpPort, [query('nope.loom.local', 'MX')]))[0]!);
+    assert.deepEqual([tcp.rcode, authorityOf(tcp)], ['NXDOMAIN', soa], 'TCP too');
+    const full = (await tcpAsk(tcpPort, [query('nope.loom.local', 'A', { id: 77 })]))[0]!;
+    const data = (dnsPacket.decode(full).authorities?.[0] as dnsPacket.Answer & { type: 'SOA' }).data;
+    assert.deepEqual(data, { mname: 'ns.loom.local', rname: 'hostmaster.loom.local', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: 5 });
+  });
+});
+
 test('PTR for container addresses; unknown reverse names go upstream', async () => {
   const upstream = await startFakeUpstream('192.0.2.1');
   try {

@@ -1,0 +1,232 @@
+/**
+ * The UDP side of DnsServer: one socket, answered on one of two paths (docs/DNS.md).
+ *
+ * - "batched": after each datagram libuv delivers, drain the socket's queue with a non-blocking
+ *   recvmmsg and send each round's cached replies with one sendmmsg (src/os/udp-batch.ts).
+ * - "dgram": Node's one callback and one send per datagram (the fallback).
+ *
+ * Both give the same replies; the answers themselves (cache, full path, counters) come from the
+ * server through `UdpAnswerSource`. Lifecycle: `listen` once, `close` (idempotent). Never throws
+ * on input; an exception on the batched path (a bug) drops it for dgram with a warning.
+ */
+import { createSocket, type Socket as UdpSocket, type SocketOptions } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP } from 'node:net';
+import type { Logger } from '../core/logger.js';
+import { replyFromCacheInto, type CachedAnswer } from './answer.js';
+import { headerOnlyReply, RCODE, type QuestionPeek } from './query.js';
+import type { UdpBatch, UdpBatchOpening, UdpBatchStats } from '../os/udp-batch.js';
+
+/** How UDP datagrams are read and answered; both give the same replies. */
+export type UdpPath = 'dgram' | 'batched';
+/** "auto": batched when available, else dgram. */
+export type UdpPathSetting = UdpPath | 'auto';
+
+export interface DnsUdpStats {
+  /** Null until UDP is listening. */
+  path: UdpPath | null;
+  /** The batched path's syscall counters; null on the dgram path. */
+  batch: UdpBatchStats | null;
+}
+
+export interface UdpEndpoint {
+  host: string;
+  port: number;
+}
+
+/** What the listener needs from the server. Created once by the server, not per datagram. */
+export interface UdpAnswerSource {
+  /**
+   * The cache entry answering `raw` within its UDP limit (counted as answered), with `peek`
+   * describing `raw` until the next call; undefined when it needs the full path. Never throws.
+   */
+  cachedAnswer(raw: Buffer): CachedAnswer | undefined;
+  /** The scratch `cachedAnswer` fills. */
+  readonly peek: QuestionPeek;
+  /** The round-robin order's randomness. */
+  readonly random: () => number;
+  /** The full path: the reply, or null to send nothing. `raw` must stay unchanged until it settles. */
+  answerFully(raw: Buffer): Promise<Buffer | null>;
+  /** Counts a datagram the listener disposed of itself (a query, plus this outcome). */
+  count(outcome: 'malformed' | 'dropped'): void;
+}
+
+export interface UdpListenerComponents {
+  answers: UdpAnswerSource;
+  logger: Logger;
+  /** Opens the batched path on the bound socket (src/os `openUdpBatch`; tests replace it). */
+  openUdpBatch: (socket: UdpSocket) => Promise<UdpBatchOpening>;
+}
+
+/**
+ * recvmmsg rounds per datagram libuv delivers (each up to the batch capacity): bounds the time
+ * one 'message' event holds the event loop (TCP, timers), ~256 datagrams at the default capacity.
+ */
+const MAX_DRAIN_ROUNDS = 4;
+
+export class UdpListener {
+  private readonly answers: UdpAnswerSource;
+  private readonly logger: Logger;
+  private readonly openBatch: (socket: UdpSocket) => Promise<UdpBatchOpening>;
+  private socket: UdpSocket | null = null;
+  /** The batched path's buffers; null on the dgram path and after close. */
+  private batch: UdpBatch | null = null;
+  private pathInUse: UdpPath | null = null;
+
+  constructor(
+    components: UdpListenerComponents,
+    private readonly setting: UdpPathSetting,
+  ) {
+    this.answers = components.answers;
+    this.logger = components.logger;
+    this.openBatch = components.openUdpBatch;
+  }
+
+  /** Binds (port 0 picks one) and opens the batched path when the setting allows. Once only. */
+  async listen(endpoint: UdpEndpoint): Promise<UdpEndpoint> {
+    const socket = createSocket({ type: endpoint.host.includes(':') ? 'udp6' : 'udp4', lookup: literalLookup });
+    this.socket = socket;
+    // Until the batch is open (right after bind, before the event loop can deliver anything to
+    // it), and for good on the dgram path, datagrams are answered one by one.
+    socket.on('message', (msg, rinfo) => {
+      const batch = this.batch;
+      if (batch === null) this.answerDatagram(socket, msg, rinfo.address, rinfo.port);
+      else {
+        try {
+          this.answerBatch(socket, batch, msg, rinfo.address, rinfo.port);
+        } catch (err) {
+          // A bug, never input (every datagram is bounds-checked): serve on with dgram rather
+          // than crash. This datagram is answered again (a duplicate reply is harmless).
+          this.batch = null;
+          this.pathInUse = 'dgram';
+          this.logger.warn({ err }, 'dns: batched udp failed; using dgram from now on');
+          this.answerDatagram(socket, msg, rinfo.address, rinfo.port);
+        }
+      }
+    });
+    const bound = await new Promise<UdpEndpoint>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(endpoint.port, endpoint.host, () => {
+        socket.off('error', reject);
+        socket.on('error', (err) => this.logger.warn({ err }, 'dns: udp socket error'));
+        const a = socket.address();
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+    this.pathInUse = 'dgram';
+    if (this.setting !== 'dgram') {
+      const opening = await this.openBatch(socket);
+      if ('batch' in opening) {
+        if (this.socket === socket) {
+          this.batch = opening.batch;
+          this.pathInUse = 'batched';
+        }
+      } else if (this.setting === 'batched') this.logger.warn({ reason: opening.unavailable }, 'dns: batched udp unavailable; using dgram');
+      else this.logger.debug({ reason: opening.unavailable }, 'dns: batched udp unavailable; using dgram');
+    }
+    return bound;
+  }
+
+  /** Closes the socket; replies still being computed are not sent. Idempotent. */
+  async close(): Promise<void> {
+    const socket = this.socket;
+    this.socket = null;
+    this.batch = null;
+    if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
+  }
+
+  stats(): DnsUdpStats {
+    return { path: this.pathInUse, batch: this.batch === null ? null : { ...this.batch.stats } };
+  }
+
+  /** The dgram path: one datagram, one send. */
+  private answerDatagram(socket: UdpSocket, msg: Buffer, address: string, port: number): void {
+    const entry = this.answers.cachedAnswer(msg);
+    if (entry === undefined) {
+      this.answerLater(socket, msg, address, port);
+      return;
+    }
+    const reply = Buffer.allocUnsafe(entry.template.length);
+    replyFromCacheInto(entry, msg, this.answers.peek, this.answers.random, reply);
+    socket.send(reply, port, address);
+  }
+
+  /**
+   * The batched path: answers the datagram libuv read (sent at once), then drains the socket's
+   * queue with recvmmsg (non-blocking) and sends each round's cached replies with one sendmmsg.
+   * Questions the cache cannot answer get a copy of their bytes and take the full path, replied
+   * by dgram.
+   */
+  private answerBatch(socket: UdpSocket, batch: UdpBatch, msg: Buffer, address: string, port: number): void {
+    const answers = this.answers;
+    const first = answers.cachedAnswer(msg);
+    if (first === undefined) this.answerLater(socket, msg, address, port);
+    else {
+      const slot = batch.replySlot();
+      const length = replyFromCacheInto(first, msg, answers.peek, answers.random, slot);
+      // Only IPv4 sources are encoded here; others go out by dgram (a copy: the slot is reused).
+      if (!batch.queueReplyTo(length, address, port)) socket.send(Buffer.from(slot.subarray(0, length)), port, address);
+      // Sent before draining: at low rates the drain finds nothing, and this reply need not
+      // wait for that syscall. At high rates it is one extra sendmmsg per wake-up.
+      else batch.flush();
+    }
+    for (let round = 0; round < MAX_DRAIN_ROUNDS; round++) {
+      const n = batch.receive();
+      for (let i = 0; i < n; i++) {
+        if (batch.full) batch.flush();
+        const raw = batch.datagram(i);
+        if (batch.truncated(i)) {
+          this.answerOversized(batch, raw, i);
+          continue;
+        }
+        const entry = answers.cachedAnswer(raw);
+        if (entry !== undefined) {
+          batch.queueReply(replyFromCacheInto(entry, raw, answers.peek, answers.random, batch.replySlot()), i);
+          continue;
+        }
+        const source = batch.source(i);
+        if (source === null) answers.count('dropped');
+        // The view is overwritten by the next receive: the full path gets its own copy.
+        else this.answerLater(socket, Buffer.from(raw), source.address, source.port);
+      }
+      batch.flush();
+      if (n < batch.capacity) break;
+    }
+  }
+
+  /**
+   * A datagram longer than the batch's slot (4096 bytes, far above any real query) lost its
+   * tail: FORMERR when its header is a query's, else dropped.
+   */
+  private answerOversized(batch: UdpBatch, raw: Buffer, i: number): void {
+    if (raw.length < 12 || (raw[2]! & 0x80) !== 0) {
+      this.answers.count('dropped');
+      return;
+    }
+    this.answers.count('malformed');
+    const reply = headerOnlyReply(raw, RCODE.FORMERR);
+    reply.copy(batch.replySlot());
+    batch.queueReply(reply.length, i);
+  }
+
+  /** The full path for one datagram; the reply goes out by dgram when it is ready. */
+  private answerLater(socket: UdpSocket, msg: Buffer, address: string, port: number): void {
+    this.answers.answerFully(msg).then(
+      (reply) => {
+        if (reply && this.socket === socket) socket.send(reply, port, address);
+      },
+      (err: unknown) => this.logger.warn({ err }, 'dns: udp query failed'),
+    );
+  }
+}
+
+/**
+ * dgram resolves the destination of every send, and its default (dns.lookup) defers even an
+ * address literal to the next tick. Replies always go to a literal (the query's source), so
+ * answer those at once; anything else still goes through dns.lookup.
+ */
+const literalLookup = ((address: string, family: number, callback: (err: Error | null, address: string, family: number) => void): void => {
+  const f = isIP(address);
+  if (f !== 0) callback(null, address, f);
+  else dnsLookup(address, family, callback);
+}) as unknown as NonNullable<SocketOptions['lookup']>;

@@ -1,0 +1,329 @@
+/**
+ * Batched UDP I/O for a bound Node dgram socket: recvmmsg to read every datagram waiting in the
+ * socket's queue with one syscall, sendmmsg to send the replies with one more. Node 20's dgram
+ * has neither (one libuv callback, `rinfo` object and send request per datagram).
+ *
+ * How it is driven (why no thread): the dgram socket stays the owner of the fd and of its
+ * readiness; libuv reads the first datagram and emits 'message' as usual. The handler then
+ * calls `receive()`, which drains the rest of the queue *without blocking* (MSG_DONTWAIT) on
+ * the same fd, on the main thread. A lone query is therefore answered at once (the drain finds
+ * nothing and costs one syscall), there is no worker thread to wake or hand results back from
+ * (a blocking recvmmsg on koffi's thread pool costs two thread hand-offs per batch, which on a
+ * loaded 2-vCPU machine showed in p99), and stop() is just closing the dgram socket: nothing is
+ * ever blocked in the kernel.
+ *
+ * Ownership: one UdpBatch per socket, used only synchronously from that socket's 'message'
+ * handler. Datagram views from `datagram(i)` and source addresses are valid until the next
+ * `receive()`. Replies are copied into fixed send slots (`replySlot`) and go out at `flush()`,
+ * which must run before the next `receive()` (it reuses the source addresses).
+ *
+ * Needs koffi and glibc (Linux, 64-bit: the struct layouts below are LP64). `openUdpBatch`
+ * returns a reason instead of a batch when anything is missing; callers fall back to dgram.
+ */
+import type { Socket as UdpSocket } from 'node:dgram';
+
+/** Datagrams per recvmmsg / sendmmsg. */
+export const DEFAULT_BATCH_CAPACITY = 64;
+/** Bytes kept per received datagram; a longer one is reported `truncated`. */
+export const DEFAULT_SLOT_BYTES = 4096;
+
+const MSG_DONTWAIT = 0x40;
+const MSG_TRUNC = 0x20;
+const AF_INET = 2;
+const AF_INET6 = 10;
+
+// LP64 glibc layouts. struct msghdr: name ptr @0, namelen u32 @8, iov ptr @16, iovlen u64 @24,
+// control ptr @32, controllen u64 @40, flags i32 @48 (56 bytes); mmsghdr adds msg_len u32 @56.
+const MMSG = 64;
+const MSG_NAME = 0;
+const MSG_NAMELEN = 8;
+const MSG_IOV = 16;
+const MSG_IOVLEN = 24;
+const MSG_FLAGS = 48;
+const MSG_LEN = 56;
+const IOVEC = 16;
+/** sockaddr_in6 is 28 bytes; a slot of 32 holds either family. */
+const NAME_BYTES = 28;
+const NAME_SLOT = 32;
+
+interface BatchLibc {
+  recvmmsg(fd: number, vec: Buffer, vlen: number, flags: number, timeout: null): number;
+  sendmmsg(fd: number, vec: Buffer, vlen: number, flags: number): number;
+  /** memset(p, 0, 0) returns p: the only way to learn where a Buffer's bytes are. */
+  addressOf(buffer: Buffer, c: number, n: number): number | bigint;
+}
+
+let libcPromise: Promise<BatchLibc | string> | null = null;
+
+/** libc's recvmmsg/sendmmsg through koffi, loaded once; a reason string when unavailable. */
+function loadLibc(): Promise<BatchLibc | string> {
+  libcPromise ??= (async () => {
+    if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) return `unsupported platform ${process.platform}/${process.arch}`;
+    try {
+      const koffi = (await import('koffi')).default;
+      const lib = koffi.load('libc.so.6');
+      return {
+        recvmmsg: lib.func('int recvmmsg(int, void *, unsigned int, int, void *)'),
+        sendmmsg: lib.func('int sendmmsg(int, void *, unsigned int, int)'),
+        addressOf: lib.func('uintptr_t memset(void *, int, size_t)'),
+      } as BatchLibc;
+    } catch (err) {
+      return `koffi/libc unavailable: ${(err as Error).message}`;
+    }
+  })();
+  return libcPromise;
+}
+
+/**
+ * The fd of a bound dgram socket. Node 20 keeps its handle under a private "state symbol" (the
+ * public `_handle` getter is deprecated and warns); null if that ever changes.
+ */
+export function dgramSocketFd(socket: UdpSocket): number | null {
+  for (const symbol of Object.getOwnPropertySymbols(socket)) {
+    if (symbol.description !== 'state symbol') continue;
+    const state = (socket as unknown as Record<symbol, { handle?: { fd?: unknown } } | undefined>)[symbol];
+    const fd = state?.handle?.fd;
+    return typeof fd === 'number' && Number.isInteger(fd) && fd >= 0 ? fd : null;
+  }
+  return null;
+}
+
+export interface UdpSource {
+  address: string;
+  port: number;
+}
+
+export interface UdpBatchStats {
+  /** recvmmsg calls that returned at least one datagram. */
+  receives: number;
+  /** Datagrams read by recvmmsg (not counting the ones libuv read). */
+  received: number;
+  /** sendmmsg calls. */
+  flushes: number;
+  /** Replies sent by sendmmsg. */
+  sent: number;
+  /** Replies the kernel refused (dropped, as a failed dgram send would be). */
+  sendErrors: number;
+}
+
+export class UdpBatch {
+  readonly capacity: number;
+  readonly slotBytes: number;
+  readonly stats: UdpBatchStats = { receives: 0, received: 0, flushes: 0, sent: 0, sendErrors: 0 };
+  private readonly recvHeaders: Buffer;
+  private readonly recvNames: Buffer;
+  private readonly recvData: Buffer;
+  private readonly sendHeaders: Buffer;
+  private readonly sendNames: Buffer;
+  private readonly sendIovecs: Buffer;
+  /** One view per send slot, fixed: `replySlot()` hands out the next free one. */
+  private readonly sendSlots: Buffer[];
+  private received = 0;
+  private queued = 0;
+
+  /** Use `openUdpBatch`. */
+  constructor(
+    private readonly libc: BatchLibc,
+    private readonly fd: number,
+    capacity: number,
+    slotBytes: number,
+  ) {
+    this.capacity = capacity;
+    this.slotBytes = slotBytes;
+    // Send side has one extra slot: room for the datagram libuv read beside a full round.
+    const sendCapacity = capacity + 1;
+    const sizes = [capacity * MMSG, capacity * IOVEC, capacity * NAME_SLOT, capacity * slotBytes, sendCapacity * MMSG, sendCapacity * IOVEC, sendCapacity * NAME_SLOT, sendCapacity * slotBytes];
+    // One allocation of its own (never from Buffer's pool): its bytes never move while referenced.
+    const memory = Buffer.alloc(sizes.reduce((a, b) => a + b, 0));
+    const base = Number(libc.addressOf(memory, 0, 0));
+    // Pointers and size_t fields in the headers need 8-byte alignment (malloc gives 16).
+    if (!Number.isSafeInteger(base) || base === 0 || base % 8 !== 0) throw new RangeError(`unusable buffer address ${base}`);
+    let offset = 0;
+    const region = (size: number): { view: Buffer; at: number } => {
+      const r = { view: memory.subarray(offset, offset + size), at: base + offset };
+      offset += size;
+      return r;
+    };
+    const rh = region(sizes[0]!);
+    const riov = region(sizes[1]!);
+    const rn = region(sizes[2]!);
+    const rd = region(sizes[3]!);
+    const sh = region(sizes[4]!);
+    const siov = region(sizes[5]!);
+    const sn = region(sizes[6]!);
+    const sd = region(sizes[7]!);
+    layout(rh.view, riov.view, riov.at, rn.at, rd.at, capacity, slotBytes);
+    layout(sh.view, siov.view, siov.at, sn.at, sd.at, sendCapacity, slotBytes);
+    for (let i = 0; i < capacity; i++) rh.view.writeUInt32LE(NAME_BYTES, i * MMSG + MSG_NAMELEN);
+    this.recvHeaders = rh.view;
+    this.recvNames = rn.view;
+    this.recvData = rd.view;
+    this.sendHeaders = sh.view;
+    this.sendNames = sn.view;
+    this.sendIovecs = siov.view;
+    this.sendSlots = Array.from({ length: sendCapacity }, (_, k) => sd.view.subarray(k * slotBytes, (k + 1) * slotBytes));
+  }
+
+  /**
+   * Reads up to `capacity` waiting datagrams without blocking; returns how many (0 when none or
+   * on error). Invalidates the previous datagrams' views and sources. Call `flush()` first.
+   */
+  receive(): number {
+    const headers = this.recvHeaders;
+    // The kernel wrote the actual address lengths over the last batch's; restore the room.
+    for (let i = 0; i < this.received; i++) headers.writeUInt32LE(NAME_BYTES, i * MMSG + MSG_NAMELEN);
+    const n = this.libc.recvmmsg(this.fd, headers, this.capacity, MSG_DONTWAIT, null);
+    this.received = n > 0 ? n : 0;
+    if (n > 0) {
+      this.stats.receives++;
+      this.stats.received += n;
+    }
+    return this.received;
+  }
+
+  /** A view of datagram `i` of the last receive (at most `slotBytes` long). */
+  datagram(i: number): Buffer {
+    const length = Math.min(this.recvHeaders.readUInt32LE(i * MMSG + MSG_LEN), this.slotBytes);
+    return this.recvData.subarray(i * this.slotBytes, i * this.slotBytes + length);
+  }
+
+  /** True when datagram `i` was longer than `slotBytes` and its tail was cut off. */
+  truncated(i: number): boolean {
+    return (this.recvHeaders.readInt32LE(i * MMSG + MSG_FLAGS) & MSG_TRUNC) !== 0;
+  }
+
+  /** Where datagram `i` came from, as dgram would say it (for replies sent later). */
+  source(i: number): UdpSource | null {
+    return decodeSockaddr(this.recvNames, i * NAME_SLOT);
+  }
+
+  /** True while another reply can be queued before `flush()`. */
+  get full(): boolean {
+    return this.queued >= this.sendSlots.length;
+  }
+
+  /** The bytes the next queued reply is written into (`slotBytes` long). Check `full` first. */
+  replySlot(): Buffer {
+    return this.sendSlots[this.queued]!;
+  }
+
+  /** Queues the reply written into `replySlot()` (its first `length` bytes) to datagram `i`'s source. */
+  queueReply(length: number, i: number): void {
+    const k = this.queued++;
+    this.recvNames.copy(this.sendNames, k * NAME_SLOT, i * NAME_SLOT, i * NAME_SLOT + NAME_SLOT);
+    this.sendHeaders.writeUInt32LE(this.recvHeaders.readUInt32LE(i * MMSG + MSG_NAMELEN), k * MMSG + MSG_NAMELEN);
+    this.setLength(k, length);
+  }
+
+  /**
+   * Queues the reply written into `replySlot()` to an IPv4 source given as dgram gives it
+   * (`rinfo`). Returns false, queuing nothing, for other address forms (the caller sends it).
+   */
+  queueReplyTo(length: number, address: string, port: number): boolean {
+    const k = this.queued;
+    if (!encodeSockaddrIn(this.sendNames, k * NAME_SLOT, address, port)) return false;
+    this.queued++;
+    this.sendHeaders.writeUInt32LE(16, k * MMSG + MSG_NAMELEN);
+    this.setLength(k, length);
+    return true;
+  }
+
+  /** Sends every queued reply (sendmmsg, MSG_DONTWAIT); a reply the kernel refuses is dropped. */
+  flush(): void {
+    const count = this.queued;
+    this.queued = 0;
+    if (count === 0) return;
+    this.stats.flushes++;
+    let at = 0;
+    // Each call sends from `at` until the first failure; skip that one and go on (bounded: at
+    // least one reply is sent or dropped per call).
+    while (at < count) {
+      const n = this.libc.sendmmsg(this.fd, at === 0 ? this.sendHeaders : this.sendHeaders.subarray(at * MMSG), count - at, MSG_DONTWAIT);
+      if (n > 0) {
+        this.stats.sent += n;
+        at += n;
+      } else {
+        this.stats.sendErrors++;
+        at++;
+      }
+    }
+  }
+
+  private setLength(k: number, length: number): void {
+    if (length > this.slotBytes) throw new RangeError(`reply of ${length} bytes exceeds the ${this.slotBytes}-byte slot`);
+    this.sendIovecs.writeUInt32LE(length, k * IOVEC + 8);
+  }
+}
+
+/** Points header i at iovec i, name slot i and data slot i (addresses, not offsets: the kernel reads them). */
+function layout(headers: Buffer, iovecs: Buffer, iovAt: number, namesAt: number, dataAt: number, count: number, slotBytes: number): void {
+  for (let i = 0; i < count; i++) {
+    writePointer(headers, i * MMSG + MSG_NAME, namesAt + i * NAME_SLOT);
+    headers.writeUInt32LE(NAME_BYTES, i * MMSG + MSG_NAMELEN);
+    writePointer(headers, i * MMSG + MSG_IOV, iovAt + i * IOVEC);
+    headers.writeUInt32LE(1, i * MMSG + MSG_IOVLEN);
+    writePointer(iovecs, i * IOVEC, dataAt + i * slotBytes);
+    iovecs.writeUInt32LE(slotBytes, i * IOVEC + 8);
+  }
+}
+
+function writePointer(buffer: Buffer, offset: number, address: number): void {
+  buffer.writeUInt32LE(address % 0x1_0000_0000, offset);
+  buffer.writeUInt32LE(Math.floor(address / 0x1_0000_0000), offset + 4);
+}
+
+/** Writes sockaddr_in for a dotted-quad `address`; false for anything else. */
+export function encodeSockaddrIn(out: Buffer, offset: number, address: string, port: number): boolean {
+  let part = 0;
+  let value = 0;
+  let digits = 0;
+  for (let i = 0; i <= address.length; i++) {
+    const c = i < address.length ? address.charCodeAt(i) : 0x2e;
+    if (c === 0x2e) {
+      if (digits === 0 || value > 255 || part > 3) return false;
+      out[offset + 4 + part++] = value;
+      value = 0;
+      digits = 0;
+    } else if (c >= 0x30 && c <= 0x39 && digits < 3) {
+      value = value * 10 + (c - 0x30);
+      digits++;
+    } else return false;
+  }
+  if (part !== 4 || !Number.isInteger(port) || port < 0 || port > 0xffff) return false;
+  out.writeUInt16LE(AF_INET, offset);
+  out.writeUInt16BE(port, offset + 2);
+  out.fill(0, offset + 8, offset + 16);
+  return true;
+}
+
+/** A sockaddr_in / sockaddr_in6 as dgram's rinfo would give it; null for other families. */
+export function decodeSockaddr(buffer: Buffer, offset: number): UdpSource | null {
+  const family = buffer.readUInt16LE(offset);
+  const port = buffer.readUInt16BE(offset + 2);
+  if (family === AF_INET) return { address: `${buffer[offset + 4]}.${buffer[offset + 5]}.${buffer[offset + 6]}.${buffer[offset + 7]}`, port };
+  if (family !== AF_INET6) return null;
+  const groups: string[] = [];
+  for (let g = 0; g < 8; g++) groups.push(buffer.readUInt16BE(offset + 8 + 2 * g).toString(16));
+  // Long form is valid for dgram's send; a v4-mapped address keeps its dotted tail.
+  const mapped = groups.slice(0, 5).every((x) => x === '0') && groups[5] === 'ffff';
+  const text = mapped ? `::ffff:${buffer[offset + 20]}.${buffer[offset + 21]}.${buffer[offset + 22]}.${buffer[offset + 23]}` : groups.join(':');
+  const scope = buffer.readUInt32LE(offset + 24);
+  return { address: scope === 0 || mapped ? text : `${text}%${scope}`, port };
+}
+
+export type UdpBatchOpening = { batch: UdpBatch } | { unavailable: string };
+
+/** A UdpBatch on a *bound* dgram socket, or why there cannot be one (then use dgram alone). */
+export async function openUdpBatch(socket: UdpSocket, capacity = DEFAULT_BATCH_CAPACITY, slotBytes = DEFAULT_SLOT_BYTES): Promise<UdpBatchOpening> {
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1024) throw new RangeError('batch capacity must be 1..1024');
+  if (!Number.isInteger(slotBytes) || slotBytes < 512 || slotBytes > 65536) throw new RangeError('slot size must be 512..65536');
+  const libc = await loadLibc();
+  if (typeof libc === 'string') return { unavailable: libc };
+  const fd = dgramSocketFd(socket);
+  if (fd === null) return { unavailable: 'no fd on the dgram socket (Node internals changed?)' };
+  try {
+    return { batch: new UdpBatch(libc, fd, capacity, slotBytes) };
+  } catch (err) {
+    return { unavailable: (err as Error).message };
+  }
+}
