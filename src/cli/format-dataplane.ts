@@ -2,8 +2,9 @@ import type { DataplaneStatus } from '../dataplane/controller/controller.js';
 
 /**
  * The data path per peer, under `loom status connections`: peer, path (fastdp | sleeve |
- * unreachable), encrypted or not, MTU, then the underlay address, the relay port and next hop
- * (`via PEER`) when relayed, and the reason. Empty when the
+ * unreachable), encrypted or not, MTU, then the underlay address, how the relay meets the kernel
+ * (`relay:tap`, or `relay:PORT` on the VXLAN-port path) and the next hop (`via PEER`) when
+ * relayed, and the reason. Empty when the
  * data plane does not run (no `dataplane` report section).
  */
 export function formatDataplanePaths(status: DataplaneStatus | undefined): string {
@@ -13,11 +14,17 @@ export function formatDataplanePaths(status: DataplaneStatus | undefined): strin
     p.path,
     p.path === 'unreachable' ? '' : p.encrypted ? 'encrypted' : 'unencrypted',
     `mtu=${p.mtu}`,
-    [p.underlayIp ?? '', p.relayPort === undefined ? '' : `relay:${p.relayPort}`, p.via === undefined ? '' : `via ${p.via}`, p.reason === undefined ? '' : `(${p.reason})`].filter((s) => s !== '').join(' '),
+    [p.underlayIp ?? '', relayOf(p, status.tap), p.via === undefined ? '' : `via ${p.via}`, p.reason === undefined ? '' : `(${p.reason})`].filter((s) => s !== '').join(' '),
   ]);
   const widths: number[] = [];
   for (const r of rows) r.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
   const lines = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
   const error = status.lastError === null ? [] : [`data plane apply failing: ${status.lastError}`];
   return ['', `data plane (bridge ${status.bridge}, vxlan ${status.vxlan} vni ${status.vni}, mtu ${status.mtu}):`, ...lines.map((l) => `  ${l}`), ...error].join('\n') + '\n';
+}
+
+/** `relay:tap` (the relay's TAP device on the bridge), `relay:PORT` (VXLAN-port path), or ''. */
+function relayOf(p: DataplaneStatus['peers'][number], tap: string | undefined): string {
+  if (p.relayPort !== undefined) return `relay:${p.relayPort}`;
+  return p.path === 'sleeve' && tap !== undefined ? 'relay:tap' : '';
 }

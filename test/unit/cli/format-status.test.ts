@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatConnections, formatPeers, formatSummary, formatTargets } from '../../../src/cli/format-status.js';
 import { sampleStatus } from '../api/fake-router.js';
+import { formatDataplanePaths } from '../../../src/cli/format-dataplane.js';
+import type { DataplaneStatus } from '../../../src/dataplane/controller/controller.js';
+import type { PeerName } from '../../../src/core/ids.js';
 
 test('summary: aligned key: value lines like weave status', () => {
   assert.equal(
@@ -59,4 +62,21 @@ test('peers: tree form, each peer then its connections', () => {
 
 test('targets: one per line', () => {
   assert.equal(formatTargets(sampleStatus()), '192.168.1.2:6783\n192.168.1.3:6783\n');
+});
+
+test('data plane paths: fastdp, relayed through the tap or a VXLAN port, via a hop, unreachable', () => {
+  const base: DataplaneStatus = { bridge: 'loom', vxlan: 'vx-loom', vni: 1, port: 4789, mtu: 1402, localMacs: [], peers: [], applies: 1, lastApplyOps: 0, lastError: null };
+  const peers: DataplaneStatus['peers'] = [
+    { peer: 'aa:00:00:00:00:01' as PeerName, path: 'fastdp', encrypted: false, mtu: 1402, underlayIp: '192.168.1.1', macs: 1 },
+    { peer: 'aa:00:00:00:00:02' as PeerName, path: 'sleeve', encrypted: true, mtu: 1402, underlayIp: '192.168.1.2', via: 'aa:00:00:00:00:01' as PeerName, reason: 'UDP to the peer is blocked', macs: 2 },
+    { peer: 'aa:00:00:00:00:03' as PeerName, path: 'unreachable', encrypted: false, mtu: 1402, underlayIp: null, reason: 'no relay', macs: 0 },
+  ];
+  const tap = formatDataplanePaths({ ...base, tap: 'tap-loom', peers });
+  assert.match(tap, /aa:00:00:00:00:01\s+fastdp\s+unencrypted\s+mtu=1402\s+192\.168\.1\.1\n/);
+  assert.match(tap, /aa:00:00:00:00:02\s+sleeve\s+encrypted\s+mtu=1402\s+192\.168\.1\.2 relay:tap via aa:00:00:00:00:01 \(UDP to the peer is blocked\)/);
+  assert.match(tap, /aa:00:00:00:00:03\s+unreachable\s+mtu=1402\s+\(no relay\)/);
+  const port = formatDataplanePaths({ ...base, peers: [{ ...peers[1]!, relayPort: 40001 }] });
+  assert.match(port, /relay:40001 via/, 'the VXLAN-port path names its local port');
+  assert.doesNotMatch(port, /relay:tap/);
+  assert.equal(formatDataplanePaths(undefined), '', 'no data plane, no section');
 });
