@@ -5,7 +5,7 @@
  * practice for microseconds, as the kernel answers synchronously.
  * Used where iproute2 cannot help: IFLA_VXLAN_LOCALBYPASS (iproute2 < 6.5 has no `nolocalbypass`).
  */
-import koffi from 'koffi';
+import { libc as libcLibrary, libcError } from './libc.js';
 import { LoomError } from '../core/errors.js';
 import { decodeError, decodeMessages, decodeVxlanLocalBypass, encodeGetLink, encodeSetVxlanLocalBypass, NLMSG_DONE, NLMSG_ERROR, RTM_NEWLINK } from './netlink-codec.js';
 
@@ -31,7 +31,7 @@ interface Libc {
 let libc: Libc | null = null;
 function loadLibc(): Libc {
   if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
+  const lib = libcLibrary();
   libc = {
     socket: lib.func('int socket(int, int, int)'),
     bind: lib.func('int bind(int, const void *, uint32_t)'),
@@ -45,8 +45,7 @@ function loadLibc(): Libc {
 }
 
 function osError(what: string): LoomError {
-  const errno = koffi.errno();
-  return new LoomError('ERR_OS_COMMAND', `netlink: ${what} failed (errno ${errno})`, { detail: { errno } });
+  return libcError(`netlink: ${what}`);
 }
 
 /** The interface index of `name` in this process's netns; ERR_NOT_FOUND if there is none. */

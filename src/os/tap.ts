@@ -15,7 +15,7 @@
  * The device exists while the fd is open (not persistent): when the process exits, the kernel
  * removes it and the bridge forgets the port, so a crashed router leaves nothing behind.
  */
-import koffi from 'koffi';
+import { libc as libcLibrary, libcError } from './libc.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { LoomError } from '../core/errors.js';
@@ -41,7 +41,7 @@ interface TapLibc {
 let libc: TapLibc | null = null;
 function loadLibc(): TapLibc {
   if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
+  const lib = libcLibrary();
   libc = {
     ioctlPointer: lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']),
     ioctlValue: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']),
@@ -90,8 +90,8 @@ export class TapDevice {
       const ifr = Buffer.alloc(IFREQ_BYTES);
       ifr.write(name, 0, 15, 'ascii');
       ifr.writeUInt16LE(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, 16);
-      if (c.ioctlPointer(fd, TUNSETIFF, ifr) < 0) throw osError(`TUNSETIFF ${name}`);
-      if (c.ioctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) throw osError(`TUNSETOFFLOAD ${name}`);
+      if (c.ioctlPointer(fd, TUNSETIFF, ifr) < 0) throw libcError(`TUNSETIFF ${name}`);
+      if (c.ioctlValue(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) throw libcError(`TUNSETOFFLOAD ${name}`);
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -157,9 +157,4 @@ export class TapDevice {
       this.fd = -1;
     }
   }
-}
-
-function osError(what: string): LoomError {
-  const errno = koffi.errno();
-  return new LoomError('ERR_OS_COMMAND', `${what} failed (errno ${errno})`, { detail: { errno } });
 }

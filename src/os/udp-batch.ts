@@ -60,8 +60,7 @@ function loadLibc(): Promise<BatchLibc | string> {
   libcPromise ??= (async () => {
     if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) return `unsupported platform ${process.platform}/${process.arch}`;
     try {
-      const koffi = (await import('koffi')).default;
-      const lib = koffi.load('libc.so.6');
+      const lib = (await import('./libc.js')).libc();
       return {
         recvmmsg: lib.func('int recvmmsg(int, void *, unsigned int, int, void *)'),
         sendmmsg: lib.func('int sendmmsg(int, void *, unsigned int, int)'),

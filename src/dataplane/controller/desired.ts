@@ -3,7 +3,7 @@
  * gossiped MACs, the relay if any) to the DesiredDataplane and one status row per peer.
  * No I/O, no clock: the same facts always give the same result, in a stable order.
  */
-import type { PeerName } from '../../core/ids.js';
+import { peerNameFromBytes, peerNameToBytes, type PeerName } from '../../core/ids.js';
 import type { BridgeFdbEntry, DesiredDataplane, PeerPath, PeerSpec, RemoteMac, TapSpec } from '../types.js';
 import { TAP_GSO_MAX_SIZE, TAP_MTU, type DataplaneSettings } from './settings.js';
 import { inTrustedSubnet, type TrustedSubnet } from './trusted-subnets.js';
@@ -236,7 +236,7 @@ export function retainPrevious(computed: ComputedDataplane, previous: Remembered
  * unicast address, so it is stable across restarts and differs from host to host.
  */
 export function bridgeMacOf(self: PeerName): string {
-  const bytes = self.split(':').map((h) => parseInt(h, 16));
-  bytes[0] = ((bytes[0] ?? 0) & 0xfc) | 0x02;
-  return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
+  const bytes = peerNameToBytes(self);
+  bytes[0] = (bytes[0]! & 0xfc) | 0x02;
+  return peerNameFromBytes(bytes);
 }

@@ -24,6 +24,7 @@ import { systemRunner } from '../../os/runner.js';
 import { TapDevice } from '../../os/tap.js';
 import { LinuxDataplane } from '../linux/linux-dataplane.js';
 import { Relay } from '../relay/relay.js';
+import { ETHERNET_HEADER_BYTES, VXLAN_HEADER_BYTES } from '../relay/wire.js';
 import { DataplaneController } from './controller.js';
 import type { DataplaneMode } from './launch-options.js';
 import { fileMemory } from './memory.js';
@@ -32,8 +33,7 @@ import { TAP_NAME } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
 /** Ethernet header (14) + VXLAN header (8) around a container's IP packet on the relay. */
-const RELAY_FRAME_OVERHEAD_BYTES = 22;
-const ETHERNET_HEADER_BYTES = 14;
+const RELAY_FRAME_OVERHEAD_BYTES = ETHERNET_HEADER_BYTES + VXLAN_HEADER_BYTES;
 
 /** LOOM_RELAY_PATH (tap | vxlan-port); default tap where /dev/net/tun exists. */
 export function relayPathFromEnv(env: NodeJS.ProcessEnv = process.env, tunExists: () => boolean = () => existsSync('/dev/net/tun')): RelayPath {

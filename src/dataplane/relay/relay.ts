@@ -33,6 +33,7 @@ import {
   countBatchFrames,
   isDataType,
   isTapType,
+  macKeyOf,
   MAX_BATCH_BYTES,
   MAX_BODY_BYTES,
   MAX_DATAGRAM_BYTES,
@@ -538,7 +539,7 @@ export class Relay {
     if (gso === VNET_GSO_NONE ? length - VNET_HEADER_BYTES > this.maxFrameBytes : this.gsoSegmentTooBig(frame)) return this.dropTooBigFrame(frame);
     if (length > MAX_BODY_BYTES) return this.drop('oversized');
     if ((frame[VNET_HEADER_BYTES]! & 1) === 0) {
-      const port = this.macTable.get(macKeyAt(frame, VNET_HEADER_BYTES));
+      const port = this.macTable.get(peerKeyFromBytes(frame, VNET_HEADER_BYTES));
       if (port !== undefined) return this.enqueue(port, frame);
     }
     const ports = this.floodPorts;
@@ -874,14 +875,6 @@ function newLocalPort(peer: PeerName, port: number, single: number, batched: num
   return { peer, port, key: peerKeyOf(peer), nameBytes: Buffer.from(peerNameToBytes(peer)), socket: null, batch: null, batchUsed: 0, batchFrames: 0, queued: false, active: true, single, batched };
 }
 
-/** A MAC "aa:bb:cc:dd:ee:ff" as a 48-bit number (a Map key without a string per frame). */
-function macKeyOf(mac: string): number {
-  return parseInt(mac.replaceAll(':', ''), 16);
-}
-
-function macKeyAt(buf: Uint8Array, offset: number): number {
-  return peerKeyFromBytes(buf, offset);
-}
 
 /** Frames waiting in a closed or replaced port are not sent. */
 function discardBatch(local: LocalPort): void {

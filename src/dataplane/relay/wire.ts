@@ -77,13 +77,18 @@ export const DROP_REASONS = [
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
-/** A 48-bit peer name as a number: a Map key without allocating a string per packet. */
+/** A 48-bit peer name (or MAC) as a number: a Map key without allocating a string per packet. */
 export function peerKeyFromBytes(buf: Uint8Array, offset: number): number {
   return buf[offset]! * 2 ** 40 + buf[offset + 1]! * 2 ** 32 + ((buf[offset + 2]! << 24) >>> 0) + (buf[offset + 3]! << 16) + (buf[offset + 4]! << 8) + buf[offset + 5]!;
 }
 
 export function peerKeyOf(name: PeerName): number {
-  return parseInt(name.replaceAll(':', ''), 16);
+  return macKeyOf(name);
+}
+
+/** "aa:bb:cc:dd:ee:ff" (a MAC, or a peer name) as the number peerKeyFromBytes reads from its bytes. */
+export function macKeyOf(mac: string): number {
+  return parseInt(mac.replaceAll(':', ''), 16);
 }
 
 export interface RelayHeader {
