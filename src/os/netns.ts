@@ -3,8 +3,14 @@
  * network namespaces named `<prefix>-<role>` with a per-run prefix `lm<6 hex>`:
  *
  *   <prefix>-ul   the underlay: bridge br0, one port "hN" per host, the lab's nft table
+ *                 (blocks, degradations, a counter of the IPv4 fragments crossing it)
  *   <prefix>-hN   host N: eth0 (veth to the underlay) = <subnet>.N/24, lo up, IPv6 off,
  *                 ip_forward on, rp_filter off
+ *
+ * The underlay MTU (`mtu`) is set on br0 and on both ends of every host's veth. `realisticWire`
+ * caps every veth end's gso_max_segs at 1, so the kernel segments GSO/TSO super-packets (UDP GSO
+ * trains, VXLAN TSO frames) before they reach the underlay, as a NIC would put them on a wire:
+ * then an nft drop or counter acts per MTU-sized packet, not per 64 KB train.
  *
  * Nothing is ever created in the root namespace. Every command runs through the CommandRunner
  * with LOOM_LAB=<prefix> in its environment, which marks the processes the lab is allowed to
@@ -16,7 +22,19 @@ import type { ChildProcess } from 'node:child_process';
 import { LoomError, toLoomError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { startProcess, systemRunner, type CommandResult, type CommandRunner } from './runner.js';
-import { LAB_NFT_CHAIN, LAB_NFT_TABLE, blockRules, labFirewallSetup, ruleHandlesTagged, type BlockSpec } from './lab-firewall.js';
+import {
+  LAB_FRAGMENT_COUNTER,
+  LAB_NFT_CHAIN,
+  LAB_NFT_TABLE,
+  LAB_PACKET_COUNTER,
+  blockRules,
+  counterPackets,
+  degradeRules,
+  labFirewallSetup,
+  ruleHandlesTagged,
+  type BlockSpec,
+  type DegradeSpec,
+} from './lab-firewall.js';
 import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './lab-procs.js';
 import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, writeOwnerRecord } from './lab-cleanup.js';
 import { registerForExit, unregisterForExit } from './lab-exit.js';
@@ -28,8 +46,14 @@ export interface LabOptions {
   hosts: number;
   /** A private IPv4 /24 written "a.b.c.0/24" (default 192.168.77.0/24); host N gets a.b.c.N. */
   subnet?: string;
-  /** Underlay MTU (default 1500). */
+  /** Underlay MTU, 1280..9000 (default 1500): br0 and both ends of every host's veth. */
   mtu?: number;
+  /**
+   * Segment GSO/TSO super-packets before the underlay (gso_max_segs 1 on every veth end), so
+   * drops and counters see MTU-sized packets as on a real wire (default false: one machine's
+   * veths pass 64 KB trains whole, which is faster but makes one random drop lose a whole train).
+   */
+  realisticWire?: boolean;
   runner?: CommandRunner;
   log?: Logger;
   /** Register exit/signal teardown (default true; RecordingRunner tests turn it off). */
@@ -50,6 +74,20 @@ export type HostRef = LabHost | string | number;
 export interface LabBlock {
   readonly tag: string;
   readonly spec: BlockSpec;
+}
+
+/** A degradation of the underlay (`Lab.degrade`); lifted with `unblock`. */
+export interface LabDegradation {
+  readonly tag: string;
+  readonly spec: DegradeSpec;
+}
+
+/** Packets the underlay bridge forwarded since the lab was built (both counted before any drop). */
+export interface UnderlayCounts {
+  /** IPv4 fragments (MF set or a non-zero offset). */
+  fragments: number;
+  /** Every IPv4 packet. */
+  packets: number;
 }
 
 export interface LabExecOptions {
@@ -86,18 +124,20 @@ export class Lab {
   readonly workDir: string;
   private readonly runner: CommandRunner;
   private readonly log: Logger;
-  private readonly mtu: number;
+  readonly mtu: number;
+  readonly realisticWire: boolean;
   private readonly tracked = new Set<number>();
   private readonly children = new Map<number, ChildProcess>();
   private readonly createdNetns: string[] = [];
   private nextBlock = 1;
   private state: 'live' | 'kept' | 'destroyed' = 'live';
 
-  private constructor(prefix: string, hosts: LabHost[], mtu: number, runner: CommandRunner, log: Logger) {
+  private constructor(prefix: string, hosts: LabHost[], mtu: number, realisticWire: boolean, runner: CommandRunner, log: Logger) {
     this.prefix = prefix;
     this.underlay = `${prefix}-ul`;
     this.hosts = hosts;
     this.mtu = mtu;
+    this.realisticWire = realisticWire;
     this.runner = runner;
     this.log = log;
     this.workDir = labWorkDir(prefix);
@@ -120,7 +160,7 @@ export class Lab {
       address: `${base}.${i + 1}`,
     }));
     const runner = options.runner ?? systemRunner;
-    const lab = new Lab(prefix, hosts, mtu, runner, (options.log ?? silentLogger).child({ lab: prefix }));
+    const lab = new Lab(prefix, hosts, mtu, options.realisticWire ?? false, runner, (options.log ?? silentLogger).child({ lab: prefix }));
     if (options.runner === undefined) {
       try {
         writeOwnerRecord(prefix);
@@ -160,11 +200,14 @@ export class Lab {
       'net.ipv4.conf.default.rp_filter=0',
     ];
     const mtu = String(this.mtu);
+    // Set, not left to the bridge's "smallest port" rule, so the MTU holds with no port attached.
+    await this.runner.run('ip', ['-n', ul, 'link', 'set', 'br0', 'mtu', mtu]);
+    const wire = this.realisticWire ? ['gso_max_segs', '1'] : [];
     for (const h of this.hosts) {
       await this.addNetns(h.netns, hostSysctls);
       await this.runner.run('ip', ['-n', ul, 'link', 'add', h.name, 'mtu', mtu, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.netns]);
-      await this.runner.run('ip', ['-n', ul, 'link', 'set', h.name, 'master', 'br0', 'up']);
-      await this.runner.run('ip', ['-n', h.netns, 'link', 'set', 'eth0', 'mtu', mtu, 'up']);
+      await this.runner.run('ip', ['-n', ul, 'link', 'set', h.name, 'master', 'br0', ...wire, 'up']);
+      await this.runner.run('ip', ['-n', h.netns, 'link', 'set', 'eth0', 'mtu', mtu, ...wire, 'up']);
       await this.runner.run('ip', ['-n', h.netns, 'addr', 'add', `${h.address}/24`, 'dev', 'eth0']);
     }
   }
@@ -261,8 +304,48 @@ export class Lab {
     return { tag, spec };
   }
 
-  /** Lifts one block, or every block when none is given. Idempotent. */
-  async unblock(block?: LabBlock): Promise<void> {
+  /**
+   * Degrades the whole underlay, both directions between every pair of hosts: IPv4 fragments
+   * dropped and/or random IPv4 loss. Several degradations add up; `unblock(handle)` lifts one.
+   */
+  async degrade(spec: DegradeSpec): Promise<LabDegradation> {
+    this.assertLive();
+    const tag = `lab-b${this.nextBlock++}`;
+    await this.runner.run('nft', ['-f', '-'], { netns: this.underlay, input: degradeRules(spec, tag) });
+    this.log.info({ tag, spec }, 'degraded');
+    return { tag, spec };
+  }
+
+  /**
+   * IPv4 fragments and packets the underlay bridge forwarded since the lab was built, counted
+   * before any drop rule (dropped fragments are counted too). Take a difference around what you
+   * measure. With `realisticWire` off a GSO train counts as one packet.
+   */
+  async underlayCounts(): Promise<UnderlayCounts> {
+    this.assertLive();
+    const read = async (name: string): Promise<number> => {
+      const listed = await this.runner.run('nft', ['-j', 'list', 'counter', 'bridge', LAB_NFT_TABLE, name], { netns: this.underlay });
+      return counterPackets(listed.stdout, name);
+    };
+    return { fragments: await read(LAB_FRAGMENT_COUNTER), packets: await read(LAB_PACKET_COUNTER) };
+  }
+
+  /** IPv4 fragments the underlay bridge forwarded (or dropped) since the lab was built. */
+  async countFragments(): Promise<number> {
+    return (await this.underlayCounts()).fragments;
+  }
+
+  /**
+   * A counter of the fragments from now on: `read()` gives those seen since this call.
+   * Costs nothing to make; the nft counter runs for the whole life of the lab.
+   */
+  async fragmentCounter(): Promise<{ read(): Promise<number> }> {
+    const start = await this.countFragments();
+    return { read: async () => (await this.countFragments()) - start };
+  }
+
+  /** Lifts one block or degradation, or every one when none is given. Idempotent. */
+  async unblock(block?: LabBlock | LabDegradation): Promise<void> {
     this.assertLive();
     const chain = ['bridge', LAB_NFT_TABLE, LAB_NFT_CHAIN];
     if (!block) {
