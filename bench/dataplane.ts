@@ -1,11 +1,18 @@
 /**
  * Data-plane benchmark: container to container across two lab hosts, for every path in
  * bench/dataplane/paths (a bare veth, hand-made kernel VXLAN, tinc, nebula, wireguard-go, and
- * Loom's own paths once they exist), side by side in ONE run: single-stream iperf3 throughput,
- * median ping RTT, daemon and machine CPU, and ratios against the VXLAN row and the best
- * encrypted peer. Prints a markdown table and writes docs/dataplane-bench.svg.
+ * Loom's own paths), side by side in ONE run, under each underlay condition of
+ * bench/dataplane/conditions.ts (clean, IPv4 fragments dropped, 1 % loss, MTU 1400): single-stream
+ * iperf3 throughput, median ping RTT, daemon and machine CPU, CPU per Gbit/s, the IPv4 fragments
+ * seen on the underlay, and ratios against the VXLAN row and the best encrypted peer under the same
+ * condition, with Loom's targets judged pass/fail. Prints a markdown table and writes
+ * docs/dataplane-bench.svg.
  *
- * Run as root: npm run build && node dist/bench/dataplane.js [--runs 3] [--only vxlan,tinc]
+ * Run as root: npm run build && node dist/bench/dataplane.js [--runs 3] [--only vxlan,tinc] [--conditions clean,loss1]
+ *
+ * The lab's underlay is a realistic wire by default (GSO trains segmented before the underlay
+ * bridge, `realisticWire`), so a random drop loses one packet, not a 64 KB train; --gso-wire turns
+ * that off.
  *
  * Installs nothing: a peer whose binary is missing is "skipped (not installed)". Everything is
  * built in namespaces `lm<6 hex>-*` (one lab per path, one prefix per run) and removed after each
@@ -25,7 +32,8 @@ import { BenchContext } from './dataplane/context.js';
 import { missingExecutables } from './dataplane/executables.js';
 import { measurePath, type MeasureOptions } from './dataplane/measure.js';
 import { DATA_PATHS } from './dataplane/paths/index.js';
-import { buildRows, renderMarkdownTable } from './dataplane/report.js';
+import { CONDITIONS, runsUnder, targetFor, type UnderlayCondition } from './dataplane/conditions.js';
+import { buildRows, renderMarkdownTable, renderVerdicts } from './dataplane/report.js';
 import { renderSvg } from './dataplane/svg.js';
 import type { DataPath, PathOutcome, PathResult, PathSession } from './dataplane/types.js';
 
@@ -78,20 +86,22 @@ function describeFailure(e: LoomError): string {
   return `${e.code}: ${e.message.split('\n')[0]?.slice(0, 160) ?? ''}`;
 }
 
-async function runPath(path: DataPath, prefix: string, options: BenchOptions, measure: MeasureOptions, deadline: number): Promise<PathOutcome> {
+async function runPath(path: DataPath, condition: UnderlayCondition, prefix: string, options: BenchOptions, measure: MeasureOptions, deadline: number): Promise<PathOutcome> {
   if (path.pending !== undefined) return { kind: 'pending', reason: path.pending };
   const missing = missingExecutables(path.requires);
   if (missing.length > 0) return { kind: 'skipped', reason: `not installed: ${missing.join(', ')}` };
   if (Date.now() > deadline) return { kind: 'skipped', reason: `time budget of ${options.budgetSeconds} s used up` };
   let lab: Lab;
   try {
-    lab = await Lab.create({ prefix, hosts: 2 });
+    lab = await Lab.create({ prefix, hosts: 2, mtu: condition.mtu, realisticWire: !options.gsoWire });
   } catch (err) {
     return { kind: 'failed', reason: describeFailure(toLoomError(err)) };
   }
   let ctx: BenchContext | undefined;
   let session: PathSession | undefined;
   try {
+    // Before setup: a path's own MTU and reachability probing meets the condition.
+    if (condition.degrade !== undefined) await lab.degrade(condition.degrade);
     ctx = new BenchContext(lab, join(lab.workDir, path.id), systemRunner);
     session = await withDeadline(path.setup(ctx), SETUP_LIMIT_MS, `${path.id} setup`);
     return { kind: 'measured', measurement: await measurePath(ctx, session, measure) };
@@ -157,8 +167,12 @@ async function main(): Promise<number> {
   const prefix = `lm${randomBytes(3).toString('hex')}`;
   const startedAt = new Date();
   const deadline = Date.now() + options.budgetSeconds * 1000;
-  const selected = options.only.length === 0 ? DATA_PATHS : DATA_PATHS.filter((p) => options.only.includes(p.id));
-  progress(`data-plane bench, run ${prefix}: ${selected.length} paths, ${options.runs} x ${options.seconds} s iperf3 each`);
+  const conditions = options.conditions.map((id) => CONDITIONS.find((c) => c.id === id)!);
+  const plan = conditions.flatMap((condition) => DATA_PATHS.filter((p) => runsUnder(p, condition, options.only)).map((path) => ({ condition, path })));
+  progress(
+    `data-plane bench, run ${prefix}: ${plan.length} rows under ${conditions.map((c) => c.id).join(', ')}, ${options.runs} x ${options.seconds} s iperf3 each, ` +
+      `${options.gsoWire ? 'GSO trains cross the underlay whole' : 'realistic wire (gso_max_segs 1)'}, budget ${options.budgetSeconds} s`,
+  );
 
   // On a signal the lab's own handler tears the live lab down and exits; this one only keeps
   // the loop from starting another path meanwhile, and exits at once when no lab is live.
@@ -172,17 +186,24 @@ async function main(): Promise<number> {
   }
 
   const results: PathResult[] = [];
-  for (const p of selected) {
+  for (const { condition, path: p } of plan) {
     if (abortedBy !== null) break;
     const t0 = Date.now();
     labLive = true;
-    const outcome = await runPath(p, prefix, options, measure, deadline).finally(() => {
+    const outcome = await runPath(p, condition, prefix, options, measure, deadline).finally(() => {
       labLive = false;
     });
     if (abortedBy !== null) break;
-    const summary = outcome.kind === 'measured' ? `${Math.round(outcome.measurement.runs.map((r) => r.mbps).sort((a, b) => a - b)[Math.floor(outcome.measurement.runs.length / 2)] ?? 0)} Mbit/s, ${outcome.measurement.rttMedianMs.toFixed(3)} ms` : outcome.kind === 'pending' ? 'pending' : `${outcome.kind}: ${outcome.reason}`;
-    progress(`  ${p.id.padEnd(15)} ${summary} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
-    results.push({ id: p.id, label: p.label, group: p.group, encrypted: p.encrypted, ...(p.target ? { target: p.target } : {}), outcome });
+    let summary: string;
+    if (outcome.kind === 'measured') {
+      const m = outcome.measurement;
+      summary = `${Math.round(m.runs.map((r) => r.mbps).sort((a, b) => a - b)[Math.floor(m.runs.length / 2)] ?? 0)} Mbit/s, ${m.rttMedianMs.toFixed(3)} ms, ${m.underlayFragments ?? '?'} fragments`;
+    } else {
+      summary = outcome.kind === 'pending' ? 'pending' : `${outcome.kind}: ${outcome.reason}`;
+    }
+    progress(`  ${condition.id.padEnd(8)} ${p.id.padEnd(15)} ${summary} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+    const target = targetFor(p.id, condition.id);
+    results.push({ condition: condition.id, id: p.id, label: p.label, group: p.group, encrypted: p.encrypted, ...(target ? { target } : {}), outcome });
   }
 
   const rows = buildRows(results);
@@ -192,9 +213,10 @@ async function main(): Promise<number> {
     `Data-plane benchmark, ${when}, run ${prefix}`,
     ...machine,
     `Container to container across two lab hosts; iperf3 -t ${options.seconds} single TCP stream x ${options.runs}; RTT = median of ${options.pingCount} pings 20 ms apart.`,
-    'CPU in % of one core (100 = one core busy): daemon = the path\'s user-space processes on both hosts; machine = everything.',
+    'CPU in % of one core (100 = one core busy): daemon = the path\'s user-space processes on both hosts; machine = everything; CPU per Gbit/s = daemon CPU % / (Mbit/s / 1000).',
+    `Underlay: ${conditions.map((c) => `${c.id} = ${c.label}`).join('; ')}; ${options.gsoWire ? 'GSO trains cross it whole (--gso-wire)' : 'a realistic wire (gso_max_segs 1 on every veth end: GSO trains segmented before the underlay)'}. Fragments = IPv4 fragments on the underlay bridge during the row. Peers' MTU is lowered by what the underlay MTU lost; Loom's is its own.`,
   ];
-  process.stdout.write(`\n${header.join('\n')}\n\n${renderMarkdownTable(rows)}`);
+  process.stdout.write(`\n${header.join('\n')}\n\n${renderMarkdownTable(rows)}\nTargets (ratios against the best of tinc/nebula/wireguard-go under the same condition):\n${renderVerdicts(rows)}`);
   if (options.svgPath !== null) {
     mkdirSync(dirname(options.svgPath), { recursive: true });
     writeFileSync(options.svgPath, renderSvg(rows, 'Loom data-plane benchmark', `${when}, ${machine[0] ?? ''}`));

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { LoomError } from '../../src/core/errors.js';
+import { CONDITION_IDS, type ConditionId } from './conditions.js';
 
 export interface BenchOptions {
   /** iperf3 runs per path (the table shows the median). */
@@ -11,8 +12,12 @@ export interface BenchOptions {
   /** Seconds per iperf3 run. */
   seconds: number;
   pingCount: number;
-  /** Path ids to run; empty = all. */
+  /** Path ids to run; empty = all (opt-in paths only when named). */
   only: string[];
+  /** Underlay conditions to run, in table order (default all). */
+  conditions: ConditionId[];
+  /** Let GSO super-packets cross the underlay whole (the lab's default) instead of a realistic wire. */
+  gsoWire: boolean;
   /** Where the chart goes; null = do not write one. */
   svgPath: string | null;
   /** Where the raw results go as JSON; null = nowhere. */
@@ -26,10 +31,15 @@ export const USAGE = `usage: node dist/bench/dataplane.js [options]   (as root)
   --runs N        iperf3 runs per path, 1..10 (default 3)
   --seconds N     seconds per iperf3 run, 1..30 (default 5)
   --pings N       pings for the RTT median, 5..500 (default 50, 20 ms apart)
-  --only a,b      only these path ids (default: all)
+  --only a,b      only these path ids (default: all but opt-in ones such as loom-relay-enc-jumbo)
+  --conditions a,b  underlay conditions: clean, nofrag (IPv4 fragments dropped), loss1 (1 %
+                  random loss), mtu1400 (underlay MTU 1400); default all. Off the clean underlay
+                  only the encrypted peers and Loom's relay rows run.
+  --gso-wire      let GSO/TSO super-packets cross the underlay whole (faster kernel rows, but a
+                  random drop loses a whole 64 KB train); default: segmented as on a real wire
   --svg FILE      chart output (default docs/dataplane-bench.svg); --no-svg to skip
   --json FILE     also write the raw results as JSON
-  --budget N      stop starting new paths after N seconds (default 270)`;
+  --budget N      stop starting new paths after N seconds (default 840)`;
 
 function intIn(value: string | undefined, name: string, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -52,6 +62,8 @@ export function parseBenchArgs(argv: readonly string[], knownIds: readonly strin
         seconds: { type: 'string' },
         pings: { type: 'string' },
         only: { type: 'string' },
+        conditions: { type: 'string' },
+        'gso-wire': { type: 'boolean' },
         svg: { type: 'string' },
         'no-svg': { type: 'boolean' },
         json: { type: 'string' },
@@ -68,15 +80,22 @@ export function parseBenchArgs(argv: readonly string[], knownIds: readonly strin
   if (unknown.length > 0) {
     throw new LoomError('ERR_INVALID_ARGUMENT', `unknown path id ${unknown.map((u) => `"${u.slice(0, 30)}"`).join(', ')}; known: ${knownIds.join(', ')}`);
   }
+  const conditions = v.conditions === undefined ? [...CONDITION_IDS] : v.conditions.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const unknownConditions = conditions.filter((c) => !(CONDITION_IDS as readonly string[]).includes(c));
+  if (unknownConditions.length > 0 || conditions.length === 0) {
+    throw new LoomError('ERR_INVALID_ARGUMENT', `unknown condition ${unknownConditions.map((u) => `"${u.slice(0, 30)}"`).join(', ') || '(none given)'}; known: ${CONDITION_IDS.join(', ')}`);
+  }
   if (v['no-svg'] && v.svg !== undefined) throw new LoomError('ERR_INVALID_ARGUMENT', '--svg and --no-svg contradict each other');
   return {
     runs: intIn(v.runs, 'runs', 1, 10, 3),
     seconds: intIn(v.seconds, 'seconds', 1, 30, 5),
     pingCount: intIn(v.pings, 'pings', 5, 500, 50),
     only,
+    conditions: [...new Set(conditions)] as ConditionId[],
+    gsoWire: v['gso-wire'] ?? false,
     svgPath: v['no-svg'] ? null : (v.svg ?? defaultSvgPath),
     jsonPath: v.json ?? null,
-    budgetSeconds: intIn(v.budget, 'budget', 10, 3600, 270),
+    budgetSeconds: intIn(v.budget, 'budget', 10, 3600, 840),
     help: v.help ?? false,
   };
 }

@@ -23,6 +23,7 @@ const MAX_POLLS = 10_000;
 export class BenchContext implements PathContext, ExitCleanup {
   readonly hosts: readonly [LabHost, LabHost];
   readonly runTag: string;
+  readonly underlayMtu: number;
   private readonly namespaces: string[] = [];
   private readonly pids = new Set<number>();
   private readonly bridged = new Set<string>();
@@ -37,6 +38,7 @@ export class BenchContext implements PathContext, ExitCleanup {
     if (!h1 || !h2) throw new LoomError('ERR_INVALID_ARGUMENT', 'the benchmark needs a lab with two hosts');
     this.hosts = [h1, h2];
     this.runTag = lab.prefix.slice(2);
+    this.underlayMtu = lab.mtu;
     mkdirSync(workDir, { recursive: true });
     registerForExit(this);
   }

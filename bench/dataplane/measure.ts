@@ -1,6 +1,7 @@
 /**
  * Measures one built path: ping RTT (median of many pings), then single-stream iperf3 runs with
- * the CPU of the path's daemons and of the whole machine taken from /proc around each run.
+ * the CPU of the path's daemons and of the whole machine taken from /proc around each run, and
+ * the IPv4 fragments the underlay bridge saw meanwhile (the lab's nft counter).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +66,9 @@ export async function measurePath(ctx: BenchContext, session: PathSession, optio
       50,
     );
     await ctx.runTracked(clientNs, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', serverIp], { logName: 'ping-warmup.txt', timeoutMs: 5000 });
+    // Counted from here to the end of the last run: the row's own traffic (pings, iperf3, the
+    // daemons' keep-alives), dropped fragments included.
+    const countsBefore = await ctx.lab.underlayCounts();
     const pingOut = await ctx.runTracked(
       clientNs,
       'ping',
@@ -108,7 +112,16 @@ export async function measurePath(ctx: BenchContext, session: PathSession, optio
         machineBusyPct: machineBusyPct(before.machine, after.machine, options.cores),
       });
     }
-    return { mtu: session.mtu, runs, rttMedianMs: median(ping.rttsMs), rttSamples: ping.rttsMs.length, pingLossPct: ping.lossPct };
+    const countsAfter = await ctx.lab.underlayCounts();
+    return {
+      mtu: session.mtu,
+      runs,
+      rttMedianMs: median(ping.rttsMs),
+      rttSamples: ping.rttsMs.length,
+      pingLossPct: ping.lossPct,
+      underlayFragments: countsAfter.fragments - countsBefore.fragments,
+      underlayPackets: countsAfter.packets - countsBefore.packets,
+    };
   } finally {
     await ctx.stop(server, 1000);
   }

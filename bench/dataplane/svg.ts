@@ -75,7 +75,7 @@ export function renderSvg(rows: readonly TableRow[], title: string, subtitle: st
     const barY = y + (ROW_H - BAR_H) / 2;
     const textY = y + ROW_H / 2 + 4;
     const color = COLORS[r.group];
-    out.push(`<text x="${LABEL_W - 8}" y="${textY}" text-anchor="end">${escapeXml(r.label)}</text>`);
+    out.push(`<text x="${LABEL_W - 8}" y="${textY}" text-anchor="end">${escapeXml(r.condition === '' || r.condition === 'clean' ? r.label : `[${r.condition}] ${r.label}`)}</text>`);
     if (r.status === 'measured' && r.mbps !== undefined && r.rttMs !== undefined) {
       const w = Math.max(1, xMbps(r.mbps) - LABEL_W);
       out.push(`<rect x="${LABEL_W}" y="${barY}" width="${num(w)}" height="${BAR_H}" fill="${color}"/>`);

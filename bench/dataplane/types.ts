@@ -19,8 +19,12 @@ export interface PathTarget {
   minMbpsVsVxlan?: number;
   /** Maximum median RTT as a multiple of the hand-made VXLAN row. */
   maxRttVsVxlan?: number;
-  /** Minimum throughput as a fraction of the best encrypted user-space peer. */
+  /** Minimum throughput as a fraction of the best encrypted user-space peer (same condition). */
   minMbpsVsBestPeer?: number;
+  /** Maximum median RTT as a multiple of the lowest RTT of the encrypted peers (same condition). */
+  maxRttVsBestPeer?: number;
+  /** Maximum IPv4 fragments seen on the underlay while the row was measured. */
+  maxFragments?: number;
 }
 
 /** The handles a path's setup gets: a fresh lab (underlay + hosts h1, h2) and helpers around it. */
@@ -31,6 +35,8 @@ export interface PathContext {
   readonly workDir: string;
   /** A short per-run tag (the lab prefix without "lm"), for names that must be unique machine-wide. */
   readonly runTag: string;
+  /** The underlay MTU of this row's condition (1500 on a clean underlay); peers fit their MTU to it. */
+  readonly underlayMtu: number;
   /** Creates a quiet namespace `<prefix>-<role>` (lo up, IPv6 off); removed by the harness. */
   addNetns(role: string): Promise<string>;
   /**
@@ -83,7 +89,8 @@ export interface DataPath {
   requires: readonly string[];
   /** Set while the path cannot be built yet: the row shows "pending" with this reason. */
   pending?: string;
-  target?: PathTarget;
+  /** Runs only when named in --only (tuning rows). */
+  optIn?: boolean;
   setup(ctx: PathContext): Promise<PathSession>;
 }
 
@@ -103,6 +110,10 @@ export interface Measurement {
   rttMedianMs: number;
   rttSamples: number;
   pingLossPct: number;
+  /** IPv4 fragments the underlay bridge saw (or dropped) from the first ping to the last iperf3 run. */
+  underlayFragments?: number;
+  /** IPv4 packets the underlay bridge saw meanwhile. */
+  underlayPackets?: number;
 }
 
 export type PathOutcome =
@@ -112,6 +123,8 @@ export type PathOutcome =
   | { kind: 'failed'; reason: string };
 
 export interface PathResult {
+  /** The underlay condition the row ran under (conditions.ts); rows compare only within one. */
+  condition?: string;
   id: string;
   label: string;
   group: PathGroup;

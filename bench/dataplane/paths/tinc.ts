@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import type { DataPath } from '../types.js';
 import { HOST_BRIDGE } from '../context.js';
 import { L2_SUBNET_PREFIX, containerMac, l2Address } from './addressing.js';
+import { peerMtu } from '../conditions.js';
 
-const MTU = 1400; // tinc 1.0's own framing; 1400 is what it carries without fragmenting here
+/** tinc 1.0's own framing; 1400 is what it carries without fragmenting on a 1500 underlay. */
+const CLEAN_MTU = 1400;
 const TAP = 'tinc0';
 
 /**
@@ -20,8 +22,9 @@ export const tincPath: DataPath = {
   requires: ['tincd'],
   async setup(ctx) {
     const [h1, h2] = ctx.hosts;
-    const c1 = await ctx.addContainer(h1, 'c1', { cidr: `${l2Address(1)}/${L2_SUBNET_PREFIX}`, mac: containerMac(1), mtu: MTU });
-    const c2 = await ctx.addContainer(h2, 'c2', { cidr: `${l2Address(2)}/${L2_SUBNET_PREFIX}`, mac: containerMac(2), mtu: MTU });
+    const mtu = peerMtu(CLEAN_MTU, ctx.underlayMtu);
+    const c1 = await ctx.addContainer(h1, 'c1', { cidr: `${l2Address(1)}/${L2_SUBNET_PREFIX}`, mac: containerMac(1), mtu });
+    const c2 = await ctx.addContainer(h2, 'c2', { cidr: `${l2Address(2)}/${L2_SUBNET_PREFIX}`, mac: containerMac(2), mtu });
     const confDir = (name: string): string => join(ctx.workDir, 'tinc', name);
     for (const host of ctx.hosts) {
       const dir = confDir(host.name);
@@ -46,6 +49,6 @@ export const tincPath: DataPath = {
       await ctx.exec(host.netns, 'ip', ['link', 'set', TAP, 'master', HOST_BRIDGE, 'up']);
     }
     await ctx.waitForPing(c1, l2Address(2), 20_000);
-    return { clientNs: c1, serverNs: c2, serverIp: l2Address(2), pids, mtu: MTU };
+    return { clientNs: c1, serverNs: c2, serverIp: l2Address(2), pids, mtu };
   },
 };

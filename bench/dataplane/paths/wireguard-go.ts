@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import type { DataPath } from '../types.js';
 import { HOST_BRIDGE } from '../context.js';
 import { containerMac, l3Address, l3Gateway, l3Subnet } from './addressing.js';
+import { peerMtu } from '../conditions.js';
 
-const MTU = 1420;
+/** On a 1500-byte underlay; lowered with it (conditions.ts). */
+const CLEAN_MTU = 1420;
 const PORT = '51820';
 /** wireguard-go's control sockets live here, shared by every namespace on the machine. */
 const UAPI_DIR = '/var/run/wireguard';
@@ -22,6 +24,7 @@ export const wireguardGoPath: DataPath = {
   requires: ['wireguard-go', 'wg'],
   async setup(ctx) {
     const [h1, h2] = ctx.hosts;
+    const mtu = peerMtu(CLEAN_MTU, ctx.underlayMtu);
     const ifName = (n: 1 | 2): string => `lw${ctx.runTag}${n}`;
     const keys: Array<{ priv: string; pub: string }> = [];
     for (const host of ctx.hosts) {
@@ -32,7 +35,7 @@ export const wireguardGoPath: DataPath = {
     const containers: string[] = [];
     const pids: number[] = [];
     for (const [host, n] of [[h1, 1], [h2, 2]] as const) {
-      containers.push(await ctx.addContainer(host, `c${n}`, { cidr: `${l3Address(n)}/24`, mac: containerMac(n), mtu: MTU, gateway: l3Gateway(n) }));
+      containers.push(await ctx.addContainer(host, `c${n}`, { cidr: `${l3Address(n)}/24`, mac: containerMac(n), mtu, gateway: l3Gateway(n) }));
       await ctx.exec(host.netns, 'ip', ['addr', 'add', `${l3Gateway(n)}/24`, 'dev', HOST_BRIDGE]);
       pids.push(ctx.start(host.netns, 'wireguard-go', ['-f', ifName(n)], { logName: `wireguard-go-${host.name}.log`, env: { LOG_LEVEL: 'error' } }));
     }
@@ -46,7 +49,7 @@ export const wireguardGoPath: DataPath = {
         'set', name, 'private-key', keyFile, 'listen-port', PORT,
         'peer', keys[p - 1]!.pub, 'endpoint', `${peer.address}:${PORT}`, 'allowed-ips', l3Subnet(p),
       ]);
-      await ctx.exec(host.netns, 'ip', ['link', 'set', name, 'mtu', String(MTU), 'up']);
+      await ctx.exec(host.netns, 'ip', ['link', 'set', name, 'mtu', String(mtu), 'up']);
       await ctx.exec(host.netns, 'ip', ['route', 'add', l3Subnet(p), 'dev', name]);
     }
     await ctx.waitForPing(containers[0]!, l3Address(2), 20_000);
@@ -55,7 +58,7 @@ export const wireguardGoPath: DataPath = {
       serverNs: containers[1]!,
       serverIp: l3Address(2),
       pids,
-      mtu: MTU,
+      mtu,
       // A killed wireguard-go can leave its socket behind; ours carry the run tag, so removing them is safe.
       async teardown() {
         for (const pid of pids) await ctx.stop(pid);

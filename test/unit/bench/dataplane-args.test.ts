@@ -7,12 +7,33 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { parseBenchArgs } from '../../../bench/dataplane/args.js';
 import { missingExecutables, onPath } from '../../../bench/dataplane/executables.js';
 import { DATA_PATHS } from '../../../bench/dataplane/paths/index.js';
+import { CONDITIONS, peerMtu, runsUnder, targetFor } from '../../../bench/dataplane/conditions.js';
 
 const IDS = ['veth', 'vxlan', 'tinc'];
 
-test('defaults: 3 runs of 5 s, 50 pings, every path, chart at the default place', () => {
+test('defaults: 3 runs of 5 s, 50 pings, every path under every condition on a realistic wire, chart at the default place', () => {
   const o = parseBenchArgs([], IDS, '/repo/docs/dataplane-bench.svg');
-  assert.deepEqual(o, { runs: 3, seconds: 5, pingCount: 50, only: [], svgPath: '/repo/docs/dataplane-bench.svg', jsonPath: null, budgetSeconds: 270, help: false });
+  assert.deepEqual(o, {
+    runs: 3,
+    seconds: 5,
+    pingCount: 50,
+    only: [],
+    conditions: ['clean', 'nofrag', 'loss1', 'mtu1400'],
+    gsoWire: false,
+    svgPath: '/repo/docs/dataplane-bench.svg',
+    jsonPath: null,
+    budgetSeconds: 840,
+    help: false,
+  });
+});
+
+test('--conditions picks underlay conditions (deduplicated); --gso-wire lets trains cross whole', () => {
+  const o = parseBenchArgs(['--conditions', 'loss1, clean,loss1', '--gso-wire'], IDS, 'd.svg');
+  assert.deepEqual(o.conditions, ['loss1', 'clean']);
+  assert.equal(o.gsoWire, true);
+  for (const argv of [['--conditions', 'lossy'], ['--conditions', ','], ['--conditions', 'clean,mtu9000']]) {
+    assert.throws(() => parseBenchArgs(argv, IDS, 'd.svg'), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'), argv.join(' '));
+  }
 });
 
 test('options are parsed and bounded', () => {
@@ -67,6 +88,34 @@ test('the path list: unique ids, the reference rows, the peers, and Loom rows wi
     ['loom-fast', 'loom-relay', 'loom-relay-enc', 'loom-relay-enc-jumbo'],
     'fast path, relay plain, relay encrypted, and the informative jumbo-MTU row',
   );
-  assert.deepEqual(loom.find((p) => p.id === 'loom-fast')?.target, { minMbpsVsVxlan: 0.9, maxRttVsVxlan: 1.2 });
-  assert.deepEqual(loom.find((p) => p.id === 'loom-relay-enc')?.target, { minMbpsVsBestPeer: 1.0 });
+  assert.deepEqual(DATA_PATHS.filter((p) => p.optIn === true).map((p) => p.id), ['loom-relay-enc-jumbo'], 'the jumbo row runs only when asked for');
+});
+
+test('conditions: clean runs every default path; the others the peers and Loom\'s relay rows only', () => {
+  const ids = (condition: string, only: string[] = []): string[] =>
+    DATA_PATHS.filter((p) => runsUnder(p, CONDITIONS.find((c) => c.id === condition)!, only)).map((p) => p.id);
+  assert.deepEqual(ids('clean'), ['veth', 'vxlan', 'tinc', 'nebula', 'wireguard-go', 'loom-fast', 'loom-relay', 'loom-relay-enc']);
+  for (const c of ['nofrag', 'loss1', 'mtu1400']) assert.deepEqual(ids(c), ['tinc', 'nebula', 'wireguard-go', 'loom-relay', 'loom-relay-enc'], c);
+  assert.deepEqual(ids('clean', ['loom-relay-enc-jumbo', 'tinc']), ['tinc', 'loom-relay-enc-jumbo']);
+  assert.deepEqual(ids('loss1', ['vxlan']), [], 'the kernel rows are not part of the degraded conditions');
+  assert.deepEqual(CONDITIONS.map((c) => [c.id, c.mtu, c.degrade ?? null]), [
+    ['clean', 1500, null],
+    ['nofrag', 1500, { dropFragments: true }],
+    ['loss1', 1500, { lossPercent: 1 }],
+    ['mtu1400', 1400, null],
+  ]);
+});
+
+test('targets per condition: sealed relay 2x / 1.5x / 1x the best peer, RTT within 2x, no fragments; fast path 0.95x VXLAN', () => {
+  assert.deepEqual(targetFor('loom-relay-enc', 'clean'), { minMbpsVsBestPeer: 2, maxRttVsBestPeer: 2, maxFragments: 0 });
+  assert.equal(targetFor('loom-relay-enc', 'nofrag')?.minMbpsVsBestPeer, 1.5);
+  assert.equal(targetFor('loom-relay-enc', 'mtu1400')?.minMbpsVsBestPeer, 1.5);
+  assert.equal(targetFor('loom-relay-enc', 'loss1')?.minMbpsVsBestPeer, 1.0);
+  assert.deepEqual(targetFor('loom-relay', 'loss1'), { minMbpsVsBestPeer: 1, maxRttVsBestPeer: 2, maxFragments: 0 });
+  assert.deepEqual(targetFor('loom-fast', 'clean'), { minMbpsVsVxlan: 0.95, maxRttVsVxlan: 1.2, maxFragments: 0 });
+  assert.equal(targetFor('tinc', 'clean'), undefined);
+  assert.equal(targetFor('loom-relay-enc-jumbo', 'clean'), undefined);
+  assert.equal(peerMtu(1400, 1500), 1400);
+  assert.equal(peerMtu(1420, 1400), 1320);
+  assert.equal(peerMtu(1400, 1400), 1300);
 });

@@ -1,17 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildRows, renderMarkdownTable, targetText } from '../../../bench/dataplane/report.js';
+import { buildRows, renderMarkdownTable, renderVerdicts, targetText } from '../../../bench/dataplane/report.js';
 import type { PathGroup, PathOutcome, PathResult, PathTarget } from '../../../bench/dataplane/types.js';
 
-function measured(mbps: number[], rtt: number, cpu: number | null = null): PathOutcome {
+function measured(mbps: number[], rtt: number, cpu: number | null = null, fragments?: number): PathOutcome {
   return {
     kind: 'measured',
-    measurement: { mtu: 1450, rttMedianMs: rtt, rttSamples: 50, pingLossPct: 0, runs: mbps.map((m) => ({ mbps: m, retransmits: 0, daemonCpuPct: cpu, machineBusyPct: 180 })) },
+    measurement: {
+      mtu: 1450,
+      rttMedianMs: rtt,
+      rttSamples: 50,
+      pingLossPct: 0,
+      runs: mbps.map((m) => ({ mbps: m, retransmits: 0, daemonCpuPct: cpu, machineBusyPct: 180 })),
+      ...(fragments === undefined ? {} : { underlayFragments: fragments, underlayPackets: 1000 }),
+    },
   };
 }
 
-function result(id: string, group: PathGroup, outcome: PathOutcome, encrypted = false, target?: PathTarget): PathResult {
-  return { id, label: `label ${id}`, group, encrypted, outcome, ...(target ? { target } : {}) };
+function result(id: string, group: PathGroup, outcome: PathOutcome, encrypted = false, target?: PathTarget, condition?: string): PathResult {
+  return { id, label: `label ${id}`, group, encrypted, outcome, ...(target ? { target } : {}), ...(condition === undefined ? {} : { condition }) };
 }
 
 const FAST_TARGET: PathTarget = { minMbpsVsVxlan: 0.9, maxRttVsVxlan: 1.2 };
@@ -79,9 +86,58 @@ test('markdown: one line per path, skipped and pending rows say why, targets are
   );
   const lines = md.trim().split('\n');
   assert.equal(lines.length, 5);
-  assert.match(lines[2]!, /^\| label vxlan \| 1450 \| 10000 \(10000-10000, 1\) \| 0\.100 \| - \| 180 \| 1\.00x \| 1\.00x \| - \|/);
+  assert.match(lines[2]!, /^\| - \| label vxlan \| 1450 \| 10000 \(10000-10000, 1\) \| 0\.100 \| - \| - \| - \| 180 \| 1\.00x \| 1\.00x \| - \| - \|/);
+  assert.equal(lines[0]!.split('|').length, lines[1]!.split('|').length, 'header and rule have as many columns');
+  assert.equal(lines[2]!.split('|').length, lines[0]!.split('|').length);
+  assert.equal(lines[3]!.split('|').length, lines[0]!.split('|').length);
   assert.match(lines[3]!, /skipped \(not installed: nebula\)/);
   assert.match(lines[4]!, /pending \(not built\)/);
   assert.match(lines[4]!, />= 0\.9x VXLAN Mbit\/s, RTT <= 1\.2x VXLAN: \*\*pending\*\*/);
   assert.equal(targetText(ENC_TARGET), '>= 1x best peer Mbit/s');
+});
+
+const SEALED_CLEAN: PathTarget = { minMbpsVsBestPeer: 2, maxRttVsBestPeer: 2, maxFragments: 0 };
+const SEALED_LOSS: PathTarget = { minMbpsVsBestPeer: 1, maxRttVsBestPeer: 2, maxFragments: 0 };
+
+test('conditions: each row is compared with the peers under its own condition only', () => {
+  const rows = buildRows([
+    result('tinc', 'peer', measured([500], 0.3, 80, 0), true, undefined, 'clean'),
+    result('nebula', 'peer', measured([400], 0.2, 90, 0), true, undefined, 'clean'),
+    result('loom-relay-enc', 'loom', measured([1100], 0.35, 150, 0), true, SEALED_CLEAN, 'clean'),
+    result('tinc', 'peer', measured([100], 0.5, 40, 12), true, undefined, 'loss1'),
+    result('loom-relay-enc', 'loom', measured([150], 0.6, 60, 0), true, SEALED_LOSS, 'loss1'),
+  ]);
+  const [, , clean, , loss] = rows;
+  assert.equal(clean!.condition, 'clean');
+  assert.equal(clean!.mbpsVsBestPeer, 2.2, 'against tinc clean (500), not tinc under loss');
+  assert.ok(Math.abs(clean!.rttVsBestPeer! - 0.35 / 0.2) < 1e-9, 'RTT against the lowest peer RTT (nebula 0.2 ms)');
+  assert.equal(clean!.target?.verdict, 'pass');
+  assert.equal(loss!.mbpsVsBestPeer, 1.5);
+  assert.ok(Math.abs(loss!.rttVsBestPeer! - 1.2) < 1e-9);
+  assert.equal(loss!.target?.verdict, 'pass');
+  assert.equal(rows[3]!.fragments, 12);
+  assert.ok(Math.abs(loss!.targetRttMs! - 1.0) < 1e-9);
+});
+
+test('CPU per Gbit/s is daemon CPU % over Gbit/s; null for kernel-only rows', () => {
+  const rows = buildRows([result('vxlan', 'kernel', measured([10000], 0.1)), result('tinc', 'peer', measured([500], 0.3, 80), true)]);
+  assert.equal(rows[0]!.cpuPerGbps, null);
+  assert.equal(rows[1]!.cpuPerGbps, 160);
+  assert.equal(rows[1]!.fragments, undefined, 'no counter, no figure');
+});
+
+test('fragments and RTT fail a Loom target even at full throughput; a missing counter is no verdict', () => {
+  const peers = [result('tinc', 'peer', measured([500], 0.3, 80, 0), true, undefined, 'nofrag')];
+  const frag = buildRows([...peers, result('loom-relay-enc', 'loom', measured([1000], 0.3, 100, 3), true, SEALED_CLEAN, 'nofrag')]);
+  assert.equal(frag[1]!.target?.verdict, 'fail', '3 fragments on the underlay');
+  const slow = buildRows([...peers, result('loom-relay-enc', 'loom', measured([1000], 0.61, 100, 0), true, SEALED_CLEAN, 'nofrag')]);
+  assert.equal(slow[1]!.target?.verdict, 'fail', 'RTT 2.03x the best peer');
+  const uncounted = buildRows([...peers, result('loom-relay-enc', 'loom', measured([1000], 0.3, 100), true, SEALED_CLEAN, 'nofrag')]);
+  assert.equal(uncounted[1]!.target?.verdict, 'no reference');
+  assert.equal(targetText(SEALED_CLEAN), '>= 2x best peer Mbit/s, RTT <= 2x best peer, <= 0 fragments');
+  const verdicts = renderVerdicts(frag).trim().split('\n');
+  assert.equal(verdicts.length, 1, 'one line per target');
+  assert.match(verdicts[0]!, /^FAIL +nofrag +loom-relay-enc +>= 2x best peer Mbit\/s.*\(1000 Mbit\/s = 2\.00x best peer, RTT 1\.00x, 3 fragments\)$/);
+  const md = renderMarkdownTable(frag).trim().split('\n');
+  assert.match(md[3]!, /^\| nofrag \| label loom-relay-enc \| 1450 \| 1000 \(1000-1000, 1\) \| 0\.300 \| 100 \| 100 \| 3 \| 180 \| - \| - \| 2\.00x \| 1\.00x \| .*\*\*fail\*\* \|$/);
 });
