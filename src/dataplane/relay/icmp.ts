@@ -14,6 +14,7 @@
  * on frame bytes: anything that should not (or cannot) be answered gives null.
  */
 import { LoomError } from '../../core/errors.js';
+import { internetChecksum } from './checksum.js';
 
 const ETHERNET_HEADER = 14;
 const ETHERTYPE_IPV4 = 0x0800;
@@ -135,18 +136,4 @@ function writeAnswer(frame: Uint8Array, mtu: number, quoteBytes: number, answer:
   const icmpSum = internetChecksum(answer, icmp, ICMP_HEADER + quoteBytes);
   answer[icmp + 2] = icmpSum >> 8;
   answer[icmp + 3] = icmpSum & 0xff;
-}
-
-/**
- * RFC 1071 checksum of bytes[offset..offset+length) (an odd last byte is padded with zero):
- * the value to store in a zeroed checksum field, or 0 when the range, checksum included, verifies.
- */
-export function internetChecksum(bytes: Uint8Array, offset: number, length: number): number {
-  let sum = 0;
-  const end = offset + length;
-  let i = offset;
-  for (; i + 1 < end; i += 2) sum += (bytes[i]! << 8) | bytes[i + 1]!;
-  if (i < end) sum += bytes[i]! << 8;
-  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-  return ~sum & 0xffff;
 }
