@@ -42,7 +42,7 @@
  * payload copy needs; per written frame, the view of it. Never throws on frame bytes.
  */
 import { LoomError } from '../../core/errors.js';
-import { foldSum, internetChecksum, sumWords } from './checksum.js';
+import { foldSum, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
 import {
   ETHERTYPE_IPV4,
   ETHERTYPE_IPV6,
@@ -224,9 +224,8 @@ export class Coalescer {
       if ((frame[6]! | (frame[7]! << 8)) !== ETHERNET_HEADER_BYTES + ipHeaderBytes || (frame[8]! | (frame[9]! << 8)) !== TCP_CHECKSUM_OFFSET) return parsed;
     } else if ((vnetFlags & VNET_F_DATA_VALID) === 0) {
       const tcpBytes = ipBytes - ipHeaderBytes;
-      const addressAt = parsed.isV6 ? IP_AT + 8 : IP_AT + 12;
-      const addressBytes = parsed.isV6 ? 32 : 8;
-      if (foldSum(sumWords(frame, tcp, tcpBytes, sumWords(frame, addressAt, addressBytes, IPPROTO_TCP + tcpBytes))) !== 0xffff) return parsed;
+      const pseudo = parsed.isV6 ? pseudoHeaderSum(frame, IP_AT + 8, 16, IPPROTO_TCP, tcpBytes) : pseudoHeaderSum(frame, IP_AT + 12, 4, IPPROTO_TCP, tcpBytes);
+      if (foldSum(sumWords(frame, tcp, tcpBytes, pseudo)) !== 0xffff) return parsed;
     }
     parsed.kind = 2;
     parsed.tcpHeaderBytes = tcpHeaderBytes;

@@ -36,7 +36,7 @@
  * copy needs (JS has no memcpy between two arrays without one); nothing else, no closures. Never
  * throws: bad arguments return -1 too.
  */
-import { foldSum, internetChecksum, sumWords } from './checksum.js';
+import { foldSum, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
 import {
   ETHERNET_HEADER_BYTES,
   VNET_F_DATA_VALID,
@@ -188,7 +188,8 @@ export class TcpSegmenter {
       if (room < 1) return -1;
       if ((vnetFlags & (VNET_F_NEEDS_CSUM | VNET_F_DATA_VALID)) === 0) {
         // A full checksum the frame carries is replaced by partial ones the receiver will trust.
-        const sum = sumWords(frame, tcp, ipBytes - ipHeaderBytes, sumWords(frame, addressAt, 2 * addressBytes, IPPROTO_TCP + ipBytes - ipHeaderBytes));
+        const tcpBytes = ipBytes - ipHeaderBytes;
+        const sum = sumWords(frame, tcp, tcpBytes, pseudoHeaderSum(frame, addressAt, addressBytes, IPPROTO_TCP, tcpBytes));
         if (foldSum(sum) !== 0xffff) return -1;
       }
       mss = room;
