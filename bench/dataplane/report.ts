@@ -98,7 +98,10 @@ function baseRow(r: PathResult): TableRow {
   return row;
 }
 
+/** A reference figure to divide by. */
 const usable = (x: number | undefined): x is number => x !== undefined && Number.isFinite(x) && x > 0;
+/** A row's own figure: zero counts (a relay that carries nothing is 0x, not "no reference"). */
+const measuredValue = (x: number | undefined): x is number => x !== undefined && Number.isFinite(x) && x >= 0;
 
 /**
  * Rows in input order, with ratios against the VXLAN row and the best encrypted peer of this run
@@ -121,12 +124,12 @@ export function buildRows(results: readonly PathResult[]): TableRow[] {
   for (const [i, row] of rows.entries()) {
     const { vxlan, bestPeer, bestPeerRtt } = references.get(row.condition) ?? {};
     if (row.status === 'measured') {
-      if (usable(vxlan?.mbps) && usable(row.mbps)) row.mbpsVsVxlan = row.mbps / vxlan.mbps;
-      if (usable(vxlan?.rttMs) && usable(row.rttMs)) row.rttVsVxlan = row.rttMs / vxlan.rttMs;
+      if (usable(vxlan?.mbps) && measuredValue(row.mbps)) row.mbpsVsVxlan = row.mbps / vxlan.mbps;
+      if (usable(vxlan?.rttMs) && measuredValue(row.rttMs)) row.rttVsVxlan = row.rttMs / vxlan.rttMs;
       // Encrypted rows, and any row whose target is set against the peers (Loom's plain relay).
       const againstPeers = row.encrypted || results[i]!.target?.minMbpsVsBestPeer !== undefined;
-      if (againstPeers && usable(bestPeer) && usable(row.mbps)) row.mbpsVsBestPeer = row.mbps / bestPeer;
-      if (results[i]!.target?.maxRttVsBestPeer !== undefined && usable(bestPeerRtt) && usable(row.rttMs)) row.rttVsBestPeer = row.rttMs / bestPeerRtt;
+      if (againstPeers && usable(bestPeer) && measuredValue(row.mbps)) row.mbpsVsBestPeer = row.mbps / bestPeer;
+      if (results[i]!.target?.maxRttVsBestPeer !== undefined && usable(bestPeerRtt) && measuredValue(row.rttMs)) row.rttVsBestPeer = row.rttMs / bestPeerRtt;
     }
     const target = results[i]!.target;
     if (!target) continue;

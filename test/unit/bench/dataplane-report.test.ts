@@ -141,3 +141,13 @@ test('fragments and RTT fail a Loom target even at full throughput; a missing co
   const md = renderMarkdownTable(frag).trim().split('\n');
   assert.match(md[3]!, /^\| nofrag \| label loom-relay-enc \| 1450 \| 1000 \(1000-1000, 1\) \| 0\.300 \| 100 \| 100 \| 3 \| 180 \| - \| - \| 2\.00x \| 1\.00x \| .*\*\*fail\*\* \|$/);
 });
+
+test('a relay that carries nothing is 0x the best peer and fails, not "no reference"', () => {
+  const rows = buildRows([
+    result('tinc', 'peer', measured([200], 0.3, 80, 0), true, undefined, 'nofrag'),
+    result('loom-relay', 'loom', measured([0, 0, 0], 1.2, 3, 72), false, { minMbpsVsBestPeer: 1, maxRttVsBestPeer: 2, maxFragments: 0 }, 'nofrag'),
+  ]);
+  assert.equal(rows[1]!.mbpsVsBestPeer, 0);
+  assert.equal(rows[1]!.target?.verdict, 'fail');
+  assert.equal(rows[1]!.cpuPerGbps, null, 'no CPU per Gbit/s without throughput');
+});
