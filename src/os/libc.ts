@@ -19,3 +19,44 @@ export function libcError(what: string): LoomError {
   const errno = koffi.errno();
   return new LoomError('ERR_OS_COMMAND', `${what} failed (errno ${errno})`, { detail: { errno } });
 }
+
+// ---------------------------------------------------------------------------------------------
+// The calls shared by the batched socket users (udp-batch.ts, udp-endpoint.ts, fd-watch.ts). The
+// struct layouts they fill live in udp-batch.ts, which must stay importable without koffi.
+
+/** The calls every batched socket user needs, declared once on the shared handle. */
+export interface MmsgCalls {
+  recvmmsg(fd: number, vec: Buffer, vlen: number, flags: number, timeout: null): number;
+  sendmmsg(fd: number, vec: Buffer, vlen: number, flags: number): number;
+  /** memset(p, 0, 0) returns p: the only way to learn where a Buffer's (or ArrayBuffer view's) bytes are. */
+  addressOf(bytes: Uint8Array, c: number, n: number): number | bigint;
+  dup(fd: number): number;
+  close(fd: number): number;
+}
+
+let mmsg: MmsgCalls | null = null;
+
+/** recvmmsg/sendmmsg and friends; throws what koffi throws when libc cannot be loaded. */
+export function mmsgCalls(): MmsgCalls {
+  if (mmsg) return mmsg;
+  const lib = libc();
+  mmsg = {
+    recvmmsg: lib.func('int recvmmsg(int, void *, unsigned int, int, void *)'),
+    sendmmsg: lib.func('int sendmmsg(int, void *, unsigned int, int)'),
+    addressOf: lib.func('uintptr_t memset(void *, int, size_t)'),
+    dup: lib.func('int dup(int)'),
+    close: lib.func('int close(int)'),
+  } as MmsgCalls;
+  return mmsg;
+}
+
+/**
+ * Where `bytes` start in memory, for struct fields the kernel reads. Only for memory that cannot
+ * move: a Buffer from Buffer.alloc/allocUnsafeSlow, or any view whose `.buffer` was read (V8
+ * moves an on-heap typed array's bytes off the heap for good when its ArrayBuffer is exposed).
+ */
+export function bufferAddress(bytes: Uint8Array): number {
+  const address = Number(mmsgCalls().addressOf(bytes, 0, 0));
+  if (!Number.isSafeInteger(address) || address === 0) throw new RangeError(`unusable buffer address ${address}`);
+  return address;
+}

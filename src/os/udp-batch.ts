@@ -21,51 +21,72 @@
  * returns a reason instead of a batch when anything is missing; callers fall back to dgram.
  */
 import type { Socket as UdpSocket } from 'node:dgram';
+import type { MmsgCalls } from './libc.js';
 
 /** Datagrams per recvmmsg / sendmmsg. */
 export const DEFAULT_BATCH_CAPACITY = 64;
 /** Bytes kept per received datagram; a longer one is reported `truncated`. */
 export const DEFAULT_SLOT_BYTES = 4096;
 
-const MSG_DONTWAIT = 0x40;
-const MSG_TRUNC = 0x20;
+// Struct layouts for recvmmsg / sendmmsg, shared with udp-endpoint.ts (here rather than in libc.ts
+// so that this module still loads, and reports a reason, without koffi). LP64 glibc (x86_64,
+// arm64): pointers and size_t are 8 bytes.
+// struct msghdr: name ptr @0, namelen u32 @8, iov ptr @16, iovlen u64 @24, control ptr @32,
+// controllen u64 @40, flags i32 @48 (56 bytes); struct mmsghdr adds msg_len u32 @56 (64 bytes).
+// struct iovec: base ptr @0, len u64 @8. struct cmsghdr: len u64 @0, level i32 @8, type i32 @12,
+// data @16 (CMSG_ALIGN is 8).
+
+export const MMSGHDR_BYTES = 64;
+export const MSG_NAME = 0;
+export const MSG_NAMELEN = 8;
+export const MSG_IOV = 16;
+export const MSG_IOVLEN = 24;
+export const MSG_CONTROL = 32;
+export const MSG_CONTROLLEN = 40;
+export const MSG_FLAGS = 48;
+export const MMSG_LEN = 56;
+export const IOVEC_BYTES = 16;
+export const CMSG_HEADER_BYTES = 16;
+export const SOCKADDR_IN_BYTES = 16;
+
+export const MSG_DONTWAIT = 0x40;
+export const MSG_TRUNC = 0x20;
+export const MSG_CTRUNC = 0x08;
+
+/** CMSG_SPACE(n): a control message of n data bytes with its padding. */
+export function cmsgSpace(dataBytes: number): number {
+  return CMSG_HEADER_BYTES + ((dataBytes + 7) & ~7);
+}
+
+/** Writes a 64-bit pointer (an address below 2^53, as addresses are in user space). */
+export function writePointer(buffer: Buffer, offset: number, address: number): void {
+  buffer.writeUInt32LE(address % 0x1_0000_0000, offset);
+  buffer.writeUInt32LE(Math.floor(address / 0x1_0000_0000), offset + 4);
+}
+
+export function isLp64Linux(): boolean {
+  return process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64');
+}
+
 const AF_INET = 2;
 const AF_INET6 = 10;
-
-// LP64 glibc layouts. struct msghdr: name ptr @0, namelen u32 @8, iov ptr @16, iovlen u64 @24,
-// control ptr @32, controllen u64 @40, flags i32 @48 (56 bytes); mmsghdr adds msg_len u32 @56.
-const MMSG = 64;
-const MSG_NAME = 0;
-const MSG_NAMELEN = 8;
-const MSG_IOV = 16;
-const MSG_IOVLEN = 24;
-const MSG_FLAGS = 48;
-const MSG_LEN = 56;
-const IOVEC = 16;
+const MMSG = MMSGHDR_BYTES;
+const IOVEC = IOVEC_BYTES;
+const MSG_LEN = MMSG_LEN;
 /** sockaddr_in6 is 28 bytes; a slot of 32 holds either family. */
 const NAME_BYTES = 28;
 const NAME_SLOT = 32;
 
-interface BatchLibc {
-  recvmmsg(fd: number, vec: Buffer, vlen: number, flags: number, timeout: null): number;
-  sendmmsg(fd: number, vec: Buffer, vlen: number, flags: number): number;
-  /** memset(p, 0, 0) returns p: the only way to learn where a Buffer's bytes are. */
-  addressOf(buffer: Buffer, c: number, n: number): number | bigint;
-}
+type BatchLibc = Pick<MmsgCalls, 'recvmmsg' | 'sendmmsg' | 'addressOf'>;
 
 let libcPromise: Promise<BatchLibc | string> | null = null;
 
 /** libc's recvmmsg/sendmmsg through koffi, loaded once; a reason string when unavailable. */
 function loadLibc(): Promise<BatchLibc | string> {
   libcPromise ??= (async () => {
-    if (process.platform !== 'linux' || (process.arch !== 'x64' && process.arch !== 'arm64')) return `unsupported platform ${process.platform}/${process.arch}`;
+    if (!isLp64Linux()) return `unsupported platform ${process.platform}/${process.arch}`;
     try {
-      const lib = (await import('./libc.js')).libc();
-      return {
-        recvmmsg: lib.func('int recvmmsg(int, void *, unsigned int, int, void *)'),
-        sendmmsg: lib.func('int sendmmsg(int, void *, unsigned int, int)'),
-        addressOf: lib.func('uintptr_t memset(void *, int, size_t)'),
-      } as BatchLibc;
+      return (await import('./libc.js')).mmsgCalls();
     } catch (err) {
       return `koffi/libc unavailable: ${(err as Error).message}`;
     }
@@ -264,11 +285,6 @@ function layout(headers: Buffer, iovecs: Buffer, iovAt: number, namesAt: number,
     writePointer(iovecs, i * IOVEC, dataAt + i * slotBytes);
     iovecs.writeUInt32LE(slotBytes, i * IOVEC + 8);
   }
-}
-
-function writePointer(buffer: Buffer, offset: number, address: number): void {
-  buffer.writeUInt32LE(address % 0x1_0000_0000, offset);
-  buffer.writeUInt32LE(Math.floor(address / 0x1_0000_0000), offset + 4);
 }
 
 /** Writes sockaddr_in for a dotted-quad `address`; false for anything else. */
