@@ -2,7 +2,8 @@ import type { DataplaneStatus } from '../dataplane/controller/controller.js';
 
 /**
  * The data path per peer, under `loom status connections`: peer, path (fastdp | sleeve |
- * unreachable), encrypted or not, MTU, then the underlay address, how the relay meets the kernel
+ * unreachable), encrypted or not, MTU, the underlay path MTU the relay verified (`pmtu=`, to the
+ * next hop when relayed via one; `pmtu=?` until known), then the underlay address, how the relay meets the kernel
  * (`relay:tap`, or `relay:PORT` on the VXLAN-port path) and the next hop (`via PEER`) when
  * relayed, and the reason. Empty when the
  * data plane does not run (no `dataplane` report section).
@@ -14,6 +15,7 @@ export function formatDataplanePaths(status: DataplaneStatus | undefined): strin
     p.path,
     p.path === 'unreachable' ? '' : p.encrypted ? 'encrypted' : 'unencrypted',
     `mtu=${p.mtu}`,
+    p.path === 'unreachable' ? '' : `pmtu=${p.pmtu ?? '?'}`,
     [p.underlayIp ?? '', relayOf(p, status.tap), p.via === undefined ? '' : `via ${p.via}`, p.reason === undefined ? '' : `(${p.reason})`].filter((s) => s !== '').join(' '),
   ]);
   const widths: number[] = [];

@@ -8,6 +8,8 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:dgram';
 import type { SessionKeys } from '../../src/mesh/types.js';
 import { createRelaySocket } from '../../src/dataplane/relay/index.js';
+import type { DatagramEndpoint, EndpointFactory } from '../../src/dataplane/relay/endpoint.js';
+import { UdpEndpoint } from '../../src/os/udp-endpoint.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -43,3 +45,28 @@ export function recordingSocketFactory(wire: Buffer[], sockets: Socket[]): () =>
     return s;
   };
 }
+
+/**
+ * A relay endpoint factory that appends every datagram the relay sends (trains split into their
+ * datagrams, probes and answers too) to `wire`, in order, and keeps the endpoints it made.
+ */
+export function recordingEndpointFactory(wire: Buffer[], endpoints: DatagramEndpoint[]): EndpointFactory {
+  return (options) => {
+    const e = UdpEndpoint.open(options);
+    const queue = e.queue.bind(e);
+    const sendNow = e.sendNow.bind(e);
+    e.queue = (buf, offset, length, segment, ip, port) => {
+      for (let at = offset; at < offset + length; at += segment) wire.push(Buffer.from(buf.subarray(at, Math.min(at + segment, offset + length))));
+      queue(buf, offset, length, segment, ip, port);
+    };
+    e.sendNow = (buf, ip, port) => {
+      wire.push(Buffer.from(buf));
+      return sendNow(buf, ip, port);
+    };
+    endpoints.push(e);
+    return e;
+  };
+}
+
+/** "127.0.0.1" as the endpoints take addresses. */
+export const LOOPBACK_U32 = 0x7f000001;

@@ -34,7 +34,7 @@ import {
 } from './desired.js';
 import { DATAPLANE_CHANNEL } from './gossip-data.js';
 import { MacGossip } from './mac-gossip.js';
-import { DEFAULT_SETTINGS, type DataplaneSettings } from './settings.js';
+import { DEFAULT_SETTINGS, VXLAN_OVERHEAD, type DataplaneSettings } from './settings.js';
 
 /** The part of LinuxDataplane the controller uses; tests pass a recorder. */
 export interface DataplaneApplier {
@@ -228,7 +228,8 @@ export class DataplaneController {
     const relay = this.relay();
     const udpBlocked = new Set<PeerName>();
     if (relay) for (const [peer, ok] of relay.open) if (!ok && neighbours.has(peer)) udpBlocked.add(peer);
-    return { self: mesh.self, reachable, neighbours, macs, localMacs: this.localMacs, udpBlocked, relay, policy: this.policy };
+    const fastdpFrameBytes = this.settings.mtu + VXLAN_OVERHEAD;
+    return { self: mesh.self, reachable, neighbours, macs, localMacs: this.localMacs, udpBlocked, relay, fastdpFrameBytes, policy: this.policy };
   }
 
   /** Computes and applies now (the debounce's target; also for tests). Never throws. */

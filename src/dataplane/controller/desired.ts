@@ -26,6 +26,8 @@ export interface RelayFacts {
   ports: ReadonlyMap<PeerName, number>;
   /** Whether the relay can deliver to the peer (it has a next hop); absent = not known yet. */
   reachable: ReadonlyMap<PeerName, boolean>;
+  /** Verified path MTU (underlay IP bytes) to each neighbour the relay probed; absent = not known yet. */
+  pmtu?: ReadonlyMap<PeerName, number>;
   /**
    * Per neighbour: whether UDP nobody asked for reaches it (the relay's unsolicited probe), i.e.
    * whether the kernel's VXLAN packets would; absent = not probed yet. False on a blocked path and
@@ -60,6 +62,8 @@ export interface ControllerFacts {
   /** Direct UDP to the peer is known to fail (relay probe); absent = not known to fail. */
   udpBlocked: ReadonlySet<PeerName>;
   relay: RelayFacts | null;
+  /** Underlay IP bytes of the fast path's full-size frame (segment MTU + 50), for the reason text. */
+  fastdpFrameBytes?: number;
   /** Default DEFAULT_POLICY. */
   policy?: PathPolicy;
 }
@@ -80,6 +84,11 @@ export interface PeerPathStatus {
   reason?: string;
   /** How many of the peer's MACs are programmed. */
   macs: number;
+  /**
+   * Path MTU (underlay IP bytes) to the neighbour the relay sends this peer's frames through (the
+   * peer itself when direct), as the relay's probes verified it; absent until known.
+   */
+  pmtu?: number;
 }
 
 export type PathChoice = { via: PeerPath; reason?: string } | { via: null; reason: string };
@@ -99,7 +108,7 @@ export function choosePath(peer: PeerName, facts: ControllerFacts): PathChoice {
   else if (direct.underlayIp === null) why = 'underlay address is not IPv4';
   else if (policy.forceRelay) why = 'fast path off (--no-fastdp)';
   else if (direct.encrypted && !inTrustedSubnet(direct.underlayIp, policy.trustedSubnets)) why = 'encrypted mesh: kernel VXLAN cannot encrypt';
-  else if (facts.udpBlocked.has(peer)) why = 'UDP to the peer is blocked';
+  else if (facts.udpBlocked.has(peer)) why = fastPathTooBig(peer, facts) ?? 'UDP to the peer is blocked';
   else return { via: 'fastdp' };
   const relay = facts.relay;
   if (!relay) return { via: null, reason: `${why}; no relay` };
@@ -109,6 +118,17 @@ export function choosePath(peer: PeerName, facts: ControllerFacts): PathChoice {
     if (relayPort !== undefined) return { via: { relayPort }, reason: why };
   }
   return { via: null, reason: `${why}; relay cannot reach it` };
+}
+
+/**
+ * When unsolicited full-size probes fail but the relay found a path MTU below the fast path's
+ * full-size frame (segment MTU + 50), that is the reason, not a firewall.
+ */
+function fastPathTooBig(peer: PeerName, facts: ControllerFacts): string | undefined {
+  const pmtu = facts.relay?.pmtu?.get(peer);
+  const needed = facts.fastdpFrameBytes;
+  if (pmtu === undefined || needed === undefined || pmtu >= needed) return undefined;
+  return `path MTU ${pmtu} < ${needed} for full-size VXLAN frames`;
 }
 
 function compareNames(a: string, b: string): number {
@@ -153,6 +173,8 @@ export function computeDesired(settings: DataplaneSettings, facts: ControllerFac
         : { peer, path: 'sleeve', encrypted: facts.relay?.encrypted ?? false, mtu: settings.mtu, underlayIp, ...(choice.via === 'tap' ? {} : { relayPort: choice.via.relayPort }), macs: programmed };
     const hop = facts.relay?.nextHops.get(peer);
     if (row.path === 'sleeve' && hop !== undefined && hop !== peer) row.via = hop;
+    const pmtu = facts.relay?.pmtu?.get(row.path === 'sleeve' ? (hop ?? peer) : peer);
+    if (pmtu !== undefined) row.pmtu = pmtu;
     if (choice.reason !== undefined) row.reason = choice.reason;
     rows.push(row);
   }

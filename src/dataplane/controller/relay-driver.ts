@@ -7,14 +7,20 @@
  * - from the data port (`direct`): can the relay use this neighbour as a hop? Through a NAT this
  *   works as long as the peer behind it keeps its mapping open by probing us (it does, every
  *   `probeIntervalMs`), and our relay learns the mapped address from those probes.
- * - from a check port (`open`): does UDP nobody asked for reach the peer? Only then can the
- *   kernel's VXLAN packets (fresh source ports, port 4789) reach it: the fast path's condition.
+ * - from a check port (`open`): does UDP nobody asked for reach the peer, at the size of the fast
+ *   path's full-size VXLAN frames and with DF (`openProbeBytes`; Weave's full-size heartbeats)?
+ *   Only then can the kernel's VXLAN packets (fresh source ports, port 4789, every size up to
+ *   the segment MTU) reach it: the fast path's condition. An underlay that drops big frames, or
+ *   has a smaller MTU, fails it, and the peer goes by the relay, which cuts to the path MTU.
  *
  * Contracts:
  * - `facts()` is what choosePath sees; `onChange` fires (synchronously, after the state changed)
  *   whenever it may have changed, so the controller re-applies.
  * - The first result of each kind decides at once; afterwards a path is marked down only after
- *   `failuresToDown` consecutive failures (one lost probe on a busy host does not flap a path).
+ *   `failuresToDown` consecutive failures and up again at the first success. Probes every 250 ms,
+ *   4 failures, a 500 ms timeout (the subsystem's): a blocked path is noticed 1.25-1.5 s after the
+ *   block, and 1 % loss (about 2 % per probe round trip) needs 4 losses in a row to flap a path:
+ *   about once in 17 days per peer.
  * - A peer's local port outlives the peer's absence by `portGraceMs`, so a router restart on the
  *   other side does not renumber the FDB entries that the controller keeps for its grace period.
  * - All timers run on the component clock; `stop` cancels them and leaves the relay to its owner.
@@ -51,10 +57,15 @@ export interface RelayDriverInit {
   encrypted: boolean;
   /** Default 'vxlan-port'. */
   path?: RelayPath;
-  /** Probes of both kinds to every neighbour this often (default 2,000 ms). */
+  /** Probes of both kinds to every neighbour this often (default 250 ms). */
   probeIntervalMs?: number;
-  /** Consecutive failed probes that mark a known-good path down (default 2). */
+  /** Consecutive failed probes that mark a known-good path down (default 4). */
   failuresToDown?: number;
+  /**
+   * Underlay IP packet size of the unsolicited (`open`) probe: the fast path's full-size frame,
+   * segment MTU + 50 (default 1500). 0 = unpadded.
+   */
+  openProbeBytes?: number;
   /** How long a gone peer keeps its local port (default 60,000 ms). */
   portGraceMs?: number;
 }
@@ -78,6 +89,9 @@ export interface RelayNeighbourStatus {
   /** Probe from a fresh port answered: unsolicited UDP (kernel VXLAN) reaches it. */
   open: boolean | null;
   rttMs: number | null;
+  /** Path MTU to it (underlay IP bytes) and whether a probe confirmed it; null before the relay knows it. */
+  pmtu: number | null;
+  pmtuVerified: boolean;
 }
 
 export interface RelayDriverStatus {
@@ -100,6 +114,7 @@ export class RelayDriver {
   private peers = new Set<PeerName>();
   private readonly probeIntervalMs: number;
   private readonly failuresToDown: number;
+  private readonly openProbeBytes: number;
   private readonly portGraceMs: number;
 
   private readonly neighbours = new Map<PeerName, NeighbourRecord>();
@@ -123,8 +138,9 @@ export class RelayDriver {
     this.notify = components.onChange;
     this.encrypted = init.encrypted;
     this.path = init.path ?? 'vxlan-port';
-    this.probeIntervalMs = init.probeIntervalMs ?? 2_000;
-    this.failuresToDown = init.failuresToDown ?? 2;
+    this.probeIntervalMs = init.probeIntervalMs ?? 250;
+    this.failuresToDown = init.failuresToDown ?? 4;
+    this.openProbeBytes = init.openProbeBytes ?? 1500;
     this.portGraceMs = init.portGraceMs ?? 60_000;
     this.relay.onReachability((peer, ok, rttMs, unsolicited) => this.onProbeResult(peer, ok, rttMs, unsolicited));
   }
@@ -174,20 +190,24 @@ export class RelayDriver {
     for (const peer of this.path === 'tap' ? this.peers : this.ports.keys()) reachable.set(peer, this.nextHops.has(peer));
     const open = new Map<PeerName, boolean>();
     for (const [peer, s] of this.open) if (s.ok !== undefined) open.set(peer, s.ok);
-    return { mode: this.path, ports: new Map(this.ports), reachable, open, nextHops: new Map(this.nextHops), encrypted: this.encrypted };
+    const pmtu = new Map<PeerName, number>();
+    for (const n of this.relay.stats().neighbours) if (n.pmtuVerified) pmtu.set(n.peer, n.pmtu);
+    return { mode: this.path, ports: new Map(this.ports), reachable, open, nextHops: new Map(this.nextHops), encrypted: this.encrypted, pmtu };
   }
 
   status(): RelayDriverStatus {
     const known = (s: ProbeState | undefined): boolean | null => s?.ok ?? null;
-    const addresses = new Map(this.relay.stats().neighbours.map((n) => [n.peer, n.address]));
+    const relayed = new Map(this.relay.stats().neighbours.map((n) => [n.peer, n]));
     return {
       encrypted: this.encrypted,
       neighbours: [...this.neighbours.keys()].sort().map((peer) => ({
         peer,
-        address: addresses.get(peer) ?? this.neighbours.get(peer)!.address,
+        address: relayed.get(peer)?.address ?? this.neighbours.get(peer)!.address,
         direct: known(this.direct.get(peer)),
         open: known(this.open.get(peer)),
         rttMs: this.direct.get(peer)?.rttMs ?? null,
+        pmtu: relayed.get(peer)?.pmtu ?? null,
+        pmtuVerified: relayed.get(peer)?.pmtuVerified ?? false,
       })),
       nextHops: Object.fromEntries(this.nextHops),
       ports: Object.fromEntries(this.ports),
@@ -296,7 +316,7 @@ export class RelayDriver {
   private probe(peer: PeerName): void {
     try {
       this.relay.probe(peer);
-      this.relay.probe(peer, { unsolicited: true });
+      this.relay.probe(peer, { unsolicited: true, size: this.openProbeBytes });
     } catch (err) {
       this.logger.warn({ peer, err: toLoomError(err).message }, 'relay probe not sent');
     }

@@ -29,11 +29,13 @@ import { DataplaneController } from './controller.js';
 import type { DataplaneMode } from './launch-options.js';
 import { fileMemory } from './memory.js';
 import { RelayDriver, type RelayPath } from './relay-driver.js';
-import { TAP_NAME } from './settings.js';
+import { TAP_NAME, VXLAN_OVERHEAD } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
 /** Ethernet header (14) + VXLAN header (8) around a container's IP packet on the relay. */
 const RELAY_FRAME_OVERHEAD_BYTES = ETHERNET_HEADER_BYTES + VXLAN_HEADER_BYTES;
+/** With probes every 250 ms and 4 failures to go down (relay-driver.ts): a blocked path is noticed within 1.5 s. */
+const RELAY_PROBE_TIMEOUT_MS = 500;
 
 /** LOOM_RELAY_PATH (tap | vxlan-port); default tap where /dev/net/tun exists. */
 export function relayPathFromEnv(env: NodeJS.ProcessEnv = process.env, tunExists: () => boolean = () => existsSync('/dev/net/tun')): RelayPath {
@@ -62,7 +64,7 @@ export class DataplaneSubsystem implements Subsystem {
       await this.relay.start();
       if (this.tapName !== null && this.tap === null) {
         const relay = this.relay;
-        this.tap = TapDevice.open(this.tapName, relay.onDeviceFrame);
+        this.tap = TapDevice.open(this.tapName, relay.onDeviceFrame, { onBatchEnd: relay.onDeviceBatchEnd });
         relay.attachDevice(this.tap);
       }
       await this.driver.start();
@@ -147,10 +149,20 @@ export const dataplaneSubsystemFactory: SubsystemFactory = {
     const path = relayPathFromEnv();
     const relay = new Relay(
       { clock, logger },
-      { self: router.mesh.self, dataPort: config.port, encrypt: encrypted, maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES, maxFrameBytes: options.mtu + ETHERNET_HEADER_BYTES },
+      {
+        self: router.mesh.self,
+        dataPort: config.port,
+        encrypt: encrypted,
+        maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES,
+        maxFrameBytes: options.mtu + ETHERNET_HEADER_BYTES,
+        probeTimeoutMs: RELAY_PROBE_TIMEOUT_MS,
+      },
     );
     let controller: DataplaneController | null = null;
-    const driver = new RelayDriver({ router, relay, clock, logger, onChange: () => controller?.schedule() }, { encrypted, path });
+    const driver = new RelayDriver(
+      { router, relay, clock, logger, onChange: () => controller?.schedule() },
+      { encrypted, path, openProbeBytes: options.mtu + VXLAN_OVERHEAD },
+    );
     controller = new DataplaneController(
       {
         router,

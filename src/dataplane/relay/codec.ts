@@ -2,14 +2,13 @@
  * Whole-packet encode/decode for tools and tests. The relay's hot path uses the pieces directly
  * (wire.ts, seal.ts) to avoid allocating; these are the same format, checked the same way.
  */
-import type { KeyObject } from 'node:crypto';
 import { LoomError } from '../../core/errors.js';
 import { peerNameToBytes } from '../../core/ids.js';
 import { openPacket, sealBody } from './seal.js';
 import { BATCH_LENGTH_BYTES, countBatchFrames, decodeHeader, MIN_FRAME_BYTES, PacketType, RELAY_HEADER_BYTES, writeHeader, type RelayHeader } from './wire.js';
 
 /** `header.sealed` must match whether `key` is given. */
-export function encodeRelayPacket(header: RelayHeader, body: Uint8Array, key: KeyObject | null): Buffer {
+export function encodeRelayPacket(header: RelayHeader, body: Uint8Array, key: Buffer | null): Buffer {
   if (header.sealed !== (key !== null)) throw new LoomError('ERR_INVALID_ARGUMENT', 'a sealed packet needs a key, a plain one none');
   if (!Number.isInteger(header.ttl) || header.ttl < 0 || header.ttl > 255) throw new LoomError('ERR_INVALID_ARGUMENT', 'ttl must be 0..255');
   if (!Number.isSafeInteger(header.counter) || header.counter < 0) throw new LoomError('ERR_INVALID_ARGUMENT', 'counter must be 0..2^53-1');
@@ -24,7 +23,7 @@ export function encodeRelayPacket(header: RelayHeader, body: Uint8Array, key: Ke
  * Parses and, when sealed, opens a packet. Throws ERR_PROTOCOL for malformed bytes and
  * ERR_AUTH_FAILED for a sealed packet that does not open under `key` (or when no key is given).
  */
-export function decodeRelayPacket(bytes: Uint8Array, key: KeyObject | null): { header: RelayHeader; body: Buffer } {
+export function decodeRelayPacket(bytes: Uint8Array, key: Buffer | null): { header: RelayHeader; body: Buffer } {
   const header = decodeHeader(bytes);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (!header.sealed) return { header, body: Buffer.from(buf.subarray(RELAY_HEADER_BYTES)) };

@@ -2,7 +2,7 @@
  * Data-plane keys, derived from a mesh connection's session keys. The control channel's own keys
  * are never used here: its nonces also start at 0, so sharing a key would reuse nonces.
  */
-import { createSecretKey, hkdfSync, type KeyObject } from 'node:crypto';
+import { hkdfSync } from 'node:crypto';
 import { LoomError } from '../../core/errors.js';
 import type { SessionKeys } from '../../mesh/types.js';
 
@@ -10,14 +10,15 @@ export const DATA_KEY_INFO = 'loom data v1';
 
 export interface DataKeys {
   /** Seals what we send to this neighbour (the neighbour's `receive`). */
-  send: KeyObject;
+  send: Buffer;
   /** Opens what this neighbour sends us. */
-  receive: KeyObject;
+  receive: Buffer;
 }
 
-function derive(sessionKey: Uint8Array): KeyObject {
+/** 32 raw bytes: libsodium takes the key itself (seal.ts). */
+function derive(sessionKey: Uint8Array): Buffer {
   if (sessionKey.length !== 32) throw new LoomError('ERR_INVALID_ARGUMENT', 'session key must be 32 bytes');
-  return createSecretKey(Buffer.from(hkdfSync('sha256', sessionKey, new Uint8Array(0), DATA_KEY_INFO, 32)));
+  return Buffer.from(hkdfSync('sha256', sessionKey, new Uint8Array(0), DATA_KEY_INFO, 32));
 }
 
 /**

@@ -6,7 +6,7 @@ export interface RelayCounters {
   /** VXLAN datagrams the kernel handed us (one per peer port, broadcasts included). */
   fromKernel: number;
   bytesFromKernel: number;
-  /** Datagrams that carried the kernel's frames to a neighbour: fromKernel / batches = frames per datagram. */
+  /** Messages handed to the kernel on the data port: a UDP GSO train of equal-size datagrams to one neighbour counts once. */
   batches: number;
   /** Datagrams sent to neighbours: our own frames, forwarded ones and probes. */
   toNeighbours: number;
@@ -30,6 +30,8 @@ export interface RelayCounters {
   toDevice: number;
   /** ICMP "fragmentation needed" answers injected for over-size DF frames (each also dropped as 'oversized'). */
   fragNeededSent: number;
+  /** Datagrams cut from frames too big for the path (TCP segments or IPv4 fragments). */
+  segmentsSent: number;
 }
 
 export interface NeighbourStats {
@@ -38,11 +40,18 @@ export interface NeighbourStats {
   address: string;
   authenticated: boolean;
   sent: number;
+  /** Path MTU used now (underlay IP packet bytes), and whether a probe confirmed it. */
+  pmtu: number;
+  pmtuVerified: boolean;
 }
 
 export interface RelayStats extends RelayCounters {
+  /** Received segments merged into super-frames before the device. */
+  coalescedSegments: number;
   drops: Record<DropReason, number>;
   neighbours: NeighbourStats[];
+  /** Whether the data port sends with UDP GSO (false after the kernel refused it). */
+  gso: boolean;
 }
 
 export function zeroCounters(): RelayCounters {
@@ -64,6 +73,7 @@ export function zeroCounters(): RelayCounters {
     bytesFromDevice: 0,
     toDevice: 0,
     fragNeededSent: 0,
+    segmentsSent: 0,
   };
 }
 

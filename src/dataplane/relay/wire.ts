@@ -19,7 +19,7 @@ export const RELAY_HEADER_BYTES = 30;
 export const RELAY_TAG_BYTES = 16;
 export const VXLAN_HEADER_BYTES = 8;
 export const ETHERNET_HEADER_BYTES = 14;
-/** A probe body: u32 probe id, u32 zero. */
+/** A probe body: u32 probe id, u32 flags (then, in a probe, zero padding up to the size probed). */
 export const PROBE_BODY_BYTES = 8;
 /** Hops a packet may take before it is dropped (protects against routing loops while routes settle). */
 export const DEFAULT_TTL = 16;
@@ -120,6 +120,8 @@ export function checkHeader(buf: Uint8Array, length: number): DropReason | null 
   if (type === PacketType.dataBatch) return body < BATCH_LENGTH_BYTES + VXLAN_HEADER_BYTES ? 'malformed' : null;
   if (type === PacketType.frame) return body < MIN_TAP_FRAME_BYTES ? 'malformed' : null;
   if (type === PacketType.frameBatch) return body < BATCH_LENGTH_BYTES + MIN_TAP_FRAME_BYTES ? 'malformed' : null;
+  // A probe is padded to the size it tests (path MTU discovery); its answer is never padded.
+  if (type === PacketType.probe) return body < PROBE_BODY_BYTES ? 'malformed' : null;
   return body !== PROBE_BODY_BYTES ? 'malformed' : null;
 }
 
@@ -177,11 +179,22 @@ export function countBatchFrames(buf: Uint8Array, start: number, end: number, ma
   return frames > 0 ? frames : -1;
 }
 
+/** "a.b.c.d" (already validated) as a u32; the relay compares neighbour addresses as numbers per datagram. */
+export function ipv4ToNumber(ip: string): number {
+  let n = 0;
+  for (const part of ip.split('.')) n = n * 256 + Number(part);
+  return n >>> 0;
+}
+
+export function numberToIpv4(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+}
+
 export function readCounter(buf: Buffer): number {
   return buf.readUInt32BE(OFFSET.counterHi) * 2 ** 32 + buf.readUInt32BE(OFFSET.counterLo);
 }
 
-/** Writes a header into `out` (at least RELAY_HEADER_BYTES). `source`/`destination`/`hop` are 6-byte names. */
+/** Writes a header into `out[at..at+RELAY_HEADER_BYTES)`. `source`/`destination`/`hop` are 6-byte names. */
 export function writeHeader(
   out: Buffer,
   type: number,
@@ -191,16 +204,17 @@ export function writeHeader(
   destination: Uint8Array,
   hop: Uint8Array,
   counter: number,
+  at = 0,
 ): void {
-  out[OFFSET.version] = RELAY_VERSION;
-  out[OFFSET.type] = type;
-  out[OFFSET.flags] = sealed ? FLAG_SEALED : 0;
-  out[OFFSET.ttl] = ttl;
-  out.set(source, OFFSET.source);
-  out.set(destination, OFFSET.destination);
-  out.set(hop, OFFSET.hop);
-  out.writeUInt32BE(Math.floor(counter / 2 ** 32), OFFSET.counterHi);
-  out.writeUInt32BE(counter >>> 0, OFFSET.counterLo);
+  out[at + OFFSET.version] = RELAY_VERSION;
+  out[at + OFFSET.type] = type;
+  out[at + OFFSET.flags] = sealed ? FLAG_SEALED : 0;
+  out[at + OFFSET.ttl] = ttl;
+  out.set(source, at + OFFSET.source);
+  out.set(destination, at + OFFSET.destination);
+  out.set(hop, at + OFFSET.hop);
+  out.writeUInt32BE(Math.floor(counter / 2 ** 32), at + OFFSET.counterHi);
+  out.writeUInt32BE(counter >>> 0, at + OFFSET.counterLo);
 }
 
 const TYPE_NAMES: Record<number, PacketTypeName> = {

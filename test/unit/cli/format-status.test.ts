@@ -67,13 +67,13 @@ test('targets: one per line', () => {
 test('data plane paths: fastdp, relayed through the tap or a VXLAN port, via a hop, unreachable', () => {
   const base: DataplaneStatus = { bridge: 'loom', vxlan: 'vx-loom', vni: 1, port: 4789, mtu: 1402, localMacs: [], peers: [], applies: 1, lastApplyOps: 0, lastError: null };
   const peers: DataplaneStatus['peers'] = [
-    { peer: 'aa:00:00:00:00:01' as PeerName, path: 'fastdp', encrypted: false, mtu: 1402, underlayIp: '192.168.1.1', macs: 1 },
+    { peer: 'aa:00:00:00:00:01' as PeerName, path: 'fastdp', encrypted: false, mtu: 1402, underlayIp: '192.168.1.1', macs: 1, pmtu: 1500 },
     { peer: 'aa:00:00:00:00:02' as PeerName, path: 'sleeve', encrypted: true, mtu: 1402, underlayIp: '192.168.1.2', via: 'aa:00:00:00:00:01' as PeerName, reason: 'UDP to the peer is blocked', macs: 2 },
     { peer: 'aa:00:00:00:00:03' as PeerName, path: 'unreachable', encrypted: false, mtu: 1402, underlayIp: null, reason: 'no relay', macs: 0 },
   ];
   const tap = formatDataplanePaths({ ...base, tap: 'tap-loom', peers });
-  assert.match(tap, /aa:00:00:00:00:01\s+fastdp\s+unencrypted\s+mtu=1402\s+192\.168\.1\.1\n/);
-  assert.match(tap, /aa:00:00:00:00:02\s+sleeve\s+encrypted\s+mtu=1402\s+192\.168\.1\.2 relay:tap via aa:00:00:00:00:01 \(UDP to the peer is blocked\)/);
+  assert.match(tap, /aa:00:00:00:00:01\s+fastdp\s+unencrypted\s+mtu=1402\s+pmtu=1500\s+192\.168\.1\.1\n/);
+  assert.match(tap, /aa:00:00:00:00:02\s+sleeve\s+encrypted\s+mtu=1402\s+pmtu=\?\s+192\.168\.1\.2 relay:tap via aa:00:00:00:00:01 \(UDP to the peer is blocked\)/);
   assert.match(tap, /aa:00:00:00:00:03\s+unreachable\s+mtu=1402\s+\(no relay\)/);
   const port = formatDataplanePaths({ ...base, peers: [{ ...peers[1]!, relayPort: 40001 }] });
   assert.match(port, /relay:40001 via/, 'the VXLAN-port path names its local port');

@@ -157,13 +157,12 @@ test('relay driver + controller: blocked UDP to a neighbour goes by the relay th
   assert.equal(row.via, p1, 'status names the next hop');
   assert.match(row.reason!, /UDP to the peer is blocked/);
 
-  // One lost probe does not flap a known-good path; two in a row do.
-  h0!.relay.answer(p1, 'open', false);
+  // Three lost probes in a row do not flap a known-good path (1 % loss); four do.
+  for (let i = 0; i < 3; i++) h0!.relay.answer(p1, 'open', false);
   await applyAll();
   assert.equal(h0!.controller.status().peers.find((p) => p.peer === p1)!.path, 'fastdp');
   h0!.relay.answer(p1, 'open', false);
-  h0!.relay.answer(p1, 'direct', false);
-  h0!.relay.answer(p1, 'direct', false);
+  for (let i = 0; i < 4; i++) h0!.relay.answer(p1, 'direct', false);
   await applyAll();
   const rows = h0!.controller.status().peers;
   assert.deepEqual(rows.map((r) => r.path), ['unreachable', 'unreachable'], 'no neighbour answers: nothing can carry the frames');

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { openPacket, sealBody } from '../../../src/dataplane/relay/seal.js';
 import fc from 'fast-check';
 import { isLoomError } from '../../../src/core/errors.js';
 import { randomPeerName, type PeerName } from '../../../src/core/ids.js';
@@ -72,9 +73,30 @@ describe('relay codec', () => {
     const k2 = randomBytes(32);
     const ab = deriveDataKeys({ send: k1, receive: k2 });
     const ba = deriveDataKeys({ send: k2, receive: k1 });
-    assert.deepEqual(ab.send.export(), ba.receive.export());
-    assert.notDeepEqual(ab.send.export(), ab.receive.export());
-    assert.notDeepEqual(ab.send.export(), k1);
+    assert.deepEqual(ab.send, ba.receive);
+    assert.equal(ab.send.length, 32);
+    assert.notDeepEqual(ab.send, ab.receive);
+    assert.notDeepEqual(ab.send, k1);
+  });
+
+  it('seals exactly as node:crypto ChaCha20-Poly1305 does, and opens what node:crypto sealed', () => {
+    const key = randomBytes(32);
+    const h = header({ sealed: true, counter: 0x1_0000_0007, type: 'frame' });
+    const headerBytes = encodeRelayPacket({ ...h, sealed: false }, Buffer.alloc(0), null);
+    headerBytes[2] = 1; // the sealed flag, as the AAD carries it
+    const body = randomBytes(1400);
+    const [ciphertext, tag] = sealBody(key, headerBytes, body);
+    const nonce = Buffer.concat([Buffer.alloc(4), headerBytes.subarray(22, 30)]);
+    const cipher = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    cipher.setAAD(headerBytes, { plaintextLength: body.length });
+    const theirs = cipher.update(body);
+    cipher.final();
+    assert.deepEqual(ciphertext, theirs);
+    assert.deepEqual(tag, cipher.getAuthTag());
+    const packet = Buffer.concat([headerBytes, theirs, tag]);
+    assert.deepEqual(openPacket(key, packet, packet.length), body);
+    packet[40] = packet[40]! ^ 1;
+    assert.equal(openPacket(key, packet, packet.length), null);
   });
 
   it('rejects malformed headers with ERR_PROTOCOL', () => {
@@ -85,7 +107,8 @@ describe('relay codec', () => {
       ['type', Buffer.from(good).fill(9, 1, 2)],
       ['flags', Buffer.from(good).fill(0x80, 2, 3)],
       ['counter over 2^53', Buffer.from(good).fill(0xff, 22, 23)],
-      ['probe body size', encodeRelayPacket(header({ type: 'probe' }), Buffer.alloc(9), null)],
+      ['probe body under 8 bytes', encodeRelayPacket(header({ type: 'probe' }), Buffer.alloc(7), null)],
+      ['probe reply body size', encodeRelayPacket(header({ type: 'probeReply' }), Buffer.alloc(9), null)],
       ['data body under a VXLAN header', encodeRelayPacket(header(), Buffer.alloc(7), null)],
     ];
     for (const [name, bytes] of cases) {
