@@ -61,9 +61,39 @@ export function hasLabMarker(pid: number, prefix: string): boolean {
   }
 }
 
-/** Our processes (marker + namespace) in the given namespaces. */
+/**
+ * Our processes: those carrying our marker in one of the given namespaces, and those carrying it
+ * in a namespace of their own that the lab never named: a container a router in the lab started
+ * (`unshare --net`), which outlives the router by design and would otherwise outlive the lab.
+ * The marker holds a per-run random prefix, so it alone says "ours"; the caller's own namespace
+ * (the root one) is left out all the same.
+ */
 export function labProcesses(prefix: string, namespaces: readonly string[]): number[] {
-  return processesInNetns(namespaces).filter((pid) => pid !== process.pid && hasLabMarker(pid, prefix) && isAlive(pid));
+  const inNamed = new Set(processesInNetns(namespaces));
+  // Our own namespace stands for the root one (PID 1's is not readable in every sandbox).
+  let rootNetns: string | null = null;
+  try {
+    rootNetns = readlinkSync('/proc/self/ns/net');
+  } catch {
+    // not readable: only the named namespaces count
+  }
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (pid === process.pid || !hasLabMarker(pid, prefix) || !isAlive(pid)) continue;
+    if (inNamed.has(pid)) {
+      pids.push(pid);
+      continue;
+    }
+    try {
+      const netns = readlinkSync(`/proc/${pid}/ns/net`);
+      if (rootNetns !== null && netns !== rootNetns) pids.push(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return pids;
 }
 
 export function signal(pids: readonly number[], sig: NodeJS.Signals): void {

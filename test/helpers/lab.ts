@@ -9,6 +9,7 @@ import type { TestContext } from 'node:test';
 import { Lab, type LabOptions } from '../../src/os/netns.js';
 import { cleanupStale, parseNetnsList } from '../../src/os/lab-cleanup.js';
 import { systemRunner } from '../../src/os/runner.js';
+import { labProcesses } from '../../src/os/lab-procs.js';
 import { LoomCli } from '../../src/demo/loom-cli.js';
 
 /** Why lab tests cannot run here, or null when they can. Cached: the answer does not change. */
@@ -56,5 +57,6 @@ export async function withLab(
   if (passed) {
     const left = parseNetnsList((await systemRunner.run('ip', ['netns', 'list'])).stdout).filter((ns) => ns.startsWith(`${lab.prefix}-`));
     assert.deepEqual(left, [], 'the lab left namespaces behind');
+    assert.deepEqual(labProcesses(lab.prefix, []), [], 'the lab left processes behind (containers included)');
   }
 }
