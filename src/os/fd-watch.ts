@@ -111,7 +111,11 @@ class PipeWatch implements FdWatch {
     const opened = handle.open(watched);
     if (opened !== 0) throw new LoomError('ERR_OS_COMMAND', `cannot watch fd ${watched} (libuv error ${opened})`);
     handle.useUserBuffer(NO_BYTES);
-    handle.onread = () => onReadable();
+    // Must return undefined: Node takes any other return value of onread as the next user
+    // buffer and asserts that it is one (CustomBufferJSListener::OnStreamRead), aborting the process.
+    handle.onread = () => {
+      onReadable();
+    };
     const started = handle.readStart();
     if (started !== 0) {
       // The handle owns the fd now: closing it closes the fd, so the caller must not.

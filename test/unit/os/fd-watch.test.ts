@@ -267,3 +267,22 @@ test('TapDevice reads frames through fd-watch (both kinds) and calls onBatchEnd 
   }
   assert.ok(!spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(ns), 'the namespace is gone');
 });
+
+test('pipe: a callback that returns a value does not abort the process (Node would take it for the next read buffer)', TEST, () => {
+  const moduleUrl = new URL('../../../src/os/fd-watch.js', import.meta.url).href;
+  const child = `
+    const { watchReadable } = await import(${JSON.stringify(moduleUrl)});
+    const dgram = await import('node:dgram');
+    const s = dgram.createSocket('udp4');
+    await new Promise((r) => s.bind(0, '127.0.0.1', r));
+    let wakes = 0;
+    const fd = s._handle.fd;
+    s._handle.recvStop();
+    const watch = watchReadable(fd, () => { wakes++; if (wakes === 2) { watch.close(); s.close(); console.log('ok'); } return 42; }, { prefer: 'pipe' });
+    const c = dgram.createSocket('udp4');
+    c.send('x', s.address().port, '127.0.0.1', () => c.close());
+  `;
+  const r = spawnSync(process.execPath, [...process.execArgv, '--input-type=module', '-e', child], { encoding: 'utf8', timeout: 10_000 });
+  assert.equal(r.status, 0, `child exited ${r.status} ${r.signal ?? ''}: ${r.stderr.slice(0, 400)}`);
+  assert.match(r.stdout, /ok/);
+});
