@@ -17,10 +17,10 @@
  * - `facts()` is what choosePath sees; `onChange` fires (synchronously, after the state changed)
  *   whenever it may have changed, so the controller re-applies.
  * - The first result of each kind decides at once; afterwards a path is marked down only after
- *   `failuresToDown` consecutive failures and up again at the first success. Probes every 250 ms,
- *   4 failures, a 500 ms timeout (the subsystem's): a blocked path is noticed 1.25-1.5 s after the
+ *   `failuresToDown` consecutive failures and up again at the first success. Probes every 200 ms,
+ *   4 failures, a 400 ms timeout (the subsystem's): a blocked path is noticed 1.0-1.2 s after the
  *   block, and 1 % loss (about 2 % per probe round trip) needs 4 losses in a row to flap a path:
- *   about once in 17 days per peer.
+ *   about once in 14 days per peer.
  * - A peer's local port outlives the peer's absence by `portGraceMs`, so a router restart on the
  *   other side does not renumber the FDB entries that the controller keeps for its grace period.
  * - All timers run on the component clock; `stop` cancels them and leaves the relay to its owner.
@@ -57,7 +57,7 @@ export interface RelayDriverInit {
   encrypted: boolean;
   /** Default 'vxlan-port'. */
   path?: RelayPath;
-  /** Probes of both kinds to every neighbour this often (default 250 ms). */
+  /** Probes of both kinds to every neighbour this often (default 200 ms). */
   probeIntervalMs?: number;
   /** Consecutive failed probes that mark a known-good path down (default 4). */
   failuresToDown?: number;
@@ -138,7 +138,7 @@ export class RelayDriver {
     this.notify = components.onChange;
     this.encrypted = init.encrypted;
     this.path = init.path ?? 'vxlan-port';
-    this.probeIntervalMs = init.probeIntervalMs ?? 250;
+    this.probeIntervalMs = init.probeIntervalMs ?? 200;
     this.failuresToDown = init.failuresToDown ?? 4;
     this.openProbeBytes = init.openProbeBytes ?? 1500;
     this.portGraceMs = init.portGraceMs ?? 60_000;

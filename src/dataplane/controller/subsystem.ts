@@ -34,8 +34,8 @@ import { parseTrustedSubnets } from './trusted-subnets.js';
 
 /** Ethernet header (14) + VXLAN header (8) around a container's IP packet on the relay. */
 const RELAY_FRAME_OVERHEAD_BYTES = ETHERNET_HEADER_BYTES + VXLAN_HEADER_BYTES;
-/** With probes every 250 ms and 4 failures to go down (relay-driver.ts): a blocked path is noticed within 1.5 s. */
-const RELAY_PROBE_TIMEOUT_MS = 500;
+/** With probes every 200 ms and 4 failures to go down (relay-driver.ts): a blocked path is noticed within 1.2 s. */
+const RELAY_PROBE_TIMEOUT_MS = 400;
 
 /** LOOM_RELAY_PATH (tap | vxlan-port); default tap where /dev/net/tun exists. */
 export function relayPathFromEnv(env: NodeJS.ProcessEnv = process.env, tunExists: () => boolean = () => existsSync('/dev/net/tun')): RelayPath {
