@@ -65,3 +65,17 @@ export function internetChecksum(bytes: Uint8Array, offset: number, length: numb
 export function pseudoHeaderSum(bytes: Uint8Array, addressOffset: number, addressBytes: number, protocol: number, l4Length: number): number {
   return sumWords(bytes, addressOffset, 2 * addressBytes, protocol + (l4Length & 0xffff) + Math.floor(l4Length / 0x10000));
 }
+
+/**
+ * Writes an IPv4 header's total length and then its header checksum (over `headerBytes` from
+ * `ip`): the last step of every header the relay rewrites (segments, fragments, coalesced frames).
+ */
+export function finishIpv4Header(bytes: Uint8Array, ip: number, headerBytes: number, totalLength: number): void {
+  bytes[ip + 2] = totalLength >>> 8;
+  bytes[ip + 3] = totalLength & 0xff;
+  bytes[ip + 10] = 0;
+  bytes[ip + 11] = 0;
+  const check = internetChecksum(bytes, ip, headerBytes);
+  bytes[ip + 10] = check >>> 8;
+  bytes[ip + 11] = check & 0xff;
+}

@@ -42,7 +42,7 @@
  * payload copy needs; per written frame, the view of it. Never throws on frame bytes.
  */
 import { LoomError } from '../../core/errors.js';
-import { foldSum, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
+import { finishIpv4Header, foldSum, pseudoHeaderSum, sumWords } from './checksum.js';
 import {
   ETHERTYPE_IPV4,
   ETHERTYPE_IPV6,
@@ -342,13 +342,7 @@ export class Coalescer {
         buffer[ip + 5] = tcpBytes & 0xff;
         addressSum = sumWords(buffer, ip + 8, 32, 0);
       } else {
-        buffer[ip + 2] = ipBytes >>> 8;
-        buffer[ip + 3] = ipBytes & 0xff;
-        buffer[ip + 10] = 0;
-        buffer[ip + 11] = 0;
-        const check = internetChecksum(buffer, ip, ipHeaderBytes);
-        buffer[ip + 10] = check >>> 8;
-        buffer[ip + 11] = check & 0xff;
+        finishIpv4Header(buffer, ip, ipHeaderBytes, ipBytes);
         addressSum = sumWords(buffer, ip + 12, 8, 0);
       }
       const partial = foldSum(addressSum + IPPROTO_TCP + tcpBytes);

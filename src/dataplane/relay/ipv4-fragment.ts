@@ -24,7 +24,8 @@
  * so every write must happen before the caller reuses the frame's memory. Per fragment the only
  * allocation is the view the payload copy needs. Never throws.
  */
-import { internetChecksum, foldSum, sumWords } from './checksum.js';
+import { finishIpv4Header, foldSum, internetChecksum, sumWords } from './checksum.js';
+import { FrameSplitter } from './frame-splitter.js';
 import { ETHERTYPE_IPV4, IPV4_MIN_HEADER_BYTES, MAX_IP_PACKET_BYTES } from './tcp-segment.js';
 import { ETHERNET_HEADER_BYTES, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_HEADER_BYTES, vnetHeaderOk } from './wire.js';
 
@@ -38,18 +39,13 @@ const OPTION_END = 0;
 const OPTION_NOP = 1;
 const OPTION_COPIED = 0x80;
 
-export class Ipv4Fragmenter {
-  private frame: Uint8Array = new Uint8Array(0);
+export class Ipv4Fragmenter extends FrameSplitter {
   /** Ethernet + IP header of the first fragment: a view of the frame's. */
   private firstHeaders: Uint8Array = new Uint8Array(0);
   /** Ethernet + IP header of later fragments: the frame's, non-copied options replaced by NOPs. */
   private readonly laterHeaders = new Uint8Array(ETHERNET_HEADER_BYTES + IPV4_MAX_HEADER_BYTES);
   private laterHeadersView: Uint8Array = new Uint8Array(0);
-  private count = 0;
   private ipHeaderBytes = 0;
-  private payloadStart = 0;
-  private ipEnd = 0;
-  private dataPerFragment = 0;
   /** The packet's own fragment offset (8-byte units) and flag byte's reserved and MF bits. */
   private baseOffset = 0;
   private lastFlags = 0;
@@ -63,7 +59,7 @@ export class Ipv4Fragmenter {
    * fragments, 1 when the packet already fits (write(0) copies the frame unchanged), or -1 when it
    * cannot be fragmented (see the file header).
    */
-  load(frame: Uint8Array, maxIpBytes: number): number {
+  override load(frame: Uint8Array, maxIpBytes: number): number {
     this.count = 0;
     if (!Number.isInteger(maxIpBytes) || maxIpBytes <= 0) return -1;
     const length = frame.length;
@@ -106,7 +102,7 @@ export class Ipv4Fragmenter {
     this.firstHeaders = frame.subarray(VNET_HEADER_BYTES, payloadStart);
     this.ipHeaderBytes = ipHeaderBytes;
     this.payloadStart = payloadStart;
-    this.dataPerFragment = dataPerFragment;
+    this.perPiece = dataPerFragment;
     this.baseOffset = baseOffset;
     this.lastFlags = flagByte & (FLAG_RESERVED | FLAG_MF);
     this.checksumAt = checksumAt;
@@ -114,27 +110,8 @@ export class Ipv4Fragmenter {
     return this.count;
   }
 
-  /** Bytes of fragment i of the last load, virtio-net header included; -1 when there is no such fragment. */
-  segmentBytes(i: number): number {
-    if (!Number.isInteger(i) || i < 0 || i >= this.count) return -1;
-    if (this.count === 1) return this.ipEnd;
-    const start = this.payloadStart + i * this.dataPerFragment;
-    return this.payloadStart + Math.min(this.dataPerFragment, this.ipEnd - start);
-  }
-
-  /**
-   * Writes fragment i at out[offset..offset+segmentBytes(i)) and returns its length; -1 (nothing
-   * written) when there is no such fragment or it does not fit in `out`.
-   */
-  write(i: number, out: Uint8Array, offset: number): number {
-    const bytes = this.segmentBytes(i);
-    if (bytes < 0 || !Number.isInteger(offset) || offset < 0 || offset + bytes > out.length) return -1;
+  protected override writePiece(i: number, out: Uint8Array, offset: number, start: number, bytes: number): void {
     const frame = this.frame;
-    if (this.count === 1) {
-      out.set(bytes === frame.length ? frame : frame.subarray(0, bytes), offset);
-      return bytes;
-    }
-    const start = this.payloadStart + i * this.dataPerFragment;
     const data = bytes - this.payloadStart;
     out.fill(0, offset, offset + VNET_HEADER_BYTES);
     out.set(i === 0 ? this.firstHeaders : this.laterHeadersView, offset + VNET_HEADER_BYTES);
@@ -146,19 +123,11 @@ export class Ipv4Fragmenter {
       if (checksumAt + 1 >= start && checksumAt + 1 < start + data) out[offset + checksumAt + 1 - start + this.payloadStart] = this.checksum & 0xff;
     }
     const ip = offset + IP_AT;
-    const ipBytes = bytes - IP_AT;
-    const fragmentOffset = this.baseOffset + (i * this.dataPerFragment) / 8;
+    const fragmentOffset = this.baseOffset + (i * this.perPiece) / 8;
     const flags = i === this.count - 1 ? this.lastFlags : (this.lastFlags & FLAG_RESERVED) | FLAG_MF;
-    out[ip + 2] = ipBytes >>> 8;
-    out[ip + 3] = ipBytes & 0xff;
     out[ip + 6] = flags | (fragmentOffset >>> 8);
     out[ip + 7] = fragmentOffset & 0xff;
-    out[ip + 10] = 0;
-    out[ip + 11] = 0;
-    const check = internetChecksum(out, ip, this.ipHeaderBytes);
-    out[ip + 10] = check >>> 8;
-    out[ip + 11] = check & 0xff;
-    return bytes;
+    finishIpv4Header(out, ip, this.ipHeaderBytes, bytes - IP_AT);
   }
 
   /** Ethernet + IP header for fragments after the first; false when the options are malformed. */

@@ -36,7 +36,8 @@
  * copy needs (JS has no memcpy between two arrays without one); nothing else, no closures. Never
  * throws: bad arguments return -1 too.
  */
-import { foldSum, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
+import { FrameSplitter } from './frame-splitter.js';
+import { finishIpv4Header, foldSum, internetChecksum, pseudoHeaderSum, sumWords } from './checksum.js';
 import {
   ETHERNET_HEADER_BYTES,
   VNET_F_DATA_VALID,
@@ -97,18 +98,12 @@ export function writeVnetHeader(
   out[at + 9] = csumOffset >>> 8;
 }
 
-export class TcpSegmenter {
-  private frame: Uint8Array = new Uint8Array(0);
+export class TcpSegmenter extends FrameSplitter {
   /** frame[VNET_HEADER_BYTES..payloadStart): Ethernet, IP and TCP headers, copied into every segment. */
   private headers: Uint8Array = new Uint8Array(0);
-  private count = 0;
   private isV6 = false;
   private ipHeaderBytes = 0;
   private tcpHeaderBytes = 0;
-  /** Index in `frame` of the first payload byte, and one past the IP packet's last byte. */
-  private payloadStart = 0;
-  private ipEnd = 0;
-  private segmentPayload = 0;
   private mss = 0;
   private gsoBase = VNET_GSO_NONE;
   private ipId = 0;
@@ -124,7 +119,7 @@ export class TcpSegmenter {
    * the caller may as well send `frame` itself), or -1 when it cannot be split (see the file
    * header). A segment count is at most ceil(65,495 / payload per segment).
    */
-  load(frame: Uint8Array, maxIpBytes: number): number {
+  override load(frame: Uint8Array, maxIpBytes: number): number {
     this.count = 0;
     if (!Number.isInteger(maxIpBytes) || maxIpBytes <= 0) return -1;
     const length = frame.length;
@@ -201,7 +196,7 @@ export class TcpSegmenter {
     this.ipHeaderBytes = ipHeaderBytes;
     this.tcpHeaderBytes = tcpHeaderBytes;
     this.payloadStart = tcp + tcpHeaderBytes;
-    this.segmentPayload = segmentPayload;
+    this.perPiece = segmentPayload;
     this.mss = mss;
     this.gsoBase = this.isV6 ? VNET_GSO_TCPV6 : VNET_GSO_TCPV4;
     this.ipId = this.isV6 ? 0 : (frame[IP_AT + 4]! << 8) | frame[IP_AT + 5]!;
@@ -212,27 +207,8 @@ export class TcpSegmenter {
     return this.count;
   }
 
-  /** Bytes of segment i of the last load, virtio-net header included; -1 when there is no such segment. */
-  segmentBytes(i: number): number {
-    if (!Number.isInteger(i) || i < 0 || i >= this.count) return -1;
-    if (this.count === 1) return this.ipEnd;
-    const start = this.payloadStart + i * this.segmentPayload;
-    return this.payloadStart + Math.min(this.segmentPayload, this.ipEnd - start);
-  }
-
-  /**
-   * Writes segment i at out[offset..offset+segmentBytes(i)) and returns its length; -1 (nothing
-   * written) when there is no such segment or it does not fit in `out`.
-   */
-  write(i: number, out: Uint8Array, offset: number): number {
-    const bytes = this.segmentBytes(i);
-    if (bytes < 0 || !Number.isInteger(offset) || offset < 0 || offset + bytes > out.length) return -1;
+  protected override writePiece(i: number, out: Uint8Array, offset: number, start: number, bytes: number): void {
     const frame = this.frame;
-    if (this.count === 1) {
-      out.set(bytes === frame.length ? frame : frame.subarray(0, bytes), offset);
-      return bytes;
-    }
-    const start = this.payloadStart + i * this.segmentPayload;
     const payload = bytes - this.payloadStart;
     const ipHeaderBytes = this.ipHeaderBytes;
     const tcpBytes = this.tcpHeaderBytes + payload;
@@ -252,18 +228,12 @@ export class TcpSegmenter {
       out[ip + 5] = tcpBytes & 0xff;
     } else {
       const id = (this.ipId + i) & 0xffff;
-      out[ip + 2] = ipBytes >>> 8;
-      out[ip + 3] = ipBytes & 0xff;
       out[ip + 4] = id >>> 8;
       out[ip + 5] = id & 0xff;
-      out[ip + 10] = 0;
-      out[ip + 11] = 0;
-      const check = internetChecksum(out, ip, ipHeaderBytes);
-      out[ip + 10] = check >>> 8;
-      out[ip + 11] = check & 0xff;
+      finishIpv4Header(out, ip, ipHeaderBytes, ipBytes);
     }
     const tcp = ip + ipHeaderBytes;
-    const sequence = (this.sequence + i * this.segmentPayload) >>> 0;
+    const sequence = (this.sequence + i * this.perPiece) >>> 0;
     out[tcp + 4] = sequence >>> 24;
     out[tcp + 5] = (sequence >>> 16) & 0xff;
     out[tcp + 6] = (sequence >>> 8) & 0xff;
@@ -272,6 +242,5 @@ export class TcpSegmenter {
     const partial = foldSum(this.addressSum + IPPROTO_TCP + tcpBytes);
     out[tcp + TCP_CHECKSUM_OFFSET] = partial >>> 8;
     out[tcp + TCP_CHECKSUM_OFFSET + 1] = partial & 0xff;
-    return bytes;
   }
 }
