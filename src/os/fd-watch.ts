@@ -7,7 +7,8 @@
  * pending. It is level-triggered: the callback must drain the fd (non-blocking reads until
  * EAGAIN, or up to a fair budget) or it is called again at once, and a callback that cannot
  * read (EOF, a dead device) must close the watch or it spins. The watch works on its own `dup()`
- * of the fd, so the caller keeps its fd (and closes it itself, after `close()` of the watch).
+ * of the fd (close-on-exec, so the daemon's children, its containers, never inherit it), so the
+ * caller keeps its fd (and closes it itself, after `close()` of the watch).
  * While open, a watch keeps the event loop alive, as a socket does.
  *
  * 'pipe' (preferred): a libuv Pipe handle (the internal `pipe_wrap` binding) adopts the dup'd
@@ -88,7 +89,7 @@ export function watchReadable(fd: number, onReadable: () => void, options: FdWat
   if (!Number.isInteger(fd) || fd < 0) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid fd ${fd}`);
   const binding = options.prefer === 'poll-thread' ? null : pipeBinding();
   const calls = mmsgCalls();
-  const watched = calls.dup(fd);
+  const watched = calls.dupCloexec(fd);
   if (watched < 0) throw libcError(`dup(${fd})`);
   try {
     return binding ? new PipeWatch(binding, watched, onReadable) : new PollThreadWatch(watched, onReadable);

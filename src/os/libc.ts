@@ -30,9 +30,16 @@ export interface MmsgCalls {
   sendmmsg(fd: number, vec: Buffer, vlen: number, flags: number): number;
   /** memset(p, 0, 0) returns p: the only way to learn where a Buffer's (or ArrayBuffer view's) bytes are. */
   addressOf(bytes: Uint8Array, c: number, n: number): number | bigint;
-  dup(fd: number): number;
+  /**
+   * dup(2) with close-on-exec (fcntl F_DUPFD_CLOEXEC): a plain dup() is inherited by every child
+   * the daemon starts (its containers), which then keep our UDP port bound and our TAP device
+   * alive after the router is gone, and a restarted router cannot bind.
+   */
+  dupCloexec(fd: number): number;
   close(fd: number): number;
 }
+
+const F_DUPFD_CLOEXEC = 1030;
 
 let mmsg: MmsgCalls | null = null;
 
@@ -44,7 +51,9 @@ export function mmsgCalls(): MmsgCalls {
     recvmmsg: lib.func('int recvmmsg(int, void *, unsigned int, int, void *)'),
     sendmmsg: lib.func('int sendmmsg(int, void *, unsigned int, int)'),
     addressOf: lib.func('uintptr_t memset(void *, int, size_t)'),
-    dup: lib.func('int dup(int)'),
+    dupCloexec: ((fcntl: (fd: number, cmd: number, arg: number) => number) => (fd: number) => fcntl(fd, F_DUPFD_CLOEXEC, 0))(
+      lib.func('int fcntl(int, int, int)'),
+    ),
     close: lib.func('int close(int)'),
   } as MmsgCalls;
   return mmsg;

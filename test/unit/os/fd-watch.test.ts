@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { availableFdWatchKinds, POLL_TIMEOUT_MS, watchReadable, type FdWatchKind } from '../../../src/os/fd-watch.js';
 import { libc } from '../../../src/os/libc.js';
 
@@ -286,3 +286,19 @@ test('pipe: a callback that returns a value does not abort the process (Node wou
   assert.equal(r.status, 0, `child exited ${r.status} ${r.signal ?? ''}: ${r.stderr.slice(0, 400)}`);
   assert.match(r.stdout, /ok/);
 });
+
+for (const kind of KINDS) {
+  test(`${kind}: the watch's dup is close-on-exec, so a child process (a container) never inherits it`, TEST, () => {
+    const { fd } = rawUdpSocket(); // itself close-on-exec
+    const socket = readlinkSync(`/proc/self/fd/${fd}`);
+    const watch = watchReadable(fd, () => undefined, { prefer: kind });
+    try {
+      const child = spawnSync('sh', ['-c', 'for f in /proc/$$/fd/*; do readlink "$f"; done; true'], { encoding: 'utf8' });
+      assert.equal(child.status, 0);
+      assert.ok(!child.stdout.split('\n').includes(socket), `the child holds ${socket}: the watch's dup was inherited`);
+    } finally {
+      watch.close();
+      raw.close(fd);
+    }
+  });
+}
