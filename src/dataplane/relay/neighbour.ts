@@ -5,7 +5,8 @@ import type { UdpAddress } from './address.js';
 import { deriveDataKeys, type DataKeys } from './keys.js';
 import { PathMtu } from './pmtu.js';
 import { ReplayWindow } from './replay-window.js';
-import { ipv4ToNumber, peerKeyOf, RELAY_HEADER_BYTES, RELAY_TAG_BYTES } from './wire.js';
+import { ipv4ToU32 } from '../../os/udp-endpoint.js';
+import { peerKeyOf, RELAY_HEADER_BYTES, RELAY_TAG_BYTES } from './wire.js';
 
 /** IPv4 (20) + UDP (8) in front of every relay datagram on the underlay. */
 export const UNDERLAY_OVERHEAD_BYTES = 28;
@@ -55,7 +56,7 @@ export class NeighbourState {
     this.nameBytes = Buffer.from(peerNameToBytes(name));
     this.dataKeys = sessionKeys ? deriveDataKeys(sessionKeys) : null;
     this.addr = address;
-    this.ipNumber = ipv4ToNumber(address.ip);
+    this.ipNumber = ipv4ToU32(address.ip);
     this.pmtu = new PathMtu(mtuLimit);
     this.mtuChanged();
   }
@@ -66,7 +67,7 @@ export class NeighbourState {
 
   set address(address: UdpAddress) {
     this.addr = address;
-    this.ipNumber = ipv4ToNumber(address.ip);
+    this.ipNumber = ipv4ToU32(address.ip);
   }
 
   /** Recomputes what follows from the path MTU; call after every PathMtu change. */

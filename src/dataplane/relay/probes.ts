@@ -17,14 +17,14 @@
  * (not the check port) teaches us the neighbour's NAT-mapped data address.
  */
 import type { TimerHandle } from '../../core/clock.js';
+import { u32ToIpv4 } from '../../os/udp-endpoint.js';
 import type { PeerName } from '../../core/ids.js';
 import { formatUdpAddress } from './address.js';
 import type { DatagramEndpoint } from './endpoint.js';
 import { UNDERLAY_OVERHEAD_BYTES, type NeighbourState, type ProbeKind } from './neighbour.js';
-import { MIN_MTU } from './pmtu.js';
 import { sealInPlace } from './seal.js';
 import type { RelayState } from './state.js';
-import { MAX_COUNTER, numberToIpv4, PacketType, PROBE_BODY_BYTES, RELAY_HEADER_BYTES, RELAY_TAG_BYTES, writeHeader } from './wire.js';
+import { MAX_COUNTER, PacketType, PROBE_BODY_BYTES, RELAY_HEADER_BYTES, RELAY_TAG_BYTES, writeHeader } from './wire.js';
 
 /** Bit 0 of a probe body's second word: sent from a check port; answer it, never learn its address. */
 export const PROBE_FLAG_UNSOLICITED = 1;
@@ -101,7 +101,7 @@ export class Prober {
   answer(n: NeighbourState, body: Buffer, ip: number, port: number, endpoint: DatagramEndpoint | null, authenticated: boolean): void {
     const flags = body.readUInt32BE(4);
     if (authenticated && (flags & PROBE_FLAG_UNSOLICITED) === 0 && (ip !== n.ipNumber || port !== n.address.port)) {
-      n.address = { ip: numberToIpv4(ip), port };
+      n.address = { ip: u32ToIpv4(ip), port };
       this.state.counters.addressesLearned++;
       this.state.logger.info({ peer: n.name, address: formatUdpAddress(n.address) }, 'learned neighbour data address from its probe');
     }
@@ -212,7 +212,7 @@ export class Prober {
     const sealed = n.dataKeys !== null;
     const tag = sealed ? RELAY_TAG_BYTES : 0;
     const padded = size - UNDERLAY_OVERHEAD_BYTES - RELAY_HEADER_BYTES - tag;
-    const bodyBytes = Math.min(Math.max(PROBE_BODY_BYTES, padded, size > 0 ? MIN_MTU - UNDERLAY_OVERHEAD_BYTES - RELAY_HEADER_BYTES - tag : 0), this.scratch.length - RELAY_HEADER_BYTES - RELAY_TAG_BYTES);
+    const bodyBytes = Math.min(Math.max(PROBE_BODY_BYTES, padded), this.scratch.length - RELAY_HEADER_BYTES - RELAY_TAG_BYTES);
     const out = this.scratch;
     writeHeader(out, type, sealed, 1, this.state.selfBytes, n.nameBytes, this.state.selfBytes, n.sendCounter++);
     out.writeUInt32BE(id, RELAY_HEADER_BYTES);

@@ -179,17 +179,6 @@ export function countBatchFrames(buf: Uint8Array, start: number, end: number, ma
   return frames > 0 ? frames : -1;
 }
 
-/** "a.b.c.d" (already validated) as a u32; the relay compares neighbour addresses as numbers per datagram. */
-export function ipv4ToNumber(ip: string): number {
-  let n = 0;
-  for (const part of ip.split('.')) n = n * 256 + Number(part);
-  return n >>> 0;
-}
-
-export function numberToIpv4(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
-}
-
 export function readCounter(buf: Buffer): number {
   return buf.readUInt32BE(OFFSET.counterHi) * 2 ** 32 + buf.readUInt32BE(OFFSET.counterLo);
 }
