@@ -55,11 +55,13 @@ export class Receiver {
     this.maxDatagramBytes = RELAY_HEADER_BYTES + RELAY_TAG_BYTES + Math.max(maxPayloadBytes, MAX_BATCH_BYTES);
   }
 
-  /** The endpoint is readable: drain it, then hand the coalesced frames to the device. */
-  drain(endpoint: DatagramEndpoint): void {
+  /** The endpoint is readable: drain it, then hand the coalesced frames to the device. Returns the messages read. */
+  drain(endpoint: DatagramEndpoint): number {
+    let messages = 0;
     for (let round = 0; round < DRAINS_PER_WAKE; round++) {
       const count = endpoint.receive();
       if (count === 0) break;
+      messages += count;
       for (let i = 0; i < count; i++) {
         const message = endpoint.data(i);
         const segment = endpoint.segmentSize(i);
@@ -75,6 +77,7 @@ export class Receiver {
       }
     }
     this.coalescer?.flush();
+    return messages;
   }
 
   /** One datagram from ip:port; `msg` is a view of the endpoint's receive buffer (opened in place). */

@@ -257,8 +257,8 @@ export class Relay {
       return this.endpointFactory(options);
     };
     try {
-      data = open(this.dataPort, () => this.receiver.drain(data!));
-      check = open(0, () => this.receiver.drain(check!));
+      data = open(this.dataPort, () => void this.receiver.drain(data!));
+      check = open(0, () => void this.receiver.drain(check!));
       await this.portPath.start();
     } catch (err) {
       data?.close();
