@@ -69,3 +69,24 @@ export function bufferAddress(bytes: Uint8Array): number {
   if (!Number.isSafeInteger(address) || address === 0) throw new RangeError(`unusable buffer address ${address}`);
   return address;
 }
+
+/**
+ * Carves the regions the kernel reads or writes by address out of one Buffer of its own (never
+ * from the pool, so its bytes never move). The views keep that Buffer alive: the owner must keep
+ * every view, or the kernel would write into freed memory. `at[k]` is view k's address.
+ */
+export function carve(sizes: readonly number[]): { views: Buffer[]; at: number[] } {
+  const memory = Buffer.alloc(sizes.reduce((a, b) => a + b, 0));
+  const base = bufferAddress(memory);
+  // Pointers and size_t fields need 8-byte alignment (malloc gives 16; every size is a multiple of 8).
+  if (base % 8 !== 0) throw new RangeError(`unaligned buffer address ${base}`);
+  const views: Buffer[] = [];
+  const at: number[] = [];
+  let offset = 0;
+  for (const size of sizes) {
+    views.push(memory.subarray(offset, offset + size));
+    at.push(base + offset);
+    offset += size;
+  }
+  return { views, at };
+}
