@@ -1,8 +1,4 @@
 export * from './runner.js';
-export * from './netns.js';
-export * from './lab-firewall.js';
-export * from './lab-cleanup.js';
-export { LAB_ENV_MARKER } from './lab-procs.js';
 export * from './process.js';
 // These two load koffi (libc) on import.
 export { availableFdWatchKinds, watchReadable, POLL_TIMEOUT_MS, type FdWatch, type FdWatchKind, type FdWatchOptions } from './fd-watch.js';
