@@ -25,7 +25,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoomError, toLoomError } from '../src/core/errors.js';
-import { Lab } from '../src/os/netns.js';
+import { Lab } from '../src/lab/index.js';
 import { systemRunner } from '../src/os/runner.js';
 import { parseBenchArgs, USAGE, type BenchOptions } from './dataplane/args.js';
 import { BenchContext } from './dataplane/context.js';

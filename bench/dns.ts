@@ -9,7 +9,7 @@
  *        [--latency-rounds 3] [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100]
  *        [--json FILE]
  *
- * Setup (why): a lab (src/os/netns.ts) with two hosts on one bridge. Both servers run in h1, each
+ * Setup (why): a lab (src/lab/netns.ts) with two hosts on one bridge. Both servers run in h1, each
  * in its own process on its own port of h1's address; dnsperf runs in h2. Client and servers are
  * apart, as a container and its host's resolver are (veth + bridge, like real queries), and both
  * servers are reached over exactly the same path. dnsmasq runs with its default cache: the names
@@ -35,7 +35,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoomError, toLoomError } from '../src/core/errors.js';
-import { Lab, type LabProcess } from '../src/os/netns.js';
+import { Lab, type LabProcess } from '../src/lab/index.js';
 import { systemRunner } from '../src/os/runner.js';
 import { buildNameSet, DEFAULT_NAME_SET } from './dns/names.js';
 import { dnsperfArgs, latencyStats, parseDnsperfSummary, parseVerboseLatencies, type DnsperfSummary, type LatencyStats } from './dns/dnsperf.js';

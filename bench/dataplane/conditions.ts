@@ -1,10 +1,10 @@
 /**
  * The underlay conditions the data-plane benchmark runs under, and what Loom must reach under each
- * (issue 9). Every condition is built by the lab itself (src/os/netns.ts): its MTU on the underlay
+ * (issue 9). Every condition is built by the lab itself (src/lab/netns.ts): its MTU on the underlay
  * bridge and veths, its drops as nft rules on the underlay bridge, applied before the path is set
  * up, so a path's own MTU discovery meets the condition as it would in production. Pure data.
  */
-import type { DegradeSpec } from '../../src/os/lab-firewall.js';
+import type { DegradeSpec } from '../../src/lab/index.js';
 import type { DataPath, PathTarget } from './types.js';
 
 export type ConditionId = 'clean' | 'nofrag' | 'loss1' | 'mtu1400';

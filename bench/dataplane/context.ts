@@ -9,10 +9,8 @@ import type { ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoomError } from '../../src/core/errors.js';
-import type { Lab, LabHost } from '../../src/os/netns.js';
+import { type Lab, type LabHost, LAB_ENV_MARKER, isAlive, signal, terminate, registerForExit, unregisterForExit, type ExitCleanup } from '../../src/lab/index.js';
 import { startProcess, type CommandResult, type CommandRunner } from '../../src/os/runner.js';
-import { LAB_ENV_MARKER, isAlive, signal, terminate } from '../../src/os/lab-procs.js';
-import { registerForExit, unregisterForExit, type ExitCleanup } from '../../src/os/lab-exit.js';
 import type { ContainerSpec, PathContext } from './types.js';
 
 /** The bridge each host's containers hang off (as Loom's own per-host bridge would be). */

@@ -3,7 +3,7 @@
  * container on another host (a bare veth, kernel VXLAN, tinc, ..., Loom). Adding a path is one
  * entry in paths/index.ts: `setup` builds it on a fresh two-host lab and says where to measure.
  */
-import type { Lab, LabHost } from '../../src/os/netns.js';
+import type { Lab, LabHost } from '../../src/lab/index.js';
 import type { CommandResult } from '../../src/os/runner.js';
 
 /** Where the table groups a path and what its ratios are taken against. */

@@ -23,7 +23,7 @@
  * - `stop` stops watching; it never stops containers.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerContainerRoutes, registerExposeRoutes } from '../api/container-routes.js';
 import type { Clock } from '../core/clock.js';
@@ -36,6 +36,7 @@ import type { Subsystem, SubsystemFactory, SubsystemRegistry } from '../daemon/s
 import { parseIpv4Cidr } from '../dataplane/addresses.js';
 import { DATAPLANE_SUBSYSTEM, DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
 import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
+import { writeFileDurable } from '../os/durable-file.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
 import { CONTAINER_IFNAME, netnsArgs } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
@@ -372,9 +373,7 @@ export class ContainersSubsystem implements Subsystem {
 
   private saveAttachments(list: Attachment[]): void {
     mkdirSync(join(this.attachmentsFile, '..'), { recursive: true });
-    const tmp = `${this.attachmentsFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(list, null, 2) + '\n', { mode: 0o600 });
-    renameSync(tmp, this.attachmentsFile);
+    writeFileDurable(this.attachmentsFile, JSON.stringify(list, null, 2) + '\n', 0o600);
   }
 }
 

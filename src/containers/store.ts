@@ -1,12 +1,13 @@
 /**
- * Container records in STATE_DIR/containers/<id>.json, one file each. Writes are atomic (temp
- * file in the same directory, then rename), so a reader sees the old record or the new one, never
- * half. Files that do not parse are reported as ERR_INVALID_CONFIG by `load` and skipped by `list`.
+ * Container records in STATE_DIR/containers/<id>.json, one file each. Writes are atomic and
+ * durable (writeFileDurable), so a reader sees the old record or the new one, never half, also
+ * after a crash. Files that do not parse are reported as ERR_INVALID_CONFIG by `load` and skipped by `list`.
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { parseContainerId, type ContainerId } from '../core/ids.js';
+import { writeFileDurable } from '../os/durable-file.js';
 import type { ContainerRecord } from './types.js';
 
 function isRecord(v: unknown): v is ContainerRecord {
@@ -46,9 +47,7 @@ export class ContainerStore {
 
   save(record: ContainerRecord): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = join(this.dir, `.${record.id}.${process.pid}.tmp`);
-    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.path(record.id));
+    writeFileDurable(this.path(record.id), `${JSON.stringify(record, null, 2)}\n`, 0o600);
   }
 
   load(id: ContainerId): ContainerRecord | null {

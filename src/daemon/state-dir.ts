@@ -1,8 +1,9 @@
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { isPeerName, randomPeerName, type PeerName } from '../core/ids.js';
 import { isAlive } from '../os/process.js';
+import { writeFileDurable } from '../os/durable-file.js';
 
 /**
  * The daemon's files in STATE_DIR: `peer-name` (generated once, kept across restarts),
@@ -42,9 +43,7 @@ export class StateDir {
       return name;
     }
     const name = randomPeerName();
-    const tmp = `${this.peerNameFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, name + '\n', { mode: 0o644 });
-    renameSync(tmp, this.peerNameFile);
+    writeFileDurable(this.peerNameFile, name + '\n', 0o644);
     return name;
   }
 

@@ -8,7 +8,7 @@
 import { readdirSync } from 'node:fs';
 import { z } from 'zod';
 import { LoomError } from '../core/errors.js';
-import { hasLabMarker, isAlive, processStartTime, signal } from '../os/lab-procs.js';
+import { hasLabMarker, isAlive, processStartTime, signal } from '../lab/index.js';
 
 const listSchema = z.object({
   containers: z.array(z.object({ id: z.string(), name: z.string(), cidrs: z.array(z.string()), pid: z.number().int(), alive: z.boolean() })),

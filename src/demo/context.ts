@@ -4,7 +4,7 @@
  * the printed lines).
  */
 import type { CommandResult } from '../os/runner.js';
-import type { Lab, LabHost } from '../os/netns.js';
+import type { Lab, LabHost } from '../lab/index.js';
 import type { LoomCli } from './loom-cli.js';
 import { addressOf, type ContainerPids, type DemoContainer } from './containers.js';
 import { LoomError } from '../core/errors.js';

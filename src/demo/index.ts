@@ -8,9 +8,7 @@
  * util-linux (unshare, nsenter), ping and dig. Every wait is bounded; nothing leaves the lab.
  */
 import { LoomError, toLoomError } from '../core/errors.js';
-import { Lab } from '../os/netns.js';
-import { LAB_PREFIX_RE, cleanupStale } from '../os/lab-cleanup.js';
-import { terminate } from '../os/lab-procs.js';
+import { Lab, LAB_PREFIX_RE, cleanupStale, terminate } from '../lab/index.js';
 import { LoomCli } from './loom-cli.js';
 import { pollUntil } from './poll.js';
 import { ContainerPids, markedProcesses } from './containers.js';

@@ -4,7 +4,7 @@
  * the lab cleanup removes their namespaces.
  */
 import { readdirSync } from 'node:fs';
-import { LAB_PREFIX_RE, LAB_RUN_DIR, ownerAlive, readOwnerRecord } from '../os/lab-cleanup.js';
+import { LAB_PREFIX_RE, LAB_RUN_DIR, ownerAlive, readOwnerRecord } from '../lab/index.js';
 
 export function deadLabPrefixes(): string[] {
   let files: string[];

@@ -3,7 +3,7 @@
  * `loom ps` and `loom status ipam`; then every container pings every container on the other
  * hosts by address, over kernel VXLAN (`loom status connections` says fastdp).
  */
-import type { LabHost } from '../os/netns.js';
+import type { LabHost } from '../lab/index.js';
 import { LoomError } from '../core/errors.js';
 import { pollUntil } from './poll.js';
 import { containersOn, showLoom, type DemoContext, type DemoStep } from './context.js';

@@ -10,7 +10,7 @@ import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as dnsPacket from 'dns-packet';
-import type { HostRef, Lab, LabProcess } from '../os/netns.js';
+import type { HostRef, Lab, LabProcess } from '../lab/index.js';
 import { pollUntil } from './poll.js';
 
 export const UPSTREAM_DOMAIN = 'example.test';

@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { labSkipReason, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
-import type { LabHost } from '../../src/os/netns.js';
+import type { LabHost } from '../../src/lab/index.js';
 import { isRelayed, killContainers, parsePingLog, peerPaths, pingOutage, readText, runContainer, waitPeerPaths } from '../helpers/underlay.js';
 
 const missing = ['ping'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));

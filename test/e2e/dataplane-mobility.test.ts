@@ -17,7 +17,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { LabHost } from '../../src/os/netns.js';
+import type { LabHost } from '../../src/lab/index.js';
 import type { ContainerRow } from '../../src/containers/daemon.js';
 import { containerLabSkip, withRouters, type Box, type ContainerTracker } from '../helpers/mcast-lab.js';
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pollUntil } from '../../src/demo/poll.js';
-import type { LabHost } from '../../src/os/netns.js';
+import type { LabHost } from '../../src/lab/index.js';
 import { containerLabSkip, mcastAgentArgv, withRouters, type Box } from '../helpers/mcast-lab.js';
 import type { ReceiveReport } from '../helpers/mcast-agent.js';
 

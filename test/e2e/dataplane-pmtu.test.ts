@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { labSkipReason, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { LabHost } from '../../src/os/netns.js';
+import type { LabHost } from '../../src/lab/index.js';
 import type { CommandResult } from '../../src/os/runner.js';
 import type { ContainerList } from '../../src/api/container-routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';

@@ -20,8 +20,7 @@ import { existsSync } from 'node:fs';
 import { labSkipReason, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { Lab, LabHost } from '../../src/os/netns.js';
-import type { DegradeSpec } from '../../src/os/lab-firewall.js';
+import type { Lab, LabHost, DegradeSpec } from '../../src/lab/index.js';
 import {
   TCP_SINK,
   dataPathLine,

@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { labSkipReason } from '../helpers/lab.js';
 import { cleanDemo, repoRoot, runDemo, type DemoResult } from '../../src/demo/index.js';
 import { markedProcesses } from '../../src/demo/containers.js';
-import { cleanupStale, labWorkDir, ownerFile, parseNetnsList } from '../../src/os/lab-cleanup.js';
-import { isAlive } from '../../src/os/lab-procs.js';
+import { cleanupStale, labWorkDir, ownerFile, parseNetnsList, isAlive } from '../../src/lab/index.js';
 import { systemRunner } from '../../src/os/runner.js';
 
 const missing = ['ping', 'unshare', 'nsenter', 'dig', 'getent'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));

@@ -15,7 +15,7 @@ import { labSkipReason, withLab } from '../helpers/lab.js';
 import { UPSTREAM_ANSWER, UPSTREAM_DOMAIN, useUpstream } from '../helpers/upstream-dns.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { Lab, LabHost } from '../../src/os/netns.js';
+import type { Lab, LabHost } from '../../src/lab/index.js';
 import type { ContainerList } from '../../src/api/container-routes.js';
 import type { HostAddressStatus } from '../../src/daemon/host-address.js';
 

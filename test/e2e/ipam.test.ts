@@ -22,8 +22,7 @@ import { existsSync } from 'node:fs';
 import { labSkipReason, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { Lab, LabHost } from '../../src/os/netns.js';
-import { pidExists } from '../../src/os/lab-procs.js';
+import { type Lab, type LabHost, pidExists } from '../../src/lab/index.js';
 import type { IpamStatus } from '../../src/ipam/status.js';
 import { cidrContains, cidrEnd, formatAddress, parseAddressInCidr, parseCidr, type Cidr } from '../../src/ipam/cidr.js';
 

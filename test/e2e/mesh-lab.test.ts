@@ -9,9 +9,7 @@ import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { labSkipReason } from '../helpers/lab.js';
-import { Lab, type LabHost } from '../../src/os/netns.js';
-import { cleanupStale, ownerFile, parseNetnsList } from '../../src/os/lab-cleanup.js';
-import { isAlive } from '../../src/os/lab-procs.js';
+import { Lab, type LabHost, cleanupStale, ownerFile, parseNetnsList, isAlive } from '../../src/lab/index.js';
 import { systemRunner } from '../../src/os/runner.js';
 import { pollUntil } from '../../src/demo/poll.js';
 
@@ -103,9 +101,9 @@ test('lab hosts are addressed, blocked, partitioned and unblocked as asked, and 
 function ownerProcess(then: 'wait' | 'exit'): Promise<{ pid: number; prefix: string; done: Promise<number | null> }> {
   const here = fileURLToPath(import.meta.url);
   const fromTs = here.endsWith('.ts');
-  const netns = new URL(`../../src/os/netns.${fromTs ? 'ts' : 'js'}`, import.meta.url).href;
+  const labModule = new URL(`../../src/lab/index.${fromTs ? 'ts' : 'js'}`, import.meta.url).href;
   const script = `
-    const { Lab } = await import(${JSON.stringify(netns)});
+    const { Lab } = await import(${JSON.stringify(labModule)});
     const lab = await Lab.create({ hosts: 2 });
     lab.start('h1', 'sleep', ['600']);
     process.stdout.write(lab.prefix + '\\n');

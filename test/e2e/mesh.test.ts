@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { labSkipReason, withLab } from '../helpers/lab.js';
 import { establishedTo, pollUntil, routeTo, type LoomReport } from '../../src/demo/index.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { Lab, LabHost } from '../../src/os/netns.js';
-import { isAlive, pidExists } from '../../src/os/lab-procs.js';
+import { type Lab, type LabHost, isAlive, pidExists } from '../../src/lab/index.js';
 
 const skip = labSkipReason() ?? false;
 const CONVERGE_MS = 45_000;

@@ -6,10 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { Lab, type LabOptions } from '../../src/os/netns.js';
-import { cleanupStale, parseNetnsList } from '../../src/os/lab-cleanup.js';
+import { Lab, type LabOptions, cleanupStale, parseNetnsList, labProcesses } from '../../src/lab/index.js';
 import { systemRunner } from '../../src/os/runner.js';
-import { labProcesses } from '../../src/os/lab-procs.js';
 import { LoomCli } from '../../src/demo/loom-cli.js';
 
 /** Why lab tests cannot run here, or null when they can. Cached: the answer does not change. */

@@ -11,7 +11,7 @@ import type { TestContext } from 'node:test';
 import { labSkipReason, withLab } from './lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { Lab, LabHost } from '../../src/os/netns.js';
+import type { Lab, LabHost } from '../../src/lab/index.js';
 import type { ContainerList } from '../../src/api/container-routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 

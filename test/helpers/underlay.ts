@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import type { LabHost } from '../../src/os/netns.js';
+import type { LabHost } from '../../src/lab/index.js';
 import type { CommandResult } from '../../src/os/runner.js';
 import { pollUntil } from '../../src/demo/poll.js';
 

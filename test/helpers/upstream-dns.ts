@@ -11,7 +11,7 @@ import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { HostRef, Lab, LabProcess } from '../../src/os/netns.js';
+import type { HostRef, Lab, LabProcess } from '../../src/lab/index.js';
 import { pollUntil } from '../../src/demo/poll.js';
 // The demo's upstream answers the same way; one implementation serves both.
 import { UPSTREAM_ANSWER, UPSTREAM_DOMAIN, upstreamReply } from '../../src/demo/upstream-dns.js';

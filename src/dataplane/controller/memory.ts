@@ -1,11 +1,12 @@
 /**
  * The controller's memory of what it last applied, in one JSON file (STATE_DIR/dataplane.json),
- * written atomically (temp file + rename). Read back through the data plane's own validation, so
+ * written atomically and durably (writeFileDurable). Read back through the data plane's own validation, so
  * a damaged file is ERR_INVALID_ARGUMENT (the controller then starts from the mesh alone).
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LoomError } from '../../core/errors.js';
+import { writeFileDurable } from '../../os/durable-file.js';
 import { parseDesiredDataplane } from '../validate.js';
 import type { DataplaneMemory } from './controller.js';
 import type { RememberedDataplane } from './desired.js';
@@ -32,9 +33,7 @@ export function fileMemory(path: string): DataplaneMemory {
     },
     save(applied) {
       mkdirSync(dirname(path), { recursive: true });
-      const tmp = `${path}.${process.pid}.tmp`;
-      writeFileSync(tmp, JSON.stringify(applied) + '\n', { mode: 0o600 });
-      renameSync(tmp, path);
+      writeFileDurable(path, JSON.stringify(applied) + '\n', 0o600);
     },
   };
 }

@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordingRunner } from '../../../src/os/runner.js';
-import { Lab } from '../../../src/os/netns.js';
-import { counterPackets, degradeRules, labFirewallSetup } from '../../../src/os/lab-firewall.js';
+import { Lab, counterPackets, degradeRules, labFirewallSetup } from '../../../src/lab/index.js';
 
 const PREFIX = 'lm0d0e0f';
 

@@ -7,8 +7,8 @@
  */
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { systemRunner, type CommandRunner } from './runner.js';
-import { isAlive, labProcesses, processStartTime, terminate } from './lab-procs.js';
+import { systemRunner, type CommandRunner } from '../os/runner.js';
+import { isAlive, labProcesses, processStartTime, terminate } from './procs.js';
 
 export const LAB_RUN_DIR = '/run/loom-lab';
 /** A lab prefix: "lm" + 6 hex digits. Namespaces are "<prefix>-<role>". */

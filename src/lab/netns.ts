@@ -14,14 +14,14 @@
  *
  * Nothing is ever created in the root namespace. Every command runs through the CommandRunner
  * with LOOM_LAB=<prefix> in its environment, which marks the processes the lab is allowed to
- * kill (see lab-procs.ts). `destroy` is idempotent and also runs on exit and on signals.
+ * kill (see procs.ts). `destroy` is idempotent and also runs on exit and on signals.
  */
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
 import { LoomError, toLoomError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { startProcess, systemRunner, type CommandResult, type CommandRunner } from './runner.js';
+import { startProcess, systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
 import {
   LAB_FRAGMENT_COUNTER,
   LAB_NFT_CHAIN,
@@ -34,10 +34,10 @@ import {
   ruleHandlesTagged,
   type BlockSpec,
   type DegradeSpec,
-} from './lab-firewall.js';
-import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './lab-procs.js';
-import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, writeOwnerRecord } from './lab-cleanup.js';
-import { registerForExit, unregisterForExit } from './lab-exit.js';
+} from './firewall.js';
+import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './procs.js';
+import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, writeOwnerRecord } from './cleanup.js';
+import { registerForExit, unregisterForExit } from './exit.js';
 
 export interface LabOptions {
   /** `lm` + 6 hex digits; random when omitted. */
@@ -219,7 +219,7 @@ export class Lab {
   }
 
   /**
-   * A namespace made by an extension of the lab (lab-nat.ts), named `<prefix>-<role>`: from now on
+   * A namespace made by an extension of the lab (nat.ts), named `<prefix>-<role>`: from now on
    * destroyed with the lab's own (also by the exit/signal teardown). Idempotent.
    */
   adoptNetns(name: string): void {

@@ -6,11 +6,11 @@
  * Everything here is synchronous /proc reading so that it also works in a process 'exit' hook.
  */
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
-import { isAlive } from './process.js';
+import { isAlive } from '../os/process.js';
 
 export const LAB_ENV_MARKER = 'LOOM_LAB';
 
-export { isAlive, pidExists, processState } from './process.js';
+export { isAlive, pidExists, processState } from '../os/process.js';
 
 /** Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat), or null if gone. */
 export function processStartTime(pid: number): number | null {

@@ -5,9 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RecordingRunner } from '../../../src/os/runner.js';
-import { Lab, subnetBase } from '../../../src/os/netns.js';
-import { blockRules, labFirewallSetup, ruleHandlesTagged } from '../../../src/os/lab-firewall.js';
-import { parseNetnsList, parseOwnerRecord, selectStale, type OwnerRecord } from '../../../src/os/lab-cleanup.js';
+import { Lab, subnetBase, blockRules, labFirewallSetup, ruleHandlesTagged, parseNetnsList, parseOwnerRecord, selectStale, type OwnerRecord } from '../../../src/lab/index.js';
 
 const PREFIX = 'lm0a1b2c';
 

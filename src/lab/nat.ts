@@ -11,7 +11,7 @@
  */
 import { LoomError } from '../core/errors.js';
 import type { HostRef, Lab } from './netns.js';
-import { systemRunner, type CommandRunner } from './runner.js';
+import { systemRunner, type CommandRunner } from '../os/runner.js';
 
 export interface LabNat {
   readonly netns: string;

@@ -1,0 +1,19 @@
+/**
+ * The test lab: "hosts" as network namespaces on one machine, built by tests, benchmarks and
+ * `loom demo`, never by the product. It sits above the OS door (src/os: the command runner,
+ * process liveness) and below its users; product code does not import it
+ * (test/unit/architecture/dependencies.test.ts holds that line).
+ *
+ *   netns.ts     the `Lab`: namespaces, underlay bridge, hosts, processes, blocks and degradations
+ *   firewall.ts  pure nft text of the underlay's table (blocks, degradations, counters)
+ *   nat.ts       puts a host behind a NAT namespace
+ *   procs.ts     finding and stopping the lab's own (marked) processes
+ *   cleanup.ts   owner records, and removing what dead labs left behind
+ *   exit.ts      teardown on signals and on process exit
+ */
+export * from './netns.js';
+export * from './firewall.js';
+export * from './nat.js';
+export * from './procs.js';
+export * from './cleanup.js';
+export * from './exit.js';

@@ -1,0 +1,58 @@
+/**
+ * State files that survive a crash or a power cut whole: after `writeFileDurable` returns, the
+ * file holds the new content, and at any moment before that it holds the old content (or does not
+ * exist, if it did not), never half of either and never nothing.
+ *
+ * How: write a temp file in the same directory (rename is atomic only within one file system),
+ * fsync it (else the rename can reach the disk before the data, and a crash leaves an empty file),
+ * rename it over the target, fsync the directory (else the rename itself can be lost). Synchronous,
+ * because its callers are; the files are small.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Replaces `path` with `data`, durably and atomically (see above). The directory must exist. The
+ * file gets `mode` less the umask (as open(2) would give a new file), whatever mode an earlier file
+ * had. On failure the error is thrown and the temp file is removed; the target is untouched unless
+ * only the final directory fsync failed (then the new content is in place but not known durable).
+ * Concurrent writers of one path are safe (each has its own temp name); the last rename wins.
+ */
+export function writeFileDurable(path: string, data: string | Uint8Array, mode = 0o666): void {
+  const dir = dirname(path);
+  // Hidden, so that folder listings (the containers store) skip it; unique, so that a temp file a
+  // crashed process left behind is never reused with its old mode.
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Gone already, or the directory refuses: the first error is the one to report.
+    }
+    throw err;
+  }
+  fsyncDirectory(dir);
+}
+
+/** Makes the directory's entries (a rename into it) durable. */
+function fsyncDirectory(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } catch (err) {
+    // A file system that cannot sync a directory says EINVAL; there is nothing more to ask of it.
+    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
