@@ -15,6 +15,9 @@
  * the peer with the smaller name and close the other with goodbye "duplicate". Both ends apply
  * the same rule to the same two connections, so they agree without another round trip, and the
  * loser's target counts as satisfied, so nobody redials: no flapping.
+ *
+ * After each burst of topology changes the router garbage-collects unreachable peers, schedules
+ * discovery and hands on to topology-repair.ts (fingerprint checks with neighbours).
  */
 import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
@@ -27,9 +30,8 @@ import { ConnectionMaker } from './connection-maker.js';
 import { GossipHub, type ChannelOptions, type GossipStats } from './gossip.js';
 import { Routes } from './routes.js';
 import { Topology, TopologyUpdate } from './topology.js';
-import { decodeDigest, isDigest, sameHash, topologyHash, TopologyDigest } from './topology-digest.js';
-import { TopologyGossiper } from './topology-gossiper.js';
-import { entriesNewerThan, isSummary, summaryHasNews, TopologySummary } from './topology-summary.js';
+import { TOPOLOGY_CHANNEL, TopologyGossiper } from './topology-gossiper.js';
+import { TopologyRepair } from './topology-repair.js';
 import type {
   ByteStream,
   ConnectionStatus,
@@ -43,7 +45,7 @@ import type {
   Transport,
 } from './types.js';
 
-export const TOPOLOGY_CHANNEL = 'topology';
+export { TOPOLOGY_CHANNEL } from './topology-gossiper.js';
 
 export interface RouterComponents {
   transport: Transport;
@@ -90,16 +92,14 @@ export class Router implements RouterApi {
   private readonly topology: Topology;
   private readonly gossip: GossipHub;
   private readonly maker: ConnectionMaker;
+  private readonly repair: TopologyRepair;
   private readonly topologyChannel: GossipChannel;
   private readonly live = new Map<PeerName, LiveConnection>();
   private readonly attempts = new Set<Attempt>();
   private readonly listeners = new Set<() => void>();
   private cachedRoutes: Routes;
-  private cachedHash: { at: number; hash: Uint8Array } | null = null;
   private afterChangeScheduled = false;
   private discoveryTimer: TimerHandle | null = null;
-  private repairTimer: TimerHandle | null = null;
-  private antiEntropyTimer: TimerHandle | null = null;
   private readonly random: () => number;
   private terminations = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -157,6 +157,16 @@ export class Router implements RouterApi {
       },
       { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff },
     );
+    this.repair = new TopologyRepair(
+      {
+        host: { topology: this.topology, neighbours: () => this.live.keys(), isRunning: () => this.state === 'running' },
+        gossip: this.gossip,
+        clock: this.clock,
+        logger: this.logger,
+        random,
+      },
+      { repairDelayMs: init.repairDelayMs, antiEntropyIntervalMs: init.antiEntropyIntervalMs, antiEntropyJitter: init.antiEntropyJitter },
+    );
     this.mesh = {
       self: this.self,
       reachablePeers: () => [...this.routes().reachable].sort(),
@@ -178,7 +188,7 @@ export class Router implements RouterApi {
     this.state = 'running';
     await this.transport.listen((stream) => this.accept(stream));
     this.gossip.start();
-    this.scheduleAntiEntropy();
+    this.repair.start();
     this.connect(this.options.peers ?? []);
   }
 
@@ -188,8 +198,7 @@ export class Router implements RouterApi {
     this.maker.stop();
     this.gossip.stop();
     this.discoveryTimer?.cancel();
-    this.repairTimer?.cancel();
-    this.antiEntropyTimer?.cancel();
+    this.repair.stop();
     for (const { conn } of [...this.live.values()]) conn.close('shutdown');
     this.live.clear();
     await this.transport.close();
@@ -244,13 +253,6 @@ export class Router implements RouterApi {
       this.cachedRoutes = new Routes(this.self, this.topology.graph);
     }
     return this.cachedRoutes;
-  }
-
-  /** Our topology's hash for the repair check, recomputed only after a change. */
-  private fingerprint(): { hash: Uint8Array } {
-    const at = this.topology.changeCount;
-    if (this.cachedHash?.at !== at) this.cachedHash = { at, hash: topologyHash(this.topology.view().values()) };
-    return this.cachedHash;
   }
 
   status(): RouterStatus {
@@ -377,10 +379,7 @@ export class Router implements RouterApi {
     conn.onMessage((msg) => {
       if (this.live.get(peer) !== entry) return;
       if (msg.type === 'heartbeat' || msg.type === 'goodbye') return;
-      if (msg.type === 'gossip' && msg.channel === TOPOLOGY_CHANNEL && (isDigest(msg.payload) || isSummary(msg.payload))) {
-        this.gossip.countReceived(msg.payload.length);
-        return isDigest(msg.payload) ? this.onDigest(peer, msg.payload) : this.onSummary(peer, msg.payload);
-      }
+      if (msg.type === 'gossip' && msg.channel === TOPOLOGY_CHANNEL && this.repair.receive(peer, msg.payload)) return;
       this.gossip.receive(peer, msg);
     });
     conn.onDrain(() => {
@@ -391,9 +390,7 @@ export class Router implements RouterApi {
     if (existing) this.gossip.connectionClosed(peer);
     this.publishOurConnections();
     this.gossip.connectionEstablished(peer);
-    // Topology: summaries both ways, then each side sends what the other lacks. A joiner thus
-    // receives the full state once; two peers that already agree exchange 18 B per entry.
-    this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), false));
+    this.repair.connectionEstablished(peer);
   }
 
   private connectionClosed(entry: LiveConnection, err: LoomError | null): void {
@@ -434,7 +431,7 @@ export class Router implements RouterApi {
     const removed = this.topology.removeUnreachable(routes.reachable);
     if (removed.length > 0) this.logger.debug({ removed: removed.length }, 'unreachable peers removed from topology');
     this.scheduleDiscovery();
-    this.scheduleRepair();
+    this.repair.topologyChanged();
     for (const listener of [...this.listeners]) {
       try {
         listener();
@@ -448,66 +445,6 @@ export class Router implements RouterApi {
     let n = 0;
     for (const a of this.attempts) if (!a.outbound) n++;
     return n;
-  }
-
-  /**
-   * Repair check, once per burst of topology changes: broadcast trees computed from views that
-   * differ during churn can miss a peer. We send our fingerprint to each neighbour; one whose
-   * fingerprint differs answers with a summary, and the two then exchange only the entries that
-   * differ (topology-summary.ts).
-   */
-  private scheduleRepair(): void {
-    if (this.repairTimer || this.state !== 'running') return;
-    const base = this.options.repairDelayMs ?? 1_000;
-    this.repairTimer = this.clock.setTimeout(() => {
-      this.repairTimer = null;
-      if (this.state === 'running') this.sendFingerprints();
-    }, Math.round(base * (1 + this.random() / 2)));
-  }
-
-  /** Topology anti-entropy: fingerprints (not full states) to every neighbour, every interval. */
-  private scheduleAntiEntropy(): void {
-    if (this.state !== 'running') return;
-    const interval = this.options.antiEntropyIntervalMs ?? 30_000;
-    const jitter = this.options.antiEntropyJitter ?? 0.1;
-    this.antiEntropyTimer = this.clock.setTimeout(() => {
-      this.sendFingerprints();
-      this.scheduleAntiEntropy();
-    }, Math.round(interval * (1 - jitter + 2 * jitter * this.random())));
-  }
-
-  private sendFingerprints(): void {
-    const digest = new TopologyDigest(this.fingerprint().hash);
-    for (const peer of this.live.keys()) this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, digest);
-  }
-
-  private onDigest(peer: PeerName, payload: Uint8Array): void {
-    let theirs: Uint8Array;
-    try {
-      theirs = decodeDigest(payload);
-    } catch (err) {
-      this.logger.warn({ peer, err: toLoomError(err).message }, 'bad topology digest');
-      return;
-    }
-    if (sameHash(theirs, this.fingerprint().hash)) return;
-    this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), false));
-    this.scheduleRepair();
-  }
-
-  /** Sends the entries the neighbour lacks; answers a request with our summary if it has news for us. */
-  private onSummary(peer: PeerName, payload: Uint8Array): void {
-    let theirs: TopologySummary;
-    try {
-      theirs = TopologySummary.decode(payload);
-    } catch (err) {
-      this.logger.warn({ peer, err: toLoomError(err).message }, 'bad topology summary');
-      return;
-    }
-    const delta = entriesNewerThan(this.topology.view().values(), theirs);
-    if (delta.length > 0) this.gossip.gossipTo(peer, 'repairState', TOPOLOGY_CHANNEL, new TopologyUpdate(delta));
-    if (!theirs.reply && summaryHasNews(this.topology.view(), theirs)) {
-      this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), true));
-    }
   }
 
   private scheduleDiscovery(): void {
