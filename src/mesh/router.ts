@@ -16,10 +16,11 @@
  * the same rule to the same two connections, so they agree without another round trip, and the
  * loser's target counts as satisfied, so nobody redials: no flapping.
  *
- * After each burst of topology changes the router garbage-collects unreachable peers, schedules
- * discovery and hands on to topology-repair.ts (fingerprint checks with neighbours).
+ * After each burst of topology changes the router garbage-collects unreachable peers and hands
+ * on to peer-discovery.ts (new dial targets) and topology-repair.ts (fingerprint checks with
+ * neighbours).
  */
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
 import { silentLogger, type Logger } from '../core/logger.js';
@@ -28,6 +29,7 @@ import type { BackoffOptions } from './backoff.js';
 import { establishConnection, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from './connection.js';
 import { ConnectionMaker } from './connection-maker.js';
 import { GossipHub, type ChannelOptions, type GossipStats } from './gossip.js';
+import { PeerDiscovery } from './peer-discovery.js';
 import { Routes } from './routes.js';
 import { Topology, TopologyUpdate } from './topology.js';
 import { TOPOLOGY_CHANNEL, TopologyGossiper } from './topology-gossiper.js';
@@ -92,6 +94,7 @@ export class Router implements RouterApi {
   private readonly topology: Topology;
   private readonly gossip: GossipHub;
   private readonly maker: ConnectionMaker;
+  private readonly discovery: PeerDiscovery;
   private readonly repair: TopologyRepair;
   private readonly topologyChannel: GossipChannel;
   private readonly live = new Map<PeerName, LiveConnection>();
@@ -99,7 +102,6 @@ export class Router implements RouterApi {
   private readonly listeners = new Set<() => void>();
   private cachedRoutes: Routes;
   private afterChangeScheduled = false;
-  private discoveryTimer: TimerHandle | null = null;
   private readonly random: () => number;
   private terminations = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
@@ -157,9 +159,24 @@ export class Router implements RouterApi {
       },
       { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff },
     );
+    const isRunning = (): boolean => this.state === 'running';
+    this.discovery = new PeerDiscovery(
+      {
+        host: {
+          self: this.self,
+          topology: this.topology,
+          routes: () => this.routes(),
+          isConnectedTo: (peer) => this.live.has(peer),
+          isRunning,
+        },
+        maker: this.maker,
+        clock: this.clock,
+      },
+      { discoveryDelayMs: init.discoveryDelayMs },
+    );
     this.repair = new TopologyRepair(
       {
-        host: { topology: this.topology, neighbours: () => this.live.keys(), isRunning: () => this.state === 'running' },
+        host: { topology: this.topology, neighbours: () => this.live.keys(), isRunning },
         gossip: this.gossip,
         clock: this.clock,
         logger: this.logger,
@@ -197,7 +214,7 @@ export class Router implements RouterApi {
     this.state = 'stopped';
     this.maker.stop();
     this.gossip.stop();
-    this.discoveryTimer?.cancel();
+    this.discovery.stop();
     this.repair.stop();
     for (const { conn } of [...this.live.values()]) conn.close('shutdown');
     this.live.clear();
@@ -430,7 +447,7 @@ export class Router implements RouterApi {
     const routes = this.routes();
     const removed = this.topology.removeUnreachable(routes.reachable);
     if (removed.length > 0) this.logger.debug({ removed: removed.length }, 'unreachable peers removed from topology');
-    this.scheduleDiscovery();
+    this.discovery.topologyChanged();
     this.repair.topologyChanged();
     for (const listener of [...this.listeners]) {
       try {
@@ -445,31 +462,6 @@ export class Router implements RouterApi {
     let n = 0;
     for (const a of this.attempts) if (!a.outbound) n++;
     return n;
-  }
-
-  private scheduleDiscovery(): void {
-    if (!this.maker.discovery || this.discoveryTimer) return;
-    this.discoveryTimer = this.clock.setTimeout(() => {
-      this.discoveryTimer = null;
-      if (this.state === 'running') this.maker.setDiscovered(this.discoveredAddresses());
-    }, this.options.discoveryDelayMs ?? 200);
-  }
-
-  /** Addresses other peers report for their neighbours that we are not connected to. */
-  private discoveredAddresses(): Map<string, PeerName> {
-    const routes = this.routes();
-    const byPeer = new Map<PeerName, string>();
-    for (const name of routes.reachable) {
-      if (name === this.self) continue;
-      for (const c of this.topology.get(name)?.connections ?? []) {
-        if (c.name === this.self || this.live.has(c.name) || !routes.reachable.has(c.name)) continue;
-        const current = byPeer.get(c.name);
-        if (current === undefined || c.address < current) byPeer.set(c.name, c.address);
-      }
-    }
-    const out = new Map<string, PeerName>();
-    for (const [peer, address] of byPeer) out.set(address, peer);
-    return out;
   }
 }
 
