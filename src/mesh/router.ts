@@ -3,14 +3,6 @@
  * connection per peer, publishes our connections in the topology, computes routes and carries
  * gossip for every channel.
  *
- * Connection states (RouterStatus.connections):
- *   connecting  — dialling, or handshake in progress (either direction);
- *   pending     — handshake done, the peer's topology entry does not list us yet, so routes
- *                 do not use the connection;
- *   established — both ends list the connection: routes use it;
- *   retrying    — a target whose last attempt failed; next attempt at retryAt;
- *   failed      — a target we will not dial again (it is ourselves).
- *
  * Duplicates: when a second connection to a peer completes, both ends keep the one dialled by
  * the peer with the smaller name and close the other with goodbye "duplicate". Both ends apply
  * the same rule to the same two connections, so they agree without another round trip, and the
@@ -18,7 +10,7 @@
  *
  * After each burst of topology changes the router garbage-collects unreachable peers and hands
  * on to peer-discovery.ts (new dial targets) and topology-repair.ts (fingerprint checks with
- * neighbours).
+ * neighbours). router-status.ts builds the status snapshot and describes the connection states.
  */
 import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
@@ -26,17 +18,17 @@ import type { PeerName } from '../core/ids.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { hostOf, parsePeerAddress } from './address.js';
 import type { BackoffOptions } from './backoff.js';
-import { establishConnection, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from './connection.js';
+import { establishConnection } from './connection.js';
 import { ConnectionMaker } from './connection-maker.js';
 import { GossipHub, type ChannelOptions, type GossipStats } from './gossip.js';
 import { PeerDiscovery } from './peer-discovery.js';
 import { Routes } from './routes.js';
+import { routerStatus } from './router-status.js';
 import { Topology, TopologyUpdate } from './topology.js';
 import { TOPOLOGY_CHANNEL, TopologyGossiper } from './topology-gossiper.js';
 import { TopologyRepair } from './topology-repair.js';
 import type {
   ByteStream,
-  ConnectionStatus,
   GossipChannel,
   Gossiper,
   MeshView,
@@ -273,46 +265,17 @@ export class Router implements RouterApi {
   }
 
   status(): RouterStatus {
-    const routes = this.routes();
-    const connections: ConnectionStatus[] = [];
-    for (const a of this.attempts) {
-      connections.push({ address: a.address, outbound: a.outbound, state: 'connecting', info: a.outbound ? 'dialling' : 'handshake' });
-    }
-    for (const { conn, peer, address } of this.live.values()) {
-      const listsUs = this.topology.get(peer)?.connections.some((c) => c.name === this.self && c.established) ?? false;
-      connections.push({
-        address,
-        outbound: conn.outbound,
-        state: listsUs ? 'established' : 'pending',
-        info: `${peer}(${conn.remote.nickname})`,
-        peer: { name: peer, nickname: conn.remote.nickname },
-        encrypted: conn.encrypted,
-      });
-    }
-    connections.push(...this.maker.status(Date.now() - this.clock.now()));
-    const stats = this.gossip.stats;
-    return {
-      name: this.self,
-      nickname: this.options.identity.nickname,
-      uid: this.options.identity.uid,
-      protocol: 'loom',
-      protocolMinVersion: PROTOCOL_MIN_VERSION,
-      protocolMaxVersion: PROTOCOL_MAX_VERSION,
-      encryption: this.options.password !== undefined,
-      peerDiscovery: this.maker.discovery,
-      port: this.options.port,
-      targets: this.maker.userTargets(),
-      connections,
-      peers: this.topology.status(),
-      routes: { unicast: routes.unicastRows(), broadcast: routes.broadcastNextHops(this.self) },
-      stats: {
-        terminations: this.terminations,
-        gossipBytesSent: stats.bytesSent,
-        gossipBytesReceived: stats.bytesReceived,
-        gossipMessagesSent: stats.messagesSent,
-        gossipMessagesReceived: stats.messagesReceived,
-      },
-    };
+    return routerStatus({
+      init: this.options,
+      attempts: this.attempts,
+      live: this.live.values(),
+      topology: this.topology,
+      routes: this.routes(),
+      maker: this.maker,
+      gossipStats: this.gossip.stats,
+      terminations: this.terminations,
+      clock: this.clock,
+    });
   }
 
   // ---- connections ----
