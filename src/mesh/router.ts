@@ -8,9 +8,10 @@
  * the same rule to the same two connections, so they agree without another round trip, and the
  * loser's target counts as satisfied, so nobody redials: no flapping.
  *
- * After each burst of topology changes the router garbage-collects unreachable peers and hands
- * on to peer-discovery.ts (new dial targets) and topology-repair.ts (fingerprint checks with
- * neighbours). router-status.ts builds the status snapshot and describes the connection states.
+ * Dials and handshakes in progress are connection-attempts.ts. After each burst of topology
+ * changes the router garbage-collects unreachable peers and hands on to peer-discovery.ts (new
+ * dial targets) and topology-repair.ts (fingerprint checks with neighbours). router-status.ts
+ * builds the status snapshot and describes the connection states.
  */
 import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
@@ -18,7 +19,7 @@ import type { PeerName } from '../core/ids.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { hostOf, parsePeerAddress } from './address.js';
 import type { BackoffOptions } from './backoff.js';
-import { establishConnection } from './connection.js';
+import { ConnectionAttempts } from './connection-attempts.js';
 import { ConnectionMaker } from './connection-maker.js';
 import { GossipHub, type ChannelOptions, type GossipStats } from './gossip.js';
 import { PeerDiscovery } from './peer-discovery.js';
@@ -28,7 +29,6 @@ import { Topology, TopologyUpdate } from './topology.js';
 import { TOPOLOGY_CHANNEL, TopologyGossiper } from './topology-gossiper.js';
 import { TopologyRepair } from './topology-repair.js';
 import type {
-  ByteStream,
   GossipChannel,
   Gossiper,
   MeshView,
@@ -72,11 +72,6 @@ interface LiveConnection {
   address: string;
 }
 
-interface Attempt {
-  address: string;
-  outbound: boolean;
-}
-
 export class Router implements RouterApi {
   readonly mesh: MeshView;
   private readonly transport: Transport;
@@ -86,15 +81,14 @@ export class Router implements RouterApi {
   private readonly topology: Topology;
   private readonly gossip: GossipHub;
   private readonly maker: ConnectionMaker;
+  private readonly attempts: ConnectionAttempts;
   private readonly discovery: PeerDiscovery;
   private readonly repair: TopologyRepair;
   private readonly topologyChannel: GossipChannel;
   private readonly live = new Map<PeerName, LiveConnection>();
-  private readonly attempts = new Set<Attempt>();
   private readonly listeners = new Set<() => void>();
   private cachedRoutes: Routes;
   private afterChangeScheduled = false;
-  private readonly random: () => number;
   private terminations = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
 
@@ -112,7 +106,6 @@ export class Router implements RouterApi {
     this.topology = new Topology(init.identity);
     this.cachedRoutes = new Routes(this.self, this.topology.graph);
     const random = components.random ?? Math.random;
-    this.random = random;
     this.gossip = new GossipHub(
       {
         host: {
@@ -145,13 +138,23 @@ export class Router implements RouterApi {
         clock: this.clock,
         logger: this.logger,
         random,
-        dial: (address) => this.dial(address),
-        connectionCount: () => this.live.size + this.inboundAttempts(),
+        dial: (address) => this.attempts.dial(address),
+        connectionCount: () => this.live.size + this.attempts.inboundCount(),
         isConnectedTo: (peer) => this.live.has(peer),
       },
       { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff },
     );
     const isRunning = (): boolean => this.state === 'running';
+    this.attempts = new ConnectionAttempts(
+      {
+        host: { isRunning, liveCount: () => this.live.size, adopt: (conn, target) => this.adopt(conn, target) },
+        transport: this.transport,
+        maker: this.maker,
+        clock: this.clock,
+        logger: this.logger,
+      },
+      init,
+    );
     this.discovery = new PeerDiscovery(
       {
         host: {
@@ -195,7 +198,7 @@ export class Router implements RouterApi {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
-    await this.transport.listen((stream) => this.accept(stream));
+    await this.transport.listen((stream) => this.attempts.accept(stream));
     this.gossip.start();
     this.repair.start();
     this.connect(this.options.peers ?? []);
@@ -267,7 +270,7 @@ export class Router implements RouterApi {
   status(): RouterStatus {
     return routerStatus({
       init: this.options,
-      attempts: this.attempts,
+      attempts: this.attempts.list(),
       live: this.live.values(),
       topology: this.topology,
       routes: this.routes(),
@@ -279,59 +282,6 @@ export class Router implements RouterApi {
   }
 
   // ---- connections ----
-
-  private accept(stream: ByteStream): void {
-    if (this.state !== 'running') return stream.close();
-    // connLimit stops our discovery dials; inbound is refused only beyond twice that, so a mesh
-    // whose peers are all "full" still lets a new peer in. Handshakes in progress count, so
-    // many peers discovering us at once do not overshoot.
-    const limit = 2 * (this.options.connLimit ?? 100);
-    if (this.live.size + this.attempts.size >= limit) {
-      this.logger.debug({ address: stream.remoteAddress }, 'inbound connection refused: connection limit');
-      return stream.close();
-    }
-    void this.handshake(stream, { address: stream.remoteAddress, outbound: false }, null);
-  }
-
-  private dial(address: string): void {
-    const attempt: Attempt = { address, outbound: true };
-    this.attempts.add(attempt);
-    this.transport.dial(address).then(
-      (stream) => this.handshake(stream, attempt, address),
-      (err: unknown) => {
-        this.attempts.delete(attempt);
-        this.maker.dialFailed(address, toLoomError(err, 'ERR_UNAVAILABLE'));
-      },
-    );
-  }
-
-  private async handshake(stream: ByteStream, attempt: Attempt, target: string | null): Promise<void> {
-    this.attempts.add(attempt);
-    let conn: ProtocolConnection;
-    try {
-      if (this.state !== 'running') throw new LoomError('ERR_UNAVAILABLE', 'router stopped');
-      conn = await establishConnection(stream, {
-        outbound: attempt.outbound,
-        local: this.options.identity,
-        listenPort: this.options.port,
-        password: this.options.password,
-        clock: this.clock,
-        logger: this.logger,
-        handshakeTimeoutMs: this.options.handshakeTimeoutMs,
-        heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-      });
-    } catch (err) {
-      stream.close();
-      this.attempts.delete(attempt);
-      const e = toLoomError(err);
-      this.logger.info({ address: attempt.address, outbound: attempt.outbound, code: e.code, err: e.message }, 'connection failed');
-      if (target) this.maker.dialFailed(target, e);
-      return;
-    }
-    this.attempts.delete(attempt);
-    this.adopt(conn, target);
-  }
 
   private adopt(conn: ProtocolConnection, target: string | null): void {
     const peer = conn.remote.name;
@@ -419,12 +369,6 @@ export class Router implements RouterApi {
         this.logger.error({ err: toLoomError(err).message }, 'mesh change listener threw');
       }
     }
-  }
-
-  private inboundAttempts(): number {
-    let n = 0;
-    for (const a of this.attempts) if (!a.outbound) n++;
-    return n;
   }
 }
 
