@@ -69,7 +69,7 @@ export interface ChannelOptions {
   beforeRelay?: (update: GossipData) => GossipData | null;
 }
 
-/** 'repair' and 'repairState': the topology's digest check and its answer (see router.ts). */
+/** 'repair' and 'repairState': the topology's digest check and its answer (see topology-repair.ts). */
 export type GossipKind = 'neighbour' | 'antiEntropy' | 'broadcast' | 'unicast' | 'repair' | 'repairState';
 
 export interface GossipStats {

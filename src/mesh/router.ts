@@ -3,36 +3,32 @@
  * connection per peer, publishes our connections in the topology, computes routes and carries
  * gossip for every channel.
  *
- * Connection states (RouterStatus.connections):
- *   connecting  — dialling, or handshake in progress (either direction);
- *   pending     — handshake done, the peer's topology entry does not list us yet, so routes
- *                 do not use the connection;
- *   established — both ends list the connection: routes use it;
- *   retrying    — a target whose last attempt failed; next attempt at retryAt;
- *   failed      — a target we will not dial again (it is ourselves).
- *
  * Duplicates: when a second connection to a peer completes, both ends keep the one dialled by
  * the peer with the smaller name and close the other with goodbye "duplicate". Both ends apply
  * the same rule to the same two connections, so they agree without another round trip, and the
  * loser's target counts as satisfied, so nobody redials: no flapping.
+ *
+ * Dials and handshakes in progress are connection-attempts.ts. After each burst of topology
+ * changes the router garbage-collects unreachable peers and hands on to peer-discovery.ts (new
+ * dial targets) and topology-repair.ts (fingerprint checks with neighbours). router-status.ts
+ * builds the status snapshot and describes the connection states.
  */
-import { systemClock, type Clock, type TimerHandle } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { hostOf, parsePeerAddress } from './address.js';
 import type { BackoffOptions } from './backoff.js';
-import { establishConnection, PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from './connection.js';
+import { ConnectionAttempts } from './connection-attempts.js';
 import { ConnectionMaker } from './connection-maker.js';
 import { GossipHub, type ChannelOptions, type GossipStats } from './gossip.js';
+import { PeerDiscovery } from './peer-discovery.js';
 import { Routes } from './routes.js';
+import { routerStatus } from './router-status.js';
 import { Topology, TopologyUpdate } from './topology.js';
-import { decodeDigest, isDigest, sameHash, topologyHash, TopologyDigest } from './topology-digest.js';
-import { TopologyGossiper } from './topology-gossiper.js';
-import { entriesNewerThan, isSummary, summaryHasNews, TopologySummary } from './topology-summary.js';
+import { TOPOLOGY_CHANNEL, TopologyGossiper } from './topology-gossiper.js';
+import { TopologyRepair } from './topology-repair.js';
 import type {
-  ByteStream,
-  ConnectionStatus,
   GossipChannel,
   Gossiper,
   MeshView,
@@ -43,7 +39,7 @@ import type {
   Transport,
 } from './types.js';
 
-export const TOPOLOGY_CHANNEL = 'topology';
+export { TOPOLOGY_CHANNEL } from './topology-gossiper.js';
 
 export interface RouterComponents {
   transport: Transport;
@@ -76,11 +72,6 @@ interface LiveConnection {
   address: string;
 }
 
-interface Attempt {
-  address: string;
-  outbound: boolean;
-}
-
 export class Router implements RouterApi {
   readonly mesh: MeshView;
   private readonly transport: Transport;
@@ -90,17 +81,14 @@ export class Router implements RouterApi {
   private readonly topology: Topology;
   private readonly gossip: GossipHub;
   private readonly maker: ConnectionMaker;
+  private readonly attempts: ConnectionAttempts;
+  private readonly discovery: PeerDiscovery;
+  private readonly repair: TopologyRepair;
   private readonly topologyChannel: GossipChannel;
   private readonly live = new Map<PeerName, LiveConnection>();
-  private readonly attempts = new Set<Attempt>();
   private readonly listeners = new Set<() => void>();
   private cachedRoutes: Routes;
-  private cachedHash: { at: number; hash: Uint8Array } | null = null;
   private afterChangeScheduled = false;
-  private discoveryTimer: TimerHandle | null = null;
-  private repairTimer: TimerHandle | null = null;
-  private antiEntropyTimer: TimerHandle | null = null;
-  private readonly random: () => number;
   private terminations = 0;
   private state: 'new' | 'running' | 'stopped' = 'new';
 
@@ -118,7 +106,6 @@ export class Router implements RouterApi {
     this.topology = new Topology(init.identity);
     this.cachedRoutes = new Routes(this.self, this.topology.graph);
     const random = components.random ?? Math.random;
-    this.random = random;
     this.gossip = new GossipHub(
       {
         host: {
@@ -151,11 +138,46 @@ export class Router implements RouterApi {
         clock: this.clock,
         logger: this.logger,
         random,
-        dial: (address) => this.dial(address),
-        connectionCount: () => this.live.size + this.inboundAttempts(),
+        dial: (address) => this.attempts.dial(address),
+        connectionCount: () => this.live.size + this.attempts.inboundCount(),
         isConnectedTo: (peer) => this.live.has(peer),
       },
       { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff },
+    );
+    const isRunning = (): boolean => this.state === 'running';
+    this.attempts = new ConnectionAttempts(
+      {
+        host: { isRunning, liveCount: () => this.live.size, adopt: (conn, target) => this.adopt(conn, target) },
+        transport: this.transport,
+        maker: this.maker,
+        clock: this.clock,
+        logger: this.logger,
+      },
+      init,
+    );
+    this.discovery = new PeerDiscovery(
+      {
+        host: {
+          self: this.self,
+          topology: this.topology,
+          routes: () => this.routes(),
+          isConnectedTo: (peer) => this.live.has(peer),
+          isRunning,
+        },
+        maker: this.maker,
+        clock: this.clock,
+      },
+      { discoveryDelayMs: init.discoveryDelayMs },
+    );
+    this.repair = new TopologyRepair(
+      {
+        host: { topology: this.topology, neighbours: () => this.live.keys(), isRunning },
+        gossip: this.gossip,
+        clock: this.clock,
+        logger: this.logger,
+        random,
+      },
+      { repairDelayMs: init.repairDelayMs, antiEntropyIntervalMs: init.antiEntropyIntervalMs, antiEntropyJitter: init.antiEntropyJitter },
     );
     this.mesh = {
       self: this.self,
@@ -176,9 +198,9 @@ export class Router implements RouterApi {
   async start(): Promise<void> {
     if (this.state !== 'new') return;
     this.state = 'running';
-    await this.transport.listen((stream) => this.accept(stream));
+    await this.transport.listen((stream) => this.attempts.accept(stream));
     this.gossip.start();
-    this.scheduleAntiEntropy();
+    this.repair.start();
     this.connect(this.options.peers ?? []);
   }
 
@@ -187,9 +209,8 @@ export class Router implements RouterApi {
     this.state = 'stopped';
     this.maker.stop();
     this.gossip.stop();
-    this.discoveryTimer?.cancel();
-    this.repairTimer?.cancel();
-    this.antiEntropyTimer?.cancel();
+    this.discovery.stop();
+    this.repair.stop();
     for (const { conn } of [...this.live.values()]) conn.close('shutdown');
     this.live.clear();
     await this.transport.close();
@@ -246,110 +267,21 @@ export class Router implements RouterApi {
     return this.cachedRoutes;
   }
 
-  /** Our topology's hash for the repair check, recomputed only after a change. */
-  private fingerprint(): { hash: Uint8Array } {
-    const at = this.topology.changeCount;
-    if (this.cachedHash?.at !== at) this.cachedHash = { at, hash: topologyHash(this.topology.view().values()) };
-    return this.cachedHash;
-  }
-
   status(): RouterStatus {
-    const routes = this.routes();
-    const connections: ConnectionStatus[] = [];
-    for (const a of this.attempts) {
-      connections.push({ address: a.address, outbound: a.outbound, state: 'connecting', info: a.outbound ? 'dialling' : 'handshake' });
-    }
-    for (const { conn, peer, address } of this.live.values()) {
-      const listsUs = this.topology.get(peer)?.connections.some((c) => c.name === this.self && c.established) ?? false;
-      connections.push({
-        address,
-        outbound: conn.outbound,
-        state: listsUs ? 'established' : 'pending',
-        info: `${peer}(${conn.remote.nickname})`,
-        peer: { name: peer, nickname: conn.remote.nickname },
-        encrypted: conn.encrypted,
-      });
-    }
-    connections.push(...this.maker.status(Date.now() - this.clock.now()));
-    const stats = this.gossip.stats;
-    return {
-      name: this.self,
-      nickname: this.options.identity.nickname,
-      uid: this.options.identity.uid,
-      protocol: 'loom',
-      protocolMinVersion: PROTOCOL_MIN_VERSION,
-      protocolMaxVersion: PROTOCOL_MAX_VERSION,
-      encryption: this.options.password !== undefined,
-      peerDiscovery: this.maker.discovery,
-      port: this.options.port,
-      targets: this.maker.userTargets(),
-      connections,
-      peers: this.topology.status(),
-      routes: { unicast: routes.unicastRows(), broadcast: routes.broadcastNextHops(this.self) },
-      stats: {
-        terminations: this.terminations,
-        gossipBytesSent: stats.bytesSent,
-        gossipBytesReceived: stats.bytesReceived,
-        gossipMessagesSent: stats.messagesSent,
-        gossipMessagesReceived: stats.messagesReceived,
-      },
-    };
+    return routerStatus({
+      init: this.options,
+      attempts: this.attempts.list(),
+      live: this.live.values(),
+      topology: this.topology,
+      routes: this.routes(),
+      maker: this.maker,
+      gossipStats: this.gossip.stats,
+      terminations: this.terminations,
+      clock: this.clock,
+    });
   }
 
   // ---- connections ----
-
-  private accept(stream: ByteStream): void {
-    if (this.state !== 'running') return stream.close();
-    // connLimit stops our discovery dials; inbound is refused only beyond twice that, so a mesh
-    // whose peers are all "full" still lets a new peer in. Handshakes in progress count, so
-    // many peers discovering us at once do not overshoot.
-    const limit = 2 * (this.options.connLimit ?? 100);
-    if (this.live.size + this.attempts.size >= limit) {
-      this.logger.debug({ address: stream.remoteAddress }, 'inbound connection refused: connection limit');
-      return stream.close();
-    }
-    void this.handshake(stream, { address: stream.remoteAddress, outbound: false }, null);
-  }
-
-  private dial(address: string): void {
-    const attempt: Attempt = { address, outbound: true };
-    this.attempts.add(attempt);
-    this.transport.dial(address).then(
-      (stream) => this.handshake(stream, attempt, address),
-      (err: unknown) => {
-        this.attempts.delete(attempt);
-        this.maker.dialFailed(address, toLoomError(err, 'ERR_UNAVAILABLE'));
-      },
-    );
-  }
-
-  private async handshake(stream: ByteStream, attempt: Attempt, target: string | null): Promise<void> {
-    this.attempts.add(attempt);
-    let conn: ProtocolConnection;
-    try {
-      if (this.state !== 'running') throw new LoomError('ERR_UNAVAILABLE', 'router stopped');
-      conn = await establishConnection(stream, {
-        outbound: attempt.outbound,
-        local: this.options.identity,
-        listenPort: this.options.port,
-        password: this.options.password,
-        clock: this.clock,
-        logger: this.logger,
-        handshakeTimeoutMs: this.options.handshakeTimeoutMs,
-        heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-        heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-      });
-    } catch (err) {
-      stream.close();
-      this.attempts.delete(attempt);
-      const e = toLoomError(err);
-      this.logger.info({ address: attempt.address, outbound: attempt.outbound, code: e.code, err: e.message }, 'connection failed');
-      if (target) this.maker.dialFailed(target, e);
-      return;
-    }
-    this.attempts.delete(attempt);
-    this.adopt(conn, target);
-  }
 
   private adopt(conn: ProtocolConnection, target: string | null): void {
     const peer = conn.remote.name;
@@ -377,10 +309,7 @@ export class Router implements RouterApi {
     conn.onMessage((msg) => {
       if (this.live.get(peer) !== entry) return;
       if (msg.type === 'heartbeat' || msg.type === 'goodbye') return;
-      if (msg.type === 'gossip' && msg.channel === TOPOLOGY_CHANNEL && (isDigest(msg.payload) || isSummary(msg.payload))) {
-        this.gossip.countReceived(msg.payload.length);
-        return isDigest(msg.payload) ? this.onDigest(peer, msg.payload) : this.onSummary(peer, msg.payload);
-      }
+      if (msg.type === 'gossip' && msg.channel === TOPOLOGY_CHANNEL && this.repair.receive(peer, msg.payload)) return;
       this.gossip.receive(peer, msg);
     });
     conn.onDrain(() => {
@@ -391,9 +320,7 @@ export class Router implements RouterApi {
     if (existing) this.gossip.connectionClosed(peer);
     this.publishOurConnections();
     this.gossip.connectionEstablished(peer);
-    // Topology: summaries both ways, then each side sends what the other lacks. A joiner thus
-    // receives the full state once; two peers that already agree exchange 18 B per entry.
-    this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), false));
+    this.repair.connectionEstablished(peer);
   }
 
   private connectionClosed(entry: LiveConnection, err: LoomError | null): void {
@@ -433,8 +360,8 @@ export class Router implements RouterApi {
     const routes = this.routes();
     const removed = this.topology.removeUnreachable(routes.reachable);
     if (removed.length > 0) this.logger.debug({ removed: removed.length }, 'unreachable peers removed from topology');
-    this.scheduleDiscovery();
-    this.scheduleRepair();
+    this.discovery.topologyChanged();
+    this.repair.topologyChanged();
     for (const listener of [...this.listeners]) {
       try {
         listener();
@@ -442,97 +369,6 @@ export class Router implements RouterApi {
         this.logger.error({ err: toLoomError(err).message }, 'mesh change listener threw');
       }
     }
-  }
-
-  private inboundAttempts(): number {
-    let n = 0;
-    for (const a of this.attempts) if (!a.outbound) n++;
-    return n;
-  }
-
-  /**
-   * Repair check, once per burst of topology changes: broadcast trees computed from views that
-   * differ during churn can miss a peer. We send our fingerprint to each neighbour; one whose
-   * fingerprint differs answers with a summary, and the two then exchange only the entries that
-   * differ (topology-summary.ts).
-   */
-  private scheduleRepair(): void {
-    if (this.repairTimer || this.state !== 'running') return;
-    const base = this.options.repairDelayMs ?? 1_000;
-    this.repairTimer = this.clock.setTimeout(() => {
-      this.repairTimer = null;
-      if (this.state === 'running') this.sendFingerprints();
-    }, Math.round(base * (1 + this.random() / 2)));
-  }
-
-  /** Topology anti-entropy: fingerprints (not full states) to every neighbour, every interval. */
-  private scheduleAntiEntropy(): void {
-    if (this.state !== 'running') return;
-    const interval = this.options.antiEntropyIntervalMs ?? 30_000;
-    const jitter = this.options.antiEntropyJitter ?? 0.1;
-    this.antiEntropyTimer = this.clock.setTimeout(() => {
-      this.sendFingerprints();
-      this.scheduleAntiEntropy();
-    }, Math.round(interval * (1 - jitter + 2 * jitter * this.random())));
-  }
-
-  private sendFingerprints(): void {
-    const digest = new TopologyDigest(this.fingerprint().hash);
-    for (const peer of this.live.keys()) this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, digest);
-  }
-
-  private onDigest(peer: PeerName, payload: Uint8Array): void {
-    let theirs: Uint8Array;
-    try {
-      theirs = decodeDigest(payload);
-    } catch (err) {
-      this.logger.warn({ peer, err: toLoomError(err).message }, 'bad topology digest');
-      return;
-    }
-    if (sameHash(theirs, this.fingerprint().hash)) return;
-    this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), false));
-    this.scheduleRepair();
-  }
-
-  /** Sends the entries the neighbour lacks; answers a request with our summary if it has news for us. */
-  private onSummary(peer: PeerName, payload: Uint8Array): void {
-    let theirs: TopologySummary;
-    try {
-      theirs = TopologySummary.decode(payload);
-    } catch (err) {
-      this.logger.warn({ peer, err: toLoomError(err).message }, 'bad topology summary');
-      return;
-    }
-    const delta = entriesNewerThan(this.topology.view().values(), theirs);
-    if (delta.length > 0) this.gossip.gossipTo(peer, 'repairState', TOPOLOGY_CHANNEL, new TopologyUpdate(delta));
-    if (!theirs.reply && summaryHasNews(this.topology.view(), theirs)) {
-      this.gossip.gossipTo(peer, 'repair', TOPOLOGY_CHANNEL, TopologySummary.of(this.topology.view().values(), true));
-    }
-  }
-
-  private scheduleDiscovery(): void {
-    if (!this.maker.discovery || this.discoveryTimer) return;
-    this.discoveryTimer = this.clock.setTimeout(() => {
-      this.discoveryTimer = null;
-      if (this.state === 'running') this.maker.setDiscovered(this.discoveredAddresses());
-    }, this.options.discoveryDelayMs ?? 200);
-  }
-
-  /** Addresses other peers report for their neighbours that we are not connected to. */
-  private discoveredAddresses(): Map<string, PeerName> {
-    const routes = this.routes();
-    const byPeer = new Map<PeerName, string>();
-    for (const name of routes.reachable) {
-      if (name === this.self) continue;
-      for (const c of this.topology.get(name)?.connections ?? []) {
-        if (c.name === this.self || this.live.has(c.name) || !routes.reachable.has(c.name)) continue;
-        const current = byPeer.get(c.name);
-        if (current === undefined || c.address < current) byPeer.set(c.name, c.address);
-      }
-    }
-    const out = new Map<string, PeerName>();
-    for (const [peer, address] of byPeer) out.set(address, peer);
-    return out;
   }
 }
 

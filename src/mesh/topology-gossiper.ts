@@ -18,6 +18,9 @@ import { Topology, TopologyUpdate } from './topology.js';
 import type { PeerEntry } from './topology-entry.js';
 import type { GossipData, Gossiper } from './types.js';
 
+/** The router's own gossip channel; no other component may register it. */
+export const TOPOLOGY_CHANNEL = 'topology';
+
 export class TopologyGossiper implements Gossiper {
   /** What each update we returned changed, for `beforeRelay` (bundle: built by us from neighbour news). */
   private readonly news = new WeakMap<GossipData, { changed: PeerEntry[]; bundle: boolean }>();
