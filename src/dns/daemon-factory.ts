@@ -24,6 +24,7 @@ export function createDnsSubsystemFactory(overrides: DnsFactoryOverrides = {}): 
           ttlSeconds: options.ttlSeconds,
           resolvConf: options.resolvConf ?? findResolvConf(),
           listenAddresses: options.listenAddresses,
+          udpPath: options.udpPath,
         },
       );
       registerDnsApi(api, dns);

@@ -1,6 +1,6 @@
 /** DNS for container names: the replicated records (gossip channel "dns") and the server. */
 export { DnsRecordStore, DEFAULT_TOMBSTONE_LIFETIME_MS, type DnsStoreComponents, type DnsStoreInit, type DnsStatusRow } from './store.js';
-export { DnsServer, UDP_PATH_ENV, type DnsServerComponents, type DnsServerInit, type DnsListen, type DnsStats, type DnsUdpStats, type Endpoint, type UdpPath, type UdpPathSetting } from './server.js';
+export { DnsServer, type DnsServerComponents, type DnsServerInit, type DnsListen, type DnsStats, type DnsUdpStats, type Endpoint, type UdpPath, type UdpPathSetting } from './server.js';
 export { RecordSet, supersedes, recordKey, type DnsRecord } from './records.js';
 export { decodeRecords } from './codec.js';
 export { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';

@@ -15,7 +15,7 @@
  *   /dev/net/tun, through kernel VXLAN FDB entries to one local UDP port per peer (the first
  *   design, kept as a fallback: one frame per datagram both ways, no TSO).
  */
-import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import type { Subsystem, SubsystemFactory } from '../../daemon/subsystem.js';
@@ -26,9 +26,9 @@ import { LinuxDataplane } from '../linux/linux-dataplane.js';
 import { Relay } from '../relay/relay.js';
 import { ETHERNET_HEADER_BYTES, VXLAN_HEADER_BYTES } from '../relay/wire.js';
 import { DataplaneController } from './controller.js';
-import type { DataplaneMode } from './launch-options.js';
+import type { DataplaneMode, RelayPath } from './launch-options.js';
 import { fileMemory } from './memory.js';
-import { RelayDriver, type RelayPath } from './relay-driver.js';
+import { RelayDriver } from './relay-driver.js';
 import { TAP_NAME, VXLAN_OVERHEAD } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
@@ -36,14 +36,6 @@ import { parseTrustedSubnets } from './trusted-subnets.js';
 const RELAY_FRAME_OVERHEAD_BYTES = ETHERNET_HEADER_BYTES + VXLAN_HEADER_BYTES;
 /** With probes every 200 ms and 4 failures to go down (relay-driver.ts): a blocked path is noticed within 1.2 s. */
 const RELAY_PROBE_TIMEOUT_MS = 400;
-
-/** LOOM_RELAY_PATH (tap | vxlan-port); default tap where /dev/net/tun exists. */
-export function relayPathFromEnv(env: NodeJS.ProcessEnv = process.env, tunExists: () => boolean = () => existsSync('/dev/net/tun')): RelayPath {
-  const value = env['LOOM_RELAY_PATH'];
-  if (value === 'tap' || value === 'vxlan-port') return value;
-  if (value !== undefined && value !== '') throw new LoomError('ERR_INVALID_ARGUMENT', `invalid LOOM_RELAY_PATH "${value.slice(0, 20)}": tap or vxlan-port`);
-  return tunExists() ? 'tap' : 'vxlan-port';
-}
 
 export const DATAPLANE_SUBSYSTEM = 'dataplane';
 
@@ -116,20 +108,20 @@ export function inInitialNetns(): boolean {
 /**
  * Whether the data plane runs, and why not. `auto` is on, except (1) without root, which cannot
  * create links, and (2) in the host's initial network namespace under the node test runner
- * (NODE_TEST_CONTEXT): a backstop so that a unit test which forgets `--dataplane off` never
+ * (`underTestRunner`, NODE_TEST_CONTEXT read in launch-options.ts): a backstop so that a unit test which forgets `--dataplane off` never
  * creates links in the root namespace of the machine running the tests. A real `loom launch` in
  * a host's root namespace is the normal case and gets the data plane.
  */
 export function dataplaneEnabled(
   mode: DataplaneMode,
-  env: NodeJS.ProcessEnv = process.env,
+  underTestRunner: boolean,
   initial: () => boolean = inInitialNetns,
   uid: number | undefined = process.getuid?.(),
 ): { on: boolean; why: string } {
   if (mode === 'on') return { on: true, why: '--dataplane on' };
   if (mode === 'off') return { on: false, why: '--dataplane off' };
   if (uid !== undefined && uid !== 0) return { on: false, why: 'auto: not root (cannot create links)' };
-  if (env['NODE_TEST_CONTEXT'] !== undefined && initial()) return { on: false, why: 'auto: a test run in the initial network namespace' };
+  if (underTestRunner && initial()) return { on: false, why: 'auto: a test run in the initial network namespace' };
   return { on: true, why: 'auto' };
 }
 
@@ -137,7 +129,7 @@ export const dataplaneSubsystemFactory: SubsystemFactory = {
   name: DATAPLANE_SUBSYSTEM,
   create({ router, api, logger, clock, config, stateDir }) {
     const options = config.dataplane;
-    const enabled = dataplaneEnabled(options.mode);
+    const enabled = dataplaneEnabled(options.mode, options.underTestRunner);
     if (!enabled.on) {
       logger.warn({ reason: enabled.why }, 'kernel data plane and relay off');
       return null;
@@ -146,7 +138,7 @@ export const dataplaneSubsystemFactory: SubsystemFactory = {
     // The relay carries frames up to the segment MTU (+ Ethernet 14 + VXLAN 8 bytes) and answers a
     // bigger DF frame with ICMP fragmentation-needed, so a container with a larger MTU adapts.
     // Every peer uses the same --mtu (one MTU per segment), hence the same limit.
-    const path = relayPathFromEnv();
+    const path = options.relayPath;
     const relay = new Relay(
       { clock, logger },
       {
