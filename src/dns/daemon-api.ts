@@ -1,6 +1,6 @@
 /**
- * The DNS subsystem's face on the local API: record endpoints, `/dns/status`, the `dns` section
- * of `/report` and the `loom_dns_*` metrics. Bodies are checked here (shape and lengths, zod) and
+ * The DNS subsystem's face on the local API: record endpoints, `/dns/status` and the
+ * `loom_dns_*` metrics (`report()` is the `dns` section of `/report`, added by the daemon). Bodies are checked here (shape and lengths, zod) and
  * then by the subsystem (names, addresses, container ids); both throw ERR_INVALID_ARGUMENT.
  */
 import { z } from 'zod';
@@ -19,7 +19,6 @@ export const dnsAddBodySchema = z.object({ name, address, containerId: container
 export const dnsRemoveBodySchema = z.object({ name: name.optional(), address: address.optional(), containerId: containerId.optional() }).strict();
 
 export function registerDnsApi(api: ApiServer, dns: DnsSubsystem): void {
-  api.registerReportSection('dns', () => dns.report());
   api.registerMetrics('dns', createDnsMetrics(() => dns.report()));
 
   api.route('GET', '/dns/status', () => ({ json: dns.report() }));

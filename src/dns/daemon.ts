@@ -16,7 +16,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { isLoomError, LoomError } from '../core/errors.js';
 import { parseContainerId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
-import type { Subsystem, SubsystemRegistry } from '../daemon/subsystem.js';
+import type { Subsystem } from '../core/subsystem.js';
 import type { RouterApi } from '../mesh/types.js';
 import type { DnsAddResult, DnsListenerStatus, DnsQueryStats, DnsRecordRow, DnsReport } from './daemon-types.js';
 import { DEFAULT_DNS_TTL_SECONDS, DEFAULT_RESOLV_CONF } from './daemon-options.js';
@@ -275,12 +275,6 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
       ...(udpPath === null ? {} : { udpPath }),
     };
   }
-}
-
-/** The DNS subsystem among the daemon's, if it runs (for the data plane and the container runtime). */
-export function dnsSubsystemOf(subsystems: SubsystemRegistry): DnsSubsystem | undefined {
-  const s = subsystems.get(DNS_SUBSYSTEM);
-  return s instanceof DnsSubsystem ? s : undefined;
 }
 
 function addStats(a: DnsQueryStats, b: DnsStats): DnsQueryStats {

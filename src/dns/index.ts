@@ -10,7 +10,7 @@ export { parseResolvConf } from './resolv-conf.js';
 export const DNS_GOSSIP_CHANNEL = 'dns';
 
 // The daemon subsystem (src/dns/daemon*.ts): wiring, API, options, hooks for containers.
-export { DnsSubsystem, dnsSubsystemOf, DNS_SUBSYSTEM, EXTERN_CONTAINER_ID, type ContainerDnsHooks, type DnsSubsystemComponents, type DnsSubsystemInit, type RemoveFilter } from './daemon.js';
-export { dnsSubsystemFactory, createDnsSubsystemFactory, type DnsFactoryOverrides } from './daemon-factory.js';
+export { DnsSubsystem, DNS_SUBSYSTEM, EXTERN_CONTAINER_ID, type ContainerDnsHooks, type DnsSubsystemComponents, type DnsSubsystemInit, type RemoveFilter } from './daemon.js';
+export { createDnsSubsystem, type DnsBuildComponents, type DnsFactoryOverrides } from './daemon-factory.js';
 export { parseDnsOptions, dnsArgs, findResolvConf, type DnsLaunchConfig, type RawDnsOptions } from './daemon-options.js';
 export type { DnsReport, DnsRecordRow, DnsListenerStatus, DnsQueryStats, DnsAddResult, DnsRemoveResult, DnsLookupResult } from './daemon-types.js';

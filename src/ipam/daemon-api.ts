@@ -1,6 +1,6 @@
 /**
  * The IPAM subsystem's face on the local API: allocate/claim/release/lookup, status, rmpeer,
- * reset, the `ipam` section of `/report` and the `loom_ipam_*` metrics. Bodies are checked here
+ * reset and the `loom_ipam_*` metrics (`report()` is the `ipam` section of `/report`, added by the daemon). Bodies are checked here
  * (shape and lengths, zod) and then by the subsystem (ids, CIDRs, peer names); both throw
  * ERR_INVALID_ARGUMENT. Every answer that reports a change is sent after the change is durable.
  */
@@ -23,7 +23,6 @@ export const ipamRmpeerBodySchema = z.object({ peers: z.array(z.string().min(1).
 export const ipamResetBodySchema = z.object({ force: z.boolean().optional() }).strict();
 
 export function registerIpamApi(api: ApiServer, ipam: IpamSubsystem): void {
-  api.registerReportSection('ipam', () => ipam.report());
   api.registerMetrics('ipam', createIpamMetrics(() => ipam.report()));
 
   api.route('GET', '/ipam/status', () => ({ json: ipam.report() }));

@@ -15,7 +15,7 @@ import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/os/netns.js';
 import { pidExists } from '../../src/os/lab-procs.js';
-import type { ContainerList } from '../../src/api/container-routes.js';
+import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import { FASTDP_MTU } from '../../src/dataplane/controller/settings.js';
 

@@ -23,7 +23,7 @@ import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/os/netns.js';
 import { putBehindNat } from '../../src/os/lab-nat.js';
 import { systemRunner, type CommandResult } from '../../src/os/runner.js';
-import type { ContainerList } from '../../src/api/container-routes.js';
+import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import type { PeerPathStatus } from '../../src/dataplane/controller/desired.js';
 import { FASTDP_MTU, SEALED_MTU } from '../../src/dataplane/controller/settings.js';

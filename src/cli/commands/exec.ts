@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { LoomError } from '../../core/errors.js';
-import type { ContainerList } from '../../api/container-routes.js';
+import type { ContainerList } from '../../containers/routes.js';
 import { startProcess } from '../../os/runner.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 

@@ -1,4 +1,4 @@
-import type { ContainerList } from '../../api/container-routes.js';
+import type { ContainerList } from '../../containers/routes.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** `loom ps`: one line per container (id name mac cidr pid), then attached namespaces. */

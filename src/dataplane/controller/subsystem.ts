@@ -18,7 +18,9 @@
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
-import type { Subsystem, SubsystemFactory } from '../../daemon/subsystem.js';
+import type { Clock } from '../../core/clock.js';
+import type { Subsystem } from '../../core/subsystem.js';
+import type { RouterApi } from '../../mesh/types.js';
 import { LoomError } from '../../core/errors.js';
 import { systemRunner } from '../../os/runner.js';
 import { TapDevice } from '../../os/tap.js';
@@ -26,7 +28,7 @@ import { LinuxDataplane } from '../linux/linux-dataplane.js';
 import { Relay } from '../relay/relay.js';
 import { ETHERNET_HEADER_BYTES, VXLAN_HEADER_BYTES } from '../relay/wire.js';
 import { DataplaneController } from './controller.js';
-import type { DataplaneMode, RelayPath } from './launch-options.js';
+import type { DataplaneLaunchConfig, DataplaneMode, RelayPath } from './launch-options.js';
 import { fileMemory } from './memory.js';
 import { RelayDriver } from './relay-driver.js';
 import { TAP_NAME, VXLAN_OVERHEAD } from './settings.js';
@@ -63,6 +65,11 @@ export class DataplaneSubsystem implements Subsystem {
     }
     this.controller.start();
     await this.controller.applyNow();
+  }
+
+  /** The `dataplane` section of `/report`. */
+  report(): ReturnType<DataplaneController['status']> {
+    return this.controller.status();
   }
 
   async stop(): Promise<void> {
@@ -125,54 +132,70 @@ export function dataplaneEnabled(
   return { on: true, why: 'auto' };
 }
 
-export const dataplaneSubsystemFactory: SubsystemFactory = {
-  name: DATAPLANE_SUBSYSTEM,
-  create({ router, api, logger, clock, config, stateDir }) {
-    const options = config.dataplane;
-    const enabled = dataplaneEnabled(options.mode, options.underTestRunner);
-    if (!enabled.on) {
-      logger.warn({ reason: enabled.why }, 'kernel data plane and relay off');
-      return null;
-    }
-    const encrypted = config.password !== undefined;
-    // The relay carries frames up to the segment MTU (+ Ethernet 14 + VXLAN 8 bytes) and answers a
-    // bigger DF frame with ICMP fragmentation-needed, so a container with a larger MTU adapts.
-    // Every peer uses the same --mtu (one MTU per segment), hence the same limit.
-    const path = options.relayPath;
-    const relay = new Relay(
-      { clock, logger },
-      {
-        self: router.mesh.self,
-        dataPort: config.port,
-        encrypt: encrypted,
-        maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES,
-        maxFrameBytes: options.mtu + ETHERNET_HEADER_BYTES,
-        probeTimeoutMs: RELAY_PROBE_TIMEOUT_MS,
-      },
-    );
-    let controller: DataplaneController | null = null;
-    const driver = new RelayDriver(
-      { router, relay, clock, logger, onChange: () => controller?.schedule() },
-      { encrypted, path, openProbeBytes: options.mtu + VXLAN_OVERHEAD },
-    );
-    controller = new DataplaneController(
-      {
-        router,
-        dataplane: new LinuxDataplane({ runner: systemRunner, logger }),
-        clock,
-        logger,
-        memory: fileMemory(join(stateDir.path, 'dataplane.json')),
-        relay: () => driver.facts(),
-        relayForwarding: (table) => relay.setForwarding(table),
-        relayStatus: () => ({ ...driver.status(), stats: relay.stats() }),
-      },
-      { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
-    );
-    api.registerReportSection(DATAPLANE_SUBSYSTEM, () => controller.status());
-    logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
-    return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null);
-  },
-};
+export interface DataplaneBuildComponents {
+  /** Constructed, not yet started. */
+  router: RouterApi;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface DataplaneBuildInit {
+  options: DataplaneLaunchConfig;
+  /** The router's port: the relay's UDP data port has the same number. */
+  port: number;
+  /** The mesh has a password: the relay seals. */
+  encrypted: boolean;
+  stateDir: string;
+}
+
+/**
+ * The daemon's data plane, or null when `dataplaneEnabled` says no (logged). Called by the
+ * composition root (src/daemon/subsystems.ts); the gossip channel opens here.
+ */
+export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBuildComponents, init: DataplaneBuildInit): DataplaneSubsystem | null {
+  const options = init.options;
+  const enabled = dataplaneEnabled(options.mode, options.underTestRunner);
+  if (!enabled.on) {
+    logger.warn({ reason: enabled.why }, 'kernel data plane and relay off');
+    return null;
+  }
+  const encrypted = init.encrypted;
+  // The relay carries frames up to the segment MTU (+ Ethernet 14 + VXLAN 8 bytes) and answers a
+  // bigger DF frame with ICMP fragmentation-needed, so a container with a larger MTU adapts.
+  // Every peer uses the same --mtu (one MTU per segment), hence the same limit.
+  const path = options.relayPath;
+  const relay = new Relay(
+    { clock, logger },
+    {
+      self: router.mesh.self,
+      dataPort: init.port,
+      encrypt: encrypted,
+      maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES,
+      maxFrameBytes: options.mtu + ETHERNET_HEADER_BYTES,
+      probeTimeoutMs: RELAY_PROBE_TIMEOUT_MS,
+    },
+  );
+  let controller: DataplaneController | null = null;
+  const driver = new RelayDriver(
+    { router, relay, clock, logger, onChange: () => controller?.schedule() },
+    { encrypted, path, openProbeBytes: options.mtu + VXLAN_OVERHEAD },
+  );
+  controller = new DataplaneController(
+    {
+      router,
+      dataplane: new LinuxDataplane({ runner: systemRunner, logger }),
+      clock,
+      logger,
+      memory: fileMemory(join(init.stateDir, 'dataplane.json')),
+      relay: () => driver.facts(),
+      relayForwarding: (table) => relay.setForwarding(table),
+      relayStatus: () => ({ ...driver.status(), stats: relay.stats() }),
+    },
+    { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
+  );
+  logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
+  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null);
+}
 
 function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[], relayPath: RelayPath): void {
   logger.info({ mtu, encrypted, fastdp, trustedSubnets: trusted, relayPath }, 'data plane: kernel VXLAN + user-space relay');

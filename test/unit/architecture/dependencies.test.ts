@@ -1,12 +1,13 @@
 /**
  * Holds the line on which way dependencies point (docs/ARCHITECTURE.md): only src/os starts
- * processes or opens netlink; core depends on nothing; the CLI reaches the daemon through the API
- * client and never pulls in the packet path (mesh, data plane, relay) at load time.
+ * processes or opens netlink; core depends on nothing; no import circle anywhere in src; the CLI
+ * reaches the daemon through the typed client only and never pulls in the packet path (mesh,
+ * data plane, relay) at load time.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
@@ -77,4 +78,54 @@ test('the CLI does not load the packet path (mesh, data plane, relay) at start-u
 test('subsystems do not reach into the CLI', () => {
   const offenders = all.filter((i) => !i.file.startsWith('cli/') && /(^|\/)cli\//.test(i.spec));
   assert.deepEqual(offenders, []);
+});
+
+/** The file (relative to src) a relative import names, or null for a package. */
+function target(i: Import): string | null {
+  if (!i.spec.startsWith('.')) return null;
+  return relative(SRC, resolve(SRC, dirname(i.file), i.spec.replace(/\.js$/, '.ts')));
+}
+
+/** Every cycle of `edges` (file -> files), each as the path that closes it; depth-first. */
+function cyclesOf(edges: Map<string, string[]>): string[] {
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const found: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'open');
+    path.push(file);
+    for (const next of edges.get(file) ?? []) {
+      const s = state.get(next);
+      if (s === 'open') found.push([...path.slice(path.indexOf(next)), next].join(' -> '));
+      else if (s === undefined && edges.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(file, 'done');
+  };
+  for (const file of edges.keys()) if (!state.has(file)) visit(file);
+  return found;
+}
+
+function importGraph(imports: readonly Import[]): Map<string, string[]> {
+  const edges = new Map<string, string[]>();
+  for (const i of imports) {
+    const to = target(i);
+    if (!edges.has(i.file)) edges.set(i.file, []);
+    if (to !== null) edges.get(i.file)!.push(to);
+  }
+  return edges;
+}
+
+test('no import circle anywhere in src (type-only imports count too)', () => {
+  assert.deepEqual(cyclesOf(importGraph(all)), []);
+});
+
+test('the cycle check finds a circle (guards against a vacuous pass)', () => {
+  const edges = new Map([
+    ['a.ts', ['b.ts']],
+    ['b.ts', ['c.ts']],
+    ['c.ts', ['a.ts']],
+    ['d.ts', ['a.ts']],
+  ]);
+  assert.deepEqual(cyclesOf(edges), ['a.ts -> b.ts -> c.ts -> a.ts']);
 });

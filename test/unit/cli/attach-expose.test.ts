@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiServer } from '../../../src/api/server.js';
-import { registerContainerRoutes, registerExposeRoutes, type ContainerService } from '../../../src/api/container-routes.js';
+import { registerContainerRoutes, type ContainerService } from '../../../src/containers/routes.js';
+import { registerExposeRoutes } from '../../../src/daemon/host-address-routes.js';
 import { attachBody } from '../../../src/cli/commands/attach.js';
 import { detachBody } from '../../../src/cli/commands/detach.js';
 import { runCli, EXIT_ERROR, EXIT_OK } from '../../../src/cli/run.js';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiServer } from '../../../src/api/server.js';
 import { ApiClient } from '../../../src/api/client.js';
-import { registerContainerRoutes, type ContainerService } from '../../../src/api/container-routes.js';
+import { registerContainerRoutes, type ContainerService } from '../../../src/containers/routes.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { LoomError } from '../../../src/core/errors.js';
 import { formatContainers } from '../../../src/cli/commands/ps.js';

@@ -8,8 +8,9 @@ import { FakeClock, silentLogger, type Logger } from '../../../src/core/index.js
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions, type RawLaunchOptions } from '../../../src/daemon/options.js';
 import type { SubsystemFactory } from '../../../src/daemon/subsystem.js';
-import { ipamSubsystemOf, type IpamSubsystem } from '../../../src/ipam/daemon.js';
-import { createIpamSubsystemFactory } from '../../../src/ipam/daemon-factory.js';
+import type { IpamSubsystem } from '../../../src/ipam/daemon.js';
+import { createIpamSubsystemFactory } from '../../../src/daemon/subsystems.js';
+import { ipamSubsystemOf } from '../../helpers/subsystem-of.js';
 import { Router } from '../../../src/mesh/router.js';
 import { MemoryNetwork } from '../../../src/mesh/transport-memory.js';
 import { cliContext } from '../../helpers/cli-context.js';
