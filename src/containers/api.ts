@@ -48,15 +48,15 @@ export const detachBodySchema = z.union([
 ]);
 export const removeBodySchema = z.object({ id: idText }).strict();
 
-const netnsTargetSchema = z.union([z.object({ pid: z.number() }), z.object({ path: z.string() })]);
+const netnsTargetSchema = z.union([z.object({ pid: z.number().int() }), z.object({ path: z.string() })]);
 
 /** A container's record (src/containers/types.ts ContainerRecord) as the API sends it. */
 export const containerRecordSchema = z.object({
   id: z.string(),
   name: z.string(),
-  pid: z.number(),
+  pid: z.number().int(),
   pidStartTime: z.number(),
-  unsharePid: z.number(),
+  unsharePid: z.number().int(),
   mac: z.string(),
   cidrs: z.array(z.string()),
   hostVeth: z.string(),
@@ -77,7 +77,7 @@ export const containerRowSchema = z.object({
   name: z.string(),
   mac: z.string(),
   cidrs: z.array(z.string()),
-  pid: z.number(),
+  pid: z.number().int(),
   alive: z.boolean(),
   createdAt: z.string(),
 });

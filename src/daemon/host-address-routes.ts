@@ -5,7 +5,7 @@
 import type { ApiServer } from '../api/server.js';
 import { parseWith } from '../api/validate.js';
 import { LoomError } from '../core/errors.js';
-import { exposeBodySchema, hideBodySchema } from './host-address-api.js';
+import { exposeBodySchema, HOST_ADDRESS_ROUTES, hideBodySchema } from './host-address-api.js';
 
 /** The host's extra overlay addresses (HostAddressSubsystem); null when it does not run. */
 export interface HostExposure {
@@ -20,11 +20,12 @@ export function registerExposeRoutes(server: ApiServer, exposure: HostExposure |
     if (!exposure) throw new LoomError('ERR_UNAVAILABLE', 'expose needs the kernel data plane (the loom bridge) on this host');
     return exposure;
   };
-  server.route('POST', '/expose', async (req) => {
+  const { expose, hide } = HOST_ADDRESS_ROUTES;
+  server.route(expose.method, expose.path, async (req) => {
     const body = parseWith(exposeBodySchema, (await req.body()) ?? {}, 'expose request');
     return { json: { cidr: await require().expose(body.address) } };
   });
-  server.route('POST', '/hide', async (req) => {
+  server.route(hide.method, hide.path, async (req) => {
     const body = parseWith(hideBodySchema, await req.body(), 'hide request');
     return { json: { cidr: body.cidr, released: await require().hide(body.cidr) } };
   });

@@ -129,3 +129,28 @@ test('the cycle check finds a circle (guards against a vacuous pass)', () => {
   ]);
   assert.deepEqual(cyclesOf(edges), ['a.ts -> b.ts -> c.ts -> a.ts']);
 });
+
+/**
+ * The daemon side of every subsystem: its classes, routes, factories and the runtime's records;
+ * the raw API client and server; the daemon's own wiring and lifecycle.
+ */
+const DAEMON_SIDE =
+  /(^|\/)(api\/(client|server|route-table|router-routes)|containers\/(daemon|routes|types|runtime|store)|(ipam|dns)\/daemon(-api|-factory)?|dataplane\/controller\/subsystem|daemon\/(subsystems?|subsystem-set|host-address|host-address-routes|background|state-dir))\.js$/;
+
+test('the CLI reaches the daemon only through the typed client (src/client): no raw calls, no daemon-side imports', () => {
+  const cliFiles = sources(join(SRC, 'cli'));
+  assert.ok(cliFiles.length > 10);
+  const rawCalls = cliFiles.filter((f) => /\.call\s*[<(]|new\s+ApiClient\b|\bfetch\s*\(/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
+  assert.deepEqual(rawCalls, [], 'a CLI command calls the daemon through a typed method (client.containers.run(...)), not call(METHOD, PATH)');
+  const offenders = all.filter((i) => i.file.startsWith('cli/') && DAEMON_SIDE.test(i.spec));
+  assert.deepEqual(offenders, []);
+  // Launch runs the daemon in-process, loaded lazily: only the type of its router factory is static.
+  const foreground = all.filter((i) => i.file.startsWith('cli/') && /daemon\/foreground\.js$/.test(i.spec) && !i.typeOnly);
+  assert.deepEqual(foreground, []);
+  assert.ok(all.some((i) => i.file === 'cli/command.ts' && /client\/index\.js$/.test(i.spec)), 'the CLI builds its client from src/client');
+});
+
+test('the daemon-side pattern matches what it should (guards against a vacuous pass)', () => {
+  for (const spec of ['../../containers/daemon.js', '../../containers/routes.js', '../../api/client.js', '../../ipam/daemon.js', '../../dns/daemon-api.js', '../../containers/types.js']) assert.ok(DAEMON_SIDE.test(spec), spec);
+  for (const spec of ['../../client/index.js', '../../containers/api.js', '../../ipam/daemon-types.js', '../../daemon/options.js', '../../ipam/daemon-options.js']) assert.ok(!DAEMON_SIDE.test(spec), spec);
+});

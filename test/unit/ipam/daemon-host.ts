@@ -3,7 +3,7 @@
  * FakeClock, the real IPAM subsystem over SQLite in a temp state dir, the real HTTP API on
  * 127.0.0.1 port 0. The clock is driven by hand (`driveUntil`): nothing sleeps.
  */
-import { ApiClient } from '../../../src/api/client.js';
+import { LoomClient } from '../../../src/client/index.js';
 import { FakeClock, silentLogger, type Logger } from '../../../src/core/index.js';
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions, type RawLaunchOptions } from '../../../src/daemon/options.js';
@@ -26,7 +26,7 @@ export async function driveUntil(clock: FakeClock, done: () => boolean, limitMs:
 
 export interface Host {
   daemon: RunningDaemon;
-  client: ApiClient;
+  client: LoomClient;
   ipam: IpamSubsystem;
   addr: string;
 }
@@ -56,7 +56,7 @@ export async function startHost(
   const ipam = ipamSubsystemOf(daemon.subsystems);
   if (!ipam) throw new Error('no ipam subsystem');
   const addr = `127.0.0.1:${daemon.apiAddress.port}`;
-  return { daemon, client: new ApiClient({ address: addr }), ipam, addr };
+  return { daemon, client: new LoomClient({ address: addr }), ipam, addr };
 }
 
 /** A fixed peer name per host index, so seeds can be named before launch. */
