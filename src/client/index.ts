@@ -8,6 +8,7 @@ import { ApiClient, type ApiClientInit } from '../api/client.js';
 import { typedClient, type TypedClient } from '../api/contract.js';
 import { CONTAINER_ROUTES } from '../containers/api.js';
 import { HOST_ADDRESS_ROUTES } from '../daemon/host-address-api.js';
+import type { DNS_ROUTES } from '../dns/api.js';
 import { IPAM_ROUTES } from '../ipam/api.js';
 
 export class LoomClient extends ApiClient {
@@ -15,6 +16,8 @@ export class LoomClient extends ApiClient {
   readonly containers: TypedClient<typeof CONTAINER_ROUTES>;
   /** `/ipam/*` (src/ipam/api.ts). */
   readonly ipam: TypedClient<typeof IPAM_ROUTES>;
+  /** `/dns/*` (src/dns/api.ts); `dnsAdd` and friends are the same routes. */
+  readonly dns: TypedClient<typeof DNS_ROUTES>;
   /** `loom expose / hide` (src/daemon/host-address-api.ts). */
   readonly hostAddress: TypedClient<typeof HOST_ADDRESS_ROUTES>;
 
@@ -23,6 +26,7 @@ export class LoomClient extends ApiClient {
     this.containers = typedClient(this, CONTAINER_ROUTES);
     this.ipam = typedClient(this, IPAM_ROUTES);
     this.hostAddress = typedClient(this, HOST_ADDRESS_ROUTES);
+    this.dns = this.dnsRoutes;
   }
 }
 

@@ -154,3 +154,13 @@ test('the daemon-side pattern matches what it should (guards against a vacuous p
   for (const spec of ['../../containers/daemon.js', '../../containers/routes.js', '../../api/client.js', '../../ipam/daemon.js', '../../dns/daemon-api.js', '../../containers/types.js']) assert.ok(DAEMON_SIDE.test(spec), spec);
   for (const spec of ['../../client/index.js', '../../containers/api.js', '../../ipam/daemon-types.js', '../../daemon/options.js', '../../ipam/daemon-options.js']) assert.ok(!DAEMON_SIDE.test(spec), spec);
 });
+
+test('configuration is read at the edge: process.env only in cli, daemon, demo, the lab and the runner default', () => {
+  const allowed = (file: string): boolean =>
+    /^(cli|daemon|demo|lab)\//.test(file) || file === 'os/netns.ts' || /^os\/lab-[^/]+\.ts$/.test(file) || file === 'os/runner.ts';
+  const readers = sources(SRC)
+    .map((f) => relative(SRC, f))
+    .filter((f) => /\bprocess\.env\b/.test(readFileSync(join(SRC, f), 'utf8')));
+  assert.ok(readers.some((f) => f.startsWith('daemon/') || f.startsWith('cli/')), 'the check sees the edge (guards against a vacuous pass)');
+  assert.deepEqual(readers.filter((f) => !allowed(f)), []);
+});

@@ -36,7 +36,8 @@ test('attach/detach/expose/hide through the API: bodies reach the services, resu
   const service: ContainerService = {
     run: async () => assert.fail('not called'),
     attach: async (t, c) => (calls.push(['attach', t, c]), attachment),
-    detach: async (id, c) => (calls.push(['detach', id, c]), { id: 'abc' } as never),
+    // A whole record: the typed client parses answers with the route's response schema.
+    detach: async (id, c) => (calls.push(['detach', id, c]), { id: 'abc', name: 'web', pid: 42, pidStartTime: 1, unsharePid: 41, mac: '02:00:00:00:00:09', cidrs: [], hostVeth: 'vlmabc', bridge: 'loom', createdAt: 'now' } as never),
     detachTarget: async (t, c) => (calls.push(['detachTarget', t, c]), [attachment]),
     remove: async () => assert.fail('not called'),
     list: () => [],
