@@ -32,7 +32,7 @@ import { silentLogger } from '../src/core/logger.js';
 import { systemRunner } from '../src/os/runner.js';
 import { startDaemon, type RunningDaemon } from '../src/daemon/foreground.js';
 import { parseLaunchOptions } from '../src/daemon/options.js';
-import { createIpamSubsystemFactory } from '../src/ipam/daemon-factory.js';
+import { createIpamSubsystemFactory } from '../src/daemon/subsystems.js';
 import type { SqliteStoreOptions } from '../src/ipam/store-sqlite.js';
 import { Router } from '../src/mesh/router.js';
 import { MemoryNetwork } from '../src/mesh/transport-memory.js';

@@ -2,6 +2,8 @@ import { request } from 'node:http';
 import { ERROR_CODES, LoomError, type ErrorCode } from '../core/errors.js';
 import type { RouterStatus } from '../mesh/types.js';
 import type { DnsAddResult, DnsLookupResult, DnsRemoveResult, DnsReport } from '../dns/daemon-types.js';
+import { DNS_ROUTES } from '../dns/api.js';
+import { typedClient, type TypedClient } from './contract.js';
 import { parseHostPort } from './validate.js';
 
 export const DEFAULT_HTTP_ADDR = '127.0.0.1:6784';
@@ -22,7 +24,7 @@ export interface Report {
 }
 
 /**
- * The CLI's only way to talk to the daemon. Every failure is a LoomError: the daemon's own code
+ * The transport under the typed client (src/client LoomClient). Every failure is a LoomError: the daemon's own code
  * when it answered with one, ERR_UNAVAILABLE when nothing listens, ERR_TIMEOUT, or ERR_PROTOCOL
  * for an answer that is not ours. Response bodies are trusted to be well-formed beyond that:
  * the daemon is the same build on the same host.
@@ -32,6 +34,8 @@ export class ApiClient {
   private readonly host: string;
   private readonly port: number;
   private readonly timeoutMs: number;
+  /** The DNS routes, typed from their table (src/dns/api.ts). */
+  protected readonly dnsRoutes: TypedClient<typeof DNS_ROUTES> = typedClient(this, DNS_ROUTES);
 
   constructor(init: ApiClientInit = {}) {
     this.address = init.address ?? DEFAULT_HTTP_ADDR;
@@ -63,21 +67,21 @@ export class ApiClient {
 
   /** POST /dns/records: `name` (a single label gets the domain) -> `address` for this host. */
   dnsAdd(record: { name: string; address: string; containerId?: string }): Promise<DnsAddResult> {
-    return this.call('POST', '/dns/records', record);
+    return this.dnsRoutes.add(record);
   }
 
   /** POST /dns/records/remove: this host's records matching every field given. */
   dnsRemove(filter: { name?: string; address?: string; containerId?: string }): Promise<DnsRemoveResult> {
-    return this.call('POST', '/dns/records/remove', filter);
+    return this.dnsRoutes.remove(filter);
   }
 
   /** GET /dns/lookup; ERR_NOT_FOUND when the name has no records. */
   dnsLookup(name: string): Promise<DnsLookupResult> {
-    return this.call('GET', `/dns/lookup?${new URLSearchParams({ name }).toString()}`);
+    return this.dnsRoutes.lookup({ name });
   }
 
   dnsStatus(): Promise<DnsReport> {
-    return this.call('GET', '/dns/status');
+    return this.dnsRoutes.status();
   }
 
   metrics(): Promise<string> {

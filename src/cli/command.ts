@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ApiClient, DEFAULT_HTTP_ADDR } from '../api/client.js';
+import { DEFAULT_HTTP_ADDR, LoomClient } from '../client/index.js';
 import type { CliContext } from './context.js';
 
 /**
@@ -15,6 +15,7 @@ export function withHttpAddr(cmd: Command): Command {
   return cmd.option('--http-addr <addr>', `router API address (env LOOM_HTTP_ADDR, default ${DEFAULT_HTTP_ADDR})`);
 }
 
-export function clientFor(ctx: CliContext, opts: { httpAddr?: string }): ApiClient {
-  return new ApiClient({ address: opts.httpAddr ?? ctx.env['LOOM_HTTP_ADDR'] ?? DEFAULT_HTTP_ADDR });
+/** The CLI's only way to the daemon: the typed client (src/client). */
+export function clientFor(ctx: CliContext, opts: { httpAddr?: string }): LoomClient {
+  return new LoomClient({ address: opts.httpAddr ?? ctx.env['LOOM_HTTP_ADDR'] ?? DEFAULT_HTTP_ADDR });
 }

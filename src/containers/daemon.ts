@@ -25,16 +25,12 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { registerContainerRoutes, registerExposeRoutes } from '../api/container-routes.js';
 import type { Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
-import { hostAddressSubsystemOf } from '../daemon/host-address.js';
-import { ipamSubsystemOf } from '../ipam/daemon.js';
-import type { Subsystem, SubsystemFactory, SubsystemRegistry } from '../daemon/subsystem.js';
+import type { Subsystem } from '../core/subsystem.js';
 import { parseIpv4Cidr } from '../dataplane/addresses.js';
-import { DATAPLANE_SUBSYSTEM, DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
 import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
 import { writeFileDurable } from '../os/durable-file.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
@@ -77,14 +73,10 @@ export interface RunRequest {
   env?: Record<string, string>;
 }
 
-/** What DNS offers (src/dns/daemon.ts ContainerDnsHooks), found by shape so the import stays one-way. */
-interface DnsHooks {
+/** What the containers need of DNS (src/dns/daemon.ts DnsSubsystem implements it; wired in src/daemon/subsystems.ts). */
+export interface DnsHooks {
   onContainerStarted(name: string, address: string, containerId: string): void;
   onContainerGone(containerId: string): void;
-}
-function isDnsHooks(s: unknown): s is DnsHooks {
-  const o = s as Partial<DnsHooks> | undefined;
-  return typeof o?.onContainerStarted === 'function' && typeof o.onContainerGone === 'function';
 }
 
 /** Where local MACs go: the data plane controller (or a recorder in tests). */
@@ -399,33 +391,3 @@ export function attachmentId(target: NetnsTarget, processes: ProcessTable): stri
     throw new LoomError('ERR_NOT_FOUND', `no network namespace at ${target.path.slice(0, 100)}`, { cause: err });
   }
 }
-
-/** Finds the data plane controller among earlier subsystems, if it runs. */
-function dataplaneOf(subsystems: SubsystemRegistry): DataplaneSubsystem | undefined {
-  const s = subsystems.get(DATAPLANE_SUBSYSTEM);
-  return s instanceof DataplaneSubsystem ? s : undefined;
-}
-
-export const containersSubsystemFactory: SubsystemFactory = {
-  name: CONTAINERS_SUBSYSTEM,
-  create({ api, logger, clock, stateDir, subsystems }) {
-    const dataplane = dataplaneOf(subsystems);
-    const dns = subsystems.get('dns');
-    const ipam = ipamSubsystemOf(subsystems);
-    const hostAddress = hostAddressSubsystemOf(subsystems);
-    const containers = new ContainersSubsystem(
-      {
-        clock,
-        logger,
-        ...(dataplane ? { macs: dataplane.controller } : {}),
-        ...(isDnsHooks(dns) ? { dns } : {}),
-        ...(ipam ? { ipam } : {}),
-        ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
-      },
-      { stateDir: stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
-    );
-    registerContainerRoutes(api, containers);
-    registerExposeRoutes(api, hostAddress ?? null);
-    return containers;
-  },
-};

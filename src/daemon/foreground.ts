@@ -9,7 +9,7 @@ import type { LaunchConfig } from './options.js';
 import { StateDir } from './state-dir.js';
 import type { SubsystemFactory, SubsystemRegistry } from './subsystem.js';
 import { SubsystemSet } from './subsystem-set.js';
-import { SUBSYSTEMS } from './subsystems.js';
+import { createSubsystems } from './subsystems.js';
 
 /**
  * Builds the (not yet started) router for a config; the daemon owns its lifecycle from then on.
@@ -22,7 +22,7 @@ export interface DaemonComponents {
   createRouter: RouterFactory;
   /** For the subsystems' timers; default the system clock (tests pass the router's fake clock). */
   clock?: Clock;
-  /** Default SUBSYSTEMS (src/daemon/subsystems.ts). */
+  /** Default: every subsystem, wired by the composition root (createSubsystems in src/daemon/subsystems.ts). */
   subsystems?: readonly SubsystemFactory[];
 }
 
@@ -58,7 +58,7 @@ export async function startDaemon(components: DaemonComponents, config: LaunchCo
     const identity: PeerIdentity = { name: stateDir.peerName(config.name), nickname: config.nickname, uid: randomPeerUid() };
     router = components.createRouter(config, identity, logger);
     api = new ApiServer({ logger: logger.child({ component: 'api' }) }, { host: config.httpHost, port: config.httpPort });
-    subsystems = new SubsystemSet(components.subsystems ?? SUBSYSTEMS, { router, api, logger, clock: components.clock ?? systemClock, stateDir, config });
+    subsystems = new SubsystemSet(components.subsystems ?? createSubsystems(), { router, api, logger, clock: components.clock ?? systemClock, stateDir, config });
     let stopping: Promise<void> | null = null;
     let markStopped: () => void = () => {};
     const stopped = new Promise<void>((resolve) => (markStopped = resolve));

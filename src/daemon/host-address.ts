@@ -21,13 +21,10 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { DataplaneSubsystem, DATAPLANE_SUBSYSTEM } from '../dataplane/controller/subsystem.js';
-import { dnsSubsystemOf } from '../dns/daemon.js';
-import { ipamSubsystemOf } from '../ipam/daemon.js';
 import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../ipam/address-spec.js';
 import { formatCidr, parseAddressInCidr } from '../ipam/cidr.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
-import type { Subsystem, SubsystemFactory } from './subsystem.js';
+import type { Subsystem } from '../core/subsystem.js';
 
 export const HOST_ADDRESS_SUBSYSTEM = 'host-address';
 const FIRST_RETRY_MS = 1_000;
@@ -135,6 +132,11 @@ export class HostAddressSubsystem implements Subsystem {
     return () => this.readyListeners.delete(listener);
   }
 
+  /** The `host-address` section of `/report`. */
+  report(): HostAddressStatus {
+    return this.status();
+  }
+
   status(): HostAddressStatus {
     return { cidr: this.cidr, bridge: this.bridge, dns: this.serving, attempts: this.attempts, lastError: this.lastError };
   }
@@ -214,31 +216,3 @@ function addressOf(cidr: string): string {
   const slash = cidr.indexOf('/');
   return slash < 0 ? cidr : cidr.slice(0, slash);
 }
-
-/** The host-address subsystem among the daemon's, if it runs (for the container runtime). */
-export function hostAddressSubsystemOf(subsystems: { get(name: string): Subsystem | undefined }): HostAddressSubsystem | undefined {
-  const s = subsystems.get(HOST_ADDRESS_SUBSYSTEM);
-  return s instanceof HostAddressSubsystem ? s : undefined;
-}
-
-/**
- * Runs only with the kernel data plane (the bridge is there to carry the address; in the host's
- * initial namespace, where unit-test daemons run, it is off) and with IPAM or DNS.
- */
-export const hostAddressSubsystemFactory: SubsystemFactory = {
-  name: HOST_ADDRESS_SUBSYSTEM,
-  create({ subsystems, clock, logger, api, config }) {
-    const dataplane = subsystems.get(DATAPLANE_SUBSYSTEM);
-    if (!(dataplane instanceof DataplaneSubsystem)) return null;
-    const ipam = ipamSubsystemOf(subsystems);
-    const dns = dnsSubsystemOf(subsystems);
-    if (!ipam && !dns) return null;
-    const fixed = config.dns.listenAddresses[0];
-    const subsystem = new HostAddressSubsystem(
-      { clock, logger, ...(ipam ? { ipam } : {}), ...(dns ? { dns } : {}) },
-      { bridge: dataplane.controller.settings.bridge, ...(fixed === undefined ? {} : { fixedNameserver: fixed }) },
-    );
-    api.registerReportSection(HOST_ADDRESS_SUBSYSTEM, () => subsystem.status());
-    return subsystem;
-  },
-};

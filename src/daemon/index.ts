@@ -10,4 +10,4 @@ export { launchInBackground, childFailure, type BackgroundLaunch, type LaunchedD
 export { createDaemonLogger } from './log.js';
 export { type Subsystem, type SubsystemComponents, type SubsystemFactory, type SubsystemRegistry } from './subsystem.js';
 export { SubsystemSet } from './subsystem-set.js';
-export { SUBSYSTEMS } from './subsystems.js';
+export { createSubsystems, createIpamSubsystemFactory, createDnsSubsystemFactory, type SubsystemOverrides } from './subsystems.js';

@@ -2,11 +2,11 @@ import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { Logger } from '../core/logger.js';
 
 /**
- * The daemon's logger: pino JSON lines to stdout (or `destination`), level from LOOM_LOG_LEVEL
- * (default info). Components take `logger.child({ component: 'mesh' })` and so on.
+ * The daemon's logger: pino JSON lines to stdout (or `destination`), at `level` (default info;
+ * `loom launch` passes LOOM_LOG_LEVEL, read in options.ts). Components take `logger.child({ component: 'mesh' })` and so on.
  */
 export function createDaemonLogger(options: { level?: string; destination?: DestinationStream; bindings?: Record<string, unknown> } = {}): Logger & { flush(): void } {
-  const level = options.level ?? process.env['LOOM_LOG_LEVEL'] ?? 'info';
+  const level = options.level ?? 'info';
   const base = pino({ level, base: { pid: process.pid, ...options.bindings } }, options.destination ?? pino.destination({ dest: 1, sync: true }));
   return wrap(base);
 }

@@ -32,7 +32,12 @@ export interface LaunchConfig {
   dns: DnsLaunchConfig;
   ipam: IpamLaunchConfig;
   dataplane: DataplaneLaunchConfig;
+  /** The daemon's log level (LOOM_LOG_LEVEL, default info). */
+  logLevel: LogLevel;
 }
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
 export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions {
@@ -48,7 +53,10 @@ export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawData
 
 /**
  * Validates `loom launch` arguments once, at the edge. Environment fallbacks: LOOM_PASSWORD,
- * LOOM_STATE_DIR, LOOM_HTTP_ADDR (a flag wins). Throws ERR_INVALID_ARGUMENT naming the option.
+ * LOOM_STATE_DIR, LOOM_HTTP_ADDR (a flag wins); environment only: LOOM_LOG_LEVEL, LOOM_DNS_UDP,
+ * LOOM_DATAPLANE, LOOM_MTU, LOOM_RELAY_PATH, NODE_TEST_CONTEXT. This is the one place the daemon
+ * reads its environment; the settings travel down in the LaunchConfig. Throws
+ * ERR_INVALID_ARGUMENT naming the option (ERR_INVALID_CONFIG for a bad LOOM_DNS_UDP).
  */
 export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string[], env: NodeJS.ProcessEnv = process.env, host: string = hostname()): LaunchConfig {
   const port = raw.port === undefined ? DEFAULT_PORT : parsePort(raw.port, '--port');
@@ -76,10 +84,17 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     httpHost: http.host,
     httpPort: http.port,
     peers: peers.map(parsePeerAddress),
-    dns: parseDnsOptions(raw),
+    dns: parseDnsOptions(raw, env),
     ipam: parseIpamOptions(raw),
     dataplane: parseDataplaneOptions(raw, env, password !== undefined),
+    logLevel: parseLogLevel(env['LOOM_LOG_LEVEL']),
   };
+}
+
+function parseLogLevel(text: string | undefined): LogLevel {
+  if (text === undefined || text === '') return 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(text)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid LOOM_LOG_LEVEL "${text.slice(0, 20)}": ${LOG_LEVELS.join(', ')}`);
+  return text as LogLevel;
 }
 
 function parseConnLimit(text: string): number {

@@ -26,6 +26,8 @@ export class SubsystemSet implements SubsystemRegistry {
       }
       if (subsystem.name !== factory.name) throw new LoomError('ERR_INTERNAL', `subsystem factory "${factory.name}" built "${subsystem.name}"`);
       this.built.push(subsystem);
+      const report = subsystem.report?.bind(subsystem);
+      if (report) components.api.registerReportSection(subsystem.name, report);
     }
   }
 

@@ -1,33 +1,19 @@
 /**
- * The contract every part of the daemon beyond the router follows (DNS now; data plane, IPAM,
- * containers later): built from the daemon's components, then started and stopped once.
- *
- * Lifecycle, as run by startDaemon:
- *   1. every factory runs, in list order, BEFORE the router starts: this is where a subsystem
- *      opens its gossip channel (so the full state sent to each new neighbour already includes
- *      it) and registers its API routes, `/report` section and metrics;
- *   2. the router starts;
- *   3. `start()` runs in list order, each awaited; then the API begins to listen, so an API that
- *      answers means every subsystem is up;
- *   4. on shutdown the API closes, then `stop()` runs in reverse list order, then the router stops.
- * A failing `start()` stops the subsystems already started (reverse order) and fails the daemon.
+ * How the daemon runs its subsystems (the contract itself, `Subsystem`, is in src/core/subsystem.ts
+ * with the lifecycle): a list of factories, run in order before the router starts; the default
+ * list is the composition root, ./subsystems.ts.
  */
 import type { ApiServer } from '../api/server.js';
 import type { Clock } from '../core/clock.js';
+import type { Subsystem } from '../core/subsystem.js';
 import type { Logger } from '../core/logger.js';
 import type { RouterApi } from '../mesh/types.js';
 import type { LaunchConfig } from './options.js';
 import type { StateDir } from './state-dir.js';
 
-export interface Subsystem {
-  /** Unique among the daemon's subsystems; also its report section and logger component. */
-  readonly name: string;
-  start(): Promise<void>;
-  /** Idempotent; never throws for a subsystem that was not started. */
-  stop(): Promise<void>;
-}
+export type { Subsystem };
 
-/** Subsystems built so far (earlier in the list), for one that needs another (data plane -> DNS). */
+/** The subsystems a daemon runs, by name (for status and tests; subsystems get each other by construction). */
 export interface SubsystemRegistry {
   get(name: string): Subsystem | undefined;
 }
@@ -42,6 +28,7 @@ export interface SubsystemComponents {
   clock: Clock;
   stateDir: StateDir;
   config: LaunchConfig;
+  /** Those built so far (for the daemon's own checks and tests; the composition root wires by construction). */
   subsystems: SubsystemRegistry;
 }
 

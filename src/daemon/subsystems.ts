@@ -1,12 +1,114 @@
-import { dnsSubsystemFactory } from '../dns/daemon-factory.js';
-import { ipamSubsystemFactory } from '../ipam/daemon-factory.js';
-import type { SubsystemFactory } from './subsystem.js';
-import { dataplaneSubsystemFactory } from '../dataplane/controller/subsystem.js';
-import { containersSubsystemFactory } from '../containers/daemon.js';
-import { hostAddressSubsystemFactory } from './host-address.js';
+/**
+ * The composition root: every subsystem of the daemon, built in start order (stopped in reverse),
+ * each constructed with the others it needs as typed dependencies. This is the one place that
+ * knows who depends on whom; no subsystem looks another up at run time.
+ *
+ *   ipam          router, api                       (routes: src/ipam/daemon-api.ts)
+ *   dns           router, api                       (routes: src/dns/daemon-api.ts)
+ *   dataplane     router                            (report section only)
+ *   host-address  dataplane (its bridge), ipam?, dns?   (routes: ./host-address-routes.ts)
+ *   containers    dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (resolver)
+ *                                                   (routes: src/containers/routes.ts)
+ *
+ * A subsystem the config turns off is null, and whoever would use it is built without it.
+ */
+import { registerContainerRoutes } from '../containers/routes.js';
+import { CONTAINERS_SUBSYSTEM, ContainersSubsystem } from '../containers/daemon.js';
+import { createDataplaneSubsystem, DATAPLANE_SUBSYSTEM, type DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
+import { createDnsSubsystem, type DnsFactoryOverrides } from '../dns/daemon-factory.js';
+import { DNS_SUBSYSTEM, type DnsSubsystem } from '../dns/daemon.js';
+import { createIpamSubsystem, type IpamFactoryOverrides } from '../ipam/daemon-factory.js';
+import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
+import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
+import { registerExposeRoutes } from './host-address-routes.js';
+import type { SubsystemComponents, SubsystemFactory } from './subsystem.js';
+
+/** What the launch options do not set (tests, benchmarks). */
+export interface SubsystemOverrides {
+  ipam?: IpamFactoryOverrides;
+  dns?: DnsFactoryOverrides;
+}
+
+export function buildIpam(c: SubsystemComponents, overrides?: IpamFactoryOverrides): IpamSubsystem {
+  return createIpamSubsystem(c, {
+    options: c.config.ipam,
+    stateDir: c.stateDir.path,
+    peerNameFile: c.stateDir.peerNameFile,
+    expectedPeers: c.config.peers.length + 1,
+    ...(overrides === undefined ? {} : { overrides }),
+  });
+}
+
+export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides): DnsSubsystem | null {
+  return createDnsSubsystem(c, c.config.dns, overrides);
+}
+
+export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
+  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path });
+}
 
 /**
- * Every subsystem of the daemon, in start order (stopped in reverse). A subsystem that needs
- * another comes after it and finds it through `components.subsystems`. Adding one is one line.
+ * Runs only with the kernel data plane (the bridge is there to carry the address; in the host's
+ * initial namespace, where unit-test daemons run, it is off) and with IPAM or DNS. The expose
+ * routes are registered either way (without it they answer ERR_UNAVAILABLE).
  */
-export const SUBSYSTEMS: readonly SubsystemFactory[] = [ipamSubsystemFactory, dnsSubsystemFactory, dataplaneSubsystemFactory, hostAddressSubsystemFactory, containersSubsystemFactory];
+export function buildHostAddress(c: Pick<SubsystemComponents, 'api' | 'clock' | 'logger' | 'config'>, deps: { dataplane: DataplaneSubsystem | null; ipam: IpamSubsystem | null; dns: DnsSubsystem | null }): HostAddressSubsystem | null {
+  const { dataplane, ipam, dns } = deps;
+  const hostAddress =
+    dataplane && (ipam || dns)
+      ? new HostAddressSubsystem(
+          { clock: c.clock, logger: c.logger, ...(ipam ? { ipam } : {}), ...(dns ? { dns } : {}) },
+          { bridge: dataplane.controller.settings.bridge, ...(c.config.dns.listenAddresses[0] === undefined ? {} : { fixedNameserver: c.config.dns.listenAddresses[0] }) },
+        )
+      : null;
+  registerExposeRoutes(c.api, hostAddress);
+  return hostAddress;
+}
+
+export function buildContainers(
+  c: SubsystemComponents,
+  deps: { dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null; hostAddress: HostAddressSubsystem | null },
+): ContainersSubsystem {
+  const { dataplane, dns, ipam, hostAddress } = deps;
+  const containers = new ContainersSubsystem(
+    {
+      clock: c.clock,
+      logger: c.logger,
+      ...(dataplane ? { macs: dataplane.controller } : {}),
+      ...(dns ? { dns } : {}),
+      ...(ipam ? { ipam } : {}),
+      ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
+    },
+    { stateDir: c.stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
+  );
+  registerContainerRoutes(c.api, containers);
+  return containers;
+}
+
+/**
+ * The daemon's subsystems for one daemon, in start order. Each factory runs once (the daemon runs
+ * them in order, before the router starts) and keeps what it built for the ones after it.
+ */
+export function createSubsystems(overrides: SubsystemOverrides = {}): readonly SubsystemFactory[] {
+  let ipam: IpamSubsystem | null = null;
+  let dns: DnsSubsystem | null = null;
+  let dataplane: DataplaneSubsystem | null = null;
+  let hostAddress: HostAddressSubsystem | null = null;
+  return [
+    { name: IPAM_SUBSYSTEM, create: (c) => (ipam = buildIpam(c, overrides.ipam)) },
+    { name: DNS_SUBSYSTEM, create: (c) => (dns = buildDns(c, overrides.dns)) },
+    { name: DATAPLANE_SUBSYSTEM, create: (c) => (dataplane = buildDataplane(c)) },
+    { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
+    { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { dataplane, dns, ipam, hostAddress }) },
+  ];
+}
+
+/** IPAM alone (tests, the IPAM benchmark). */
+export function createIpamSubsystemFactory(overrides: IpamFactoryOverrides = {}): SubsystemFactory {
+  return { name: IPAM_SUBSYSTEM, create: (c) => buildIpam(c, overrides) };
+}
+
+/** DNS alone (tests). */
+export function createDnsSubsystemFactory(overrides: DnsFactoryOverrides = {}): SubsystemFactory {
+  return { name: DNS_SUBSYSTEM, create: (c) => buildDns(c, overrides) };
+}

@@ -1,20 +1,16 @@
 /**
  * The demo's containers: the router's container list (GET /containers, untrusted JSON parsed with
- * zod) and the PIDs of every container the demo has seen. Containers live in network namespaces
+ * the route's response schema, src/containers/api.ts) and the PIDs of every container the demo has seen. Containers live in network namespaces
  * of their own, where the lab's process sweep does not look, so the demo kills them itself, by
  * PID, before the lab goes. A PID is killed only while its start time is the one recorded, so a
  * reused PID is never hit.
  */
 import { readdirSync } from 'node:fs';
-import { z } from 'zod';
+import { CONTAINER_ROUTES, type ContainerRowJson } from '../containers/api.js';
 import { LoomError } from '../core/errors.js';
 import { hasLabMarker, isAlive, processStartTime, signal } from '../lab/index.js';
 
-const listSchema = z.object({
-  containers: z.array(z.object({ id: z.string(), name: z.string(), cidrs: z.array(z.string()), pid: z.number().int(), alive: z.boolean() })),
-});
-
-export type DemoContainer = z.infer<typeof listSchema>['containers'][number];
+export type DemoContainer = ContainerRowJson;
 
 export function parseContainerList(text: string): DemoContainer[] {
   let json: unknown;
@@ -23,7 +19,7 @@ export function parseContainerList(text: string): DemoContainer[] {
   } catch (err) {
     throw new LoomError('ERR_PROTOCOL', 'the container list is not JSON', { cause: err, detail: { text: text.slice(0, 200) } });
   }
-  const parsed = listSchema.safeParse(json);
+  const parsed = CONTAINER_ROUTES.list.response.safeParse(json);
   if (!parsed.success) throw new LoomError('ERR_PROTOCOL', `the container list has an unexpected shape: ${parsed.error.message.slice(0, 300)}`);
   return parsed.data.containers;
 }

@@ -18,7 +18,7 @@
 import { LoomError } from '../core/errors.js';
 import { isLoomError } from '../core/errors.js';
 import { parseContainerId, peerNameFromBytes, peerNameToBytes } from '../core/ids.js';
-import type { DnsRecord } from './records.js';
+import type { DnsRecord } from './record.js';
 import { isValidName, MAX_NAME_LENGTH } from './names.js';
 
 const FORMAT = 1;

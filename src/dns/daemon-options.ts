@@ -6,11 +6,15 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { DEFAULT_DOMAIN, parseIPv4, parseName } from './names.js';
+import type { UdpPathSetting } from './udp-listener.js';
 
 export const DEFAULT_DNS_TTL_SECONDS = 1;
 export const MAX_DNS_TTL_SECONDS = 86_400;
 export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
 const MAX_LISTEN_ADDRESSES = 16;
+/** Environment setting of how UDP queries are served (DnsServerInit.udpPath): auto, dgram or batched. */
+export const UDP_PATH_ENV = 'LOOM_DNS_UDP';
+const UDP_PATHS: readonly UdpPathSetting[] = ['auto', 'dgram', 'batched'];
 
 export interface DnsLaunchConfig {
   enabled: boolean;
@@ -21,6 +25,8 @@ export interface DnsLaunchConfig {
   ttlSeconds: number;
   /** Explicit upstream resolv.conf; undefined = found at start (see findResolvConf). */
   resolvConf: string | undefined;
+  /** From LOOM_DNS_UDP (default auto): how every DNS server of the daemon serves UDP. */
+  udpPath: UdpPathSetting;
 }
 
 /** As commander hands them over. `dns: false` is --no-dns. */
@@ -32,8 +38,8 @@ export interface RawDnsOptions {
   dnsResolvConf?: string;
 }
 
-/** Throws ERR_INVALID_ARGUMENT naming the option. */
-export function parseDnsOptions(raw: RawDnsOptions): DnsLaunchConfig {
+/** Throws ERR_INVALID_ARGUMENT naming the option (ERR_INVALID_CONFIG for a bad LOOM_DNS_UDP). */
+export function parseDnsOptions(raw: RawDnsOptions, env: NodeJS.ProcessEnv = {}): DnsLaunchConfig {
   const listenAddresses = raw.dnsListenAddress === undefined ? [] : parseListenAddresses(raw.dnsListenAddress);
   let domain: string;
   try {
@@ -46,7 +52,13 @@ export function parseDnsOptions(raw: RawDnsOptions): DnsLaunchConfig {
   if (resolvConf !== undefined && (resolvConf.length === 0 || resolvConf.length > 1024 || resolvConf.includes('\0'))) {
     throw new LoomError('ERR_INVALID_ARGUMENT', 'invalid --dns-resolv-conf: expected a file path');
   }
-  return { enabled: raw.dns ?? true, listenAddresses, domain, ttlSeconds, resolvConf };
+  return { enabled: raw.dns ?? true, listenAddresses, domain, ttlSeconds, resolvConf, udpPath: parseUdpPath(env[UDP_PATH_ENV]) };
+}
+
+function parseUdpPath(value: string | undefined): UdpPathSetting {
+  if (value === undefined || value === '') return 'auto';
+  if (!(UDP_PATHS as readonly string[]).includes(value)) throw new LoomError('ERR_INVALID_CONFIG', `dns: udp path must be auto, dgram or batched (${UDP_PATH_ENV})`);
+  return value as UdpPathSetting;
 }
 
 function parseListenAddresses(text: string): string[] {

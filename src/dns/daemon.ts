@@ -16,12 +16,12 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { isLoomError, LoomError } from '../core/errors.js';
 import { parseContainerId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
-import type { Subsystem, SubsystemRegistry } from '../daemon/subsystem.js';
+import type { Subsystem } from '../core/subsystem.js';
 import type { RouterApi } from '../mesh/types.js';
 import type { DnsAddResult, DnsListenerStatus, DnsQueryStats, DnsRecordRow, DnsReport } from './daemon-types.js';
 import { DEFAULT_DNS_TTL_SECONDS, DEFAULT_RESOLV_CONF } from './daemon-options.js';
 import { DEFAULT_DOMAIN, isInDomain, parseIPv4, parseName, qualifyName } from './names.js';
-import { DnsServer, type DnsStats } from './server.js';
+import { DnsServer, type DnsStats, type UdpPathSetting } from './server.js';
 import { DnsRecordStore } from './store.js';
 
 export const DNS_SUBSYSTEM = 'dns';
@@ -60,6 +60,8 @@ export interface DnsSubsystemInit {
   /** Internal, for tests: the port upstreams answer on (see DnsServerInit). */
   upstreamPort?: number;
   tombstoneLifetimeMs?: number;
+  /** How each server serves UDP (DnsServerInit.udpPath); default auto. */
+  udpPath?: UdpPathSetting;
 }
 
 export interface RemoveFilter {
@@ -84,6 +86,7 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
   private readonly resolvConf: string;
   private readonly port: number;
   private readonly upstreamPort: number | undefined;
+  private readonly udpPath: UdpPathSetting;
   private readonly logger: Logger;
   private readonly router: DnsSubsystemComponents['router'];
   private readonly wanted: string[] = [];
@@ -100,6 +103,7 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
     this.resolvConf = init.resolvConf ?? DEFAULT_RESOLV_CONF;
     this.port = init.port ?? DNS_PORT;
     this.upstreamPort = init.upstreamPort;
+    this.udpPath = init.udpPath ?? 'auto';
     for (const a of init.listenAddresses ?? []) this.want(parseIPv4(a));
     this.store = new DnsRecordStore(
       { mesh: components.router.mesh, clock: components.clock, logger: this.logger },
@@ -241,7 +245,13 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
     if (this.state === 'stopped') throw new LoomError('ERR_UNAVAILABLE', 'dns is stopped');
     const server = new DnsServer(
       { store: this.store, logger: this.logger, clock: systemClock },
-      { domain: this.domain, ttlSeconds: this.ttlSeconds, resolvConfPath: this.resolvConf, ...(this.upstreamPort === undefined ? {} : { upstreamPort: this.upstreamPort }) },
+      {
+        domain: this.domain,
+        ttlSeconds: this.ttlSeconds,
+        resolvConfPath: this.resolvConf,
+        udpPath: this.udpPath,
+        ...(this.upstreamPort === undefined ? {} : { upstreamPort: this.upstreamPort }),
+      },
     );
     const endpoint = { host: address, port: this.port };
     const ready = server.start({ udp: endpoint, tcp: endpoint }).then(() => {});
@@ -265,12 +275,6 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
       ...(udpPath === null ? {} : { udpPath }),
     };
   }
-}
-
-/** The DNS subsystem among the daemon's, if it runs (for the data plane and the container runtime). */
-export function dnsSubsystemOf(subsystems: SubsystemRegistry): DnsSubsystem | undefined {
-  const s = subsystems.get(DNS_SUBSYSTEM);
-  return s instanceof DnsSubsystem ? s : undefined;
 }
 
 function addStats(a: DnsQueryStats, b: DnsStats): DnsQueryStats {

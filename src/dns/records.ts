@@ -8,22 +8,11 @@
  * (see store.ts for the rule that keeps it authoritative across restarts).
  */
 import type { GossipData } from '../mesh/types.js';
-import type { ContainerId, PeerName } from '../core/ids.js';
 import { LoomError } from '../core/errors.js';
 import { encodeRecords } from './codec.js';
+import type { DnsRecord } from './record.js';
 
-export interface DnsRecord {
-  /** Canonical FQDN, see names.ts. */
-  readonly name: string;
-  /** Dotted IPv4. */
-  readonly address: string;
-  readonly containerId: ContainerId;
-  /** The peer whose container this is; the only peer that changes this key. */
-  readonly origin: PeerName;
-  /** 1..2^32-1 */
-  readonly version: number;
-  readonly tombstone: boolean;
-}
+export type { DnsRecord };
 
 export const MAX_VERSION = 0xffff_ffff;
 

@@ -41,9 +41,6 @@ export interface DnsServerComponents {
   openUdpBatch?: (socket: UdpSocket) => Promise<UdpBatchOpening>;
 }
 
-/** Environment override of `DnsServerInit.udpPath` (when the init does not set it). */
-export const UDP_PATH_ENV = 'LOOM_DNS_UDP';
-
 export interface DnsServerInit {
   /** Default "loom.local". */
   domain?: string;
@@ -66,7 +63,7 @@ export interface DnsServerInit {
   /** Encoded answers kept for repeated questions. Default 8192; 0 turns the cache off. */
   answerCacheSize?: number;
   /**
-   * Default: $LOOM_DNS_UDP if set, else "auto" (batched when koffi and glibc are there). A
+   * Default "auto" (batched when koffi and glibc are there; the daemon passes LOOM_DNS_UDP). A
    * "batched" that cannot be opened logs a warning and serves with dgram: DNS is never lost to it.
    */
   udpPath?: UdpPathSetting;
@@ -138,8 +135,8 @@ export class DnsServer {
     const cacheSize = init.answerCacheSize ?? 8192;
     if (!Number.isInteger(cacheSize) || cacheSize < 0 || cacheSize > 1_000_000) throw new LoomError('ERR_INVALID_CONFIG', 'dns: answer cache size must be an integer in 0..1000000');
     this.cache = cacheSize === 0 ? null : new AnswerCache(cacheSize);
-    this.udpPathSetting = init.udpPath ?? udpPathFromEnv(process.env[UDP_PATH_ENV]);
-    if (!['auto', 'dgram', 'batched'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', `dns: udp path must be auto, dgram or batched (${UDP_PATH_ENV})`);
+    this.udpPathSetting = init.udpPath ?? 'auto';
+    if (!['auto', 'dgram', 'batched'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', 'dns: udp path must be auto, dgram or batched');
     this.openBatch = components.openUdpBatch ?? ((socket) => openUdpBatch(socket));
     this.udpAnswers = {
       cachedAnswer: (raw) => this.cachedAnswer(raw, false),
@@ -358,11 +355,6 @@ export class DnsServer {
       }
     });
   }
-}
-
-function udpPathFromEnv(value: string | undefined): UdpPathSetting {
-  if (value === undefined || value === '') return 'auto';
-  return value as UdpPathSetting;
 }
 
 function servfail(query: DnsQuery): Buffer {

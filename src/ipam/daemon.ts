@@ -16,7 +16,7 @@ import type { Clock } from '../core/clock.js';
 import { LoomError } from '../core/errors.js';
 import { isPeerName, type PeerName } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
-import type { Subsystem, SubsystemRegistry } from '../daemon/subsystem.js';
+import type { Subsystem } from '../core/subsystem.js';
 import type { RouterApi } from '../mesh/types.js';
 import { type AllocateSpec, parseAddressSpec } from './address-spec.js';
 import { cidrContains, parseAddressInCidr } from './cidr.js';
@@ -190,10 +190,4 @@ export class IpamSubsystem implements Subsystem {
 
 export function hostAllocationId(self: PeerName): string {
   return `${HOST_ID_PREFIX}${self}`;
-}
-
-/** The IPAM subsystem among the daemon's, if it runs (for the container runtime and the data plane). */
-export function ipamSubsystemOf(subsystems: SubsystemRegistry): IpamSubsystem | undefined {
-  const s = subsystems.get(IPAM_SUBSYSTEM);
-  return s instanceof IpamSubsystem ? s : undefined;
 }

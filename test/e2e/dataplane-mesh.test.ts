@@ -14,7 +14,7 @@ import { labSkipReason, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { type Lab, type LabHost, pidExists } from '../../src/lab/index.js';
-import type { ContainerList } from '../../src/api/container-routes.js';
+import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import { FASTDP_MTU } from '../../src/dataplane/controller/settings.js';
 

@@ -19,7 +19,7 @@ import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { LabHost } from '../../src/lab/index.js';
 import type { CommandResult } from '../../src/os/runner.js';
-import type { ContainerList } from '../../src/api/container-routes.js';
+import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import { BRIDGE_NAME, FASTDP_MTU, VXLAN_NAME } from '../../src/dataplane/controller/settings.js';
 import { RELAY_HEADER_BYTES, VNET_HEADER_BYTES, type RelayStats } from '../../src/dataplane/relay/index.js';

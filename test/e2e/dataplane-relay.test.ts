@@ -22,7 +22,7 @@ import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { type Lab, type LabHost, putBehindNat } from '../../src/lab/index.js';
 import { systemRunner, type CommandResult } from '../../src/os/runner.js';
-import type { ContainerList } from '../../src/api/container-routes.js';
+import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import type { PeerPathStatus } from '../../src/dataplane/controller/desired.js';
 import { FASTDP_MTU, SEALED_MTU } from '../../src/dataplane/controller/settings.js';

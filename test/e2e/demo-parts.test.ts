@@ -36,13 +36,13 @@ test('the ping loop timeline folds identical rounds into runs and keeps only rep
 });
 
 test('the container list: parsed from JSON; anything else is ERR_PROTOCOL', () => {
-  const list = parseContainerList(JSON.stringify({ containers: [{ id: 'abc', name: 'web', mac: 'x', cidrs: ['10.32.0.5/12'], pid: 42, alive: true, extra: 1 }], attachments: [] }));
+  const list = parseContainerList(JSON.stringify({ containers: [{ id: 'abc', name: 'web', mac: 'x', cidrs: ['10.32.0.5/12'], pid: 42, alive: true, createdAt: 'now', extra: 1 }], attachments: [] }));
   assert.equal(list.length, 1);
   assert.equal(addressOf(list[0]!), '10.32.0.5');
-  for (const bad of ['not json', '{}', JSON.stringify({ containers: [{ id: 'abc' }] }), JSON.stringify({ containers: [{ id: 'a', name: 'b', cidrs: [], pid: 1.5, alive: true }] })]) {
+  for (const bad of ['not json', '{}', JSON.stringify({ containers: [{ id: 'abc' }] }), JSON.stringify({ containers: [{ id: 'a', name: 'b', mac: 'x', cidrs: [], pid: 1.5, alive: true, createdAt: 'now' }], attachments: [] })]) {
     assert.throws(() => parseContainerList(bad), (err: unknown) => isLoomError(err, 'ERR_PROTOCOL'), bad);
   }
-  assert.throws(() => addressOf({ id: 'a', name: 'b', cidrs: [], pid: 2, alive: true }), (err: unknown) => isLoomError(err, 'ERR_NOT_FOUND'));
+  assert.throws(() => addressOf({ id: 'a', name: 'b', mac: 'x', cidrs: [], pid: 2, alive: true, createdAt: 'now' }), (err: unknown) => isLoomError(err, 'ERR_NOT_FOUND'));
 });
 
 test('the upstream DNS server answers its own domain, NXDOMAIN elsewhere, and ignores garbage', () => {

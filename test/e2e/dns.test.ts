@@ -16,7 +16,7 @@ import { UPSTREAM_ANSWER, UPSTREAM_DOMAIN, useUpstream } from '../helpers/upstre
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
-import type { ContainerList } from '../../src/api/container-routes.js';
+import type { ContainerList } from '../../src/containers/routes.js';
 import type { HostAddressStatus } from '../../src/daemon/host-address.js';
 
 const missing = ['ping', 'unshare', 'nsenter', 'dig', 'getent'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));

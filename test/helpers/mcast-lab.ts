@@ -12,7 +12,7 @@ import { labSkipReason, withLab } from './lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
-import type { ContainerList } from '../../src/api/container-routes.js';
+import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 
 export const CONVERGE_MS = 45_000;

@@ -1,5 +1,4 @@
 import { LoomError } from '../../core/errors.js';
-import type { Attachment } from '../../containers/daemon.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** A PID (digits) or an absolute netns path (/run/netns/NAME, /proc/PID/ns/net). */
@@ -25,7 +24,7 @@ export const attachCommand: CliCommand = {
       .argument('<address-or-target>', 'ADDRESS (a.b.c.d/n static, net:a.b.c.d/n or net:default; none = net:default), then the target')
       .argument('[target]', 'PID or netns path (/run/netns/NAME)')
       .action(async (first: string, second: string | undefined, opts: { httpAddr?: string }) => {
-        const a = await clientFor(ctx, opts).call<Attachment>('POST', '/containers/attach', attachBody(first, second));
+        const a = await clientFor(ctx, opts).containers.attach(attachBody(first, second));
         ctx.out(`${a.cidr} ${a.mac}\n`);
       });
   },

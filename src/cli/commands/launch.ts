@@ -38,7 +38,7 @@ export const launchCommand: CliCommand = {
         if (opts.foreground) {
           const { runUntilStopped, startDaemon } = await import('../../daemon/foreground.js');
           const { createDaemonLogger } = await import('../../daemon/log.js');
-          const logger = createDaemonLogger();
+          const logger = createDaemonLogger({ level: config.logLevel });
           const daemon = await startDaemon({ logger, createRouter: await ctx.loadRouterFactory() }, config);
           await runUntilStopped(daemon, logger);
           logger.flush();

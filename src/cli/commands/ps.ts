@@ -1,8 +1,8 @@
-import type { ContainerList } from '../../api/container-routes.js';
+import type { ContainerListJson } from '../../client/index.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** `loom ps`: one line per container (id name mac cidr pid), then attached namespaces. */
-export function formatContainers(list: ContainerList): string {
+export function formatContainers(list: ContainerListJson): string {
   const rows = [['ID', 'NAME', 'MAC', 'CIDR', 'PID']];
   for (const c of list.containers) rows.push([c.id, c.name, c.mac, c.cidrs.join(',') || '-', c.alive ? String(c.pid) : `${c.pid} (dead)`]);
   for (const a of list.attachments) rows.push(['-', 'pid' in a.target ? `pid:${a.target.pid}` : a.target.path, a.mac, a.cidr, 'pid' in a.target ? String(a.target.pid) : '-']);
@@ -15,7 +15,7 @@ export const psCommand: CliCommand = {
     withHttpAddr(program.command('ps'))
       .description('list containers on this host: id, name, MAC, addresses, PID')
       .action(async (opts: { httpAddr?: string }) => {
-        ctx.out(formatContainers(await clientFor(ctx, opts).call<ContainerList>('GET', '/containers')));
+        ctx.out(formatContainers(await clientFor(ctx, opts).containers.list()));
       });
   },
 };

@@ -1,5 +1,4 @@
 import { LoomError } from '../../core/errors.js';
-import type { IpamResetResult } from '../../ipam/daemon-types.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 const STOP_WAIT_MS = 10_000;
@@ -17,7 +16,7 @@ export const resetCommand: CliCommand = {
       .option('--force', 'even while containers hold addresses')
       .action(async (opts: { httpAddr?: string; force?: boolean }) => {
         const client = clientFor(ctx, opts);
-        const result = await client.call<IpamResetResult>('POST', '/ipam/reset', opts.force ? { force: true } : {});
+        const result = await client.ipam.reset(opts.force ? { force: true } : {});
         ctx.out(result.heir === null ? 'no address space to hand over\n' : `${result.moved} IPs handed to ${result.heir}\n`);
         await client.stop();
         const deadline = Date.now() + STOP_WAIT_MS;

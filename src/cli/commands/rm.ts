@@ -1,4 +1,3 @@
-import type { ContainerRecord } from '../../containers/types.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 export const rmCommand: CliCommand = {
@@ -8,7 +7,7 @@ export const rmCommand: CliCommand = {
       .argument('<containers...>', 'ids or names')
       .action(async (containers: string[], opts: { httpAddr?: string }) => {
         const client = clientFor(ctx, opts);
-        for (const id of containers) ctx.out(`${(await client.call<ContainerRecord>('POST', '/containers/remove', { id })).id}\n`);
+        for (const id of containers) ctx.out(`${(await client.containers.remove({ id })).id}\n`);
       });
   },
 };

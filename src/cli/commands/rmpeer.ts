@@ -1,4 +1,3 @@
-import type { IpamRmpeerResult } from '../../ipam/daemon-types.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** `loom rmpeer NAME|NICKNAME...`: take over the address space of peers that are gone for good. */
@@ -9,7 +8,7 @@ export const rmpeerCommand: CliCommand = {
       .argument('<peers...>', 'peer names or nicknames')
       .option('--force', 'even while other owners of space are unreachable (risk: two heirs in two partitions)')
       .action(async (peers: string[], opts: { httpAddr?: string; force?: boolean }) => {
-        const result = await clientFor(ctx, opts).call<IpamRmpeerResult>('POST', '/ipam/rmpeer', { peers, ...(opts.force ? { force: true } : {}) });
+        const result = await clientFor(ctx, opts).ipam.rmpeer({ peers, ...(opts.force ? { force: true } : {}) });
         ctx.out(`${result.moved} IPs taken over by ${result.heir} from ${result.removed.join(', ')}\n`);
       });
   },

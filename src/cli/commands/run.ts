@@ -1,5 +1,4 @@
 import { LoomError } from '../../core/errors.js';
-import type { ContainerRecord } from '../../containers/types.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** "KEY=VALUE" from `-e`, collected in order; a later KEY wins. */
@@ -31,7 +30,7 @@ export const runCommand: CliCommand = {
       .action(async (args: string[], opts: { httpAddr?: string; name: string; env?: Record<string, string> }) => {
         const { cidr, cmd } = splitAddress(args);
         const body = { name: opts.name, cidr, cmd, ...(opts.env ? { env: opts.env } : {}) };
-        const record = await clientFor(ctx, opts).call<ContainerRecord>('POST', '/containers', body);
+        const record = await clientFor(ctx, opts).containers.run(body);
         ctx.out(`${record.id}\n`);
       });
   },

@@ -1,5 +1,5 @@
 import { LoomError } from '../../core/errors.js';
-import type { Report } from '../../api/client.js';
+import type { Report } from '../../client/index.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 import type { DnsReport } from '../../dns/daemon-types.js';
 import { formatDns } from '../format-dns.js';

@@ -22,7 +22,7 @@ export {
   segmentMtu,
   type DataplaneSettings,
 } from './settings.js';
-export { DataplaneSubsystem, dataplaneSubsystemFactory, dataplaneEnabled, inInitialNetns, DATAPLANE_SUBSYSTEM } from './subsystem.js';
+export { DataplaneSubsystem, createDataplaneSubsystem, type DataplaneBuildComponents, type DataplaneBuildInit, dataplaneEnabled, inInitialNetns, DATAPLANE_SUBSYSTEM } from './subsystem.js';
 export { fileMemory } from './memory.js';
 export { retainPrevious, type RememberedDataplane } from './desired.js';
 export { RelayDriver, type RelayPort, type RelayDriverComponents, type RelayDriverInit, type RelayDriverStatus, type RelayNeighbourStatus } from './relay-driver.js';

@@ -33,15 +33,13 @@ import type { RouterApi, SessionKeys } from '../../mesh/types.js';
 import type { Relay } from '../relay/relay.js';
 import type { RelayFacts } from './desired.js';
 import { underlayIpOf } from './controller.js';
+import type { RelayPath } from './launch-options.js';
 
 /** The part of Relay the driver uses; tests pass a fake. */
 export type RelayPort = Pick<Relay, 'setNeighbour' | 'removeNeighbour' | 'setRoutes' | 'setLocalPort' | 'removeLocalPort' | 'localPortOf' | 'probe' | 'onReachability' | 'stats'>;
 
-/**
- * How relayed frames meet the kernel: 'tap' (the relay's TAP device on the bridge; no local
- * ports) or 'vxlan-port' (kernel VXLAN FDB entries to one local UDP port per peer).
- */
-export type RelayPath = 'tap' | 'vxlan-port';
+/** How relayed frames meet the kernel (defined with the launch options that choose it). */
+export type { RelayPath };
 
 export interface RelayDriverComponents {
   router: Pick<RouterApi, 'mesh' | 'connectionTo' | 'status'>;

@@ -15,10 +15,12 @@
  *   /dev/net/tun, through kernel VXLAN FDB entries to one local UDP port per peer (the first
  *   design, kept as a fallback: one frame per datagram both ways, no TSO).
  */
-import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
-import type { Subsystem, SubsystemFactory } from '../../daemon/subsystem.js';
+import type { Clock } from '../../core/clock.js';
+import type { Subsystem } from '../../core/subsystem.js';
+import type { RouterApi } from '../../mesh/types.js';
 import { LoomError } from '../../core/errors.js';
 import { systemRunner } from '../../os/runner.js';
 import { TapDevice } from '../../os/tap.js';
@@ -26,9 +28,9 @@ import { LinuxDataplane } from '../linux/linux-dataplane.js';
 import { Relay } from '../relay/relay.js';
 import { ETHERNET_HEADER_BYTES, VXLAN_HEADER_BYTES } from '../relay/wire.js';
 import { DataplaneController } from './controller.js';
-import type { DataplaneMode } from './launch-options.js';
+import type { DataplaneLaunchConfig, DataplaneMode, RelayPath } from './launch-options.js';
 import { fileMemory } from './memory.js';
-import { RelayDriver, type RelayPath } from './relay-driver.js';
+import { RelayDriver } from './relay-driver.js';
 import { TAP_NAME, VXLAN_OVERHEAD } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
@@ -36,14 +38,6 @@ import { parseTrustedSubnets } from './trusted-subnets.js';
 const RELAY_FRAME_OVERHEAD_BYTES = ETHERNET_HEADER_BYTES + VXLAN_HEADER_BYTES;
 /** With probes every 200 ms and 4 failures to go down (relay-driver.ts): a blocked path is noticed within 1.2 s. */
 const RELAY_PROBE_TIMEOUT_MS = 400;
-
-/** LOOM_RELAY_PATH (tap | vxlan-port); default tap where /dev/net/tun exists. */
-export function relayPathFromEnv(env: NodeJS.ProcessEnv = process.env, tunExists: () => boolean = () => existsSync('/dev/net/tun')): RelayPath {
-  const value = env['LOOM_RELAY_PATH'];
-  if (value === 'tap' || value === 'vxlan-port') return value;
-  if (value !== undefined && value !== '') throw new LoomError('ERR_INVALID_ARGUMENT', `invalid LOOM_RELAY_PATH "${value.slice(0, 20)}": tap or vxlan-port`);
-  return tunExists() ? 'tap' : 'vxlan-port';
-}
 
 export const DATAPLANE_SUBSYSTEM = 'dataplane';
 
@@ -71,6 +65,11 @@ export class DataplaneSubsystem implements Subsystem {
     }
     this.controller.start();
     await this.controller.applyNow();
+  }
+
+  /** The `dataplane` section of `/report`. */
+  report(): ReturnType<DataplaneController['status']> {
+    return this.controller.status();
   }
 
   async stop(): Promise<void> {
@@ -116,71 +115,87 @@ export function inInitialNetns(): boolean {
 /**
  * Whether the data plane runs, and why not. `auto` is on, except (1) without root, which cannot
  * create links, and (2) in the host's initial network namespace under the node test runner
- * (NODE_TEST_CONTEXT): a backstop so that a unit test which forgets `--dataplane off` never
+ * (`underTestRunner`, NODE_TEST_CONTEXT read in launch-options.ts): a backstop so that a unit test which forgets `--dataplane off` never
  * creates links in the root namespace of the machine running the tests. A real `loom launch` in
  * a host's root namespace is the normal case and gets the data plane.
  */
 export function dataplaneEnabled(
   mode: DataplaneMode,
-  env: NodeJS.ProcessEnv = process.env,
+  underTestRunner: boolean,
   initial: () => boolean = inInitialNetns,
   uid: number | undefined = process.getuid?.(),
 ): { on: boolean; why: string } {
   if (mode === 'on') return { on: true, why: '--dataplane on' };
   if (mode === 'off') return { on: false, why: '--dataplane off' };
   if (uid !== undefined && uid !== 0) return { on: false, why: 'auto: not root (cannot create links)' };
-  if (env['NODE_TEST_CONTEXT'] !== undefined && initial()) return { on: false, why: 'auto: a test run in the initial network namespace' };
+  if (underTestRunner && initial()) return { on: false, why: 'auto: a test run in the initial network namespace' };
   return { on: true, why: 'auto' };
 }
 
-export const dataplaneSubsystemFactory: SubsystemFactory = {
-  name: DATAPLANE_SUBSYSTEM,
-  create({ router, api, logger, clock, config, stateDir }) {
-    const options = config.dataplane;
-    const enabled = dataplaneEnabled(options.mode);
-    if (!enabled.on) {
-      logger.warn({ reason: enabled.why }, 'kernel data plane and relay off');
-      return null;
-    }
-    const encrypted = config.password !== undefined;
-    // The relay carries frames up to the segment MTU (+ Ethernet 14 + VXLAN 8 bytes) and answers a
-    // bigger DF frame with ICMP fragmentation-needed, so a container with a larger MTU adapts.
-    // Every peer uses the same --mtu (one MTU per segment), hence the same limit.
-    const path = relayPathFromEnv();
-    const relay = new Relay(
-      { clock, logger },
-      {
-        self: router.mesh.self,
-        dataPort: config.port,
-        encrypt: encrypted,
-        maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES,
-        maxFrameBytes: options.mtu + ETHERNET_HEADER_BYTES,
-        probeTimeoutMs: RELAY_PROBE_TIMEOUT_MS,
-      },
-    );
-    let controller: DataplaneController | null = null;
-    const driver = new RelayDriver(
-      { router, relay, clock, logger, onChange: () => controller?.schedule() },
-      { encrypted, path, openProbeBytes: options.mtu + VXLAN_OVERHEAD },
-    );
-    controller = new DataplaneController(
-      {
-        router,
-        dataplane: new LinuxDataplane({ runner: systemRunner, logger }),
-        clock,
-        logger,
-        memory: fileMemory(join(stateDir.path, 'dataplane.json')),
-        relay: () => driver.facts(),
-        relayForwarding: (table) => relay.setForwarding(table),
-        relayStatus: () => ({ ...driver.status(), stats: relay.stats() }),
-      },
-      { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
-    );
-    api.registerReportSection(DATAPLANE_SUBSYSTEM, () => controller.status());
-    logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
-    return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null);
-  },
-};
+export interface DataplaneBuildComponents {
+  /** Constructed, not yet started. */
+  router: RouterApi;
+  logger: Logger;
+  clock: Clock;
+}
+
+export interface DataplaneBuildInit {
+  options: DataplaneLaunchConfig;
+  /** The router's port: the relay's UDP data port has the same number. */
+  port: number;
+  /** The mesh has a password: the relay seals. */
+  encrypted: boolean;
+  stateDir: string;
+}
+
+/**
+ * The daemon's data plane, or null when `dataplaneEnabled` says no (logged). Called by the
+ * composition root (src/daemon/subsystems.ts); the gossip channel opens here.
+ */
+export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBuildComponents, init: DataplaneBuildInit): DataplaneSubsystem | null {
+  const options = init.options;
+  const enabled = dataplaneEnabled(options.mode, options.underTestRunner);
+  if (!enabled.on) {
+    logger.warn({ reason: enabled.why }, 'kernel data plane and relay off');
+    return null;
+  }
+  const encrypted = init.encrypted;
+  // The relay carries frames up to the segment MTU (+ Ethernet 14 + VXLAN 8 bytes) and answers a
+  // bigger DF frame with ICMP fragmentation-needed, so a container with a larger MTU adapts.
+  // Every peer uses the same --mtu (one MTU per segment), hence the same limit.
+  const path = options.relayPath;
+  const relay = new Relay(
+    { clock, logger },
+    {
+      self: router.mesh.self,
+      dataPort: init.port,
+      encrypt: encrypted,
+      maxPayloadBytes: options.mtu + RELAY_FRAME_OVERHEAD_BYTES,
+      maxFrameBytes: options.mtu + ETHERNET_HEADER_BYTES,
+      probeTimeoutMs: RELAY_PROBE_TIMEOUT_MS,
+    },
+  );
+  let controller: DataplaneController | null = null;
+  const driver = new RelayDriver(
+    { router, relay, clock, logger, onChange: () => controller?.schedule() },
+    { encrypted, path, openProbeBytes: options.mtu + VXLAN_OVERHEAD },
+  );
+  controller = new DataplaneController(
+    {
+      router,
+      dataplane: new LinuxDataplane({ runner: systemRunner, logger }),
+      clock,
+      logger,
+      memory: fileMemory(join(init.stateDir, 'dataplane.json')),
+      relay: () => driver.facts(),
+      relayForwarding: (table) => relay.setForwarding(table),
+      relayStatus: () => ({ ...driver.status(), stats: relay.stats() }),
+    },
+    { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
+  );
+  logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
+  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null);
+}
 
 function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[], relayPath: RelayPath): void {
   logger.info({ mtu, encrypted, fastdp, trustedSubnets: trusted, relayPath }, 'data plane: kernel VXLAN + user-space relay');

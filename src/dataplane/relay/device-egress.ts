@@ -16,13 +16,20 @@
  */
 import type { PeerName } from '../../core/ids.js';
 import { parsePeerName, peerNameToBytes } from '../../core/ids.js';
-import type { FrameDevice } from './relay.js';
 import { FRAG_NEEDED_MAX_FRAME_BYTES, fragNeededFor, MIN_FRAG_NEEDED_MTU } from './icmp.js';
 import { Ipv4Fragmenter } from './ipv4-fragment.js';
 import type { NeighbourState } from './neighbour.js';
 import type { RelayState } from './state.js';
 import { TcpSegmenter } from './tcp-segment.js';
 import { DEFAULT_TTL, ETHERNET_HEADER_BYTES, macKeyOf, MIN_TAP_FRAME_BYTES, PacketType, peerKeyFromBytes, peerKeyOf, VNET_GSO_ECN, VNET_GSO_NONE, VNET_HEADER_BYTES, vnetHeaderOk } from './wire.js';
+
+/**
+ * The local end of the TAP path: where frames for our containers are written (one frame per
+ * call: virtio-net header + Ethernet frame). False when the device did not take it.
+ */
+export interface FrameDevice {
+  write(frame: Uint8Array): boolean;
+}
 
 /** Frames up to this size share a record datagram; bigger ones go alone (and form GSO trains). */
 const SMALL_FRAME_BYTES = 256;

@@ -22,7 +22,9 @@ import type { SessionKeys } from '../../mesh/types.js';
 import type { UdpEndpointOptions } from '../../os/udp-endpoint.js';
 import { formatUdpAddress, parseUdpAddress, type UdpAddress } from './address.js';
 import { Coalescer } from './coalesce.js';
-import { DeviceEgress, type RelayForwarding } from './device-egress.js';
+import { DeviceEgress, type FrameDevice, type RelayForwarding } from './device-egress.js';
+
+export type { FrameDevice };
 import { openUdpEndpoint, type DatagramEndpoint, type EndpointFactory } from './endpoint.js';
 import { sameSessionKeys } from './keys.js';
 import { NeighbourState } from './neighbour.js';
@@ -83,14 +85,6 @@ export interface NeighbourConfig {
   address: string;
   /** The mesh connection's session keys; null only when not encrypting. */
   keys: SessionKeys | null;
-}
-
-/**
- * The local end of the TAP path: where frames for our containers are written (one frame per
- * call: virtio-net header + Ethernet frame). False when the device did not take it.
- */
-export interface FrameDevice {
-  write(frame: Uint8Array): boolean;
 }
 
 export class Relay {

@@ -31,6 +31,8 @@ describe('DNS endpoints', () => {
   before(async () => {
     registerRouterRoutes(server, router, { defaultMetrics: false });
     registerDnsApi(server, dns);
+    // The daemon adds each subsystem's report() as its section (src/daemon/subsystem-set.ts).
+    server.registerReportSection(dns.name, () => dns.report());
     port = (await server.listen()).port;
   });
   after(() => server.close());

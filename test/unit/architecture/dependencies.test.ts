@@ -1,13 +1,14 @@
 /**
  * Holds the line on which way dependencies point (docs/ARCHITECTURE.md): only src/os starts
- * processes or opens netlink; core depends on nothing; the CLI reaches the daemon through the API
- * client and never pulls in the packet path (mesh, data plane, relay) at load time; the test lab
- * (src/lab) sits on the OS door and only the demo among the product's folders uses it.
+ * processes or opens netlink; core depends on nothing; no import circle anywhere in src; the CLI
+ * reaches the daemon through the typed client only and never pulls in the packet path (mesh,
+ * data plane, relay) at load time; the test lab (src/lab) sits on the OS door and only the demo
+ * among the product's folders uses it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, normalize, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: the nearest folder above this file with a package.json (works from dist/ too). */
@@ -57,11 +58,6 @@ function dynamicImportsOf(file: string): Import[] {
 }
 
 const allWithDynamic = [...all, ...sources(SRC).flatMap(dynamicImportsOf)];
-
-/** The file an import names, relative to src ("lab/index.js"), or null for node: and packages. */
-function target(i: Import): string | null {
-  return i.spec.startsWith('.') ? normalize(join(dirname(i.file), i.spec)) : null;
-}
 
 test('the source tree is where this test looks (guards against a vacuous pass)', () => {
   assert.ok(all.length > 100, `found only ${all.length} imports under ${SRC}`);
@@ -115,4 +111,89 @@ test('the lab stands on the OS door: it imports only core, os and itself; os nev
   );
   const osOffenders = allWithDynamic.filter((i) => i.file.startsWith('os/') && LAB.test(target(i) ?? ''));
   assert.deepEqual(osOffenders, []);
+});
+
+/** The file (relative to src) a relative import names, or null for a package. */
+function target(i: Import): string | null {
+  if (!i.spec.startsWith('.')) return null;
+  return relative(SRC, resolve(SRC, dirname(i.file), i.spec.replace(/\.js$/, '.ts')));
+}
+
+/** Every cycle of `edges` (file -> files), each as the path that closes it; depth-first. */
+function cyclesOf(edges: Map<string, string[]>): string[] {
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const found: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'open');
+    path.push(file);
+    for (const next of edges.get(file) ?? []) {
+      const s = state.get(next);
+      if (s === 'open') found.push([...path.slice(path.indexOf(next)), next].join(' -> '));
+      else if (s === undefined && edges.has(next)) visit(next);
+    }
+    path.pop();
+    state.set(file, 'done');
+  };
+  for (const file of edges.keys()) if (!state.has(file)) visit(file);
+  return found;
+}
+
+function importGraph(imports: readonly Import[]): Map<string, string[]> {
+  const edges = new Map<string, string[]>();
+  for (const i of imports) {
+    const to = target(i);
+    if (!edges.has(i.file)) edges.set(i.file, []);
+    if (to !== null) edges.get(i.file)!.push(to);
+  }
+  return edges;
+}
+
+test('no import circle anywhere in src (type-only imports count too)', () => {
+  assert.deepEqual(cyclesOf(importGraph(all)), []);
+});
+
+test('the cycle check finds a circle (guards against a vacuous pass)', () => {
+  const edges = new Map([
+    ['a.ts', ['b.ts']],
+    ['b.ts', ['c.ts']],
+    ['c.ts', ['a.ts']],
+    ['d.ts', ['a.ts']],
+  ]);
+  assert.deepEqual(cyclesOf(edges), ['a.ts -> b.ts -> c.ts -> a.ts']);
+});
+
+/**
+ * The daemon side of every subsystem: its classes, routes, factories and the runtime's records;
+ * the raw API client and server; the daemon's own wiring and lifecycle.
+ */
+const DAEMON_SIDE =
+  /(^|\/)(api\/(client|server|route-table|router-routes)|containers\/(daemon|routes|types|runtime|store)|(ipam|dns)\/daemon(-api|-factory)?|dataplane\/controller\/subsystem|daemon\/(subsystems?|subsystem-set|host-address|host-address-routes|background|state-dir))\.js$/;
+
+test('the CLI reaches the daemon only through the typed client (src/client): no raw calls, no daemon-side imports', () => {
+  const cliFiles = sources(join(SRC, 'cli'));
+  assert.ok(cliFiles.length > 10);
+  const rawCalls = cliFiles.filter((f) => /\.call\s*[<(]|new\s+ApiClient\b|\bfetch\s*\(/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
+  assert.deepEqual(rawCalls, [], 'a CLI command calls the daemon through a typed method (client.containers.run(...)), not call(METHOD, PATH)');
+  const offenders = all.filter((i) => i.file.startsWith('cli/') && DAEMON_SIDE.test(i.spec));
+  assert.deepEqual(offenders, []);
+  // Launch runs the daemon in-process, loaded lazily: only the type of its router factory is static.
+  const foreground = all.filter((i) => i.file.startsWith('cli/') && /daemon\/foreground\.js$/.test(i.spec) && !i.typeOnly);
+  assert.deepEqual(foreground, []);
+  assert.ok(all.some((i) => i.file === 'cli/command.ts' && /client\/index\.js$/.test(i.spec)), 'the CLI builds its client from src/client');
+});
+
+test('the daemon-side pattern matches what it should (guards against a vacuous pass)', () => {
+  for (const spec of ['../../containers/daemon.js', '../../containers/routes.js', '../../api/client.js', '../../ipam/daemon.js', '../../dns/daemon-api.js', '../../containers/types.js']) assert.ok(DAEMON_SIDE.test(spec), spec);
+  for (const spec of ['../../client/index.js', '../../containers/api.js', '../../ipam/daemon-types.js', '../../daemon/options.js', '../../ipam/daemon-options.js']) assert.ok(!DAEMON_SIDE.test(spec), spec);
+});
+
+test('configuration is read at the edge: process.env only in cli, daemon, demo, the lab and the runner default', () => {
+  const allowed = (file: string): boolean =>
+    /^(cli|daemon|demo|lab)\//.test(file) || file === 'os/runner.ts';
+  const readers = sources(SRC)
+    .map((f) => relative(SRC, f))
+    .filter((f) => /\bprocess\.env\b/.test(readFileSync(join(SRC, f), 'utf8')));
+  assert.ok(readers.some((f) => f.startsWith('daemon/') || f.startsWith('cli/')), 'the check sees the edge (guards against a vacuous pass)');
+  assert.deepEqual(readers.filter((f) => !allowed(f)), []);
 });

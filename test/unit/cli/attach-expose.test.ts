@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiServer } from '../../../src/api/server.js';
-import { registerContainerRoutes, registerExposeRoutes, type ContainerService } from '../../../src/api/container-routes.js';
+import { registerContainerRoutes, type ContainerService } from '../../../src/containers/routes.js';
+import { registerExposeRoutes } from '../../../src/daemon/host-address-routes.js';
 import { attachBody } from '../../../src/cli/commands/attach.js';
 import { detachBody } from '../../../src/cli/commands/detach.js';
 import { runCli, EXIT_ERROR, EXIT_OK } from '../../../src/cli/run.js';
@@ -35,7 +36,8 @@ test('attach/detach/expose/hide through the API: bodies reach the services, resu
   const service: ContainerService = {
     run: async () => assert.fail('not called'),
     attach: async (t, c) => (calls.push(['attach', t, c]), attachment),
-    detach: async (id, c) => (calls.push(['detach', id, c]), { id: 'abc' } as never),
+    // A whole record: the typed client parses answers with the route's response schema.
+    detach: async (id, c) => (calls.push(['detach', id, c]), { id: 'abc', name: 'web', pid: 42, pidStartTime: 1, unsharePid: 41, mac: '02:00:00:00:00:09', cidrs: [], hostVeth: 'vlmabc', bridge: 'loom', createdAt: 'now' } as never),
     detachTarget: async (t, c) => (calls.push(['detachTarget', t, c]), [attachment]),
     remove: async () => assert.fail('not called'),
     list: () => [],

@@ -8,9 +8,12 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/core/clock.js';
 import { LoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
-import { HostAddressSubsystem, hostAddressSubsystemFactory } from '../../../src/daemon/host-address.js';
+import { HostAddressSubsystem } from '../../../src/daemon/host-address.js';
+import { buildHostAddress } from '../../../src/daemon/subsystems.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
 import type { SubsystemComponents } from '../../../src/daemon/subsystem.js';
+import type { DnsSubsystem } from '../../../src/dns/daemon.js';
+import type { IpamSubsystem } from '../../../src/ipam/daemon.js';
 
 const flush = async (): Promise<void> => {
   for (let i = 0; i < 10; i++) await new Promise<void>((r) => setImmediate(r));
@@ -123,6 +126,11 @@ test('without IPAM the first --dns-listen-address is the nameserver; without DNS
 });
 
 test('the factory builds nothing without the kernel data plane (unit-test daemons in the root namespace)', () => {
-  const components = { subsystems: { get: () => undefined }, clock: new FakeClock(), logger: silentLogger } as unknown as SubsystemComponents;
-  assert.equal(hostAddressSubsystemFactory.create(components), null);
+  const routes: string[] = [];
+  const api = { route: (method: string, path: string) => routes.push(`${method} ${path}`) };
+  const components = { api, clock: new FakeClock(), logger: silentLogger, config: { dns: { listenAddresses: [] } } } as unknown as SubsystemComponents;
+  const ipam = {} as IpamSubsystem;
+  const dns = {} as DnsSubsystem;
+  assert.equal(buildHostAddress(components, { dataplane: null, ipam, dns }), null);
+  assert.deepEqual(routes, ['POST /expose', 'POST /hide'], 'the expose routes answer ERR_UNAVAILABLE without it');
 });

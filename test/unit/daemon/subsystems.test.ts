@@ -10,8 +10,8 @@ import { startDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions, type LaunchConfig, type RawLaunchOptions } from '../../../src/daemon/options.js';
 import type { Subsystem, SubsystemFactory } from '../../../src/daemon/subsystem.js';
 import { SubsystemSet } from '../../../src/daemon/subsystem-set.js';
-import { SUBSYSTEMS } from '../../../src/daemon/subsystems.js';
-import { dnsSubsystemOf } from '../../../src/dns/daemon.js';
+import { createSubsystems } from '../../../src/daemon/subsystems.js';
+import { dnsSubsystemOf } from '../../helpers/subsystem-of.js';
 import { FakeRouter } from '../api/fake-router.js';
 
 async function freePort(): Promise<number> {
@@ -129,7 +129,7 @@ test('SubsystemSet: a name listed twice, or a factory building another name, is 
 });
 
 test('the default list runs DNS: report section, /dns routes and loom_dns metrics; --no-dns leaves all of them out', async () => {
-  assert.ok(SUBSYSTEMS.some((f) => f.name === 'dns'));
+  assert.ok(createSubsystems().some((f) => f.name === 'dns'));
   const dir = mkdtempSync(join(tmpdir(), 'loom-sub-'));
   try {
     const router = new FakeRouter();

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiServer } from '../../../src/api/server.js';
-import { ApiClient } from '../../../src/api/client.js';
-import { registerContainerRoutes, type ContainerService } from '../../../src/api/container-routes.js';
+import { LoomClient } from '../../../src/client/index.js';
+import { registerContainerRoutes, type ContainerService } from '../../../src/containers/routes.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { LoomError } from '../../../src/core/errors.js';
 import { formatContainers } from '../../../src/cli/commands/ps.js';
@@ -25,16 +25,17 @@ test('container routes: validated bodies reach the service; bad ones are ERR_INV
   const server = new ApiServer({ logger: silentLogger }, { port: 0 });
   registerContainerRoutes(server, service);
   const { port } = await server.listen();
-  const client = new ApiClient({ address: `127.0.0.1:${port}` });
+  const client = new LoomClient({ address: `127.0.0.1:${port}` });
   try {
-    await client.call('POST', '/containers', { name: 'web', cidr: '10.0.0.2/24', cmd: ['sleep', '1'], env: { A: 'b' } });
-    await client.call('POST', '/containers/attach', { netns: '/run/netns/x', cidr: '10.0.0.3/24' });
-    await client.call('POST', '/containers/detach', { id: 'web' });
+    assert.deepEqual(await client.containers.run({ name: 'web', cidr: '10.0.0.2/24', cmd: ['sleep', '1'], env: { A: 'b' } }), record);
+    await client.containers.attach({ netns: '/run/netns/x', cidr: '10.0.0.3/24' });
+    await client.containers.detach({ id: 'web' });
     assert.deepEqual(calls, [
       ['run', { name: 'web', cidr: '10.0.0.2/24', cmd: ['sleep', '1'], env: { A: 'b' } }],
       ['attach', { path: '/run/netns/x' }, '10.0.0.3/24'],
       ['detach', 'web', undefined],
     ]);
+    // Malformed bodies go raw on purpose: the typed client would not compile them.
     for (const [path, body] of [
       ['/containers', { name: 'web', cidr: '10.0.0.2/24', cmd: [] }],
       ['/containers', { name: 'web', cidr: '10.0.0.2/24', cmd: ['x'], extra: 1 }],
@@ -44,10 +45,10 @@ test('container routes: validated bodies reach the service; bad ones are ERR_INV
     ] as const) {
       await assert.rejects(client.call('POST', path, body), { code: 'ERR_INVALID_ARGUMENT' }, `${path} ${JSON.stringify(body)}`);
     }
-    await assert.rejects(client.call('POST', '/containers/remove', { id: 'nope' }), { code: 'ERR_NOT_FOUND' });
-    const list = await client.call<{ containers: unknown[] }>('GET', '/containers');
+    await assert.rejects(client.containers.remove({ id: 'nope' }), { code: 'ERR_NOT_FOUND' });
+    const list = await client.containers.list();
     assert.equal(list.containers.length, 1);
-    assert.match(formatContainers(list as never), /^ID\s+NAME\s+MAC\s+CIDR\s+PID\nabc\s+web\s+02:00:00:00:00:09\s+10\.0\.0\.2\/24\s+42\n$/);
+    assert.match(formatContainers(list), /^ID\s+NAME\s+MAC\s+CIDR\s+PID\nabc\s+web\s+02:00:00:00:00:09\s+10\.0\.0\.2\/24\s+42\n$/);
   } finally {
     await server.close();
   }

@@ -258,8 +258,13 @@ test('trusted subnets and data plane launch options are parsed at the edge', () 
   assert.ok(inTrustedSubnet('1.2.3.4', parseTrustedSubnets('0.0.0.0/0')));
   for (const bad of ['10.0.0.0/33', 'fe80::/10', 'ten/8', '10.0.0.0']) assert.throws(() => parseTrustedSubnets(bad), { code: 'ERR_INVALID_ARGUMENT' }, bad);
 
-  const defaults = parseDataplaneOptions({}, {}, false);
-  assert.deepEqual(defaults, { mode: 'auto', mtu: 1450, fastdp: true, trustedSubnets: [] });
+  const defaults = parseDataplaneOptions({}, {}, false, () => true);
+  assert.deepEqual(defaults, { mode: 'auto', mtu: 1450, fastdp: true, trustedSubnets: [], relayPath: 'tap', underTestRunner: false });
+  assert.equal(parseDataplaneOptions({}, {}, false, () => false).relayPath, 'vxlan-port', 'no /dev/net/tun: the VXLAN-port path');
+  assert.equal(parseDataplaneOptions({}, { LOOM_RELAY_PATH: 'vxlan-port' }, false, () => true).relayPath, 'vxlan-port');
+  assert.equal(parseDataplaneOptions({}, { LOOM_RELAY_PATH: 'tap' }, false, () => false).relayPath, 'tap');
+  assert.throws(() => parseDataplaneOptions({}, { LOOM_RELAY_PATH: 'kernel' }, false), { code: 'ERR_INVALID_ARGUMENT', message: /LOOM_RELAY_PATH/ });
+  assert.equal(parseDataplaneOptions({}, { NODE_TEST_CONTEXT: 'child' }, false).underTestRunner, true);
   assert.equal(parseDataplaneOptions({}, {}, true).mtu, 1402, 'with a password: what the sealed relay carries');
   assert.equal(parseDataplaneOptions({}, { LOOM_MTU: '1450' }, true).mtu, 1450, 'LOOM_MTU wins over the default');
   assert.equal(parseDataplaneOptions({ mtu: '1300' }, { LOOM_MTU: '1450' }, true).mtu, 1300, 'the flag wins over LOOM_MTU');
@@ -290,12 +295,12 @@ function pairs(args: string[]): Array<[string, unknown]> {
 test('dataplaneEnabled: auto is on for root in a host\'s root namespace, off without root and under the test runner there', () => {
   const root = () => true;
   const lab = () => false;
-  assert.equal(dataplaneEnabled('auto', {}, root, 0).on, true, 'a real loom launch in the root namespace');
-  assert.equal(dataplaneEnabled('auto', { NODE_TEST_CONTEXT: 'child' }, root, 0).on, false, 'the backstop for unit tests');
-  assert.equal(dataplaneEnabled('auto', { NODE_TEST_CONTEXT: 'child' }, lab, 0).on, true, 'lab namespaces are fine');
-  assert.equal(dataplaneEnabled('auto', {}, lab, 1000).on, false);
-  assert.equal(dataplaneEnabled('on', { NODE_TEST_CONTEXT: 'child' }, root, 1000).on, true);
-  assert.equal(dataplaneEnabled('off', {}, lab, 0).on, false);
+  assert.equal(dataplaneEnabled('auto', false, root, 0).on, true, 'a real loom launch in the root namespace');
+  assert.equal(dataplaneEnabled('auto', true, root, 0).on, false, 'the backstop for unit tests');
+  assert.equal(dataplaneEnabled('auto', true, lab, 0).on, true, 'lab namespaces are fine');
+  assert.equal(dataplaneEnabled('auto', false, lab, 1000).on, false);
+  assert.equal(dataplaneEnabled('on', true, root, 1000).on, true);
+  assert.equal(dataplaneEnabled('off', false, lab, 0).on, false);
 });
 
 test('relay: an unsolicited probe (from the check port) is answered, and its port is not learned as our address', async () => {

@@ -14,8 +14,9 @@ import { FakeClock, recordingLogger, silentLogger, type Logger } from '../../../
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions } from '../../../src/daemon/options.js';
 import type { SubsystemFactory } from '../../../src/daemon/subsystem.js';
-import { createDnsSubsystemFactory } from '../../../src/dns/daemon-factory.js';
-import { dnsSubsystemOf, type DnsSubsystem } from '../../../src/dns/daemon.js';
+import { createDnsSubsystemFactory } from '../../../src/daemon/subsystems.js';
+import type { DnsSubsystem } from '../../../src/dns/daemon.js';
+import { dnsSubsystemOf } from '../../helpers/subsystem-of.js';
 import { Router } from '../../../src/mesh/router.js';
 import { MemoryNetwork } from '../../../src/mesh/transport-memory.js';
 import type { GossipData } from '../../../src/mesh/types.js';

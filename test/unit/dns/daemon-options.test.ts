@@ -9,13 +9,14 @@ import { dnsArgs, findResolvConf, parseDnsOptions } from '../../../src/dns/daemo
 const invalid = (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT';
 
 test('DNS launch options: defaults, explicit values, --no-dns', () => {
-  assert.deepEqual(parseDnsOptions({}), { enabled: true, listenAddresses: [], domain: 'loom.local', ttlSeconds: 1, resolvConf: undefined });
+  assert.deepEqual(parseDnsOptions({}), { enabled: true, listenAddresses: [], domain: 'loom.local', ttlSeconds: 1, resolvConf: undefined, udpPath: 'auto' });
   assert.deepEqual(parseDnsOptions({ dns: false, dnsListenAddress: '10.32.0.1, 10.40.0.1,10.32.0.1', dnsDomain: 'Weave.Local.', dnsTtl: '30', dnsResolvConf: '/etc/r.conf' }), {
     enabled: false,
     listenAddresses: ['10.32.0.1', '10.40.0.1'],
     domain: 'weave.local',
     ttlSeconds: 30,
     resolvConf: '/etc/r.conf',
+    udpPath: 'auto',
   });
   assert.equal(parseDnsOptions({ dnsTtl: '0' }).ttlSeconds, 0);
 });

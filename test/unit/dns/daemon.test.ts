@@ -7,6 +7,7 @@ import * as dnsPacket from 'dns-packet';
 import { FakeClock, LoomError, recordingLogger, silentLogger, type PeerName } from '../../../src/core/index.js';
 import type { GossipChannel, GossipData, Gossiper, MeshView } from '../../../src/mesh/types.js';
 import { DnsSubsystem, EXTERN_CONTAINER_ID } from '../../../src/dns/daemon.js';
+import { parseDnsOptions } from '../../../src/dns/daemon-options.js';
 import { RecordSet } from '../../../src/dns/records.js';
 import { query, rcodeOf, startFakeUpstream, udpAsk, tcpAsk } from './dns-client.js';
 
@@ -127,7 +128,8 @@ describe('DnsSubsystem listeners (real sockets on 127.0.0.1)', () => {
     writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\n');
     const dns = new DnsSubsystem(
       { router: fakeRouter(), clock: new FakeClock(), logger: silentLogger },
-      { listenAddresses: ['127.0.0.1'], port: 0, resolvConf: join(dir, 'resolv.conf'), upstreamPort: upstream.port },
+      // The path as `loom launch` would set it from this environment (LOOM_DNS_UDP, read at the edge).
+      { listenAddresses: ['127.0.0.1'], port: 0, resolvConf: join(dir, 'resolv.conf'), upstreamPort: upstream.port, udpPath: parseDnsOptions({}, process.env).udpPath },
     );
     try {
       const early = await dns.listenOn('127.0.0.1');

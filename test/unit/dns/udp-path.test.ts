@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 import fc from 'fast-check';
-import { DnsServer, UDP_PATH_ENV, type DnsServerComponents, type DnsServerInit, type UdpPath } from '../../../src/dns/server.js';
+import { UDP_PATH_ENV, parseDnsOptions } from '../../../src/dns/daemon-options.js';
+import { DnsServer, type DnsServerComponents, type DnsServerInit, type UdpPath } from '../../../src/dns/server.js';
 import type { UdpBatch } from '../../../src/os/udp-batch.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { recordingLogger } from '../../../src/core/logger.js';
@@ -346,25 +347,22 @@ test('a batch that throws is abandoned for dgram, with a warning; the query is s
   assert.equal(logger.records.filter((r) => r.level === 'warn' && /batched udp failed/.test(r.msg ?? '')).length, 1);
 });
 
-test(`${UDP_PATH_ENV} picks the path when the init does not; a bad value is ERR_INVALID_CONFIG`, TEST, async () => {
-  const saved = process.env[UDP_PATH_ENV];
+test(`${UDP_PATH_ENV} picks the path at the edge (launch options), the server takes it from its init; a bad value is ERR_INVALID_CONFIG`, TEST, async () => {
   const { store } = new FakeDnsMesh(1).peer(0);
-  try {
-    process.env[UDP_PATH_ENV] = 'dgram';
-    const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent/resolv.conf' });
-    await server.start({ udp: { host: '127.0.0.1', port: 0 } });
-    assert.equal(server.udpStats().path, 'dgram');
-    await server.stop();
-    const explicit = new DnsServer({ store }, { resolvConfPath: '/nonexistent/resolv.conf', udpPath: 'batched' });
-    await explicit.start({ udp: { host: '127.0.0.1', port: 0 } });
-    assert.equal(explicit.udpStats().path, 'batched', 'the init wins over the environment');
-    await explicit.stop();
-    process.env[UDP_PATH_ENV] = 'fast';
-    assert.throws(() => new DnsServer({ store }), (e) => isLoomError(e, 'ERR_INVALID_CONFIG'));
-  } finally {
-    if (saved === undefined) delete process.env[UDP_PATH_ENV];
-    else process.env[UDP_PATH_ENV] = saved;
-  }
+  assert.equal(parseDnsOptions({}, {}).udpPath, 'auto');
+  assert.equal(parseDnsOptions({}, { [UDP_PATH_ENV]: '' }).udpPath, 'auto');
+  const fromEnv = parseDnsOptions({}, { [UDP_PATH_ENV]: 'dgram' }).udpPath;
+  assert.equal(fromEnv, 'dgram');
+  const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent/resolv.conf', udpPath: fromEnv });
+  await server.start({ udp: { host: '127.0.0.1', port: 0 } });
+  assert.equal(server.udpStats().path, 'dgram');
+  await server.stop();
+  const explicit = new DnsServer({ store }, { resolvConfPath: '/nonexistent/resolv.conf', udpPath: 'batched' });
+  await explicit.start({ udp: { host: '127.0.0.1', port: 0 } });
+  assert.equal(explicit.udpStats().path, 'batched', 'the init decides, not the environment');
+  await explicit.stop();
+  assert.throws(() => parseDnsOptions({}, { [UDP_PATH_ENV]: 'fast' }), (e) => isLoomError(e, 'ERR_INVALID_CONFIG'));
+  assert.throws(() => new DnsServer({ store }, { udpPath: 'fast' as UdpPath }), (e) => isLoomError(e, 'ERR_INVALID_CONFIG'));
 });
 
 test('batched fuzz: bursts of random and mutated datagrams never stop the server answering', TEST, async () => {

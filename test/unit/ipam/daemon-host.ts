@@ -3,13 +3,14 @@
  * FakeClock, the real IPAM subsystem over SQLite in a temp state dir, the real HTTP API on
  * 127.0.0.1 port 0. The clock is driven by hand (`driveUntil`): nothing sleeps.
  */
-import { ApiClient } from '../../../src/api/client.js';
+import { LoomClient } from '../../../src/client/index.js';
 import { FakeClock, silentLogger, type Logger } from '../../../src/core/index.js';
 import { startDaemon, type RunningDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions, type RawLaunchOptions } from '../../../src/daemon/options.js';
 import type { SubsystemFactory } from '../../../src/daemon/subsystem.js';
-import { ipamSubsystemOf, type IpamSubsystem } from '../../../src/ipam/daemon.js';
-import { createIpamSubsystemFactory } from '../../../src/ipam/daemon-factory.js';
+import type { IpamSubsystem } from '../../../src/ipam/daemon.js';
+import { createIpamSubsystemFactory } from '../../../src/daemon/subsystems.js';
+import { ipamSubsystemOf } from '../../helpers/subsystem-of.js';
 import { Router } from '../../../src/mesh/router.js';
 import { MemoryNetwork } from '../../../src/mesh/transport-memory.js';
 import { cliContext } from '../../helpers/cli-context.js';
@@ -25,7 +26,7 @@ export async function driveUntil(clock: FakeClock, done: () => boolean, limitMs:
 
 export interface Host {
   daemon: RunningDaemon;
-  client: ApiClient;
+  client: LoomClient;
   ipam: IpamSubsystem;
   addr: string;
 }
@@ -55,7 +56,7 @@ export async function startHost(
   const ipam = ipamSubsystemOf(daemon.subsystems);
   if (!ipam) throw new Error('no ipam subsystem');
   const addr = `127.0.0.1:${daemon.apiAddress.port}`;
-  return { daemon, client: new ApiClient({ address: addr }), ipam, addr };
+  return { daemon, client: new LoomClient({ address: addr }), ipam, addr };
 }
 
 /** A fixed peer name per host index, so seeds can be named before launch. */

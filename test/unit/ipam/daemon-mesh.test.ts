@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, EXIT_OK } from '../../../src/cli/run.js';
 import { parseAddressInCidr } from '../../../src/ipam/cidr.js';
-import type { AllocationResult } from '../../../src/ipam/status.js';
 import { cliContext, connected, driveUntil, FakeClock, MemoryNetwork, peerNameOf, startHost, type Host } from './daemon-host.js';
 
 const SEEDS = `seed=${peerNameOf(1)},${peerNameOf(2)}`;
@@ -40,7 +39,7 @@ test('two seeds over the mesh: concurrent allocations through both APIs are uniq
     hosts.push(...(await twoSeeds(dir, clock, net)));
     const [host1, host2] = hosts as [Host, Host];
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? host1 : host2).client.call<AllocationResult>('POST', '/ipam/allocate', { containerId: `c${i}` })),
+      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? host1 : host2).client.ipam.allocate({ containerId: `c${i}` })),
     );
     const addresses = results.map((r) => r.address);
     assert.equal(new Set(addresses).size, 40, 'no address handed out twice');
@@ -78,7 +77,7 @@ test('a peer with another range is refused: its gossip changes nothing and statu
     assert.ok(seen1[0]!.peers.includes(peerNameOf(3) as never), JSON.stringify(seen1));
     assert.deepEqual(host3.ipam.report().rangeMismatches.map((m) => m.range), ['10.32.0.0/24']);
     assert.ok(host1.ipam.ipam.ringSnapshot().equals(ringBefore), 'our ring is unchanged');
-    assert.equal((await host3.client.call<AllocationResult>('POST', '/ipam/allocate', { containerId: 'x' })).cidr, '10.99.0.1/16', 'each keeps working in its own range');
+    assert.equal((await host3.client.ipam.allocate({ containerId: 'x' })).cidr, '10.99.0.1/16', 'each keeps working in its own range');
 
     const out = await runCliDriving(clock, host1.addr, ['status', 'ipam']);
     assert.equal(out.code, EXIT_OK, out.err);

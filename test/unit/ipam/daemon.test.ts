@@ -10,8 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, EXIT_ERROR, EXIT_OK } from '../../../src/cli/run.js';
 import { isLoomError, LoomError } from '../../../src/core/index.js';
-import type { IpamLookupResult, IpamReleaseResult, IpamStatus } from '../../../src/ipam/daemon-types.js';
-import type { AllocationResult } from '../../../src/ipam/status.js';
 import { cliContext, driveUntil, FakeClock, MemoryNetwork, peerNameOf, startHost, type Host } from './daemon-host.js';
 
 const hasCode = (code: string) => (e: unknown) => isLoomError(e) && e.code === code;
@@ -83,7 +81,7 @@ test('consensus alone with N=3 says what it waits for, and an allocation fails w
       assert.equal(await runCli(['status', 'ipam'], ctx), EXIT_OK);
       assert.match(ctx.stdout, /^bootstrap consensus: awaiting consensus \(quorum 2, known 1\)$/m);
       let outcome: unknown = null;
-      const pending = host.client.call('POST', '/ipam/allocate', { containerId: 'c1' }).then(
+      const pending = host.client.ipam.allocate({ containerId: 'c1' }).then(
         () => (outcome = 'resolved'),
         (e: unknown) => (outcome = e),
       );
@@ -119,29 +117,29 @@ test('API: allocate, claim, release, lookup, status, report section, metrics, an
     const host = await startHost(net, clock, join(dir, 'h1'), 1, { raw: { ipallocInit: `seed=${peerNameOf(1)}`, ipallocRange: '10.50.0.0/24' } });
     const { client } = host;
     try {
-      const a = await client.call<AllocationResult>('POST', '/ipam/allocate', { containerId: 'web' });
+      const a = await client.ipam.allocate({ containerId: 'web' });
       assert.deepEqual(a, { containerId: 'web', address: '10.50.0.1', cidr: '10.50.0.1/24' });
-      const b = await client.call<AllocationResult>('POST', '/ipam/allocate', { containerId: 'db', spec: 'net:10.50.0.128/25' });
+      const b = await client.ipam.allocate({ containerId: 'db', spec: 'net:10.50.0.128/25' });
       assert.equal(b.cidr, '10.50.0.129/25');
-      const c = await client.call<AllocationResult>('POST', '/ipam/claim', { containerId: 'fixed', cidr: '10.50.0.77/24' });
+      const c = await client.ipam.claim({ containerId: 'fixed', cidr: '10.50.0.77/24' });
       assert.equal(c.cidr, '10.50.0.77/24');
-      await assert.rejects(client.call('POST', '/ipam/claim', { containerId: 'other', cidr: '10.50.0.77/24' }), hasCode('ERR_CONFLICT'));
-      const viaSpec = await client.call<AllocationResult>('POST', '/ipam/allocate', { containerId: 'st', spec: '10.50.0.78/24' });
+      await assert.rejects(client.ipam.claim({ containerId: 'other', cidr: '10.50.0.77/24' }), hasCode('ERR_CONFLICT'));
+      const viaSpec = await client.ipam.allocate({ containerId: 'st', spec: '10.50.0.78/24' });
       assert.equal(viaSpec.cidr, '10.50.0.78/24', 'a static spec claims');
 
-      assert.deepEqual(await client.call<IpamLookupResult>('GET', '/ipam/lookup?containerId=web'), { containerId: 'web', cidrs: ['10.50.0.1/24'] });
-      await assert.rejects(client.call('GET', '/ipam/lookup?containerId=nobody'), hasCode('ERR_NOT_FOUND'));
+      assert.deepEqual(await client.ipam.lookup({ containerId: 'web' }), { containerId: 'web', cidrs: ['10.50.0.1/24'] });
+      await assert.rejects(client.ipam.lookup({ containerId: 'nobody' }), hasCode('ERR_NOT_FOUND'));
       await assert.rejects(client.call('GET', '/ipam/lookup'), hasCode('ERR_INVALID_ARGUMENT'));
 
-      const status = await client.call<IpamStatus>('GET', '/ipam/status');
+      const status = await client.ipam.status();
       assert.equal(status.allocations, 4);
       assert.equal(status.state, 'ready');
       assert.deepEqual(status.peers.map((p) => [p.name, p.owned, p.reachable]), [[peerNameOf(1), 256, true]]);
       assert.deepEqual(status.rangeMismatches, []);
       assert.deepEqual((await client.report())['ipam'], status);
 
-      assert.deepEqual(await client.call<IpamReleaseResult>('POST', '/ipam/release', { containerId: 'web' }), { released: 1 });
-      assert.deepEqual(await client.call<IpamReleaseResult>('POST', '/ipam/release', { containerId: 'web' }), { released: 0 }, 'idempotent');
+      assert.deepEqual(await client.ipam.release({ containerId: 'web' }), { released: 1 });
+      assert.deepEqual(await client.ipam.release({ containerId: 'web' }), { released: 0 }, 'idempotent');
 
       clock.advance(100); // let the stats timer run; metrics read the same snapshot as status
       const metrics = await client.metrics();
@@ -164,11 +162,11 @@ test('API: allocate, claim, release, lookup, status, report section, metrics, an
       ] as const) {
         await assert.rejects(client.call('POST', path, body), hasCode('ERR_INVALID_ARGUMENT'), `${path} ${JSON.stringify(body)}`);
       }
-      await assert.rejects(client.call('POST', '/ipam/claim', { containerId: 'x', cidr: '10.60.0.5/24' }), hasCode('ERR_INVALID_ARGUMENT'), 'outside the range');
-      await assert.rejects(client.call('POST', '/ipam/rmpeer', { peers: [peerNameOf(1)] }), hasCode('ERR_INVALID_ARGUMENT'), 'not ourselves');
-      await assert.rejects(client.call('POST', '/ipam/rmpeer', { peers: ['host9'] }), hasCode('ERR_NOT_FOUND'), 'unknown nickname');
-      await assert.rejects(client.call('POST', '/ipam/reset', {}), hasCode('ERR_CONFLICT'), 'containers still hold addresses');
-      await assert.rejects(client.call('POST', '/ipam/reset', { force: true }), hasCode('ERR_UNAVAILABLE'), 'nobody to hand the space to');
+      await assert.rejects(client.ipam.claim({ containerId: 'x', cidr: '10.60.0.5/24' }), hasCode('ERR_INVALID_ARGUMENT'), 'outside the range');
+      await assert.rejects(client.ipam.rmpeer({ peers: [peerNameOf(1)] }), hasCode('ERR_INVALID_ARGUMENT'), 'not ourselves');
+      await assert.rejects(client.ipam.rmpeer({ peers: ['host9'] }), hasCode('ERR_NOT_FOUND'), 'unknown nickname');
+      await assert.rejects(client.ipam.reset({}), hasCode('ERR_CONFLICT'), 'containers still hold addresses');
+      await assert.rejects(client.ipam.reset({ force: true }), hasCode('ERR_UNAVAILABLE'), 'nobody to hand the space to');
     } finally {
       await host.daemon.stop();
     }

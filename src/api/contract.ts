@@ -1,0 +1,64 @@
+/**
+ * One typed contract per HTTP route: method, path, request schema (the JSON body, or for GET the
+ * query parameters) and response schema (zod). Each subsystem keeps its table beside its routes
+ * (src/containers/api.ts, src/ipam/api.ts, ...); the server side registers handlers at the
+ * table's method and path and parses bodies with its schemas, and `typedClient` derives a client
+ * from the same table: one method per route, the request type checked at compile time, the
+ * response parsed at run time (an answer that does not match is ERR_PROTOCOL).
+ */
+import { z } from 'zod';
+import { LoomError } from '../core/errors.js';
+import type { HttpMethod } from './route-table.js';
+
+export interface RouteContract {
+  readonly method: HttpMethod;
+  readonly path: string;
+  /** The JSON body (POST, DELETE) or the query parameters (GET); absent = the route takes none. */
+  readonly request?: z.ZodType;
+  readonly response: z.ZodType;
+}
+
+export type RouteContracts = Readonly<Record<string, RouteContract>>;
+
+/** Keeps the literal types of a route table (method, path, schemas). */
+export function defineRoutes<const T extends RouteContracts>(routes: T): T {
+  return routes;
+}
+
+export type RequestOf<R extends RouteContract> = R['request'] extends z.ZodType ? z.input<R['request']> : never;
+export type ResponseOf<R extends RouteContract> = z.output<R['response']>;
+
+/** One method per route of T. */
+export type TypedClient<T extends RouteContracts> = {
+  readonly [K in keyof T]: T[K]['request'] extends z.ZodType ? (request: z.input<T[K]['request']>) => Promise<z.output<T[K]['response']>> : () => Promise<z.output<T[K]['response']>>;
+};
+
+/** What a typed client sends through: JSON in, JSON out, daemon errors as LoomErrors (ApiClient). */
+export interface ApiTransport {
+  readonly address: string;
+  call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+/** The client for one route table over `transport`. */
+export function typedClient<T extends RouteContracts>(transport: ApiTransport, routes: T): TypedClient<T> {
+  const client: Record<string, (request?: unknown) => Promise<unknown>> = {};
+  for (const [name, route] of Object.entries(routes)) {
+    client[name] = async (request?: unknown) => {
+      const answer = route.method === 'GET' ? await transport.call(route.method, withQuery(route.path, request)) : await transport.call(route.method, route.path, request);
+      const parsed = route.response.safeParse(answer);
+      if (!parsed.success) {
+        throw new LoomError('ERR_PROTOCOL', `daemon at ${transport.address} answered ${route.method} ${route.path} with an unexpected body: ${z.prettifyError(parsed.error).slice(0, 300)}`);
+      }
+      return parsed.data;
+    };
+  }
+  return client as TypedClient<T>;
+}
+
+function withQuery(path: string, request: unknown): string {
+  if (request === undefined || request === null) return path;
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(request as Record<string, unknown>)) if (value !== undefined) params.set(key, String(value));
+  const query = params.toString();
+  return query === '' ? path : `${path}?${query}`;
+}

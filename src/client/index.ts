@@ -1,0 +1,34 @@
+/**
+ * The typed client of the daemon's local API: the router's endpoints (ApiClient) plus one typed
+ * client per subsystem route table, each method checked at compile time against its request
+ * schema and parsing the answer with its response schema at run time. The CLI, the demo and
+ * the tests reach the daemon through this; `call` stays for tests that send malformed bodies.
+ */
+import { ApiClient, type ApiClientInit } from '../api/client.js';
+import { typedClient, type TypedClient } from '../api/contract.js';
+import { CONTAINER_ROUTES } from '../containers/api.js';
+import { HOST_ADDRESS_ROUTES } from '../daemon/host-address-api.js';
+import type { DNS_ROUTES } from '../dns/api.js';
+import { IPAM_ROUTES } from '../ipam/api.js';
+
+export class LoomClient extends ApiClient {
+  /** `loom run / ps / attach / detach / rm` (src/containers/api.ts). */
+  readonly containers: TypedClient<typeof CONTAINER_ROUTES>;
+  /** `/ipam/*` (src/ipam/api.ts). */
+  readonly ipam: TypedClient<typeof IPAM_ROUTES>;
+  /** `/dns/*` (src/dns/api.ts); `dnsAdd` and friends are the same routes. */
+  readonly dns: TypedClient<typeof DNS_ROUTES>;
+  /** `loom expose / hide` (src/daemon/host-address-api.ts). */
+  readonly hostAddress: TypedClient<typeof HOST_ADDRESS_ROUTES>;
+
+  constructor(init: ApiClientInit = {}) {
+    super(init);
+    this.containers = typedClient(this, CONTAINER_ROUTES);
+    this.ipam = typedClient(this, IPAM_ROUTES);
+    this.hostAddress = typedClient(this, HOST_ADDRESS_ROUTES);
+    this.dns = this.dnsRoutes;
+  }
+}
+
+export { ApiClient, DEFAULT_HTTP_ADDR, type ApiClientInit, type Report } from '../api/client.js';
+export type { ContainerListJson, ContainerRecordJson, AttachmentJson, ContainerRowJson } from '../containers/api.js';
