@@ -80,7 +80,7 @@ function describeFailure(e: LoomError): string {
   const d = e.detail ?? {};
   const args = Array.isArray(d['args']) ? d['args'].map(String) : [];
   if (typeof d['stderr'] === 'string' && args.length > 0) {
-    const program = args[0] === 'netns' && args[1] === 'exec' ? args.slice(3, 5).join(' ') : String(d['cmd'] ?? '');
+    const program = args[0] === 'netns' && args[1] === 'exec' ? args.slice(3, 5).join(' ') : (typeof d['cmd'] === 'string' ? d['cmd'] : '');
     return `${e.code}: ${program}: ${d['stderr'].trim().split('\n').pop()?.slice(0, 120) ?? ''}`;
   }
   return `${e.code}: ${e.message.split('\n')[0]?.slice(0, 160) ?? ''}`;

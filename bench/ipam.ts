@@ -95,7 +95,7 @@ async function timeToAllocate(net: IpamNet, self: PeerName, id: string): Promise
     net.deliverRound();
     net.clock.advance(HOP_MS);
   }
-  if (failure !== null) throw failure;
+  if (failure !== null) throw failure instanceof Error ? failure : new Error('allocation failed', { cause: failure });
   if (cidr === null) throw new Error(`no allocation within ${MAX_ROUNDS} rounds`);
   return { ms: net.clock.now() - t0, messages: net.delivered - m0, cidr };
 }

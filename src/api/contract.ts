@@ -58,7 +58,7 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
 function withQuery(path: string, request: unknown): string {
   if (request === undefined || request === null) return path;
   const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(request as Record<string, unknown>)) if (value !== undefined) params.set(key, String(value));
+  for (const [key, value] of Object.entries(request as Record<string, unknown>)) if (value !== undefined) params.set(key, typeof value === 'string' ? value : JSON.stringify(value));
   const query = params.toString();
   return query === '' ? path : `${path}?${query}`;
 }

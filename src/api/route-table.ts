@@ -28,7 +28,7 @@ export class RouteTable {
   add(method: HttpMethod, path: string, handler: RouteHandler): void {
     if (!path.startsWith('/')) throw new LoomError('ERR_INTERNAL', `route path must start with "/": ${path}`);
     let byMethod = this.routes.get(path);
-    if (!byMethod) this.routes.set(path, (byMethod = new Map()));
+    if (!byMethod) this.routes.set(path, (byMethod = new Map<string, RouteHandler>()));
     if (byMethod.has(method)) throw new LoomError('ERR_CONFLICT', `route ${method} ${path} registered twice`);
     byMethod.set(method, handler);
   }

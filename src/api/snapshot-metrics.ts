@@ -31,8 +31,11 @@ export function createSnapshotMetrics<T>(read: () => T, specs: ReadonlyArray<Met
       const v = spec.value(current());
       if (spec.kind === 'counter') metric.reset();
       const put = (labels: Record<string, string> | undefined, n: number): void => {
-        if (metric instanceof Gauge) labels ? metric.set(labels, n) : metric.set(n);
-        else labels ? metric.inc(labels, n) : metric.inc(n);
+        if (metric instanceof Gauge) {
+          if (labels) metric.set(labels, n);
+          else metric.set(n);
+        } else if (labels) metric.inc(labels, n);
+        else metric.inc(n);
       };
       if (typeof v === 'number') put(undefined, v);
       else for (const [labelValue, n] of Object.entries(v)) put({ [spec.label ?? 'kind']: labelValue }, n);

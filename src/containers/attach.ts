@@ -56,7 +56,7 @@ export async function attachNetwork(components: AttachComponents, spec: AttachSp
   if (existing.code === 0) {
     let addrs: Array<{ address?: string; addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
     try {
-      addrs = JSON.parse(existing.stdout || '[]');
+      addrs = JSON.parse(existing.stdout || '[]') as typeof addrs;
     } catch (err) {
       throw new LoomError('ERR_OS_COMMAND', 'cannot parse `ip -j addr` output', { cause: err });
     }

@@ -41,14 +41,14 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
 export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions {
-  port?: string;
-  name?: string;
-  nickname?: string;
-  password?: string;
-  discovery?: boolean;
-  connLimit?: string;
-  stateDir?: string;
-  httpAddr?: string;
+  port?: string | undefined;
+  name?: string | undefined;
+  nickname?: string | undefined;
+  password?: string | undefined;
+  discovery?: boolean | undefined;
+  connLimit?: string | undefined;
+  stateDir?: string | undefined;
+  httpAddr?: string | undefined;
 }
 
 /**

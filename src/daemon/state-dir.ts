@@ -26,7 +26,7 @@ export class StateDir {
     try {
       mkdirSync(this.path, { recursive: true, mode: 0o755 });
     } catch (err) {
-      throw new LoomError('ERR_INVALID_CONFIG', `cannot create state dir ${this.path}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
+      throw new LoomError('ERR_INVALID_CONFIG', `cannot create state dir ${this.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
     }
   }
 
@@ -71,7 +71,7 @@ export class StateDir {
         }
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new LoomError('ERR_INVALID_CONFIG', `cannot write ${this.pidFile}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new LoomError('ERR_INVALID_CONFIG', `cannot write ${this.pidFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
         const running = this.runningPid();
         if (running !== null && running !== pid) throw alreadyRunning(this.path, running);
         if (running === pid) return;
@@ -103,7 +103,7 @@ function readOptional(file: string): string | null {
     return readFileSync(file, 'utf8').slice(0, 4096);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new LoomError('ERR_INVALID_CONFIG', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err });
+    throw new LoomError('ERR_INVALID_CONFIG', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
 }
 

@@ -65,9 +65,9 @@ export interface DnsSubsystemInit {
 }
 
 export interface RemoveFilter {
-  name?: string;
-  address?: string;
-  containerId?: string;
+  name?: string | undefined;
+  address?: string | undefined;
+  containerId?: string | undefined;
 }
 
 interface Listener {

@@ -29,10 +29,10 @@ export interface ConnectionMakerComponents {
 
 export interface ConnectionMakerInit {
   /** Dial peers learned from topology (default true). */
-  discovery?: boolean;
+  discovery?: boolean | undefined;
   /** Default 100; user targets are dialled even above it. */
-  connLimit?: number;
-  backoff?: BackoffOptions;
+  connLimit?: number | undefined;
+  backoff?: BackoffOptions | undefined;
 }
 
 export type TargetState = 'idle' | 'connecting' | 'connected' | 'retrying' | 'failed';

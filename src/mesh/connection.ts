@@ -34,22 +34,22 @@ export interface ConnectionOptions {
   /** Our TCP listen port, sent in the hello (the peer's ProtocolConnection.remoteListenPort). */
   listenPort: number;
   /** Shared secret; undefined = frames are not encrypted. Both sides must agree. */
-  password?: string;
+  password?: string | undefined;
   clock: Clock;
   logger: Logger;
   /** Default 5000: a half or slow handshake is closed with ERR_HANDSHAKE_TIMEOUT. */
-  handshakeTimeoutMs?: number;
+  handshakeTimeoutMs?: number | undefined;
   /** Default 1000: a heartbeat is sent when nothing else was sent for this long. */
-  heartbeatIntervalMs?: number;
+  heartbeatIntervalMs?: number | undefined;
   /**
    * Default 5000: this long without receiving anything closes with ERR_HEARTBEAT_TIMEOUT.
    * Checked every heartbeatIntervalMs, so detection takes up to timeout + interval.
    */
-  heartbeatTimeoutMs?: number;
+  heartbeatTimeoutMs?: number | undefined;
   /** Default 16 MiB: a frame announcing a bigger body closes with ERR_FRAME_TOO_LARGE. */
-  maxFrameBytes?: number;
-  minVersion?: number;
-  maxVersion?: number;
+  maxFrameBytes?: number | undefined;
+  minVersion?: number | undefined;
+  maxVersion?: number | undefined;
 }
 
 /**

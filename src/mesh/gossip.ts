@@ -42,11 +42,11 @@ export interface GossipHubComponents {
 
 export interface GossipHubInit {
   /** Full-state exchange with every neighbour (default 30,000 ms). */
-  antiEntropyIntervalMs?: number;
+  antiEntropyIntervalMs?: number | undefined;
   /** Each period is drawn from interval * [1 - jitter, 1 + jitter] (default 0.1). */
-  antiEntropyJitter?: number;
+  antiEntropyJitter?: number | undefined;
   /** Default 1,024. */
-  maxQueuedUnicasts?: number;
+  maxQueuedUnicasts?: number | undefined;
 }
 
 export interface ChannelOptions {

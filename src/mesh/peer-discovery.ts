@@ -26,7 +26,7 @@ export interface PeerDiscoveryComponents {
 
 export interface PeerDiscoveryInit {
   /** Delay that coalesces topology changes before discovery dials (default 200 ms). */
-  discoveryDelayMs?: number;
+  discoveryDelayMs?: number | undefined;
 }
 
 export class PeerDiscovery {

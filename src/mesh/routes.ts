@@ -77,7 +77,7 @@ export class Routes {
       hops[i] = p === selfIndex ? 1 : hops[p]! + 1;
       const name = this.graph.nameAt(i);
       this.reachable.add(name);
-      this.unicast.set(name, { via: this.graph.nameAt(firstHop[i]!), hops: hops[i]! });
+      this.unicast.set(name, { via: this.graph.nameAt(firstHop[i]), hops: hops[i] });
     }
   }
 

@@ -45,10 +45,10 @@ export interface TopologyRepairComponents {
 
 export interface TopologyRepairInit {
   /** Delay after a topology change before the fingerprint check (default 1,000 ms, +0-50 % jitter). */
-  repairDelayMs?: number;
+  repairDelayMs?: number | undefined;
   /** Fingerprints to every neighbour every interval (default 30,000 ms, ±`antiEntropyJitter`, default 10 %). */
-  antiEntropyIntervalMs?: number;
-  antiEntropyJitter?: number;
+  antiEntropyIntervalMs?: number | undefined;
+  antiEntropyJitter?: number | undefined;
 }
 
 export class TopologyRepair {

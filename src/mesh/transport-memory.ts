@@ -6,7 +6,7 @@
  * in write order. A close travels behind the data written before it (like a FIN), except an
  * abortive close, partition or kill, which drop what is in flight (like a reset).
  */
-import { LoomError } from '../core/errors.js';
+import { LoomError, toLoomError } from '../core/errors.js';
 import type { Clock, TimerHandle } from '../core/clock.js';
 import type { ByteStream, Transport } from './types.js';
 
@@ -136,7 +136,7 @@ class MemoryTransport implements Transport {
     try {
       this.network.register(this.address, this);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(toLoomError(err));
     }
     this.onStream = onStream;
     return Promise.resolve();
@@ -147,7 +147,7 @@ class MemoryTransport implements Transport {
     try {
       return Promise.resolve(this.network.connect(this.address, address));
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(toLoomError(err));
     }
   }
 

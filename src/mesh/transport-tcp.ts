@@ -3,7 +3,7 @@
  * shared connection test suite.
  */
 import net from 'node:net';
-import { LoomError } from '../core/errors.js';
+import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ByteStream, Transport } from './types.js';
 
@@ -145,7 +145,7 @@ export class TcpTransport implements Transport {
     try {
       target = parseHostPort(address);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(toLoomError(err));
     }
     return new Promise((resolve, reject) => {
       const socket = net.connect({ host: target.host, port: target.port });

@@ -55,7 +55,7 @@ export function mmsgCalls(): MmsgCalls {
       lib.func('int fcntl(int, int, int)'),
     ),
     close: lib.func('int close(int)'),
-  } as MmsgCalls;
+  };
   return mmsg;
 }
 

@@ -40,7 +40,7 @@ function loadLibc(): Libc {
     recv: lib.func('long recv(int, _Out_ void *, size_t, int)'),
     close: lib.func('int close(int)'),
     if_nametoindex: lib.func('unsigned int if_nametoindex(const char *)'),
-  } as Libc;
+  };
   return libc;
 }
 

@@ -55,7 +55,7 @@ function loadLibc(): TapLibc {
     ioctlPointer: lib.func('ioctl', 'int', ['int', 'unsigned long', 'void *']),
     ioctlValue: lib.func('ioctl', 'int', ['int', 'unsigned long', 'unsigned long']),
     read: lib.func('long read(int, void *, size_t)'),
-  } as TapLibc;
+  };
   return libc;
 }
 

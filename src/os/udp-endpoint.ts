@@ -124,7 +124,7 @@ function loadLibc(): EndpointLibc {
     setsockopt: lib.func('int setsockopt(int, int, int, void *, uint32_t)'),
     getsockopt: lib.func('int getsockopt(int, int, int, void *, _Inout_ uint32_t *)'),
     sendto: lib.func('long sendto(int, void *, size_t, int, void *, uint32_t)'),
-  } as EndpointLibc;
+  };
   return endpointLibc;
 }
 

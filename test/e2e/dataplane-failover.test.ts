@@ -33,7 +33,7 @@ test('failover to the relay within 4 s when UDP between two hosts is cut, failba
     await cli.launch(h1);
     await cli.launch(h2, { peers: [h1.address] });
     const n3 = (await cli.launch(h3, { peers: [h2.address] })).name;
-    const a1 = await runContainer(cli, { host: h1, name: 'a1', ip: '10.65.0.1' });
+    await runContainer(cli, { host: h1, name: 'a1', ip: '10.65.0.1' });
     const a3 = await runContainer(cli, { host: h3, name: 'a3', ip: '10.65.0.3' });
     // h2 runs no container, so only h1's and h3's rows for each other carry a MAC.
     await waitPeerPaths(cli, lab.hosts, 'every peer on fastdp, h1 and h3 with each other\'s container MAC', (h, rows) => {

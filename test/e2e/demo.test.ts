@@ -72,10 +72,10 @@ test('loom demo tells the whole story and leaves nothing behind', { skip, timeou
   const { before, after } = result.service2;
   assert.ok(before && after, `service2 answered before and after the move (${before} -> ${after})`);
   assert.notEqual(after, before, 'service2 has a new address on h3');
-  assert.match(log, new RegExp(`service2 moved: ${esc(before!)} \\(h2\\) -> ${esc(after!)} \\(h3\\)`));
-  assert.match(log, new RegExp(`h1\\$ loom dns-lookup service2\\n\\s+${esc(after!)}\\n`), '`loom dns-lookup` prints the new address');
-  assert.match(log, new RegExp(`h1\\$ loom exec service1 -- getent hosts service2\\n\\s+${esc(after!)}\\s+service2\\.loom\\.local`));
-  assert.match(log, new RegExp(`${esc(before!)} reply \\(x\\d+\\)\\n(.*\\n)*.*${esc(after!)} reply \\(x3\\)`), 'the timeline: replies from the old address, later from the new one');
+  assert.match(log, new RegExp(`service2 moved: ${esc(before)} \\(h2\\) -> ${esc(after)} \\(h3\\)`));
+  assert.match(log, new RegExp(`h1\\$ loom dns-lookup service2\\n\\s+${esc(after)}\\n`), '`loom dns-lookup` prints the new address');
+  assert.match(log, new RegExp(`h1\\$ loom exec service1 -- getent hosts service2\\n\\s+${esc(after)}\\s+service2\\.loom\\.local`));
+  assert.match(log, new RegExp(`${esc(before)} reply \\(x\\d+\\)\\n(.*\\n)*.*${esc(after)} reply \\(x3\\)`), 'the timeline: replies from the old address, later from the new one');
   assert.ok(result.service2.roundsWithoutReply >= 1, 'service1 saw service2 unreachable while it moved');
 
   assert.equal(result.kept, false);

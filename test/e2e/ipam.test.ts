@@ -151,7 +151,7 @@ function assertAllUsableAndUnique(rows: readonly PsRow[], expected: number): voi
   const cidrs = rows.flatMap((r) => r.cidrs);
   assert.equal(cidrs.length, expected, `${expected} addresses: ${cidrs.join(' ')}`);
   assert.deepEqual(findDuplicates(rows), [], 'no address is given twice');
-  for (const r of rows) for (const c of r.cidrs) assert.ok(usableIn(c, RANGE), `${r.host}/${r.name} ${c} is a usable address of ${RANGE}`);
+  for (const r of rows) for (const c of r.cidrs) assert.ok(usableIn(c, RANGE), `${r.host.name}/${r.name} ${c} is a usable address of ${RANGE}`);
 }
 
 /** Pings between containers straight from their namespaces (no CLI per ping), retrying a failed pair a few times while ARP and FDB settle. */

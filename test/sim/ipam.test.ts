@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isLoomError } from '../../src/core/errors.js';
 import type { PeerName } from '../../src/core/ids.js';
-import type { AllocationResult } from '../../src/ipam/status.js';
 import { IpamNet, peerName } from '../unit/ipam/harness.js';
 
 const RANGE = '10.44.0.0/27';
@@ -106,7 +105,7 @@ async function run(ops: Op[]): Promise<void> {
           } else {
             coverage.allocated++;
             containers.set(id, peer);
-            assert.equal((r as AllocationResult).containerId, id);
+            assert.equal((r).containerId, id);
           }
         }
         break;

@@ -21,7 +21,6 @@ import type { Logger } from '../../core/logger.js';
 import type { Clock } from '../../core/clock.js';
 import type { Subsystem } from '../../core/subsystem.js';
 import type { RouterApi } from '../../mesh/types.js';
-import { LoomError } from '../../core/errors.js';
 import { systemRunner } from '../../os/runner.js';
 import { TapDevice } from '../../os/tap.js';
 import { LinuxDataplane } from '../linux/linux-dataplane.js';

@@ -218,7 +218,7 @@ export class Prober {
     out.writeUInt32BE(id, RELAY_HEADER_BYTES);
     out.writeUInt32BE(flags, RELAY_HEADER_BYTES + 4);
     out.fill(0, RELAY_HEADER_BYTES + PROBE_BODY_BYTES, RELAY_HEADER_BYTES + bodyBytes);
-    const length = sealed ? sealInPlace(n.dataKeys!.send, out, 0, bodyBytes) : RELAY_HEADER_BYTES + bodyBytes;
+    const length = sealed ? sealInPlace(n.dataKeys.send, out, 0, bodyBytes) : RELAY_HEADER_BYTES + bodyBytes;
     const errno = endpoint.sendNow(out.subarray(0, length), ip, port);
     if (errno !== 0) {
       if (errno !== -ERRNO_EMSGSIZE) this.state.drop('send-failed');

@@ -40,12 +40,12 @@ test('launch DNS options reach the daemon config, and the background re-executio
     ]);
     assert.match(first.err, /captured/);
     assert.deepEqual(first.config?.dns, { enabled: true, listenAddresses: ['10.32.0.1', '10.40.0.1'], domain: 'weave.local', ttlSeconds: 5, resolvConf: '/tmp/r.conf', udpPath: 'auto' });
-    const again = await launchConfigOf(foregroundArgs(first.config!).slice(2));
+    const again = await launchConfigOf(foregroundArgs(first.config).slice(2));
     assert.deepEqual(again.config, first.config);
 
     const off = await launchConfigOf(['--state-dir', dir, '--no-dns']);
     assert.equal(off.config?.dns.enabled, false);
-    assert.equal((await launchConfigOf(foregroundArgs(off.config!).slice(2))).config?.dns.enabled, false);
+    assert.equal((await launchConfigOf(foregroundArgs(off.config).slice(2))).config?.dns.enabled, false);
 
     const bad = await launchConfigOf(['--state-dir', dir, '--dns-ttl', 'soon']);
     assert.equal(bad.code, EXIT_ERROR);

@@ -16,7 +16,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 /** A pid that is certainly not running: a child that has already exited. */
 function deadPid(): number {
   const r = spawnSync(process.execPath, ['-e', '0']);
-  return r.pid!;
+  return r.pid;
 }
 
 test('ensure creates nested directories and is idempotent', () => {

@@ -99,7 +99,7 @@ describe('Coalescer', () => {
     for (const part of parts) coalescer.push(part);
     assert.equal(written.length, 1, 'PSH ends the run: written without waiting for flush');
     assert.deepEqual(written[0], original);
-    assertSuperFrame(written[0]!, 1448);
+    assertSuperFrame(written[0], 1448);
     coalescer.flush();
     assert.deepEqual(coalescer.stats(), { framesIn: 45, framesOut: 1, merged: 44, writeFailures: 0 });
   });

@@ -11,7 +11,6 @@ import {
   computeDesired,
   DataplaneController,
   DEFAULT_SETTINGS,
-  defaultSegmentMtu,
   relayForwarding,
   retainPrevious,
   segmentMtu,

@@ -4,7 +4,7 @@ import { createCipheriv, randomBytes } from 'node:crypto';
 import { openPacket, sealBody } from '../../../src/dataplane/relay/seal.js';
 import fc from 'fast-check';
 import { isLoomError } from '../../../src/core/errors.js';
-import { randomPeerName, type PeerName } from '../../../src/core/ids.js';
+import { randomPeerName } from '../../../src/core/ids.js';
 import {
   decodeBatchBody,
   encodeBatchBody,
@@ -33,7 +33,7 @@ function pairKeys() {
 }
 
 function header(over: Partial<RelayHeader> = {}): RelayHeader {
-  return { type: 'data', sealed: false, ttl: 16, source: a, destination: c, hop: b as PeerName, counter: 0, ...over };
+  return { type: 'data', sealed: false, ttl: 16, source: a, destination: c, hop: b, counter: 0, ...over };
 }
 
 describe('relay codec', () => {

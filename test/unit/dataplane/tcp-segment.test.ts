@@ -118,7 +118,7 @@ function splitAndCheck(frame: Uint8Array, maxIp: number): Uint8Array[] {
     assert.equal(count, 1);
     const [only] = writeAll(segmenter, 1);
     assert.deepEqual(only, frame);
-    return [only!];
+    return [only];
   }
   const size = expectedSegmentPayload(frame, maxIp);
   const reference = referenceSegments(frame, size);

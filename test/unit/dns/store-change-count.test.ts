@@ -54,7 +54,7 @@ test('after stop the count is unknown (the mesh is not followed), after start it
 function countingSource(addresses: string[]): RecordSource & { reads: number; changeCount: number | undefined } {
   return {
     reads: 0,
-    changeCount: 1 as number | undefined,
+    changeCount: 1,
     lookup(this: { reads: number }) {
       this.reads++;
       return [...addresses];

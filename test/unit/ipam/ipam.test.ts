@@ -17,7 +17,7 @@ function seeded(range: string, seeds = [A, B, C], extra: Record<string, unknown>
 }
 
 const codes = (net: IpamNet): string[] =>
-  net.records.map((r) => (typeof r.obj === 'object' && r.obj !== null && 'code' in r.obj ? String((r.obj as { code: unknown }).code) : '')).filter(Boolean);
+  net.records.map((r) => (typeof r.obj === 'object' && r.obj !== null && 'code' in r.obj ? String((r.obj).code) : '')).filter(Boolean);
 
 test('seeds agree on the split without talking, and are ready at once', () => {
   const net = new IpamNet();

@@ -216,7 +216,7 @@ function connectionSuite(name: string, makeEnv: () => Env): void {
         const sent: ControlMessage[] = [
           { type: 'gossip', channel: 'topology', payload: new Uint8Array([1, 2, 3]) },
           // hopsLeft travels on the wire (protocol.ts GossipUnicastMessage).
-          { type: 'gossip-unicast', channel: 'ipam', src, dst, hopsLeft: 5, payload: new Uint8Array(5000).fill(7) } as ControlMessage,
+          { type: 'gossip-unicast', channel: 'ipam', src, dst, hopsLeft: 5, payload: new Uint8Array(5000).fill(7) },
           { type: 'gossip-broadcast', channel: 'dns', src, payload: new Uint8Array(0) },
         ];
         for (let i = 0; i < 50; i++) sent.push({ type: 'gossip', channel: 'c', payload: new Uint8Array([i]) });

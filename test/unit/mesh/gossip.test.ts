@@ -166,10 +166,10 @@ test('gossip a subsystem rejects with a LoomError is logged and dropped; unknown
 
 test('a relayed unicast loses one hop per relay and is dropped when it has none left', async () => {
   const { hub, conns, gossiper } = setup();
-  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 1, payload: Uint8Array.from([8]) } as ControlMessage);
-  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 0, payload: Uint8Array.from([7]) } as ControlMessage);
+  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 1, payload: Uint8Array.from([8]) });
+  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 0, payload: Uint8Array.from([7]) });
   // Addressed to us: delivered whatever its hop count.
-  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(1), hopsLeft: 0, payload: Uint8Array.from([6]) } as ControlMessage);
+  hub.receive(P(3), { type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(1), hopsLeft: 0, payload: Uint8Array.from([6]) });
   await settle();
   assert.deepEqual(conns.get(P(2))!.sent, [{ type: 'gossip-unicast', channel: 'numbers', src: P(3), dst: P(5), hopsLeft: 0, payload: Uint8Array.from([8]) }]);
   assert.equal(hub.stats.unicastsDroppedHopLimit, 1);
@@ -186,6 +186,7 @@ test('a Gossiper that throws anything is logged at error and the hub keeps servi
       throw new TypeError('cannot read properties of undefined');
     },
     onGossipBroadcast: () => {
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- the hub must survive a callback that throws a non-Error
       throw 'not even an Error';
     },
     onGossipUnicast: () => {

@@ -40,7 +40,7 @@ const raw: Raw = {
   write: lib.func('long write(int, void *, size_t)'),
   fcntl: lib.func('int fcntl(int, int, int)'),
   close: lib.func('int close(int)'),
-} as Raw;
+};
 const MSG_DONTWAIT = 0x40;
 
 /** A UDP socket bound on 127.0.0.1 that only the watch and this test look at. */
