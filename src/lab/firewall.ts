@@ -80,14 +80,7 @@ export function degradeRules(spec: DegradeSpec, tag: string): string {
  * Throws ERR_PROTOCOL on output that is not nft's JSON or holds no such counter.
  */
 export function counterPackets(nftJson: string, name: string): number {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(nftJson);
-  } catch (err) {
-    throw new LoomError('ERR_PROTOCOL', 'nft did not print JSON', { cause: err });
-  }
-  const items = (doc as { nftables?: unknown } | null)?.nftables;
-  if (!Array.isArray(items)) throw new LoomError('ERR_PROTOCOL', 'nft JSON has no "nftables" array');
+  const items = nftItems(nftJson);
   for (const item of items) {
     const counter = (item as { counter?: { name?: unknown; packets?: unknown } } | null)?.counter;
     if (counter && counter.name === name) {
@@ -157,6 +150,17 @@ export function blockRules(spec: BlockSpec, tag: string): string {
  * Throws ERR_PROTOCOL on output that is not nft's JSON.
  */
 export function ruleHandlesTagged(nftJson: string, tag: string): number[] {
+  const items = nftItems(nftJson);
+  const handles: number[] = [];
+  for (const item of items) {
+    const rule = (item as { rule?: { comment?: unknown; handle?: unknown } } | null)?.rule;
+    if (rule && rule.comment === tag && typeof rule.handle === 'number') handles.push(rule.handle);
+  }
+  return handles;
+}
+
+/** The "nftables" array of `nft -j` output; ERR_PROTOCOL when it is not nft's JSON. */
+function nftItems(nftJson: string): unknown[] {
   let doc: unknown;
   try {
     doc = JSON.parse(nftJson);
@@ -165,10 +169,5 @@ export function ruleHandlesTagged(nftJson: string, tag: string): number[] {
   }
   const items = (doc as { nftables?: unknown } | null)?.nftables;
   if (!Array.isArray(items)) throw new LoomError('ERR_PROTOCOL', 'nft JSON has no "nftables" array');
-  const handles: number[] = [];
-  for (const item of items) {
-    const rule = (item as { rule?: { comment?: unknown; handle?: unknown } } | null)?.rule;
-    if (rule && rule.comment === tag && typeof rule.handle === 'number') handles.push(rule.handle);
-  }
-  return handles;
+  return items;
 }

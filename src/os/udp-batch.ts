@@ -277,11 +277,27 @@ export class UdpBatch {
 
 /** Points header i at iovec i, name slot i and data slot i (addresses, not offsets: the kernel reads them). */
 function layout(headers: Buffer, iovecs: Buffer, iovAt: number, namesAt: number, dataAt: number, count: number, slotBytes: number): void {
+  pointHeaders(headers, count, namesAt, NAME_SLOT, NAME_BYTES, iovAt);
+  pointIovecs(iovecs, count, dataAt, slotBytes);
+}
+
+/**
+ * The fixed part of `count` mmsghdrs: message i's name is the `nameSlot`-byte slot i at `namesAt`
+ * (`nameBytes` long) and its one iovec is iovec i at `iovecsAt` (addresses: the kernel reads them).
+ */
+export function pointHeaders(headers: Buffer, count: number, namesAt: number, nameSlot: number, nameBytes: number, iovecsAt: number): void {
   for (let i = 0; i < count; i++) {
-    writePointer(headers, i * MMSG + MSG_NAME, namesAt + i * NAME_SLOT);
-    headers.writeUInt32LE(NAME_BYTES, i * MMSG + MSG_NAMELEN);
-    writePointer(headers, i * MMSG + MSG_IOV, iovAt + i * IOVEC);
-    headers.writeUInt32LE(1, i * MMSG + MSG_IOVLEN);
+    const h = i * MMSG;
+    writePointer(headers, h + MSG_NAME, namesAt + i * nameSlot);
+    headers.writeUInt32LE(nameBytes, h + MSG_NAMELEN);
+    writePointer(headers, h + MSG_IOV, iovecsAt + i * IOVEC);
+    headers.writeUInt32LE(1, h + MSG_IOVLEN);
+  }
+}
+
+/** Points iovec i at the `slotBytes`-byte data slot i at `dataAt`, with that length. */
+export function pointIovecs(iovecs: Buffer, count: number, dataAt: number, slotBytes: number): void {
+  for (let i = 0; i < count; i++) {
     writePointer(iovecs, i * IOVEC, dataAt + i * slotBytes);
     iovecs.writeUInt32LE(slotBytes, i * IOVEC + 8);
   }

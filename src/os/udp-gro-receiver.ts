@@ -16,12 +16,11 @@ import {
   MSG_CTRUNC,
   MSG_DONTWAIT,
   MSG_FLAGS,
-  MSG_IOV,
-  MSG_IOVLEN,
-  MSG_NAME,
   MSG_NAMELEN,
   SOCKADDR_IN_BYTES,
   cmsgSpace,
+  pointHeaders,
+  pointIovecs,
   writePointer,
 } from './udp-batch.js';
 
@@ -58,16 +57,12 @@ export class GroReceiver {
     this.memory = views;
     const [headers, iovecs, names, control, data] = views as [Buffer, Buffer, Buffer, Buffer, Buffer];
     const [, iovecsAt, namesAt, controlAt, dataAt] = at as [number, number, number, number, number];
+    pointHeaders(headers, batch, namesAt, SOCKADDR_IN_BYTES, SOCKADDR_IN_BYTES, iovecsAt);
+    pointIovecs(iovecs, batch, dataAt, RECEIVE_SLOT_BYTES);
     for (let i = 0; i < batch; i++) {
       const h = i * MMSGHDR_BYTES;
-      writePointer(headers, h + MSG_NAME, namesAt + i * SOCKADDR_IN_BYTES);
-      headers.writeUInt32LE(SOCKADDR_IN_BYTES, h + MSG_NAMELEN);
-      writePointer(headers, h + MSG_IOV, iovecsAt + i * IOVEC_BYTES);
-      headers.writeUInt32LE(1, h + MSG_IOVLEN);
       writePointer(headers, h + MSG_CONTROL, controlAt + i * RECEIVE_CONTROL_BYTES);
       headers.writeUInt32LE(RECEIVE_CONTROL_BYTES, h + MSG_CONTROLLEN);
-      writePointer(iovecs, i * IOVEC_BYTES, dataAt + i * RECEIVE_SLOT_BYTES);
-      iovecs.writeUInt32LE(RECEIVE_SLOT_BYTES, i * IOVEC_BYTES + 8);
     }
     this.headers = headers;
     this.names = names;

@@ -9,7 +9,7 @@
 import koffi from 'koffi';
 import type { MmsgCalls } from './libc.js';
 import { bufferAddress, carve } from './libc.js';
-import { CMSG_HEADER_BYTES, IOVEC_BYTES, MMSGHDR_BYTES, MSG_CONTROL, MSG_CONTROLLEN, MSG_DONTWAIT, MSG_IOV, MSG_IOVLEN, MSG_NAME, MSG_NAMELEN, SOCKADDR_IN_BYTES, cmsgSpace, writePointer } from './udp-batch.js';
+import { CMSG_HEADER_BYTES, IOVEC_BYTES, MMSGHDR_BYTES, MSG_CONTROL, MSG_CONTROLLEN, MSG_DONTWAIT, SOCKADDR_IN_BYTES, cmsgSpace, pointHeaders, writePointer } from './udp-batch.js';
 import { SOL_UDP } from './udp-gro-receiver.js';
 
 /** Segments per GSO message: UDP_MAX_SEGMENTS on kernels before 6.x raised it to 128. */
@@ -76,12 +76,8 @@ export class GsoSender {
     this.memory = views;
     const [headers, iovecs, names, control] = views as [Buffer, Buffer, Buffer, Buffer];
     const [, iovecsAt, namesAt, controlAt] = at as [number, number, number, number];
+    pointHeaders(headers, SEND_MESSAGES, namesAt, SOCKADDR_IN_BYTES, SOCKADDR_IN_BYTES, iovecsAt);
     for (let k = 0; k < SEND_MESSAGES; k++) {
-      const h = k * MMSGHDR_BYTES;
-      writePointer(headers, h + MSG_NAME, namesAt + k * SOCKADDR_IN_BYTES);
-      headers.writeUInt32LE(SOCKADDR_IN_BYTES, h + MSG_NAMELEN);
-      writePointer(headers, h + MSG_IOV, iovecsAt + k * IOVEC_BYTES);
-      headers.writeUInt32LE(1, h + MSG_IOVLEN);
       names.writeUInt16LE(AF_INET, k * SOCKADDR_IN_BYTES);
       const cm = k * SEGMENT_CONTROL_BYTES;
       control.writeUInt32LE(SEGMENT_CMSG_LEN, cm);
