@@ -6,5 +6,5 @@ export { createRouterMetrics, type RouterMetrics } from './metrics.js';
 export { ApiClient, DEFAULT_HTTP_ADDR, type ApiClientInit, type Report } from './client.js';
 export { HTTP_STATUS_BY_CODE, errorResponse, type ErrorBody } from './http-errors.js';
 export { MAX_BODY_BYTES, readJsonBody } from './body.js';
-export { parseHostPort, parsePeerAddress, parsePort, parseWith, type HostPort } from './validate.js';
+export { parseHostPort, parsePeerTarget, parsePort, parseWith, type HostPort } from './validate.js';
 export { LOOM_VERSION } from './version.js';

@@ -1,9 +1,9 @@
 import { LoomError } from '../core/errors.js';
 import type { RouterApi } from '../mesh/types.js';
-import { parsePeerAddress as canonicalPeerAddress } from '../mesh/address.js';
+import { parsePeerHostPort } from '../mesh/address.js';
 import { createRouterMetrics } from './metrics.js';
 import type { ApiServer } from './server.js';
-import { connectBodySchema, forgetBodySchema, parsePeerAddress, parseWith } from './validate.js';
+import { connectBodySchema, forgetBodySchema, parsePeerTarget, parseWith } from './validate.js';
 
 export interface RouterRoutesOptions {
   /**
@@ -22,7 +22,7 @@ export function registerRouterRoutes(server: ApiServer, router: RouterApi, optio
   // The router keeps targets as "host:port"; comparing in that spelling makes --replace exact.
   const canonical = (peers: string[]): string[] => {
     const port = router.status().port;
-    return peers.map((p) => canonicalPeerAddress(parsePeerAddress(p), port));
+    return peers.map((p) => parsePeerHostPort(parsePeerTarget(p), port));
   };
 
   server.registerReportSection('router', () => router.status());

@@ -1,12 +1,14 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LoomError } from '../core/errors.js';
+import { parsePortText, splitHostPort } from '../core/net.js';
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 /** A TCP/UDP port 1..65535 from a string or number; ERR_INVALID_ARGUMENT otherwise. */
 export function parsePort(value: unknown, what = 'port'): number {
-  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (typeof value === 'string') return parsePortText(value, what);
+  const n = typeof value === 'number' ? value : NaN;
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what} "${String(value).slice(0, 20)}": expected 1-65535`);
   return n;
 }
@@ -21,28 +23,19 @@ export interface HostPort {
  * Nothing is resolved here. Throws ERR_INVALID_ARGUMENT.
  */
 export function parseHostPort(value: unknown, what = 'address'): HostPort {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 300) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what}: expected host[:port]`);
+  if (typeof value !== 'string') throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what}: expected host[:port]`);
   const shown = value.slice(0, 60);
-  let host: string;
-  let portText: string | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(value);
+  const { host, bracketed, portText } = splitHostPort(value, what);
   if (bracketed) {
-    host = bracketed[1]!;
-    portText = bracketed[2];
     if (isIP(host) !== 6) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what} "${shown}": not an IPv6 address in brackets`);
-  } else {
-    const colon = value.lastIndexOf(':');
-    if (colon !== value.indexOf(':')) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what} "${shown}": write IPv6 addresses as [addr]:port`);
-    host = colon === -1 ? value : value.slice(0, colon);
-    portText = colon === -1 ? undefined : value.slice(colon + 1);
-    if (isIP(host) === 0 && (!HOSTNAME_RE.test(host) || /^[\d.]+$/.test(host)))
-      throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what} "${shown}": not a host name or IPv4 address`);
+  } else if (isIP(host) === 0 && (!HOSTNAME_RE.test(host) || /^[\d.]+$/.test(host))) {
+    throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what} "${shown}": not a host name or IPv4 address`);
   }
   return { host, port: portText === undefined ? undefined : parsePort(portText, `port in ${what} "${shown}"`) };
 }
 
 /** Validates a peer target "host[:port]" and returns it unchanged (the router applies the default port). */
-export function parsePeerAddress(value: unknown): string {
+export function parsePeerTarget(value: unknown): string {
   parseHostPort(value, 'peer address');
   return value as string;
 }

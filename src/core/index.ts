@@ -3,3 +3,4 @@ export * from './clock.js';
 export * from './logger.js';
 export * from './ids.js';
 export * from './subsystem.js';
+export * from './net.js';

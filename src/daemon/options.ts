@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { parsePeerName, type PeerName } from '../core/ids.js';
 import { DEFAULT_HTTP_ADDR } from '../api/client.js';
-import { parseHostPort, parsePeerAddress, parsePort } from '../api/validate.js';
+import { parseHostPort, parsePeerTarget, parsePort } from '../api/validate.js';
 import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
 import { ipamArgs, parseIpamOptions, type IpamLaunchConfig, type RawIpamOptions } from '../ipam/daemon-options.js';
 import { dataplaneArgs, parseDataplaneOptions, type DataplaneLaunchConfig, type RawDataplaneOptions } from '../dataplane/controller/launch-options.js';
@@ -83,7 +83,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     httpAddr,
     httpHost: http.host,
     httpPort: http.port,
-    peers: peers.map(parsePeerAddress),
+    peers: peers.map(parsePeerTarget),
     dns: parseDnsOptions(raw, env),
     ipam: parseIpamOptions(raw),
     dataplane: parseDataplaneOptions(raw, env, password !== undefined),

@@ -4,8 +4,8 @@
  * normalised value or throws ERR_INVALID_ARGUMENT; nothing unchecked reaches an `ip` argument.
  */
 import { createHash } from 'node:crypto';
-import ipaddr from 'ipaddr.js';
 import { LoomError } from '../core/errors.js';
+import { type Cidr, formatCidr, formatIpv4Address, networkOf, parseCidr, parseIpv4Address } from '../core/net.js';
 
 function invalid(message: string): LoomError {
   return new LoomError('ERR_INVALID_ARGUMENT', message);
@@ -43,9 +43,9 @@ export function macFromSeed(seed: string): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
+/** A dotted quad without leading zeros, in normal form. */
 export function parseIpv4(value: unknown): string {
-  if (typeof value !== 'string' || !ipaddr.IPv4.isValidFourPartDecimal(value)) throw invalid(`invalid IPv4 address ${show(value)}`);
-  return ipaddr.IPv4.parse(value).toString();
+  return formatIpv4Address(parseIpv4Address(value));
 }
 
 export interface Ipv4Cidr {
@@ -58,15 +58,12 @@ export interface Ipv4Cidr {
   network: string;
 }
 
-/** A host address with prefix length ("10.32.0.5/12"). Prefix 1..32; the address must be a dotted quad. */
+/** A host address with prefix length ("10.32.0.5/12"). Prefix 1..32 (the data plane's rule; core allows 0); the address must be a dotted quad. */
 export function parseIpv4Cidr(value: unknown): Ipv4Cidr {
-  if (typeof value !== 'string') throw invalid('CIDR must be a string');
-  const slash = value.indexOf('/');
-  if (slash < 0 || value.length > 18) throw invalid(`invalid CIDR ${show(value)}: expected ADDRESS/PREFIX like 10.32.0.5/12`);
-  const address = parseIpv4(value.slice(0, slash));
-  const prefixText = value.slice(slash + 1);
-  const prefix = Number(prefixText);
-  if (!/^[0-9]{1,2}$/.test(prefixText) || prefix < 1 || prefix > 32) throw invalid(`invalid prefix length in ${show(value)}`);
-  const network = ipaddr.IPv4.networkAddressFromCIDR(`${address}/${prefix}`).toString();
-  return { address, prefix, text: `${address}/${prefix}`, network: `${network}/${prefix}` };
+  return ipv4CidrOf(parseCidr(value, { minPrefix: 1 }));
+}
+
+/** The data plane's text forms of an already parsed CIDR (prefix 1..32). */
+export function ipv4CidrOf(cidr: Cidr): Ipv4Cidr {
+  return { address: formatIpv4Address(cidr.address), prefix: cidr.prefix, text: formatCidr(cidr), network: formatCidr(networkOf(cidr)) };
 }

@@ -3,9 +3,9 @@
  * trailing dot ("web.loom.local"); IPv4 in dotted form. Parsed once at the edge (API, gossip).
  */
 import { LoomError } from '../core/errors.js';
+import { formatIpv4Address, isIpv4Address, parseIpv4Address } from '../core/net.js';
 
 const LABEL_RE = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
-const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 export const DEFAULT_DOMAIN = 'loom.local';
 export const MAX_NAME_LENGTH = 253;
@@ -36,13 +36,14 @@ export function qualifyName(value: unknown, domain: string): string {
   return name.includes('.') ? name : `${name}.${domain}`;
 }
 
+/** A dotted quad without leading zeros (core/net.ts). */
 export function isIPv4(value: string): boolean {
-  return IPV4_RE.test(value);
+  return isIpv4Address(value);
 }
 
+/** A dotted quad without leading zeros, returned as given (which is its normal form). */
 export function parseIPv4(value: unknown): string {
-  if (typeof value !== 'string' || !isIPv4(value)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid IPv4 address "${String(value).slice(0, 40)}"`);
-  return value;
+  return formatIpv4Address(parseIpv4Address(value));
 }
 
 /** True when `name` (canonical) is `domain` or inside it. */

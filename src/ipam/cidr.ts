@@ -2,7 +2,7 @@
  * IPv4 addresses as unsigned 32-bit numbers, and CIDR blocks over them. All IPAM arithmetic
  * works on these numbers; strings exist only at the edge (config, API, status).
  */
-import { LoomError } from '../core/errors.js';
+import { type Ipv4Address, formatIpv4Address, networkOf, parseCidr as parseCoreCidr, parseIpv4Address, parseNetworkCidr } from '../core/net.js';
 
 /** An IPv4 address as an unsigned 32-bit integer (0 ..= 0xffffffff). */
 export type Address = number;
@@ -14,55 +14,30 @@ export interface Cidr {
   readonly size: number;
 }
 
-const IPV4_RE = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-
+/** Dotted quad; leading zeros accepted ("010.0.0.1" = 10.0.0.1), as IPAM always has. */
 export function parseAddress(value: unknown): Address {
-  if (typeof value !== 'string') throw new LoomError('ERR_INVALID_ARGUMENT', 'address must be a string');
-  const m = IPV4_RE.exec(value);
-  if (!m) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid IPv4 address "${value.slice(0, 40)}"`);
-  let n = 0;
-  for (let i = 1; i <= 4; i++) {
-    const octet = Number(m[i]);
-    if (octet > 255) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid IPv4 address "${value.slice(0, 40)}"`);
-    n = n * 256 + octet;
-  }
-  return n;
+  return parseIpv4Address(value, { leadingZeros: true });
 }
 
 export function formatAddress(a: Address): string {
-  return `${(a >>> 24) & 255}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
+  return formatIpv4Address(a as Ipv4Address);
 }
 
 export function cidrOf(start: Address, prefix: number): Cidr {
   return { start, prefix, size: 2 ** (32 - prefix) };
 }
 
-/**
- * Parses "a.b.c.d/n". With `strict` the host bits must be zero (a range or subnet); without it
- * the address is kept and the block is returned separately by `parseAddressInCidr`.
- */
+/** Parses a block "a.b.c.d/n" (prefix 0..32, leading zeros accepted): host bits must be zero. */
 export function parseCidr(value: unknown): Cidr {
-  const { address, cidr } = parseAddressInCidr(value);
-  if (address !== cidr.start) {
-    throw new LoomError('ERR_INVALID_ARGUMENT', `CIDR "${String(value).slice(0, 40)}" has host bits set; did you mean ${formatCidr(cidr)}?`);
-  }
-  return cidr;
+  const network = parseNetworkCidr(value, { leadingZeros: true });
+  return cidrOf(network.address, network.prefix);
 }
 
-/** Parses "a.b.c.d/n" into the address and its enclosing block (host bits may be set). */
+/** Parses "a.b.c.d/n" (prefix 0..32, leading zeros accepted) into the address and its enclosing block (host bits may be set). */
 export function parseAddressInCidr(value: unknown): { address: Address; cidr: Cidr } {
-  if (typeof value !== 'string') throw new LoomError('ERR_INVALID_ARGUMENT', 'CIDR must be a string');
-  const slash = value.indexOf('/');
-  if (slash < 0) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid CIDR "${value.slice(0, 40)}": expected a.b.c.d/n`);
-  const address = parseAddress(value.slice(0, slash));
-  const prefixText = value.slice(slash + 1);
-  if (!/^\d{1,2}$/.test(prefixText) || Number(prefixText) > 32) {
-    throw new LoomError('ERR_INVALID_ARGUMENT', `invalid prefix length in "${value.slice(0, 40)}"`);
-  }
-  const prefix = Number(prefixText);
-  const size = 2 ** (32 - prefix);
-  const start = address - (address % size);
-  return { address, cidr: { start, prefix, size } };
+  const parsed = parseCoreCidr(value, { leadingZeros: true });
+  const network = networkOf(parsed);
+  return { address: parsed.address, cidr: cidrOf(network.address, network.prefix) };
 }
 
 export function formatCidr(c: Cidr): string {

@@ -5,6 +5,7 @@
 import type { Clock } from '../core/clock.js';
 import { LoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { DEFAULT_IPALLOC_RANGE } from '../core/net.js';
 import type { GossipChannel, Gossiper, MeshView } from '../mesh/types.js';
 import { type BootstrapMode, parseBootstrap } from './bootstrap.js';
 import { type Cidr, cidrWithin, formatCidr, parseCidr } from './cidr.js';
@@ -20,7 +21,7 @@ export interface IpamComponents {
 }
 
 export interface IpamInit {
-  /** The whole allocation range; every peer must use the same. Default 10.32.0.0/12. */
+  /** The whole allocation range; every peer must use the same. Default DEFAULT_IPALLOC_RANGE (10.32.0.0/12, core/net.ts). */
   range?: string;
   /** Subnet used when `allocate` is given none. Default: the whole range. */
   defaultSubnet?: string;
@@ -55,7 +56,7 @@ export interface IpamSettings {
 
 /** Throws ERR_INVALID_ARGUMENT for a range, subnet, bootstrap or duration that cannot be used. */
 export function resolveIpamSettings(init: IpamInit): IpamSettings {
-  const range = parseCidr(init.range ?? '10.32.0.0/12');
+  const range = parseCidr(init.range ?? DEFAULT_IPALLOC_RANGE);
   const defaultSubnet = init.defaultSubnet === undefined ? range : parseCidr(init.defaultSubnet);
   if (!cidrWithin(defaultSubnet, range)) {
     throw new LoomError('ERR_INVALID_ARGUMENT', `default subnet ${formatCidr(defaultSubnet)} is not inside the range ${formatCidr(range)}`);

@@ -3,10 +3,11 @@
  * launch command: keep it free of SQLite, sockets and the mesh.
  */
 import { LoomError } from '../core/errors.js';
+import { DEFAULT_IPALLOC_RANGE } from '../core/net.js';
 import { parseBootstrap } from './bootstrap.js';
 import { cidrWithin, formatCidr, parseCidr } from './cidr.js';
 
-export const DEFAULT_IPALLOC_RANGE = '10.32.0.0/12';
+export { DEFAULT_IPALLOC_RANGE };
 
 export interface IpamLaunchConfig {
   /** Canonical "a.b.c.d/n"; every peer must use the same. */

@@ -82,8 +82,13 @@ export class IpamSubsystem implements Subsystem {
   async allocate(containerId: string, spec?: AllocateSpec): Promise<string> {
     const parsed = parseAddressSpec(spec);
     if (parsed.kind === 'static') throw new LoomError('ERR_INVALID_ARGUMENT', `allocate takes net:default or net:CIDR, not an address (${parsed.cidr}); use claim`);
+    return this.allocateParsed(containerId, parsed.kind === 'subnet' ? parsed.subnet : undefined);
+  }
+
+  /** `allocate` of an already parsed spec: `subnet` is canonical "a.b.c.d/n" or undefined (the default subnet). */
+  private async allocateParsed(containerId: string, subnet: string | undefined): Promise<string> {
     this.requireServing();
-    const result = await this.ipam.allocate(containerId, parsed.kind === 'subnet' ? parsed.subnet : undefined);
+    const result = await this.ipam.allocate(containerId, subnet);
     await this.store.durable();
     return result.cidr;
   }
@@ -92,8 +97,13 @@ export class IpamSubsystem implements Subsystem {
   async claim(containerId: string, cidr: string): Promise<string> {
     const parsed = parseAddressSpec(cidr);
     if (parsed.kind !== 'static') throw new LoomError('ERR_INVALID_ARGUMENT', `claim takes an address a.b.c.d/n, not ${String(cidr).slice(0, 40)}`);
+    return this.claimParsed(containerId, parsed.cidr);
+  }
+
+  /** `claim` of an already parsed static spec (canonical "a.b.c.d/n"). */
+  private async claimParsed(containerId: string, cidr: string): Promise<string> {
     this.requireServing();
-    const result = this.ipam.claim(containerId, parsed.cidr);
+    const result = this.ipam.claim(containerId, cidr);
     await this.store.durable();
     return result.cidr;
   }
@@ -110,8 +120,8 @@ export class IpamSubsystem implements Subsystem {
   /** `run`/`attach` argument in any form (address-spec.ts): a static claim or an allocation. */
   async assign(containerId: string, spec?: string): Promise<string> {
     const parsed = parseAddressSpec(spec);
-    if (parsed.kind === 'static') return this.claim(containerId, parsed.cidr);
-    return this.allocate(containerId, parsed.kind === 'subnet' ? `net:${parsed.subnet}` : undefined);
+    if (parsed.kind === 'static') return this.claimParsed(containerId, parsed.cidr);
+    return this.allocateParsed(containerId, parsed.kind === 'subnet' ? parsed.subnet : undefined);
   }
 
   /** Releases every address of the container; kept for it during the grace period. Returns how many. */

@@ -17,7 +17,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { hostOf, parsePeerAddress } from './address.js';
+import { hostOf, parsePeerHostPort } from './address.js';
 import type { BackoffOptions } from './backoff.js';
 import { ConnectionAttempts } from './connection-attempts.js';
 import { ConnectionMaker } from './connection-maker.js';
@@ -217,13 +217,13 @@ export class Router implements RouterApi {
   }
 
   connect(addresses: string[]): void {
-    const parsed = addresses.map((a) => parsePeerAddress(a, this.options.port));
+    const parsed = addresses.map((a) => parsePeerHostPort(a, this.options.port));
     if (this.state === 'stopped') return;
     this.maker.addTargets(parsed);
   }
 
   forget(addresses: string[]): void {
-    this.maker.forget(addresses.map((a) => parsePeerAddress(a, this.options.port)));
+    this.maker.forget(addresses.map((a) => parsePeerHostPort(a, this.options.port)));
   }
 
   newGossipChannel(name: string, gossiper: Gossiper, options?: ChannelOptions): GossipChannel {

@@ -1,4 +1,4 @@
-import { parsePeerAddress } from '../../api/validate.js';
+import { parsePeerTarget } from '../../api/validate.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 export const connectCommand: CliCommand = {
@@ -8,7 +8,7 @@ export const connectCommand: CliCommand = {
       .argument('<peers...>', 'host[:port]')
       .option('--replace', 'forget every other target')
       .action(async (peers: string[], opts: { httpAddr?: string; replace?: boolean }) => {
-        await clientFor(ctx, opts).connect(peers.map(parsePeerAddress), opts.replace ?? false);
+        await clientFor(ctx, opts).connect(peers.map(parsePeerTarget), opts.replace ?? false);
       });
   },
 };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { parseHostPort, parsePeerAddress, parsePort } from '../../../src/api/validate.js';
+import { parseHostPort, parsePeerTarget, parsePort } from '../../../src/api/validate.js';
 import { LOOM_VERSION } from '../../../src/api/version.js';
 import { LoomError } from '../../../src/core/errors.js';
 
@@ -22,11 +22,11 @@ test('parseHostPort rejects bad input with ERR_INVALID_ARGUMENT', () => {
   }
 });
 
-test('parsePeerAddress never throws anything but ERR_INVALID_ARGUMENT', () => {
+test('parsePeerTarget never throws anything but ERR_INVALID_ARGUMENT', () => {
   fc.assert(
     fc.property(fc.string({ maxLength: 80 }), (s) => {
       try {
-        assert.equal(parsePeerAddress(s), s);
+        assert.equal(parsePeerTarget(s), s);
       } catch (e) {
         assert.ok(invalid(e), String(e));
       }
