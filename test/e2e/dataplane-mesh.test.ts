@@ -173,9 +173,16 @@ test('three routers: containers on every host reach each other over kernel VXLAN
       await pollUntil(
         async () => {
           const dp = await dataplaneOf(cli, h1);
-          return dp.peers.length === 2 && dp.peers.every((p) => p.path === 'fastdp' && p.reason === undefined) && dp.peers.find((p) => p.macs === 3) ? true : undefined;
+          if (!(dp.peers.length === 2 && dp.peers.every((p) => p.path === 'fastdp' && p.reason === undefined) && dp.peers.find((p) => p.macs === 3))) return undefined;
+          // The other side too: after the new connection, h2 and h3 probe h1 afresh and may take
+          // the relay for a moment (a first probe sent before h1's relay was up).
+          for (const other of [h2, h3]) {
+            const row = (await dataplaneOf(cli, other)).peers.find((p) => p.underlayIp === h1.address);
+            if (row?.path !== 'fastdp') return undefined;
+          }
+          return true;
         },
-        { what: 'h1 converges after restart', timeoutMs: CONVERGE_MS, intervalMs: 300 },
+        { what: 'h1 and its peers converge after the restart', timeoutMs: CONVERGE_MS, intervalMs: 300 },
       );
       assert.ok(await ping(cli, boxes[0]!, server), 'h1a -> h3srv after the restart');
       assert.ok(await ping(cli, boxes[4]!, boxes[1]!), 'h3a -> h1b after the restart');
