@@ -11,7 +11,10 @@ PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps ut
   # what the DNS benchmark measures Loom against
   dnsperf dnsmasq-base
   # the HTTP load generator of the IPAM API benchmark
-  wrk)
+  wrk
+  # the container runtimes Loom plugs into (issue 11): Docker, Podman (CNI backend), containerd's
+  # CRI plugin, runc, and the reference CNI plugins (portmap, bandwidth, bridge, host-local)
+  docker.io podman containerd runc containernetworking-plugins)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (it installs OS packages and the tests create network namespaces)" >&2
