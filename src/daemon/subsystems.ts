@@ -20,6 +20,7 @@ import { DNS_SUBSYSTEM, type DnsSubsystem } from '../dns/daemon.js';
 import { createIpamSubsystem, type IpamFactoryOverrides } from '../ipam/daemon-factory.js';
 import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
+import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
 import type { SubsystemComponents, SubsystemFactory } from './subsystem.js';
 
@@ -67,14 +68,14 @@ export function buildHostAddress(c: Pick<SubsystemComponents, 'api' | 'clock' | 
 
 export function buildContainers(
   c: SubsystemComponents,
-  deps: { dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null; hostAddress: HostAddressSubsystem | null },
+  deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null; hostAddress: HostAddressSubsystem | null },
 ): ContainersSubsystem {
-  const { dataplane, dns, ipam, hostAddress } = deps;
+  const { macs, dataplane, dns, ipam, hostAddress } = deps;
   const containers = new ContainersSubsystem(
     {
       clock: c.clock,
       logger: c.logger,
-      ...(dataplane ? { macs: dataplane.controller } : {}),
+      ...(dataplane ? { macs: macs.source(CONTAINERS_SUBSYSTEM) } : {}),
       ...(dns ? { dns } : {}),
       ...(ipam ? { ipam } : {}),
       ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
@@ -94,12 +95,21 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
   let dns: DnsSubsystem | null = null;
   let dataplane: DataplaneSubsystem | null = null;
   let hostAddress: HostAddressSubsystem | null = null;
+  // Every source of local MACs (containers; Docker and CNI endpoints) feeds the data plane through this.
+  let macs = new LocalMacSources(undefined);
   return [
     { name: IPAM_SUBSYSTEM, create: (c) => (ipam = buildIpam(c, overrides.ipam)) },
     { name: DNS_SUBSYSTEM, create: (c) => (dns = buildDns(c, overrides.dns)) },
-    { name: DATAPLANE_SUBSYSTEM, create: (c) => (dataplane = buildDataplane(c)) },
+    {
+      name: DATAPLANE_SUBSYSTEM,
+      create: (c) => {
+        dataplane = buildDataplane(c);
+        macs = new LocalMacSources(dataplane?.controller);
+        return dataplane;
+      },
+    },
     { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
-    { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { dataplane, dns, ipam, hostAddress }) },
+    { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
   ];
 }
 
