@@ -44,15 +44,19 @@ export interface AttachComponents {
 }
 
 /**
- * Adds `spec.cidr` to the target's ethwe, creating the veth pair first if ethwe does not exist.
- * Idempotent for an address already present.
+ * Adds `spec.cidr` to the target's interface (`spec.ifname`, default ethwe), creating the veth
+ * pair first if it does not exist (with `exclusive`, an existing one is ERR_CONFLICT instead).
+ * Idempotent for an address already present. A pair it created is deleted again if a later
+ * step fails.
  */
 export async function attachNetwork(components: AttachComponents, spec: AttachSpec): Promise<AttachResult> {
   const { runner } = components;
   const cidr = parseIpv4Cidr(spec.cidr);
   const inNs = (args: string[], allowFailure = false) => runner.run('nsenter', [...netnsArgs(spec.target), ...args], { allowFailure });
 
-  const existing = await inNs(['ip', '-j', 'addr', 'show', 'dev', CONTAINER_IFNAME], true);
+  const ifname = spec.ifname ?? CONTAINER_IFNAME;
+  const existing = await inNs(['ip', '-j', 'addr', 'show', 'dev', ifname], true);
+  if (existing.code === 0 && spec.exclusive === true) throw new LoomError('ERR_CONFLICT', `${ifname} already exists in ${netnsRef(spec.target).slice(0, 100)}`);
   if (existing.code === 0) {
     let addrs: Array<{ address?: string; addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
     try {
@@ -62,24 +66,24 @@ export async function attachNetwork(components: AttachComponents, spec: AttachSp
     }
     const first = addrs[0];
     const has = first?.addr_info?.some((a) => a.local === cidr.address && a.prefixlen === cidr.prefix) ?? false;
-    if (!has) await inNs(['ip', 'addr', 'add', cidr.text, 'dev', CONTAINER_IFNAME]);
+    if (!has) await inNs(['ip', 'addr', 'add', cidr.text, 'dev', ifname]);
     return { hostVeth: null, mac: first?.address ?? '' };
   }
 
   const mac = spec.mac ?? macFromSeed(`${netnsRef(spec.target)}/${cidr.text}`);
   const hostVeth = spec.hostVeth ?? `vlm${macFromSeed(netnsRef(spec.target)).replace(/:/g, '').slice(0, 12)}`;
   const mtu = String(spec.mtu);
-  await runner.run('ip', ['link', 'add', hostVeth, 'mtu', mtu, 'type', 'veth', 'peer', 'name', CONTAINER_IFNAME, 'mtu', mtu, 'address', mac, 'netns', netnsRef(spec.target)]);
+  await runner.run('ip', ['link', 'add', hostVeth, 'mtu', mtu, 'type', 'veth', 'peer', 'name', ifname, 'mtu', mtu, 'address', mac, 'netns', netnsRef(spec.target)]);
   try {
     await runner.run('ip', ['link', 'set', hostVeth, 'master', spec.bridge, 'up']);
-    await inNs(['sysctl', '-q', '-w', `net.ipv4.conf.${CONTAINER_IFNAME}.arp_notify=1`]);
-    await inNs(['ip', 'addr', 'add', cidr.text, 'dev', CONTAINER_IFNAME]);
+    await inNs(['sysctl', '-q', '-w', `net.ipv4.conf.${ifname}.arp_notify=1`]);
+    await inNs(['ip', 'addr', 'add', cidr.text, 'dev', ifname]);
     await inNs(['ip', 'link', 'set', 'lo', 'up']);
-    await inNs(['ip', 'link', 'set', CONTAINER_IFNAME, 'up']);
+    await inNs(['ip', 'link', 'set', ifname, 'up']);
     // The subnet route comes with the address; multicast goes over the overlay too, as in Weave Net.
-    await inNs(['ip', 'route', 'replace', '224.0.0.0/4', 'dev', CONTAINER_IFNAME]);
+    await inNs(['ip', 'route', 'replace', '224.0.0.0/4', 'dev', ifname]);
     await waitForwarding(components, hostVeth);
-    await inNs(['ip', 'link', 'set', CONTAINER_IFNAME, 'address', mac]);
+    await inNs(['ip', 'link', 'set', ifname, 'address', mac]);
   } catch (err) {
     await runner.run('ip', ['link', 'del', hostVeth], { allowFailure: true });
     throw err;

@@ -46,6 +46,10 @@ export interface AttachSpec {
   mtu: number;
   /** Host end name; default derived from the target. */
   hostVeth?: string;
+  /** The interface inside the namespace; default ethwe (CNI: CNI_IFNAME). */
+  ifname?: string;
+  /** Refuse (ERR_CONFLICT) when the interface already exists instead of adding the address to it. */
+  exclusive?: boolean;
 }
 
 export interface AttachResult {

@@ -9,11 +9,16 @@
  *   host-address  dataplane (its bridge), ipam?, dns?   (routes: ./host-address-routes.ts)
  *   containers    dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (resolver)
  *                                                   (routes: src/containers/routes.ts)
+ *   cni           dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (gateway, resolver)
+ *                                                   (routes: src/cni/routes.ts)
  *
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
+import { CNI_SUBSYSTEM, CniSubsystem } from '../cni/daemon.js';
+import { registerCniRoutes } from '../cni/routes.js';
 import { registerContainerRoutes } from '../containers/routes.js';
 import { CONTAINERS_SUBSYSTEM, ContainersSubsystem } from '../containers/daemon.js';
+import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
 import { createDataplaneSubsystem, DATAPLANE_SUBSYSTEM, type DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
 import { createDnsSubsystem, type DnsFactoryOverrides } from '../dns/daemon-factory.js';
 import { DNS_SUBSYSTEM, type DnsSubsystem } from '../dns/daemon.js';
@@ -86,6 +91,36 @@ export function buildContainers(
   return containers;
 }
 
+/** The router side of the CNI plugin; its routes answer whether or not the data plane runs. */
+export function buildCni(
+  c: SubsystemComponents,
+  deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null; hostAddress: HostAddressSubsystem | null },
+): CniSubsystem {
+  const { macs, dataplane, dns, ipam, hostAddress } = deps;
+  const settings = dataplane?.controller.settings;
+  const cni = new CniSubsystem(
+    {
+      clock: c.clock,
+      logger: c.logger,
+      ...(dataplane ? { macs: macs.source(CNI_SUBSYSTEM) } : {}),
+      ...(dns ? { dns } : {}),
+      ...(ipam
+        ? {
+            ipam,
+            ipamReady: () => {
+              const state = ipam.report().state;
+              return state === 'ready' ? { ready: true } : { ready: false, reason: `Loom IPAM is ${state}` };
+            },
+          }
+        : {}),
+      ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
+    },
+    { stateDir: c.stateDir.path, bridge: settings?.bridge ?? DEFAULT_SETTINGS.bridge, mtu: settings?.mtu ?? DEFAULT_SETTINGS.mtu },
+  );
+  registerCniRoutes(c.api, cni);
+  return cni;
+}
+
 /**
  * The daemon's subsystems for one daemon, in start order. Each factory runs once (the daemon runs
  * them in order, before the router starts) and keeps what it built for the ones after it.
@@ -110,6 +145,7 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
     },
     { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
     { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
+    { name: CNI_SUBSYSTEM, create: (c) => buildCni(c, { macs, dataplane, dns, ipam, hostAddress }) },
   ];
 }
 

@@ -29,6 +29,8 @@ import type { StoredAllocation } from './store.js';
 
 export const HOST_ID_PREFIX = 'host:';
 
+const ALLOCATION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
 /**
  * Who allocates for a container id, or for the host itself: `host:<peer name>` is the address
  * `loom expose` puts on the bridge (Weave's "weave:expose"). Anything else must be a container id.
@@ -37,6 +39,8 @@ export function parseAllocationId(value: unknown): ContainerId {
   if (typeof value === 'string' && value.startsWith(HOST_ID_PREFIX)) {
     return `${HOST_ID_PREFIX}${parsePeerName(value.slice(HOST_ID_PREFIX.length))}` as ContainerId;
   }
+  // Ids of attachments made for others hold colons (`attach:netns:D:I`, `cni:<container>:<ifname>`).
+  if (typeof value === 'string' && ALLOCATION_ID_RE.test(value)) return value as ContainerId;
   return parseContainerId(value);
 }
 

@@ -188,12 +188,34 @@ test('the daemon-side pattern matches what it should (guards against a vacuous p
   for (const spec of ['../../client/index.js', '../../containers/api.js', '../../ipam/daemon-types.js', '../../daemon/options.js', '../../ipam/daemon-options.js']) assert.ok(!DAEMON_SIDE.test(spec), spec);
 });
 
-test('configuration is read at the edge: process.env only in cli, daemon, demo, the lab and the runner default', () => {
+test('configuration is read at the edge: process.env only in cli, daemon, demo, the lab, the runner default and the CNI plugin\'s entry', () => {
   const allowed = (file: string): boolean =>
-    /^(cli|daemon|demo|lab)\//.test(file) || file === 'os/runner.ts';
+    /^(cli|daemon|demo|lab)\//.test(file) || file === 'os/runner.ts' || file === 'cni/main.ts';
   const readers = sources(SRC)
     .map((f) => relative(SRC, f))
     .filter((f) => /\bprocess\.env\b/.test(readFileSync(join(SRC, f), 'utf8')));
   assert.ok(readers.some((f) => f.startsWith('daemon/') || f.startsWith('cli/')), 'the check sees the edge (guards against a vacuous pass)');
   assert.deepEqual(readers.filter((f) => !allowed(f)), []);
+});
+
+/** What bin/loom-cni loads: every pod start pays for it (the fixed CNI contract: no zod, commander or pino). */
+test('the CNI plugin side loads only node built-ins, its own folder\'s plugin files and the OS runner', () => {
+  const seen = new Set<string>();
+  const queue = ['cni/main.ts'];
+  const packages: string[] = [];
+  while (queue.length > 0) {
+    const file = queue.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    for (const i of allWithDynamic.filter((x) => x.file === file && !x.typeOnly)) {
+      const to = target(i);
+      if (to === null) {
+        if (!i.spec.startsWith('node:')) packages.push(`${file} -> ${i.spec}`);
+      } else queue.push(to);
+    }
+  }
+  assert.deepEqual(packages, [], 'no npm package at plugin start-up');
+  const outside = [...seen].filter((f) => !/^cni\/(main|plugin|conf|spec|result|router-client|delegate|wire)\.ts$/.test(f) && !/^(os\/runner|core\/errors)\.ts$/.test(f));
+  assert.deepEqual(outside, [], 'the plugin side stays small');
+  assert.ok(seen.has('cni/plugin.ts') && seen.has('os/runner.ts'), 'the walk follows imports (guards against a vacuous pass)');
 });
