@@ -19,6 +19,7 @@ import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
 import { systemRunner } from '../../src/os/runner.js';
+import { hostVethOf } from '../../src/cni/ids.js';
 
 const missingPlugins = ['portmap', 'bandwidth', 'host-local'].filter((p) => !existsSync(join(REFERENCE_PLUGINS, p)));
 const skip = labSkipReason() ?? (missingPlugins.length > 0 ? `missing reference CNI plugins ${missingPlugins.join(', ')} (apt-get install -y containernetworking-plugins)` : false);
@@ -39,22 +40,27 @@ async function sandbox(lab: Lab, tag: string, adopt = true): Promise<Sandbox> {
   return { containerId: `${lab.prefix}${tag}0123456789abcdef`, netns: `/run/netns/${name}`, ifname: 'eth0' };
 }
 
-/** What a sandbox left on a host: CNI veths, IPAM addresses of its id, DNS names, router records. */
+/** Several API answers with one process start (each costs ~0.3 s on a busy machine). */
+async function apis(lab: Lab, h: LabHost, paths: string[]): Promise<unknown[]> {
+  const script = `Promise.all(${JSON.stringify(paths)}.map(p=>fetch('http://127.0.0.1:6784'+p).then(r=>r.json()))).then(a=>process.stdout.write(JSON.stringify(a)))`;
+  return JSON.parse((await lab.exec(h, process.execPath, ['-e', script])).stdout) as unknown[];
+}
+
+/** What a sandbox left on a host: its veth, its IPAM address, its DNS name, the router's record. */
 async function leftovers(lab: Lab, h: LabHost, s: Sandbox, podName?: string): Promise<string[]> {
   const out: string[] = [];
-  const links = (await lab.exec(h, 'ip', ['-o', 'link', 'show', 'type', 'veth'])).stdout;
-  if (/ vlc[0-9a-f]{12}@/.test(links)) out.push(`veth: ${links.trim()}`);
-  const lookup = (await api(lab, h, `/ipam/lookup?containerId=${encodeURIComponent(`cni:${s.containerId}:${s.ifname}`)}`)) as { cidrs?: string[] };
+  const veth = await lab.exec(h, 'ip', ['-o', 'link', 'show', 'dev', hostVethOf(s)], { allowFailure: true });
+  if (veth.code === 0) out.push(`veth: ${veth.stdout.trim()}`);
+  const [lookup, records, list] = (await apis(lab, h, [`/ipam/lookup?containerId=${encodeURIComponent(`cni:${s.containerId}:${s.ifname}`)}`, '/dns/records', '/cni/attachments'])) as [
+    { cidrs?: string[] },
+    unknown,
+    { attachments: Array<{ containerId: string }> },
+  ];
   const none = JSON.stringify(lookup).includes('ERR_NOT_FOUND');
   assert.ok(none || Array.isArray(lookup.cidrs), `IPAM lookup answered ${JSON.stringify(lookup)}`);
-  const cidrs = lookup.cidrs ?? [];
-  if (cidrs.length > 0) out.push(`ipam: ${cidrs.join(',')}`);
-  if (podName !== undefined) {
-    const records = JSON.stringify(await api(lab, h, '/dns/records'));
-    if (records.includes(`"${podName}`)) out.push(`dns: ${podName}`);
-  }
-  const attachments = ((await api(lab, h, '/cni/attachments')) as { attachments: Array<{ containerId: string }> }).attachments;
-  if (attachments.some((a) => a.containerId === s.containerId)) out.push('router record');
+  if ((lookup.cidrs ?? []).length > 0) out.push(`ipam: ${(lookup.cidrs ?? []).join(',')}`);
+  if (podName !== undefined && JSON.stringify(records).includes(`"${podName}`)) out.push(`dns: ${podName}`);
+  if (list.attachments.some((a) => a.containerId === s.containerId)) out.push('router record');
   return out;
 }
 
@@ -222,22 +228,32 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       const hostVeth = result.interfaces[0]!.name;
       const qdisc = (await lab.exec(h1, 'tc', ['qdisc', 'show', 'dev', hostVeth])).stdout;
       assert.match(qdisc, /tbf|ingress/, `bandwidth shaped ${hostVeth}: ${qdisc}`);
-      // A server in the sandbox, reached from the other host through h1's port mapping.
+      // A server in the sandbox, reached through h1's port mapping on h1's address: from h1 itself (OUTPUT DNAT) and from h2 (PREROUTING DNAT, forwarded).
       const server = lab.start(h1, 'ip', ['netns', 'exec', ns, process.execPath, '-e', "require('net').createServer(c=>c.end('loom-cni portmap\\n')).listen(8080)"]);
       try {
+        for (const from of [h1, h2]) {
+        if (from === h2) await lab.exec(h1, 'sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1']); // h1 forwards into the sandbox (its own namespace)
         const got = await pollUntil(
           async () => {
-            const r = await lab.exec(h2, process.execPath, ['-e', `const s=require('net').connect(18080,'${h1.address}');let d='';s.on('data',x=>d+=x);s.on('end',()=>{process.stdout.write(d)});s.on('error',()=>process.exit(1));setTimeout(()=>process.exit(2),2000)`], { allowFailure: true });
+            const r = await lab.exec(from, process.execPath, ['-e', `const s=require('net').connect(18080,'${h1.address}');let d='';s.on('data',x=>d+=x);s.on('end',()=>{process.stdout.write(d)});s.on('error',()=>process.exit(1));setTimeout(()=>process.exit(2),2000).unref()`], { allowFailure: true });
             return r.code === 0 && r.stdout.includes('portmap') ? r.stdout : undefined;
           },
           { what: 'a TCP answer through the port mapping', timeoutMs: 15_000, intervalMs: 300 },
-        );
-        assert.match(got, /loom-cni portmap/);
+        ).catch(async (err: unknown) => {
+          const direct = await lab.exec(h1, process.execPath, ['-e', `const s=require('net').connect(8080,'${result.ips[0]!.address.split('/')[0]}');s.on('data',x=>process.stdout.write(x));s.on('error',e=>{console.log(e.message);process.exit(1)})`], { allowFailure: true, timeoutMs: 5000 });
+          const nat = await lab.exec(h1, 'iptables-save', ['-t', 'nat'], { allowFailure: true });
+          const fwd = await lab.exec(h1, 'nft', ['list', 'ruleset'], { allowFailure: true });
+          throw new Error(`direct from h1: ${direct.code} ${direct.stdout}\nnat: ${nat.stdout}\nnft: ${fwd.stdout.slice(0, 3000)}`, { cause: err });
+        });
+        assert.match(got, /loom-cni portmap/, `through the mapping from ${from.name}`);
+        }
       } finally {
         await lab.stopProcess(server.pid);
       }
       const check = await conflistRun(lab, h1, 'CHECK', list, chained, add.json);
-      assert.deepEqual(check.map((a) => a.code), [0, 0, 0], check.map((a) => a.stdout).join(' '));
+      // portmap 1.1.1's own CHECK looks for an IPv6 chain it never made for an IPv4-only sandbox ("could not
+      // check ipv6 dnat", code 999): a reference-plugin limitation, so only loom-cni's and bandwidth's CHECK are held here.
+      assert.deepEqual([check[0]!.code, check[2]!.code], [0, 0], check.map((a) => a.stdout).join(' '));
       const del = await conflistRun(lab, h1, 'DEL', list, chained, add.json);
       assert.deepEqual(del.map((a) => a.code), [0, 0, 0], del.map((a) => a.stdout).join(' '));
       assert.deepEqual(await leftovers(lab, h1, s), []);
@@ -268,7 +284,10 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       assert.equal((down.json as { code: number }).code, 50, down.stdout);
       await systemRunner.run('ip', ['netns', 'del', s.netns.split('/').pop()!]);
       await cli.launch(h1);
-      await pollUntil(async () => ((await leftovers(lab, h1, s, 'gone')).length === 0 ? true : undefined), { what: 'the gone sandbox released', timeoutMs: 15_000, intervalMs: 200 });
+      let left: string[] = [];
+      await pollUntil(async () => ((left = await leftovers(lab, h1, s, 'gone')).length === 0 ? true : undefined), { what: 'the gone sandbox released', timeoutMs: 15_000, intervalMs: 200 }).catch((err: unknown) => {
+        throw new Error(`left after the restart: ${left.join('; ')}`, { cause: err });
+      });
       // The released address goes back to IPAM: a new ADD may get it after the grace period, never a double.
       assert.match(cidr, /^10\./);
     });
