@@ -18,6 +18,7 @@ import { runCommand } from './run.js';
 import { rmpeerCommand } from './rmpeer.js';
 import { resetCommand } from './reset.js';
 import { exposeCommand, hideCommand } from './expose.js';
+import { cniCommand } from './cni.js';
 
 /** Every `loom` command, in help order. A new command is one file plus one line here. */
-export const COMMANDS: readonly CliCommand[] = [launchCommand, statusCommand, reportCommand, connectCommand, forgetCommand, dnsAddCommand, dnsRemoveCommand, dnsLookupCommand, stopCommand, demoCommand, runCommand, execCommand, psCommand, attachCommand, detachCommand, exposeCommand, hideCommand, rmCommand, rmpeerCommand, resetCommand];
+export const COMMANDS: readonly CliCommand[] = [launchCommand, statusCommand, reportCommand, connectCommand, forgetCommand, dnsAddCommand, dnsRemoveCommand, dnsLookupCommand, stopCommand, demoCommand, runCommand, execCommand, psCommand, attachCommand, detachCommand, exposeCommand, hideCommand, rmCommand, rmpeerCommand, resetCommand, cniCommand];
