@@ -5,7 +5,7 @@
  * name) rather than in the path.
  *
  *   GET  /containers            -> { containers: ContainerRow[], attachments: Attachment[] }
- *   POST /containers            { name, cidr, cmd: string[], env?: {K: V} } -> ContainerRecord
+ *   POST /containers            { name, cidr?, cmd: string[], env?: {K: V} } -> ContainerRecord   (cidr: any address form; empty = net:default)
  *   POST /containers/attach     { pid | netns, cidr? } -> Attachment   (cidr: any address form; empty = net:default)
  *   POST /containers/detach     { id, cidr? } -> ContainerRecord
  *                               { pid | netns, cidr? } -> { detached: Attachment[] }  (releases IPAM addresses)
@@ -13,10 +13,13 @@
  */
 import { z } from 'zod';
 import { defineRoutes } from '../api/contract.js';
+import { addressSpecSchema, interfaceCidrSchema } from '../api/validate.js';
 
 const idText = z.string().min(1).max(128);
-/** a.b.c.d/n, net:a.b.c.d/n, net:default, or empty (= net:default when IPAM runs). */
-const cidrText = z.string().max(64);
+/** a.b.c.d/n, net:a.b.c.d/n, net:default, or empty (= net:default): an AddressSpec on the server side. */
+const addressSpec = addressSpecSchema.prefault('');
+/** One address of a container or attachment, a.b.c.d/n: a Cidr on the server side. */
+const cidrText = interfaceCidrSchema;
 const pidNumber = z.number().int().min(2).max(4_194_304);
 const netnsPath = z
   .string()
@@ -26,7 +29,7 @@ const netnsPath = z
 export const runBodySchema = z
   .object({
     name: z.string().min(1).max(63),
-    cidr: cidrText.default(''),
+    cidr: addressSpec,
     cmd: z.array(z.string().max(4096)).min(1).max(256),
     env: z.record(z.string().max(128), z.string().max(4096)).optional(),
   })
@@ -36,7 +39,7 @@ export const attachBodySchema = z
   .object({
     pid: pidNumber.optional(),
     netns: netnsPath.optional(),
-    cidr: cidrText.default(''),
+    cidr: addressSpec,
   })
   .strict()
   .refine((b) => (b.pid === undefined) !== (b.netns === undefined), 'give exactly one of pid and netns');

@@ -12,10 +12,12 @@
  */
 import { z } from 'zod';
 import { defineRoutes } from '../api/contract.js';
+import { addressSpecSchema } from '../api/validate.js';
 import type { IpamStatus } from './daemon-types.js';
 
 const containerId = z.string().min(1).max(128);
-const spec = z.string().max(64);
+/** Any address form (core/address-spec.ts), parsed here on the server side. */
+const spec = addressSpecSchema;
 const cidr = z.string().min(1).max(64);
 
 export const ipamContainerIdSchema = containerId;

@@ -1,5 +1,6 @@
 /** The IPAM snapshot behind `loom status ipam`, the JSON report and the API. */
 import type { PeerName } from '../core/ids.js';
+import type { Cidr as CoreCidr } from '../core/net.js';
 
 export interface IpamPeerStatus {
   name: PeerName;
@@ -51,4 +52,6 @@ export interface AllocationResult {
   address: string;
   /** The address with its subnet's prefix, "a.b.c.d/n", as a container interface wants it. */
   cidr: string;
+  /** `cidr` as a value (what the daemon hands the container runtime; never sent as JSON). */
+  value: CoreCidr;
 }
