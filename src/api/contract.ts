@@ -16,7 +16,12 @@ export interface RouteContract {
   /** The JSON body (POST, DELETE) or the query parameters (GET); absent = the route takes none. */
   readonly request?: z.ZodType;
   readonly response: z.ZodType;
+  /** The answer is text (e.g. Prometheus metrics), not JSON; `response` then checks the string. */
+  readonly text?: true;
 }
+
+/** `true` only when A and B are the same type (each assignable to the other): for checking a response schema against the type the server builds. */
+export type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 export type RouteContracts = Readonly<Record<string, RouteContract>>;
 
@@ -33,10 +38,12 @@ export type TypedClient<T extends RouteContracts> = {
   readonly [K in keyof T]: T[K]['request'] extends z.ZodType ? (request: z.input<T[K]['request']>) => Promise<z.output<T[K]['response']>> : () => Promise<z.output<T[K]['response']>>;
 };
 
-/** What a typed client sends through: JSON in, JSON out, daemon errors as LoomErrors (ApiClient). */
+/** What a typed client sends through: JSON in, JSON (or text) out, daemon errors as LoomErrors (ApiClient). */
 export interface ApiTransport {
   readonly address: string;
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  /** The body of a text answer (routes with `text: true`). */
+  callText(method: string, path: string): Promise<string>;
 }
 
 /** The client for one route table over `transport`. */
@@ -44,7 +51,8 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
   const client: Record<string, (request?: unknown) => Promise<unknown>> = {};
   for (const [name, route] of Object.entries(routes)) {
     client[name] = async (request?: unknown) => {
-      const answer = route.method === 'GET' ? await transport.call(route.method, withQuery(route.path, request)) : await transport.call(route.method, route.path, request);
+      const path = route.method === 'GET' ? withQuery(route.path, request) : route.path;
+      const answer = route.text === true ? await transport.callText(route.method, path) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, request);
       const parsed = route.response.safeParse(answer);
       if (!parsed.success) {
         throw new LoomError('ERR_PROTOCOL', `daemon at ${transport.address} answered ${route.method} ${route.path} with an unexpected body: ${z.prettifyError(parsed.error).slice(0, 300)}`);

@@ -21,13 +21,10 @@ import { type AddressSpec, DEFAULT_ADDRESS_SPEC, parseAddressSpec } from '../cor
 import { type Cidr, formatCidr } from '../core/net.js';
 import type { RouterApi } from '../mesh/types.js';
 import { cidrContains } from './cidr.js';
-import type { IpamLookupResult, IpamResetResult, IpamRmpeerResult } from './daemon-types.js';
+import type { IpamAllocateResult, IpamLookupResult, IpamResetResult, IpamRmpeerResult } from './daemon-types.js';
 import { HOST_ID_PREFIX, Ipam, type IpamInit } from './ipam.js';
 import type { AllocationResult, IpamStatus } from './status.js';
 import type { IpamStore } from './store.js';
-
-/** An allocation as the API sends it. */
-export type AllocationJson = Omit<AllocationResult, 'value'>;
 
 export const IPAM_SUBSYSTEM = 'ipam';
 const MAX_RMPEER_NAMES = 1000;
@@ -127,7 +124,7 @@ export class IpamSubsystem implements Subsystem {
   }
 
   /** For the API: the whole result (address and CIDR) of a parsed spec. */
-  async allocateResult(containerId: string, spec: AddressSpec = DEFAULT_ADDRESS_SPEC): Promise<AllocationJson> {
+  async allocateResult(containerId: string, spec: AddressSpec = DEFAULT_ADDRESS_SPEC): Promise<IpamAllocateResult> {
     const { address, cidr } = await this.allocation(containerId, spec);
     return { containerId, address, cidr };
   }

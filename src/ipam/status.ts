@@ -4,7 +4,8 @@ import type { Cidr as CoreCidr } from '../core/net.js';
 
 export interface IpamPeerStatus {
   name: PeerName;
-  nickname: string | undefined;
+  /** Absent (undefined) when the mesh does not know it. */
+  nickname?: string | undefined;
   /** Addresses this peer owns in the ring. */
   owned: number;
   /** As last reported by the peer (advisory; null until it has reported). */
