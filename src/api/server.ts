@@ -123,15 +123,17 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://loom.invalid');
     const method = req.method ?? 'GET';
     let parsed: Promise<unknown> | null = null;
-    const request: ApiRequest = {
-      method,
-      path: url.pathname,
-      query: url.searchParams,
-      body: () => (parsed ??= readJsonBody(req, this.maxBodyBytes)),
-    };
     let response: ApiResponse;
     try {
-      response = await this.routes.resolve(method, url.pathname)(request);
+      const { handler, params } = this.routes.match(method, url.pathname);
+      const request: ApiRequest = {
+        method,
+        path: url.pathname,
+        query: url.searchParams,
+        params,
+        body: () => (parsed ??= readJsonBody(req, this.maxBodyBytes)),
+      };
+      response = await handler(request);
     } catch (err) {
       const { status, body, loomError } = errorResponse(err);
       if (status >= 500) this.logger.error({ err, code: loomError.code, path: url.pathname }, 'API request failed');

@@ -1,15 +1,14 @@
 /**
  * The containers' HTTP contract: request and response schemas of every route, in one table that
- * the server side (./routes.ts) and the typed client (src/api/typed-client.ts) share. The route
- * table matches exact paths, so the container id travels in the body ({"id": ...}, an id or a
- * name) rather than in the path.
+ * the server side (./routes.ts) and the typed client (src/api/contract.ts) share. Only removal
+ * names the container in the path; detach keeps it in the body, beside its other fields.
  *
  *   GET  /containers            -> { containers: ContainerRow[], attachments: Attachment[] }
  *   POST /containers            { name, cidr?, cmd: string[], env?: {K: V} } -> ContainerRecord   (cidr: any address form; empty = net:default)
  *   POST /containers/attach     { pid | netns, cidr? } -> Attachment   (cidr: any address form; empty = net:default)
  *   POST /containers/detach     { id, cidr? } -> ContainerRecord
  *                               { pid | netns, cidr? } -> { detached: Attachment[] }  (releases IPAM addresses)
- *   POST /containers/remove     { id } -> ContainerRecord
+ *   DELETE /containers/:id      -> ContainerRecord   (id: an id or a name, percent-encoded)
  */
 import { z } from 'zod';
 import { defineRoutes } from '../api/contract.js';
@@ -98,5 +97,5 @@ export const CONTAINER_ROUTES = defineRoutes({
   run: { method: 'POST', path: '/containers', request: runBodySchema, response: containerRecordSchema },
   attach: { method: 'POST', path: '/containers/attach', request: attachBodySchema, response: attachmentSchema },
   detach: { method: 'POST', path: '/containers/detach', request: detachBodySchema, response: detachResultSchema },
-  remove: { method: 'POST', path: '/containers/remove', request: removeBodySchema, response: containerRecordSchema },
+  remove: { method: 'DELETE', path: '/containers/:id', request: removeBodySchema, response: containerRecordSchema },
 });

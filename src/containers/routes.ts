@@ -43,7 +43,7 @@ export function registerContainerRoutes(server: ApiServer, containers: Container
   });
 
   server.route(remove.method, remove.path, async (req) => {
-    const body = parseWith(removeBodySchema, await req.body(), 'remove request');
-    return { json: await containers.remove(body.id) };
+    const { id } = parseWith(removeBodySchema, { ...req.params }, 'remove request');
+    return { json: await containers.remove(id) };
   });
 }

@@ -46,7 +46,6 @@ test('container routes: validated bodies reach the service; bad ones are ERR_INV
       ['/containers', { name: 'web', cidr: '10.0.0.2/24', cmd: ['x'], extra: 1 }],
       ['/containers/attach', { pid: 5, netns: '/run/netns/x', cidr: '10.0.0.3/24' }],
       ['/containers/attach', { netns: 'relative', cidr: '10.0.0.3/24' }],
-      ['/containers/remove', {}],
       ['/containers', { name: 'web', cidr: 'net:10.0.0.2/24', cmd: ['x'] }],
       ['/containers', { name: 'web', cidr: '10.0.0.2', cmd: ['x'] }],
       ['/containers/attach', { pid: 5, cidr: 'net:dflt' }],
@@ -56,6 +55,8 @@ test('container routes: validated bodies reach the service; bad ones are ERR_INV
       await assert.rejects(client.call('POST', path, body), { code: 'ERR_INVALID_ARGUMENT' }, `${path} ${JSON.stringify(body)}`);
     }
     await assert.rejects(client.containers.remove({ id: 'nope' }), { code: 'ERR_NOT_FOUND' });
+    assert.deepEqual(await client.containers.remove({ id: 'web' }), record, 'DELETE /containers/web');
+    await assert.rejects(client.call('POST', '/containers/remove', { id: 'web' }), { code: 'ERR_NOT_FOUND' }, 'removal is DELETE /containers/:id now');
     const list = await client.containers.list();
     assert.equal(list.containers.length, 1);
     assert.match(formatContainers(list), /^ID\s+NAME\s+MAC\s+CIDR\s+PID\nabc\s+web\s+02:00:00:00:00:09\s+10\.0\.0\.2\/24\s+42\n$/);
