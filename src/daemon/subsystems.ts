@@ -45,7 +45,7 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
 }
 
 export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
-  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path });
+  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
 }
 
 /**
@@ -78,7 +78,7 @@ export function buildContainers(
       ...(dataplane ? { macs: macs.source(CONTAINERS_SUBSYSTEM) } : {}),
       ...(dns ? { dns } : {}),
       ...(ipam ? { ipam } : {}),
-      ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
+      ...(hostAddress ? { resolver: () => hostAddress.resolver(), gateway: (cidr: string) => hostAddress.gatewayFor(cidr) } : {}),
     },
     { stateDir: c.stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
   );
