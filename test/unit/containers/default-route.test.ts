@@ -12,6 +12,7 @@ import { ContainersSubsystem } from '../../../src/containers/daemon.js';
 import { FakeClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { attachNetwork, defaultRouteAction } from '../../../src/containers/attach.js';
+import { parseRunSpec } from '../../../src/containers/validate.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
 
 test('defaultRouteAction: add when none, keep ours, replace ours to another gateway, never take over another interface', () => {
@@ -96,4 +97,11 @@ test('the subsystem asks for a gateway for addresses of the range only; a gatewa
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a run spec keeps its gateway through validation (the runtime attaches with it); a bad one is refused', () => {
+  const spec = { name: 'c1', cidr: '10.32.0.5/12', cmd: ['sleep', '1'], bridge: 'loom', mtu: 1450 };
+  assert.equal(parseRunSpec({ ...spec, gateway: '10.32.0.1' }).gateway, '10.32.0.1');
+  assert.equal('gateway' in parseRunSpec(spec), false);
+  assert.throws(() => parseRunSpec({ ...spec, gateway: 'ten' }), { code: 'ERR_INVALID_ARGUMENT' });
 });
