@@ -32,7 +32,7 @@ const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(',
 const PORT = 8080;
 
 /** Answers every connection with the source address it came from, then closes. */
-const WHOAMI_SERVER = `require('node:net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(${PORT});`;
+const WHOAMI_SERVER = `require('node:net').createServer((s) => s.end(s.remoteAddress + '\\n')).listen(${PORT}, '0.0.0.0');`;
 /** Prints what the server at `ip` answers; exit 4 after 3 s without an answer. */
 const WHOAMI_CLIENT = (ip: string) => `
   const s = require('node:net').connect(${PORT}, '${ip}'); let got = '';
@@ -45,6 +45,7 @@ interface Box {
   host: LabHost;
   name: string;
   ip: string;
+  pid: number;
 }
 
 const containerPids = new Set<number>();
@@ -65,20 +66,24 @@ async function run(cli: LoomCli, h: LabHost, name: string, command: string[] = [
   for (const c of list.containers) containerPids.add(c.pid);
   const row = list.containers.find((c) => c.id === id);
   assert.ok(row, `container ${name} is listed on ${h.name}`);
-  return { host: h, name, ip: row.cidrs[0]!.split('/')[0]! };
+  return { host: h, name, ip: row.cidrs[0]!.split('/')[0]!, pid: row.pid };
 }
 
-/** The source address the whoami server at `ip` saw for a connection from `from`; retried while paths settle. */
-async function seenBy(cli: LoomCli, from: Box, ip: string, what: string): Promise<string> {
+/**
+ * The source address the whoami server at `ip` saw for a connection from `from`; retried (bounded)
+ * while paths settle. Enters the container's namespace with nsenter, so it works while the
+ * router is down too (`loom exec` asks the router where the container is).
+ */
+async function seenBy(lab: Lab, from: Box, ip: string, what: string): Promise<string> {
+  const deadline = Date.now() + 30_000;
   let last = '';
-  return pollUntil(
-    async () => {
-      const r = await cli.run(from.host, ['exec', from.name, '--', process.execPath, '-e', WHOAMI_CLIENT(ip)], { allowFailure: true, timeoutMs: 15_000 });
-      last = `${r.code} ${r.stdout.trim()} ${r.stderr.trim()}`;
-      return r.code === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : undefined;
-    },
-    { what: `${what} (last: ${last})`, timeoutMs: 30_000, intervalMs: 300 },
-  );
+  while (Date.now() < deadline) {
+    const r = await lab.exec(from.host, 'nsenter', ['--target', String(from.pid), '--net', process.execPath, '-e', WHOAMI_CLIENT(ip)], { allowFailure: true, timeoutMs: 15_000 });
+    if (r.code === 0 && r.stdout.trim() !== '') return r.stdout.trim();
+    last = `exit ${r.code}: ${r.stdout.trim()} ${r.stderr.trim()}`;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+  throw new Error(`${what}: no answer within 30 s (last: ${last})`);
 }
 
 async function dataplaneOf(cli: LoomCli, h: LabHost): Promise<DataplaneStatus & { egress?: EgressStatus }> {
@@ -133,26 +138,26 @@ test('egress: masqueraded out of its host, --no-masq not, container to container
     const route = await cli.run(h1, ['exec', 'c1', '--', 'ip', '-4', 'route', 'show', 'default']);
     assert.match(route.stdout, /^default via 10\.(3[2-9]|4[0-7])\.\d+\.\d+ dev ethwe/, `c1's default route: ${route.stdout}`);
 
-    assert.equal(await seenBy(cli, c1, outside.address, 'c1 -> outside'), h1.address, 'masqueraded: the outside sees h1');
-    assert.equal(await seenBy(cli, c2, outside.address, 'c2 -> outside'), h2.address, 'masqueraded: the outside sees h2');
-    assert.equal(await seenBy(cli, c3, outside.address, 'c3 -> outside'), c3.ip, '--no-masq: the outside sees the container itself');
-    assert.equal(await seenBy(cli, c1, c2.ip, 'c1 -> c2 (fast path)'), c1.ip, 'between containers the source stays');
-    assert.equal(await seenBy(cli, c3, c2.ip, 'c3 -> c2'), c3.ip);
+    assert.equal(await seenBy(lab, c1, outside.address, 'c1 -> outside'), h1.address, 'masqueraded: the outside sees h1');
+    assert.equal(await seenBy(lab, c2, outside.address, 'c2 -> outside'), h2.address, 'masqueraded: the outside sees h2');
+    assert.equal(await seenBy(lab, c3, outside.address, 'c3 -> outside'), c3.ip, '--no-masq: the outside sees the container itself');
+    assert.equal(await seenBy(lab, c1, c2.ip, 'c1 -> c2 (fast path)'), c1.ip, 'between containers the source stays');
+    assert.equal(await seenBy(lab, c3, c2.ip, 'c3 -> c2'), c3.ip);
 
     // The relay path: UDP cut between h1 and h2, so h1's frames for h2 go through h3's relay.
     await lab.blockUdp(h1, h2);
     await pollUntil(async () => ((await dataplaneOf(cli, h1)).peers.some((p) => p.peer === n2 && p.path === 'sleeve') ? true : undefined), { what: 'h1 reaches h2 by the relay', timeoutMs: 45_000, intervalMs: 300 });
-    assert.equal(await seenBy(cli, c1, c2.ip, 'c1 -> c2 (relay)'), c1.ip, 'on the relay path the source stays too');
-    assert.equal(await seenBy(cli, c1, outside.address, 'c1 -> outside (UDP to h2 cut)'), h1.address);
+    assert.equal(await seenBy(lab, c1, c2.ip, 'c1 -> c2 (relay)'), c1.ip, 'on the relay path the source stays too');
+    assert.equal(await seenBy(lab, c1, outside.address, 'c1 -> outside (UDP to h2 cut)'), h1.address);
 
     // A clean stop keeps the table; a relaunch finds it as wanted and adds nothing.
     await cli.stop(h1);
     assert.deepEqual(await loomRules(lab, h1), WANT_RULES, 'the table stays while the router is down');
-    assert.equal(await seenBy(cli, c1, outside.address, 'c1 -> outside, router down'), h1.address, 'egress does not need the router process');
+    assert.equal(await seenBy(lab, c1, outside.address, 'c1 -> outside, router down'), h1.address, 'egress does not need the router process');
     await cli.launch(h1);
     assert.deepEqual(await loomRules(lab, h1), WANT_RULES, 'no duplicate rules after a restart');
     assert.equal((await dataplaneOf(cli, h1)).egress?.applied, true);
-    assert.equal(await seenBy(cli, c1, outside.address, 'c1 -> outside after the restart'), h1.address);
+    assert.equal(await seenBy(lab, c1, outside.address, 'c1 -> outside after the restart'), h1.address);
   }).finally(() => {
     killContainers();
     containerPids.clear();
