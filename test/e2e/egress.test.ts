@@ -7,6 +7,8 @@
  *  - a container on h1 reaches the outside, which sees h1's underlay address (masqueraded), and
  *    h1's forwarding was turned on by the router (the test turns it off before launch);
  *  - a container on h3 reaches it too, and it sees the container's own address (not masqueraded);
+ *  - a namespace plugged in by `loom attach` (twice) has one default route via its host and gets
+ *    out masqueraded too;
  *  - container to container across hosts keeps the real source, on the fast path and on the
  *    relay path (UDP cut between h1 and h2: through h3's relay);
  *  - the table survives `loom stop` and a relaunch leaves exactly the two rules (no duplicates),
@@ -21,7 +23,7 @@ import { labSkipReason, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { addOutside, routeVia, LAB_ENV_MARKER, type Lab, type LabHost, type LabOutside } from '../../src/lab/index.js';
-import { startProcess } from '../../src/os/runner.js';
+import { startProcess, systemRunner } from '../../src/os/runner.js';
 import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import type { EgressStatus } from '../../src/dataplane/controller/egress.js';
@@ -143,6 +145,17 @@ test('egress: masqueraded out of its host, --no-masq not, container to container
     assert.equal(await seenBy(lab, c3, outside.address, 'c3 -> outside'), c3.ip, '--no-masq: the outside sees the container itself');
     assert.equal(await seenBy(lab, c1, c2.ip, 'c1 -> c2 (fast path)'), c1.ip, 'between containers the source stays');
     assert.equal(await seenBy(lab, c3, c2.ip, 'c3 -> c2'), c3.ip);
+
+    // `loom attach` of a plain namespace: the same default route, idempotent when attached again.
+    const attached = `${lab.prefix}-att`;
+    await systemRunner.run('ip', ['netns', 'add', attached]);
+    lab.adoptNetns(attached);
+    for (let i = 0; i < 2; i++) await cli.run(h2, ['attach', 'net:default', `/run/netns/${attached}`]);
+    const routes = (await systemRunner.run('ip', ['-4', 'route', 'show', 'default'], { netns: attached })).stdout.trim().split('\n');
+    assert.equal(routes.length, 1, `one default route after two attaches: ${routes.join(' | ')}`);
+    assert.match(routes[0]!, /^default via 10\.(3[2-9]|4[0-7])\.\d+\.\d+ dev ethwe/);
+    const fromAttached = await systemRunner.run(process.execPath, ['-e', WHOAMI_CLIENT(outside.address)], { netns: attached, allowFailure: true, timeoutMs: 15_000 });
+    assert.equal(fromAttached.stdout.trim(), h2.address, `an attached namespace gets out masqueraded too: ${fromAttached.stdout}${fromAttached.stderr}`);
 
     // The relay path: UDP cut between h1 and h2, so h1's frames for h2 go through h3's relay.
     await lab.blockUdp(h1, h2);
