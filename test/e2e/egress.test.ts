@@ -7,6 +7,8 @@
  *  - a container on h1 reaches the outside, which sees h1's underlay address (masqueraded), and
  *    h1's forwarding was turned on by the router (the test turns it off before launch);
  *  - a container on h3 reaches it too, and it sees the container's own address (not masqueraded);
+ *  - a container in another subnet of the range (net:10.36.0.0/16) gets a gateway of its host in
+ *    that subnet, is masqueraded out, and reaches a container of the default subnet unmasqueraded;
  *  - a namespace plugged in by `loom attach` (twice) has one default route via its host and gets
  *    out masqueraded too;
  *  - container to container across hosts keeps the real source, on the fast path and on the
@@ -61,8 +63,8 @@ function killContainers(): void {
   }
 }
 
-async function run(cli: LoomCli, h: LabHost, name: string, command: string[] = ['sleep', '3600']): Promise<Box> {
-  const id = (await cli.run(h, ['run', '--name', name, 'net:default', '--', ...command])).stdout.trim();
+async function run(cli: LoomCli, h: LabHost, name: string, command: string[] = ['sleep', '3600'], address = 'net:default'): Promise<Box> {
+  const id = (await cli.run(h, ['run', '--name', name, address, '--', ...command])).stdout.trim();
   const out = await cli.lab.exec(h, process.execPath, ['-e', `fetch('http://127.0.0.1:6784/containers').then(r=>r.text()).then(t=>process.stdout.write(t))`]);
   const list = JSON.parse(out.stdout) as ContainerList;
   for (const c of list.containers) containerPids.add(c.pid);
@@ -145,6 +147,15 @@ test('egress: masqueraded out of its host, --no-masq not, container to container
     assert.equal(await seenBy(lab, c3, outside.address, 'c3 -> outside'), c3.ip, '--no-masq: the outside sees the container itself');
     assert.equal(await seenBy(lab, c1, c2.ip, 'c1 -> c2 (fast path)'), c1.ip, 'between containers the source stays');
     assert.equal(await seenBy(lab, c3, c2.ip, 'c3 -> c2'), c3.ip);
+
+    // Another subnet of the range: the host gets an address in it (expose net:SUBNET) as the gateway;
+    // masqueraded out, never between subnets of the range.
+    const c4 = await run(cli, h2, 'c4', ['sleep', '3600'], 'net:10.36.0.0/16');
+    assert.match(c4.ip, /^10\.36\./);
+    const gw4 = (await lab.exec(h2, 'nsenter', ['--target', String(c4.pid), '--net', 'ip', '-4', 'route', 'show', 'default'])).stdout;
+    assert.match(gw4, /^default via 10\.36\.\d+\.\d+ dev ethwe/, `c4's gateway is in its own subnet: ${gw4}`);
+    assert.equal(await seenBy(lab, c4, outside.address, 'c4 (10.36/16) -> outside'), h2.address);
+    assert.equal(await seenBy(lab, c4, c2.ip, 'c4 -> c2 (another subnet of the range)'), c4.ip, 'between subnets of the range: not masqueraded');
 
     // `loom attach` of a plain namespace: the same default route, idempotent when attached again.
     const attached = `${lab.prefix}-att`;
