@@ -203,8 +203,9 @@ export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBui
     },
     { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
   );
+  const egressLogger = logger.child({ component: 'egress' });
   const egress = new EgressController(
-    { applier: new LinuxEgress({ runner: systemRunner, logger }), clock, logger },
+    { applier: new LinuxEgress({ runner: systemRunner, logger: egressLogger }), clock, logger: egressLogger },
     validateEgressSpec({ range: init.egressRange, bridge: controller.settings.bridge, masquerade: options.masquerade }),
   );
   logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
