@@ -22,6 +22,11 @@
  *   and the death of the target, release what attach took.
  * - Names: when the host's DNS serves on its bridge address (`resolver`), a container started by
  *   `run` gets it as nameserver, the domain as search, `ndots:1`; before that, the host's resolvers.
+ * - Egress: a container whose address IPAM handed out or claimed (inside the range) gets a default
+ *   route via the host's address on the bridge in its subnet (`gateway`, from the host-address
+ *   subsystem; put on the bridge first if need be), so it reaches the outside through its host.
+ *   A static address outside the range gets none: it is the user's own network. Best effort: a
+ *   gateway that cannot be had is logged and the container starts without the route.
  * - `stop` stops watching; it never stops containers.
  */
 import { randomBytes } from 'node:crypto';
@@ -107,6 +112,11 @@ export interface ContainersComponents {
   ipam?: ContainerAddresses;
   /** The resolver for a container started now; null = keep the host's resolvers. */
   resolver?: () => ContainerDns | null;
+  /**
+   * The host's address on the bridge in the subnet of `cidr` ("a.b.c.d/n", inside the range),
+   * put there if need be: the container's default route. null = none (no default route).
+   */
+  gateway?: (cidr: Cidr) => Promise<string | null>;
 }
 
 /**
@@ -145,6 +155,7 @@ export class ContainersSubsystem implements Subsystem {
   private readonly dns: DnsHooks | undefined;
   private readonly ipam: ContainerAddresses | undefined;
   private readonly resolver: () => ContainerDns | null;
+  private readonly gateway: ((cidr: Cidr) => Promise<string | null>) | undefined;
   private readonly bridge: string;
   private readonly mtu: number;
   private readonly attachmentsFile: string;
@@ -160,6 +171,7 @@ export class ContainersSubsystem implements Subsystem {
     this.dns = components.dns;
     this.ipam = components.ipam;
     this.resolver = components.resolver ?? (() => null);
+    this.gateway = components.gateway;
     this.bridge = init.bridge ?? DEFAULT_SETTINGS.bridge;
     this.mtu = init.mtu ?? DEFAULT_SETTINGS.mtu;
     this.attachmentsFile = join(init.stateDir, 'attachments.json');
@@ -208,10 +220,22 @@ export class ContainersSubsystem implements Subsystem {
     const id = randomBytes(6).toString('hex') as ContainerId;
     const cidr = await this.ipam.assign(id, request.address);
     try {
-      return await this.runtime.run({ ...base, id, cidr });
+      const gateway = await this.gatewayFor(cidr);
+      return await this.runtime.run({ ...base, id, cidr, ...(gateway === null ? {} : { gateway }) });
     } catch (err) {
       await this.releaseAddresses(id);
       throw err;
+    }
+  }
+
+  /** The default route's gateway for a container address in the range, or null (logged) when there is none. */
+  private async gatewayFor(cidr: Cidr): Promise<string | null> {
+    if (!this.gateway) return null;
+    try {
+      return await this.gateway(cidr);
+    } catch (err) {
+      this.logger.warn({ cidr: formatCidr(cidr), err: toLoomError(err).message }, 'no gateway on the bridge for this address: no default route (egress)');
+      return null;
     }
   }
 
@@ -244,8 +268,10 @@ export class ContainersSubsystem implements Subsystem {
   }
 
   private async recordAttachment(target: NetnsTarget, cidr: Cidr, ipamId: string | undefined): Promise<Attachment> {
-    const result = await this.runtime.attach({ target, cidr, bridge: this.bridge, mtu: this.mtu });
     const text = formatCidr(cidr);
+    // Only addresses of the range (held in IPAM) get the host as their default route.
+    const gateway = ipamId === undefined ? null : await this.gatewayFor(cidr);
+    const result = await this.runtime.attach({ target, cidr, bridge: this.bridge, mtu: this.mtu, ...(gateway === null ? {} : { gateway }) });
     const attachment: Attachment = { target, cidr: text, ...(ipamId === undefined ? {} : { ipamId }), mac: result.mac, hostVeth: result.hostVeth };
     const others = this.loadAttachments().filter((a) => !(sameTarget(a.target, target) && a.cidr === text));
     this.saveAttachments([...others, attachment]);

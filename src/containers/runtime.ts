@@ -131,7 +131,7 @@ export class ContainerRuntime {
       if (pidStartTime === null) throw new LoomError('ERR_OS_COMMAND', 'container process exited during start-up');
       const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [formatCidr(spec.cidr)], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
       await this.runner.run('nsenter', ['--target', String(pid), '--uts', 'hostname', spec.name]);
-      await attachNetwork({ runner: this.runner, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth });
+      await attachNetwork({ runner: this.runner, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
       if (spec.dns) await this.mountResolvConf(id, pid, spec.dns);
       this.store.save(record);
       await this.openGate(gate);

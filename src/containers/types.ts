@@ -34,6 +34,8 @@ export interface RunSpec {
   mtu: number;
   /** When set, the container's /etc/resolv.conf points at this server (see resolv-conf.ts). */
   dns?: ContainerDns;
+  /** The host's address on the bridge in the container's subnet: its default route (egress). */
+  gateway?: string;
 }
 
 /** A running process's network namespace: by host PID, or a bind-mounted netns file (/run/netns/X). */
@@ -48,6 +50,11 @@ export interface AttachSpec {
   mtu: number;
   /** Host end name; default derived from the target. */
   hostVeth?: string;
+  /**
+   * The host's address on the bridge in this address's subnet: the default route goes via it
+   * through ethwe, unless the namespace has a default route by another interface (see attach.ts).
+   */
+  gateway?: string;
 }
 
 export interface AttachResult {

@@ -1,6 +1,6 @@
 /** Edge validation for the runtime: container names, run specs. ERR_INVALID_ARGUMENT on bad input. */
 import { LoomError } from '../core/errors.js';
-import { parseInterfaceName, parseUnicastMac } from '../dataplane/addresses.js';
+import { parseInterfaceName, parseIpv4, parseUnicastMac } from '../dataplane/addresses.js';
 import { type Cidr, formatCidr } from '../core/net.js';
 import { parseContainerId } from '../core/ids.js';
 import { parseContainerDns } from './resolv-conf.js';
@@ -41,6 +41,7 @@ export function parseRunSpec(value: RunSpec): RunSpec {
   if (value.mac !== undefined) spec.mac = parseUnicastMac(value.mac);
   if (value.id !== undefined) spec.id = parseContainerId(value.id);
   if (value.dns !== undefined) spec.dns = parseContainerDns(value.dns);
+  if (value.gateway !== undefined) spec.gateway = parseIpv4(value.gateway);
   return spec;
 }
 

@@ -17,12 +17,16 @@
  *   `expose:net:<subnet>`, a static one inside the range is claimed under `expose:<cidr>`, one
  *   outside is used as given. `hide` removes an extra one and releases it; the default address
  *   carries DNS and is refused (ERR_CONFLICT).
+ * - `gatewayFor` (egress): the host's address on the bridge in a container address's subnet, the
+ *   container's default route. The default address when the subnets match; otherwise the one
+ *   `expose net:SUBNET` gives (allocated once per host and subnet, then found again); put on the
+ *   bridge each time (`ip addr replace`, idempotent). null for an address outside the range.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../core/address-spec.js';
-import { type Cidr, formatCidr, networkOf } from '../core/net.js';
+import { type Cidr, formatCidr, networkOf, parseCidr } from '../core/net.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
 import type { Subsystem } from '../core/subsystem.js';
 
@@ -148,6 +152,18 @@ export class HostAddressSubsystem implements Subsystem {
     if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', 'no IPAM: expose a static address (a.b.c.d/n)');
     if (spec.kind === 'default') return this.addToBridge(this.cidr ?? (await this.ipam.allocateHostAddress()));
     return this.addToBridge(formatCidr(await this.exposeIpam().assign(exposeId(spec), spec)));
+  }
+
+  /**
+   * The address (no prefix) on the bridge in the subnet of the container address `cidr`, put
+   * there if need be; null without IPAM or for an address outside the range (see the header).
+   */
+  async gatewayFor(cidr: Cidr): Promise<string | null> {
+    if (!this.ipam || !(this.ipam.covers?.(cidr) ?? true)) return null;
+    const subnet = formatCidr(networkOf(cidr));
+    const own = this.cidr ?? (await this.ipam.allocateHostAddress());
+    if (formatCidr(networkOf(parseCidr(own))) === subnet) return addressOf(await this.addToBridge(own));
+    return addressOf(await this.expose(`net:${subnet}`));
   }
 
   /** Takes an extra exposed address off the bridge and releases it. Returns addresses released. */

@@ -22,6 +22,7 @@ import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
+import type { Cidr } from '../core/net.js';
 import type { SubsystemComponents, SubsystemFactory } from './subsystem.js';
 
 /** What the launch options do not set (tests, benchmarks). */
@@ -45,7 +46,7 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
 }
 
 export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
-  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path });
+  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
 }
 
 /**
@@ -78,7 +79,7 @@ export function buildContainers(
       ...(dataplane ? { macs: macs.source(CONTAINERS_SUBSYSTEM) } : {}),
       ...(dns ? { dns } : {}),
       ...(ipam ? { ipam } : {}),
-      ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
+      ...(hostAddress ? { resolver: () => hostAddress.resolver(), gateway: (cidr: Cidr) => hostAddress.gatewayFor(cidr) } : {}),
     },
     { stateDir: c.stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
   );

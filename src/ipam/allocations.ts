@@ -38,8 +38,16 @@ export function parseAllocationId(value: unknown): ContainerId {
   if (typeof value === 'string' && value.startsWith(HOST_ID_PREFIX)) {
     return `${HOST_ID_PREFIX}${parsePeerName(value.slice(HOST_ID_PREFIX.length))}` as ContainerId;
   }
+  if (typeof value === 'string' && DAEMON_ID_RE.test(value)) return value as ContainerId;
   return parseContainerId(value);
 }
+
+/**
+ * Ids the daemon derives for what is not a container: `attach:pid:PID:START`,
+ * `attach:netns:DEV:INO` (src/containers/daemon.ts attachmentId) and `expose:net:a.b.c.d/n`,
+ * `expose:a.b.c.d/n` (src/daemon/host-address.ts). Bounded, printable, no spaces.
+ */
+const DAEMON_ID_RE = /^(attach|expose):[A-Za-z0-9_.:/-]{1,120}$/;
 
 /** The key of one allocation: container id and subnet. */
 export const keyOf = (id: string, subnet: Cidr): string => `${id}|${formatCidr(subnet)}`;

@@ -7,6 +7,7 @@
  *   netns.ts     the `Lab`: namespaces, underlay bridge, hosts, processes, blocks and degradations
  *   firewall.ts  pure nft text of the underlay's table (blocks, degradations, counters)
  *   nat.ts       puts a host behind a NAT namespace
+ *   outside.ts   a namespace on the underlay that is not part of the mesh (egress tests)
  *   procs.ts     finding and stopping the lab's own (marked) processes
  *   cleanup.ts   owner records, and removing what dead labs left behind
  *   exit.ts      teardown on signals and on process exit
@@ -14,6 +15,7 @@
 export * from './netns.js';
 export * from './firewall.js';
 export * from './nat.js';
+export * from './outside.js';
 export * from './procs.js';
 export * from './cleanup.js';
 export * from './exit.js';

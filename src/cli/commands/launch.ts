@@ -30,6 +30,7 @@ export const launchCommand: CliCommand = {
       .option('--dataplane <mode>', 'kernel data plane and relay: on, off or auto (default auto: on, unless not root; env LOOM_DATAPLANE)')
       .option('--mtu <n>', `MTU of the container segment, the same on every peer (default ${FASTDP_MTU}, or ${SEALED_MTU} with --password: what kernel VXLAN, or the sealed relay, carries on a 1500-byte underlay; env LOOM_MTU)`)
       .option('--no-fastdp', 'never use kernel VXLAN: every peer through the user-space relay')
+      .option('--no-masq', 'do not masquerade what containers send outside the Loom range (the host still forwards it)')
       .option('--trusted-subnets <cidr,...>', 'with --password, peers in these underlay subnets use kernel VXLAN, unencrypted')
       .option('--dns-resolv-conf <file>', 'upstream resolvers for other names (default /etc/resolv.conf; /etc/netns/NS/resolv.conf in a named namespace NS)')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
