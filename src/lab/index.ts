@@ -10,6 +10,8 @@
  *   procs.ts     finding and stopping the lab's own (marked) processes
  *   cleanup.ts   owner records, and removing what dead labs left behind
  *   exit.ts      teardown on signals and on process exit
+ *   containerd.ts  containerd + its CRI plugin in a host, with a folder of its own
+ *   sandbox-image.ts  the local pod sandbox image (busybox), no registry
  */
 export * from './netns.js';
 export * from './firewall.js';
@@ -17,3 +19,5 @@ export * from './nat.js';
 export * from './procs.js';
 export * from './cleanup.js';
 export * from './exit.js';
+export * from './containerd.js';
+export * from './sandbox-image.js';

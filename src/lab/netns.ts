@@ -245,13 +245,24 @@ export class Lab {
   /**
    * Starts a long-running process inside a host and remembers its PID for destroy.
    * `logFile` receives stdout and stderr (appended); without it output is discarded.
+   * `sharedMounts`: join only the host's network namespace, keep this process's mounts and /sys.
    */
-  start(host: HostRef, cmd: string, args: readonly string[], options: { logFile?: string; env?: NodeJS.ProcessEnv } = {}): LabProcess {
+  start(
+    host: HostRef,
+    cmd: string,
+    args: readonly string[],
+    options: { logFile?: string; env?: NodeJS.ProcessEnv; sharedMounts?: boolean } = {},
+  ): LabProcess {
     this.assertLive();
     const fd = options.logFile === undefined ? 'ignore' : openSync(options.logFile, 'a');
+    const netns = this.host(host).netns;
+    // `ip netns exec` gives the process a private mount namespace and a fresh /sys (no cgroup
+    // mounts); `sharedMounts` joins only the network namespace (nsenter --net), for a daemon
+    // that mounts things others must see or manages cgroups (containerd and runc).
+    const [file, argv, where] = options.sharedMounts ? ['nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], {}] : [cmd, args, { netns }];
     let child: ChildProcess;
     try {
-      child = startProcess(cmd, args, { netns: this.host(host).netns, env: this.env(options.env), logFile: fd });
+      child = startProcess(file, argv, { ...where, env: this.env(options.env), logFile: fd });
     } finally {
       if (typeof fd === 'number') closeSync(fd);
     }
