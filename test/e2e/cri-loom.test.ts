@@ -28,6 +28,11 @@ const LOOM_CNI = join(repoRoot(), 'bin', 'loom-cni');
 const skip = criSkipReason() ?? (existsSync(LOOM_CNI) ? false : 'bin/loom-cni is not in this tree yet (the CNI plugin of issue 11)');
 const RANGE = '10.32.0.0/12';
 
+/** The IPAM id the contract has the plugin hold a pod's address under (CNI_IFNAME is eth0 with containerd). */
+function ipamIdOf(pod: Pod): string {
+  return `cni:${pod.id}:eth0`;
+}
+
 /** GET on the host's router API (it listens on the host's own loopback): status and body. */
 async function apiGet(lab: Lab, host: LabHost, path: string): Promise<{ status: number; body: string }> {
   const script = `fetch('http://127.0.0.1:6784' + process.argv[1]).then(async r => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })))`;
@@ -79,8 +84,8 @@ test('CRI: pods on two hosts through containerd and loom-cni reach each other ov
         assert.ok(cidrContains(parseCidr(RANGE), parseAddressInCidr(`${pod.ip}/32`).address), `${pod.name} ${pod.ip} is in ${RANGE}`);
         const addr = (await inPod(pod, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
         assert.ok(addr.includes(` ${pod.ip}/`), `${pod.name}'s eth0 carries ${pod.ip}: ${addr}`);
-        const held = await apiGet(lab, hosts[i]!, `/ipam/lookup?containerId=${encodeURIComponent(`cni:${pod.id}:eth0`)}`);
-        assert.equal(held.status, 200, `IPAM holds cni:${pod.id}:eth0: ${held.body}`);
+        const held = await apiGet(lab, hosts[i]!, `/ipam/lookup?containerId=${encodeURIComponent(ipamIdOf(pod))}`);
+        assert.equal(held.status, 200, `IPAM holds ${ipamIdOf(pod)}: ${held.body}`);
         assert.ok((JSON.parse(held.body) as { cidrs: string[] }).cidrs.some((c) => c.startsWith(`${pod.ip}/`)));
       }
       for (const pod of pods) {
@@ -107,7 +112,7 @@ test('CRI: pods on two hosts through containerd and loom-cni reach each other ov
         await node.cri.stopPodSandbox(pod.id); // kubelet stops again when unsure: idempotent
         assert.equal((await node.cri.podSandboxStatus(pod.id)).status.state, 'SANDBOX_NOTREADY');
         assert.deepEqual(await hostVeths(lab, host), vethsBefore[i], `no veth of ${pod.name} left in ${host.name}`);
-        assert.equal((await apiGet(lab, host, `/ipam/lookup?containerId=${encodeURIComponent(`cni:${pod.id}:eth0`)}`)).status, 404, 'the address is released');
+        assert.equal((await apiGet(lab, host, `/ipam/lookup?containerId=${encodeURIComponent(ipamIdOf(pod))}`)).status, 404, 'the address is released');
         assert.ok(!(await apiGet(lab, host, '/containers')).body.includes(`"${pod.ip}/`), `no attachment of ${pod.ip} in the router's list`);
         assert.ok(!isAlive(pod.pid), 'the sandbox process is gone');
         for (const h of hosts) {

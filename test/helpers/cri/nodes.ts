@@ -97,7 +97,7 @@ export async function withCriNodes(
     for (const h of hosts) nodes.push(await startCriNode(lab, h, options));
     await body(nodes);
   } catch (err) {
-    for (const n of nodes) t.diagnostic(`--- containerd in ${lab.host(n.host).name} ---\n${n.containerd.logTail(30)}`);
+    for (const n of nodes) t.diagnostic(`--- containerd in ${lab.host(n.host).name} ---\n${n.containerd.logTail(12).split('\n').map((l) => l.slice(0, 400)).join('\n')}`);
     throw err;
   } finally {
     for (const n of nodes) await stopCriNode(n);
