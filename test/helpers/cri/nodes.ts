@@ -94,7 +94,11 @@ export async function withCriNodes(
 ): Promise<void> {
   const nodes: CriNode[] = [];
   try {
-    for (const h of hosts) nodes.push(await startCriNode(lab, h, options));
+    // In parallel (each host's containerd is independent); every one that started is stopped below.
+    const started = await Promise.allSettled(hosts.map((h) => startCriNode(lab, h, options)));
+    for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
     await body(nodes);
   } catch (err) {
     for (const n of nodes) t.diagnostic(`--- containerd in ${lab.host(n.host).name} ---\n${n.containerd.logTail(12).split('\n').map((l) => l.slice(0, 400)).join('\n')}`);
