@@ -146,6 +146,8 @@ async function fsType(runner: CommandRunner, dir: string): Promise<string> {
 }
 
 export interface LabContainerdOptions {
+  /** Tells several containerd of one host apart (folder `containerd-<host>-<instance>`); lowercase letters and digits. */
+  instance?: string;
   /** `sandbox_image` (default LAB_SANDBOX_IMAGE); import it with `importImage` before pods start. */
   sandboxImage?: string;
   /** Reference plugins linked from /usr/lib/cni into the bin dir (default loopback, which the CRI plugin always runs). */
@@ -165,6 +167,8 @@ export class LabContainerd {
   private constructor(
     private readonly lab: Lab,
     readonly host: LabHost,
+    /** "h1", or "h1-<instance>". */
+    readonly name: string,
     readonly dir: string,
     readonly paths: ContainerdPaths,
     readonly snapshotter: Snapshotter,
@@ -172,7 +176,7 @@ export class LabContainerd {
     readonly pid: number,
     private readonly runner: CommandRunner,
   ) {
-    this.cgroupParent = `/loom-lab-${lab.prefix}-${host.name}`;
+    this.cgroupParent = `/loom-lab-${lab.prefix}-${name}`;
   }
 
   /** The gRPC address as a gRPC client wants it ("unix:///..."). */
@@ -191,7 +195,11 @@ export class LabContainerd {
   static async start(lab: Lab, hostRef: HostRef, options: LabContainerdOptions = {}): Promise<LabContainerd> {
     const host = lab.host(hostRef);
     const runner = options.runner ?? systemRunner;
-    const dir = join(lab.workDir, `containerd-${host.name}`);
+    if (options.instance !== undefined && !/^[a-z0-9]{1,12}$/.test(options.instance)) {
+      throw new LoomError('ERR_INVALID_ARGUMENT', `containerd instance must be 1..12 lowercase letters or digits, got "${options.instance.slice(0, 20)}"`);
+    }
+    const name = options.instance === undefined ? host.name : `${host.name}-${options.instance}`;
+    const dir = join(lab.workDir, `containerd-${name}`);
     const paths: ContainerdPaths = {
       root: join(dir, 'root'),
       state: join(dir, 'state'),
@@ -201,7 +209,7 @@ export class LabContainerd {
       cniBinDir: join(dir, 'cni', 'bin'),
       cniConfDir: join(dir, 'cni', 'net.d'),
     };
-    if (existsSync(dir)) throw new LoomError('ERR_CONFLICT', `${dir} exists: containerd already runs in ${host.name}?`);
+    if (existsSync(dir)) throw new LoomError('ERR_CONFLICT', `${dir} exists: containerd ${name} already runs?`);
     for (const d of [paths.root, paths.state, paths.runcRoot, paths.cniBinDir, paths.cniConfDir]) mkdirSync(d, { recursive: true });
     for (const plugin of options.referencePlugins ?? ['loopback']) symlinkSync(join(REFERENCE_CNI_DIR, plugin), join(paths.cniBinDir, plugin));
     const snapshotter = options.snapshotter ?? ((await fsType(runner, dir)) === 'overlayfs' ? 'native' : 'overlayfs');
@@ -209,13 +217,13 @@ export class LabContainerd {
     const configFile = join(dir, 'config.toml');
     writeFileSync(configFile, containerdConfig(paths, { sandboxImage, snapshotter }));
     const proc = lab.start(host, 'containerd', ['--config', configFile], { logFile: join(dir, 'containerd.log'), sharedMounts: true });
-    const daemon = new LabContainerd(lab, host, dir, paths, snapshotter, sandboxImage, proc.pid, runner);
+    const daemon = new LabContainerd(lab, host, name, dir, paths, snapshotter, sandboxImage, proc.pid, runner);
     try {
       await daemon.waitReady(options.readyTimeoutMs ?? 30_000);
     } catch (err) {
       const tail = daemon.logTail(20);
       await daemon.stop();
-      throw new LoomError('ERR_UNAVAILABLE', `containerd in ${host.name} did not get ready: ${(err as Error).message}\n${tail}`, { cause: err });
+      throw new LoomError('ERR_UNAVAILABLE', `containerd ${name} did not get ready: ${(err as Error).message}\n${tail}`, { cause: err });
     }
     return daemon;
   }
