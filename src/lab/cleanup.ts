@@ -8,7 +8,9 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
-import { isAlive, labProcesses, processStartTime, terminate } from './procs.js';
+import { isAlive, labProcesses, processStartTime, signal, terminate } from './procs.js';
+import { unmountUnder } from './mounts.js';
+import { cgroupProcesses, podCgroupDirs, removeCgroupDirs } from './pod-cgroups.js';
 
 export const LAB_RUN_DIR = '/run/loom-lab';
 /** A lab prefix: "lm" + 6 hex digits. Namespaces are "<prefix>-<role>". */
@@ -117,6 +119,7 @@ export async function cleanupStale(
     const pids = labProcesses(prefix, names);
     await terminate(pids, 2000);
     result.killed.push(...pids);
+    await removePodsAndMounts(prefix, runner);
     for (const ns of names) {
       await runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
       rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
@@ -133,11 +136,27 @@ export async function cleanupStale(
     if (!file.endsWith('.pid') || !LAB_PREFIX_RE.test(prefix) || listedPrefixes.has(prefix) || !pattern.test(`${prefix}-ul`)) continue;
     const owner = readOwnerRecord(prefix);
     if (owner && !ownerAlive(owner) && (includeKept || !owner.kept)) {
+      await removePodsAndMounts(prefix, runner);
       removeRecord(prefix);
       result.prefixes.push(prefix);
     }
   }
   return result;
+}
+
+/**
+ * What a lab's containerd (containerd.ts) can leave that neither the namespaces nor the marked
+ * processes cover: pod processes (found by their cgroups), mounts under the lab's scratch folder
+ * (which would make removing it fail), and the pod cgroups. Call it after the lab's marked
+ * processes (containerd, its shims) are gone. Never throws.
+ */
+export async function removePodsAndMounts(prefix: string, runner: CommandRunner): Promise<void> {
+  const pods = cgroupProcesses(podCgroupDirs(prefix));
+  signal(pods, 'SIGKILL');
+  const deadline = Date.now() + 2000;
+  while (pods.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await unmountUnder(labWorkDir(prefix), runner);
+  removeCgroupDirs(podCgroupDirs(prefix));
 }
 
 function removeRecord(prefix: string): void {

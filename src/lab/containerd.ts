@@ -20,13 +20,15 @@
  * oom_score_adj -998 here, so `restrict_oom_score_adj`; no AppArmor; overlayfs works on ext4 and
  * tmpfs but not on overlayfs, where the `native` snapshotter is used instead.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
 import type { HostRef, Lab, LabHost } from './netns.js';
 import { LAB_SANDBOX_IMAGE } from './sandbox-image.js';
 import { hasLabMarker, isAlive, signal, terminate } from './procs.js';
+import { mountsUnder, unmountUnder } from './mounts.js';
+import { cgroupProcesses, podCgroupDirs, podCgroupParent, removeCgroupDirs } from './pod-cgroups.js';
 
 /** Where Debian's containernetworking-plugins live. */
 export const REFERENCE_CNI_DIR = '/usr/lib/cni';
@@ -118,28 +120,6 @@ export function criPluginStatus(pluginsLs: string): string | null {
   return null;
 }
 
-/** Undoes the octal escapes of /proc/self/mountinfo paths (\040 for a space and so on). */
-function unescapeMountPath(text: string): string {
-  return text.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
-/**
- * Mount points at or below `dir` in a /proc/self/mountinfo text, deepest (and, at one depth,
- * latest) first: the order to unmount them in. Pure.
- */
-export function mountPointsUnder(mountinfo: string, dir: string): string[] {
-  const base = dir.replace(/\/+$/, '');
-  const found: Array<{ path: string; order: number }> = [];
-  mountinfo.split('\n').forEach((line, order) => {
-    const field = line.split(' ')[4];
-    if (field === undefined) return;
-    const path = unescapeMountPath(field);
-    if (path === base || path.startsWith(`${base}/`)) found.push({ path, order });
-  });
-  const depth = (p: string): number => p.split('/').length;
-  return found.sort((a, b) => depth(b.path) - depth(a.path) || b.order - a.order).map((m) => m.path);
-}
-
 /** The file system type of `dir` as `stat -f` names it ("ext2/ext3", "tmpfs", "overlayfs"...). */
 async function fsType(runner: CommandRunner, dir: string): Promise<string> {
   return (await runner.run('stat', ['-f', '-c', '%T', dir])).stdout.trim();
@@ -176,7 +156,7 @@ export class LabContainerd {
     readonly pid: number,
     private readonly runner: CommandRunner,
   ) {
-    this.cgroupParent = `/loom-lab-${lab.prefix}-${name}`;
+    this.cgroupParent = podCgroupParent(lab.prefix, name);
   }
 
   /** The gRPC address as a gRPC client wants it ("unix:///..."). */
@@ -274,41 +254,12 @@ export class LabContainerd {
 
   /** Mount points under the folder in our mount namespace (the overlay rootfs and netns mounts of live pods). */
   mounts(): string[] {
-    return mountPointsUnder(readFileSync('/proc/self/mountinfo', 'utf8'), this.dir);
+    return mountsUnder(this.dir);
   }
 
   /** PIDs in the pod cgroups (any hierarchy): the sandboxes' and containers' processes. */
   podProcesses(): number[] {
-    const pids = new Set<number>();
-    for (const dir of this.cgroupDirs()) {
-      try {
-        for (const line of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (/^[0-9]+$/.test(line)) pids.add(Number(line));
-      } catch {
-        // removed meanwhile
-      }
-    }
-    return [...pids];
-  }
-
-  /** Every cgroup directory at or below cgroupParent, deepest first. */
-  private cgroupDirs(): string[] {
-    const out: string[] = [];
-    const walk = (dir: string): void => {
-      let entries: string[];
-      try {
-        entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-      } catch {
-        return;
-      }
-      for (const e of entries) walk(join(dir, e));
-      out.push(dir);
-    };
-    const mounts = ['/sys/fs/cgroup', ...safeDirs('/sys/fs/cgroup').map((d) => join('/sys/fs/cgroup', d))];
-    for (const m of mounts) {
-      const top = join(m, this.cgroupParent);
-      if (existsSync(join(top, 'cgroup.procs'))) walk(top);
-    }
-    return out;
+    return cgroupProcesses(podCgroupDirs(this.lab.prefix, this.name));
   }
 
   /**
@@ -334,18 +285,9 @@ export class LabContainerd {
     await terminate([this.pid], 5000);
     // Shims outlive containerd by design; ours carry the lab marker and our socket path.
     await terminate(this.shims(), 3000);
-    for (const mount of this.mounts()) {
-      const r = await this.runner.run('umount', [mount], { allowFailure: true });
-      if (r.code !== 0) await this.runner.run('umount', ['-l', mount], { allowFailure: true });
-    }
+    await unmountUnder(this.dir, this.runner);
     await waitGone(() => this.podProcesses(), 3000);
-    for (const dir of this.cgroupDirs()) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // still busy or already gone; nothing more to do without root's cgroup tools
-      }
-    }
+    removeCgroupDirs(podCgroupDirs(this.lab.prefix, this.name));
     rmSync(this.dir, { recursive: true, force: true });
   }
 

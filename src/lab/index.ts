@@ -12,6 +12,8 @@
  *   exit.ts      teardown on signals and on process exit
  *   containerd.ts  containerd + its CRI plugin in a host, with a folder of its own
  *   sandbox-image.ts  the local pod sandbox image (busybox), no registry
+ *   mounts.ts    unmounting what a lab's containerd mounted under its scratch folder
+ *   pod-cgroups.ts  the cgroups (and so the processes) of a lab's pods
  */
 export * from './netns.js';
 export * from './firewall.js';
@@ -21,3 +23,5 @@ export * from './cleanup.js';
 export * from './exit.js';
 export * from './containerd.js';
 export * from './sandbox-image.js';
+export * from './mounts.js';
+export * from './pod-cgroups.js';

@@ -36,7 +36,8 @@ import {
   type DegradeSpec,
 } from './firewall.js';
 import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './procs.js';
-import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, writeOwnerRecord } from './cleanup.js';
+import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, removePodsAndMounts, writeOwnerRecord } from './cleanup.js';
+import { cgroupProcesses, podCgroupDirs } from './pod-cgroups.js';
 import { registerForExit, unregisterForExit } from './exit.js';
 
 export interface LabOptions {
@@ -413,6 +414,8 @@ export class Lab {
     if (killed.length > 0) this.log.warn({ pids: killed }, 'needed SIGKILL');
     // A second sweep: a daemon may have forked between the first listing and its SIGTERM.
     await terminate(this.runner === systemRunner ? labProcesses(this.prefix, this.createdNetns) : [], 1000);
+    // Pods and mounts of a containerd the lab ran, if its own stop did not run (containerd.ts).
+    if (this.runner === systemRunner) await removePodsAndMounts(this.prefix, this.runner);
     const failures: string[] = [];
     for (const ns of [...this.createdNetns].reverse()) {
       const r = await this.runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
@@ -437,6 +440,8 @@ export class Lab {
     if (this.state !== 'live') return;
     this.state = 'destroyed';
     signal(this.ourProcesses(), 'SIGKILL');
+    // Pods of a containerd the lab ran; their mounts wait for the next cleanupStale (asynchronous work).
+    if (this.runner === systemRunner) signal(cgroupProcesses(podCgroupDirs(this.prefix)), 'SIGKILL');
     const batch = `${LAB_RUN_DIR}/${this.prefix}.batch`;
     writeFileSync(batch, this.createdNetns.map((ns) => `netns del ${ns}`).join('\n') + '\n');
     startProcess('ip', ['-force', '-batch', batch], { detached: true }).unref();

@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { containerdConfig, criPluginStatus, mountPointsUnder, type ContainerdPaths } from '../../../src/lab/containerd.js';
+import { containerdConfig, criPluginStatus, type ContainerdPaths } from '../../../src/lab/containerd.js';
+import { mountPointsUnder } from '../../../src/lab/mounts.js';
 import { dockerArchiveFiles, SANDBOX_ENTRYPOINT } from '../../../src/lab/sandbox-image.js';
 import { LoomError } from '../../../src/core/errors.js';
 
