@@ -10,7 +10,9 @@
  *      (K8S_POD_NAME) in Loom DNS on both hosts;
  *   3. the two pods ping each other across the hosts over Loom;
  *   4. StopPodSandbox leaves no veth, no address (IPAM lookup 404), no DNS record, no attachment
- *      in the router's list; RemovePodSandbox forgets the pods and leaves no mount.
+ *      in the router's list; RemovePodSandbox forgets the pods and leaves no mount;
+ *   5. (second test) a pod stopped while its router is down leaves nothing once the router is
+ *      back and kubelet's StopPodSandbox retries succeed.
  * Skips until bin/loom-cni is in the tree (the plugin lands from another branch).
  */
 import { test } from 'node:test';
@@ -127,6 +129,57 @@ test('CRI: pods on two hosts through containerd and loom-cni reach each other ov
       }
       const ipam = await cli.status(h1, 'ipam');
       t.diagnostic(`loom status ipam on h1 after the pods:\n${ipam}`);
+    });
+  });
+});
+
+/**
+ * A pod stopped while its host's router is down, as happens on a node whose Loom pod restarts:
+ * kubelet keeps calling StopPodSandbox until it succeeds, then RemovePodSandbox. Whichever way the
+ * plugin takes (a DEL that succeeds without the router and leaves the release to the router's GC
+ * when it is back, or a DEL that fails until the router answers), once the router is back and
+ * kubelet's retries succeed, nothing of the pod is left: no veth, no address, no name, no record.
+ */
+test('CRI: a pod stopped while the router is down leaves nothing once the router is back', { skip, timeout: 120_000 }, async (t) => {
+  await withLab(t, { hosts: 1 }, async (lab, cli) => {
+    const [h1] = lab.hosts as [LabHost];
+    await cli.launch(h1);
+    await withCriNodes(t, lab, [h1], { referencePlugins: ['loopback', 'portmap', 'bandwidth'] }, async ([node]) => {
+      await installLoomCni(cli, h1, node!);
+      const vethsBefore = await hostVeths(lab, h1);
+      const { pod } = await runPodWhenReady(node!, 'pod-gc');
+      const held = await apiGet(lab, h1, `/ipam/lookup?containerId=${encodeURIComponent(ipamIdOf(pod))}`);
+      assert.equal(held.status, 200, `IPAM holds ${ipamIdOf(pod)} while the pod runs`);
+
+      await cli.stop(h1);
+      const whileDown = await node!.cri.stopPodSandbox(pod.id).then(
+        () => 'succeeded',
+        (err: Error) => `failed: ${err.message.slice(0, 200)}`,
+      );
+      t.diagnostic(`StopPodSandbox with the router down ${whileDown}`);
+      await cli.launch(h1);
+      // kubelet's retry loop, bounded.
+      await pollUntil(async () => ((await node!.cri.stopPodSandbox(pod.id).then(() => true)) ? true : undefined), {
+        what: 'StopPodSandbox to succeed with the router back',
+        timeoutMs: 30_000,
+        intervalMs: 500,
+      });
+      await node!.cri.removePodSandbox(pod.id);
+      assert.deepEqual(await node!.cri.listPodSandbox(), []);
+      assert.deepEqual(await hostVeths(lab, h1), vethsBefore, 'no veth of the pod left');
+      assert.ok(!isAlive(pod.pid), 'the sandbox process is gone');
+      await pollUntil(async () => ((await apiGet(lab, h1, `/ipam/lookup?containerId=${encodeURIComponent(ipamIdOf(pod))}`)).status === 404 ? true : undefined), {
+        what: `the router to release ${ipamIdOf(pod)}`,
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
+      await pollUntil(async () => ((await apiGet(lab, h1, `/dns/lookup?name=${pod.name}.loom.local`)).status === 404 ? true : undefined), {
+        what: `${pod.name}.loom.local gone from DNS`,
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
+      assert.ok(!(await apiGet(lab, h1, '/containers')).body.includes(`"${pod.ip}/`), `no attachment of ${pod.ip} in the router's list`);
+      assert.deepEqual(node!.containerd.mounts(), [], 'no rootfs or netns mount left');
     });
   });
 });
