@@ -10,7 +10,7 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
 import { isAlive, labProcesses, processStartTime, signal, terminate } from './procs.js';
 import { unmountUnder } from './mounts.js';
-import { cgroupProcesses, podCgroupDirs, removeCgroupDirs } from './pod-cgroups.js';
+import { cgroupProcesses, netnsNamesOf, podCgroupDirs, removeCgroupDirs } from './pod-cgroups.js';
 
 export const LAB_RUN_DIR = '/run/loom-lab';
 /** A lab prefix: "lm" + 6 hex digits. Namespaces are "<prefix>-<role>". */
@@ -146,15 +146,18 @@ export async function cleanupStale(
 
 /**
  * What a lab's containerd (containerd.ts) can leave that neither the namespaces nor the marked
- * processes cover: pod processes (found by their cgroups), mounts under the lab's scratch folder
+ * processes cover: pod processes (found by their cgroups) and their network namespaces in
+ * /run/netns (found through those processes), mounts under the lab's scratch folder
  * (which would make removing it fail), and the pod cgroups. Call it after the lab's marked
  * processes (containerd, its shims) are gone. Never throws.
  */
 export async function removePodsAndMounts(prefix: string, runner: CommandRunner): Promise<void> {
   const pods = cgroupProcesses(podCgroupDirs(prefix));
+  const netns = netnsNamesOf(pods);
   signal(pods, 'SIGKILL');
   const deadline = Date.now() + 2000;
   while (pods.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const name of netns) await runner.run('ip', ['netns', 'del', name], { allowFailure: true });
   await unmountUnder(labWorkDir(prefix), runner);
   removeCgroupDirs(podCgroupDirs(prefix));
 }

@@ -11,9 +11,10 @@
  *
  * containerd joins only the host's network namespace (nsenter --net), not a private mount
  * namespace: runc needs this machine's cgroup mounts, and the plugin under test must see the
- * sandbox netns mount containerd makes. So its mounts (overlay rootfs, netns bind mounts) live in
- * the caller's mount namespace, and `stop` unmounts everything under the folder before removing
- * it. Pod processes run in cgroups under `cgroupParent` (the CRI client must pass it as the
+ * sandbox netns mount containerd makes. So its mounts (overlay rootfs) live in the caller's mount
+ * namespace, and `stop` unmounts everything under the folder before removing it; the pods'
+ * network namespaces are in /run/netns (cni-<uuid>, containerd's default), found through the pods'
+ * processes. Pod processes run in cgroups under `cgroupParent` (the CRI client must pass it as the
  * sandbox's cgroup_parent), which is how `stop` finds any a failed test left behind.
  *
  * What this machine needs (found by trying, see ../../docs or the lab notes): runc cannot set
@@ -28,7 +29,7 @@ import type { HostRef, Lab, LabHost } from './netns.js';
 import { LAB_SANDBOX_IMAGE } from './sandbox-image.js';
 import { hasLabMarker, isAlive, signal, terminate } from './procs.js';
 import { mountsUnder, unmountUnder } from './mounts.js';
-import { cgroupProcesses, podCgroupDirs, podCgroupParent, removeCgroupDirs } from './pod-cgroups.js';
+import { cgroupProcesses, netnsNamesOf, podCgroupDirs, podCgroupParent, removeCgroupDirs } from './pod-cgroups.js';
 
 /** Where Debian's containernetworking-plugins live. */
 export const REFERENCE_CNI_DIR = '/usr/lib/cni';
@@ -88,8 +89,11 @@ export function containerdConfig(paths: ContainerdPaths, options: ContainerdConf
     '',
     cri,
     `  sandbox_image = ${tomlString(options.sandboxImage)}`,
-    // The sandbox netns mounts go under state/, not /run/netns, so nothing of ours is in `ip netns`.
-    '  netns_mounts_under_state_dir = true',
+    // containerd's default, as on a kubelet node: the pods' namespaces are mounted in /run/netns
+    // (cni-<uuid>), which `ip netns` makes a shared mount, so a router started by `ip netns exec`
+    // (a mount namespace of its own) sees the CNI_NETNS path the plugin passes it. Under state/
+    // they would be invisible there (/ is a private mount here).
+    '  netns_mounts_under_state_dir = false',
     '  restrict_oom_score_adj = true',
     '  disable_apparmor = true',
     '  stream_server_address = "127.0.0.1"',
@@ -265,13 +269,15 @@ export class LabContainerd {
   /**
    * Stops containerd and removes everything of it: tasks killed and deleted through ctr (no CNI
    * DEL: a test that wants its network torn down stops its pods through the CRI first), pod
-   * processes left in its cgroups killed, containerd and its shims stopped, every mount under
+   * processes left in its cgroups killed and their /run/netns mounts removed, containerd and its shims stopped, every mount under
    * the folder unmounted, the pod cgroups and the folder removed. Idempotent; never throws for
    * what is already gone. Run it before the lab's own destroy.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // Read while the pods live: afterwards nothing tells which /run/netns/cni-* were theirs.
+    const podNetns = netnsNamesOf(this.podProcesses());
     if (isAlive(this.pid)) {
       const tasks = await this.ctr(['tasks', 'ls', '-q'], { allowFailure: true, timeoutMs: 10_000 });
       for (const id of lines(tasks.stdout)) {
@@ -285,6 +291,7 @@ export class LabContainerd {
     await terminate([this.pid], 5000);
     // Shims outlive containerd by design; ours carry the lab marker and our socket path.
     await terminate(this.shims(), 3000);
+    for (const name of podNetns) await this.runner.run('ip', ['netns', 'del', name], { allowFailure: true });
     await unmountUnder(this.dir, this.runner);
     await waitGone(() => this.podProcesses(), 3000);
     removeCgroupDirs(podCgroupDirs(this.lab.prefix, this.name));

@@ -37,7 +37,7 @@ import {
 } from './firewall.js';
 import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './procs.js';
 import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, removePodsAndMounts, writeOwnerRecord } from './cleanup.js';
-import { cgroupProcesses, podCgroupDirs } from './pod-cgroups.js';
+import { cgroupProcesses, netnsNamesOf, podCgroupDirs } from './pod-cgroups.js';
 import { registerForExit, unregisterForExit } from './exit.js';
 
 export interface LabOptions {
@@ -440,10 +440,13 @@ export class Lab {
     if (this.state !== 'live') return;
     this.state = 'destroyed';
     signal(this.ourProcesses(), 'SIGKILL');
-    // Pods of a containerd the lab ran; their mounts wait for the next cleanupStale (asynchronous work).
-    if (this.runner === systemRunner) signal(cgroupProcesses(podCgroupDirs(this.prefix)), 'SIGKILL');
+    // Pods of a containerd the lab ran, with their /run/netns mounts; the mounts under the scratch
+    // folder wait for the next cleanupStale (asynchronous work).
+    const pods = this.runner === systemRunner ? cgroupProcesses(podCgroupDirs(this.prefix)) : [];
+    const podNetns = netnsNamesOf(pods);
+    signal(pods, 'SIGKILL');
     const batch = `${LAB_RUN_DIR}/${this.prefix}.batch`;
-    writeFileSync(batch, this.createdNetns.map((ns) => `netns del ${ns}`).join('\n') + '\n');
+    writeFileSync(batch, [...podNetns, ...this.createdNetns].map((ns) => `netns del ${ns}`).join('\n') + '\n');
     startProcess('ip', ['-force', '-batch', batch], { detached: true }).unref();
     for (const ns of this.createdNetns) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
     rmSync(this.workDir, { recursive: true, force: true });

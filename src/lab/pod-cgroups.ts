@@ -3,9 +3,10 @@
  * cgroup parent `/loom-lab-<prefix>-<name>`, so a lab can find its pods' processes (which carry
  * no lab marker and sit in network namespaces the lab never named) and remove their cgroups,
  * also after a crash (cleanupStale). cgroup v1 (one tree per controller) and v2 alike: every
- * tree under /sys/fs/cgroup is looked at.
+ * tree under /sys/fs/cgroup is looked at. The pods' network namespaces are mounted by containerd
+ * in /run/netns (cni-<uuid>); `netnsNamesOf` finds ours through the pods' processes.
  */
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -69,4 +70,39 @@ export function removeCgroupDirs(dirs: readonly string[]): void {
       // still has processes, or already gone
     }
   }
+}
+
+const NETNS_DIR = '/run/netns';
+
+/**
+ * Names in /run/netns of the network namespaces the given processes are in: the pods' namespaces
+ * containerd mounted there (cni-<uuid>). Must be read while the processes live: once they are
+ * gone, nothing tells whose a cni-* mount was.
+ */
+export function netnsNamesOf(pids: readonly number[]): string[] {
+  const inodes = new Set<number>();
+  for (const pid of pids) {
+    try {
+      const m = /^net:\[([0-9]+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`));
+      if (m) inodes.add(Number(m[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  if (inodes.size === 0) return [];
+  const names: string[] = [];
+  for (const name of (() => {
+    try {
+      return readdirSync(NETNS_DIR);
+    } catch {
+      return [];
+    }
+  })()) {
+    try {
+      if (inodes.has(statSync(join(NETNS_DIR, name)).ino)) names.push(name);
+    } catch {
+      // removed meanwhile, or not a namespace mount
+    }
+  }
+  return names;
 }

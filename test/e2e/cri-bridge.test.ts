@@ -52,6 +52,7 @@ test('CRI harness: containerd runs pods on the reference bridge + host-local plu
           await new Promise((r) => setTimeout(r, 200));
         }
       }
+      assert.match(pod.netnsPath, /^\/(var\/)?run\/netns\/cni-/, 'containerd mounts the pod netns where ip netns does');
       assert.match(pod.ip, new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.\\d+$`));
       const addr = (await inPod(pod, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
       assert.match(addr, new RegExp(` ${pod.ip.replace(/\./g, '\\.')}/24 `), 'eth0 in the pod carries the address the CRI reports');
@@ -67,6 +68,7 @@ test('CRI harness: containerd runs pods on the reference bridge + host-local plu
       assert.deepEqual(await hostVeths(lab, 'h1'), [], 'StopPodSandbox removed the veth');
       assert.ok(!existsSync(join(ipamDir, 'labbr', pod.ip)), 'StopPodSandbox released the address');
       assert.ok(!isAlive(pod.pid), 'the sandbox process is gone');
+      assert.ok(!existsSync(pod.netnsPath), `the pod's network namespace mount ${pod.netnsPath} is gone`);
 
       await cri.removePodSandbox(pod.id);
       await cri.removePodSandbox(pod.id); // idempotent too

@@ -116,6 +116,7 @@ test('CRI: pods on two hosts through containerd and loom-cni reach each other ov
         assert.equal((await apiGet(lab, host, `/ipam/lookup?containerId=${encodeURIComponent(ipamIdOf(pod))}`)).status, 404, 'the address is released');
         assert.ok(!(await apiGet(lab, host, '/containers')).body.includes(`"${pod.ip}/`), `no attachment of ${pod.ip} in the router's list`);
         assert.ok(!isAlive(pod.pid), 'the sandbox process is gone');
+        assert.ok(!existsSync(pod.netnsPath), `the pod's network namespace mount ${pod.netnsPath} is gone`);
         for (const h of hosts) {
           await pollUntil(async () => ((await apiGet(lab, h, `/dns/lookup?name=${pod.name}.loom.local`)).status === 404 ? true : undefined), {
             what: `${pod.name}.loom.local gone from ${h.name}'s DNS`,
@@ -168,6 +169,7 @@ test('CRI: a pod stopped while the router is down leaves nothing once the router
       assert.deepEqual(await node!.cri.listPodSandbox(), []);
       assert.deepEqual(await hostVeths(lab, h1), vethsBefore, 'no veth of the pod left');
       assert.ok(!isAlive(pod.pid), 'the sandbox process is gone');
+      assert.ok(!existsSync(pod.netnsPath), `the pod's network namespace mount ${pod.netnsPath} is gone`);
       await pollUntil(async () => ((await apiGet(lab, h1, `/ipam/lookup?containerId=${encodeURIComponent(ipamIdOf(pod))}`)).status === 404 ? true : undefined), {
         what: `the router to release ${ipamIdOf(pod)}`,
         timeoutMs: 30_000,

@@ -39,6 +39,8 @@ export interface Pod {
   readonly ip: string;
   /** The sandbox's process (busybox sleep), whose network namespace is the pod's. */
   readonly pid: number;
+  /** The network namespace mount containerd made for the pod (/run/netns/cni-<uuid>). */
+  readonly netnsPath: string;
 }
 
 const images = new WeakMap<Lab, Promise<string>>();
@@ -126,7 +128,9 @@ export async function runPod(node: CriNode, name: string, extra: Partial<PodSand
   if (reply.status.state !== 'SANDBOX_READY') throw new Error(`pod ${name} is ${reply.status.state}`);
   const ip = reply.status.network?.ip ?? '';
   if (ip === '') throw new Error(`pod ${name} has no IP in its status`);
-  return { id, name, ip, pid: containerdSandboxInfo(reply).pid };
+  const info = containerdSandboxInfo(reply);
+  if (info.netnsPath === null) throw new Error(`pod ${name} has no network namespace path in containerd's info`);
+  return { id, name, ip, pid: info.pid, netnsPath: info.netnsPath };
 }
 
 /** A command inside the pod's network namespace (nsenter into the sandbox process). */

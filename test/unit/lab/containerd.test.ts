@@ -42,7 +42,7 @@ test('containerdConfig keeps every path of containerd under its folder and sets 
   assert.equal(tomlValue(text, 'ttrpc', 'address'), `"${paths.ttrpcAddress}"`);
   const cri = 'plugins."io.containerd.grpc.v1.cri"';
   assert.equal(tomlValue(text, cri, 'sandbox_image'), '"loom.local/lab-pause:1"');
-  assert.equal(tomlValue(text, cri, 'netns_mounts_under_state_dir'), 'true');
+  assert.equal(tomlValue(text, cri, 'netns_mounts_under_state_dir'), 'false', 'pod netns in /run/netns, shared with routers under ip netns exec');
   assert.equal(tomlValue(text, cri, 'restrict_oom_score_adj'), 'true');
   assert.equal(tomlValue(text, `${cri}.cni`, 'bin_dir'), `"${paths.cniBinDir}"`);
   assert.equal(tomlValue(text, `${cri}.cni`, 'conf_dir'), `"${paths.cniConfDir}"`);
