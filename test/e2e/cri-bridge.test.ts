@@ -8,15 +8,16 @@
  *      namespace of its own that the host reaches (ping both ways);
  *   3. StopPodSandbox tears the network down (no veth left, host-local's reservation gone, the
  *      pod NOTREADY); RemovePodSandbox forgets it (ListPodSandbox empty, no mount left);
- *   4. after containerd's own teardown nothing of it is left (processes, mounts, folder).
+ *   4. after containerd's own teardown nothing of it is left (processes, mounts, folder), also
+ *      when a pod was never stopped through the CRI (second test: a failed test's path).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withLab } from '../helpers/lab.js';
-import { criSkipReason, hostVeths, inPod, podPings, runPod, withCriNodes } from '../helpers/cri/nodes.js';
-import { isAlive } from '../../src/lab/index.js';
+import { criSkipReason, hostVeths, inPod, podPings, runPod, withCriNodes, type CriNode, type Pod } from '../helpers/cri/nodes.js';
+import { isAlive, podCgroupDirs, type LabContainerd } from '../../src/lab/index.js';
 
 const skip = criSkipReason() ?? false;
 const SUBNET = '10.99.61';
@@ -26,32 +27,13 @@ test('CRI harness: containerd runs pods on the reference bridge + host-local plu
     let leftover: { dir: string; pids: number[] } | undefined;
     await withCriNodes(t, lab, ['h1'], { referencePlugins: ['loopback', 'bridge', 'host-local', 'portmap'] }, async ([node]) => {
       const { containerd, cri } = node!;
-      const ipamDir = join(containerd.dir, 'host-local');
-      const conflist = {
-        cniVersion: '1.0.0',
-        name: 'labbr',
-        plugins: [
-          { type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: `${SUBNET}.0/24` }]] } },
-          { type: 'portmap', capabilities: { portMappings: true }, snat: true },
-        ],
-      };
-      writeFileSync(join(containerd.paths.cniConfDir, '10-labbr.conflist'), JSON.stringify(conflist));
+      const ipamDir = writeBridgeConflist(containerd);
 
       const version = await cri.version();
       assert.equal(version.runtimeName, 'containerd');
       assert.equal(version.runtimeApiVersion, 'v1');
 
-      // The CRI plugin picks the conflist up from its folder watch; until then RunPodSandbox fails.
-      let pod: Awaited<ReturnType<typeof runPod>> | undefined;
-      const deadline = Date.now() + 15_000;
-      while (!pod) {
-        try {
-          pod = await runPod(node!, 'web');
-        } catch (err) {
-          if (Date.now() > deadline || !/cni/i.test(String(err))) throw err;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
+      const pod = await runPodWhenReady(node!, 'web');
       assert.match(pod.netnsPath, /^\/(var\/)?run\/netns\/cni-/, 'containerd mounts the pod netns where ip netns does');
       assert.match(pod.ip, new RegExp(`^${SUBNET.replace(/\./g, '\\.')}\\.\\d+$`));
       const addr = (await inPod(pod, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout;
@@ -83,6 +65,57 @@ test('CRI harness: containerd runs pods on the reference bridge + host-local plu
     assert.ok(!readdirSync('/proc').some((p) => /^\d+$/.test(p) && isShimOf(Number(p), leftover!.dir)), 'no shim left');
   });
 });
+
+/**
+ * What a failed test leaves when it never reaches the CRI's Stop/Remove: LabContainerd.stop alone
+ * (ctr kills and deletes the tasks, the pod's processes, its /run/netns mount and every mount
+ * under the folder go) must leave nothing.
+ */
+test('CRI harness: containerd stop alone removes a running pod (processes, netns, mounts, cgroups, folder)', { skip, timeout: 90_000 }, async (t) => {
+  await withLab(t, { hosts: 1 }, async (lab) => {
+    await withCriNodes(t, lab, ['h1'], { referencePlugins: ['loopback', 'bridge', 'host-local', 'portmap'] }, async ([node]) => {
+      const { containerd } = node!;
+      writeBridgeConflist(containerd);
+      const pod = await runPodWhenReady(node!, 'orphan');
+      assert.ok(isAlive(pod.pid) && existsSync(pod.netnsPath) && containerd.mounts().length > 0 && containerd.podProcesses().length > 0, 'the pod runs');
+      await containerd.stop();
+      assert.ok(!isAlive(pod.pid), 'the sandbox process is gone');
+      assert.ok(!existsSync(pod.netnsPath), `${pod.netnsPath} is gone`);
+      assert.deepEqual(containerd.mounts(), []);
+      assert.deepEqual(podCgroupDirs(lab.prefix), [], 'the pod cgroups are removed');
+      assert.ok(!existsSync(containerd.dir), 'the folder is removed');
+      assert.ok(!isAlive(containerd.pid), 'containerd stopped');
+    });
+  });
+});
+
+/** The reference bridge + host-local + portmap conflist in the node's conf dir; returns host-local's data dir. */
+function writeBridgeConflist(containerd: LabContainerd): string {
+  const ipamDir = join(containerd.dir, 'host-local');
+  const conflist = {
+    cniVersion: '1.0.0',
+    name: 'labbr',
+    plugins: [
+      { type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: false, ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet: `${SUBNET}.0/24` }]] } },
+      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+    ],
+  };
+  writeFileSync(join(containerd.paths.cniConfDir, '10-labbr.conflist'), JSON.stringify(conflist));
+  return ipamDir;
+}
+
+/** The CRI plugin picks a conflist up from its folder watch; until then RunPodSandbox fails. */
+async function runPodWhenReady(node: CriNode, name: string): Promise<Pod> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      return await runPod(node, name);
+    } catch (err) {
+      if (Date.now() > deadline || !/cni/i.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
 
 /** Whether `pid` is a containerd shim of the containerd whose folder is `dir` (its -address lies in it). */
 function isShimOf(pid: number, dir: string): boolean {
