@@ -29,6 +29,7 @@ import type { HostRef, Lab, LabHost } from './netns.js';
 import { LAB_SANDBOX_IMAGE } from './sandbox-image.js';
 import { hasLabMarker, isAlive, signal, terminate } from './procs.js';
 import { mountsUnder, unmountUnder } from './mounts.js';
+import { removeShimSockets, shimSockets } from './shims.js';
 import { cgroupProcesses, netnsNamesOf, podCgroupDirs, podCgroupParent, removeCgroupDirs } from './pod-cgroups.js';
 
 /** Where Debian's containernetworking-plugins live. */
@@ -269,15 +270,17 @@ export class LabContainerd {
   /**
    * Stops containerd and removes everything of it: tasks killed and deleted through ctr (no CNI
    * DEL: a test that wants its network torn down stops its pods through the CRI first), pod
-   * processes left in its cgroups killed and their /run/netns mounts removed, containerd and its shims stopped, every mount under
-   * the folder unmounted, the pod cgroups and the folder removed. Idempotent; never throws for
-   * what is already gone. Run it before the lab's own destroy.
+   * processes left in its cgroups killed and their /run/netns mounts removed, containerd and its
+   * shims stopped (and the shims' sockets removed), every mount under the folder unmounted, the
+   * pod cgroups and the folder removed. Idempotent; never throws for what is already gone. Run it
+   * before the lab's own destroy.
    */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
     // Read while the pods live: afterwards nothing tells which /run/netns/cni-* were theirs.
     const podNetns = netnsNamesOf(this.podProcesses());
+    const sockets = shimSockets(this.shims());
     if (isAlive(this.pid)) {
       const tasks = await this.ctr(['tasks', 'ls', '-q'], { allowFailure: true, timeoutMs: 10_000 });
       for (const id of lines(tasks.stdout)) {
@@ -291,6 +294,7 @@ export class LabContainerd {
     await terminate([this.pid], 5000);
     // Shims outlive containerd by design; ours carry the lab marker and our socket path.
     await terminate(this.shims(), 3000);
+    removeShimSockets(sockets);
     for (const name of podNetns) await this.runner.run('ip', ['netns', 'del', name], { allowFailure: true });
     await unmountUnder(this.dir, this.runner);
     await waitGone(() => this.podProcesses(), 3000);

@@ -14,6 +14,7 @@
  *   sandbox-image.ts  the local pod sandbox image (busybox), no registry
  *   mounts.ts    unmounting what a lab's containerd mounted under its scratch folder
  *   pod-cgroups.ts  the cgroups (and so the processes) of a lab's pods
+ *   shims.ts     the sockets containerd's shims leave in /run/containerd/s when killed
  */
 export * from './netns.js';
 export * from './firewall.js';
@@ -25,3 +26,4 @@ export * from './containerd.js';
 export * from './sandbox-image.js';
 export * from './mounts.js';
 export * from './pod-cgroups.js';
+export * from './shims.js';

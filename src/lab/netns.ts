@@ -36,8 +36,9 @@ import {
   type DegradeSpec,
 } from './firewall.js';
 import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './procs.js';
-import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, removePodsAndMounts, writeOwnerRecord } from './cleanup.js';
+import { LAB_PREFIX_RE, LAB_RUN_DIR, labPodNetns, labWorkDir, ownerFile, markOwnerRecordKept, removePodsAndMounts, writeOwnerRecord } from './cleanup.js';
 import { cgroupProcesses, netnsNamesOf, podCgroupDirs } from './pod-cgroups.js';
+import { removeShimSockets, shimSockets } from './shims.js';
 import { registerForExit, unregisterForExit } from './exit.js';
 
 export interface LabOptions {
@@ -410,12 +411,18 @@ export class Lab {
   async destroy(): Promise<void> {
     if (this.state === 'destroyed') return;
     this.state = 'destroyed';
-    const killed = await terminate(this.ourProcesses());
+    const ours = this.ourProcesses();
+    // containerd shims of the lab leave their sockets in /run/containerd/s when killed (shims.ts);
+    // its pods' namespaces must be read while they live (cleanup.ts removePodsAndMounts).
+    const shimSocketPaths = this.runner === systemRunner ? shimSockets(ours) : [];
+    const podNetns = this.runner === systemRunner ? labPodNetns(this.prefix) : [];
+    const killed = await terminate(ours);
     if (killed.length > 0) this.log.warn({ pids: killed }, 'needed SIGKILL');
     // A second sweep: a daemon may have forked between the first listing and its SIGTERM.
     await terminate(this.runner === systemRunner ? labProcesses(this.prefix, this.createdNetns) : [], 1000);
     // Pods and mounts of a containerd the lab ran, if its own stop did not run (containerd.ts).
-    if (this.runner === systemRunner) await removePodsAndMounts(this.prefix, this.runner);
+    if (this.runner === systemRunner) await removePodsAndMounts(this.prefix, this.runner, podNetns);
+    removeShimSockets(shimSocketPaths);
     const failures: string[] = [];
     for (const ns of [...this.createdNetns].reverse()) {
       const r = await this.runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
@@ -439,11 +446,14 @@ export class Lab {
   destroySync(): void {
     if (this.state !== 'live') return;
     this.state = 'destroyed';
-    signal(this.ourProcesses(), 'SIGKILL');
-    // Pods of a containerd the lab ran, with their /run/netns mounts; the mounts under the scratch
-    // folder wait for the next cleanupStale (asynchronous work).
+    // Pods of a containerd the lab ran, with their /run/netns mounts (read first, while they
+    // live); the mounts under the scratch folder wait for the next cleanupStale (asynchronous work).
     const pods = this.runner === systemRunner ? cgroupProcesses(podCgroupDirs(this.prefix)) : [];
     const podNetns = netnsNamesOf(pods);
+    const ours = this.ourProcesses();
+    const shimSocketPaths = this.runner === systemRunner ? shimSockets(ours) : [];
+    signal(ours, 'SIGKILL');
+    removeShimSockets(shimSocketPaths);
     signal(pods, 'SIGKILL');
     const batch = `${LAB_RUN_DIR}/${this.prefix}.batch`;
     writeFileSync(batch, [...podNetns, ...this.createdNetns].map((ns) => `netns del ${ns}`).join('\n') + '\n');

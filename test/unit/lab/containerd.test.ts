@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { containerdConfig, criPluginStatus, type ContainerdPaths } from '../../../src/lab/containerd.js';
 import { mountPointsUnder } from '../../../src/lab/mounts.js';
+import { shimSocketFromArgv } from '../../../src/lab/shims.js';
 import { dockerArchiveFiles, SANDBOX_ENTRYPOINT } from '../../../src/lab/sandbox-image.js';
 import { LoomError } from '../../../src/core/errors.js';
 
@@ -107,4 +108,12 @@ test('dockerArchiveFiles refuses a bad digest, name or empty entrypoint', () => 
   for (const bad of [() => dockerArchiveFiles('abc', 'x/y:1'), () => dockerArchiveFiles(layer, 'no tag'), () => dockerArchiveFiles(layer, 'x/y:1', [])]) {
     assert.throws(bad, (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT');
   }
+});
+
+test('shimSocketFromArgv names the socket containerd 1.6 gives a shim: sha256 of ADDRESS/NAMESPACE/ID', () => {
+  // Checked against a live shim of containerd 1.6.20 (its socket in /run/containerd/s).
+  const argv = ['/usr/bin/containerd-shim-runc-v2', '-namespace', 'k8s.io', '-id', '2c7e263da63d3cff4865416c770102fe62626ad90a745f807ab59570fd964f27', '-address', '/tmp/loom-lab/lm728d79/containerd-h1/containerd.sock', ''];
+  assert.equal(shimSocketFromArgv(argv), '/run/containerd/s/75a300591ea37290f24637f3c09ec3106e7172f579fd5a22b19d5878c4c76f88');
+  assert.equal(shimSocketFromArgv(['/usr/bin/containerd', '--config', 'x']), null);
+  assert.equal(shimSocketFromArgv(['/usr/bin/containerd-shim-runc-v2', '-namespace', 'k8s.io', '-id', 'x']), null, 'no address');
 });
