@@ -11,6 +11,11 @@
  *   procs.ts     finding and stopping the lab's own (marked) processes
  *   cleanup.ts   owner records, and removing what dead labs left behind
  *   exit.ts      teardown on signals and on process exit
+ *   containerd.ts  containerd + its CRI plugin in a host, with a folder of its own
+ *   sandbox-image.ts  the local pod sandbox image (busybox), no registry
+ *   mounts.ts    unmounting what a lab's containerd mounted under its scratch folder
+ *   pod-cgroups.ts  the cgroups (and so the processes) of a lab's pods
+ *   shims.ts     the sockets containerd's shims leave in /run/containerd/s when killed
  */
 export * from './netns.js';
 export * from './firewall.js';
@@ -19,3 +24,8 @@ export * from './outside.js';
 export * from './procs.js';
 export * from './cleanup.js';
 export * from './exit.js';
+export * from './containerd.js';
+export * from './sandbox-image.js';
+export * from './mounts.js';
+export * from './pod-cgroups.js';
+export * from './shims.js';
