@@ -103,9 +103,8 @@ export class NodeWatcher {
 
   private async run(): Promise<void> {
     while (this.running) {
-      let rv: string;
       try {
-        rv = await this.list();
+        await this.list();
       } catch (err) {
         await this.failed('list', err);
         continue;
@@ -114,14 +113,14 @@ export class NodeWatcher {
       while (this.running) {
         const started = this.clock.now();
         try {
-          rv = await this.watchFrom(rv);
+          await this.watchFrom();
           this.backoff.reset();
           // A server that ends watches at once would make this a busy loop.
           if (this.clock.now() - started < 1_000) await this.sleep(this.backoff.next());
         } catch (err) {
           if (err instanceof Gone) {
             this.stats.relists++;
-            this.logger.info({ resourceVersion: rv }, 'node watch: resourceVersion too old (410 Gone), listing again');
+            this.logger.info({ resourceVersion: this.stats.resourceVersion }, 'node watch: resourceVersion too old (410 Gone), listing again');
             break;
           }
           this.stats.watchFailures++;
@@ -131,7 +130,7 @@ export class NodeWatcher {
     }
   }
 
-  private async list(): Promise<string> {
+  private async list(): Promise<void> {
     const res = await this.api.request('GET', NODES_PATH);
     if (res.status !== 200) throw new LoomError('ERR_UNAVAILABLE', `list nodes: ${res.status} ${statusMessage(res.body)}`);
     const list = parseNodeList(res.body);
@@ -143,12 +142,14 @@ export class NodeWatcher {
     this.backoff.reset();
     this.logger.info({ nodes: this.current.size, resourceVersion: list.resourceVersion }, 'listed nodes');
     this.onChange(this.current);
-    return list.resourceVersion;
   }
 
-  /** One watch; resolves with the last resourceVersion seen when the server ends it. */
-  private async watchFrom(resourceVersion: string): Promise<string> {
-    let rv = resourceVersion;
+  /**
+   * One watch from the last resourceVersion seen (`stats.resourceVersion`, moved by every event
+   * and bookmark, so a watch that breaks resumes where it was); resolves when the server ends it.
+   */
+  private async watchFrom(): Promise<void> {
+    const rv = this.stats.resourceVersion ?? '';
     const query = new URLSearchParams({ watch: '1', resourceVersion: rv, allowWatchBookmarks: 'true', timeoutSeconds: String(this.watchTimeoutSeconds) });
     this.stats.watches++;
     await this.api
@@ -163,8 +164,7 @@ export class NodeWatcher {
             this.current.delete(event.node.name);
             break;
           case 'BOOKMARK':
-            rv = event.resourceVersion;
-            this.stats.resourceVersion = rv;
+            this.stats.resourceVersion = event.resourceVersion;
             return;
           case 'ERROR':
             // Thrown out of the stream: the client ends the watch and rejects with it.
@@ -173,14 +173,12 @@ export class NodeWatcher {
           default:
             return assertNever(event);
         }
-        if (event.resourceVersion !== undefined) rv = event.resourceVersion;
-        this.stats.resourceVersion = rv;
+        if (event.resourceVersion !== undefined) this.stats.resourceVersion = event.resourceVersion;
         this.onChange(this.current);
       }, this.abort.signal)
       .catch((err: unknown) => {
         throw err instanceof KubeStatusError && err.status === 410 ? new Gone() : err;
       });
-    return rv;
   }
 
   private async failed(what: string, err: unknown): Promise<void> {
