@@ -130,10 +130,16 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     '--state-dir', config.stateDir,
     '--http-addr', config.httpAddr,
     ...dnsArgs(config.dns),
-    ...ipamArgs(config.ipam),
+    // Sized from the nodes at start: the child must list them too, not inherit the default.
+    ...dropIpallocInit(ipamArgs(config.ipam), config.kube?.sizeFromNodes === true),
     ...dataplaneArgs(config.dataplane),
     ...kubeArgs(config.kube),
     '--',
     ...config.peers,
   ];
+}
+
+function dropIpallocInit(args: string[], drop: boolean): string[] {
+  const at = args.indexOf('--ipalloc-init');
+  return drop && at !== -1 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
 }

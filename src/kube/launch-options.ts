@@ -31,6 +31,12 @@ export interface KubeLaunchConfig {
   /** Where the peer ConfigMap lives. */
   namespace: string;
   configMap: string;
+  /**
+   * No --ipalloc-init was given: the daemon lists the nodes once before IPAM starts and uses
+   * `consensus=<node count>` (the command line cannot know the cluster's size; consensus=1 on
+   * every node would let each take the whole range).
+   */
+  sizeFromNodes: boolean;
   /** Reclaim the IPAM space of deleted nodes: on unless --no-kube-reclaim, and only when the node name is known. */
   reclaim: boolean;
 }
@@ -53,7 +59,7 @@ export interface RawKubeOptions {
  * Environment: KUBERNETES_SERVICE_HOST/PORT (in-cluster API), NODE_NAME, POD_NAMESPACE (flags win).
  * Throws ERR_INVALID_ARGUMENT naming the option.
  */
-export function parseKubeOptions(raw: RawKubeOptions, env: NodeJS.ProcessEnv): KubeLaunchConfig | null {
+export function parseKubeOptions(raw: RawKubeOptions & { ipallocInit?: string | undefined }, env: NodeJS.ProcessEnv): KubeLaunchConfig | null {
   if (raw.kubePeers !== true) {
     const stray = (['kubeApi', 'kubeTokenFile', 'kubeCaFile', 'kubeNodeName', 'kubeNamespace', 'kubeConfigmap'] as const).find((k) => raw[k] !== undefined);
     if (stray !== undefined) throw new LoomError('ERR_INVALID_ARGUMENT', `--${kebab(stray)} needs --kube-peers`);
@@ -72,7 +78,7 @@ export function parseKubeOptions(raw: RawKubeOptions, env: NodeJS.ProcessEnv): K
   if (!NAMESPACE_RE.test(namespace)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --kube-namespace "${namespace.slice(0, 70)}"`);
   const configMap = objectName(raw.kubeConfigmap ?? DEFAULT_KUBE_CONFIGMAP, '--kube-configmap');
   const reclaim = raw.kubeReclaim ?? true;
-  return { apiUrl, tokenFile, caFile, nodeName, namespace, configMap, reclaim: reclaim && nodeName !== undefined };
+  return { apiUrl, tokenFile, caFile, nodeName, namespace, configMap, sizeFromNodes: raw.ipallocInit === undefined, reclaim: reclaim && nodeName !== undefined };
 }
 
 /** The launch arguments that reproduce `config` (for the re-executed background daemon). */
