@@ -22,6 +22,7 @@ import { createIpamSubsystem, type IpamFactoryOverrides } from '../ipam/daemon-f
 import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
 import { KUBE_SUBSYSTEM } from '../kube/launch-options.js';
 import { LazyKubeSubsystem } from '../kube/lazy.js';
+import type { KubeSubsystemInit } from '../kube/subsystem.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
@@ -31,6 +32,8 @@ import type { SubsystemComponents, SubsystemFactory } from './subsystem.js';
 export interface SubsystemOverrides {
   ipam?: IpamFactoryOverrides;
   dns?: DnsFactoryOverrides;
+  /** Timers of the kube subsystem (tests: a short reclaim interval and watch). */
+  kube?: Pick<KubeSubsystemInit, 'reclaimIntervalMs' | 'watchTimeoutSeconds' | 'reclaimLeaseMs'>;
 }
 
 export function buildIpam(c: SubsystemComponents, overrides?: IpamFactoryOverrides): IpamSubsystem {
@@ -90,11 +93,11 @@ export function buildContainers(
 }
 
 /** Last in start order: the router and IPAM are up when it first connects peers or reclaims space. */
-export function buildKube(c: SubsystemComponents, deps: { ipam: IpamSubsystem | null }): LazyKubeSubsystem | null {
+export function buildKube(c: SubsystemComponents, deps: { ipam: IpamSubsystem | null }, overrides?: SubsystemOverrides['kube']): LazyKubeSubsystem | null {
   if (c.config.kube === null) return null;
   return new LazyKubeSubsystem(
     { router: c.router, clock: c.clock, logger: c.logger, ...(deps.ipam ? { ipam: deps.ipam } : {}) },
-    { config: c.config.kube, port: c.config.port },
+    { ...overrides, config: c.config.kube, port: c.config.port },
   );
 }
 
@@ -122,7 +125,7 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
     },
     { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
     { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
-    { name: KUBE_SUBSYSTEM, create: (c) => buildKube(c, { ipam }) },
+    { name: KUBE_SUBSYSTEM, create: (c) => buildKube(c, { ipam }, overrides.kube) },
   ];
 }
 
