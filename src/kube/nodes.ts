@@ -1,7 +1,8 @@
 /**
- * Nodes as Loom needs them (name, InternalIP, pod CIDR) and the watch events about them, parsed
- * from `unknown` once. A node object without a usable IPv4 InternalIP is kept (it exists: its
- * peer must not be reclaimed) but gives no peer address.
+ * Nodes as Loom needs them (name, address, pod CIDR) and the watch events about them, parsed
+ * from `unknown` once. The address is the IPv4 InternalIP, or the ExternalIP of a node that has
+ * no internal one (some bare-metal and cloud set-ups). A node with neither is kept (it exists:
+ * its peer must not be reclaimed) but gives no peer address.
  */
 import { LoomError } from '../core/errors.js';
 import { isIpv4Address } from '../core/net.js';
@@ -9,8 +10,8 @@ import { isObjectName } from './launch-options.js';
 
 export interface KubeNode {
   name: string;
-  /** The first IPv4 InternalIP; undefined when the node reports none yet. */
-  internalIp: string | undefined;
+  /** Where its router listens: the first IPv4 InternalIP, else the first IPv4 ExternalIP; undefined when it reports neither yet. */
+  address: string | undefined;
   /** spec.podCIDR, if the cluster assigns one (for the report; Loom's range is its own option). */
   podCidr: string | undefined;
 }
@@ -35,17 +36,17 @@ export function parseNode(value: unknown): KubeNode {
   if (!isObjectName(name)) throw new LoomError('ERR_PROTOCOL', 'node without a valid metadata.name');
   const status = optionalRecord(obj['status']);
   const addresses = Array.isArray(status?.['addresses']) ? (status['addresses'] as unknown[]).slice(0, MAX_ADDRESSES) : [];
-  let internalIp: string | undefined;
+  let internal: string | undefined;
+  let external: string | undefined;
   for (const a of addresses) {
     const addr = optionalRecord(a);
-    if (addr?.['type'] === 'InternalIP' && isIpv4Address(addr['address'])) {
-      internalIp = addr['address'];
-      break;
-    }
+    if (!isIpv4Address(addr?.['address'])) continue;
+    if (addr['type'] === 'InternalIP') internal ??= addr['address'];
+    else if (addr['type'] === 'ExternalIP') external ??= addr['address'];
   }
   const spec = optionalRecord(obj['spec']);
   const podCidr = typeof spec?.['podCIDR'] === 'string' && spec['podCIDR'].length <= 64 ? spec['podCIDR'] : undefined;
-  return { name, internalIp, podCidr };
+  return { name, address: internal ?? external, podCidr };
 }
 
 export function parseNodeList(value: unknown): NodeList {

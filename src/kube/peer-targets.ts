@@ -1,5 +1,5 @@
 /**
- * Turns the cluster's nodes into the router's peer targets: every other node's InternalIP on the
+ * Turns the cluster's nodes into the router's peer targets: every other node's address (InternalIP, else ExternalIP) on the
  * mesh port. Only the targets this module added are ever forgotten again, so peers given on the
  * command line or through `loom connect` are left alone. `sync` is idempotent: calling it again
  * with the same nodes changes nothing.
@@ -7,12 +7,12 @@
 import type { RouterApi } from '../mesh/types.js';
 import type { KubeNode } from './nodes.js';
 
-/** "ip:port" of every node but ours that has an InternalIP. Pure. */
+/** "ip:port" of every node but ours that has an address. Pure. */
 export function desiredTargets(nodes: Iterable<KubeNode>, selfNode: string | undefined, port: number): Set<string> {
   const out = new Set<string>();
   for (const node of nodes) {
-    if (node.name === selfNode || node.internalIp === undefined) continue;
-    out.add(`${node.internalIp}:${port}`);
+    if (node.name === selfNode || node.address === undefined) continue;
+    out.add(`${node.address}:${port}`);
   }
   return out;
 }

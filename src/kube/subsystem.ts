@@ -2,7 +2,7 @@
  * The `kube` subsystem (`loom launch --kube-peers`): peers from the Kubernetes API and the
  * reclaim of deleted nodes' address space. Loaded only with --kube-peers (./lazy.ts).
  *
- *   NodeWatcher --nodes--> PeerTargets  -> router.connect/forget (InternalIP:port of every other node)
+ *   NodeWatcher --nodes--> PeerTargets  -> router.connect/forget (every other node, InternalIP or ExternalIP, on our port)
  *               --nodes--> ReclaimLoop  -> Reclaimer -> ConfigMap registry (CAS) + ipam.rmpeer
  *
  * Starts after the router and IPAM (so the mesh knows who is reachable and rmpeer works); stop

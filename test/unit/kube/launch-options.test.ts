@@ -79,10 +79,13 @@ function commanderish(args: string[]): Record<string, string | boolean> {
   return out;
 }
 
-test('nodes parse from unknown: first IPv4 InternalIP, podCIDR; malformed objects are ERR_PROTOCOL', () => {
+test('nodes parse from unknown: first IPv4 InternalIP (else ExternalIP), podCIDR; malformed objects are ERR_PROTOCOL', () => {
   const node = { metadata: { name: 'n1', resourceVersion: '7' }, spec: { podCIDR: '10.244.0.0/24' }, status: { addresses: [{ type: 'Hostname', address: 'n1' }, { type: 'InternalIP', address: 'fd00::5' }, { type: 'InternalIP', address: '192.168.1.5' }] } };
-  assert.deepEqual(parseNode(node), { name: 'n1', internalIp: '192.168.1.5', podCidr: '10.244.0.0/24' });
-  assert.deepEqual(parseNode({ metadata: { name: 'n2' } }), { name: 'n2', internalIp: undefined, podCidr: undefined });
+  assert.deepEqual(parseNode(node), { name: 'n1', address: '192.168.1.5', podCidr: '10.244.0.0/24' });
+  assert.deepEqual(parseNode({ metadata: { name: 'n2' } }), { name: 'n2', address: undefined, podCidr: undefined });
+  const externalOnly = { metadata: { name: 'n3' }, status: { addresses: [{ type: 'ExternalIP', address: '203.0.113.7' }] } };
+  assert.equal(parseNode(externalOnly).address, '203.0.113.7', 'ExternalIP when there is no InternalIP');
+  assert.equal(parseNode({ ...externalOnly, status: { addresses: [...externalOnly.status.addresses, { type: 'InternalIP', address: '10.0.0.3' }] } }).address, '10.0.0.3', 'InternalIP first');
   for (const bad of [null, [], { metadata: {} }, { metadata: { name: 'UPPER' } }]) assert.throws(() => parseNode(bad), (e) => isLoomError(e, 'ERR_PROTOCOL'));
   assert.throws(() => parseNodeList({ items: [] }), (e) => isLoomError(e, 'ERR_PROTOCOL'));
   assert.deepEqual(parseNodeList({ metadata: { resourceVersion: '9' }, items: [node] }).resourceVersion, '9');
