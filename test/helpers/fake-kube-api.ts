@@ -60,16 +60,27 @@ export class FakeKubeApi {
   beforeConfigMapWrite: (() => Promise<void>) | undefined;
   readonly watchRequests: WatchRequest[] = [];
   lists = 0;
+
+  /** The nodes now, by name -> first InternalIP. */
+  nodeAddresses(): Map<string, string | undefined> {
+    const out = new Map<string, string | undefined>();
+    for (const [name, node] of this.nodes) {
+      const addrs = ((node['status'] as { addresses?: { type: string; address: string }[] }).addresses ?? []).filter((a) => a.type === 'InternalIP');
+      out.set(name, addrs[0]?.address);
+    }
+    return out;
+  }
   conflicts = 0;
   configMapWrites = 0;
 
-  async listen(): Promise<string> {
+  /** On 127.0.0.1 unless told (the e2e fixture listens on its lab host's address). */
+  async listen(host = '127.0.0.1'): Promise<string> {
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
-    await new Promise<void>((resolve) => this.server.listen({ host: '127.0.0.1', port: 0 }, resolve));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => this.server.listen({ host, port: 0 }, resolve));
+    return `http://${host}:${(this.server.address() as AddressInfo).port}`;
   }
 
   async close(): Promise<void> {
