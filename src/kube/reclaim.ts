@@ -96,7 +96,8 @@ export type ReclaimOutcome =
   | { kind: 'idle' }
   | { kind: 'busy'; heldBy: PeerName | null }
   | { kind: 'reclaimed'; peer: PeerName; node: string; reason: ReclaimReason; heir: string; moved: number; forced: boolean }
-  | { kind: 'failed'; peer: PeerName; error: string };
+  /** `peer` is null when the pass failed before choosing one (API unreachable, say). */
+  | { kind: 'failed'; peer: PeerName | null; error: string };
 
 export interface ReclaimerComponents {
   registry: PeerRegistry;
@@ -151,7 +152,7 @@ export class Reclaimer {
     try {
       outcome = await this.pass(liveNodes);
     } catch (err) {
-      outcome = { kind: 'failed', peer: '' as PeerName, error: toLoomError(err).message };
+      outcome = { kind: 'failed', peer: null, error: toLoomError(err).message };
     }
     this.stats.lastOutcome = outcome.kind;
     if (outcome.kind === 'failed') {
