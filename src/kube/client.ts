@@ -43,6 +43,12 @@ export interface KubeClientInit {
   caFile?: string | undefined;
   /** For one request (not a watch, whose length the server bounds with timeoutSeconds). */
   requestTimeoutMs?: number;
+  /**
+   * A watch that has sent nothing (no event, no bookmark) for this long is taken as dead and
+   * rejected with ERR_TIMEOUT, so a half-open connection cannot hold the watcher forever.
+   * Default 10 minutes: longer than the watches we ask for (300 s) plus the server's slack.
+   */
+  watchIdleTimeoutMs?: number;
 }
 
 export interface KubeApi {
@@ -55,18 +61,26 @@ export class KubeClient implements KubeApi {
   private readonly tokenFile: string | undefined;
   private readonly ca: Buffer | undefined;
   private readonly requestTimeoutMs: number;
+  private readonly watchIdleTimeoutMs: number;
   private readonly agent: http.Agent;
+  /** Requests and watches in flight, destroyed by `close`. */
+  private readonly inFlight = new Set<http.ClientRequest>();
+  private closed = false;
 
   constructor(init: KubeClientInit) {
     this.url = new URL(init.apiUrl);
     this.tokenFile = init.tokenFile;
     this.ca = init.caFile === undefined ? undefined : readFileSync(init.caFile);
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.watchIdleTimeoutMs = init.watchIdleTimeoutMs ?? 10 * 60_000;
     this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ...(this.ca ? { ca: this.ca } : {}) }) : new http.Agent({ keepAlive: true });
   }
 
-  /** Closes idle kept-alive sockets. */
+  /** Ends every request and watch in flight (they reject with ERR_UNAVAILABLE) and closes kept-alive sockets. Idempotent. */
   close(): void {
+    this.closed = true;
+    for (const req of this.inFlight) req.destroy(new LoomError('ERR_UNAVAILABLE', 'Kubernetes client closed'));
+    this.inFlight.clear();
     this.agent.destroy();
   }
 
@@ -108,7 +122,6 @@ export class KubeClient implements KubeApi {
         req.destroy();
         finish();
       };
-      signal.addEventListener('abort', onAbort);
       const req = this.send('GET', path, undefined, (res) => {
         if (res.statusCode !== 200) {
           const chunks: Buffer[] = [];
@@ -136,12 +149,15 @@ export class KubeClient implements KubeApi {
         res.on('error', () => finish(new LoomError('ERR_CONNECTION_CLOSED', 'watch connection dropped')));
         res.on('end', () => finish(res.complete ? undefined : new LoomError('ERR_CONNECTION_CLOSED', 'watch connection dropped')));
       });
+      signal.addEventListener('abort', onAbort);
+      req.setTimeout(this.watchIdleTimeoutMs, () => req.destroy(new LoomError('ERR_TIMEOUT', `watch ${path} silent for ${this.watchIdleTimeoutMs} ms`)));
       req.on('error', (err) => finish(err instanceof LoomError ? err : new LoomError('ERR_CONNECTION_CLOSED', `watch ${path}: ${err.message}`, { cause: err })));
       req.end();
     });
   }
 
   private send(method: string, path: string, payload: Buffer | undefined, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+    if (this.closed) throw new LoomError('ERR_UNAVAILABLE', 'Kubernetes client closed');
     const token = this.token();
     const headers: http.OutgoingHttpHeaders = {
       accept: 'application/json',
@@ -149,7 +165,10 @@ export class KubeClient implements KubeApi {
       ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': payload.length }),
     };
     const options: https.RequestOptions = { method, hostname: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port, path, headers, agent: this.agent };
-    return this.url.protocol === 'https:' ? https.request(options, onResponse) : http.request(options, onResponse);
+    const req = this.url.protocol === 'https:' ? https.request(options, onResponse) : http.request(options, onResponse);
+    this.inFlight.add(req);
+    req.once('close', () => this.inFlight.delete(req));
+    return req;
   }
 
   private token(): string | undefined {

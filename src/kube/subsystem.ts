@@ -101,10 +101,11 @@ export class KubeSubsystem implements Subsystem {
     this.reclaimLoop?.start();
   }
 
+  /** Closing the client first ends a list, watch or ConfigMap write in flight at once (no waiting out its timeout). */
   async stop(): Promise<void> {
-    await this.watcher.stop();
-    await this.reclaimLoop?.stop();
+    const stopping = [this.watcher.stop(), this.reclaimLoop?.stop() ?? Promise.resolve()];
     this.ownsApi?.close();
+    await Promise.all(stopping);
   }
 
   report(): KubeReport {

@@ -6,11 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemClock } from '../../../src/core/clock.js';
+import { isLoomError } from '../../../src/core/errors.js';
 import type { PeerName } from '../../../src/core/ids.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { KubeClient } from '../../../src/kube/client.js';
 import { parseKubeOptions } from '../../../src/kube/launch-options.js';
 import { KubeSubsystem, type KubeReport } from '../../../src/kube/subsystem.js';
 import { FakeKubeApi } from '../../helpers/fake-kube-api.js';
@@ -185,5 +188,27 @@ test('an API that refuses us (401) is retried with backoff; the token file is re
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a watch that goes silent (half-open connection) fails with ERR_TIMEOUT, which the watcher treats as a drop; closing the client ends requests in flight', async () => {
+  const connections: Socket[] = [];
+  const silent = net.createServer((socket) => connections.push(socket)); // accepts, never answers
+  await new Promise<void>((r) => silent.listen({ host: '127.0.0.1', port: 0 }, r));
+  const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+  const client = new KubeClient({ apiUrl: url, watchIdleTimeoutMs: 200, requestTimeoutMs: 60_000 });
+  try {
+    const started = Date.now();
+    await assert.rejects(client.watch('/api/v1/nodes?watch=1', () => {}, new AbortController().signal), (e) => isLoomError(e, 'ERR_TIMEOUT'));
+    assert.ok(Date.now() - started < 5_000);
+    const pending = client.request('GET', '/api/v1/nodes');
+    await new Promise((r) => setTimeout(r, 50));
+    client.close();
+    await assert.rejects(pending, (e) => isLoomError(e, 'ERR_UNAVAILABLE'));
+    await assert.rejects(client.request('GET', '/api/v1/nodes'), (e) => isLoomError(e, 'ERR_UNAVAILABLE'));
+  } finally {
+    client.close();
+    for (const c of connections) c.destroy();
+    await new Promise((r) => silent.close(r));
   }
 });
