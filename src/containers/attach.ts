@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError } from '../core/errors.js';
-import { macFromSeed, parseIpv4Cidr } from '../dataplane/addresses.js';
+import { ipv4CidrOf, macFromSeed } from '../dataplane/addresses.js';
 import type { CommandRunner } from '../os/runner.js';
 import type { AttachResult, AttachSpec, NetnsTarget } from './types.js';
 
@@ -49,7 +49,7 @@ export interface AttachComponents {
  */
 export async function attachNetwork(components: AttachComponents, spec: AttachSpec): Promise<AttachResult> {
   const { runner } = components;
-  const cidr = parseIpv4Cidr(spec.cidr);
+  const cidr = ipv4CidrOf(spec.cidr);
   const inNs = (args: string[], allowFailure = false) => runner.run('nsenter', [...netnsArgs(spec.target), ...args], { allowFailure });
 
   const existing = await inNs(['ip', '-j', 'addr', 'show', 'dev', CONTAINER_IFNAME], true);

@@ -21,8 +21,8 @@
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../ipam/address-spec.js';
-import { formatCidr, parseAddressInCidr } from '../ipam/cidr.js';
+import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../core/address-spec.js';
+import { type Cidr, formatCidr, networkOf } from '../core/net.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
 import type { Subsystem } from '../core/subsystem.js';
 
@@ -54,11 +54,11 @@ export interface HostAddressComponents {
 export type HostIpam = { allocateHostAddress(): Promise<string> } & Partial<ExposeIpam>;
 
 export interface ExposeIpam {
-  /** Any address form (address-spec.ts); idempotent per id and subnet. */
-  assign(id: string, spec?: string): Promise<string>;
+  /** Any address form (core/address-spec.ts); idempotent per id and subnet. */
+  assign(id: string, spec: AddressSpec): Promise<Cidr>;
   release(id: string): Promise<number>;
   lookup(id: string): string[];
-  covers(cidr: string): boolean;
+  covers(cidr: Cidr): boolean;
 }
 
 export interface HostAddressInit {
@@ -144,24 +144,24 @@ export class HostAddressSubsystem implements Subsystem {
   /** Puts the default, a `net:CIDR` or a static address on the bridge; returns "a.b.c.d/n". */
   async expose(address?: string): Promise<string> {
     const spec = parseAddressSpec(address);
-    if (spec.kind === 'static' && !(this.ipam?.covers?.(spec.cidr) ?? false)) return this.addToBridge(spec.cidr);
+    if (spec.kind === 'static' && !(this.ipam?.covers?.(spec.cidr) ?? false)) return this.addToBridge(formatCidr(spec.cidr));
     if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', 'no IPAM: expose a static address (a.b.c.d/n)');
     if (spec.kind === 'default') return this.addToBridge(this.cidr ?? (await this.ipam.allocateHostAddress()));
-    return this.addToBridge(await this.exposeIpam().assign(exposeId(spec), formatAddressSpec(spec)));
+    return this.addToBridge(formatCidr(await this.exposeIpam().assign(exposeId(spec), spec)));
   }
 
   /** Takes an extra exposed address off the bridge and releases it. Returns addresses released. */
   async hide(cidr: string): Promise<number> {
     const spec = parseAddressSpec(cidr);
     if (spec.kind !== 'static') throw new LoomError('ERR_INVALID_ARGUMENT', 'hide takes the exposed address a.b.c.d/n');
-    if (this.ipam && spec.cidr === (this.cidr ?? (await this.ipam.allocateHostAddress()))) {
-      throw new LoomError('ERR_CONFLICT', `${spec.cidr} is the host's own address (DNS serves on it); it stays`);
+    const text = formatCidr(spec.cidr);
+    if (this.ipam && text === (this.cidr ?? (await this.ipam.allocateHostAddress()))) {
+      throw new LoomError('ERR_CONFLICT', `${text} is the host's own address (DNS serves on it); it stays`);
     }
-    await this.runner.run('ip', ['addr', 'del', spec.cidr, 'dev', this.bridge], { allowFailure: true });
+    await this.runner.run('ip', ['addr', 'del', text, 'dev', this.bridge], { allowFailure: true });
     if (!this.ipam) return 0;
     const ipam = this.exposeIpam();
-    const { cidr: subnet } = parseAddressInCidr(spec.cidr);
-    const holders = [exposeId(spec), exposeId({ kind: 'subnet', subnet: formatCidr(subnet) })].filter((id) => ipam.lookup(id).includes(spec.cidr));
+    const holders = [exposeId(spec), exposeId({ kind: 'subnet', subnet: networkOf(spec.cidr) })].filter((id) => ipam.lookup(id).includes(text));
     let released = 0;
     for (const id of holders) released += await ipam.release(id);
     return released;
