@@ -13,13 +13,11 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import type { ApiServer } from '../../../src/api/server.js';
-import { registerRouterRoutes } from '../../../src/api/router-routes.js';
+import { ROUTER_ROUTES } from '../../../src/api/router-api.js';
 import { launchCommand } from '../../../src/cli/commands/launch.js';
 import type { CliContext } from '../../../src/cli/context.js';
 import { parseLaunchOptions, type RawLaunchOptions } from '../../../src/daemon/options.js';
 import { DEFAULT_KUBE_CONFIGMAP } from '../../../src/kube/launch-options.js';
-import type { RouterApi } from '../../../src/mesh/types.js';
 
 const yaml = createRequire(import.meta.url)('js-yaml') as { loadAll(text: string): unknown[] };
 
@@ -110,19 +108,18 @@ test('the launch command parses as `loom launch` parses it: kube peers in-cluste
   assert.deepEqual(byName('NODE_NAME')['valueFrom'], { fieldRef: { fieldPath: 'spec.nodeName' } });
   assert.deepEqual(byName('POD_NAMESPACE')['valueFrom'], { fieldRef: { fieldPath: 'metadata.namespace' } });
 
-  // Readiness: the router's /status, on the address the API listens on.
+  // Readiness /status, liveness /healthz: router routes, on the address the API listens on.
+  assert.equal(loom['readinessProbe']['httpGet']['path'], '/status');
+  assert.equal(loom['livenessProbe']['httpGet']['path'], '/healthz');
   for (const probe of [loom['readinessProbe'], loom['livenessProbe']] as Doc[]) {
     assert.equal(`${probe['httpGet']['host']}:${probe['httpGet']['port']}`, `${config.httpHost}:${config.httpPort}`);
     assert.ok(routerRoutes().includes(`GET ${probe['httpGet']['path']}`), `${probe['httpGet']['path']} is a router route`);
   }
 });
 
-/** The routes registerRouterRoutes serves, recorded from a stub server. */
+/** The router's own routes, from its route table (what the server and the typed client use). */
 function routerRoutes(): string[] {
-  const routes: string[] = [];
-  const server = { route: (m: string, p: string) => routes.push(`${m} ${p}`), registerReportSection: () => {}, registerMetrics: () => {}, renderMetrics: async () => '' } as unknown as ApiServer;
-  registerRouterRoutes(server, { status: () => ({}) } as unknown as RouterApi, { defaultMetrics: false });
-  return routes;
+  return Object.values(ROUTER_ROUTES).map((r) => `${r.method} ${r.path}`);
 }
 
 test('the init container runs `loom cni install` into host paths; every mount is a declared volume; the host paths Loom needs are there', () => {
