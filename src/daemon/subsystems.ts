@@ -9,6 +9,7 @@
  *   host-address  dataplane (its bridge), ipam?, dns?   (routes: ./host-address-routes.ts)
  *   containers    dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (resolver)
  *                                                   (routes: src/containers/routes.ts)
+ *   kube          router (connect/forget, mesh), ipam? (rmpeer)   only with --kube-peers; loads lazily
  *
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
@@ -19,6 +20,9 @@ import { createDnsSubsystem, type DnsFactoryOverrides } from '../dns/daemon-fact
 import { DNS_SUBSYSTEM, type DnsSubsystem } from '../dns/daemon.js';
 import { createIpamSubsystem, type IpamFactoryOverrides } from '../ipam/daemon-factory.js';
 import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
+import { KUBE_SUBSYSTEM } from '../kube/launch-options.js';
+import { LazyKubeSubsystem } from '../kube/lazy.js';
+import type { KubeSubsystemInit } from '../kube/subsystem.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
@@ -29,6 +33,8 @@ import type { SubsystemComponents, SubsystemFactory } from './subsystem.js';
 export interface SubsystemOverrides {
   ipam?: IpamFactoryOverrides;
   dns?: DnsFactoryOverrides;
+  /** Timers of the kube subsystem (tests: a short reclaim interval and watch). */
+  kube?: Pick<KubeSubsystemInit, 'reclaimIntervalMs' | 'watchTimeoutSeconds' | 'reclaimLeaseMs'>;
 }
 
 export function buildIpam(c: SubsystemComponents, overrides?: IpamFactoryOverrides): IpamSubsystem {
@@ -87,6 +93,15 @@ export function buildContainers(
   return containers;
 }
 
+/** Last in start order: the router and IPAM are up when it first connects peers or reclaims space. */
+export function buildKube(c: SubsystemComponents, deps: { ipam: IpamSubsystem | null }, overrides?: SubsystemOverrides['kube']): LazyKubeSubsystem | null {
+  if (c.config.kube === null) return null;
+  return new LazyKubeSubsystem(
+    { router: c.router, clock: c.clock, logger: c.logger, ...(deps.ipam ? { ipam: deps.ipam } : {}) },
+    { ...overrides, config: c.config.kube, port: c.config.port },
+  );
+}
+
 /**
  * The daemon's subsystems for one daemon, in start order. Each factory runs once (the daemon runs
  * them in order, before the router starts) and keeps what it built for the ones after it.
@@ -111,6 +126,7 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
     },
     { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
     { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
+    { name: KUBE_SUBSYSTEM, create: (c) => buildKube(c, { ipam }, overrides.kube) },
   ];
 }
 
