@@ -14,7 +14,9 @@ PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps ut
   wrk
   # the container runtimes Loom plugs into (issue 11): Docker, Podman (CNI backend), containerd's
   # CRI plugin, runc, and the reference CNI plugins (portmap, bandwidth, bridge, host-local)
-  docker.io podman containerd runc containernetworking-plugins)
+  docker.io podman containerd runc containernetworking-plugins
+  # the static busybox the runtime tests build their images (and the CRI sandbox image) from
+  busybox-static)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (it installs OS packages and the tests create network namespaces)" >&2

@@ -13,6 +13,8 @@ const BENCHES = [
   { name: 'ipam', file: 'dist/bench/ipam.js', limitMs: 3 * 60_000 },
   { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },
   { name: 'relay', file: 'dist/bench/relay.js', limitMs: 3 * 60_000 },
+  // containerd's CRI plugin, RunPodSandbox and Stop+Remove on bridge vs Loom, 30 pods each (~1-3 min).
+  { name: 'cri', file: 'dist/bench/cri.js', limitMs: 6 * 60_000, root: true },
   { name: 'dns', file: 'dist/bench/dns.js', limitMs: 4 * 60_000, root: true },
   // Four underlay conditions x the relay rows and three peers: ~8 min (docs/BENCHMARKS.md).
   { name: 'dataplane', file: 'dist/bench/dataplane.js', limitMs: 16 * 60_000, root: true },

@@ -3,7 +3,9 @@ import { ERROR_CODES, LoomError, type ErrorCode } from '../core/errors.js';
 import type { RouterStatus } from '../mesh/types.js';
 import type { DnsAddResult, DnsLookupResult, DnsRemoveResult, DnsReport } from '../dns/daemon-types.js';
 import { DNS_ROUTES } from '../dns/api.js';
+import type { z } from 'zod';
 import { typedClient, type TypedClient } from './contract.js';
+import { ROUTER_ROUTES } from './router-api.js';
 import { parseHostPort } from './validate.js';
 
 export const DEFAULT_HTTP_ADDR = '127.0.0.1:6784';
@@ -17,11 +19,7 @@ export interface ApiClientInit {
 }
 
 /** `/report`: the router plus whatever sections other subsystems registered. */
-export interface Report {
-  version: string;
-  router: RouterStatus;
-  [section: string]: unknown;
-}
+export type Report = z.output<typeof ROUTER_ROUTES.report.response>;
 
 /**
  * The transport under the typed client (src/client LoomClient). Every failure is a LoomError: the daemon's own code
@@ -36,6 +34,8 @@ export class ApiClient {
   private readonly timeoutMs: number;
   /** The DNS routes, typed from their table (src/dns/api.ts). */
   protected readonly dnsRoutes: TypedClient<typeof DNS_ROUTES> = typedClient(this, DNS_ROUTES);
+  /** The router's own routes, typed from their table (./router-api.ts). */
+  protected readonly routerRoutes: TypedClient<typeof ROUTER_ROUTES> = typedClient(this, ROUTER_ROUTES);
 
   constructor(init: ApiClientInit = {}) {
     this.address = init.address ?? DEFAULT_HTTP_ADDR;
@@ -46,23 +46,23 @@ export class ApiClient {
   }
 
   status(): Promise<RouterStatus> {
-    return this.call<RouterStatus>('GET', '/status');
+    return this.routerRoutes.status();
   }
 
   report(): Promise<Report> {
-    return this.call<Report>('GET', '/report');
+    return this.routerRoutes.report();
   }
 
   connect(peers: string[], replace = false): Promise<{ targets: string[] }> {
-    return this.call('POST', '/connect', { peers, ...(replace ? { replace } : {}) });
+    return this.routerRoutes.connect({ peers, ...(replace ? { replace } : {}) });
   }
 
   forget(peers: string[]): Promise<{ targets: string[] }> {
-    return this.call('POST', '/forget', { peers });
+    return this.routerRoutes.forget({ peers });
   }
 
   stop(): Promise<{ stopping: boolean }> {
-    return this.call('POST', '/stop');
+    return this.routerRoutes.stop();
   }
 
   /** POST /dns/records: `name` (a single label gets the domain) -> `address` for this host. */
@@ -85,13 +85,13 @@ export class ApiClient {
   }
 
   metrics(): Promise<string> {
-    return this.raw('GET', '/metrics').then((r) => r.text);
+    return this.routerRoutes.metrics();
   }
 
   /** True when the daemon answers /healthz; false when nothing listens. Other failures throw. */
   async healthy(): Promise<boolean> {
     try {
-      await this.call('GET', '/healthz');
+      await this.routerRoutes.healthz();
       return true;
     } catch (err) {
       if (err instanceof LoomError && err.code === 'ERR_UNAVAILABLE') return false;
@@ -110,6 +110,19 @@ export class ApiClient {
     }
     if (status >= 400) throw errorFromBody(parsed, status);
     return parsed as T;
+  }
+
+  /** A text answer (e.g. /metrics); errors as `call`. */
+  async callText(method: string, path: string): Promise<string> {
+    const { status, text } = await this.raw(method, path);
+    if (status < 400) return text;
+    let parsed: unknown = null;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not our error body: errorFromBody reports the status
+    }
+    throw errorFromBody(parsed, status);
   }
 
   private raw(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {

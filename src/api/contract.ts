@@ -1,6 +1,7 @@
 /**
  * One typed contract per HTTP route: method, path, request schema (the JSON body, or for GET the
- * query parameters) and response schema (zod). Each subsystem keeps its table beside its routes
+ * query parameters; fields named by the path's `:name` segments travel in the path) and
+ * response schema (zod). Each subsystem keeps its table beside its routes
  * (src/containers/api.ts, src/ipam/api.ts, ...); the server side registers handlers at the
  * table's method and path and parses bodies with its schemas, and `typedClient` derives a client
  * from the same table: one method per route, the request type checked at compile time, the
@@ -16,7 +17,12 @@ export interface RouteContract {
   /** The JSON body (POST, DELETE) or the query parameters (GET); absent = the route takes none. */
   readonly request?: z.ZodType;
   readonly response: z.ZodType;
+  /** The answer is text (e.g. Prometheus metrics), not JSON; `response` then checks the string. */
+  readonly text?: true;
 }
+
+/** `true` only when A and B are the same type (each assignable to the other): for checking a response schema against the type the server builds. */
+export type SameType<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 
 export type RouteContracts = Readonly<Record<string, RouteContract>>;
 
@@ -33,10 +39,12 @@ export type TypedClient<T extends RouteContracts> = {
   readonly [K in keyof T]: T[K]['request'] extends z.ZodType ? (request: z.input<T[K]['request']>) => Promise<z.output<T[K]['response']>> : () => Promise<z.output<T[K]['response']>>;
 };
 
-/** What a typed client sends through: JSON in, JSON out, daemon errors as LoomErrors (ApiClient). */
+/** What a typed client sends through: JSON in, JSON (or text) out, daemon errors as LoomErrors (ApiClient). */
 export interface ApiTransport {
   readonly address: string;
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  /** The body of a text answer (routes with `text: true`). */
+  callText(method: string, path: string): Promise<string>;
 }
 
 /** The client for one route table over `transport`. */
@@ -44,7 +52,9 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
   const client: Record<string, (request?: unknown) => Promise<unknown>> = {};
   for (const [name, route] of Object.entries(routes)) {
     client[name] = async (request?: unknown) => {
-      const answer = route.method === 'GET' ? await transport.call(route.method, withQuery(route.path, request)) : await transport.call(route.method, route.path, request);
+      const { path: filled, rest } = fillPath(route.path, request);
+      const path = route.method === 'GET' ? withQuery(filled, rest) : filled;
+      const answer = route.text === true ? await transport.callText(route.method, path) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, rest);
       const parsed = route.response.safeParse(answer);
       if (!parsed.success) {
         throw new LoomError('ERR_PROTOCOL', `daemon at ${transport.address} answered ${route.method} ${route.path} with an unexpected body: ${z.prettifyError(parsed.error).slice(0, 300)}`);
@@ -53,6 +63,22 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
     };
   }
   return client as TypedClient<T>;
+}
+
+/**
+ * Puts the request's fields named by the path's `:name` segments into the path (percent-encoded)
+ * and returns the other fields (undefined when none are left).
+ */
+function fillPath(path: string, request: unknown): { path: string; rest: unknown } {
+  if (!path.includes('/:')) return { path, rest: request };
+  const rest: Record<string, unknown> = { ...(request as Record<string, unknown> | undefined) };
+  const filled = path.replace(/\/:([A-Za-z][A-Za-z0-9]*)/g, (_, name: string) => {
+    const value = rest[name];
+    if (typeof value !== 'string' && typeof value !== 'number') throw new LoomError('ERR_INVALID_ARGUMENT', `${path} needs "${name}"`);
+    delete rest[name];
+    return `/${encodeURIComponent(String(value))}`;
+  });
+  return { path: filled, rest: Object.keys(rest).length === 0 ? undefined : rest };
 }
 
 function withQuery(path: string, request: unknown): string {

@@ -2,6 +2,7 @@ import { LoomError } from '../core/errors.js';
 import type { RouterApi } from '../mesh/types.js';
 import { parsePeerHostPort } from '../mesh/address.js';
 import { createRouterMetrics } from './metrics.js';
+import { ROUTER_ROUTES } from './router-api.js';
 import type { ApiServer } from './server.js';
 import { connectBodySchema, forgetBodySchema, parsePeerTarget, parseWith } from './validate.js';
 
@@ -15,7 +16,7 @@ export interface RouterRoutesOptions {
   defaultMetrics?: boolean;
 }
 
-/** The mesh's endpoints: status, report section "router", connect/forget/stop, and /metrics (the router's and every registered source's). */
+/** The mesh's endpoints (contract: ./router-api.ts): status, report section "router", connect/forget/stop, and /metrics (the router's and every registered source's). */
 export function registerRouterRoutes(server: ApiServer, router: RouterApi, options: RouterRoutesOptions = {}): void {
   const metrics = createRouterMetrics(() => router.status(), { defaultMetrics: options.defaultMetrics ?? true });
   let stopping = false;
@@ -27,10 +28,11 @@ export function registerRouterRoutes(server: ApiServer, router: RouterApi, optio
 
   server.registerReportSection('router', () => router.status());
   server.registerMetrics('router', metrics);
-  server.route('GET', '/status', () => ({ json: router.status() }));
-  server.route('GET', '/metrics', async () => ({ text: await server.renderMetrics(), contentType: metrics.contentType }));
+  const { status, metrics: metricsRoute, connect, forget, stop } = ROUTER_ROUTES;
+  server.route(status.method, status.path, () => ({ json: router.status() }));
+  server.route(metricsRoute.method, metricsRoute.path, async () => ({ text: await server.renderMetrics(), contentType: metrics.contentType }));
 
-  server.route('POST', '/connect', async (req) => {
+  server.route(connect.method, connect.path, async (req) => {
     const body = parseWith(connectBodySchema, await req.body(), 'connect request');
     const peers = canonical(body.peers);
     if (body.replace) {
@@ -42,13 +44,13 @@ export function registerRouterRoutes(server: ApiServer, router: RouterApi, optio
     return { json: { targets: router.status().targets } };
   });
 
-  server.route('POST', '/forget', async (req) => {
+  server.route(forget.method, forget.path, async (req) => {
     const body = parseWith(forgetBodySchema, await req.body(), 'forget request');
     router.forget(canonical(body.peers));
     return { json: { targets: router.status().targets } };
   });
 
-  server.route('POST', '/stop', () => {
+  server.route(stop.method, stop.path, () => {
     const onStop = options.onStop;
     if (!onStop) throw new LoomError('ERR_UNAVAILABLE', 'this router cannot be stopped through the API');
     if (stopping) return { status: 202, json: { stopping: true } };

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { readJsonBody, MAX_BODY_BYTES } from './body.js';
 import { errorResponse } from './http-errors.js';
 import { RouteTable, type ApiRequest, type ApiResponse, type HttpMethod, type RouteHandler } from './route-table.js';
+import { ROUTER_ROUTES } from './router-api.js';
 import { LOOM_VERSION } from './version.js';
 
 export interface ApiServerComponents {
@@ -46,12 +47,18 @@ export class ApiServer {
     this.host = init.host ?? '127.0.0.1';
     this.port = init.port ?? 6784;
     this.maxBodyBytes = init.maxBodyBytes ?? MAX_BODY_BYTES;
-    this.routes.add('GET', '/healthz', () => ({ json: { ok: true } }));
-    this.routes.add('GET', '/report', () => ({ json: this.report() }));
+    const { healthz, report } = ROUTER_ROUTES;
+    this.routes.add(healthz.method, healthz.path, () => ({ json: { ok: true } }));
+    this.routes.add(report.method, report.path, () => ({ json: this.report() }));
   }
 
   route(method: HttpMethod, path: string, handler: RouteHandler): void {
     this.routes.add(method, path, handler);
+  }
+
+  /** Every method and path registered so far (for the check that each has a contract the client covers). */
+  registeredRoutes(): Array<{ method: string; path: string }> {
+    return this.routes.list();
   }
 
   /** Adds `name: section()` to every `/report`. Names are unique; `version` is reserved. */
@@ -116,15 +123,17 @@ export class ApiServer {
     const url = new URL(req.url ?? '/', 'http://loom.invalid');
     const method = req.method ?? 'GET';
     let parsed: Promise<unknown> | null = null;
-    const request: ApiRequest = {
-      method,
-      path: url.pathname,
-      query: url.searchParams,
-      body: () => (parsed ??= readJsonBody(req, this.maxBodyBytes)),
-    };
     let response: ApiResponse;
     try {
-      response = await this.routes.resolve(method, url.pathname)(request);
+      const { handler, params } = this.routes.match(method, url.pathname);
+      const request: ApiRequest = {
+        method,
+        path: url.pathname,
+        query: url.searchParams,
+        params,
+        body: () => (parsed ??= readJsonBody(req, this.maxBodyBytes)),
+      };
+      response = await handler(request);
     } catch (err) {
       const { status, body, loomError } = errorResponse(err);
       if (status >= 500) this.logger.error({ err, code: loomError.code, path: url.pathname }, 'API request failed');

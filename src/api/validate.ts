@@ -1,7 +1,8 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { LoomError } from '../core/errors.js';
-import { parsePortText, splitHostPort } from '../core/net.js';
+import { MAX_ADDRESS_SPEC_LENGTH, parseAddressSpec } from '../core/address-spec.js';
+import { parseCidr, parsePortText, splitHostPort } from '../core/net.js';
 
 const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
@@ -56,3 +57,25 @@ export const forgetBodySchema = z.object({ peers: peerList }).strict();
 
 export type ConnectBody = z.infer<typeof connectBodySchema>;
 export type ForgetBody = z.infer<typeof forgetBodySchema>;
+
+/**
+ * Parses a zod-checked string with one of core's parsers (which throw ERR_INVALID_ARGUMENT); its
+ * message becomes the zod issue, so `parseWith` reports it at the field. The client's input type
+ * stays the string, the server's output type is the parsed value.
+ */
+export function parsedString<T>(text: z.ZodType<string>, parse: (value: string) => T) {
+  return text.transform((value, ctx) => {
+    try {
+      return parse(value);
+    } catch (err) {
+      ctx.issues.push({ code: 'custom', message: err instanceof LoomError ? err.message : String(err), input: value });
+      return z.NEVER;
+    }
+  });
+}
+
+/** The address argument of run/attach/expose (core/address-spec.ts): empty or absent = net:default. */
+export const addressSpecSchema = parsedString(z.string().max(MAX_ADDRESS_SPEC_LENGTH), parseAddressSpec);
+
+/** An interface address "a.b.c.d/n" (prefix 1..32; leading zeros accepted, as address specs take them). */
+export const interfaceCidrSchema = parsedString(z.string().max(MAX_ADDRESS_SPEC_LENGTH), (value) => parseCidr(value.trim(), { leadingZeros: true, minPrefix: 1 }));

@@ -18,6 +18,8 @@ import type { Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Subsystem } from '../core/subsystem.js';
+import { DEFAULT_ADDRESS_SPEC } from '../core/address-spec.js';
+import { formatCidr, parseCidr } from '../core/net.js';
 import { macFromSeed, parseIpv4Cidr } from '../dataplane/addresses.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
 import { attachNetwork } from '../containers/attach.js';
@@ -162,11 +164,11 @@ export class CniSubsystem implements Subsystem {
     };
     this.store.put(record);
     try {
-      if (record.ipamId !== undefined) record.cidr = await this.c.ipam!.assign(record.ipamId);
-      const cidr = parseIpv4Cidr(record.cidr);
+      if (record.ipamId !== undefined) record.cidr = formatCidr(await this.c.ipam!.assign(record.ipamId, DEFAULT_ADDRESS_SPEC));
+      const cidr = parseCidr(record.cidr, { minPrefix: 1 });
       await attachNetwork(
         { runner: this.runner, clock: this.c.clock },
-        { target: { path: req.netns }, cidr: cidr.text, mac: record.mac, bridge: this.init.bridge, mtu: this.init.mtu, hostVeth: record.hostVeth, ifname: req.ifname, exclusive: true },
+        { target: { path: req.netns }, cidr, mac: record.mac, bridge: this.init.bridge, mtu: this.init.mtu, hostVeth: record.hostVeth, ifname: req.ifname, exclusive: true },
       );
       const gateway = req.gateway ?? (record.ipamId !== undefined ? resolver?.nameserver : undefined);
       if (gateway !== undefined) {

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { AttachmentKey } from './wire.js';
 
-const MAX_ID = 128;
+const MAX_ID = 124; // IPAM takes `cni:` + at most 120 characters
 
 function fit(prefix: string, containerId: string, sep: string, ifname: string): string {
   const id = `${prefix}${sep}${containerId}${sep}${ifname}`;

@@ -1,22 +1,24 @@
 /**
  * The containers' HTTP contract: request and response schemas of every route, in one table that
- * the server side (./routes.ts) and the typed client (src/api/typed-client.ts) share. The route
- * table matches exact paths, so the container id travels in the body ({"id": ...}, an id or a
- * name) rather than in the path.
+ * the server side (./routes.ts) and the typed client (src/api/contract.ts) share. Only removal
+ * names the container in the path; detach keeps it in the body, beside its other fields.
  *
  *   GET  /containers            -> { containers: ContainerRow[], attachments: Attachment[] }
- *   POST /containers            { name, cidr, cmd: string[], env?: {K: V} } -> ContainerRecord
+ *   POST /containers            { name, cidr?, cmd: string[], env?: {K: V} } -> ContainerRecord   (cidr: any address form; empty = net:default)
  *   POST /containers/attach     { pid | netns, cidr? } -> Attachment   (cidr: any address form; empty = net:default)
  *   POST /containers/detach     { id, cidr? } -> ContainerRecord
  *                               { pid | netns, cidr? } -> { detached: Attachment[] }  (releases IPAM addresses)
- *   POST /containers/remove     { id } -> ContainerRecord
+ *   DELETE /containers/:id      -> ContainerRecord   (id: an id or a name, percent-encoded)
  */
 import { z } from 'zod';
 import { defineRoutes } from '../api/contract.js';
+import { addressSpecSchema, interfaceCidrSchema } from '../api/validate.js';
 
 const idText = z.string().min(1).max(128);
-/** a.b.c.d/n, net:a.b.c.d/n, net:default, or empty (= net:default when IPAM runs). */
-const cidrText = z.string().max(64);
+/** a.b.c.d/n, net:a.b.c.d/n, net:default, or empty (= net:default): an AddressSpec on the server side. */
+const addressSpec = addressSpecSchema.prefault('');
+/** One address of a container or attachment, a.b.c.d/n: a Cidr on the server side. */
+const cidrText = interfaceCidrSchema;
 const pidNumber = z.number().int().min(2).max(4_194_304);
 const netnsPath = z
   .string()
@@ -26,7 +28,7 @@ const netnsPath = z
 export const runBodySchema = z
   .object({
     name: z.string().min(1).max(63),
-    cidr: cidrText.default(''),
+    cidr: addressSpec,
     cmd: z.array(z.string().max(4096)).min(1).max(256),
     env: z.record(z.string().max(128), z.string().max(4096)).optional(),
   })
@@ -36,7 +38,7 @@ export const attachBodySchema = z
   .object({
     pid: pidNumber.optional(),
     netns: netnsPath.optional(),
-    cidr: cidrText.default(''),
+    cidr: addressSpec,
   })
   .strict()
   .refine((b) => (b.pid === undefined) !== (b.netns === undefined), 'give exactly one of pid and netns');
@@ -95,5 +97,5 @@ export const CONTAINER_ROUTES = defineRoutes({
   run: { method: 'POST', path: '/containers', request: runBodySchema, response: containerRecordSchema },
   attach: { method: 'POST', path: '/containers/attach', request: attachBodySchema, response: attachmentSchema },
   detach: { method: 'POST', path: '/containers/detach', request: detachBodySchema, response: detachResultSchema },
-  remove: { method: 'POST', path: '/containers/remove', request: removeBodySchema, response: containerRecordSchema },
+  remove: { method: 'DELETE', path: '/containers/:id', request: removeBodySchema, response: containerRecordSchema },
 });

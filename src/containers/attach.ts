@@ -8,12 +8,19 @@
  * when ethwe comes up (carrier events are asynchronous), so after the port is forwarding we set the
  * MAC again: the kernel then sends the ARP announcement once more (NETDEV_CHANGEADDR). No helper
  * binary or raw socket is needed, and the kernel formats the packet.
+ *
+ * Default route (egress): with `spec.gateway` (the host's address on the bridge in the container's
+ * subnet), the namespace gets `default via GATEWAY dev ethwe`, so it reaches the outside through
+ * its host (which forwards and masquerades, see src/dataplane/egress.ts). Idempotent: a route
+ * already there is left alone, one via ethwe to another gateway is replaced, and a default route
+ * by another interface (a Docker container's eth0, say) is never taken over: Loom adds to a
+ * namespace's networking, it does not redirect what it already had.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError } from '../core/errors.js';
-import { macFromSeed, parseIpv4Cidr } from '../dataplane/addresses.js';
-import type { CommandRunner } from '../os/runner.js';
+import { ipv4CidrOf, macFromSeed, parseIpv4 } from '../dataplane/addresses.js';
+import type { CommandResult, CommandRunner } from '../os/runner.js';
 import type { AttachResult, AttachSpec, NetnsTarget } from './types.js';
 
 export const CONTAINER_IFNAME = 'ethwe';
@@ -51,7 +58,7 @@ export interface AttachComponents {
  */
 export async function attachNetwork(components: AttachComponents, spec: AttachSpec): Promise<AttachResult> {
   const { runner } = components;
-  const cidr = parseIpv4Cidr(spec.cidr);
+  const cidr = ipv4CidrOf(spec.cidr);
   const inNs = (args: string[], allowFailure = false) => runner.run('nsenter', [...netnsArgs(spec.target), ...args], { allowFailure });
 
   const ifname = spec.ifname ?? CONTAINER_IFNAME;
@@ -67,6 +74,7 @@ export async function attachNetwork(components: AttachComponents, spec: AttachSp
     const first = addrs[0];
     const has = first?.addr_info?.some((a) => a.local === cidr.address && a.prefixlen === cidr.prefix) ?? false;
     if (!has) await inNs(['ip', 'addr', 'add', cidr.text, 'dev', ifname]);
+    if (spec.gateway !== undefined) await ensureDefaultRoute(inNs, spec.gateway);
     return { hostVeth: null, mac: first?.address ?? '' };
   }
 
@@ -82,6 +90,7 @@ export async function attachNetwork(components: AttachComponents, spec: AttachSp
     await inNs(['ip', 'link', 'set', ifname, 'up']);
     // The subnet route comes with the address; multicast goes over the overlay too, as in Weave Net.
     await inNs(['ip', 'route', 'replace', '224.0.0.0/4', 'dev', ifname]);
+    if (spec.gateway !== undefined) await ensureDefaultRoute(inNs, spec.gateway);
     await waitForwarding(components, hostVeth);
     await inNs(['ip', 'link', 'set', ifname, 'address', mac]);
   } catch (err) {
@@ -89,6 +98,29 @@ export async function attachNetwork(components: AttachComponents, spec: AttachSp
     throw err;
   }
   return { hostVeth, mac };
+}
+
+type InNetns = (args: string[], allowFailure?: boolean) => Promise<CommandResult>;
+
+/** What to do about the default route, given the namespace's default routes (pure; see the header). */
+export function defaultRouteAction(routes: ReadonlyArray<{ dev?: string; gateway?: string }>, gateway: string): 'add' | 'replace' | 'keep' | 'foreign' {
+  if (routes.length === 0) return 'add';
+  if (routes.some((r) => r.dev !== undefined && r.dev !== CONTAINER_IFNAME)) return 'foreign';
+  return routes.some((r) => r.gateway === gateway) ? 'keep' : 'replace';
+}
+
+/** `default via gateway dev ethwe` in the namespace, unless another interface has the default route. */
+async function ensureDefaultRoute(inNs: InNetns, gateway: string): Promise<void> {
+  const via = parseIpv4(gateway);
+  const out = await inNs(['ip', '-j', '-4', 'route', 'show', 'default']);
+  let routes: Array<{ dev?: string; gateway?: string }>;
+  try {
+    routes = JSON.parse(out.stdout || '[]') as typeof routes;
+  } catch (err) {
+    throw new LoomError('ERR_OS_COMMAND', 'cannot parse `ip -j route` output', { cause: err });
+  }
+  const action = defaultRouteAction(Array.isArray(routes) ? routes : [], via);
+  if (action === 'add' || action === 'replace') await inNs(['ip', 'route', 'replace', 'default', 'via', via, 'dev', CONTAINER_IFNAME]);
 }
 
 /** Waits (bounded) until the bridge forwards on `port`. */

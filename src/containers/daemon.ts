@@ -12,14 +12,21 @@
  *   one gossip round after `run` returns.
  * - `onContainerEvent` listeners run synchronously; one that throws is logged and skipped. DNS,
  *   when present, is told of every start and end (the hooks it documents never throw).
- * - Addresses: `run` with `net:default`, `net:CIDR` (or an empty address) takes one from IPAM
- *   for the new container's id, released when the container dies or is removed (also when the
- *   run fails). A static CIDR inside the range is claimed in IPAM; outside it, used as given.
+ * - Addresses arrive parsed (AddressSpec, core/address-spec.ts). `run` with `net:default` or
+ *   `net:CIDR` takes one from IPAM for the new container's id, released when the container dies
+ *   or is removed (also when the run fails). A static CIDR inside the range is claimed in IPAM;
+ *   outside it, used as given. Without IPAM (--no-ipam) a static address is used as given,
+ *   wherever it lies, and `net:...` is ERR_UNAVAILABLE naming the static form to use instead.
  * - `attach` follows the same rules; its IPAM id is derived from the target (`attachmentId`), so
  *   attaching the same namespace again gets the same address. `detach` of a PID or netns path,
  *   and the death of the target, release what attach took.
  * - Names: when the host's DNS serves on its bridge address (`resolver`), a container started by
  *   `run` gets it as nameserver, the domain as search, `ndots:1`; before that, the host's resolvers.
+ * - Egress: a container whose address IPAM handed out or claimed (inside the range) gets a default
+ *   route via the host's address on the bridge in its subnet (`gateway`, from the host-address
+ *   subsystem; put on the bridge first if need be), so it reaches the outside through its host.
+ *   A static address outside the range gets none: it is the user's own network. Best effort: a
+ *   gateway that cannot be had is logged and the container starts without the route.
  * - `stop` stops watching; it never stops containers.
  */
 import { randomBytes } from 'node:crypto';
@@ -28,9 +35,10 @@ import { join } from 'node:path';
 import type { Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
+import { type AddressSpec, formatAddressSpec } from '../core/address-spec.js';
+import { type Cidr, formatCidr } from '../core/net.js';
 import type { Logger } from '../core/logger.js';
 import type { Subsystem } from '../core/subsystem.js';
-import { parseIpv4Cidr } from '../dataplane/addresses.js';
 import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
 import { writeFileDurable } from '../os/durable-file.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
@@ -68,7 +76,8 @@ export interface ContainerRow {
 
 export interface RunRequest {
   name: string;
-  cidr: string;
+  /** Parsed at the edge (the route's schema, core/address-spec.ts). */
+  address: AddressSpec;
   cmd: string[];
   env?: Record<string, string>;
 }
@@ -86,11 +95,11 @@ export interface LocalMacSink {
 
 /** What `run` needs of IPAM (src/ipam/daemon.ts): addresses per container id. */
 export interface ContainerAddresses {
-  /** "a.b.c.d/n" for `spec` (net:default, net:CIDR); idempotent per id. */
-  assign(containerId: string, spec?: string): Promise<string>;
+  /** The address with its subnet's prefix for `spec` (allocated, or a static one claimed); idempotent per id. */
+  assign(containerId: string, spec: AddressSpec): Promise<Cidr>;
   release(containerId: string): Promise<number>;
-  /** True when a static a.b.c.d/n lies inside the allocation range (then it is claimed, not just used). */
-  covers(cidr: string): boolean;
+  /** True when a static address lies inside the allocation range (then it is claimed, not just used). */
+  covers(cidr: Cidr): boolean;
 }
 
 export interface ContainersComponents {
@@ -103,15 +112,23 @@ export interface ContainersComponents {
   ipam?: ContainerAddresses;
   /** The resolver for a container started now; null = keep the host's resolvers. */
   resolver?: () => ContainerDns | null;
+  /**
+   * The host's address on the bridge in the subnet of `cidr` ("a.b.c.d/n", inside the range),
+   * put there if need be: the container's default route. null = none (no default route).
+   */
+  gateway?: (cidr: Cidr) => Promise<string | null>;
 }
 
 /**
- * True for the forms IPAM allocates (`net:...`, empty); false for a static a.b.c.d/n, which IPAM
- * claims when it lies inside the range and which is used as given outside it.
+ * The static address to use as given, without IPAM: one outside the allocation range, or any
+ * static one when there is no IPAM. Undefined when IPAM must allocate or claim it.
  */
-function isAllocation(cidr: string): boolean {
-  const t = cidr.trim();
-  return t === '' || t.startsWith('net:');
+function unmanagedStatic(spec: AddressSpec, ipam: ContainerAddresses | undefined): Cidr | undefined {
+  return spec.kind === 'static' && !(ipam?.covers(spec.cidr) ?? false) ? spec.cidr : undefined;
+}
+
+function noIpam(what: string, spec: AddressSpec): LoomError {
+  return new LoomError('ERR_UNAVAILABLE', `no IPAM on this host (launched with --no-ipam?): give the ${what} an address (a.b.c.d/n) instead of "${formatAddressSpec(spec)}"`);
 }
 
 export interface ContainersInit {
@@ -138,6 +155,7 @@ export class ContainersSubsystem implements Subsystem {
   private readonly dns: DnsHooks | undefined;
   private readonly ipam: ContainerAddresses | undefined;
   private readonly resolver: () => ContainerDns | null;
+  private readonly gateway: ((cidr: Cidr) => Promise<string | null>) | undefined;
   private readonly bridge: string;
   private readonly mtu: number;
   private readonly attachmentsFile: string;
@@ -153,6 +171,7 @@ export class ContainersSubsystem implements Subsystem {
     this.dns = components.dns;
     this.ipam = components.ipam;
     this.resolver = components.resolver ?? (() => null);
+    this.gateway = components.gateway;
     this.bridge = init.bridge ?? DEFAULT_SETTINGS.bridge;
     this.mtu = init.mtu ?? DEFAULT_SETTINGS.mtu;
     this.attachmentsFile = join(init.stateDir, 'attachments.json');
@@ -195,16 +214,28 @@ export class ContainersSubsystem implements Subsystem {
     const argv = env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...cmd] : cmd;
     const dns = this.resolver();
     const base = { name: request.name, cmd: argv, bridge: this.bridge, mtu: this.mtu, ...(dns ? { dns } : {}) };
-    const staticOutsideRange = !isAllocation(request.cidr) && !this.ipam?.covers(request.cidr);
-    if (staticOutsideRange) return this.runtime.run({ ...base, cidr: request.cidr });
-    if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', `no IPAM: give the container an address (a.b.c.d/n) instead of "${request.cidr.slice(0, 30)}"`);
+    const given = unmanagedStatic(request.address, this.ipam);
+    if (given) return this.runtime.run({ ...base, cidr: given });
+    if (!this.ipam) throw noIpam('container', request.address);
     const id = randomBytes(6).toString('hex') as ContainerId;
-    const cidr = await this.ipam.assign(id, request.cidr.trim() === '' ? undefined : request.cidr.trim());
+    const cidr = await this.ipam.assign(id, request.address);
     try {
-      return await this.runtime.run({ ...base, id, cidr });
+      const gateway = await this.gatewayFor(cidr);
+      return await this.runtime.run({ ...base, id, cidr, ...(gateway === null ? {} : { gateway }) });
     } catch (err) {
       await this.releaseAddresses(id);
       throw err;
+    }
+  }
+
+  /** The default route's gateway for a container address in the range, or null (logged) when there is none. */
+  private async gatewayFor(cidr: Cidr): Promise<string | null> {
+    if (!this.gateway) return null;
+    try {
+      return await this.gateway(cidr);
+    } catch (err) {
+      this.logger.warn({ cidr: formatCidr(cidr), err: toLoomError(err).message }, 'no gateway on the bridge for this address: no default route (egress)');
+      return null;
     }
   }
 
@@ -218,16 +249,16 @@ export class ContainersSubsystem implements Subsystem {
   }
 
   /**
-   * Plugs `target` in with an address in any form of `run` (empty = net:default). An allocation
-   * that fails to attach is released unless an earlier attachment of the target holds it.
+   * Plugs `target` in with an address in any form of `run`. An allocation that fails to attach
+   * is released unless an earlier attachment of the target holds it.
    */
-  async attach(target: NetnsTarget, address: string): Promise<Attachment> {
-    const spec = address.trim();
-    if (!isAllocation(spec) && !this.ipam?.covers(spec)) return this.recordAttachment(target, spec, undefined);
-    if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', `no IPAM: give the attachment an address (a.b.c.d/n) instead of "${spec.slice(0, 30)}"`);
+  async attach(target: NetnsTarget, address: AddressSpec): Promise<Attachment> {
+    const given = unmanagedStatic(address, this.ipam);
+    if (given) return this.recordAttachment(target, given, undefined);
+    if (!this.ipam) throw noIpam('attachment', address);
     const ipamId = attachmentId(target, this.processes);
     const heldBefore = this.loadAttachments().some((a) => a.ipamId === ipamId);
-    const cidr = await this.ipam.assign(ipamId, spec === '' ? undefined : spec);
+    const cidr = await this.ipam.assign(ipamId, address);
     try {
       return await this.recordAttachment(target, cidr, ipamId);
     } catch (err) {
@@ -236,9 +267,11 @@ export class ContainersSubsystem implements Subsystem {
     }
   }
 
-  private async recordAttachment(target: NetnsTarget, cidr: string, ipamId: string | undefined): Promise<Attachment> {
-    const result = await this.runtime.attach({ target, cidr, bridge: this.bridge, mtu: this.mtu });
-    const text = parseIpv4Cidr(cidr).text;
+  private async recordAttachment(target: NetnsTarget, cidr: Cidr, ipamId: string | undefined): Promise<Attachment> {
+    const text = formatCidr(cidr);
+    // Only addresses of the range (held in IPAM) get the host as their default route.
+    const gateway = ipamId === undefined ? null : await this.gatewayFor(cidr);
+    const result = await this.runtime.attach({ target, cidr, bridge: this.bridge, mtu: this.mtu, ...(gateway === null ? {} : { gateway }) });
     const attachment: Attachment = { target, cidr: text, ...(ipamId === undefined ? {} : { ipamId }), mac: result.mac, hostVeth: result.hostVeth };
     const others = this.loadAttachments().filter((a) => !(sameTarget(a.target, target) && a.cidr === text));
     this.saveAttachments([...others, attachment]);
@@ -250,11 +283,12 @@ export class ContainersSubsystem implements Subsystem {
    * Takes an attached namespace off the network (all its attached addresses, or one) and releases
    * the IPAM addresses no remaining attachment holds. ERR_NOT_FOUND if nothing matches.
    */
-  async detachTarget(target: NetnsTarget, cidr?: string): Promise<Attachment[]> {
+  async detachTarget(target: NetnsTarget, cidr?: Cidr): Promise<Attachment[]> {
+    const text = cidr === undefined ? undefined : formatCidr(cidr);
     const all = this.loadAttachments();
     const mine = all.filter((a) => sameTarget(a.target, target));
-    const drop = cidr === undefined ? mine : mine.filter((a) => a.cidr === parseIpv4Cidr(cidr).text);
-    if (drop.length === 0) throw new LoomError('ERR_NOT_FOUND', `${'pid' in target ? `process ${target.pid}` : target.path} has no attached address ${cidr ?? ''}`.trim());
+    const drop = text === undefined ? mine : mine.filter((a) => a.cidr === text);
+    if (drop.length === 0) throw new LoomError('ERR_NOT_FOUND', `${'pid' in target ? `process ${target.pid}` : target.path} has no attached address ${text ?? ''}`.trim());
     const keep = all.filter((a) => !drop.includes(a));
     const hostVeth = mine.find((a) => a.hostVeth !== null)?.hostVeth ?? null;
     const lastOfTarget = drop.length === mine.length;
@@ -276,10 +310,10 @@ export class ContainersSubsystem implements Subsystem {
    * Takes a container off the network; it keeps running. With `cidr`, only that address goes
    * (the interface stays while other addresses remain). ERR_NOT_FOUND if it has no such address.
    */
-  async detach(idOrName: string, cidr?: string): Promise<ContainerRecord> {
+  async detach(idOrName: string, cidr?: Cidr): Promise<ContainerRecord> {
     const r = this.runtime.find(idOrName);
-    const drop = cidr === undefined ? r.cidrs : [parseIpv4Cidr(cidr).text];
-    if (drop.some((c) => !r.cidrs.includes(c)) || drop.length === 0) throw new LoomError('ERR_NOT_FOUND', `container ${r.name} has no address ${cidr ?? ''}`.trim());
+    const drop = cidr === undefined ? r.cidrs : [formatCidr(cidr)];
+    if (drop.some((c) => !r.cidrs.includes(c)) || drop.length === 0) throw new LoomError('ERR_NOT_FOUND', `container ${r.name} has no address ${cidr === undefined ? '' : formatCidr(cidr)}`.trim());
     const keep = r.cidrs.filter((c) => !drop.includes(c));
     if (keep.length === 0) await this.runner.run('ip', ['link', 'del', r.hostVeth], { allowFailure: true });
     else for (const c of drop) await this.runner.run('nsenter', [...netnsArgs({ pid: r.pid }), 'ip', 'addr', 'del', c, 'dev', CONTAINER_IFNAME]);

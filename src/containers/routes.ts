@@ -23,7 +23,7 @@ export function registerContainerRoutes(server: ApiServer, containers: Container
 
   server.route(run.method, run.path, async (req) => {
     const body = parseWith(runBodySchema, await req.body(), 'run request');
-    const request: RunRequest = { name: body.name, cidr: body.cidr, cmd: body.cmd, ...(body.env ? { env: body.env } : {}) };
+    const request: RunRequest = { name: body.name, address: body.cidr, cmd: body.cmd, ...(body.env ? { env: body.env } : {}) };
     const record: ContainerRecord = await containers.run(request);
     return { status: 201, json: record };
   });
@@ -43,7 +43,7 @@ export function registerContainerRoutes(server: ApiServer, containers: Container
   });
 
   server.route(remove.method, remove.path, async (req) => {
-    const body = parseWith(removeBodySchema, await req.body(), 'remove request');
-    return { json: await containers.remove(body.id) };
+    const { id } = parseWith(removeBodySchema, { ...req.params }, 'remove request');
+    return { json: await containers.remove(id) };
   });
 }

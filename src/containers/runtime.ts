@@ -14,6 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { ContainerId } from '../core/ids.js';
+import { formatCidr } from '../core/net.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { macFromSeed } from '../dataplane/addresses.js';
 import { startProcess, systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
@@ -128,13 +129,13 @@ export class ContainerRuntime {
       pid = await this.findNamespacePid(unsharePid);
       const pidStartTime = this.processes.startTime(pid);
       if (pidStartTime === null) throw new LoomError('ERR_OS_COMMAND', 'container process exited during start-up');
-      const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [spec.cidr], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
+      const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [formatCidr(spec.cidr)], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
       await this.runner.run('nsenter', ['--target', String(pid), '--uts', 'hostname', spec.name]);
-      await attachNetwork({ runner: this.runner, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth });
+      await attachNetwork({ runner: this.runner, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
       if (spec.dns) await this.mountResolvConf(id, pid, spec.dns);
       this.store.save(record);
       await this.openGate(gate);
-      this.logger.info({ id, name: spec.name, pid, cidr: spec.cidr }, 'container started');
+      this.logger.info({ id, name: spec.name, pid, cidr: formatCidr(spec.cidr) }, 'container started');
       this.emit({ type: 'started', container: record });
       return record;
     } catch (err) {

@@ -1,8 +1,9 @@
 /** Loom's minimal container runtime: records, specs and events. */
 import type { ContainerId } from '../core/ids.js';
+import type { Cidr } from '../core/net.js';
 import type { ContainerDns } from './resolv-conf.js';
 
-/** What STATE_DIR/containers/<id>.json holds; written atomically (temp file + rename). */
+/** What STATE_DIR/containers/<id>.json holds; written durably (temp file + fsync + rename). `cidrs` stay text ("a.b.c.d/n"), as on disk. */
 export interface ContainerRecord {
   id: ContainerId;
   name: string;
@@ -24,8 +25,8 @@ export interface RunSpec {
   /** Default: random. Given when an address was allocated for the id before the run. */
   id?: ContainerId;
   name: string;
-  /** Host address with prefix, e.g. "10.32.0.5/12". */
-  cidr: string;
+  /** Host address with prefix, e.g. 10.32.0.5/12. */
+  cidr: Cidr;
   /** Default: derived from the container id (see macFromSeed). */
   mac?: string;
   cmd: string[];
@@ -33,6 +34,8 @@ export interface RunSpec {
   mtu: number;
   /** When set, the container's /etc/resolv.conf points at this server (see resolv-conf.ts). */
   dns?: ContainerDns;
+  /** The host's address on the bridge in the container's subnet: its default route (egress). */
+  gateway?: string;
 }
 
 /** A running process's network namespace: by host PID, or a bind-mounted netns file (/run/netns/X). */
@@ -40,7 +43,8 @@ export type NetnsTarget = { pid: number } | { path: string };
 
 export interface AttachSpec {
   target: NetnsTarget;
-  cidr: string;
+  /** Host address with prefix (1..32). */
+  cidr: Cidr;
   mac?: string;
   bridge: string;
   mtu: number;
@@ -50,6 +54,11 @@ export interface AttachSpec {
   ifname?: string;
   /** Refuse (ERR_CONFLICT) when the interface already exists instead of adding the address to it. */
   exclusive?: boolean;
+  /**
+   * The host's address on the bridge in this address's subnet: the default route goes via it
+   * through ethwe, unless the namespace has a default route by another interface (see attach.ts).
+   */
+  gateway?: string;
 }
 
 export interface AttachResult {

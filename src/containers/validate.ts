@@ -1,6 +1,7 @@
 /** Edge validation for the runtime: container names, run specs. ERR_INVALID_ARGUMENT on bad input. */
 import { LoomError } from '../core/errors.js';
-import { parseInterfaceName, parseIpv4Cidr, parseUnicastMac } from '../dataplane/addresses.js';
+import { parseInterfaceName, parseIpv4, parseUnicastMac } from '../dataplane/addresses.js';
+import { type Cidr, formatCidr } from '../core/net.js';
 import { parseContainerId } from '../core/ids.js';
 import { parseContainerDns } from './resolv-conf.js';
 import type { RunSpec } from './types.js';
@@ -32,7 +33,7 @@ export function parseMtu(value: unknown): number {
 export function parseRunSpec(value: RunSpec): RunSpec {
   const spec: RunSpec = {
     name: parseContainerName(value.name),
-    cidr: parseIpv4Cidr(value.cidr).text,
+    cidr: interfacePrefix(value.cidr),
     cmd: parseCommand(value.cmd),
     bridge: parseInterfaceName(value.bridge),
     mtu: parseMtu(value.mtu),
@@ -40,5 +41,12 @@ export function parseRunSpec(value: RunSpec): RunSpec {
   if (value.mac !== undefined) spec.mac = parseUnicastMac(value.mac);
   if (value.id !== undefined) spec.id = parseContainerId(value.id);
   if (value.dns !== undefined) spec.dns = parseContainerDns(value.dns);
+  if (value.gateway !== undefined) spec.gateway = parseIpv4(value.gateway);
   return spec;
+}
+
+/** The address is typed already (parsed at the edge or handed out by IPAM); an interface needs a prefix of 1..32. */
+function interfacePrefix(cidr: Cidr): Cidr {
+  if (!Number.isInteger(cidr.prefix) || cidr.prefix < 1 || cidr.prefix > 32) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid interface address ${formatCidr(cidr)}: prefix must be 1..32`);
+  return cidr;
 }

@@ -4,3 +4,4 @@ export * from './logger.js';
 export * from './ids.js';
 export * from './subsystem.js';
 export * from './net.js';
+export * from './address-spec.js';

@@ -46,8 +46,14 @@ export interface RunningDaemon {
  * subsystem, then opens the API, so an API that answers means everything is ready. On any
  * failure everything already started is undone and the error (a LoomError) is thrown.
  */
-export async function startDaemon(components: DaemonComponents, config: LaunchConfig): Promise<RunningDaemon> {
+export async function startDaemon(components: DaemonComponents, launchConfig: LaunchConfig): Promise<RunningDaemon> {
   const { logger } = components;
+  // In Kubernetes without --ipalloc-init: the cluster size for IPAM's consensus is the node count (loaded only then).
+  let config = launchConfig;
+  if (config.kube?.sizeFromNodes) {
+    const nodes = await (await import('../kube/cluster-size.js')).clusterSizeFromNodes(config.kube, logger);
+    config = { ...config, ipam: { ...config.ipam, init: `consensus=${nodes}` } };
+  }
   const stateDir = new StateDir(config.stateDir);
   stateDir.ensure();
   stateDir.acquire();

@@ -17,12 +17,16 @@
  *   `expose:net:<subnet>`, a static one inside the range is claimed under `expose:<cidr>`, one
  *   outside is used as given. `hide` removes an extra one and releases it; the default address
  *   carries DNS and is refused (ERR_CONFLICT).
+ * - `gatewayFor` (egress): the host's address on the bridge in a container address's subnet, the
+ *   container's default route. The default address when the subnets match; otherwise the one
+ *   `expose net:SUBNET` gives (allocated once per host and subnet, then found again); put on the
+ *   bridge each time (`ip addr replace`, idempotent). null for an address outside the range.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../ipam/address-spec.js';
-import { formatCidr, parseAddressInCidr } from '../ipam/cidr.js';
+import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../core/address-spec.js';
+import { type Cidr, formatCidr, networkOf, parseCidr } from '../core/net.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
 import type { Subsystem } from '../core/subsystem.js';
 
@@ -54,11 +58,11 @@ export interface HostAddressComponents {
 export type HostIpam = { allocateHostAddress(): Promise<string> } & Partial<ExposeIpam>;
 
 export interface ExposeIpam {
-  /** Any address form (address-spec.ts); idempotent per id and subnet. */
-  assign(id: string, spec?: string): Promise<string>;
+  /** Any address form (core/address-spec.ts); idempotent per id and subnet. */
+  assign(id: string, spec: AddressSpec): Promise<Cidr>;
   release(id: string): Promise<number>;
   lookup(id: string): string[];
-  covers(cidr: string): boolean;
+  covers(cidr: Cidr): boolean;
 }
 
 export interface HostAddressInit {
@@ -144,24 +148,36 @@ export class HostAddressSubsystem implements Subsystem {
   /** Puts the default, a `net:CIDR` or a static address on the bridge; returns "a.b.c.d/n". */
   async expose(address?: string): Promise<string> {
     const spec = parseAddressSpec(address);
-    if (spec.kind === 'static' && !(this.ipam?.covers?.(spec.cidr) ?? false)) return this.addToBridge(spec.cidr);
+    if (spec.kind === 'static' && !(this.ipam?.covers?.(spec.cidr) ?? false)) return this.addToBridge(formatCidr(spec.cidr));
     if (!this.ipam) throw new LoomError('ERR_UNAVAILABLE', 'no IPAM: expose a static address (a.b.c.d/n)');
     if (spec.kind === 'default') return this.addToBridge(this.cidr ?? (await this.ipam.allocateHostAddress()));
-    return this.addToBridge(await this.exposeIpam().assign(exposeId(spec), formatAddressSpec(spec)));
+    return this.addToBridge(formatCidr(await this.exposeIpam().assign(exposeId(spec), spec)));
+  }
+
+  /**
+   * The address (no prefix) on the bridge in the subnet of the container address `cidr`, put
+   * there if need be; null without IPAM or for an address outside the range (see the header).
+   */
+  async gatewayFor(cidr: Cidr): Promise<string | null> {
+    if (!this.ipam || !(this.ipam.covers?.(cidr) ?? true)) return null;
+    const subnet = formatCidr(networkOf(cidr));
+    const own = this.cidr ?? (await this.ipam.allocateHostAddress());
+    if (formatCidr(networkOf(parseCidr(own))) === subnet) return addressOf(await this.addToBridge(own));
+    return addressOf(await this.expose(`net:${subnet}`));
   }
 
   /** Takes an extra exposed address off the bridge and releases it. Returns addresses released. */
   async hide(cidr: string): Promise<number> {
     const spec = parseAddressSpec(cidr);
     if (spec.kind !== 'static') throw new LoomError('ERR_INVALID_ARGUMENT', 'hide takes the exposed address a.b.c.d/n');
-    if (this.ipam && spec.cidr === (this.cidr ?? (await this.ipam.allocateHostAddress()))) {
-      throw new LoomError('ERR_CONFLICT', `${spec.cidr} is the host's own address (DNS serves on it); it stays`);
+    const text = formatCidr(spec.cidr);
+    if (this.ipam && text === (this.cidr ?? (await this.ipam.allocateHostAddress()))) {
+      throw new LoomError('ERR_CONFLICT', `${text} is the host's own address (DNS serves on it); it stays`);
     }
-    await this.runner.run('ip', ['addr', 'del', spec.cidr, 'dev', this.bridge], { allowFailure: true });
+    await this.runner.run('ip', ['addr', 'del', text, 'dev', this.bridge], { allowFailure: true });
     if (!this.ipam) return 0;
     const ipam = this.exposeIpam();
-    const { cidr: subnet } = parseAddressInCidr(spec.cidr);
-    const holders = [exposeId(spec), exposeId({ kind: 'subnet', subnet: formatCidr(subnet) })].filter((id) => ipam.lookup(id).includes(spec.cidr));
+    const holders = [exposeId(spec), exposeId({ kind: 'subnet', subnet: networkOf(spec.cidr) })].filter((id) => ipam.lookup(id).includes(text));
     let released = 0;
     for (const id of holders) released += await ipam.release(id);
     return released;

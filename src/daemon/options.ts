@@ -6,6 +6,7 @@ import { DEFAULT_HTTP_ADDR } from '../api/client.js';
 import { parseHostPort, parsePeerTarget, parsePort } from '../api/validate.js';
 import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
 import { ipamArgs, parseIpamOptions, type IpamLaunchConfig, type RawIpamOptions } from '../ipam/daemon-options.js';
+import { kubeArgs, parseKubeOptions, type KubeLaunchConfig, type RawKubeOptions } from '../kube/launch-options.js';
 import { dataplaneArgs, parseDataplaneOptions, type DataplaneLaunchConfig, type RawDataplaneOptions } from '../dataplane/controller/launch-options.js';
 
 export const DEFAULT_PORT = 6783;
@@ -32,6 +33,8 @@ export interface LaunchConfig {
   dns: DnsLaunchConfig;
   ipam: IpamLaunchConfig;
   dataplane: DataplaneLaunchConfig;
+  /** Peers from the Kubernetes API (`--kube-peers`); null = off. */
+  kube: KubeLaunchConfig | null;
   /** The daemon's log level (LOOM_LOG_LEVEL, default info). */
   logLevel: LogLevel;
 }
@@ -40,7 +43,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
-export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions {
+export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions, RawKubeOptions {
   port?: string | undefined;
   name?: string | undefined;
   nickname?: string | undefined;
@@ -54,7 +57,8 @@ export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawData
 /**
  * Validates `loom launch` arguments once, at the edge. Environment fallbacks: LOOM_PASSWORD,
  * LOOM_STATE_DIR, LOOM_HTTP_ADDR (a flag wins); environment only: LOOM_LOG_LEVEL, LOOM_DNS_UDP,
- * LOOM_DATAPLANE, LOOM_MTU, LOOM_RELAY_PATH, NODE_TEST_CONTEXT. This is the one place the daemon
+ * LOOM_DATAPLANE, LOOM_MTU, LOOM_RELAY_PATH, NODE_TEST_CONTEXT; with --kube-peers also
+ * KUBERNETES_SERVICE_HOST/PORT, NODE_NAME and POD_NAMESPACE. This is the one place the daemon
  * reads its environment; the settings travel down in the LaunchConfig. Throws
  * ERR_INVALID_ARGUMENT naming the option (ERR_INVALID_CONFIG for a bad LOOM_DNS_UDP).
  */
@@ -87,6 +91,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     dns: parseDnsOptions(raw, env),
     ipam: parseIpamOptions(raw),
     dataplane: parseDataplaneOptions(raw, env, password !== undefined),
+    kube: parseKubeOptions(raw, env),
     logLevel: parseLogLevel(env['LOOM_LOG_LEVEL']),
   };
 }
@@ -125,9 +130,16 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     '--state-dir', config.stateDir,
     '--http-addr', config.httpAddr,
     ...dnsArgs(config.dns),
-    ...ipamArgs(config.ipam),
+    // Sized from the nodes at start: the child must list them too, not inherit the default.
+    ...dropIpallocInit(ipamArgs(config.ipam), config.kube?.sizeFromNodes === true),
     ...dataplaneArgs(config.dataplane),
+    ...kubeArgs(config.kube),
     '--',
     ...config.peers,
   ];
+}
+
+function dropIpallocInit(args: string[], drop: boolean): string[] {
+  const at = args.indexOf('--ipalloc-init');
+  return drop && at !== -1 ? [...args.slice(0, at), ...args.slice(at + 2)] : args;
 }

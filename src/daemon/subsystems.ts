@@ -11,6 +11,7 @@
  *                                                   (routes: src/containers/routes.ts)
  *   cni           dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (gateway, resolver)
  *                                                   (routes: src/cni/routes.ts)
+ *   kube          router (connect/forget, mesh), ipam? (rmpeer)   only with --kube-peers; loads lazily
  *
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
@@ -24,15 +25,21 @@ import { createDnsSubsystem, type DnsFactoryOverrides } from '../dns/daemon-fact
 import { DNS_SUBSYSTEM, type DnsSubsystem } from '../dns/daemon.js';
 import { createIpamSubsystem, type IpamFactoryOverrides } from '../ipam/daemon-factory.js';
 import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
+import { KUBE_SUBSYSTEM } from '../kube/launch-options.js';
+import { LazyKubeSubsystem } from '../kube/lazy.js';
+import type { KubeSubsystemInit } from '../kube/subsystem.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
+import type { Cidr } from '../core/net.js';
 import type { SubsystemComponents, SubsystemFactory } from './subsystem.js';
 
 /** What the launch options do not set (tests, benchmarks). */
 export interface SubsystemOverrides {
   ipam?: IpamFactoryOverrides;
   dns?: DnsFactoryOverrides;
+  /** Timers of the kube subsystem (tests: a short reclaim interval and watch). */
+  kube?: Pick<KubeSubsystemInit, 'reclaimIntervalMs' | 'watchTimeoutSeconds' | 'reclaimLeaseMs'>;
 }
 
 export function buildIpam(c: SubsystemComponents, overrides?: IpamFactoryOverrides): IpamSubsystem {
@@ -50,7 +57,7 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
 }
 
 export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
-  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path });
+  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
 }
 
 /**
@@ -83,7 +90,7 @@ export function buildContainers(
       ...(dataplane ? { macs: macs.source(CONTAINERS_SUBSYSTEM) } : {}),
       ...(dns ? { dns } : {}),
       ...(ipam ? { ipam } : {}),
-      ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}),
+      ...(hostAddress ? { resolver: () => hostAddress.resolver(), gateway: (cidr: Cidr) => hostAddress.gatewayFor(cidr) } : {}),
     },
     { stateDir: c.stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
   );
@@ -121,6 +128,15 @@ export function buildCni(
   return cni;
 }
 
+/** Last in start order: the router and IPAM are up when it first connects peers or reclaims space. */
+export function buildKube(c: SubsystemComponents, deps: { ipam: IpamSubsystem | null }, overrides?: SubsystemOverrides['kube']): LazyKubeSubsystem | null {
+  if (c.config.kube === null) return null;
+  return new LazyKubeSubsystem(
+    { router: c.router, clock: c.clock, logger: c.logger, ...(deps.ipam ? { ipam: deps.ipam } : {}) },
+    { ...overrides, config: c.config.kube, port: c.config.port },
+  );
+}
+
 /**
  * The daemon's subsystems for one daemon, in start order. Each factory runs once (the daemon runs
  * them in order, before the router starts) and keeps what it built for the ones after it.
@@ -146,6 +162,7 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
     { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
     { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
     { name: CNI_SUBSYSTEM, create: (c) => buildCni(c, { macs, dataplane, dns, ipam, hostAddress }) },
+    { name: KUBE_SUBSYSTEM, create: (c) => buildKube(c, { ipam }, overrides.kube) },
   ];
 }
 

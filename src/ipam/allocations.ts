@@ -11,14 +11,15 @@
  */
 import { LoomError } from '../core/errors.js';
 import { type ContainerId, parseContainerId, parsePeerName } from '../core/ids.js';
+import { type Cidr as CoreCidr, type Ipv4Address, formatCidr as formatCoreCidr, networkOf } from '../core/net.js';
 import {
   type Address,
   type Cidr,
   cidrContains,
   cidrWithin,
   formatAddress,
+  cidrOf,
   formatCidr,
-  parseAddressInCidr,
   parseCidr,
   usableInterval,
 } from './cidr.js';
@@ -29,7 +30,7 @@ import type { StoredAllocation } from './store.js';
 
 export const HOST_ID_PREFIX = 'host:';
 
-const ALLOCATION_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+
 
 /**
  * Who allocates for a container id, or for the host itself: `host:<peer name>` is the address
@@ -39,10 +40,16 @@ export function parseAllocationId(value: unknown): ContainerId {
   if (typeof value === 'string' && value.startsWith(HOST_ID_PREFIX)) {
     return `${HOST_ID_PREFIX}${parsePeerName(value.slice(HOST_ID_PREFIX.length))}` as ContainerId;
   }
-  // Ids of attachments made for others hold colons (`attach:netns:D:I`, `cni:<container>:<ifname>`).
-  if (typeof value === 'string' && ALLOCATION_ID_RE.test(value)) return value as ContainerId;
+  if (typeof value === 'string' && DAEMON_ID_RE.test(value)) return value as ContainerId;
   return parseContainerId(value);
 }
+
+/**
+ * Ids the daemon derives for what is not a container: `attach:pid:PID:START`,
+ * `attach:netns:DEV:INO` (src/containers/daemon.ts attachmentId) and `expose:net:a.b.c.d/n`,
+ * `expose:a.b.c.d/n` (src/daemon/host-address.ts), `cni:<container>:<ifname>` (src/cni/ids.ts). Bounded, printable, no spaces.
+ */
+const DAEMON_ID_RE = /^(attach|expose|cni):[A-Za-z0-9_.:/-]{1,120}$/;
 
 /** The key of one allocation: container id and subnet. */
 export const keyOf = (id: string, subnet: Cidr): string => `${id}|${formatCidr(subnet)}`;
@@ -119,17 +126,17 @@ export class AllocationTable {
   }
 
   /**
-   * Records that `containerId` uses `cidr` ("a.b.c.d/n"; /32 or a bare address means the
+   * Records that `containerId` uses `cidr` (the address with its subnet's prefix; /32 means the
    * default subnet). Honoured if the address is in our space and not held by another container;
    * else ERR_CONFLICT. Idempotent for the same id and address.
    */
-  claim(containerId: string, cidr: string): AllocationResult {
+  claim(containerId: string, cidr: CoreCidr): AllocationResult {
     const { context } = this;
     const { range, defaultSubnet } = context.settings;
     const id = parseAllocationId(containerId);
-    const text = cidr.includes('/') ? cidr : `${cidr}/32`;
-    const { address, cidr: block } = parseAddressInCidr(text);
-    const net = block.prefix === 32 ? defaultSubnet : block;
+    const { address } = cidr;
+    const block = networkOf(cidr);
+    const net = cidr.prefix === 32 ? defaultSubnet : cidrOf(block.address, block.prefix);
     if (!cidrWithin(net, range)) throw new LoomError('ERR_INVALID_ARGUMENT', `${formatCidr(net)} is not inside the range ${formatCidr(range)}`);
     if (!inUsable(range, address) || !inUsable(net, address)) {
       throw new LoomError('ERR_INVALID_ARGUMENT', `${formatAddress(address)} is a network or broadcast address or outside ${formatCidr(net)}`);
@@ -260,7 +267,8 @@ export class AllocationTable {
 }
 
 function resultOf(a: Allocation): AllocationResult {
-  return { containerId: a.containerId, address: formatAddress(a.address), cidr: `${formatAddress(a.address)}/${a.subnet.prefix}` };
+  const value: CoreCidr = { address: a.address as Ipv4Address, prefix: a.subnet.prefix };
+  return { containerId: a.containerId, address: formatAddress(a.address), cidr: formatCoreCidr(value), value };
 }
 
 function inUsable(c: Cidr, a: Address): boolean {

@@ -7,8 +7,8 @@ import type { AllocationResult } from './status.js';
 
 export type { IpamStatus, IpamPeerStatus, RangeMismatch } from './status.js';
 
-/** POST /ipam/allocate and /ipam/claim. */
-export type IpamAllocateResult = AllocationResult;
+/** POST /ipam/allocate and /ipam/claim: an AllocationResult as JSON (without the parsed `value`). */
+export type IpamAllocateResult = Omit<AllocationResult, 'value'>;
 
 export interface IpamReleaseResult {
   /** Addresses released (0 when the container held none: release is idempotent). */

@@ -17,10 +17,11 @@ import { LoomError } from '../core/errors.js';
 import { isPeerName, type PeerName } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Subsystem } from '../core/subsystem.js';
+import { type AddressSpec, DEFAULT_ADDRESS_SPEC, parseAddressSpec } from '../core/address-spec.js';
+import { type Cidr, formatCidr } from '../core/net.js';
 import type { RouterApi } from '../mesh/types.js';
-import { type AllocateSpec, parseAddressSpec } from './address-spec.js';
-import { cidrContains, parseAddressInCidr } from './cidr.js';
-import type { IpamLookupResult, IpamResetResult, IpamRmpeerResult } from './daemon-types.js';
+import { cidrContains } from './cidr.js';
+import type { IpamAllocateResult, IpamLookupResult, IpamResetResult, IpamRmpeerResult } from './daemon-types.js';
 import { HOST_ID_PREFIX, Ipam, type IpamInit } from './ipam.js';
 import type { AllocationResult, IpamStatus } from './status.js';
 import type { IpamStore } from './store.js';
@@ -78,50 +79,31 @@ export class IpamSubsystem implements Subsystem {
 
   // ----- for the container runtime and the data plane ---------------------------------------
 
-  /** An address for the container from the default subnet or `net:CIDR`: "a.b.c.d/n". Idempotent per container and subnet. */
-  async allocate(containerId: string, spec?: AllocateSpec): Promise<string> {
+  /** An address for the container from the default subnet or `net:CIDR` (text, parsed here): "a.b.c.d/n". Idempotent per container and subnet. */
+  async allocate(containerId: string, spec?: string): Promise<string> {
     const parsed = parseAddressSpec(spec);
-    if (parsed.kind === 'static') throw new LoomError('ERR_INVALID_ARGUMENT', `allocate takes net:default or net:CIDR, not an address (${parsed.cidr}); use claim`);
-    return this.allocateParsed(containerId, parsed.kind === 'subnet' ? parsed.subnet : undefined);
+    if (parsed.kind === 'static') throw new LoomError('ERR_INVALID_ARGUMENT', `allocate takes net:default or net:CIDR, not an address (${formatCidr(parsed.cidr)}); use claim`);
+    return (await this.allocation(containerId, parsed)).cidr;
   }
 
-  /** `allocate` of an already parsed spec: `subnet` is canonical "a.b.c.d/n" or undefined (the default subnet). */
-  private async allocateParsed(containerId: string, subnet: string | undefined): Promise<string> {
-    this.requireServing();
-    const result = await this.ipam.allocate(containerId, subnet);
-    await this.store.durable();
-    return result.cidr;
-  }
-
-  /** Records that the container uses exactly `cidr` ("a.b.c.d/n"). ERR_CONFLICT if taken or not ours. */
+  /** Records that the container uses exactly `cidr` ("a.b.c.d/n", text, parsed here). ERR_CONFLICT if taken or not ours. */
   async claim(containerId: string, cidr: string): Promise<string> {
     const parsed = parseAddressSpec(cidr);
     if (parsed.kind !== 'static') throw new LoomError('ERR_INVALID_ARGUMENT', `claim takes an address a.b.c.d/n, not ${String(cidr).slice(0, 40)}`);
-    return this.claimParsed(containerId, parsed.cidr);
-  }
-
-  /** `claim` of an already parsed static spec (canonical "a.b.c.d/n"). */
-  private async claimParsed(containerId: string, cidr: string): Promise<string> {
-    this.requireServing();
-    const result = this.ipam.claim(containerId, cidr);
-    await this.store.durable();
-    return result.cidr;
+    return (await this.allocation(containerId, parsed)).cidr;
   }
 
   /**
    * True when `cidr`'s address lies inside the allocation range: a static address there must be
    * claimed so it never collides with an allocated one; outside the range it is the user's own.
    */
-  covers(cidr: string): boolean {
-    const { address } = parseAddressInCidr(cidr);
-    return cidrContains(this.ipam.range, address);
+  covers(cidr: Cidr): boolean {
+    return cidrContains(this.ipam.range, cidr.address);
   }
 
-  /** `run`/`attach` argument in any form (address-spec.ts): a static claim or an allocation. */
-  async assign(containerId: string, spec?: string): Promise<string> {
-    const parsed = parseAddressSpec(spec);
-    if (parsed.kind === 'static') return this.claimParsed(containerId, parsed.cidr);
-    return this.allocateParsed(containerId, parsed.kind === 'subnet' ? parsed.subnet : undefined);
+  /** `run`/`attach`/`expose` address, parsed at the edge: a static claim or an allocation. */
+  async assign(containerId: string, spec: AddressSpec = DEFAULT_ADDRESS_SPEC): Promise<Cidr> {
+    return (await this.allocation(containerId, spec)).value;
   }
 
   /** Releases every address of the container; kept for it during the grace period. Returns how many. */
@@ -136,15 +118,23 @@ export class IpamSubsystem implements Subsystem {
     return this.ipam.lookup(containerId).map((r) => r.cidr);
   }
 
-  /** This host's own address on the bridge (like `weave expose`), id `host:<peer name>`. */
-  allocateHostAddress(spec?: AllocateSpec): Promise<string> {
-    return this.allocate(hostAllocationId(this.mesh.self), spec);
+  /** This host's own address on the bridge (like `weave expose`), id `host:<peer name>`, from the default subnet. */
+  async allocateHostAddress(): Promise<string> {
+    return (await this.allocation(hostAllocationId(this.mesh.self), DEFAULT_ADDRESS_SPEC)).cidr;
   }
 
-  /** For the API: the whole result (address and CIDR). */
-  async allocateResult(containerId: string, spec?: string): Promise<AllocationResult> {
-    const cidr = await this.assign(containerId, spec);
-    return { containerId, address: cidr.slice(0, cidr.indexOf('/')), cidr };
+  /** For the API: the whole result (address and CIDR) of a parsed spec. */
+  async allocateResult(containerId: string, spec: AddressSpec = DEFAULT_ADDRESS_SPEC): Promise<IpamAllocateResult> {
+    const { address, cidr } = await this.allocation(containerId, spec);
+    return { containerId, address, cidr };
+  }
+
+  /** Claims a static spec or allocates from the spec's subnet; answers once durable. */
+  private async allocation(containerId: string, spec: AddressSpec): Promise<AllocationResult> {
+    this.requireServing();
+    const result = spec.kind === 'static' ? this.ipam.claim(containerId, spec.cidr) : await this.ipam.allocate(containerId, spec.kind === 'subnet' ? spec.subnet : undefined);
+    await this.store.durable();
+    return result;
   }
 
   lookupResult(containerId: string): IpamLookupResult {

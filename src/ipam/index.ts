@@ -15,7 +15,6 @@ export { SqliteStore, IPAM_DB_FILE, IPAM_DB_FILES, type SqliteStoreOptions } fro
 export { IpamSubsystem, IPAM_SUBSYSTEM, hostAllocationId, type IpamSubsystemComponents } from './daemon.js';
 export { createIpamSubsystem, type IpamBuildComponents, type IpamBuildInit, type IpamFactoryOverrides } from './daemon-factory.js';
 export { parseIpamOptions, ipamArgs, DEFAULT_IPALLOC_RANGE, type IpamLaunchConfig, type RawIpamOptions } from './daemon-options.js';
-export { parseAddressSpec, formatAddressSpec, type AddressSpec, type AllocateSpec } from './address-spec.js';
 export type * from './daemon-types.js';
 export * from './cidr.js';
 

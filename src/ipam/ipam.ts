@@ -25,11 +25,12 @@
  */
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
+import { type Cidr as CoreCidr, type NetworkCidr, parseCidr as parseCoreCidr } from '../core/net.js';
 import type { GossipData, Gossiper } from '../mesh/types.js';
 import { removePeers, resetPeer } from './admin.js';
 import { AllocationTable, keyOf, parseAllocationId } from './allocations.js';
 import type { BootstrapMode } from './bootstrap.js';
-import { type Address, type Cidr, cidrEquals, cidrWithin, formatCidr, parseCidr } from './cidr.js';
+import { type Address, type Cidr, cidrEquals, cidrOf, cidrWithin, formatCidr, parseCidr } from './cidr.js';
 import { type IpamComponents, type IpamInit, resolveIpamSettings } from './config.js';
 import { Consensus } from './consensus.js';
 import { IpamContext } from './context.js';
@@ -173,9 +174,9 @@ export class Ipam implements Gossiper {
    * An address for `containerId` in `subnet` (default subnet if omitted). Idempotent: the same id
    * and subnet get the same address, also within the grace period after `release`. Waits for the
    * ring or a donation up to `allocateTimeoutMs`; then ERR_UNAVAILABLE (no ring yet) or
-   * ERR_EXHAUSTED (no peer had space).
+   * ERR_EXHAUSTED (no peer had space). `subnet` as text ("a.b.c.d/n", parsed here) or a parsed block.
    */
-  allocate(containerId: string, subnet?: string): Promise<AllocationResult> {
+  allocate(containerId: string, subnet?: string | NetworkCidr): Promise<AllocationResult> {
     try {
       const id = parseAllocationId(containerId);
       const net = this.subnetArg(subnet);
@@ -189,12 +190,13 @@ export class Ipam implements Gossiper {
   }
 
   /**
-   * Records that `containerId` uses `cidr` ("a.b.c.d/n"; /32 or a bare address means the
-   * default subnet). Honoured if the address is in our space and not held by another container;
+   * Records that `containerId` uses `cidr` ("a.b.c.d/n" text or a parsed Cidr; /32 or a bare
+   * address means the default subnet). Honoured if the address is in our space and not held by another container;
    * else ERR_CONFLICT. Idempotent for the same id and address.
    */
-  claim(containerId: string, cidr: string): AllocationResult {
-    return this.allocations.claim(containerId, cidr);
+  claim(containerId: string, cidr: string | CoreCidr): AllocationResult {
+    if (typeof cidr !== 'string') return this.allocations.claim(containerId, cidr);
+    return this.allocations.claim(containerId, parseCoreCidr(cidr.includes('/') ? cidr : `${cidr}/32`, { leadingZeros: true }));
   }
 
   /**
@@ -290,9 +292,9 @@ export class Ipam implements Gossiper {
     this.consensus.evaluate();
   }
 
-  private subnetArg(subnet: string | undefined): Cidr {
+  private subnetArg(subnet: string | NetworkCidr | undefined): Cidr {
     if (subnet === undefined) return this.defaultSubnet;
-    const net = parseCidr(subnet);
+    const net = typeof subnet === 'string' ? parseCidr(subnet) : cidrOf(subnet.address, subnet.prefix);
     if (!cidrWithin(net, this.range)) throw new LoomError('ERR_INVALID_ARGUMENT', `subnet ${formatCidr(net)} is not inside the range ${formatCidr(this.range)}`);
     return net;
   }

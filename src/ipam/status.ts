@@ -1,9 +1,11 @@
 /** The IPAM snapshot behind `loom status ipam`, the JSON report and the API. */
 import type { PeerName } from '../core/ids.js';
+import type { Cidr as CoreCidr } from '../core/net.js';
 
 export interface IpamPeerStatus {
   name: PeerName;
-  nickname: string | undefined;
+  /** Absent (undefined) when the mesh does not know it. */
+  nickname?: string | undefined;
   /** Addresses this peer owns in the ring. */
   owned: number;
   /** As last reported by the peer (advisory; null until it has reported). */
@@ -51,4 +53,6 @@ export interface AllocationResult {
   address: string;
   /** The address with its subnet's prefix, "a.b.c.d/n", as a container interface wants it. */
   cidr: string;
+  /** `cidr` as a value (what the daemon hands the container runtime; never sent as JSON). */
+  value: CoreCidr;
 }

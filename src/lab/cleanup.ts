@@ -8,7 +8,10 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
-import { isAlive, labProcesses, processStartTime, terminate } from './procs.js';
+import { isAlive, labProcesses, processStartTime, signal, terminate } from './procs.js';
+import { unmountUnder } from './mounts.js';
+import { removeShimSockets, shimSockets } from './shims.js';
+import { cgroupProcesses, netnsNamesOf, podCgroupDirs, removeCgroupDirs } from './pod-cgroups.js';
 
 export const LAB_RUN_DIR = '/run/loom-lab';
 /** A lab prefix: "lm" + 6 hex digits. Namespaces are "<prefix>-<role>". */
@@ -115,8 +118,12 @@ export async function cleanupStale(
   const result: CleanupResult = { prefixes: [], namespaces: [], killed: [] };
   for (const [prefix, names] of stale) {
     const pids = labProcesses(prefix, names);
+    const sockets = shimSockets(pids);
+    const podNetns = labPodNetns(prefix);
     await terminate(pids, 2000);
+    removeShimSockets(sockets);
     result.killed.push(...pids);
+    await removePodsAndMounts(prefix, runner, podNetns);
     for (const ns of names) {
       await runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
       rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
@@ -133,11 +140,37 @@ export async function cleanupStale(
     if (!file.endsWith('.pid') || !LAB_PREFIX_RE.test(prefix) || listedPrefixes.has(prefix) || !pattern.test(`${prefix}-ul`)) continue;
     const owner = readOwnerRecord(prefix);
     if (owner && !ownerAlive(owner) && (includeKept || !owner.kept)) {
+      await removePodsAndMounts(prefix, runner);
       removeRecord(prefix);
       result.prefixes.push(prefix);
     }
   }
   return result;
+}
+
+/**
+ * What a lab's containerd (containerd.ts) can leave that neither the namespaces nor the marked
+ * processes cover: pod processes (found by their cgroups) and their network namespaces in
+ * /run/netns (found through those processes), mounts under the lab's scratch folder
+ * (which would make removing it fail), and the pod cgroups. Call it after the lab's marked
+ * processes (containerd, its shims) are gone, with the pods' namespaces as read by
+ * `labPodNetns` BEFORE stopping those (a killed shim may take its pods with it, and then nothing
+ * tells whose a /run/netns/cni-* was). Never throws.
+ */
+export async function removePodsAndMounts(prefix: string, runner: CommandRunner, knownNetns: readonly string[] = []): Promise<void> {
+  const pods = cgroupProcesses(podCgroupDirs(prefix));
+  const netns = [...new Set([...knownNetns, ...netnsNamesOf(pods)])];
+  signal(pods, 'SIGKILL');
+  const deadline = Date.now() + 2000;
+  while (pods.some(isAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  for (const name of netns) await runner.run('ip', ['netns', 'del', name], { allowFailure: true });
+  await unmountUnder(labWorkDir(prefix), runner);
+  removeCgroupDirs(podCgroupDirs(prefix));
+}
+
+/** The /run/netns names of lab `prefix`'s live pods; read before any teardown (see removePodsAndMounts). */
+export function labPodNetns(prefix: string): string[] {
+  return netnsNamesOf(cgroupProcesses(podCgroupDirs(prefix)));
 }
 
 function removeRecord(prefix: string): void {

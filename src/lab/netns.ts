@@ -36,7 +36,9 @@ import {
   type DegradeSpec,
 } from './firewall.js';
 import { LAB_ENV_MARKER, isAlive, labProcesses, signal, terminate } from './procs.js';
-import { LAB_PREFIX_RE, LAB_RUN_DIR, labWorkDir, ownerFile, markOwnerRecordKept, writeOwnerRecord } from './cleanup.js';
+import { LAB_PREFIX_RE, LAB_RUN_DIR, labPodNetns, labWorkDir, ownerFile, markOwnerRecordKept, removePodsAndMounts, writeOwnerRecord } from './cleanup.js';
+import { cgroupProcesses, netnsNamesOf, podCgroupDirs } from './pod-cgroups.js';
+import { removeShimSockets, shimSockets } from './shims.js';
 import { registerForExit, unregisterForExit } from './exit.js';
 
 export interface LabOptions {
@@ -245,13 +247,24 @@ export class Lab {
   /**
    * Starts a long-running process inside a host and remembers its PID for destroy.
    * `logFile` receives stdout and stderr (appended); without it output is discarded.
+   * `sharedMounts`: join only the host's network namespace, keep this process's mounts and /sys.
    */
-  start(host: HostRef, cmd: string, args: readonly string[], options: { logFile?: string; env?: NodeJS.ProcessEnv } = {}): LabProcess {
+  start(
+    host: HostRef,
+    cmd: string,
+    args: readonly string[],
+    options: { logFile?: string; env?: NodeJS.ProcessEnv; sharedMounts?: boolean } = {},
+  ): LabProcess {
     this.assertLive();
     const fd = options.logFile === undefined ? 'ignore' : openSync(options.logFile, 'a');
+    const netns = this.host(host).netns;
+    // `ip netns exec` gives the process a private mount namespace and a fresh /sys (no cgroup
+    // mounts); `sharedMounts` joins only the network namespace (nsenter --net), for a daemon
+    // that mounts things others must see or manages cgroups (containerd and runc).
+    const [file, argv, where] = options.sharedMounts ? ['nsenter', [`--net=/run/netns/${netns}`, cmd, ...args], {}] : [cmd, args, { netns }];
     let child: ChildProcess;
     try {
-      child = startProcess(cmd, args, { netns: this.host(host).netns, env: this.env(options.env), logFile: fd });
+      child = startProcess(file, argv, { ...where, env: this.env(options.env), logFile: fd });
     } finally {
       if (typeof fd === 'number') closeSync(fd);
     }
@@ -398,10 +411,18 @@ export class Lab {
   async destroy(): Promise<void> {
     if (this.state === 'destroyed') return;
     this.state = 'destroyed';
-    const killed = await terminate(this.ourProcesses());
+    const ours = this.ourProcesses();
+    // containerd shims of the lab leave their sockets in /run/containerd/s when killed (shims.ts);
+    // its pods' namespaces must be read while they live (cleanup.ts removePodsAndMounts).
+    const shimSocketPaths = this.runner === systemRunner ? shimSockets(ours) : [];
+    const podNetns = this.runner === systemRunner ? labPodNetns(this.prefix) : [];
+    const killed = await terminate(ours);
     if (killed.length > 0) this.log.warn({ pids: killed }, 'needed SIGKILL');
     // A second sweep: a daemon may have forked between the first listing and its SIGTERM.
     await terminate(this.runner === systemRunner ? labProcesses(this.prefix, this.createdNetns) : [], 1000);
+    // Pods and mounts of a containerd the lab ran, if its own stop did not run (containerd.ts).
+    if (this.runner === systemRunner) await removePodsAndMounts(this.prefix, this.runner, podNetns);
+    removeShimSockets(shimSocketPaths);
     const failures: string[] = [];
     for (const ns of [...this.createdNetns].reverse()) {
       const r = await this.runner.run('ip', ['netns', 'del', ns], { allowFailure: true });
@@ -425,9 +446,17 @@ export class Lab {
   destroySync(): void {
     if (this.state !== 'live') return;
     this.state = 'destroyed';
-    signal(this.ourProcesses(), 'SIGKILL');
+    // Pods of a containerd the lab ran, with their /run/netns mounts (read first, while they
+    // live); the mounts under the scratch folder wait for the next cleanupStale (asynchronous work).
+    const pods = this.runner === systemRunner ? cgroupProcesses(podCgroupDirs(this.prefix)) : [];
+    const podNetns = netnsNamesOf(pods);
+    const ours = this.ourProcesses();
+    const shimSocketPaths = this.runner === systemRunner ? shimSockets(ours) : [];
+    signal(ours, 'SIGKILL');
+    removeShimSockets(shimSocketPaths);
+    signal(pods, 'SIGKILL');
     const batch = `${LAB_RUN_DIR}/${this.prefix}.batch`;
-    writeFileSync(batch, this.createdNetns.map((ns) => `netns del ${ns}`).join('\n') + '\n');
+    writeFileSync(batch, [...podNetns, ...this.createdNetns].map((ns) => `netns del ${ns}`).join('\n') + '\n');
     startProcess('ip', ['-force', '-batch', batch], { detached: true }).unref();
     for (const ns of this.createdNetns) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
     rmSync(this.workDir, { recursive: true, force: true });

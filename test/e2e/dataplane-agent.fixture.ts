@@ -7,12 +7,13 @@ import { LinuxDataplane } from '../../src/dataplane/linux/index.js';
 import { parseDesiredDataplane } from '../../src/dataplane/index.js';
 import { ContainerRuntime, type RunSpec } from '../../src/containers/index.js';
 import { silentLogger } from '../../src/core/logger.js';
+import { parseCidr } from '../../src/core/net.js';
 import { systemRunner } from '../../src/os/runner.js';
 
 type Command =
   | { op: 'apply'; desired: unknown }
   | { op: 'read'; names: { bridge: string; vxlan: string } }
-  | { op: 'run'; stateDir: string; spec: RunSpec }
+  | { op: 'run'; stateDir: string; spec: Omit<RunSpec, 'cidr'> & { cidr: string } }
   | { op: 'teardown'; stateDir: string; names: { bridge: string; vxlan: string } };
 
 async function main(): Promise<unknown> {
@@ -26,7 +27,8 @@ async function main(): Promise<unknown> {
       return { links: Object.fromEntries(current.links), fdb: current.fdb };
     }
     case 'run':
-      return new ContainerRuntime({}, { stateDir: command.stateDir }).run(command.spec);
+      // The spec arrives as JSON: its address is text, parsed here (the fixture's edge).
+      return new ContainerRuntime({}, { stateDir: command.stateDir }).run({ ...command.spec, cidr: parseCidr(command.spec.cidr) });
     case 'teardown': {
       const runtime = new ContainerRuntime({}, { stateDir: command.stateDir, stopGraceMs: 500 });
       const removed = [];

@@ -30,8 +30,17 @@ export const launchCommand: CliCommand = {
       .option('--dataplane <mode>', 'kernel data plane and relay: on, off or auto (default auto: on, unless not root; env LOOM_DATAPLANE)')
       .option('--mtu <n>', `MTU of the container segment, the same on every peer (default ${FASTDP_MTU}, or ${SEALED_MTU} with --password: what kernel VXLAN, or the sealed relay, carries on a 1500-byte underlay; env LOOM_MTU)`)
       .option('--no-fastdp', 'never use kernel VXLAN: every peer through the user-space relay')
+      .option('--no-masq', 'do not masquerade what containers send outside the Loom range (the host still forwards it)')
       .option('--trusted-subnets <cidr,...>', 'with --password, peers in these underlay subnets use kernel VXLAN, unencrypted')
       .option('--dns-resolv-conf <file>', 'upstream resolvers for other names (default /etc/resolv.conf; /etc/netns/NS/resolv.conf in a named namespace NS)')
+      .option('--kube-peers', 'find peers from the Kubernetes API (in-cluster service account, or --kube-api) and reclaim deleted nodes\' address space')
+      .option('--kube-api <url>', 'Kubernetes API server, http(s)://host[:port] (default in a pod: KUBERNETES_SERVICE_HOST/PORT)')
+      .option('--kube-token-file <file>', 'bearer token file (default in a pod: the service-account token)')
+      .option('--kube-ca-file <file>', 'CA bundle of the API server (default in a pod: the service-account CA)')
+      .option('--kube-node-name <name>', 'this host\'s Node name (env NODE_NAME)')
+      .option('--kube-namespace <ns>', 'namespace of the peer ConfigMap (env POD_NAMESPACE, default kube-system)')
+      .option('--kube-configmap <name>', 'name of the peer ConfigMap (default loom-peers)')
+      .option('--no-kube-reclaim', 'do not reclaim the address space of deleted nodes')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
         const config = parseLaunchOptions(opts, peers, ctx.env);
         // The daemon's modules (HTTP server, metrics, pino) load only for launch.

@@ -1,6 +1,6 @@
 /**
  * The data plane's part of `loom launch`: `--dataplane on|off|auto`, `--mtu N`, `--no-fastdp`,
- * `--trusted-subnets CIDR,...`. Parsed once at the edge; `dataplaneArgs` gives them back as flags
+ * `--trusted-subnets CIDR,...`, `--no-masq`. Parsed once at the edge; `dataplaneArgs` gives them back as flags
  * for the re-executed foreground daemon.
  */
 import { existsSync } from 'node:fs';
@@ -28,6 +28,11 @@ export interface DataplaneLaunchConfig {
   fastdp: boolean;
   /** Normalised "a.b.c.d/n" entries of `--trusted-subnets`. */
   trustedSubnets: string[];
+  /**
+   * False with `--no-masq`: containers' traffic to the outside leaves unmasqueraded (the host
+   * still forwards it; the outside then needs a route back to the Loom range). See egress.ts.
+   */
+  masquerade: boolean;
   /** LOOM_RELAY_PATH (tap | vxlan-port); default tap where /dev/net/tun exists. */
   relayPath: RelayPath;
   /**
@@ -43,6 +48,8 @@ export interface RawDataplaneOptions {
   /** Commander's `--no-fastdp` sets this to false. */
   fastdp?: boolean;
   trustedSubnets?: string;
+  /** Commander's `--no-masq` sets this to false. */
+  masq?: boolean;
 }
 
 const MODES: readonly DataplaneMode[] = ['on', 'off', 'auto'];
@@ -68,6 +75,7 @@ export function parseDataplaneOptions(
     mtu: mtuText === undefined ? defaultSegmentMtu(encrypted) : parseSegmentMtu(mtuText, raw.mtu === undefined ? 'LOOM_MTU' : '--mtu'),
     fastdp: raw.fastdp ?? true,
     trustedSubnets: parseTrustedSubnets(raw.trustedSubnets ?? '').map((s) => s.text),
+    masquerade: raw.masq ?? true,
     relayPath: parseRelayPath(env['LOOM_RELAY_PATH'], tunExists),
     underTestRunner: env['NODE_TEST_CONTEXT'] !== undefined,
   };
@@ -85,5 +93,6 @@ export function dataplaneArgs(config: DataplaneLaunchConfig): string[] {
     '--mtu', String(config.mtu),
     ...(config.fastdp ? [] : ['--no-fastdp']),
     ...(config.trustedSubnets.length > 0 ? ['--trusted-subnets', config.trustedSubnets.join(',')] : []),
+    ...(config.masquerade ? [] : ['--no-masq']),
   ];
 }

@@ -10,6 +10,8 @@
  *   logged and retried, not fatal (status shows it as lastError).
  * - `stop` closes the relay but leaves bridge, vxlan device and FDB in place (fast-path flows
  *   survive a router restart or crash; relayed ones resume when the relay is back).
+ * - Egress (forwarding + the masquerade table, egress.ts): applied in `start` after the bridge,
+ *   left in place by `stop` (see controller/egress.ts); report section `dataplane.egress`.
  * - Relayed frames meet the kernel through the relay's TAP device `tap-loom` on the bridge
  *   (opened in `start`, gone with the process), or, with LOOM_RELAY_PATH=vxlan-port or without
  *   /dev/net/tun, through kernel VXLAN FDB entries to one local UDP port per peer (the first
@@ -24,9 +26,12 @@ import type { RouterApi } from '../../mesh/types.js';
 import { systemRunner } from '../../os/runner.js';
 import { TapDevice } from '../../os/tap.js';
 import { LinuxDataplane } from '../linux/linux-dataplane.js';
+import { LinuxEgress } from '../linux/egress.js';
+import { validateEgressSpec } from '../egress.js';
 import { Relay } from '../relay/relay.js';
 import { ETHERNET_HEADER_BYTES, VXLAN_HEADER_BYTES } from '../relay/wire.js';
-import { DataplaneController } from './controller.js';
+import { DataplaneController, type DataplaneStatus } from './controller.js';
+import { EgressController, type EgressStatus } from './egress.js';
 import type { DataplaneLaunchConfig, DataplaneMode, RelayPath } from './launch-options.js';
 import { fileMemory } from './memory.js';
 import { RelayDriver } from './relay-driver.js';
@@ -50,6 +55,8 @@ export class DataplaneSubsystem implements Subsystem {
     readonly driver: RelayDriver | null = null,
     /** The TAP device to open for the relay, or null (vxlan-port path). */
     private readonly tapName: string | null = null,
+    /** Forwarding and masquerade for containers' traffic to the outside; null = leave them alone. */
+    readonly egress: EgressController | null = null,
   ) {}
 
   async start(): Promise<void> {
@@ -64,14 +71,16 @@ export class DataplaneSubsystem implements Subsystem {
     }
     this.controller.start();
     await this.controller.applyNow();
+    await this.egress?.start();
   }
 
   /** The `dataplane` section of `/report`. */
-  report(): ReturnType<DataplaneController['status']> {
-    return this.controller.status();
+  report(): DataplaneStatus & { egress?: EgressStatus } {
+    return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}) };
   }
 
   async stop(): Promise<void> {
+    this.egress?.stop();
     await this.controller.stop();
     await this.driver?.stop();
     await this.relay?.stop();
@@ -145,6 +154,8 @@ export interface DataplaneBuildInit {
   /** The mesh has a password: the relay seals. */
   encrypted: boolean;
   stateDir: string;
+  /** The Loom allocation range (--ipalloc-range): what egress masquerades. */
+  egressRange: string;
 }
 
 /**
@@ -192,8 +203,13 @@ export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBui
     },
     { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
   );
+  const egressLogger = logger.child({ component: 'egress' });
+  const egress = new EgressController(
+    { applier: new LinuxEgress({ runner: systemRunner, logger: egressLogger }), clock, logger: egressLogger },
+    validateEgressSpec({ range: init.egressRange, bridge: controller.settings.bridge, masquerade: options.masquerade }),
+  );
   logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
-  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null);
+  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null, egress);
 }
 
 function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[], relayPath: RelayPath): void {

@@ -47,6 +47,45 @@ test('typed client: body for POST, query for GET, answers parsed; an answer off 
 test('every route table entry names a method and an absolute path; the container routes are the ones docs/API.md lists', () => {
   assert.deepEqual(
     Object.values(CONTAINER_ROUTES).map((r) => `${r.method} ${r.path}`),
-    ['GET /containers', 'POST /containers', 'POST /containers/attach', 'POST /containers/detach', 'POST /containers/remove'],
+    ['GET /containers', 'POST /containers', 'POST /containers/attach', 'POST /containers/detach', 'DELETE /containers/:id'],
   );
+});
+
+test('path parameters: the client puts :name fields in the path (percent-encoded), the server decodes them; an exact path wins only for its own method', async () => {
+  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const seen: unknown[] = [];
+  server.route('DELETE', '/things/:id', async (req) => {
+    seen.push({ params: req.params, body: await req.body() });
+    return { json: { id: req.params['id'] } };
+  });
+  server.route('POST', '/things/special', () => ({ json: { special: true } }));
+  const { port } = await server.listen();
+  try {
+    const routes = defineRoutes({
+      remove: { method: 'DELETE', path: '/things/:id', request: z.object({ id: z.string() }), response: z.object({ id: z.string() }) },
+      special: { method: 'POST', path: '/things/special', response: z.object({ special: z.literal(true) }) },
+    });
+    const loom = new LoomClient({ address: `127.0.0.1:${port}` });
+    const client = typedClient(loom, routes);
+    assert.deepEqual(await client.remove({ id: 'a b/c?d%' }), { id: 'a b/c?d%' }, 'reserved characters survive the trip');
+    assert.deepEqual(await client.remove({ id: 'special' }), { id: 'special' }, 'DELETE /things/special is the pattern: the exact path has only POST');
+    assert.deepEqual(await client.special(), { special: true });
+    assert.deepEqual(seen, [
+      { params: { id: 'a b/c?d%' }, body: undefined },
+      { params: { id: 'special' }, body: undefined },
+    ]);
+    await assert.rejects(loom.call('DELETE', '/things/%E0%A4%A'), isCode('ERR_INVALID_ARGUMENT'), 'bad percent-encoding');
+    await assert.rejects(loom.call('DELETE', '/things/'), isCode('ERR_NOT_FOUND'), 'a parameter is never empty');
+    await assert.rejects(loom.call('DELETE', '/things/a/b'), isCode('ERR_NOT_FOUND'), 'a parameter is one segment');
+    await assert.rejects(loom.call('GET', '/things/x'), (e) => isCode('ERR_NOT_FOUND')(e) && /use DELETE/.test((e as Error).message), 'the message names the accepted method');
+    assert.deepEqual(
+      server.registeredRoutes().filter((r) => r.path.startsWith('/things')),
+      [
+        { method: 'DELETE', path: '/things/:id' },
+        { method: 'POST', path: '/things/special' },
+      ],
+    );
+  } finally {
+    await server.close();
+  }
 });

@@ -219,3 +219,16 @@ test('the CNI plugin side loads only node built-ins, its own folder\'s plugin fi
   assert.deepEqual(outside, [], 'the plugin side stays small');
   assert.ok(seen.has('cni/plugin.ts') && seen.has('os/runner.ts'), 'the walk follows imports (guards against a vacuous pass)');
 });
+
+test('src/kube loads only with --kube-peers: outside it, only its launch options and lazy front are imported (and cluster-size, dynamically)', () => {
+  const LIGHT = /^kube\/(launch-options|lazy)\.ts$/;
+  const outside = allWithDynamic.filter((i) => !i.file.startsWith('kube/') && (target(i) ?? '').startsWith('kube/'));
+  assert.ok(outside.some((i) => i.file === 'daemon/subsystems.ts'), 'the composition root builds the kube subsystem (guards against a vacuous pass)');
+  const heavyStatic = outside.filter((i) => !i.typeOnly && !LIGHT.test(target(i) ?? '') && !dynamicImportsOf(join(SRC, i.file)).some((d) => d.spec === i.spec));
+  assert.deepEqual(heavyStatic, []);
+  // The lazy front and the launch options import nothing of src/kube at run time but each other.
+  const fronts = all.filter((i) => LIGHT.test(i.file) && !i.typeOnly && (target(i) ?? '').startsWith('kube/') && !LIGHT.test(target(i) ?? ''));
+  assert.deepEqual(fronts, []);
+  // And src/kube stands below the daemon: it never imports it.
+  assert.deepEqual(allWithDynamic.filter((i) => i.file.startsWith('kube/') && /^(daemon|cli)\//.test(target(i) ?? '')), []);
+});

@@ -13,6 +13,7 @@ import { detachBody } from '../../../src/cli/commands/detach.js';
 import { runCli, EXIT_ERROR, EXIT_OK } from '../../../src/cli/run.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
+import { parseCidr } from '../../../src/core/net.js';
 import { cliContext } from '../../helpers/cli-context.js';
 
 const capture = cliContext;
@@ -64,10 +65,10 @@ test('attach/detach/expose/hide through the API: bodies reach the services, resu
     assert.equal(await out('expose', 'net:10.33.0.0/24'), '10.33.0.20/24\n');
     assert.equal(await out('hide', '10.33.0.20/24'), '10.33.0.20/24\n');
     assert.deepEqual(calls, [
-      ['attach', { pid: 4242 }, ''],
-      ['attach', { path: '/run/netns/a' }, '10.32.0.9/12'],
+      ['attach', { pid: 4242 }, { kind: 'default' }],
+      ['attach', { path: '/run/netns/a' }, { kind: 'static', cidr: parseCidr('10.32.0.9/12') }],
       ['detachTarget', { pid: 4242 }, undefined],
-      ['detach', 'web', '10.32.0.9/12'],
+      ['detach', 'web', parseCidr('10.32.0.9/12')],
       ['expose', undefined],
       ['expose', 'net:10.33.0.0/24'],
       ['hide', '10.33.0.20/24'],

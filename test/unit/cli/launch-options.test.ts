@@ -55,3 +55,17 @@ test('launch DNS options reach the daemon config, and the background re-executio
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('launch --no-masq reaches the data plane config (masquerade off) and survives the background re-execution', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loom-launchopts-'));
+  try {
+    const byDefault = await launchConfigOf(['--state-dir', dir]);
+    assert.equal(byDefault.config?.dataplane.masquerade, true);
+    const off = await launchConfigOf(['--state-dir', dir, '--no-masq']);
+    assert.equal(off.config?.dataplane.masquerade, false);
+    assert.ok(foregroundArgs(off.config).includes('--no-masq'));
+    assert.equal((await launchConfigOf(foregroundArgs(off.config).slice(2))).config?.dataplane.masquerade, false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { CniSubsystem } from '../../../src/cni/daemon.js';
 import { CniStore } from '../../../src/cni/store.js';
 import { FakeClock } from '../../../src/core/clock.js';
+import { parseCidr } from '../../../src/core/net.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
 import type { Logger } from '../../../src/core/logger.js';
 
@@ -36,7 +37,7 @@ function rig(fail?: (cmd: string, args: readonly string[]) => boolean) {
     ipam: {
       assign: async (id: string) => {
         held.set(id, '10.32.0.9/12');
-        return '10.32.0.9/12';
+        return parseCidr('10.32.0.9/12');
       },
       release: async (id: string) => (held.delete(id) ? 1 : 0),
       covers: () => true,

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attachmentId, ContainersSubsystem } from '../../../src/containers/daemon.js';
 import type { ProcessTable } from '../../../src/containers/processes.js';
+import { type AddressSpec, formatAddressSpec, parseAddressSpec as spec } from '../../../src/core/address-spec.js';
 import { FakeClock } from '../../../src/core/clock.js';
+import { type Cidr, formatCidr, parseCidr } from '../../../src/core/net.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
@@ -48,15 +50,15 @@ function setup(withIpam = true): Setup {
   });
   let next = 7;
   const ipam = {
-    async assign(id: string, spec?: string) {
-      calls.push(`assign ${id} ${spec ?? '-'}`);
-      return spec && !spec.startsWith('net:') ? spec : `10.32.0.${next++}/12`;
+    async assign(id: string, address: AddressSpec) {
+      calls.push(`assign ${id} ${formatAddressSpec(address)}`);
+      return address.kind === 'static' ? address.cidr : parseCidr(`10.32.0.${next++}/12`);
     },
     async release(id: string) {
       calls.push(`release ${id}`);
       return 1;
     },
-    covers: (cidr: string) => /^10\.(3[2-9]|4[0-7])\./.test(cidr),
+    covers: (cidr: Cidr) => /^10\.(3[2-9]|4[0-7])\./.test(formatCidr(cidr)),
   };
   const alive = new Map([[PID, 777]]);
   const containers = new ContainersSubsystem(
@@ -73,19 +75,19 @@ function commands(r: RecordingRunner): string[] {
 test('attach with no address or net:... takes an IPAM address for an id stable per target; detach releases it once', async () => {
   const s = setup();
   try {
-    const first = await s.containers.attach({ pid: PID }, '');
-    assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 -`]);
+    const first = await s.containers.attach({ pid: PID }, spec(''));
+    assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 net:default`]);
     assert.equal(first.cidr, '10.32.0.7/12');
     assert.equal(first.ipamId, `attach:pid:${PID}:777`);
     assert.ok(commands(s.runner).includes(`nsenter --target ${PID} --net ip addr add 10.32.0.7/12 dev ethwe`));
 
     s.hasEthwe.value = true;
-    const second = await s.containers.attach({ pid: PID }, 'net:10.32.1.0/24');
+    const second = await s.containers.attach({ pid: PID }, spec('net:10.32.1.0/24'));
     assert.equal(s.calls[1], `assign attach:pid:${PID}:777 net:10.32.1.0/24`);
     assert.equal(s.containers.attachments().length, 2);
 
     s.runner.calls.length = 0;
-    const one = await s.containers.detachTarget({ pid: PID }, second.cidr);
+    const one = await s.containers.detachTarget({ pid: PID }, parseCidr(second.cidr));
     assert.deepEqual(one.map((a) => a.cidr), [second.cidr]);
     assert.deepEqual(commands(s.runner), [`nsenter --target ${PID} --net ip addr del ${second.cidr} dev ethwe`]);
     assert.equal(s.calls.length, 2, 'the id still holds the first address: nothing released yet');
@@ -104,15 +106,15 @@ test('attach with no address or net:... takes an IPAM address for an id stable p
 test('attach: a static address inside the range is claimed, outside it used as given (no IPAM call)', async () => {
   const s = setup();
   try {
-    const outside = await s.containers.attach({ pid: PID }, '192.168.77.5/24');
+    const outside = await s.containers.attach({ pid: PID }, spec('192.168.77.5/24'));
     assert.equal(outside.cidr, '192.168.77.5/24');
     assert.equal(outside.ipamId, undefined);
     assert.deepEqual(s.calls, []);
     s.hasEthwe.value = true;
-    const inside = await s.containers.attach({ pid: PID }, '10.40.0.9/12');
+    const inside = await s.containers.attach({ pid: PID }, spec('10.40.0.9/12'));
     assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 10.40.0.9/12`]);
     assert.equal(inside.cidr, '10.40.0.9/12');
-    await s.containers.detachTarget({ pid: PID }, '192.168.77.5/24');
+    await s.containers.detachTarget({ pid: PID }, parseCidr('192.168.77.5/24'));
     assert.equal(s.calls.length, 1, 'an address IPAM never gave is not released');
   } finally {
     s.done();
@@ -126,7 +128,7 @@ test('attach by netns path: the id is the namespace file (device, inode), the sa
     writeFileSync(path, '');
     const st = statSync(path);
     assert.equal(attachmentId({ path }, fakeProcesses(new Map())), `attach:netns:${st.dev}:${st.ino}`);
-    await s.containers.attach({ path }, 'net:default');
+    await s.containers.attach({ path }, spec('net:default'));
     assert.deepEqual(s.calls, [`assign attach:netns:${st.dev}:${st.ino} net:default`]);
     assert.throws(() => attachmentId({ path: join(s.dir, 'missing') }, fakeProcesses(new Map())), (e) => isLoomError(e, 'ERR_NOT_FOUND'));
   } finally {
@@ -141,7 +143,7 @@ test('attach: a reused PID (other start time) gets another id; a gone PID is ERR
   assert.notEqual(attachmentId({ pid: PID }, fakeProcesses(processes)), a);
   const s = setup();
   try {
-    await assert.rejects(s.containers.attach({ pid: 9999 }, ''), (e) => isLoomError(e, 'ERR_NOT_FOUND'));
+    await assert.rejects(s.containers.attach({ pid: 9999 }, spec('')), (e) => isLoomError(e, 'ERR_NOT_FOUND'));
     assert.deepEqual(s.calls, []);
     assert.deepEqual(s.runner.calls, []);
   } finally {
@@ -153,16 +155,16 @@ test('attach that fails after the allocation releases it, unless an earlier atta
   const s = setup();
   try {
     s.failLinkAdd.value = true;
-    await assert.rejects(s.containers.attach({ pid: PID }, ''), (e) => isLoomError(e, 'ERR_OS_COMMAND'));
-    assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 -`, `release attach:pid:${PID}:777`]);
+    await assert.rejects(s.containers.attach({ pid: PID }, spec('')), (e) => isLoomError(e, 'ERR_OS_COMMAND'));
+    assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 net:default`, `release attach:pid:${PID}:777`]);
     assert.deepEqual(s.containers.attachments(), []);
 
     s.failLinkAdd.value = false;
-    await s.containers.attach({ pid: PID }, '');
+    await s.containers.attach({ pid: PID }, spec(''));
     s.hasEthwe.value = true;
     s.failAddrAdd.value = true;
     s.calls.length = 0;
-    await assert.rejects(s.containers.attach({ pid: PID }, 'net:10.32.1.0/24'), (e) => isLoomError(e, 'ERR_OS_COMMAND'));
+    await assert.rejects(s.containers.attach({ pid: PID }, spec('net:10.32.1.0/24')), (e) => isLoomError(e, 'ERR_OS_COMMAND'));
     assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 net:10.32.1.0/24`], 'the id holds the first attachment: not released');
     assert.equal(s.containers.attachments().length, 1);
   } finally {
@@ -173,9 +175,9 @@ test('attach that fails after the allocation releases it, unless an earlier atta
 test('attach without IPAM: net:default is ERR_UNAVAILABLE; a static address still works', async () => {
   const s = setup(false);
   try {
-    await assert.rejects(s.containers.attach({ pid: PID }, 'net:default'), (e) => isLoomError(e, 'ERR_UNAVAILABLE') && /a\.b\.c\.d\/n/.test(e.message));
+    await assert.rejects(s.containers.attach({ pid: PID }, spec('net:default')), (e) => isLoomError(e, 'ERR_UNAVAILABLE') && /a\.b\.c\.d\/n/.test(e.message));
     assert.deepEqual(s.runner.calls, []);
-    assert.equal((await s.containers.attach({ pid: PID }, '10.32.0.3/12')).cidr, '10.32.0.3/12');
+    assert.equal((await s.containers.attach({ pid: PID }, spec('10.32.0.3/12'))).cidr, '10.32.0.3/12');
   } finally {
     s.done();
   }
@@ -184,7 +186,7 @@ test('attach without IPAM: net:default is ERR_UNAVAILABLE; a static address stil
 test('start: an attachment whose process died is forgotten and its address released', async () => {
   const s = setup();
   try {
-    await s.containers.attach({ pid: PID }, '');
+    await s.containers.attach({ pid: PID }, spec(''));
     s.alive.delete(PID);
     s.calls.length = 0;
     await s.containers.start();

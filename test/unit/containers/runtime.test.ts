@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ContainerRuntime, ContainerStore, type ContainerEvent, type ContainerRecord, type ProcessTable } from '../../../src/containers/index.js';
 import { FakeClock } from '../../../src/core/clock.js';
 import { isLoomError } from '../../../src/core/errors.js';
+import { parseCidr } from '../../../src/core/net.js';
 import type { ContainerId } from '../../../src/core/ids.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
 
@@ -131,8 +132,9 @@ test('remove of a process that obeys SIGTERM sends no SIGKILL', async () => {
 test('bad input is refused at the edge with stable codes, before any command runs', async () => {
   const s = setup();
   try {
-    const base = { name: 'web', cidr: '10.32.0.1/12', cmd: ['sleep', '1'], bridge: 'loom', mtu: 1450 };
-    for (const bad of [{ name: '-web' }, { name: 'a'.repeat(64) }, { cidr: '10.32.0.1' }, { cidr: '10.32.0.300/12' }, { mac: 'ff:ff:ff:ff:ff:ff' }, { cmd: [] }, { bridge: 'a/b' }, { mtu: 10 }]) {
+    const base = { name: 'web', cidr: parseCidr('10.32.0.1/12'), cmd: ['sleep', '1'], bridge: 'loom', mtu: 1450 };
+    const address = base.cidr.address;
+    for (const bad of [{ name: '-web' }, { name: 'a'.repeat(64) }, { cidr: { address, prefix: 0 } }, { cidr: { address, prefix: 33 } }, { mac: 'ff:ff:ff:ff:ff:ff' }, { cmd: [] }, { bridge: 'a/b' }, { mtu: 10 }]) {
       await assert.rejects(s.rt.run({ ...base, ...bad }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'), JSON.stringify(bad));
     }
     assert.deepEqual(s.runner.calls, []);

@@ -9,6 +9,8 @@ import { FakeClock } from '../../../src/core/clock.js';
 import { LoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { HostAddressSubsystem } from '../../../src/daemon/host-address.js';
+import { formatAddressSpec, type AddressSpec } from '../../../src/core/address-spec.js';
+import { formatCidr, parseCidr, type Cidr } from '../../../src/core/net.js';
 import { buildHostAddress } from '../../../src/daemon/subsystems.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
 import type { SubsystemComponents } from '../../../src/daemon/subsystem.js';
@@ -133,4 +135,30 @@ test('the factory builds nothing without the kernel data plane (unit-test daemon
   const dns = {} as DnsSubsystem;
   assert.equal(buildHostAddress(components, { dataplane: null, ipam, dns }), null);
   assert.deepEqual(routes, ['POST /expose', 'POST /hide'], 'the expose routes answer ERR_UNAVAILABLE without it');
+});
+
+test('gatewayFor (egress): the host address for its own subnet, an exposed net:SUBNET address for another, none outside the range', async () => {
+  const f = fakes(0, '10.32.0.1/16');
+  const assigned: string[] = [];
+  const ipam = {
+    ...f.ipam,
+    async assign(id: string, spec: AddressSpec) {
+      assigned.push(`${id} ${formatAddressSpec(spec)}`);
+      return parseCidr('10.33.0.1/16');
+    },
+    release: async () => 1,
+    lookup: () => [],
+    covers: (cidr: Cidr) => /^10\.(3[2-9]|4[0-7])\./.test(formatCidr(cidr)),
+  };
+  const sub = new HostAddressSubsystem({ ipam, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  assert.equal(await sub.gatewayFor(parseCidr('10.32.0.9/16')), '10.32.0.1', 'before the background pass: allocated (the same id, the same answer)');
+  assert.equal(await sub.gatewayFor(parseCidr('10.32.7.9/16')), '10.32.0.1');
+  assert.deepEqual(assigned, [], 'the default subnet needs no extra address');
+  assert.equal(await sub.gatewayFor(parseCidr('10.33.0.9/16')), '10.33.0.1');
+  assert.deepEqual(assigned, ['expose:net:10.33.0.0/16 net:10.33.0.0/16'], 'another subnet: expose net:SUBNET, once per host and subnet (IPAM answers the same for the same id)');
+  assert.equal(await sub.gatewayFor(parseCidr('192.168.1.5/24')), null, 'outside the range: the user\'s own network');
+  const cmds = f.runner.calls.map((c) => [c.cmd, ...c.args].join(' '));
+  assert.deepEqual(new Set(cmds), new Set(['ip addr replace 10.32.0.1/16 dev loom', 'ip addr replace 10.33.0.1/16 dev loom']), 'each gateway on the bridge (replace: idempotent)');
+  const noIpam = new HostAddressSubsystem({ dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom', fixedNameserver: '10.99.0.1' });
+  assert.equal(await noIpam.gatewayFor(parseCidr('10.32.0.9/16')), null);
 });

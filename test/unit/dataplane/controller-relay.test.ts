@@ -259,7 +259,7 @@ test('trusted subnets and data plane launch options are parsed at the edge', () 
   for (const bad of ['10.0.0.0/33', 'fe80::/10', 'ten/8', '10.0.0.0']) assert.throws(() => parseTrustedSubnets(bad), { code: 'ERR_INVALID_ARGUMENT' }, bad);
 
   const defaults = parseDataplaneOptions({}, {}, false, () => true);
-  assert.deepEqual(defaults, { mode: 'auto', mtu: 1450, fastdp: true, trustedSubnets: [], relayPath: 'tap', underTestRunner: false });
+  assert.deepEqual(defaults, { mode: 'auto', mtu: 1450, fastdp: true, trustedSubnets: [], masquerade: true, relayPath: 'tap', underTestRunner: false });
   assert.equal(parseDataplaneOptions({}, {}, false, () => false).relayPath, 'vxlan-port', 'no /dev/net/tun: the VXLAN-port path');
   assert.equal(parseDataplaneOptions({}, { LOOM_RELAY_PATH: 'vxlan-port' }, false, () => true).relayPath, 'vxlan-port');
   assert.equal(parseDataplaneOptions({}, { LOOM_RELAY_PATH: 'tap' }, false, () => false).relayPath, 'tap');
@@ -271,7 +271,9 @@ test('trusted subnets and data plane launch options are parsed at the edge', () 
   assert.equal(parseDataplaneOptions({}, { LOOM_DATAPLANE: 'off', LOOM_MTU: '1450' }, false).mode, 'off');
   assert.equal(parseDataplaneOptions({ dataplane: 'on' }, { LOOM_DATAPLANE: 'off' }, false).mode, 'on', 'the flag wins');
   for (const encrypted of [false, true]) {
-    const full = parseDataplaneOptions({ dataplane: 'on', mtu: '1300', fastdp: false, trustedSubnets: '10.0.0.0/8' }, {}, encrypted);
+    const full = parseDataplaneOptions({ dataplane: 'on', mtu: '1300', fastdp: false, trustedSubnets: '10.0.0.0/8', masq: false }, {}, encrypted);
+    assert.equal(full.masquerade, false, '--no-masq');
+    assert.ok(dataplaneArgs(full).includes('--no-masq'), '--no-masq travels to the foreground daemon');
     assert.deepEqual(parseDataplaneOptions(Object.fromEntries(pairs(dataplaneArgs(full))), {}, encrypted), full, 'the flags for the foreground daemon round-trip');
     const byDefault = parseDataplaneOptions({}, {}, encrypted);
     assert.deepEqual(parseDataplaneOptions(Object.fromEntries(pairs(dataplaneArgs(byDefault))), {}, !encrypted), byDefault, 'the default MTU travels as a flag');
@@ -287,6 +289,7 @@ function pairs(args: string[]): Array<[string, unknown]> {
   for (let i = 0; i < args.length; i++) {
     const flag = args[i]!;
     if (flag === '--no-fastdp') out.push(['fastdp', false]);
+    else if (flag === '--no-masq') out.push(['masq', false]);
     else out.push([flag.slice(2).replace(/-(.)/g, (_, c: string) => c.toUpperCase()), args[++i]]);
   }
   return out;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { isLoomError } from '../../../src/core/index.js';
-import { formatAddressSpec, parseAddressSpec } from '../../../src/ipam/address-spec.js';
+import { formatAddressSpec, parseAddressSpec } from '../../../src/core/address-spec.js';
+import { parseCidr, parseNetworkCidr } from '../../../src/core/net.js';
 import { ipamArgs, parseIpamOptions } from '../../../src/ipam/daemon-options.js';
 import { parseLaunchOptions, foregroundArgs } from '../../../src/daemon/options.js';
 
@@ -12,15 +13,16 @@ test('address spec: the forms of run/attach/expose parse to one canonical value'
   assert.deepEqual(parseAddressSpec(undefined), { kind: 'default' });
   assert.deepEqual(parseAddressSpec(''), { kind: 'default' });
   assert.deepEqual(parseAddressSpec('net:default'), { kind: 'default' });
-  assert.deepEqual(parseAddressSpec('net:10.32.4.0/24'), { kind: 'subnet', subnet: '10.32.4.0/24' });
-  assert.deepEqual(parseAddressSpec(' 10.32.4.7/24 '), { kind: 'static', cidr: '10.32.4.7/24' });
-  assert.deepEqual(parseAddressSpec('010.32.4.7/24'), { kind: 'static', cidr: '10.32.4.7/24' }, 'canonical text');
-  assert.deepEqual(parseAddressSpec('10.32.0.0/12'), { kind: 'static', cidr: '10.32.0.0/12' }, 'syntax only; IPAM refuses a network address');
+  assert.deepEqual(parseAddressSpec('net:10.32.4.0/24'), { kind: 'subnet', subnet: parseNetworkCidr('10.32.4.0/24') });
+  assert.deepEqual(parseAddressSpec(' 10.32.4.7/24 '), { kind: 'static', cidr: parseCidr('10.32.4.7/24') });
+  assert.deepEqual(parseAddressSpec('010.32.4.7/24'), { kind: 'static', cidr: parseCidr('10.32.4.7/24') }, 'leading zeros, as IPAM always took them');
+  assert.deepEqual(parseAddressSpec('10.32.0.0/12'), { kind: 'static', cidr: parseCidr('10.32.0.0/12') }, 'syntax only; IPAM refuses a network address');
+  assert.deepEqual(parseAddressSpec('net:0.0.0.0/0'), { kind: 'subnet', subnet: parseNetworkCidr('0.0.0.0/0') }, 'a subnet may be any block; IPAM checks it lies in the range');
   for (const text of ['net:default', 'net:10.32.4.0/24', '10.32.4.7/24']) assert.equal(formatAddressSpec(parseAddressSpec(text)), text);
 });
 
 test('address spec: bad syntax is ERR_INVALID_ARGUMENT, never another error', () => {
-  for (const bad of ['10.32.4.7', 'net:10.32.4.7/24', 'net:', 'net:10.32.0.0', 'net:10.32.0.0/33', '10.32.4.256/24', '10.32.4.7/', '/24', 'default', 'net:DEFAULT', 'x'.repeat(65), '10.32.4.7/24/1', 7, {}, ['10.0.0.1/8']]) {
+  for (const bad of ['10.32.4.7', 'net:10.32.4.7/24', 'net:', 'net:10.32.0.0', 'net:10.32.0.0/33', '10.32.4.256/24', '10.32.4.7/', '/24', 'default', 'net:DEFAULT', 'x'.repeat(65), '10.32.4.7/24/1', '10.32.4.7/0', 7, {}, ['10.0.0.1/8']]) {
     assert.throws(() => parseAddressSpec(bad), invalid, JSON.stringify(bad));
   }
   fc.assert(

@@ -1,7 +1,9 @@
 /** `loom expose` / `hide` on the host-address subsystem, without root (RecordingRunner, stand-in IPAM). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { type AddressSpec, formatAddressSpec } from '../../../src/core/address-spec.js';
 import { FakeClock } from '../../../src/core/clock.js';
+import { type Cidr, formatCidr, parseCidr } from '../../../src/core/net.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { HostAddressSubsystem } from '../../../src/daemon/host-address.js';
@@ -17,13 +19,14 @@ function setup(withIpam = true) {
       calls.push('host');
       return '10.32.0.1/12';
     },
-    async assign(id: string, spec?: string) {
-      calls.push(`assign ${id} ${spec ?? '-'}`);
+    async assign(id: string, address: AddressSpec) {
+      const spec = formatAddressSpec(address);
+      calls.push(`assign ${id} ${spec}`);
       const before = held.get(id)?.[0];
-      if (before !== undefined) return before;
-      const cidr = spec?.startsWith('net:') ? `${spec.slice(4).split('.').slice(0, 3).join('.')}.${next++}/${spec.split('/')[1]}` : spec!;
+      if (before !== undefined) return parseCidr(before);
+      const cidr = spec.startsWith('net:') ? `${spec.slice(4).split('.').slice(0, 3).join('.')}.${next++}/${spec.split('/')[1]}` : spec;
       held.set(id, [cidr]);
-      return cidr;
+      return parseCidr(cidr);
     },
     async release(id: string) {
       calls.push(`release ${id}`);
@@ -32,7 +35,7 @@ function setup(withIpam = true) {
       return n;
     },
     lookup: (id: string) => held.get(id) ?? [],
-    covers: (cidr: string) => /^10\.(3[2-9]|4[0-7])\./.test(cidr),
+    covers: (cidr: Cidr) => /^10\.(3[2-9]|4[0-7])\./.test(formatCidr(cidr)),
   };
   const host = new HostAddressSubsystem({ clock: new FakeClock(), logger: silentLogger, runner, ...(withIpam ? { ipam } : {}) }, { bridge: 'loom' });
   const cmds = () => runner.calls.map((c) => [c.cmd, ...c.args].join(' '));
