@@ -7,6 +7,7 @@
 import { ApiClient, type ApiClientInit } from '../api/client.js';
 import { typedClient, type TypedClient } from '../api/contract.js';
 import { CONTAINER_ROUTES } from '../containers/api.js';
+import { DOCKER_ROUTES } from '../docker/api.js';
 import { HOST_ADDRESS_ROUTES } from '../daemon/host-address-api.js';
 import type { DNS_ROUTES } from '../dns/api.js';
 import { IPAM_ROUTES } from '../ipam/api.js';
@@ -21,8 +22,12 @@ export class LoomClient extends ApiClient {
   /** `loom expose / hide` (src/daemon/host-address-api.ts). */
   readonly hostAddress: TypedClient<typeof HOST_ADDRESS_ROUTES>;
 
+  /** `loom attach` of a Docker container (src/docker/api.ts). */
+  readonly docker: TypedClient<typeof DOCKER_ROUTES>;
+
   constructor(init: ApiClientInit = {}) {
     super(init);
+    this.docker = typedClient(this, DOCKER_ROUTES);
     this.containers = typedClient(this, CONTAINER_ROUTES);
     this.ipam = typedClient(this, IPAM_ROUTES);
     this.hostAddress = typedClient(this, HOST_ADDRESS_ROUTES);

@@ -6,6 +6,7 @@ import { DEFAULT_HTTP_ADDR } from '../api/client.js';
 import { parseHostPort, parsePeerTarget, parsePort } from '../api/validate.js';
 import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
 import { ipamArgs, parseIpamOptions, type IpamLaunchConfig, type RawIpamOptions } from '../ipam/daemon-options.js';
+import { dockerArgs, parseDockerOptions, type DockerLaunchConfig, type RawDockerOptions } from '../docker/options.js';
 import { dataplaneArgs, parseDataplaneOptions, type DataplaneLaunchConfig, type RawDataplaneOptions } from '../dataplane/controller/launch-options.js';
 
 export const DEFAULT_PORT = 6783;
@@ -32,6 +33,8 @@ export interface LaunchConfig {
   dns: DnsLaunchConfig;
   ipam: IpamLaunchConfig;
   dataplane: DataplaneLaunchConfig;
+  /** The Docker integration (--no-docker, --docker-api, --docker-plugin-dir). */
+  docker: DockerLaunchConfig;
   /** The daemon's log level (LOOM_LOG_LEVEL, default info). */
   logLevel: LogLevel;
 }
@@ -40,7 +43,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
-export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions {
+export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions, RawDockerOptions {
   port?: string | undefined;
   name?: string | undefined;
   nickname?: string | undefined;
@@ -87,6 +90,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     dns: parseDnsOptions(raw, env),
     ipam: parseIpamOptions(raw),
     dataplane: parseDataplaneOptions(raw, env, password !== undefined),
+    docker: parseDockerOptions(raw),
     logLevel: parseLogLevel(env['LOOM_LOG_LEVEL']),
   };
 }
@@ -127,6 +131,7 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     ...dnsArgs(config.dns),
     ...ipamArgs(config.ipam),
     ...dataplaneArgs(config.dataplane),
+    ...dockerArgs(config.docker),
     '--',
     ...config.peers,
   ];

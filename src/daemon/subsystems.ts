@@ -9,6 +9,7 @@
  *   host-address  dataplane (its bridge), ipam?, dns?   (routes: ./host-address-routes.ts)
  *   containers    dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (resolver)
  *                                                   (routes: src/containers/routes.ts)
+ *   docker        dataplane (bridge, MTU, MACs), ipam, dns?   (routes: src/docker/routes.ts)
  *
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
@@ -19,6 +20,9 @@ import { createDnsSubsystem, type DnsFactoryOverrides } from '../dns/daemon-fact
 import { DNS_SUBSYSTEM, type DnsSubsystem } from '../dns/daemon.js';
 import { createIpamSubsystem, type IpamFactoryOverrides } from '../ipam/daemon-factory.js';
 import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
+import { DOCKER_SUBSYSTEM, DockerSubsystem } from '../docker/daemon.js';
+import { registerDockerRoutes } from '../docker/routes.js';
+import { systemRunner } from '../os/runner.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
@@ -87,6 +91,31 @@ export function buildContainers(
 }
 
 /**
+ * Docker's network and IPAM drivers need the bridge (kernel data plane) and IPAM; off with
+ * --no-docker. Whether a Docker daemon is there (and in our namespace) is found out at run time.
+ * The routes are registered either way (without it they answer ERR_UNAVAILABLE).
+ */
+export function buildDocker(c: SubsystemComponents, deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null }): DockerSubsystem | null {
+  const { macs, dataplane, dns, ipam } = deps;
+  const docker =
+    c.config.docker.enabled && dataplane && ipam
+      ? new DockerSubsystem(
+          { clock: c.clock, logger: c.logger, runner: systemRunner, addresses: ipam, macs: macs.source(DOCKER_SUBSYSTEM), ...(dns ? { dns } : {}) },
+          {
+            config: c.config.docker,
+            stateDir: c.stateDir.path,
+            bridge: dataplane.controller.settings.bridge,
+            mtu: dataplane.controller.settings.mtu,
+            range: c.config.ipam.range,
+            defaultSubnet: c.config.ipam.defaultSubnet ?? c.config.ipam.range,
+          },
+        )
+      : null;
+  registerDockerRoutes(c.api, docker);
+  return docker;
+}
+
+/**
  * The daemon's subsystems for one daemon, in start order. Each factory runs once (the daemon runs
  * them in order, before the router starts) and keeps what it built for the ones after it.
  */
@@ -110,6 +139,7 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
     },
     { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
     { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
+    { name: DOCKER_SUBSYSTEM, create: (c) => buildDocker(c, { macs, dataplane, dns, ipam }) },
   ];
 }
 

@@ -32,6 +32,9 @@ export const launchCommand: CliCommand = {
       .option('--no-fastdp', 'never use kernel VXLAN: every peer through the user-space relay')
       .option('--trusted-subnets <cidr,...>', 'with --password, peers in these underlay subnets use kernel VXLAN, unencrypted')
       .option('--dns-resolv-conf <file>', 'upstream resolvers for other names (default /etc/resolv.conf; /etc/netns/NS/resolv.conf in a named namespace NS)')
+      .option('--no-docker', 'do not serve Docker (network and IPAM driver "loom", loom attach of Docker containers)')
+      .option('--docker-api <url>', 'the Docker daemon to serve: unix:///path or tcp://host:port (default unix:///var/run/docker.sock)')
+      .option('--docker-plugin-dir <dir>', 'where Docker looks for plugin sockets (default /run/docker/plugins)')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
         const config = parseLaunchOptions(opts, peers, ctx.env);
         // The daemon's modules (HTTP server, metrics, pino) load only for launch.
