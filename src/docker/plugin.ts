@@ -20,7 +20,7 @@ import { formatCidr, networkOf, parseCidr, parseNetworkCidr, type NetworkCidr } 
 import type { Logger } from '../core/logger.js';
 import { macFromSeed, parseUnicastMac } from '../dataplane/addresses.js';
 import type { ContainerAddresses } from '../containers/daemon.js';
-import { decodePoolId, encodePoolId, parseRequestedPool } from './pools.js';
+import { decodePoolId, encodePoolId, parseRequestedPool, UNCHECKED_POOL } from './pools.js';
 import type { DockerEndpoint, DockerStateData, DockerStateStore } from './state.js';
 
 /** Loom's name in Docker: `-d loom`, `--ipam-driver loom`, the socket loom.sock. */
@@ -153,7 +153,7 @@ export class DockerPlugin {
       case '/IpamDriver.RequestPool':
         return this.requestPool(body);
       case '/IpamDriver.ReleasePool':
-        decodePoolId(parse(poolSchema, body, 'ReleasePool').PoolID);
+        decodePoolId(parse(poolSchema, body, 'ReleasePool').PoolID, this.defaultSubnet);
         return {};
       case '/IpamDriver.RequestAddress':
         return this.requestAddress(body);
@@ -171,12 +171,12 @@ export class DockerPlugin {
     if (req.V6) throw new LoomError('ERR_INVALID_ARGUMENT', 'Loom has no IPv6 addresses: create the network without --ipv6');
     if (req.AddressSpace !== ADDRESS_SPACE) throw new LoomError('ERR_INVALID_ARGUMENT', `unknown address space ${JSON.stringify(req.AddressSpace.slice(0, 40))} (Loom's is "${ADDRESS_SPACE}")`);
     const pool = parseRequestedPool(req.Pool, req.SubPool, this.defaultSubnet, this.range, (c) => this.addresses.covers(c));
-    return { PoolID: encodePoolId(pool), Pool: formatCidr(pool.subnet), Data: {} };
+    return { PoolID: encodePoolId(pool), Pool: pool.isDefault ? UNCHECKED_POOL : formatCidr(pool.subnet), Data: {} };
   }
 
   private async requestAddress(body: unknown): Promise<object> {
     const req = parse(requestAddressSchema, body, 'RequestAddress');
-    const pool = decodePoolId(req.PoolID);
+    const pool = decodePoolId(req.PoolID, this.defaultSubnet);
     const ipamId = `docker-${randomBytes(8).toString('hex')}`;
     let cidr: string;
     if (req.Address !== '') {
@@ -205,7 +205,7 @@ export class DockerPlugin {
 
   private async releaseAddress(body: unknown): Promise<object> {
     const req = parse(releaseAddressSchema, body, 'ReleaseAddress');
-    decodePoolId(req.PoolID);
+    decodePoolId(req.PoolID, this.defaultSubnet);
     const state = this.store.load();
     const ipamId = state.addresses[req.Address];
     if (ipamId === undefined) throw new LoomError('ERR_NOT_FOUND', `address ${req.Address.slice(0, 40)} was not handed out by Loom`);
@@ -224,7 +224,7 @@ export class DockerPlugin {
     if (data.length === 0) throw new LoomError('ERR_INVALID_ARGUMENT', 'a Loom network needs IPv4 addresses');
     const foreign = data.find((d) => d.AddressSpace !== ADDRESS_SPACE);
     if (foreign) throw new LoomError('ERR_INVALID_ARGUMENT', `Loom networks take their addresses from Loom: create it with --ipam-driver ${PLUGIN_NAME} (got address space ${JSON.stringify(foreign.AddressSpace.slice(0, 40))})`);
-    const pools = data.map((d) => encodePoolId({ subnet: parseNetworkCidr(d.Pool), range: parseNetworkCidr(d.Pool) }));
+    const pools = data.map((d) => d.Pool);
     const state = this.store.load();
     state.networks[req.NetworkID] = { id: req.NetworkID, pools };
     this.store.save(state);

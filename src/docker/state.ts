@@ -11,7 +11,7 @@ import { writeFileDurable } from '../os/durable-file.js';
 
 export interface DockerNetwork {
   id: string;
-  /** The Docker pool ids (loom:...) of its IPv4 data. */
+  /** Its IPv4 pools as Docker reports them (0.0.0.0/0 for Loom's default subnet). */
   pools: string[];
 }
 
