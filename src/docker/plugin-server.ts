@@ -1,7 +1,7 @@
 /**
  * The plugin socket: HTTP on a unix socket `<plugin dir>/loom.sock`, where Docker finds legacy
  * plugins by name. Every call is a POST with a JSON body (possibly empty); every answer is JSON
- * with Docker's plugin content type, errors as `{"Err": "..."}` (HTTP 200 would also do for
+ * with Docker's plugin content type, errors as `{"Err": "...", "Error": "..."}` (HTTP 200 would also do for
  * Docker, but a 500 keeps logs honest). Never throws on bad input: the body is bounded, parsed
  * here, and the handler's errors become Err answers.
  */
@@ -71,7 +71,9 @@ export class PluginServer {
     } catch (err) {
       const e = toLoomError(err);
       status = e.code === 'ERR_INTERNAL' ? 500 : 200;
-      answer = { Err: e.message };
+      // The network driver's protocol reads "Err", the IPAM driver's "Error" (libnetwork's
+      // remote/api and ipams/remote/api); both keys, so either side sees the message.
+      answer = { Err: e.message, Error: e.message };
       this.logger.info({ path: path.slice(0, 80), code: e.code, err: e.message }, 'docker: plugin call refused');
     }
     const out = JSON.stringify(answer);

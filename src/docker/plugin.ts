@@ -177,9 +177,13 @@ export class DockerPlugin {
   private async requestAddress(body: unknown): Promise<object> {
     const req = parse(requestAddressSchema, body, 'RequestAddress');
     const pool = decodePoolId(req.PoolID, this.defaultSubnet);
-    const ipamId = `docker-${randomBytes(8).toString('hex')}`;
+    let ipamId = `docker-${randomBytes(8).toString('hex')}`;
     let cidr: string;
     if (req.Address !== '') {
+      // Named after the address: IPAM keeps a released address for its id a while, so the same
+      // id lets `docker rm -f x; docker run --ip SAME` take it back at once.
+      ipamId = `docker-ip-${req.Address}`;
+      if (this.store.load().addresses[req.Address] !== undefined) throw new LoomError('ERR_CONFLICT', `address ${req.Address} is in use by another container`);
       const wanted = parseCidr(`${req.Address}/${pool.subnet.prefix}`);
       if (formatCidr(networkOf(wanted)) !== formatCidr(pool.subnet)) {
         throw new LoomError('ERR_INVALID_ARGUMENT', `address ${req.Address} is not in the network's subnet ${formatCidr(pool.subnet)}`);

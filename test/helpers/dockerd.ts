@@ -103,6 +103,13 @@ export class TestDockerd {
     this.pid = null;
   }
 
+  /** Stops dockerd by PID without removing anything (Docker going away), for a later `start`. */
+  async kill(): Promise<void> {
+    if (this.pid === null) return;
+    await this.lab.stopProcess(this.pid, 15_000);
+    this.pid = null;
+  }
+
   /** The dockerd PID (from its pid file, the process unshare became). */
   daemonPid(): number | null {
     try {
