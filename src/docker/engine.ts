@@ -18,7 +18,7 @@ export interface EngineContainer {
 }
 
 export interface EngineEvent {
-  type: 'container' | 'network' | string;
+  type: 'container' | 'network';
   action: string;
   /** The container id (container events) or the network id (network events). */
   actorId: string;
