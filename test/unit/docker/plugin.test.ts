@@ -235,7 +235,7 @@ test('calls are serialized: concurrent RequestAddress calls each get their own a
 });
 
 test('forgetStale frees an endpoint whose container is gone, but not one that joined just now', async () => {
-  let now = 1_000_000;
+  const now = 1_000_000;
   const ipam = fakeIpam();
   const links = recordingLinks();
   const store = memoryStateStore();
