@@ -2,7 +2,7 @@
 // `npm run bench`: every benchmark, one after the other, each in its own process and bounded in
 // time. Each prints its figures next to a baseline measured in the same run (ratios). The ones
 // that build network namespaces (dns, dataplane) need root and say so when they cannot run.
-// Usage: npm run bench [-- NAME...]   (names: control-plane ipam ipam-api relay dns dataplane)
+// Usage: npm run bench [-- NAME...]   (names: control-plane ipam ipam-api relay dns docker dataplane)
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ const BENCHES = [
   { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },
   { name: 'relay', file: 'dist/bench/relay.js', limitMs: 3 * 60_000 },
   { name: 'dns', file: 'dist/bench/dns.js', limitMs: 4 * 60_000, root: true },
+  // Two dockerds and two routers in a lab; 7 rounds of Loom vs Docker's bridge (~2 min).
+  { name: 'docker', file: 'dist/bench/docker.js', limitMs: 6 * 60_000, root: true },
   // Four underlay conditions x the relay rows and three peers: ~8 min (docs/BENCHMARKS.md).
   { name: 'dataplane', file: 'dist/bench/dataplane.js', limitMs: 16 * 60_000, root: true },
 ];
