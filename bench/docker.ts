@@ -7,8 +7,9 @@
  *
  * Setup: a lab (src/lab) with two hosts, a router and a real dockerd (docker.io 20.10) in each
  * (test/helpers/dockerd.ts: the host's netns, its own mount namespace, plugin dir and data root).
- * `docker network create -d loom --ipam-driver loom mynet` on both; a target container on mynet in
- * h2, and one on the default bridge in h1.
+ * `docker network create -d loom --ipam-driver loom mynet` on both (and `loomonly`, the same with
+ * -o loom.no-gateway-service=true: no second interface on Docker's docker_gwbridge); a target
+ * container on each in h2, and one on the default bridge in h1.
  *
  * Method: each round starts, in h1, `docker run -d` of a container whose command pings the target
  * until one answer comes back (ping -c1 -W1 in a loop) and then prints /proc/uptime. The time is
@@ -96,6 +97,9 @@ async function main(): Promise<void> {
         intervalMs: 500,
       });
     }
+    for (const d of [d1, d2]) await d.docker(['network', 'create', '-d', 'loom', '--ipam-driver', 'loom', '-o', 'loom.no-gateway-service=true', 'loomonly']);
+    await d2.docker(['run', '-d', '--net', 'loomonly', '--name', 'target2', IMAGE, 'sleep', '3600']);
+    const loomOnlyTarget = (await d2.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "loomonly").IPAddress}}', 'target2'])).stdout.trim();
     await d2.docker(['run', '-d', '--net', 'mynet', '--name', 'target', IMAGE, 'sleep', '3600']);
     const loomTarget = (await d2.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "mynet").IPAddress}}', 'target'])).stdout.trim();
     await d1.docker(['run', '-d', '--name', 'btarget', IMAGE, 'sleep', '3600']);
@@ -105,11 +109,13 @@ async function main(): Promise<void> {
     await runToFirstPing(d1, 'warm-bridge', 'bridge', bridgeTarget);
 
     const loom: number[] = [];
+    const loomOnly: number[] = [];
     const bridge: number[] = [];
     for (let i = 0; i < options.rounds; i++) {
-      const order = i % 2 === 0 ? ['loom', 'bridge'] : ['bridge', 'loom'];
+      const order = i % 2 === 0 ? ['loom', 'only', 'bridge'] : ['bridge', 'only', 'loom'];
       for (const which of order) {
         if (which === 'loom') loom.push(await runToFirstPing(d1, `l${i}`, 'mynet', loomTarget));
+        else if (which === 'only') loomOnly.push(await runToFirstPing(d1, `o${i}`, 'loomonly', loomOnlyTarget));
         else bridge.push(await runToFirstPing(d1, `b${i}`, 'bridge', bridgeTarget));
       }
     }
@@ -121,12 +127,16 @@ async function main(): Promise<void> {
       loomMedianMs: Math.round(median(loom) * 1000),
       bridgeMedianMs: Math.round(median(bridge) * 1000),
       ratio: Number((median(loom) / median(bridge)).toFixed(2)),
+      loomNoGatewayServiceMs: loomOnly.map((s) => Math.round(s * 1000)),
+      loomNoGatewayServiceMedianMs: Math.round(median(loomOnly) * 1000),
+      ratioNoGatewayService: Number((median(loomOnly) / median(bridge)).toFixed(2)),
       goal: 1.3,
     };
     console.log(`docker run -> first answered ping (median of ${options.rounds}, same run)`);
     console.log(`  Docker default bridge, same host:  ${ms(median(bridge))}   [${result.bridgeSameHostMs.join(', ')}]`);
     console.log(`  Loom network, across two hosts:    ${ms(median(loom))}   [${result.loomAcrossHostsMs.join(', ')}]`);
-    console.log(`  ratio Loom / bridge: ${result.ratio}x (goal <= ${result.goal}x)`);
+    console.log(`  Loom, -o loom.no-gateway-service:  ${ms(median(loomOnly))}   [${result.loomNoGatewayServiceMs.join(', ')}]`);
+    console.log(`  ratio Loom / bridge: ${result.ratio}x (goal <= ${result.goal}x); without Docker's gateway bridge: ${result.ratioNoGatewayService}x`);
     if (options.json) writeFileSync(options.json, JSON.stringify(result, null, 2) + '\n');
   } finally {
     await Promise.all([d1.stop(), d2.stop()]).catch((err: unknown) => console.error(`bench docker: stopping dockerd: ${String(err)}`));

@@ -13,6 +13,8 @@ export interface DockerNetwork {
   id: string;
   /** Its IPv4 pools as Docker reports them (0.0.0.0/0 for Loom's default subnet). */
   pools: string[];
+  /** Created with -o loom.no-gateway-service=true (see plugin.ts). */
+  noGatewayService?: boolean;
 }
 
 export interface DockerEndpoint {

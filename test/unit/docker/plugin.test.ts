@@ -170,6 +170,14 @@ test('--subnet, --ip-range and --ip: addresses from the range with the subnet pr
   assert.deepEqual(plain, { PoolID: 'loom:10.41.0.0/16', Pool: '10.41.0.0/16', Data: {} });
 });
 
+test('-o loom.no-gateway-service=true: Join tells Docker not to add its gateway bridge', async () => {
+  const { call } = setup();
+  await call('/NetworkDriver.CreateNetwork', { NetworkID: NET, Options: { 'com.docker.network.generic': { 'loom.no-gateway-service': 'true' } }, IPv4Data: [{ AddressSpace: 'loom', Pool: '0.0.0.0/0' }] });
+  await call('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: EP, Interface: { Address: '10.32.0.9/12' } });
+  const joined = await call('/NetworkDriver.Join', { NetworkID: NET, EndpointID: EP, SandboxKey: '/x' });
+  assert.equal(joined['DisableGatewayService'], true);
+});
+
 test('pools Loom cannot serve are refused with the reason', async () => {
   const { call } = setup();
   await refused(call('/IpamDriver.RequestPool', { AddressSpace: 'loom', Pool: '192.168.5.0/24' }), 'ERR_INVALID_ARGUMENT', /192\.168\.5\.0\/24 is not inside Loom's range 10\.32\.0\.0\/12/);
