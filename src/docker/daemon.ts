@@ -31,6 +31,7 @@ import { socketOwner, type SocketOwner } from './ownership.js';
 import { DockerPlugin, PLUGIN_NAME, type EndpointLinks } from './plugin.js';
 import { PluginServer } from './plugin-server.js';
 import { fileStateStore, type DockerAttachment, type DockerEndpoint, type DockerStateStore } from './state.js';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DOCKER_SUBSYSTEM = 'docker';
@@ -159,7 +160,13 @@ export class DockerSubsystem implements Subsystem {
       }
       if (this.stopped) break;
       if (this.state === 'connected') this.state = 'waiting';
-      if (why !== lastWhy) this.c.logger.warn({ api, err: why, retryMs: backoff }, 'docker: not connected; retrying');
+      if (why !== lastWhy) {
+        // No Docker on this host is normal (info); one that went away or is unreachable is worth a warning.
+        const absent = this.init.config.api.kind === 'unix' && !existsSync(this.init.config.api.path);
+        const fields = { api, err: why, retryMs: backoff };
+        if (absent) this.c.logger.info(fields, 'docker: not connected; retrying');
+        else this.c.logger.warn(fields, 'docker: not connected; retrying');
+      }
       lastWhy = why;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
