@@ -2,7 +2,7 @@
 // `npm run bench`: every benchmark, one after the other, each in its own process and bounded in
 // time. Each prints its figures next to a baseline measured in the same run (ratios). The ones
 // that build network namespaces (dns, dataplane) need root and say so when they cannot run.
-// Usage: npm run bench [-- NAME...]   (names: control-plane ipam ipam-api relay dns dataplane cni)
+// Usage: npm run bench [-- NAME...]   (names: control-plane ipam ipam-api relay cri dns docker dataplane cni)
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,8 @@ const BENCHES = [
   // containerd's CRI plugin, RunPodSandbox and Stop+Remove on bridge vs Loom, 30 pods each (~1-3 min).
   { name: 'cri', file: 'dist/bench/cri.js', limitMs: 6 * 60_000, root: true },
   { name: 'dns', file: 'dist/bench/dns.js', limitMs: 4 * 60_000, root: true },
+  // Two dockerds and two routers in a lab; 7 rounds of Loom vs Docker's bridge (~2 min).
+  { name: 'docker', file: 'dist/bench/docker.js', limitMs: 6 * 60_000, root: true },
   // Four underlay conditions x the relay rows and three peers: ~8 min (docs/BENCHMARKS.md).
   { name: 'dataplane', file: 'dist/bench/dataplane.js', limitMs: 16 * 60_000, root: true },
   // 200 pods x (loom-cni + bridge) x (ADD + DEL): ~5 min on a busy 2-vCPU machine.

@@ -10,6 +10,7 @@ import { typedClient, type TypedClient } from '../api/contract.js';
 import { ROUTER_ROUTES } from '../api/router-api.js';
 import { CNI_ROUTES } from '../cni/api.js';
 import { CONTAINER_ROUTES } from '../containers/api.js';
+import { DOCKER_ROUTES } from '../docker/api.js';
 import { HOST_ADDRESS_ROUTES } from '../daemon/host-address-api.js';
 import { DNS_ROUTES } from '../dns/api.js';
 import { IPAM_ROUTES } from '../ipam/api.js';
@@ -25,6 +26,7 @@ export const API_ROUTE_TABLES = {
   dns: DNS_ROUTES,
   hostAddress: HOST_ADDRESS_ROUTES,
   cni: CNI_ROUTES,
+  docker: DOCKER_ROUTES,
 } as const;
 
 export class LoomClient extends ApiClient {
@@ -41,9 +43,13 @@ export class LoomClient extends ApiClient {
   /** The router side of loom-cni (src/cni/api.ts): `/cni/*`. */
   readonly cni: TypedClient<typeof CNI_ROUTES>;
 
+  /** `loom attach` of a Docker container (src/docker/api.ts). */
+  readonly docker: TypedClient<typeof DOCKER_ROUTES>;
+
   constructor(init: ApiClientInit = {}) {
     super(init);
     this.router = this.routerRoutes;
+    this.docker = typedClient(this, DOCKER_ROUTES);
     this.containers = typedClient(this, CONTAINER_ROUTES);
     this.ipam = typedClient(this, IPAM_ROUTES);
     this.hostAddress = typedClient(this, HOST_ADDRESS_ROUTES);

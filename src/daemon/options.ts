@@ -7,6 +7,7 @@ import { parseHostPort, parsePeerTarget, parsePort } from '../api/validate.js';
 import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
 import { ipamArgs, parseIpamOptions, type IpamLaunchConfig, type RawIpamOptions } from '../ipam/daemon-options.js';
 import { kubeArgs, parseKubeOptions, type KubeLaunchConfig, type RawKubeOptions } from '../kube/launch-options.js';
+import { dockerArgs, parseDockerOptions, type DockerLaunchConfig, type RawDockerOptions } from '../docker/options.js';
 import { dataplaneArgs, parseDataplaneOptions, type DataplaneLaunchConfig, type RawDataplaneOptions } from '../dataplane/controller/launch-options.js';
 
 export const DEFAULT_PORT = 6783;
@@ -35,6 +36,8 @@ export interface LaunchConfig {
   dataplane: DataplaneLaunchConfig;
   /** Peers from the Kubernetes API (`--kube-peers`); null = off. */
   kube: KubeLaunchConfig | null;
+  /** The Docker integration (--no-docker, --docker-api, --docker-plugin-dir). */
+  docker: DockerLaunchConfig;
   /** The daemon's log level (LOOM_LOG_LEVEL, default info). */
   logLevel: LogLevel;
 }
@@ -43,7 +46,7 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
-export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions, RawKubeOptions {
+export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions, RawKubeOptions, RawDockerOptions {
   port?: string | undefined;
   name?: string | undefined;
   nickname?: string | undefined;
@@ -92,6 +95,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     ipam: parseIpamOptions(raw),
     dataplane: parseDataplaneOptions(raw, env, password !== undefined),
     kube: parseKubeOptions(raw, env),
+    docker: parseDockerOptions(raw),
     logLevel: parseLogLevel(env['LOOM_LOG_LEVEL']),
   };
 }
@@ -134,6 +138,7 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     ...dropIpallocInit(ipamArgs(config.ipam), config.kube?.sizeFromNodes === true),
     ...dataplaneArgs(config.dataplane),
     ...kubeArgs(config.kube),
+    ...dockerArgs(config.docker),
     '--',
     ...config.peers,
   ];

@@ -12,6 +12,7 @@
  *   cni           dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (gateway, resolver)
  *                                                   (routes: src/cni/routes.ts)
  *   kube          router (connect/forget, mesh), ipam? (rmpeer)   only with --kube-peers; loads lazily
+ *   docker        dataplane (bridge, MTU, MACs), ipam, dns?   (routes: src/docker/routes.ts)
  *
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
@@ -28,6 +29,9 @@ import { IPAM_SUBSYSTEM, type IpamSubsystem } from '../ipam/daemon.js';
 import { KUBE_SUBSYSTEM } from '../kube/launch-options.js';
 import { LazyKubeSubsystem } from '../kube/lazy.js';
 import type { KubeSubsystemInit } from '../kube/subsystem.js';
+import { DOCKER_SUBSYSTEM, DockerSubsystem } from '../docker/daemon.js';
+import { registerDockerRoutes } from '../docker/routes.js';
+import { systemRunner } from '../os/runner.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
@@ -138,6 +142,31 @@ export function buildKube(c: SubsystemComponents, deps: { ipam: IpamSubsystem | 
 }
 
 /**
+ * Docker's network and IPAM drivers need the bridge (kernel data plane) and IPAM; off with
+ * --no-docker. Whether a Docker daemon is there (and in our namespace) is found out at run time.
+ * The routes are registered either way (without it they answer ERR_UNAVAILABLE).
+ */
+export function buildDocker(c: SubsystemComponents, deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null }): DockerSubsystem | null {
+  const { macs, dataplane, dns, ipam } = deps;
+  const docker =
+    c.config.docker.enabled && dataplane && ipam
+      ? new DockerSubsystem(
+          { clock: c.clock, logger: c.logger, runner: systemRunner, addresses: ipam, macs: macs.source(DOCKER_SUBSYSTEM), ...(dns ? { dns } : {}) },
+          {
+            config: c.config.docker,
+            stateDir: c.stateDir.path,
+            bridge: dataplane.controller.settings.bridge,
+            mtu: dataplane.controller.settings.mtu,
+            range: c.config.ipam.range,
+            defaultSubnet: c.config.ipam.defaultSubnet ?? c.config.ipam.range,
+          },
+        )
+      : null;
+  registerDockerRoutes(c.api, docker);
+  return docker;
+}
+
+/**
  * The daemon's subsystems for one daemon, in start order. Each factory runs once (the daemon runs
  * them in order, before the router starts) and keeps what it built for the ones after it.
  */
@@ -163,6 +192,7 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
     { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
     { name: CNI_SUBSYSTEM, create: (c) => buildCni(c, { macs, dataplane, dns, ipam, hostAddress }) },
     { name: KUBE_SUBSYSTEM, create: (c) => buildKube(c, { ipam }, overrides.kube) },
+    { name: DOCKER_SUBSYSTEM, create: (c) => buildDocker(c, { macs, dataplane, dns, ipam }) },
   ];
 }
 

@@ -17,13 +17,30 @@ export function attachBody(first: string, second: string | undefined): { cidr: s
   return { cidr: first, ...parseNetnsTarget(second) };
 }
 
+/** A Docker container id or name: what is neither a PID nor a path. */
+const DOCKER_REF_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+/** The target of `loom attach`: a namespace (PID, path), or else a Docker container id or name. */
+export function attachTarget(text: string): { pid: number } | { netns: string } | { docker: string } {
+  if (/^\d{1,7}$/.test(text) || text.startsWith('/')) return parseNetnsTarget(text);
+  if (DOCKER_REF_RE.test(text)) return { docker: text };
+  throw new LoomError('ERR_INVALID_ARGUMENT', `invalid target "${text.slice(0, 40)}": a PID, a netns path like /run/netns/NAME, or a Docker container id or name`);
+}
+
 export const attachCommand: CliCommand = {
   register(program, ctx) {
     withHttpAddr(program.command('attach'))
       .description("plug a running process's network namespace into Loom; prints the address and the interface's MAC")
       .argument('<address-or-target>', 'ADDRESS (a.b.c.d/n static, net:a.b.c.d/n or net:default; none = net:default), then the target')
-      .argument('[target]', 'PID or netns path (/run/netns/NAME)')
+      .argument('[target]', 'PID, netns path (/run/netns/NAME), or a Docker container id or name (followed through docker restart)')
       .action(async (first: string, second: string | undefined, opts: { httpAddr?: string }) => {
+        const target = attachTarget(second ?? first);
+        const cidr = second === undefined ? '' : first;
+        if ('docker' in target) {
+          const d = await clientFor(ctx, opts).docker.attach({ container: target.docker, cidr });
+          ctx.out(`${d.cidr} ${d.mac}\n`);
+          return;
+        }
         const a = await clientFor(ctx, opts).containers.attach(attachBody(first, second));
         ctx.out(`${a.cidr} ${a.mac}\n`);
       });

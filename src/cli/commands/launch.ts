@@ -41,6 +41,9 @@ export const launchCommand: CliCommand = {
       .option('--kube-namespace <ns>', 'namespace of the peer ConfigMap (env POD_NAMESPACE, default kube-system)')
       .option('--kube-configmap <name>', 'name of the peer ConfigMap (default loom-peers)')
       .option('--no-kube-reclaim', 'do not reclaim the address space of deleted nodes')
+      .option('--no-docker', 'do not serve Docker (network and IPAM driver "loom", loom attach of Docker containers)')
+      .option('--docker-api <url>', 'the Docker daemon to serve: unix:///path or tcp://host:port (default unix:///var/run/docker.sock)')
+      .option('--docker-plugin-dir <dir>', 'where Docker looks for plugin sockets (default /run/docker/plugins)')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
         const config = parseLaunchOptions(opts, peers, ctx.env);
         // The daemon's modules (HTTP server, metrics, pino) load only for launch.

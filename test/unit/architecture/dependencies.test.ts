@@ -232,3 +232,13 @@ test('src/kube loads only with --kube-peers: outside it, only its launch options
   // And src/kube stands below the daemon: it never imports it.
   assert.deepEqual(allWithDynamic.filter((i) => i.file.startsWith('kube/') && /^(daemon|cli)\//.test(target(i) ?? '')), []);
 });
+
+test('src/docker stands on core, os, api, the data plane address helpers and the containers attach path; only the daemon, the client and the CLI reach it', () => {
+  const allowed = /^(core|os|api|docker)\/|^dataplane\/addresses\.ts$|^containers\/(attach|daemon|types)\.ts$/;
+  const out = all.filter((i) => i.file.startsWith('docker/') && i.spec.startsWith('.') && !allowed.test(target(i) ?? ''));
+  assert.deepEqual(out, []);
+  const users = allWithDynamic.filter((i) => !i.file.startsWith('docker/') && (target(i) ?? '').startsWith('docker/'));
+  assert.ok(users.length > 0, 'the daemon wires the docker subsystem (guards against a pattern that matches nothing)');
+  const wrong = users.filter((i) => !/^(daemon\/(subsystems|options)\.ts|client\/index\.ts)$/.test(i.file) && !(i.file.startsWith('cli/') && /docker\/(api|options)\.ts$/.test(target(i) ?? '')));
+  assert.deepEqual(wrong, []);
+});

@@ -74,7 +74,8 @@ test('attach/detach/expose/hide through the API: bodies reach the services, resu
       ['hide', '10.33.0.20/24'],
     ]);
     const bad = capture(addr);
-    assert.equal(await runCli(['attach', '10.32.0.9/12', 'web'], bad), EXIT_ERROR);
+    // (a bare name is a Docker container now: see test/unit/docker/cli-attach.test.ts)
+    assert.equal(await runCli(['attach', '10.32.0.9/12', 'no such target!'], bad), EXIT_ERROR);
     assert.match(bad.stderr, /ERR_INVALID_ARGUMENT/);
     assert.equal(calls.length, 7, 'a bad target never reaches the daemon');
   } finally {
