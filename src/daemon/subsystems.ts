@@ -146,12 +146,15 @@ export function buildKube(c: SubsystemComponents, deps: { ipam: IpamSubsystem | 
  * --no-docker. Whether a Docker daemon is there (and in our namespace) is found out at run time.
  * The routes are registered either way (without it they answer ERR_UNAVAILABLE).
  */
-export function buildDocker(c: SubsystemComponents, deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null }): DockerSubsystem | null {
-  const { macs, dataplane, dns, ipam } = deps;
+export function buildDocker(
+  c: SubsystemComponents,
+  deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null; hostAddress?: HostAddressSubsystem | null },
+): DockerSubsystem | null {
+  const { macs, dataplane, dns, ipam, hostAddress } = deps;
   const docker =
     c.config.docker.enabled && dataplane && ipam
       ? new DockerSubsystem(
-          { clock: c.clock, logger: c.logger, runner: systemRunner, addresses: ipam, macs: macs.source(DOCKER_SUBSYSTEM), ...(dns ? { dns } : {}) },
+          { clock: c.clock, logger: c.logger, runner: systemRunner, addresses: ipam, macs: macs.source(DOCKER_SUBSYSTEM), ...(dns ? { dns } : {}), ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}) },
           {
             config: c.config.docker,
             stateDir: c.stateDir.path,
@@ -192,7 +195,7 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
     { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
     { name: CNI_SUBSYSTEM, create: (c) => buildCni(c, { macs, dataplane, dns, ipam, hostAddress }) },
     { name: KUBE_SUBSYSTEM, create: (c) => buildKube(c, { ipam }, overrides.kube) },
-    { name: DOCKER_SUBSYSTEM, create: (c) => buildDocker(c, { macs, dataplane, dns, ipam }) },
+    { name: DOCKER_SUBSYSTEM, create: (c) => buildDocker(c, { macs, dataplane, dns, ipam, hostAddress }) },
   ];
 }
 

@@ -12,6 +12,9 @@
  *   is compared with the state: names registered again, leftovers of removed containers freed).
  * - Names: on a Loom network's `connect` event (and at every resync) the container is inspected
  *   and its name registered in DNS under the endpoint id; Leave and DeleteEndpoint remove it.
+ * - Resolver: on the same connect event (and resync), a container the user gave no --dns /
+ *   --dns-search gets the host's Loom DNS in the file Docker bind-mounts as its /etc/resolv.conf
+ *   (./resolv.ts); left alone otherwise, or while the host's DNS is not serving.
  * - MACs of joined endpoints and attachments go to the data plane through our own MAC source.
  * - Nothing here throws into the event loop: event handling failures are logged.
  */
@@ -26,12 +29,13 @@ import { attachNetwork, delay } from '../containers/attach.js';
 import type { ContainerAddresses, DnsHooks, LocalMacSink } from '../containers/daemon.js';
 import type { CommandRunner } from '../os/runner.js';
 import type { DockerStatus } from './api.js';
-import { HttpEngineApi, type EngineApi, type EngineEvent } from './engine.js';
+import { HttpEngineApi, type EngineApi, type EngineContainer, type EngineEvent } from './engine.js';
 import { linuxEndpointLinks } from './links.js';
 import { formatDockerApi, type DockerLaunchConfig } from './options.js';
 import { socketOwner, type SocketOwner } from './ownership.js';
 import { DockerPlugin, PLUGIN_NAME, type EndpointLinks } from './plugin.js';
 import { PluginServer } from './plugin-server.js';
+import { resolvConfDecision, writeInPlace, type LoomResolver } from './resolv.js';
 import { fileStateStore, type DockerAttachment, type DockerEndpoint, type DockerStateStore } from './state.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -48,6 +52,8 @@ export interface DockerComponents {
   addresses: ContainerAddresses;
   macs?: LocalMacSink;
   dns?: DnsHooks;
+  /** The host's Loom DNS for containers (host-address `resolver()`); null while not serving. */
+  resolver?: () => LoomResolver | null;
   /** Tests give a fake engine, links and store. */
   engine?: EngineApi;
   links?: EndpointLinks;
@@ -185,16 +191,19 @@ export class DockerSubsystem implements Subsystem {
    */
   async resync(): Promise<void> {
     const running = await this.engine.runningContainers();
-    const byEndpoint = new Map<string, { containerId: string; name: string }>();
+    const byEndpoint = new Map<string, EngineContainer>();
     const inspected = new Map<string, Awaited<ReturnType<EngineApi['inspect']>>>();
     for (const id of running) {
       const c = await this.engine.inspect(id);
       inspected.set(id, c);
-      if (c) for (const n of Object.values(c.networks)) byEndpoint.set(n.endpointId, { containerId: c.id, name: c.name });
+      if (c) for (const n of Object.values(c.networks)) byEndpoint.set(n.endpointId, c);
     }
     for (const ep of this.plugin.joinedEndpoints()) {
       const owner = byEndpoint.get(ep.id);
-      if (owner) await this.registerName(ep.id, owner.containerId, owner.name);
+      if (owner) {
+        await this.registerName(ep.id, owner.id, owner.name);
+        this.pointResolver(owner);
+      }
       else await this.plugin.forgetStale(ep.id, Date.now());
     }
     for (const a of Object.values(this.store.load().attachments)) {
@@ -212,7 +221,10 @@ export class DockerSubsystem implements Subsystem {
         if (!containerId || !this.store.load().networks[e.actorId]) return;
         const c = await this.engine.inspect(containerId);
         const net = c && Object.values(c.networks).find((n) => n.networkId === e.actorId);
-        if (c && net) await this.registerName(net.endpointId, c.id, c.name);
+        if (c && net) {
+          await this.registerName(net.endpointId, c.id, c.name);
+          this.pointResolver(c);
+        }
         return;
       }
       if (e.type !== 'container') return;
@@ -236,6 +248,21 @@ export class DockerSubsystem implements Subsystem {
     if (!ep) return;
     this.c.dns?.onContainerStarted(name, ep.cidr.split('/')[0]!, ep.id);
     this.c.logger.info({ name, containerId: containerId.slice(0, 12), cidr: ep.cidr }, 'docker: container on Loom');
+  }
+
+  /** The container's resolv.conf at the host's Loom DNS (./resolv.ts); failures are logged. */
+  private pointResolver(c: EngineContainer): void {
+    const d = resolvConfDecision(c, this.c.resolver?.() ?? null);
+    const fields = { name: c.name, containerId: c.id.slice(0, 12) };
+    if (d.action === 'leave') {
+      this.c.logger.debug({ ...fields, why: d.why }, 'docker: resolv.conf left alone');
+      return;
+    }
+    try {
+      if (writeInPlace(d.path, d.content)) this.c.logger.info({ ...fields, path: d.path }, "docker: resolv.conf points at the host's Loom DNS");
+    } catch (err) {
+      this.c.logger.warn({ ...fields, path: d.path, err: toLoomError(err).message }, 'docker: resolv.conf not written');
+    }
   }
 
   // ----- loom attach of a Docker container ------------------------------------------------------

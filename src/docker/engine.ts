@@ -15,6 +15,11 @@ export interface EngineContainer {
   pid: number;
   /** Docker network name -> endpoint on it. */
   networks: Record<string, { networkId: string; endpointId: string; ipAddress: string }>;
+  /** The host path Docker bind-mounts as the container's /etc/resolv.conf. */
+  resolvConfPath?: string;
+  /** HostConfig.Dns / DnsSearch: what the user gave with --dns / --dns-search. */
+  dns?: string[];
+  dnsSearch?: string[];
 }
 
 export interface EngineEvent {
@@ -44,6 +49,9 @@ function obj(v: unknown): Record<string, unknown> {
 function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
+function strings(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string' && x !== '') : [];
+}
 
 /** Parses an inspect answer (exported for tests). */
 export function parseInspect(value: unknown): EngineContainer {
@@ -56,7 +64,17 @@ export function parseInspect(value: unknown): EngineContainer {
   }
   const id = str(c['Id']);
   if (id === '') throw new LoomError('ERR_PROTOCOL', 'Docker answered an inspect without an Id');
-  return { id, name: str(c['Name']).replace(/^\//, ''), running: state['Running'] === true, pid: typeof state['Pid'] === 'number' ? state['Pid'] : 0, networks };
+  const host = obj(c['HostConfig']);
+  return {
+    id,
+    name: str(c['Name']).replace(/^\//, ''),
+    running: state['Running'] === true,
+    pid: typeof state['Pid'] === 'number' ? state['Pid'] : 0,
+    networks,
+    resolvConfPath: str(c['ResolvConfPath']),
+    dns: strings(host['Dns']),
+    dnsSearch: strings(host['DnsSearch']),
+  };
 }
 
 /** Parses one line of the event stream; null for anything else than a container or network event. */

@@ -4,7 +4,8 @@
  * namespace, a private mount namespace with its own plugin dir). Proves, as a Docker user drives
  * it: `docker network create -d loom --ipam-driver loom`, `docker run --net` on both hosts, the
  * containers reach each other and a `loom run` container across hosts, names resolve across
- * hosts (`--dns` at the host's Loom DNS), `--ip`/`--subnet`/`--ip-range` honoured and an outside
+ * hosts without `--dns` (the router points the container's resolv.conf at the host's Loom DNS;
+ * one given `--dns` is left alone), `--ip`/`--subnet`/`--ip-range` honoured and an outside
  * subnet refused, `docker rm -f` releases address and name, `docker network rm` cleans up;
  * `loom attach` of a container on Docker's own bridge, kept through `docker restart`, released by
  * `docker rm`; a router restart keeps addresses and names. Needs root, docker.io, busybox-static.
@@ -75,9 +76,22 @@ test('docker: a Loom network across two hosts, names, --ip/--subnet/--ip-range, 
       const [dns1, dns2] = await Promise.all([ready(cli, h1), ready(cli, h2)]);
 
       for (const d of [d1, d2]) await d.docker(['network', 'create', '-d', 'loom', '--ipam-driver', 'loom', 'mynet']);
-      const dnsArgs = (addr: string) => ['--dns', addr, '--dns-search', 'loom.local'];
-      await d1.docker(['run', '-d', '--net', 'mynet', '--name', 'web1', ...dnsArgs(dns1), IMAGE, 'sleep', '3600']);
-      await d2.docker(['run', '-d', '--net', 'mynet', '--name', 'web2', ...dnsArgs(dns2), IMAGE, 'sleep', '3600']);
+      // No --dns/--dns-search: the router points each container's resolv.conf at its host's Loom DNS.
+      await d1.docker(['run', '-d', '--net', 'mynet', '--name', 'web1', IMAGE, 'sleep', '3600']);
+      await d2.docker(['run', '-d', '--net', 'mynet', '--name', 'web2', IMAGE, 'sleep', '3600']);
+      for (const [d, name, addr] of [[d1, 'web1', dns1], [d2, 'web2', dns2]] as const) {
+        let conf = '';
+        await pollUntil(async () => ((conf = (await d.docker(['exec', name, 'cat', '/etc/resolv.conf'])).stdout).includes(`nameserver ${addr}\n`) ? true : undefined), {
+          what: `${name}'s resolv.conf at its host's Loom DNS`,
+          timeoutMs: 10_000,
+          intervalMs: 200,
+        }).catch((err: unknown) => {
+          throw new Error(`${String(err)}; resolv.conf: ${JSON.stringify(conf)}`);
+        });
+        assert.match(conf, /^search loom\.local$/m);
+        assert.match(conf, /^options ndots:1$/m);
+        assert.doesNotMatch(conf, /127\.0\.0\.11/, "Docker's embedded DNS is not in the way");
+      }
       const ip1 = await ip(d1, 'web1');
       const ip2 = await ip(d2, 'web2');
       assert.match(ip1, RANGE_RE, 'web1 has an address from Loom IPAM');
@@ -161,8 +175,13 @@ test('docker: loom attach through docker restart, router restart keeps addresses
       await cli.launch(h1, { args: d.loomArgs });
       const dns = await ready(cli, h1);
       await d.docker(['network', 'create', '-d', 'loom', '--ipam-driver', 'loom', 'mynet']);
+      // With --dns/--dns-search the user decides: Docker's resolv.conf (its embedded DNS) stays.
       await d.docker(['run', '-d', '--net', 'mynet', '--name', 'web1', '--dns', dns, '--dns-search', 'loom.local', IMAGE, 'sleep', '3600']);
       const ip1 = await ip(d, 'web1');
+      await pollUntil(async () => ((await resolves(d, 'web1', 'web1.loom.local')) === ip1 ? true : undefined), { what: 'web1.loom.local through --dns', timeoutMs: 20_000, intervalMs: 300 });
+      const given = (await d.docker(['exec', 'web1', 'cat', '/etc/resolv.conf'])).stdout;
+      assert.doesNotMatch(given, /written by Loom/, 'a container given --dns is left alone');
+      assert.match(given, /^nameserver 127\.0\.0\.11$/m, "Docker's embedded DNS, forwarding to the --dns server");
       let lastDig = '';
       await pollUntil(async () => ((lastDig = await dig(cli, h1, dns, 'web1.loom.local')) === ip1 ? true : undefined), { what: 'web1.loom.local by dig', timeoutMs: 20_000, intervalMs: 300 }).catch((err: unknown) => {
         throw new Error(`${String(err)}; dig said ${JSON.stringify(lastDig)}`);

@@ -93,7 +93,7 @@ test('engine client: ping, inspect (and 404 -> null), running containers, events
   try {
     const api = new HttpEngineApi({ kind: 'unix', path: sock });
     await api.ping();
-    assert.deepEqual(await api.inspect('web'), { id: 'c1', name: 'web', running: true, pid: 4242, networks: { mynet: { networkId: 'n1', endpointId: 'e1', ipAddress: '10.32.0.5' } } });
+    assert.deepEqual(await api.inspect('web'), { id: 'c1', name: 'web', running: true, pid: 4242, networks: { mynet: { networkId: 'n1', endpointId: 'e1', ipAddress: '10.32.0.5' } }, resolvConfPath: '', dns: [], dnsSearch: [] });
     assert.equal(await api.inspect('nope'), null);
     assert.deepEqual(await api.runningContainers(), ['c1', 'c2']);
     const events: EngineEvent[] = [];

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { DEFAULT_ADDRESS_SPEC } from '../../../src/core/address-spec.js';
 import { parseCidr } from '../../../src/core/net.js';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeClock } from '../../../src/core/clock.js';
@@ -87,6 +87,7 @@ function setup(owner: SocketOwner = 'ours') {
       owner: () => owner,
       macs: { setLocalMacs: (m) => macs.push([...m]) },
       dns: { onContainerStarted: (name, address, id) => dns.push(`+${name} ${address} ${id}`), onContainerGone: (id) => dns.push(`-${id}`) },
+      resolver: () => ({ nameserver: '10.32.0.1', domain: 'loom.local' }),
       addresses: {
         covers: () => true,
         assign: async (id, spec) => (spec.kind === 'static' ? spec.cidr : parseCidr(id.startsWith('docker-attach') ? '10.32.0.9/12' : '10.32.0.8/12')),
@@ -138,6 +139,38 @@ test('connect: plugin socket served, resync names running endpoints and frees th
     s.engine.send({ type: 'network', action: 'connect', actorId: 'not-ours', attributes: { container: 'c2' } });
     await settle();
     assert.deepEqual(s.dns.slice(2), ['+api 10.32.0.7 fresh']);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("connect event: a container without --dns gets the host's Loom DNS in its resolv.conf; one with --dns, or on another network, is left alone", async () => {
+  const s = setup();
+  const docker = '# Docker\nnameserver 127.0.0.11\noptions ndots:0\n';
+  const files = ['plain', 'given', 'foreign'].map((n) => {
+    const f = join(s.dir, `${n}.resolv.conf`);
+    writeFileSync(f, docker);
+    return f;
+  }) as [string, string, string];
+  try {
+    await s.docker.start();
+    await settle();
+    for (const [id, ep] of [['p', 'ep-p'], ['g', 'ep-g']] as const) {
+      await s.docker.plugin.handle('/NetworkDriver.CreateEndpoint', { NetworkID: NET, EndpointID: ep, Interface: { Address: id === 'p' ? '10.32.0.20/12' : '10.32.0.21/12' } });
+      await s.docker.plugin.handle('/NetworkDriver.Join', { NetworkID: NET, EndpointID: ep, SandboxKey: '/x' });
+    }
+    s.engine.containers.set('p', { id: 'p', name: 'plain', running: true, pid: 20, networks: { mynet: { networkId: NET, endpointId: 'ep-p', ipAddress: '10.32.0.20' } }, resolvConfPath: files[0], dns: [], dnsSearch: [] });
+    s.engine.containers.set('g', { id: 'g', name: 'given', running: true, pid: 21, networks: { mynet: { networkId: NET, endpointId: 'ep-g', ipAddress: '10.32.0.21' } }, resolvConfPath: files[1], dns: ['10.32.0.1'], dnsSearch: [] });
+    s.engine.containers.set('f', { id: 'f', name: 'foreign', running: true, pid: 22, networks: { bridge: { networkId: 'b', endpointId: 'x', ipAddress: '172.17.0.2' } }, resolvConfPath: files[2] });
+    s.engine.send({ type: 'network', action: 'connect', actorId: NET, attributes: { container: 'p' } });
+    s.engine.send({ type: 'network', action: 'connect', actorId: NET, attributes: { container: 'g' } });
+    s.engine.send({ type: 'network', action: 'connect', actorId: 'b', attributes: { container: 'f' } });
+    await settle();
+    assert.match(readFileSync(files[0], 'utf8'), /^nameserver 10\.32\.0\.1\nsearch loom\.local\noptions ndots:1\n$/m);
+    assert.doesNotMatch(readFileSync(files[0], 'utf8'), /127\.0\.0\.11/);
+    assert.equal(readFileSync(files[1], 'utf8'), docker, '--dns given: left alone');
+    assert.equal(readFileSync(files[2], 'utf8'), docker, 'not a Loom network: left alone');
+    assert.ok(s.dns.includes('+plain 10.32.0.20 ep-p') && s.dns.includes('+given 10.32.0.21 ep-g'), 'both named');
   } finally {
     await s.cleanup();
   }
