@@ -25,7 +25,7 @@ import type { Subsystem } from '../core/subsystem.js';
 import type { AddressSpec } from '../core/address-spec.js';
 import { formatCidr, parseCidr } from '../core/net.js';
 import { macFromSeed } from '../dataplane/addresses.js';
-import { attachNetwork, delay } from '../containers/attach.js';
+import { attachNetwork } from '../containers/attach.js';
 import type { ContainerAddresses, DnsHooks, LocalMacSink } from '../containers/daemon.js';
 import type { CommandRunner } from '../os/runner.js';
 import type { DockerStatus } from './api.js';
@@ -176,10 +176,14 @@ export class DockerSubsystem implements Subsystem {
         else this.c.logger.warn(fields, 'docker: not connected; retrying');
       }
       lastWhy = why;
+      // The clock's own timer (unref'd on the system clock) and cancelled on wake: a pending
+      // backoff must not keep a stopped daemon's process alive for up to 30 s.
+      let timer: { cancel(): void } | null = null;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        void delay(this.c.clock, backoff).then(resolve);
+        timer = this.c.clock.setTimeout(resolve, backoff);
       });
+      (timer as { cancel(): void } | null)?.cancel();
       this.wake = null;
       backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
     }
