@@ -10,7 +10,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { type Lab, type LabHost, pidExists } from '../../src/lab/index.js';
@@ -40,13 +40,7 @@ async function dataplaneOf(cli: LoomCli, h: LabHost): Promise<DataplaneStatus> {
  */
 const containerPids = new Set<number>();
 function killContainers(): void {
-  for (const pid of containerPids) {
-    try {
-      process.kill(pid, 'SIGKILL'); // unshare --kill-child then exits too
-    } catch {
-      // already gone
-    }
-  }
+  killPids(containerPids);
 }
 
 async function containersOf(cli: LoomCli, h: LabHost): Promise<ContainerList> {

@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { LabHost } from '../../src/lab/index.js';
@@ -39,13 +39,7 @@ interface Box {
 
 const containerPids = new Set<number>();
 function killContainers(): void {
-  for (const pid of containerPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killPids(containerPids);
 }
 
 async function rememberContainers(cli: LoomCli, h: LabHost): Promise<void> {

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { type Lab, type LabHost, putBehindNat } from '../../src/lab/index.js';
@@ -40,13 +40,7 @@ interface Box {
 
 const containerPids = new Set<number>();
 function killContainers(): void {
-  for (const pid of containerPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killPids(containerPids);
 }
 
 async function containersOf(cli: LoomCli, h: LabHost): Promise<ContainerList> {

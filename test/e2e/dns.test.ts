@@ -11,7 +11,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
 import { UPSTREAM_ANSWER, UPSTREAM_DOMAIN, useUpstream } from '../helpers/upstream-dns.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
@@ -27,13 +27,7 @@ const DOMAIN = 'loom.local';
 /** Container PIDs of this run: killed by PID when the test ends, however it ends. */
 const containerPids = new Set<number>();
 function killContainers(): void {
-  for (const pid of containerPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killPids(containerPids);
 }
 
 interface Box {

@@ -21,7 +21,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { addOutside, routeVia, LAB_ENV_MARKER, type Lab, type LabHost, type LabOutside } from '../../src/lab/index.js';
@@ -54,13 +54,7 @@ interface Box {
 
 const containerPids = new Set<number>();
 function killContainers(): void {
-  for (const pid of containerPids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
+  killPids(containerPids);
 }
 
 async function run(cli: LoomCli, h: LabHost, name: string, command: string[] = ['sleep', '3600'], address = 'net:default'): Promise<Box> {

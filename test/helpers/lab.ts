@@ -58,3 +58,17 @@ export async function withLab(
     assert.deepEqual(labProcesses(lab.prefix, []), [], 'the lab left processes behind (containers included)');
   }
 }
+
+/**
+ * SIGKILLs each PID (a test's container processes: they live in namespaces of their own, where the
+ * lab's process sweep may not look); one already gone is skipped. For a test's exit handler too.
+ */
+export function killPids(pids: Iterable<number>): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL'); // `unshare --kill-child` then exits too
+    } catch {
+      // already gone
+    }
+  }
+}
