@@ -6,8 +6,9 @@
 // that never exits), and the whole run by LOOM_TEST_TIMEOUT_MS (default 30 min).
 // Exits non-zero if any phase fails, times out, or reports a failure.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,6 +20,11 @@ const phases = [
   { name: 'e2e', dirs: ['dist/test/e2e'], args: ['--test-concurrency=1', '--test-timeout=300000'], limitMs: 20 * 60_000 },
 ];
 
+// Each phase's failures (name, file, first error line) land here, one JSON line each, from
+// scripts/failures-reporter.mjs; the run ends by listing them.
+const failuresDir = mkdtempSync(join(tmpdir(), 'loom-test-failures-'));
+const reporter = join(root, 'scripts', 'failures-reporter.mjs');
+
 const SUMMARY_RE = /^\s*[ℹ#]\s*(tests|suites|pass|fail|cancelled|skipped|todo|duration_ms)\s+([0-9.]+)\s*$/;
 
 function runPhase(phase) {
@@ -29,7 +35,9 @@ function runPhase(phase) {
   }
   console.log(`\n=== ${phase.name}: node --test ${[...phase.args, ...dirs].join(' ')} ===`);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...phase.args, ...dirs], {
+    const failuresFile = join(failuresDir, `${phase.name.replace(/[^a-z0-9]+/gi, '-')}.jsonl`);
+    const reporterArgs = ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${reporter}`, `--test-reporter-destination=${failuresFile}`];
+    const child = spawn(process.execPath, ['--test', ...reporterArgs, ...phase.args, ...dirs], {
       cwd: root,
       stdio: ['ignore', 'pipe', 'inherit'],
       detached: true, // its own process group, so a timeout can stop every test process
@@ -63,9 +71,23 @@ function runPhase(phase) {
       clearTimeout(timer);
       const m = SUMMARY_RE.exec(pending);
       if (m) summary[m[1]] = Number(m[2]);
-      resolve({ name: phase.name, code: code ?? (signal ? 1 : 0), summary, timedOut });
+      resolve({ name: phase.name, code: code ?? (signal ? 1 : 0), summary, timedOut, failures: readFailures(failuresFile) });
     });
   });
+}
+
+function readFailures(file) {
+  if (!existsSync(file)) return [];
+  const out = [];
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      out.push({ name: '(unreadable failure record)', file: null, nesting: 0, error: line.slice(0, 400) });
+    }
+  }
+  return out;
 }
 
 const results = [];
@@ -75,6 +97,20 @@ for (const phase of phases) {
     continue;
   }
   results.push(await runPhase(phase));
+}
+
+rmSync(failuresDir, { recursive: true, force: true });
+
+// The failed tests, innermost first as the runner reports them, each with its first error line:
+// the last lines of a CI log are often all that is read.
+const failures = results.flatMap((r) => (r.failures ?? []).map((f) => ({ ...f, phase: r.name })));
+if (failures.length > 0) {
+  console.log(`\n=== failed tests (${failures.length}) ===`);
+  for (const f of failures) {
+    const where = f.file ? ` [${relative(root, f.file.replace(/^file:\/\//, ''))}]` : '';
+    console.log(`✖ ${f.phase}: ${'  '.repeat(Math.max(0, f.nesting))}${f.name}${where}`);
+    console.log(`    ${f.error}`);
+  }
 }
 
 console.log('\n=== summary ===');

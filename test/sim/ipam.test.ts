@@ -179,8 +179,24 @@ async function run(ops: Op[]): Promise<void> {
 
 }
 
+/**
+ * Runs first on every seed so each case the coverage check asks for is reached at least once
+ * (random runs reach a refused rmpeer in about 1 of 40 sequences, so 200 runs missed it about
+ * once in 120 CI runs): p3 dies, a partition puts p1 and p2 apart, and rmpeer on p1 is refused
+ * because p2, an owner of space, is unreachable.
+ */
+const REFUSED_RMPEER: Op[] = [
+  { kind: 'alloc', peer: 0, id: 1 },
+  { kind: 'alloc', peer: 1, id: 2 },
+  { kind: 'alloc', peer: 2, id: 3 },
+  { kind: 'die', peer: 2 },
+  { kind: 'partition', mask: 1 },
+  { kind: 'rmpeer', runners: 1 },
+  { kind: 'heal' },
+];
+
 test('no address is held twice, and every peer agrees once quiet', async (t) => {
-  await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 80 }), run), { numRuns: 200 });
+  await fc.assert(fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 80 }), run), { numRuns: 200, examples: [[REFUSED_RMPEER]] });
   t.diagnostic(`coverage ${JSON.stringify(coverage)}`);
   for (const [k, v] of Object.entries(coverage)) assert.ok(v > 0, `the runs never reached ${k}`);
 });
