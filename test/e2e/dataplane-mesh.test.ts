@@ -16,7 +16,7 @@ import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { type Lab, type LabHost, pidExists } from '../../src/lab/index.js';
 import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
-import { FASTDP_MTU } from '../../src/dataplane/controller/settings.js';
+import { FASTDP_MTU, VXLAN_NAME } from '../../src/dataplane/controller/settings.js';
 
 const missing = ['ping', 'unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
 const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
@@ -78,6 +78,28 @@ async function waitProgrammed(cli: LoomCli, lab: Lab, remoteMacs: (h: LabHost) =
 async function ping(cli: LoomCli, from: Box, to: Box): Promise<boolean> {
   const r = await cli.run(from.host, ['exec', from.name, '--', 'ping', '-c', '1', '-W', '2', to.ip], { allowFailure: true, timeoutMs: 15_000 });
   return r.code === 0;
+}
+
+/**
+ * What the kernel and the routers hold for a failed ping, for the failure message: each host's
+ * VXLAN FDB, each container's neighbour entry for the other, each router's data-plane peers, and
+ * whether a second ping a moment later answers (a transient gap or a lasting one).
+ */
+async function diagnose(cli: LoomCli, lab: Lab, from: Box, to: Box): Promise<string> {
+  const out: string[] = [];
+  for (const h of lab.hosts) {
+    const fdb = await lab.exec(h, 'bridge', ['fdb', 'show', 'dev', VXLAN_NAME], { allowFailure: true });
+    out.push(`${h.name} fdb: ${fdb.stdout.trim().split('\n').join(' | ')}${fdb.stderr.trim()}`);
+    const dp = await dataplaneOf(cli, h).catch((e: unknown) => String(e));
+    out.push(`${h.name} dataplane: ${JSON.stringify(dp)}`);
+  }
+  for (const [a, b] of [[from, to], [to, from]] as const) {
+    const n = await cli.run(a.host, ['exec', a.name, '--', 'ip', 'neigh', 'show', b.ip], { allowFailure: true });
+    out.push(`${a.name} neigh ${b.ip}: ${n.stdout.trim()}`);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  out.push(`second ping 2 s later: ${(await ping(cli, from, to)) ? 'answered' : 'no answer'}`);
+  return out.join('\n');
 }
 
 const SERVER = `
@@ -178,8 +200,10 @@ test('three routers: containers on every host reach each other over kernel VXLAN
         },
         { what: 'h1 and its peers converge after the restart', timeoutMs: CONVERGE_MS, intervalMs: 300 },
       );
-      assert.ok(await ping(cli, boxes[0]!, server), 'h1a -> h3srv after the restart');
-      assert.ok(await ping(cli, boxes[4]!, boxes[1]!), 'h3a -> h1b after the restart');
+      for (const [from, to] of [[boxes[0]!, server], [boxes[4]!, boxes[1]!]] as const) {
+        if (await ping(cli, from, to)) continue;
+        assert.fail(`${from.name} -> ${to.name} after the restart: ${await diagnose(cli, lab, from, to)}`);
+      }
     });
 
     await t.test('loom rm removes a container everywhere', async () => {
