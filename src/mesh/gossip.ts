@@ -301,17 +301,23 @@ export class GossipHub {
   }
 
   /**
-   * Along the source's tree, plus to neighbours our routes cannot reach yet (a connection
-   * still pending: the neighbour is in nobody's tree, so only we can tell it; as Weave's
-   * "broadcastAll").
+   * Along the source's tree, plus to every neighbour whose connection to us is live but not yet
+   * in our topology graph (as Weave's "broadcastAll"). The tree is built from connections both
+   * ends have announced; a fresh connection is missing from it for a moment, and views differ:
+   * with A-C just up, A may still route C via B while B already sees A-C and leaves C to A, so a
+   * tree-only broadcast reaches C only at the next anti-entropy round (up to 30 s; a restarted
+   * router's container MACs were missing on one host for that long). Our tree's first hop from
+   * ourselves is exactly the neighbours the graph joins to us, so any other live neighbour is
+   * told directly; a duplicate is harmless (merged, and relayed only if new).
    */
   private relayBroadcast(channel: string, src: PeerName, update: GossipData, from: PeerName | null): void {
     const routes = this.host.routes();
     for (const hop of routes.broadcastNextHops(src)) {
       if (hop !== from) this.enqueue(hop, 'broadcast', channel, src, update);
     }
+    const inGraph = new Set(routes.broadcastNextHops(this.host.self));
     for (const peer of this.host.neighbours()) {
-      if (peer !== from && peer !== src && !routes.isReachable(peer)) this.enqueue(peer, 'broadcast', channel, src, update);
+      if (peer !== from && peer !== src && !inGraph.has(peer)) this.enqueue(peer, 'broadcast', channel, src, update);
     }
   }
 

@@ -54,16 +54,19 @@ class NumbersGossiper implements Gossiper {
   }
 }
 
-/** Peer 1 in a star around it: 1-2, 1-3, 1-4, and 2-5 behind 2. */
-function setup() {
+/**
+ * Peer 1 in a star around it: 1-2, 1-3, 1-4, and 2-5 behind 2 (by default). `edges` is the
+ * topology graph as peer 1 knows it; `live` the neighbours with a live connection to peer 1.
+ */
+function setup(edges: Array<[number, number]> = [[1, 2], [1, 3], [1, 4], [2, 5]], live: number[] = [2, 3, 4]) {
   const entries = new Map<PeerName, PeerEntry>();
-  const edges: Array<[number, number]> = [[1, 2], [1, 3], [1, 4], [2, 5]];
-  for (let i = 1; i <= 5; i++) {
+  const peerCount = Math.max(...edges.flat());
+  for (let i = 1; i <= peerCount; i++) {
     const conns = edges.filter(([a, b]) => a === i || b === i).map(([a, b]) => (a === i ? b : a));
     entries.set(P(i), { name: P(i), nickname: '', uid: '0000000000000001' as PeerUid, version: 1, connections: conns.map((j) => ({ name: P(j), address: 'x:1', outbound: true, established: true })) });
   }
   const routes = new Routes(P(1), entries);
-  const conns = new Map([2, 3, 4].map((i) => [P(i), fakeConnection()]));
+  const conns = new Map(live.map((i) => [P(i), fakeConnection()]));
   const clock = new FakeClock();
   const logger = recordingLogger();
   const hub = new GossipHub(
@@ -115,6 +118,24 @@ test('a received broadcast is relayed only to our children in the source tree, a
   hub.receive(P(2), { type: 'gossip-broadcast', channel: 'numbers', src: P(5), payload: Uint8Array.from([7]) });
   await settle();
   assert.equal(conns.get(P(3))!.sent.length, 1, 'nothing new: not relayed again');
+});
+
+test('a live connection not yet in the topology graph gets broadcasts directly, ours and relayed ones', async () => {
+  // 1-6 is up here, but neither end's announcement has reached our graph, where 6 hangs behind 4.
+  // B's view may already hold 1-6 and leave 6 to us; a tree-only broadcast would not reach 6.
+  const { hub, conns, channel } = setup([[1, 2], [1, 3], [1, 4], [2, 5], [4, 6]], [2, 3, 4, 6]);
+  await settle();
+  for (const c of conns.values()) c.sent.length = 0;
+
+  channel.gossipBroadcast(new Numbers(new Set([9])));
+  await settle();
+  for (const p of [P(2), P(3), P(4), P(6)]) assert.equal(conns.get(p)!.sent.filter((m) => m.type === 'gossip-broadcast').length, 1, `our broadcast reaches ${p}`);
+
+  for (const c of conns.values()) c.sent.length = 0;
+  hub.receive(P(3), { type: 'gossip-broadcast', channel: 'numbers', src: P(3), payload: Uint8Array.from([11]) });
+  await settle();
+  assert.equal(conns.get(P(3))!.sent.length, 0, 'not back to where it came from');
+  for (const p of [P(2), P(4), P(6)]) assert.equal(conns.get(p)!.sent.length, 1, `relayed to ${p}`);
 });
 
 test('unicasts are delivered when addressed to us and relayed along the route otherwise', async () => {
