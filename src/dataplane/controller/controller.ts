@@ -136,6 +136,8 @@ export class DataplaneController {
   private timer: TimerHandle | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  /** When the last apply ended (clock ms); the debounce window is counted from it. */
+  private lastApplyAt = -Infinity;
   private started = false;
   private unsubscribe: Array<() => void> = [];
   private lastPeers: PeerPathStatus[] = [];
@@ -198,18 +200,25 @@ export class DataplaneController {
     this.schedule();
   }
 
-  /** Something outside the mesh changed (the relay's probes): re-apply soon. */
-  schedule(delayMs = this.debounceMs): void {
+  /**
+   * Something changed: re-apply soon. Leading edge first: after a quiet debounce window the apply
+   * runs on the next timer tick (changes made in the same event still go together), so a new
+   * container's MAC reaches the kernel FDB at once instead of 100 ms later; during a burst at
+   * most one apply per window (`again` folds in what arrives while one runs). `delayMs` given:
+   * exactly that wait (the retry after a failure).
+   */
+  schedule(delayMs?: number): void {
     if (!this.started) return;
     if (this.running) {
       this.again = true;
       return;
     }
     if (this.timer) return;
+    const wait = delayMs ?? Math.max(0, Math.min(this.debounceMs, this.lastApplyAt + this.debounceMs - this.clock.now()));
     this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       void this.runApply();
-    }, delayMs);
+    }, wait);
   }
 
   /** The facts as the router and gossip know them now. */
@@ -245,6 +254,7 @@ export class DataplaneController {
     // `.then` runs after this function returns, so `running` is always set before it is cleared.
     const run = this.applyOnce().then((ok) => {
       this.running = null;
+      this.lastApplyAt = this.clock.now();
       const again = this.again;
       this.again = false;
       if (!ok) this.schedule(this.retryMs);
