@@ -171,7 +171,17 @@ test('three routers: containers on every host reach each other over kernel VXLAN
       const client = boxes[0]!; // on h1
       const before = (await containersOf(cli, h1)).containers;
       const transfer = cli.run(h1, ['exec', client.name, '--', process.execPath, '-e', CLIENT(server.ip, 3000)], { allowFailure: true, timeoutMs: 60_000 });
-      await new Promise((resolve) => setTimeout(resolve, 800));
+      // The router dies only once the flow is up: on a loaded machine `loom exec` (which asks the
+      // router for the container) can take longer than any fixed wait.
+      const clientPid = before.find((c) => c.name === client.name)!.pid;
+      await pollUntil(
+        async () => {
+          const ss = await lab.exec(h1, 'nsenter', ['--target', String(clientPid), '--net', 'ss', '-Htn', 'state', 'established', 'dst', `${server.ip}:7000`], { allowFailure: true });
+          return ss.stdout.trim() === '' ? undefined : true;
+        },
+        { what: 'the transfer connected', timeoutMs: 30_000, intervalMs: 100 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const pid = cli.pid(h1)!;
       process.kill(pid, 'SIGKILL');
       await pollUntil(async () => (pidExists(pid) ? undefined : true), { what: 'h1 router gone', timeoutMs: 10_000, intervalMs: 50 });
