@@ -80,19 +80,25 @@ async function ping(cli: LoomCli, from: Box, to: Box): Promise<boolean> {
   return r.code === 0;
 }
 
+/** Each host's VXLAN FDB and (where its router answers) data-plane peers, for failure messages. */
+async function kernelState(cli: LoomCli, lab: Lab): Promise<string> {
+  const out: string[] = [];
+  for (const h of lab.hosts) {
+    const fdb = await lab.exec(h, 'bridge', ['fdb', 'show', 'dev', VXLAN_NAME], { allowFailure: true });
+    out.push(`${h.name} fdb: ${fdb.stdout.trim().split('\n').join(' | ')}${fdb.stderr.trim()}`);
+    const dp = await dataplaneOf(cli, h).then((d) => ({ peers: d.peers, lastError: d.lastError }), (e: unknown) => String(e));
+    out.push(`${h.name} dataplane: ${JSON.stringify(dp)}`);
+  }
+  return out.join('\n');
+}
+
 /**
  * What the kernel and the routers hold for a failed ping, for the failure message: each host's
  * VXLAN FDB, each container's neighbour entry for the other, each router's data-plane peers, and
  * whether a second ping a moment later answers (a transient gap or a lasting one).
  */
 async function diagnose(cli: LoomCli, lab: Lab, from: Box, to: Box): Promise<string> {
-  const out: string[] = [];
-  for (const h of lab.hosts) {
-    const fdb = await lab.exec(h, 'bridge', ['fdb', 'show', 'dev', VXLAN_NAME], { allowFailure: true });
-    out.push(`${h.name} fdb: ${fdb.stdout.trim().split('\n').join(' | ')}${fdb.stderr.trim()}`);
-    const dp = await dataplaneOf(cli, h).catch((e: unknown) => String(e));
-    out.push(`${h.name} dataplane: ${JSON.stringify(dp)}`);
-  }
+  const out = [await kernelState(cli, lab)];
   for (const [a, b] of [[from, to], [to, from]] as const) {
     const n = await cli.run(a.host, ['exec', a.name, '--', 'ip', 'neigh', 'show', b.ip], { allowFailure: true });
     out.push(`${a.name} neigh ${b.ip}: ${n.stdout.trim()}`);
@@ -186,7 +192,7 @@ test('three routers: containers on every host reach each other over kernel VXLAN
       process.kill(pid, 'SIGKILL');
       await pollUntil(async () => (pidExists(pid) ? undefined : true), { what: 'h1 router gone', timeoutMs: 10_000, intervalMs: 50 });
       const result = await transfer;
-      assert.equal(result.code, 0, `transfer across the crash: ${result.stdout}${result.stderr}`);
+      if (result.code !== 0) assert.fail(`transfer across the crash: ${result.stdout}${result.stderr}\n${await kernelState(cli, lab)}`);
       const [sent] = result.stdout.trim().split('/');
       assert.ok(Number(sent) > 10 * 65536, `a real transfer (${result.stdout.trim()})`);
       // While the router is down (no API for `loom exec`), the data path still works.
