@@ -22,6 +22,7 @@ import type { DataplaneOp, DesiredDataplane, PeerSpec, RemoteMac } from '../type
 import {
   computeDesired,
   DEFAULT_POLICY,
+  holdFastPaths,
   relayForwarding,
   retainPrevious,
   type ControllerFacts,
@@ -113,6 +114,9 @@ export function underlayIpOf(remoteAddress: string): string | null {
   }
 }
 
+/** How long a peer keeps its fast path after its direct connection goes (see heldPeers). */
+export const HOLD_FAST_PATH_MS = 2_000;
+
 export class DataplaneController {
   readonly gossip: MacGossip;
   readonly settings: DataplaneSettings;
@@ -136,6 +140,10 @@ export class DataplaneController {
   private timer: TimerHandle | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  /** Direct neighbours at the last apply, and when each one we lost since went away (see heldPeers). */
+  private connected = new Set<PeerName>();
+  private readonly connectionLostAt = new Map<PeerName, number>();
+  private holdTimer: TimerHandle | null = null;
   /** When the last apply ended (clock ms); the debounce window is counted from it. */
   private lastApplyAt = -Infinity;
   private started = false;
@@ -189,6 +197,8 @@ export class DataplaneController {
     this.timer = null;
     this.graceTimer?.cancel();
     this.graceTimer = null;
+    this.holdTimer?.cancel();
+    this.holdTimer = null;
     this.again = false;
     await this.running;
   }
@@ -267,9 +277,12 @@ export class DataplaneController {
   /** One compute + apply; true on success. Failures are logged once per distinct message. */
   private async applyOnce(): Promise<boolean> {
     try {
-      const computed = computeDesired(this.settings, this.facts());
+      const facts = this.facts();
       const now = this.clock.now();
-      this.retain(computed.desired, now + this.peerGraceMs);
+      const held = this.heldPeers(facts, now);
+      const computed = holdFastPaths(computeDesired(this.settings, facts), this.remembered(), held);
+      // A held peer's grace period runs from when it was last really there, not from the holds.
+      this.retain({ peers: computed.desired.peers.filter((p) => !held.has(p.name)), remoteMacs: computed.desired.remoteMacs.filter((r) => !held.has(r.peer)) }, now + this.peerGraceMs);
       for (const [peer, r] of this.retained) if (r.until <= now) this.retained.delete(peer);
       const { desired, peers } = retainPrevious(computed, this.remembered());
       this.scheduleGraceEnd(now, new Set(computed.peers.map((p) => p.peer)));
@@ -298,6 +311,30 @@ export class DataplaneController {
     } catch (err) {
       this.logger.error({ err: toLoomError(err).message }, 'relay forwarding table not updated');
     }
+  }
+
+  /**
+   * Peers whose direct connection went away less than HOLD_FAST_PATH_MS ago. For a moment after
+   * a router dies, the others' topology can still show it reachable through a third peer (whose
+   * own report of the loss is on its way), so the computed path flips to the relay; applied, that
+   * flip would also become the path kept for the restart grace period, and every fast-path flow
+   * to the restarting router's containers would stall. Held, the peer keeps its fast path until
+   * the topology settles: unreachable (the grace period keeps the fast path), or still reachable
+   * after the hold (the relay takes over, as before).
+   */
+  private heldPeers(facts: ControllerFacts, now: number): Set<PeerName> {
+    for (const peer of this.connected) if (!facts.neighbours.has(peer)) this.connectionLostAt.set(peer, now);
+    this.connected = new Set(facts.neighbours.keys());
+    const held = new Set<PeerName>();
+    for (const [peer, at] of this.connectionLostAt) {
+      if (facts.neighbours.has(peer) || now - at >= HOLD_FAST_PATH_MS) this.connectionLostAt.delete(peer);
+      else held.add(peer);
+    }
+    if (held.size > 0) this.holdTimer ??= this.clock.setTimeout(() => {
+      this.holdTimer = null;
+      this.schedule();
+    }, HOLD_FAST_PATH_MS + 1);
+    return held;
   }
 
   /** Records `applied` peers (and their MACs) as kept until `until`. */

@@ -254,6 +254,35 @@ export function retainPrevious(computed: ComputedDataplane, previous: Remembered
 }
 
 /**
+ * Keeps the previous fast-path spec of each `held` peer in place of what `computed` chose for it
+ * (a peer whose direct connection has just gone: see DataplaneController's hold). Its MACs stay
+ * as computed (the same MACs; only where the FDB sends them changes), or the previous ones when
+ * `computed` found no path for it. A held peer without a previous fast-path spec is left as
+ * computed. Pure.
+ */
+export function holdFastPaths(computed: ComputedDataplane, previous: RememberedDataplane, held: ReadonlySet<PeerName>): ComputedDataplane {
+  // Only peers `computed` still has a row for: an unreachable one is retainPrevious's to keep.
+  const rows = new Set(computed.peers.map((r) => r.peer));
+  const before = new Map(previous.peers.filter((p) => p.via === 'fastdp' && held.has(p.name) && rows.has(p.name)).map((p) => [p.name, p]));
+  if (before.size === 0) return computed;
+  const peers = computed.desired.peers.map((p) => before.get(p.name) ?? p);
+  const present = new Set(peers.map((p) => p.name));
+  for (const spec of before.values()) if (!present.has(spec.name)) peers.push(spec);
+  // A peer computed as unreachable has no MACs in `computed`: its previous ones come back.
+  const withMacs = new Set(computed.desired.remoteMacs.map((r) => r.peer));
+  const claimed = new Set(computed.desired.remoteMacs.map((r) => r.mac));
+  const extra = previous.remoteMacs.filter((r) => before.has(r.peer) && !withMacs.has(r.peer) && !claimed.has(r.mac));
+  const desired: DesiredDataplane = { ...computed.desired, peers, remoteMacs: [...computed.desired.remoteMacs, ...extra] };
+  const statusRows = computed.peers.map((r): PeerPathStatus => {
+    const spec = before.get(r.peer);
+    if (!spec) return r;
+    const macs = r.macs + extra.filter((m) => m.peer === r.peer).length;
+    return { peer: r.peer, path: 'fastdp', encrypted: false, mtu: r.mtu, underlayIp: spec.underlayIp, reason: 'direct connection lost a moment ago; fast path held', macs };
+  });
+  return { desired: { ...desired, bridgeFdb: bridgeFdbOf(desired) }, peers: statusRows };
+}
+
+/**
  * The bridge's pinned MAC (see BridgeSpec.mac): the peer name's bytes as a locally administered
  * unicast address, so it is stable across restarts and differs from host to host.
  */

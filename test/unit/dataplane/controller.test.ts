@@ -11,6 +11,7 @@ import {
   computeDesired,
   DataplaneController,
   DEFAULT_SETTINGS,
+  HOLD_FAST_PATH_MS,
   relayForwarding,
   retainPrevious,
   segmentMtu,
@@ -422,6 +423,59 @@ test('controller after a restart: peers applied before are kept during the grace
   clock.advance(10);
   await flush();
   assert.deepEqual(applier.applied.at(-1)!.peers.map((p) => p.name), [B], 'after the grace period only what the mesh knows');
+  await ctl.stop();
+});
+
+test('controller: a peer whose connection just went keeps its fast path while the topology still shows it, and for the grace period once it is gone', async () => {
+  // B's router dies: A's connection to B closes at once, but for a moment A's topology still has
+  // B reachable (through C, whose report of the loss is on its way). Without the hold that moment
+  // computes "no path" for B, and the flip would be the path kept for B's restart.
+  const clock = new FakeClock();
+  const applier = new RecordingApplier();
+  const f = fakeRouter();
+  let connected = true;
+  const router = { ...f.router, connectionTo: (p: PeerName) => (p === B && connected ? f.router.connectionTo(B) : undefined) };
+  const ctl = new DataplaneController({ router, dataplane: applier, clock, logger: silentLogger }, { debounceMs: 10, peerGraceMs: 30_000 });
+  ctl.start();
+  f.reachable.push(B, C);
+  ctl.gossip.onGossipBroadcast(B, new DataplaneGossipData([{ peer: B, version: 1, macs: ['02:bb:00:00:00:01'] }]).encode());
+  f.fire();
+  clock.advance(10);
+  await flush();
+  const fastB = { name: B, underlayIp: '192.168.1.2', via: 'fastdp' };
+  assert.deepEqual(applier.applied.at(-1)!.peers, [fastB]);
+
+  connected = false;
+  f.fire();
+  clock.advance(10);
+  await flush();
+  assert.deepEqual(applier.applied.at(-1)!.peers, [fastB], 'held: B still fast path while reachable only on paper');
+  assert.deepEqual(applier.applied.at(-1)!.remoteMacs, [{ mac: '02:bb:00:00:00:01', peer: B }]);
+  assert.match(ctl.status().peers.find((p) => p.peer === B)?.reason ?? '', /held/);
+
+  f.reachable.splice(f.reachable.indexOf(B), 1);
+  f.fire();
+  clock.advance(HOLD_FAST_PATH_MS + 20);
+  await flush();
+  assert.deepEqual(applier.applied.at(-1)!.peers, [fastB], 'gone: the fast path is what the grace period keeps');
+  assert.match(ctl.status().peers.find((p) => p.peer === B)?.reason ?? '', /kept from before the restart/);
+
+  // Another time the peer stays reachable without its connection (a real relay-only peer): after
+  // the hold the computed path takes over.
+  connected = true;
+  f.reachable.push(B);
+  f.fire();
+  clock.advance(20);
+  await flush();
+  connected = false;
+  f.fire();
+  clock.advance(20);
+  await flush();
+  assert.deepEqual(applier.applied.at(-1)!.peers, [fastB], 'held again');
+  clock.advance(HOLD_FAST_PATH_MS + 20);
+  await flush();
+  assert.equal(ctl.status().peers.find((p) => p.peer === B)?.path, 'unreachable', 'after the hold: no direct path and no relay');
+  assert.deepEqual(applier.applied.at(-1)!.peers, [], 'nothing programmed for a peer with no path');
   await ctl.stop();
 });
 
