@@ -63,7 +63,14 @@ test('ADD plugs in, names and publishes; DEL takes it all back and is idempotent
     assert.ok(r.links.ops.some((op) => op.startsWith('host: create veth') && op.includes('peer eth0')));
     assert.ok(r.links.ops.includes(`${r.netns}: route add default via 10.32.0.1 dev eth0`), 'the default route, added only when there is none');
     assert.deepEqual(await cni.add({ ...key, netns: r.netns, podName: 'web' }), a, 'ADD again answers the same');
+    assert.deepEqual(await cni.check({ ...key, netns: r.netns }), a, 'CHECK reads eth0 and its address in the sandbox');
+    const sandbox = r.links.ns({ path: r.netns });
+    const saved = sandbox.addresses.splice(0);
+    await assert.rejects(cni.check({ ...key, netns: r.netns }), { code: 'ERR_CONFLICT' }, 'the address is gone');
+    sandbox.addresses.push(...saved);
     assert.deepEqual(await cni.del(key), { released: true });
+    assert.ok(r.links.ops.includes(`host: delete ${a.hostVeth}`));
+    assert.equal(sandbox.links.has('eth0'), false, 'the sandbox end went with the host end');
     assert.deepEqual([r.held.size, r.dnsNames.size, r.macs().length, cni.list().length], [0, 0, 0, 0]);
     assert.deepEqual(await cni.del(key), { released: false });
   } finally {
