@@ -21,7 +21,7 @@ import type { Subsystem } from '../core/subsystem.js';
 import { DEFAULT_ADDRESS_SPEC } from '../core/address-spec.js';
 import { formatCidr, parseCidr } from '../core/net.js';
 import { macFromSeed, parseIpv4Cidr } from '../dataplane/addresses.js';
-import { systemRunner, type CommandRunner } from '../os/runner.js';
+import { netlinkLinks, type NetnsLinks } from '../os/netns-links.js';
 import { attachNetwork } from '../containers/attach.js';
 import type { ContainerAddresses, DnsHooks, LocalMacSink } from '../containers/daemon.js';
 import { dnsIdOf, hostVethOf, ipamIdOf } from './ids.js';
@@ -33,7 +33,8 @@ export const CNI_SUBSYSTEM = 'cni';
 export interface CniComponents {
   clock: Clock;
   logger: Logger;
-  runner?: CommandRunner;
+  /** The link door (attach, the default route, CHECK, DEL); default rtnetlink (tests: MemoryNetnsLinks). */
+  netnsLinks?: NetnsLinks;
   macs?: LocalMacSink;
   dns?: DnsHooks;
   ipam?: ContainerAddresses;
@@ -57,14 +58,14 @@ export interface CniReport {
 export class CniSubsystem implements Subsystem {
   readonly name = CNI_SUBSYSTEM;
   private readonly c: CniComponents;
-  private readonly runner: CommandRunner;
+  private readonly links: NetnsLinks;
   private readonly store: CniStore;
   private readonly init: CniInit;
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(components: CniComponents, init: CniInit) {
     this.c = components;
-    this.runner = components.runner ?? systemRunner;
+    this.links = components.netnsLinks ?? netlinkLinks;
     this.store = new CniStore(init.stateDir);
     this.init = init;
   }
@@ -109,10 +110,15 @@ export class CniSubsystem implements Subsystem {
       const record = this.store.load().find((r) => sameKey(r, req) && r.state === 'ready');
       if (!record || record.network !== req.network) throw new LoomError('ERR_NOT_FOUND', `no attachment of ${req.containerId.slice(0, 64)} ${req.ifname} on network ${req.network}`);
       if (record.netns !== req.netns || !this.netnsAlive(record)) throw new LoomError('ERR_NOT_FOUND', `the namespace of ${req.containerId.slice(0, 64)} is not ${req.netns.slice(0, 100)}`);
-      const out = await this.runner.run('nsenter', [`--net=${record.netns}`, 'ip', '-j', 'addr', 'show', 'dev', record.ifname], { allowFailure: true });
-      if (out.code !== 0) throw new LoomError('ERR_CONFLICT', `${record.ifname} is missing in ${record.netns}`);
       const { address, prefix } = parseIpv4Cidr(record.cidr);
-      if (!out.stdout.includes(`"local":"${address}","prefixlen":${prefix}`)) throw new LoomError('ERR_CONFLICT', `${record.ifname} in ${record.netns} lacks ${record.cidr}`);
+      const ns = this.links.open({ path: record.netns });
+      try {
+        const link = ns.link(record.ifname);
+        if (link === null) throw new LoomError('ERR_CONFLICT', `${record.ifname} is missing in ${record.netns}`);
+        if (!ns.addresses4(link.index).some((a) => a.address === address && a.prefix === prefix)) throw new LoomError('ERR_CONFLICT', `${record.ifname} in ${record.netns} lacks ${record.cidr}`);
+      } finally {
+        ns.close();
+      }
       return toJson(record);
     });
   }
@@ -167,15 +173,14 @@ export class CniSubsystem implements Subsystem {
       if (record.ipamId !== undefined) record.cidr = formatCidr(await this.c.ipam!.assign(record.ipamId, DEFAULT_ADDRESS_SPEC));
       const cidr = parseCidr(record.cidr, { minPrefix: 1 });
       await attachNetwork(
-        { runner: this.runner, clock: this.c.clock },
+        { links: this.links, clock: this.c.clock },
         { target: { path: req.netns }, cidr, mac: record.mac, bridge: this.init.bridge, mtu: this.init.mtu, hostVeth: record.hostVeth, ifname: req.ifname, exclusive: true },
       );
       const gateway = req.gateway ?? (record.ipamId !== undefined ? resolver?.nameserver : undefined);
       if (gateway !== undefined) {
         record.gateway = gateway;
         // A default route only when the sandbox has none (another network may own it).
-        const added = await this.runner.run('nsenter', [`--net=${req.netns}`, 'ip', 'route', 'add', 'default', 'via', gateway, 'dev', req.ifname], { allowFailure: true });
-        if (added.code === 0) record.routes.push({ dst: '0.0.0.0/0', gw: gateway });
+        if (this.addDefaultRoute(req.netns, req.ifname, gateway)) record.routes.push({ dst: '0.0.0.0/0', gw: gateway });
       }
       if (resolver) record.dns = { nameservers: [resolver.nameserver], search: [resolver.domain] };
       record.state = 'ready';
@@ -191,11 +196,41 @@ export class CniSubsystem implements Subsystem {
 
   /** Takes everything of `record` away (each step tolerates its part being gone) and forgets it. */
   private async undo(record: CniRecord): Promise<void> {
-    await this.runner.run('ip', ['link', 'del', record.hostVeth], { allowFailure: true });
+    this.deleteHostVeth(record.hostVeth);
     this.c.dns?.onContainerGone(record.dnsId);
     if (record.ipamId !== undefined) await this.releaseAddress(record.ipamId);
     this.store.remove(record);
     this.publishMacs();
+  }
+
+  /** `ip route add default via GATEWAY dev IFNAME` in the sandbox: false when it has one already (or it fails). */
+  private addDefaultRoute(netns: string, ifname: string, gateway: string): boolean {
+    try {
+      const ns = this.links.open({ path: netns });
+      try {
+        const link = ns.link(ifname);
+        return link !== null && ns.addRoute4({ dst: '0.0.0.0', prefix: 0, oif: link.index, gateway }, false);
+      } finally {
+        ns.close();
+      }
+    } catch (err) {
+      this.c.logger.warn({ netns: netns.slice(0, 100), err: toLoomError(err).message }, 'cni: default route not added');
+      return false;
+    }
+  }
+
+  /** Deletes the pair by its host end; gone already is fine (undo tolerates every part being gone). */
+  private deleteHostVeth(name: string): void {
+    try {
+      const host = this.links.open(null);
+      try {
+        host.deleteLink(name);
+      } finally {
+        host.close();
+      }
+    } catch (err) {
+      this.c.logger.warn({ hostVeth: name, err: toLoomError(err).message }, 'cni: veth not deleted');
+    }
   }
 
   private async collect(gone: (r: CniRecord) => boolean): Promise<AttachmentKey[]> {

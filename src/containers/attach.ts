@@ -1,7 +1,9 @@
 /**
  * Plugging a network namespace into the Loom bridge: a veth pair whose host end is enslaved to the
  * bridge and whose other end is `ethwe` inside the namespace, with the address, MAC and MTU given.
- * Runs in the caller's netns (the router's); reaches into the target with nsenter.
+ * Runs in the caller's netns (the router's) and reaches into the target through rtnetlink sockets
+ * made there (src/os/netns-links.ts): no process is started, an attach costs a few kernel round
+ * trips. The calls block the event loop for microseconds each; only the bridge-port wait sleeps.
  *
  * Gratuitous ARP: `arp_notify=1` on ethwe makes the kernel announce the address on link-up and on
  * every MAC change. The link-up announcement can be lost, since the bridge port is not yet forwarding
@@ -20,7 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../core/clock.js';
 import { LoomError } from '../core/errors.js';
 import { ipv4CidrOf, macFromSeed, parseIpv4 } from '../dataplane/addresses.js';
-import type { CommandResult, CommandRunner } from '../os/runner.js';
+import { BR_STATE_FORWARDING, netlinkLinks, type NetnsLinkHandle, type NetnsLinks } from '../os/netns-links.js';
 import type { AttachResult, AttachSpec, NetnsTarget } from './types.js';
 
 export const CONTAINER_IFNAME = 'ethwe';
@@ -46,8 +48,9 @@ export function delay(clock: Clock, ms: number): Promise<void> {
 }
 
 export interface AttachComponents {
-  runner: CommandRunner;
   clock: Clock;
+  /** The link door; default the real one (rtnetlink). Tests pass a MemoryNetnsLinks. */
+  links?: NetnsLinks;
 }
 
 /**
@@ -57,78 +60,86 @@ export interface AttachComponents {
  * step fails.
  */
 export async function attachNetwork(components: AttachComponents, spec: AttachSpec): Promise<AttachResult> {
-  const { runner } = components;
+  const links = components.links ?? netlinkLinks;
   const cidr = ipv4CidrOf(spec.cidr);
-  const inNs = (args: string[], allowFailure = false) => runner.run('nsenter', [...netnsArgs(spec.target), ...args], { allowFailure });
-
   const ifname = spec.ifname ?? CONTAINER_IFNAME;
-  const existing = await inNs(['ip', '-j', 'addr', 'show', 'dev', ifname], true);
-  if (existing.code === 0 && spec.exclusive === true) throw new LoomError('ERR_CONFLICT', `${ifname} already exists in ${netnsRef(spec.target).slice(0, 100)}`);
-  if (existing.code === 0) {
-    let addrs: Array<{ address?: string; addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
-    try {
-      addrs = JSON.parse(existing.stdout || '[]') as typeof addrs;
-    } catch (err) {
-      throw new LoomError('ERR_OS_COMMAND', 'cannot parse `ip -j addr` output', { cause: err });
-    }
-    const first = addrs[0];
-    const has = first?.addr_info?.some((a) => a.local === cidr.address && a.prefixlen === cidr.prefix) ?? false;
-    if (!has) await inNs(['ip', 'addr', 'add', cidr.text, 'dev', ifname]);
-    if (spec.gateway !== undefined) await ensureDefaultRoute(inNs, spec.gateway);
-    return { hostVeth: null, mac: first?.address ?? '' };
-  }
-
-  const mac = spec.mac ?? macFromSeed(`${netnsRef(spec.target)}/${cidr.text}`);
-  const hostVeth = spec.hostVeth ?? `vlm${macFromSeed(netnsRef(spec.target)).replace(/:/g, '').slice(0, 12)}`;
-  const mtu = String(spec.mtu);
-  await runner.run('ip', ['link', 'add', hostVeth, 'mtu', mtu, 'type', 'veth', 'peer', 'name', ifname, 'mtu', mtu, 'address', mac, 'netns', netnsRef(spec.target)]);
+  const gateway = spec.gateway === undefined ? undefined : parseIpv4(spec.gateway);
+  const ns = links.open(spec.target);
   try {
-    await runner.run('ip', ['link', 'set', hostVeth, 'master', spec.bridge, 'up']);
-    await inNs(['sysctl', '-q', '-w', `net.ipv4.conf.${ifname}.arp_notify=1`]);
-    await inNs(['ip', 'addr', 'add', cidr.text, 'dev', ifname]);
-    await inNs(['ip', 'link', 'set', 'lo', 'up']);
-    await inNs(['ip', 'link', 'set', ifname, 'up']);
-    // The subnet route comes with the address; multicast goes over the overlay too, as in Weave Net.
-    await inNs(['ip', 'route', 'replace', '224.0.0.0/4', 'dev', ifname]);
-    if (spec.gateway !== undefined) await ensureDefaultRoute(inNs, spec.gateway);
-    await waitForwarding(components, hostVeth);
-    await inNs(['ip', 'link', 'set', ifname, 'address', mac]);
-  } catch (err) {
-    await runner.run('ip', ['link', 'del', hostVeth], { allowFailure: true });
-    throw err;
+    const existing = ns.link(ifname);
+    if (existing !== null && spec.exclusive === true) throw new LoomError('ERR_CONFLICT', `${ifname} already exists in ${netnsRef(spec.target).slice(0, 100)}`);
+    if (existing !== null) {
+      const has = ns.addresses4(existing.index).some((a) => a.address === cidr.address && a.prefix === cidr.prefix);
+      if (!has) ns.addAddress4(existing.index, cidr.address, cidr.prefix);
+      if (gateway !== undefined) ensureDefaultRoute(ns, existing.index, ifname, gateway);
+      return { hostVeth: null, mac: existing.mac };
+    }
+    const mac = spec.mac ?? macFromSeed(`${netnsRef(spec.target)}/${cidr.text}`);
+    const hostVeth = spec.hostVeth ?? `vlm${macFromSeed(netnsRef(spec.target)).replace(/:/g, '').slice(0, 12)}`;
+    const host = links.open(null);
+    try {
+      const bridge = host.link(spec.bridge);
+      if (bridge === null) throw new LoomError('ERR_NOT_FOUND', `no bridge ${spec.bridge}`);
+      host.createVeth({ name: hostVeth, mtu: spec.mtu, master: bridge.index, peer: { name: ifname, mtu: spec.mtu, mac, netns: spec.target } });
+      try {
+        const peer = ns.link(ifname);
+        if (peer === null) throw new LoomError('ERR_OS_COMMAND', `${ifname} did not appear in ${netnsRef(spec.target).slice(0, 100)}`);
+        // arp_notify before the address and link-up, so the link-up announcement is sent at all.
+        ns.setArpNotify(peer.index);
+        ns.addAddress4(peer.index, cidr.address, cidr.prefix);
+        ns.setLink('lo', { up: true });
+        ns.setLink(peer.index, { up: true });
+        // The subnet route comes with the address; multicast goes over the overlay too, as in Weave Net.
+        ns.addRoute4({ dst: '224.0.0.0', prefix: 4, oif: peer.index }, true);
+        if (gateway !== undefined) ensureDefaultRoute(ns, peer.index, ifname, gateway);
+        await waitForwarding(components.clock, host, hostVeth);
+        ns.setLink(peer.index, { mac });
+      } catch (err) {
+        try {
+          host.deleteLink(hostVeth);
+        } catch {
+          // The first failure is the one to report; a pair left behind is deleted by the next attach's EEXIST path or by rm.
+        }
+        throw err;
+      }
+    } finally {
+      host.close();
+    }
+    return { hostVeth, mac };
+  } finally {
+    ns.close();
   }
-  return { hostVeth, mac };
 }
 
-type InNetns = (args: string[], allowFailure?: boolean) => Promise<CommandResult>;
-
 /** What to do about the default route, given the namespace's default routes (pure; see the header). */
-export function defaultRouteAction(routes: ReadonlyArray<{ dev?: string; gateway?: string }>, gateway: string): 'add' | 'replace' | 'keep' | 'foreign' {
+export function defaultRouteAction(routes: ReadonlyArray<{ dev?: string; gateway?: string }>, gateway: string, ifname: string = CONTAINER_IFNAME): 'add' | 'replace' | 'keep' | 'foreign' {
   if (routes.length === 0) return 'add';
-  if (routes.some((r) => r.dev !== undefined && r.dev !== CONTAINER_IFNAME)) return 'foreign';
+  if (routes.some((r) => r.dev !== undefined && r.dev !== ifname)) return 'foreign';
   return routes.some((r) => r.gateway === gateway) ? 'keep' : 'replace';
 }
 
-/** `default via gateway dev ethwe` in the namespace, unless another interface has the default route. */
-async function ensureDefaultRoute(inNs: InNetns, gateway: string): Promise<void> {
-  const via = parseIpv4(gateway);
-  const out = await inNs(['ip', '-j', '-4', 'route', 'show', 'default']);
-  let routes: Array<{ dev?: string; gateway?: string }>;
-  try {
-    routes = JSON.parse(out.stdout || '[]') as typeof routes;
-  } catch (err) {
-    throw new LoomError('ERR_OS_COMMAND', 'cannot parse `ip -j route` output', { cause: err });
-  }
-  const action = defaultRouteAction(Array.isArray(routes) ? routes : [], via);
-  if (action === 'add' || action === 'replace') await inNs(['ip', 'route', 'replace', 'default', 'via', via, 'dev', CONTAINER_IFNAME]);
+/**
+ * `default via gateway dev IFNAME` in the namespace (link `index`), unless another interface has
+ * the default route. Idempotent.
+ */
+function ensureDefaultRoute(ns: NetnsLinkHandle, index: number, ifname: string, gateway: string): void {
+  const routes = ns.defaultRoutes4().map((r) => ({
+    ...(r.oif === null ? {} : { dev: r.oif === index ? ifname : `#${r.oif}` }),
+    ...(r.gateway === null ? {} : { gateway: r.gateway }),
+  }));
+  const action = defaultRouteAction(routes, gateway, ifname);
+  if (action === 'add' || action === 'replace') ns.addRoute4({ dst: '0.0.0.0', prefix: 0, oif: index, gateway }, true);
 }
 
-/** Waits (bounded) until the bridge forwards on `port`. */
-async function waitForwarding({ runner, clock }: AttachComponents, port: string): Promise<void> {
+/**
+ * Waits (bounded, 3 s) until the bridge forwards on `port`. The state is read with RTM_GETLINK on
+ * the router's socket (IFLA_LINKINFO / IFLA_INFO_SLAVE_DATA / IFLA_BRPORT_STATE): always the
+ * router's namespace, unlike /sys/class/net, which shows the namespace /sys was mounted from.
+ */
+async function waitForwarding(clock: Clock, host: NetnsLinkHandle, port: string): Promise<void> {
   const deadline = clock.now() + FORWARDING_WAIT_MS;
   for (let i = 0; i < FORWARDING_WAIT_MS / FORWARDING_POLL_MS + 1; i++) {
-    const out = await runner.run('bridge', ['-j', 'link', 'show', 'dev', port], { allowFailure: true });
-    if (out.stdout.includes('"state":"forwarding"')) return;
+    if (host.link(port)?.bridgePortState === BR_STATE_FORWARDING) return;
     if (clock.now() >= deadline) break;
     await delay(clock, FORWARDING_POLL_MS);
   }

@@ -42,6 +42,7 @@ import type { Subsystem } from '../core/subsystem.js';
 import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
 import { writeFileDurable } from '../os/durable-file.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
+import type { NetnsLinks } from '../os/netns-links.js';
 import { CONTAINER_IFNAME, netnsArgs } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
 import { ContainerRuntime } from './runtime.js';
@@ -107,6 +108,8 @@ export interface ContainersComponents {
   logger: Logger;
   runner?: CommandRunner;
   processes?: ProcessTable;
+  /** The link door attach uses; default rtnetlink (tests: MemoryNetnsLinks). */
+  netnsLinks?: NetnsLinks;
   macs?: LocalMacSink;
   dns?: DnsHooks;
   ipam?: ContainerAddresses;
@@ -176,7 +179,7 @@ export class ContainersSubsystem implements Subsystem {
     this.mtu = init.mtu ?? DEFAULT_SETTINGS.mtu;
     this.attachmentsFile = join(init.stateDir, 'attachments.json');
     this.runtime = new ContainerRuntime(
-      { runner: this.runner, clock: components.clock, logger: this.logger, processes: this.processes },
+      { runner: this.runner, clock: components.clock, logger: this.logger, processes: this.processes, ...(components.netnsLinks ? { netnsLinks: components.netnsLinks } : {}) },
       { stateDir: init.stateDir, ...(init.stopGraceMs === undefined ? {} : { stopGraceMs: init.stopGraceMs }) },
     );
   }

@@ -18,6 +18,7 @@ import { formatCidr } from '../core/net.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { macFromSeed } from '../dataplane/addresses.js';
 import { startProcess, systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
+import { netlinkLinks, type NetnsLinks } from '../os/netns-links.js';
 import { attachNetwork, CONTAINER_IFNAME, delay } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
 import { containerResolvConf, type ContainerDns } from './resolv-conf.js';
@@ -37,6 +38,8 @@ export interface RuntimeComponents {
   clock?: Clock;
   logger?: Logger;
   processes?: ProcessTable;
+  /** The link door attach uses; default rtnetlink (tests: MemoryNetnsLinks). */
+  netnsLinks?: NetnsLinks;
 }
 
 export interface RuntimeInit {
@@ -50,6 +53,7 @@ export interface RuntimeInit {
 export class ContainerRuntime {
   readonly store: ContainerStore;
   private readonly runner: CommandRunner;
+  private readonly netnsLinks: NetnsLinks;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly processes: ProcessTable;
@@ -61,6 +65,7 @@ export class ContainerRuntime {
 
   constructor(components: RuntimeComponents, init: RuntimeInit) {
     this.runner = components.runner ?? systemRunner;
+    this.netnsLinks = components.netnsLinks ?? netlinkLinks;
     this.clock = components.clock ?? systemClock;
     this.logger = components.logger ?? silentLogger;
     this.processes = components.processes ?? procProcessTable;
@@ -131,7 +136,7 @@ export class ContainerRuntime {
       if (pidStartTime === null) throw new LoomError('ERR_OS_COMMAND', 'container process exited during start-up');
       const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [formatCidr(spec.cidr)], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
       await this.runner.run('nsenter', ['--target', String(pid), '--uts', 'hostname', spec.name]);
-      await attachNetwork({ runner: this.runner, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
+      await attachNetwork({ links: this.netnsLinks, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
       if (spec.dns) await this.mountResolvConf(id, pid, spec.dns);
       this.store.save(record);
       await this.openGate(gate);
@@ -169,7 +174,7 @@ export class ContainerRuntime {
 
   /** Plugs any process's netns (by PID, or /run/netns/X) into the bridge. Not recorded as a Loom container. */
   attach(spec: AttachSpec): Promise<AttachResult> {
-    return attachNetwork({ runner: this.runner, clock: this.clock }, spec);
+    return attachNetwork({ links: this.netnsLinks, clock: this.clock }, spec);
   }
 
   private nsenterArgs(r: ContainerRecord, argv: string[]): string[] {

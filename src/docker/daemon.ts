@@ -28,6 +28,7 @@ import { macFromSeed } from '../dataplane/addresses.js';
 import { attachNetwork } from '../containers/attach.js';
 import type { ContainerAddresses, DnsHooks, LocalMacSink } from '../containers/daemon.js';
 import type { CommandRunner } from '../os/runner.js';
+import { netlinkLinks, type NetnsLinks } from '../os/netns-links.js';
 import type { DockerStatus } from './api.js';
 import { HttpEngineApi, type EngineApi, type EngineContainer, type EngineEvent } from './engine.js';
 import { linuxEndpointLinks } from './links.js';
@@ -49,6 +50,8 @@ export interface DockerComponents {
   clock: Clock;
   logger: Logger;
   runner: CommandRunner;
+  /** The link door attach uses; default rtnetlink (tests: MemoryNetnsLinks). */
+  netnsLinks?: NetnsLinks;
   addresses: ContainerAddresses;
   macs?: LocalMacSink;
   dns?: DnsHooks;
@@ -298,7 +301,7 @@ export class DockerSubsystem implements Subsystem {
   }
 
   private async plug(a: DockerAttachment, pid: number): Promise<void> {
-    await attachNetwork({ runner: this.c.runner, clock: this.c.clock }, { target: { pid }, cidr: parseCidr(a.cidr), mac: a.mac, bridge: this.init.bridge, mtu: this.init.mtu, hostVeth: `vla${a.containerId.slice(0, 12)}` });
+    await attachNetwork({ links: this.c.netnsLinks ?? netlinkLinks, clock: this.c.clock }, { target: { pid }, cidr: parseCidr(a.cidr), mac: a.mac, bridge: this.init.bridge, mtu: this.init.mtu, hostVeth: `vla${a.containerId.slice(0, 12)}` });
   }
 
   private async reattach(a: DockerAttachment, pid: number): Promise<DockerAttachment> {

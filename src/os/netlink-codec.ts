@@ -1,6 +1,7 @@
 /**
- * rtnetlink message encoding and decoding (pure, no sockets). Only what Loom needs: RTM_NEWLINK /
- * RTM_GETLINK with nested IFLA_LINKINFO attributes, and NLMSG_ERROR acknowledgements.
+ * rtnetlink message encoding and decoding (pure, no sockets): the framing (nlmsghdr, attributes,
+ * NLMSG_ERROR), and the vxlan local-bypass messages. Link, address and route messages for attach
+ * are in rtnl-codec.ts, on these primitives.
  * Host byte order is little-endian on every platform Loom supports (x86_64, arm64).
  * Every parser bounds-checks lengths: malformed bytes raise ERR_PROTOCOL, never a RangeError.
  */
@@ -24,7 +25,7 @@ export const IFLA_INFO_DATA = 2;
 /** After IFLA_VXLAN_VNIFILTER (30); kernel >= 6.6. */
 export const IFLA_VXLAN_LOCALBYPASS = 31;
 
-const IFINFOMSG_LEN = 16;
+export const IFINFOMSG_LEN = 16;
 
 function align4(n: number): number {
   return (n + 3) & ~3;
@@ -49,13 +50,17 @@ export function encodeString(type: number, value: string): Buffer {
 }
 
 /** struct ifinfomsg { u8 family; u8 pad; u16 type; i32 index; u32 flags; u32 change; } */
-function encodeIfinfomsg(ifindex: number): Buffer {
+export function encodeIfinfomsg(ifindex: number, flags = 0, change = 0, family = 0): Buffer {
   const b = Buffer.alloc(IFINFOMSG_LEN);
+  b.writeUInt8(family, 0);
   b.writeInt32LE(ifindex, 4);
+  b.writeUInt32LE(flags >>> 0, 8);
+  b.writeUInt32LE(change >>> 0, 12);
   return b;
 }
 
-function encodeMessage(type: number, flags: number, seq: number, body: Uint8Array): Buffer {
+/** nlmsghdr + body; pid 0 (the kernel fills in ours). */
+export function encodeMessage(type: number, flags: number, seq: number, body: Uint8Array): Buffer {
   const hdr = Buffer.alloc(NLMSG_HDRLEN);
   hdr.writeUInt32LE(NLMSG_HDRLEN + body.length, 0);
   hdr.writeUInt16LE(type, 4);

@@ -15,6 +15,7 @@ import { type Cidr, formatCidr, parseCidr } from '../../../src/core/net.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
+import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 
 const PID = 4242;
 
@@ -28,26 +29,16 @@ interface Setup {
   calls: string[];
   alive: Map<number, number>;
   dir: string;
-  /** Makes the target's ethwe exist (a second attach only adds an address). */
-  hasEthwe: { value: boolean };
-  failLinkAdd: { value: boolean };
-  failAddrAdd: { value: boolean };
+  /** Link operations (attach); the runner sees detach's commands only. */
+  links: MemoryNetnsLinks;
   done(): void;
 }
 
 function setup(withIpam = true): Setup {
   const dir = mkdtempSync(join(tmpdir(), 'loom-attach-ipam-'));
   const calls: string[] = [];
-  const hasEthwe = { value: false };
-  const failLinkAdd = { value: false };
-  const failAddrAdd = { value: false };
-  const runner = new RecordingRunner((cmd, args) => {
-    if (cmd === 'nsenter' && args.includes('-j')) return hasEthwe.value ? { stdout: '[{"address":"02:00:00:00:00:aa","addr_info":[]}]' } : { code: 1 };
-    if (cmd === 'ip' && args[1] === 'add' && failLinkAdd.value) return { code: 2, stderr: 'boom' };
-    if (cmd === 'nsenter' && args.includes('addr') && args.includes('add') && failAddrAdd.value) return { code: 2, stderr: 'boom' };
-    if (cmd === 'bridge') return { stdout: '[{"state":"forwarding"}]' };
-    return {};
-  });
+  const runner = new RecordingRunner();
+  const links = new MemoryNetnsLinks();
   let next = 7;
   const ipam = {
     async assign(id: string, address: AddressSpec) {
@@ -62,10 +53,10 @@ function setup(withIpam = true): Setup {
   };
   const alive = new Map([[PID, 777]]);
   const containers = new ContainersSubsystem(
-    { clock: new FakeClock(), logger: silentLogger, runner, processes: fakeProcesses(alive), ...(withIpam ? { ipam } : {}) },
+    { clock: new FakeClock(), logger: silentLogger, runner, netnsLinks: links, processes: fakeProcesses(alive), ...(withIpam ? { ipam } : {}) },
     { stateDir: dir },
   );
-  return { containers, runner, calls, alive, dir, hasEthwe, failLinkAdd, failAddrAdd, done: () => rmSync(dir, { recursive: true, force: true }) };
+  return { containers, runner, links, calls, alive, dir, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 function commands(r: RecordingRunner): string[] {
@@ -79,9 +70,8 @@ test('attach with no address or net:... takes an IPAM address for an id stable p
     assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 net:default`]);
     assert.equal(first.cidr, '10.32.0.7/12');
     assert.equal(first.ipamId, `attach:pid:${PID}:777`);
-    assert.ok(commands(s.runner).includes(`nsenter --target ${PID} --net ip addr add 10.32.0.7/12 dev ethwe`));
+    assert.ok(s.links.ops.includes(`/proc/${PID}/ns/net: addr add 10.32.0.7/12 dev ethwe`));
 
-    s.hasEthwe.value = true;
     const second = await s.containers.attach({ pid: PID }, spec('net:10.32.1.0/24'));
     assert.equal(s.calls[1], `assign attach:pid:${PID}:777 net:10.32.1.0/24`);
     assert.equal(s.containers.attachments().length, 2);
@@ -110,7 +100,6 @@ test('attach: a static address inside the range is claimed, outside it used as g
     assert.equal(outside.cidr, '192.168.77.5/24');
     assert.equal(outside.ipamId, undefined);
     assert.deepEqual(s.calls, []);
-    s.hasEthwe.value = true;
     const inside = await s.containers.attach({ pid: PID }, spec('10.40.0.9/12'));
     assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 10.40.0.9/12`]);
     assert.equal(inside.cidr, '10.40.0.9/12');
@@ -154,15 +143,14 @@ test('attach: a reused PID (other start time) gets another id; a gone PID is ERR
 test('attach that fails after the allocation releases it, unless an earlier attachment holds the id', async () => {
   const s = setup();
   try {
-    s.failLinkAdd.value = true;
+    s.links.failOn = /create veth/;
     await assert.rejects(s.containers.attach({ pid: PID }, spec('')), (e) => isLoomError(e, 'ERR_OS_COMMAND'));
     assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 net:default`, `release attach:pid:${PID}:777`]);
     assert.deepEqual(s.containers.attachments(), []);
 
-    s.failLinkAdd.value = false;
+    s.links.failOn = null;
     await s.containers.attach({ pid: PID }, spec(''));
-    s.hasEthwe.value = true;
-    s.failAddrAdd.value = true;
+    s.links.failOn = /addr add/;
     s.calls.length = 0;
     await assert.rejects(s.containers.attach({ pid: PID }, spec('net:10.32.1.0/24')), (e) => isLoomError(e, 'ERR_OS_COMMAND'));
     assert.deepEqual(s.calls, [`assign attach:pid:${PID}:777 net:10.32.1.0/24`], 'the id holds the first attachment: not released');

@@ -1,6 +1,6 @@
 /**
  * The containers' default route (egress) without root: what attach does with the namespace's
- * default routes (pure), the commands it runs for a new and an existing ethwe, and that `run` and
+ * default routes (pure), the link operations it makes for a new and an existing ethwe, and that `run` and
  * `attach` through the subsystem ask for the gateway only for addresses of the range.
  */
 import { test } from 'node:test';
@@ -14,6 +14,8 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { attachNetwork, defaultRouteAction } from '../../../src/containers/attach.js';
 import { parseRunSpec } from '../../../src/containers/validate.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
+import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
+import { netnsPath } from '../../../src/os/netns-links.js';
 import { parseAddressSpec } from '../../../src/core/address-spec.js';
 import { formatCidr, parseCidr, type Cidr } from '../../../src/core/net.js';
 
@@ -25,43 +27,48 @@ test('defaultRouteAction: add when none, keep ours, replace ours to another gate
   assert.equal(defaultRouteAction([{ dev: 'ethwe', gateway: '10.32.0.1' }, { dev: 'eth0', gateway: '172.17.0.1' }], '10.32.0.1'), 'foreign');
 });
 
-/** A runner that answers `ip -j addr show dev ethwe` and `ip -j -4 route show default` from the given state. */
-function namespaceRunner(state: { ethwe: boolean; routes: Array<{ dev: string; gateway: string }> }): RecordingRunner {
-  return new RecordingRunner((cmd, args) => {
-    const line = args.join(' ');
-    if (line.includes('ip -j addr show dev ethwe')) return state.ethwe ? { stdout: JSON.stringify([{ address: '02:00:00:00:00:01', addr_info: [{ local: '10.32.0.5', prefixlen: 12 }] }]) } : { code: 1 };
-    if (line.includes('ip -j -4 route show default')) return { stdout: JSON.stringify(state.routes) };
-    if (cmd === 'bridge') return { stdout: '[{"state":"forwarding"}]' };
-    return {};
-  });
+/** A fake namespace at `target` with, when asked, an ethwe holding 10.32.0.5/12 and default routes via ethwe or eth0. */
+function namespace(target: { pid: number } | { path: string }, state: { ethwe: boolean; routes: Array<{ dev: string; gateway: string }> }): MemoryNetnsLinks {
+  const links = new MemoryNetnsLinks();
+  const key = netnsPath(target);
+  const ns = links.ns(target);
+  if (state.ethwe) {
+    const ethwe = links.link(key, { name: 'ethwe', mac: '02:00:00:00:00:01', up: true });
+    ns.addresses.push({ index: ethwe.index, address: '10.32.0.5', prefix: 12 });
+  }
+  for (const r of state.routes) {
+    const dev = ns.links.get(r.dev) ?? links.link(key, { name: r.dev, up: true });
+    ns.routes.push({ dst: '0.0.0.0', prefix: 0, oif: dev.index, gateway: r.gateway });
+  }
+  return links;
 }
 
-function routeCommands(runner: RecordingRunner): string[] {
-  return runner.calls.map((c) => c.args.join(' ')).filter((l) => l.includes(' route ') && !l.includes('224.0.0.0/4')).map((l) => l.slice(l.indexOf('ip ')));
+function routeOps(links: MemoryNetnsLinks): string[] {
+  return links.ops.filter((l) => l.includes(': route ') && !l.includes('224.0.0.0/4')).map((l) => l.slice(l.indexOf('route ')));
 }
 
 test('a new ethwe gets `default via GATEWAY dev ethwe`; without a gateway there is no default route at all', async () => {
   const spec = { target: { pid: 4242 }, cidr: parseCidr('10.32.0.5/12'), bridge: 'loom', mtu: 1450 };
-  const withGateway = namespaceRunner({ ethwe: false, routes: [] });
-  await attachNetwork({ runner: withGateway, clock: new FakeClock() }, { ...spec, gateway: '10.32.0.1' });
-  assert.deepEqual(routeCommands(withGateway), ['ip -j -4 route show default', 'ip route replace default via 10.32.0.1 dev ethwe']);
-  const without = namespaceRunner({ ethwe: false, routes: [] });
-  await attachNetwork({ runner: without, clock: new FakeClock() }, spec);
-  assert.deepEqual(routeCommands(without), []);
+  const withGateway = namespace(spec.target, { ethwe: false, routes: [] });
+  await attachNetwork({ links: withGateway, clock: new FakeClock() }, { ...spec, gateway: '10.32.0.1' });
+  assert.deepEqual(routeOps(withGateway), ['route replace default via 10.32.0.1 dev ethwe']);
+  const without = namespace(spec.target, { ethwe: false, routes: [] });
+  await attachNetwork({ links: without, clock: new FakeClock() }, spec);
+  assert.deepEqual(routeOps(without), []);
 });
 
 test('attach again (ethwe exists): the route is kept as it is, fixed if it points elsewhere, and another interface\'s default is left alone', async () => {
   const spec = { target: { path: '/run/netns/x' }, cidr: parseCidr('10.32.0.5/12'), bridge: 'loom', mtu: 1450, gateway: '10.32.0.1' };
-  const ours = namespaceRunner({ ethwe: true, routes: [{ dev: 'ethwe', gateway: '10.32.0.1' }] });
-  await attachNetwork({ runner: ours, clock: new FakeClock() }, spec);
-  assert.deepEqual(routeCommands(ours), ['ip -j -4 route show default'], 'idempotent: nothing changes');
-  const stale = namespaceRunner({ ethwe: true, routes: [{ dev: 'ethwe', gateway: '10.32.0.9' }] });
-  await attachNetwork({ runner: stale, clock: new FakeClock() }, spec);
-  assert.deepEqual(routeCommands(stale), ['ip -j -4 route show default', 'ip route replace default via 10.32.0.1 dev ethwe']);
-  const docker = namespaceRunner({ ethwe: true, routes: [{ dev: 'eth0', gateway: '172.17.0.1' }] });
-  await attachNetwork({ runner: docker, clock: new FakeClock() }, spec);
-  assert.deepEqual(routeCommands(docker), ['ip -j -4 route show default'], 'a Docker container keeps its own way out');
-  await assert.rejects(attachNetwork({ runner: docker, clock: new FakeClock() }, { ...spec, gateway: '10.32.0.300' }), { code: 'ERR_INVALID_ARGUMENT' });
+  const ours = namespace(spec.target, { ethwe: true, routes: [{ dev: 'ethwe', gateway: '10.32.0.1' }] });
+  await attachNetwork({ links: ours, clock: new FakeClock() }, spec);
+  assert.deepEqual(routeOps(ours), [], 'idempotent: nothing changes');
+  const stale = namespace(spec.target, { ethwe: true, routes: [{ dev: 'ethwe', gateway: '10.32.0.9' }] });
+  await attachNetwork({ links: stale, clock: new FakeClock() }, spec);
+  assert.deepEqual(routeOps(stale), ['route replace default via 10.32.0.1 dev ethwe']);
+  const docker = namespace(spec.target, { ethwe: true, routes: [{ dev: 'eth0', gateway: '172.17.0.1' }] });
+  await attachNetwork({ links: docker, clock: new FakeClock() }, spec);
+  assert.deepEqual(routeOps(docker), [], 'a Docker container keeps its own way out');
+  await assert.rejects(attachNetwork({ links: docker, clock: new FakeClock() }, { ...spec, gateway: '10.32.0.300' }), { code: 'ERR_INVALID_ARGUMENT' });
 });
 
 test('the subsystem asks for a gateway for addresses of the range only; a gateway that fails leaves the attach without a route', async () => {
@@ -69,12 +76,13 @@ test('the subsystem asks for a gateway for addresses of the range only; a gatewa
   try {
     const asked: string[] = [];
     let failGateway = false;
-    const runner = namespaceRunner({ ethwe: false, routes: [] });
+    const links = new MemoryNetnsLinks();
     const containers = new ContainersSubsystem(
       {
         clock: new FakeClock(),
         logger: silentLogger,
-        runner,
+        runner: new RecordingRunner(),
+        netnsLinks: links,
         processes: { startTime: () => 777, children: () => [], inOtherPidNamespace: () => false, signal: () => {} },
         ipam: { assign: async () => parseCidr('10.40.0.7/16'), release: async () => 1, covers: (cidr: Cidr) => formatCidr(cidr).startsWith('10.') },
         gateway: async (cidr: Cidr) => {
@@ -87,15 +95,15 @@ test('the subsystem asks for a gateway for addresses of the range only; a gatewa
     );
     await containers.attach({ pid: 4242 }, parseAddressSpec('net:10.40.0.0/16'));
     assert.deepEqual(asked, ['10.40.0.7/16']);
-    assert.deepEqual(routeCommands(runner), ['ip -j -4 route show default', 'ip route replace default via 10.40.0.1 dev ethwe']);
-    runner.calls.length = 0;
+    assert.deepEqual(routeOps(links), ['route replace default via 10.40.0.1 dev ethwe']);
+    links.ops.length = 0;
     await containers.attach({ pid: 4343 }, parseAddressSpec('192.168.5.5/24'));
     assert.deepEqual(asked, ['10.40.0.7/16'], 'a static address outside the range is the user\'s own network: no gateway asked');
-    assert.deepEqual(routeCommands(runner), []);
+    assert.deepEqual(routeOps(links), []);
     failGateway = true;
-    runner.calls.length = 0;
+    links.ops.length = 0;
     await containers.attach({ pid: 4444 }, parseAddressSpec(''));
-    assert.deepEqual(routeCommands(runner), [], 'no gateway: attached all the same, without a default route');
+    assert.deepEqual(routeOps(links), [], 'no gateway: attached all the same, without a default route');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

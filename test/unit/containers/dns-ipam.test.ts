@@ -18,6 +18,7 @@ import { type Cidr, formatCidr, parseCidr } from '../../../src/core/net.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
+import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 
 test('resolv.conf: the host server, the search domain, ndots:1', () => {
   assert.equal(containerResolvConf({ nameserver: '10.32.0.1', domain: 'Loom.Local' }), '# written by Loom for this container\nnameserver 10.32.0.1\nsearch loom.local\noptions ndots:1\n');
@@ -57,7 +58,7 @@ function subsystem(ipam?: { calls: string[] }) {
         covers: (cidr: Cidr) => /^10\.(3[2-9]|4[0-7])\./.test(formatCidr(cidr)),
       }
     : undefined;
-  const containers = new ContainersSubsystem({ clock: new FakeClock(), logger: silentLogger, runner, ...(addresses ? { ipam: addresses } : {}) }, { stateDir: dir });
+  const containers = new ContainersSubsystem({ clock: new FakeClock(), logger: silentLogger, runner, netnsLinks: new MemoryNetnsLinks(), ...(addresses ? { ipam: addresses } : {}) }, { stateDir: dir });
   return { containers, runner, done: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

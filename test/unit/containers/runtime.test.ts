@@ -9,6 +9,7 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { parseCidr } from '../../../src/core/net.js';
 import type { ContainerId } from '../../../src/core/ids.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
+import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 
 /** Processes as a table: pid -> start time. SIGKILL always kills; SIGTERM only if `obeysTerm`. */
 class FakeProcesses implements ProcessTable {
@@ -39,7 +40,7 @@ function setup(obeysTerm = false) {
   const clock = new FakeClock();
   const processes = new FakeProcesses(clock, obeysTerm);
   const runner = new RecordingRunner();
-  const rt = new ContainerRuntime({ clock, processes, runner }, { stateDir: dir, stopGraceMs: 500, watchIntervalMs: 250 });
+  const rt = new ContainerRuntime({ clock, processes, runner, netnsLinks: new MemoryNetnsLinks() }, { stateDir: dir, stopGraceMs: 500, watchIntervalMs: 250 });
   const events: ContainerEvent[] = [];
   rt.onEvent((e) => events.push(e));
   return { dir, clock, processes, runner, rt, events, done: () => rmSync(dir, { recursive: true, force: true }) };

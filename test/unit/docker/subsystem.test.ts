@@ -1,6 +1,6 @@
 /**
  * The docker subsystem (src/docker/daemon.ts) with a fake Docker engine, the real plugin socket in
- * a temp dir, a recording command runner and a fake clock: it serves only a Docker of its own
+ * a temp dir, a recording command runner, in-memory links and a fake clock: it serves only a Docker of its own
  * namespace, resyncs names and frees what a removed container left, follows connect events, and
  * keeps a `loom attach`ed container through restart and releases it on destroy.
  */
@@ -15,6 +15,7 @@ import { FakeClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { LoomError } from '../../../src/core/errors.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
+import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 import { DockerSubsystem } from '../../../src/docker/daemon.js';
 import type { EngineApi, EngineContainer, EngineEvent } from '../../../src/docker/engine.js';
 import { memoryStateStore } from '../../../src/docker/state.js';
@@ -71,16 +72,14 @@ function setup(owner: SocketOwner = 'ours') {
   const released: string[] = [];
   const dns: string[] = [];
   const macs: string[][] = [];
-  const runner = new RecordingRunner((cmd, args) => {
-    if (cmd === 'nsenter' && args.includes('-j')) return { code: 1, stderr: 'Device "ethwe" does not exist.' };
-    if (cmd === 'bridge') return { stdout: '[{"state":"forwarding"}]' };
-    return {};
-  });
+  const runner = new RecordingRunner();
+  const netnsLinks = new MemoryNetnsLinks();
   const docker = new DockerSubsystem(
     {
       clock,
       logger: silentLogger,
       runner,
+      netnsLinks,
       engine,
       links,
       store,
@@ -100,7 +99,7 @@ function setup(owner: SocketOwner = 'ours') {
     await docker.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { dir, clock, engine, links, store, released, dns, macs, runner, docker, cleanup };
+  return { dir, clock, engine, links, store, released, dns, macs, runner, netnsLinks, docker, cleanup };
 }
 
 test('a Docker of another network namespace is not served: no plugin socket, state says why', async () => {
@@ -186,15 +185,16 @@ test('loom attach of a Docker container: attached, attached again on start with 
     const a = await s.docker.attach('other', DEFAULT_ADDRESS_SPEC);
     assert.equal(a.cidr, '10.32.0.9/12');
     assert.equal(a.ipamId, 'docker-attach-c9');
-    assert.ok(s.runner.calls.some((c) => c.cmd === 'nsenter' && c.args.join(' ').includes('--target 100 --net ip addr add 10.32.0.9/12 dev ethwe')));
+    assert.ok(s.netnsLinks.ops.includes('/proc/100/ns/net: addr add 10.32.0.9/12 dev ethwe'));
     assert.ok(s.dns.includes(`+other 10.32.0.9 c9`));
     await assert.rejects(s.docker.attach('nope', DEFAULT_ADDRESS_SPEC), (e: unknown) => e instanceof LoomError && e.code === 'ERR_NOT_FOUND' && /no Docker container "nope"/.test(e.message));
     await assert.rejects(s.docker.attach('stopped', DEFAULT_ADDRESS_SPEC), (e: unknown) => e instanceof LoomError && e.code === 'ERR_CONFLICT');
 
+    s.netnsLinks.removeNamespace({ pid: 100 }); // the old process died: its pair went with its namespace
     s.engine.containers.set('c9', { id: 'c9', name: 'other', running: true, pid: 200, networks: {} });
     s.engine.send({ type: 'container', action: 'start', actorId: 'c9', attributes: {} });
     await settle();
-    assert.ok(s.runner.calls.some((c) => c.args.join(' ').includes('--target 200 --net ip addr add 10.32.0.9/12 dev ethwe')), 'the same address in the new namespace');
+    assert.ok(s.netnsLinks.ops.includes('/proc/200/ns/net: addr add 10.32.0.9/12 dev ethwe'), 'the same address in the new namespace');
 
     s.engine.containers.delete('c9');
     s.engine.send({ type: 'container', action: 'destroy', actorId: 'c9', attributes: {} });
