@@ -14,10 +14,10 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { labSkipReason, withLab } from '../helpers/lab.js';
-import { cniCall, conflistAdd, conflistRun, REFERENCE_PLUGINS, type Conflist, type Sandbox } from '../helpers/cni-runtime.js';
+import { cniCall, conflistAdd, conflistRun, LOOM_CNI, REFERENCE_PLUGINS, type Conflist, type Sandbox } from '../helpers/cni-runtime.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
@@ -214,6 +214,24 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       assert.ok(!existsSync(join(dataDir, NET, ip.address.split('/')[0]!)), 'host-local released the address');
       assert.deepEqual(await leftovers(lab, h1, s), []);
       rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    await t.test('the router serves ADD, CHECK and DEL itself (a shim without loom-cni-node beside it), and declines a delegated IPAM', async () => {
+      const dir = join(lab.workDir, 'shim-alone');
+      mkdirSync(dir, { recursive: true });
+      const plugin = join(dir, 'loom-cni');
+      copyFileSync(LOOM_CNI, plugin);
+      const s = await sandbox(lab, 'alone');
+      const add = await cniCall(lab, h1, { command: 'ADD', ...s, stdin: conf('1.0.0'), plugin });
+      assert.equal(add.code, 0, add.stdout);
+      const check = await cniCall(lab, h1, { command: 'CHECK', ...s, stdin: conf('1.0.0', { prevResult: add.json }), plugin });
+      assert.equal(check.code, 0, check.stdout);
+      const del = await cniCall(lab, h1, { command: 'DEL', ...s, stdin: conf('1.0.0'), plugin });
+      assert.deepEqual([del.code, del.stdout], [0, '']);
+      assert.deepEqual(await leftovers(lab, h1, s), []);
+      const delegated = await cniCall(lab, h1, { command: 'ADD', ...s, stdin: conf('1.0.0', { ipam: { type: 'host-local', ranges: [[{ subnet: '10.99.8.0/24' }]] } }), plugin });
+      assert.deepEqual([delegated.code, delegated.json], [1, { cniVersion: '1.0.0', code: 11, msg: 'Loom router not reachable and loom-cni-node missing' }]);
+      assert.deepEqual(await leftovers(lab, h1, s), []);
     });
 
     await t.test('a conf naming another router: the shim falls back to the Node plugin, which reports it unreachable (code 11)', async () => {
