@@ -2,8 +2,10 @@
  * CNI benchmark: ADD and DEL latency of loom-cni (Loom IPAM, veth into the Loom bridge, against a
  * real router) and of the reference `bridge` plugin with `host-local` IPAM, same machine, same
  * run, over --pods sandboxes each (default 200), p50/p99 and the ratio loom/bridge (goal <= 1.5).
- * Also the cost of starting loom-cni at all (VERSION: Node start-up + module load), to say where
- * the time goes.
+ * loom-cni is the native shim (dist/bin/loom-cni, native/loom-cni.c: each call forwarded to the
+ * router's POST /cni/exec). Also the cost of starting it at all (VERSION, answered by the router),
+ * of its Node fallback (dist/bin/loom-cni-node: Node start-up + module load) and of Node itself,
+ * to say where the time goes.
  *
  *   npm run build && sudo node dist/bench/cni.js [--pods 200]
  *
@@ -21,7 +23,8 @@ import { LoomCli, repoRoot } from '../src/demo/loom-cli.js';
 import { pollUntil } from '../src/demo/poll.js';
 import { systemRunner } from '../src/os/runner.js';
 
-const LOOM_CNI = join(repoRoot(), 'bin', 'loom-cni');
+const LOOM_CNI = join(repoRoot(), 'dist', 'bin', 'loom-cni');
+const LOOM_CNI_NODE = join(repoRoot(), 'dist', 'bin', 'loom-cni-node');
 const BRIDGE = '/usr/lib/cni/bridge';
 
 type Which = 'loom' | 'bridge';
@@ -72,11 +75,15 @@ async function main(): Promise<void> {
       return dt;
     };
     const version: number[] = [];
+    const nodeVersion: number[] = [];
     const bareNode: number[] = [];
     for (let i = 0; i < 20; i++) {
       let t0 = performance.now();
       await systemRunner.run('ip', ['netns', 'exec', h1.netns, LOOM_CNI], { env: { ...process.env, CNI_COMMAND: 'VERSION' }, input: '' });
       version.push(performance.now() - t0);
+      t0 = performance.now();
+      await systemRunner.run('ip', ['netns', 'exec', h1.netns, LOOM_CNI_NODE], { env: { ...process.env, CNI_COMMAND: 'VERSION' }, input: '' });
+      nodeVersion.push(performance.now() - t0);
       t0 = performance.now();
       await systemRunner.run('ip', ['netns', 'exec', h1.netns, process.execPath, '-e', '0']);
       bareNode.push(performance.now() - t0);
@@ -105,7 +112,8 @@ async function main(): Promise<void> {
     console.log(row('loom-cni ADD', la));
     console.log(row('bridge + host-local DEL (baseline)', bd));
     console.log(row('loom-cni DEL', ld));
-    console.log(row('loom-cni VERSION (start-up only)', stats(version)));
+    console.log(row('loom-cni VERSION (native shim)', stats(version)));
+    console.log(row('loom-cni-node VERSION (Node)', stats(nodeVersion)));
     console.log(row('node -e 0 (Node itself)', stats(bareNode)));
     console.log(`ratio loom/bridge: ADD p50 ${(la.p50 / ba.p50).toFixed(2)}x p99 ${(la.p99 / ba.p99).toFixed(2)}x; DEL p50 ${(ld.p50 / bd.p50).toFixed(2)}x p99 ${(ld.p99 / bd.p99).toFixed(2)}x (goal <= 1.5x)`);
   } finally {

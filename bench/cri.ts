@@ -12,7 +12,7 @@
  *   node dist/bench/cri.js [--pods 30] [--json FILE]
  *
  * Needs root, containerd, runc, busybox-static and the reference plugins (scripts/install.sh).
- * Without bin/loom-cni in the tree it measures the baseline only and says so.
+ * Without the native shim dist/bin/loom-cni (npm run build) it measures the baseline only and says so.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   const skip = criSkipReason();
   if (skip !== null) throw new LoomError('ERR_UNAVAILABLE', `the CRI benchmark cannot run here: ${skip}`);
-  const loomCni = existsSync(join(repoRoot(), 'bin', 'loom-cni'));
+  const loomCni = existsSync(join(repoRoot(), 'dist', 'bin', 'loom-cni'));
   const lab = await Lab.create({ hosts: 1 });
   const nodes: CriNode[] = [];
   try {
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
     if (b && l) {
       console.log(`ratio loom/bridge: RunPodSandbox p50 ${(l.runP50Ms / b.runP50Ms).toFixed(2)}x p99 ${(l.runP99Ms / b.runP99Ms).toFixed(2)}x; Stop+Remove p50 ${(l.teardownP50Ms / b.teardownP50Ms).toFixed(2)}x p99 ${(l.teardownP99Ms / b.teardownP99Ms).toFixed(2)}x`);
     } else {
-      console.log('loom: not measured (bin/loom-cni is not in this tree)');
+      console.log('loom: not measured (dist/bin/loom-cni is not built)');
     }
     if (options.json) writeFileSync(options.json, JSON.stringify({ pods: options.pods, results }, null, 2));
   } finally {

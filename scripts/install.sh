@@ -16,7 +16,9 @@ PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps ut
   # CRI plugin, runc, and the reference CNI plugins (portmap, bandwidth, bridge, host-local)
   docker.io podman containerd runc containernetworking-plugins
   # the static busybox the runtime tests build their images (and the CRI sandbox image) from
-  busybox-static)
+  busybox-static
+  # the C compiler and static libc for the native CNI shim (native/loom-cni.c, npm run build)
+  gcc libc6-dev)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (it installs OS packages and the tests create network namespaces)" >&2

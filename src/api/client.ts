@@ -112,9 +112,9 @@ export class ApiClient {
     return parsed as T;
   }
 
-  /** A text answer (e.g. /metrics); errors as `call`. */
-  async callText(method: string, path: string): Promise<string> {
-    const { status, text } = await this.raw(method, path);
+  /** A text answer (e.g. /metrics, POST /cni/exec); errors as `call`. */
+  async callText(method: string, path: string, body?: unknown): Promise<string> {
+    const { status, text } = await this.raw(method, path, body);
     if (status < 400) return text;
     let parsed: unknown = null;
     try {

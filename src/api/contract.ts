@@ -43,8 +43,8 @@ export type TypedClient<T extends RouteContracts> = {
 export interface ApiTransport {
   readonly address: string;
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
-  /** The body of a text answer (routes with `text: true`). */
-  callText(method: string, path: string): Promise<string>;
+  /** The body of a text answer (routes with `text: true`); `body` as for `call` (POST text routes). */
+  callText(method: string, path: string, body?: unknown): Promise<string>;
 }
 
 /** The client for one route table over `transport`. */
@@ -54,7 +54,7 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
     client[name] = async (request?: unknown) => {
       const { path: filled, rest } = fillPath(route.path, request);
       const path = route.method === 'GET' ? withQuery(filled, rest) : filled;
-      const answer = route.text === true ? await transport.callText(route.method, path) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, rest);
+      const answer = route.text === true ? await transport.callText(route.method, path, route.method === 'GET' ? undefined : rest) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, rest);
       const parsed = route.response.safeParse(answer);
       if (!parsed.success) {
         throw new LoomError('ERR_PROTOCOL', `daemon at ${transport.address} answered ${route.method} ${route.path} with an unexpected body: ${z.prettifyError(parsed.error).slice(0, 300)}`);

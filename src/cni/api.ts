@@ -53,6 +53,32 @@ export const gcResponseSchema = z.object({ released: z.array(z.object({ containe
 export const statusResponseSchema = z.object({ ready: z.boolean(), reason: z.string().optional() });
 export const listResponseSchema = z.object({ attachments: z.array(cniAttachmentSchema) });
 
+/**
+ * POST /cni/exec (the native shim, native/loom-cni.c): a whole CNI call. Only the six CNI_*
+ * variables travel (unset ones left out); the bounds are generous for real calls, and a call
+ * beyond them gets a 400, on which the shim runs the Node plugin (which then judges it).
+ */
+export const MAX_EXEC_STDIN = 1024 * 1024;
+const envValue = (max: number) => z.string().max(max).optional();
+export const cniExecRequestSchema = z
+  .object({
+    env: z
+      .object({
+        CNI_COMMAND: envValue(64),
+        CNI_CONTAINERID: envValue(4096),
+        CNI_NETNS: envValue(4096),
+        CNI_IFNAME: envValue(256),
+        CNI_ARGS: envValue(65_536),
+        CNI_PATH: envValue(65_536),
+      })
+      .strict(),
+    stdin: z.string().max(MAX_EXEC_STDIN),
+  })
+  .strict();
+export type CniExecRequest = z.output<typeof cniExecRequestSchema>;
+/** text/plain: `exit <n>\n` then the plugin's stdout, or `fallback <reason>\n` (run the Node plugin). */
+export const cniExecResponseSchema = z.string().regex(/^(exit \d{1,3}\n|fallback [^\n]*\n)/);
+
 export const CNI_ROUTES = defineRoutes({
   add: { method: 'POST', path: CNI_PATHS.add, request: addRequestSchema, response: cniAttachmentSchema },
   check: { method: 'POST', path: CNI_PATHS.check, request: checkRequestSchema, response: cniAttachmentSchema },
@@ -60,4 +86,5 @@ export const CNI_ROUTES = defineRoutes({
   gc: { method: 'POST', path: CNI_PATHS.gc, request: gcRequestSchema, response: gcResponseSchema },
   status: { method: 'GET', path: CNI_PATHS.status, response: statusResponseSchema },
   list: { method: 'GET', path: '/cni/attachments', response: listResponseSchema },
+  exec: { method: 'POST', path: CNI_PATHS.exec, request: cniExecRequestSchema, response: cniExecResponseSchema, text: true },
 });

@@ -8,9 +8,11 @@
  *   POST /cni/del     DelRequest   -> { released: boolean }
  *   POST /cni/gc      GcRequest    -> { released: AttachmentKey[] }
  *   GET  /cni/status                -> { ready: boolean, reason?: string }
+ *   POST /cni/exec    {env, stdin}    -> text: `exit <n>\n<stdout>` | `fallback <reason>\n`
+ *                                        (the native shim's one call; see ./exec.ts)
  */
 
-export const CNI_PATHS = { add: '/cni/add', check: '/cni/check', del: '/cni/del', gc: '/cni/gc', status: '/cni/status' } as const;
+export const CNI_PATHS = { add: '/cni/add', check: '/cni/check', del: '/cni/del', gc: '/cni/gc', status: '/cni/status', exec: '/cni/exec' } as const;
 
 export interface AttachmentKey {
   containerId: string;

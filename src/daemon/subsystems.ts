@@ -128,7 +128,7 @@ export function buildCni(
     },
     { stateDir: c.stateDir.path, bridge: settings?.bridge ?? DEFAULT_SETTINGS.bridge, mtu: settings?.mtu ?? DEFAULT_SETTINGS.mtu },
   );
-  registerCniRoutes(c.api, cni);
+  registerCniRoutes(c.api, cni, { host: c.config.httpHost, port: c.config.httpPort });
   return cni;
 }
 

@@ -7,14 +7,17 @@
  * no record), delegated IPAM (host-local), chaining with the reference portmap and bandwidth
  * plugins (a real TCP connection through the port mapping from another host), GC of attachments
  * the runtime no longer lists, and GC at start-up of a sandbox deleted while the router was down.
+ * Every call goes through the native shim (dist/bin/loom-cni -> the router's POST /cni/exec); the
+ * calls the router leaves to the Node plugin (delegated IPAM, another `api`, router down) go
+ * through its fallback, dist/bin/loom-cni-node.
  * Needs root, nft, nsenter, /usr/lib/cni (skips otherwise).
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { labSkipReason, withLab } from '../helpers/lab.js';
-import { cniCall, conflistAdd, conflistRun, REFERENCE_PLUGINS, type Conflist, type Sandbox } from '../helpers/cni-runtime.js';
+import { cniCall, conflistAdd, conflistRun, LOOM_CNI, REFERENCE_PLUGINS, type Conflist, type Sandbox } from '../helpers/cni-runtime.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
@@ -93,6 +96,10 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       }
       const empty = await cniCall(lab, h1, { command: 'VERSION', stdin: '' });
       assert.equal(empty.code, 0);
+      // The shim's fast path is live on a real router: POST /cni/exec runs the call in the router.
+      const script = `fetch('http://127.0.0.1:6784/cni/exec',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({env:{CNI_COMMAND:'VERSION'},stdin:''})}).then(async r=>process.stdout.write(r.status+' '+await r.text()))`;
+      const exec = (await lab.exec(h1, process.execPath, ['-e', script])).stdout;
+      assert.equal(exec, '200 exit 0\n{"cniVersion":"1.1.0","supportedVersions":["0.4.0","1.0.0","1.1.0"]}\n');
     });
 
     for (const v of VERSIONS) {
@@ -192,7 +199,7 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       assert.deepEqual(await leftovers(lab, h1, s, 'taken'), []);
     });
 
-    await t.test('delegated IPAM: host-local chooses the address, DEL gives it back', async () => {
+    await t.test('delegated IPAM (through the shim\'s Node fallback): host-local chooses the address, DEL gives it back', async () => {
       const s = await sandbox(lab, 'hl');
       const dataDir = join(lab.workDir, 'host-local');
       const ipam = { type: 'host-local', dataDir, ranges: [[{ subnet: '10.99.7.0/24', gateway: '10.99.7.1' }]] };
@@ -207,6 +214,32 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       assert.ok(!existsSync(join(dataDir, NET, ip.address.split('/')[0]!)), 'host-local released the address');
       assert.deepEqual(await leftovers(lab, h1, s), []);
       rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    await t.test('the router serves ADD, CHECK and DEL itself (a shim without loom-cni-node beside it), and declines a delegated IPAM', async () => {
+      const dir = join(lab.workDir, 'shim-alone');
+      mkdirSync(dir, { recursive: true });
+      const plugin = join(dir, 'loom-cni');
+      copyFileSync(LOOM_CNI, plugin);
+      const s = await sandbox(lab, 'alone');
+      const add = await cniCall(lab, h1, { command: 'ADD', ...s, stdin: conf('1.0.0'), plugin });
+      assert.equal(add.code, 0, add.stdout);
+      const check = await cniCall(lab, h1, { command: 'CHECK', ...s, stdin: conf('1.0.0', { prevResult: add.json }), plugin });
+      assert.equal(check.code, 0, check.stdout);
+      const del = await cniCall(lab, h1, { command: 'DEL', ...s, stdin: conf('1.0.0'), plugin });
+      assert.deepEqual([del.code, del.stdout], [0, '']);
+      assert.deepEqual(await leftovers(lab, h1, s), []);
+      const delegated = await cniCall(lab, h1, { command: 'ADD', ...s, stdin: conf('1.0.0', { ipam: { type: 'host-local', ranges: [[{ subnet: '10.99.8.0/24' }]] } }), plugin });
+      assert.deepEqual([delegated.code, delegated.json], [1, { cniVersion: '1.0.0', code: 11, msg: 'Loom router not reachable and loom-cni-node missing' }]);
+      assert.deepEqual(await leftovers(lab, h1, s), []);
+    });
+
+    await t.test('a conf naming another router: the shim falls back to the Node plugin, which reports it unreachable (code 11)', async () => {
+      const s = await sandbox(lab, 'otherapi');
+      const r = await cniCall(lab, h1, { command: 'ADD', ...s, stdin: conf('1.0.0', { api: 'http://127.0.0.1:1' }) });
+      assert.equal(r.code, 1, r.stdout);
+      assert.deepEqual([(r.json as { code: number }).code, (r.json as { msg: string }).msg], [11, 'Loom router not reachable at http://127.0.0.1:1'], r.stdout);
+      assert.deepEqual(await leftovers(lab, h1, s), []);
     });
 
     await t.test('chaining: loom-cni + portmap + bandwidth, ADD and DEL through the list', async () => {
@@ -282,6 +315,13 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       await cli.stop(h1);
       const down = await cniCall(lab, h1, { command: 'STATUS', stdin: conf('1.1.0') });
       assert.equal((down.json as { code: number }).code, 50, down.stdout);
+      // The shim finds no router and runs the Node plugin: the spec's error object, code 11 (try again later).
+      for (const command of ['ADD', 'DEL']) {
+        const r = await cniCall(lab, h1, { command, ...s, stdin: conf('1.1.0') });
+        assert.equal(r.code, 1, `${command} with the router down: ${r.stdout}`);
+        const e = r.json as { cniVersion?: unknown; code?: unknown; msg?: unknown };
+        assert.deepEqual([e.cniVersion, e.code, e.msg], ['1.1.0', 11, 'Loom router not reachable at http://127.0.0.1:6784'], r.stdout);
+      }
       await systemRunner.run('ip', ['netns', 'del', s.netns.split('/').pop()!]);
       await cli.launch(h1);
       let left: string[] = [];

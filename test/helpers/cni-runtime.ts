@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import type { Lab, LabHost } from '../../src/lab/index.js';
 import { repoRoot } from '../../src/demo/loom-cli.js';
 
-export const LOOM_CNI = join(repoRoot(), 'bin', 'loom-cni');
+/** The native shim (npm run build): every call goes through it, and through its Node fallback when the router will not answer. */
+export const LOOM_CNI = join(repoRoot(), 'dist', 'bin', 'loom-cni');
 export const REFERENCE_PLUGINS = '/usr/lib/cni';
 
 export interface CniCall {
@@ -21,7 +22,7 @@ export interface CniCall {
   path?: string;
   /** The conf: an object is sent as JSON, a string as given (malformed input). */
   stdin: unknown;
-  /** The plugin executable; default bin/loom-cni. */
+  /** The plugin executable; default dist/bin/loom-cni (the native shim). */
   plugin?: string;
 }
 

@@ -1,10 +1,13 @@
 /**
  * `loom cni install|uninstall`: local file work, no daemon. Install writes the plugin executable
- * (a Node script that loads this checkout's dist/src/cni/main.js by absolute path, so the copy in
- * /opt/cni/bin works outside the repo) and the conflist of the fixed CNI contract (docs/CNI.md).
- * Both are written atomically (temp file + rename); uninstall removes both and is idempotent.
+ * `loom-cni` (a copy of the native shim dist/bin/loom-cni, which forwards each call to the router),
+ * its fallback `loom-cni-node` beside it (a Node script that loads this checkout's
+ * dist/src/cni/main.js by absolute path, so the copy in /opt/cni/bin works outside the repo) and
+ * the conflist of the fixed CNI contract (docs/CNI.md). Without a built shim (no gcc), `loom-cni`
+ * is the Node script itself: correct, only slower. Every file is written atomically (temp file +
+ * rename); uninstall removes them all and is idempotent.
  */
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LoomError } from '../../core/errors.js';
@@ -13,6 +16,8 @@ import type { CliCommand } from '../command.js';
 export const CNI_DEFAULTS = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', api: 'http://127.0.0.1:6784', name: 'loom' } as const;
 export const CONFLIST_FILE = '10-loom.conflist';
 export const PLUGIN_FILE = 'loom-cni';
+/** The Node plugin the native shim runs when the router cannot answer (native/loom-cni.c). */
+export const NODE_PLUGIN_FILE = 'loom-cni-node';
 
 export interface CniInstallOptions {
   binDir: string;
@@ -38,27 +43,36 @@ function checkOptions(o: CniInstallOptions): void {
   for (const d of [o.binDir, o.confDir]) if (!d.startsWith('/')) throw new LoomError('ERR_INVALID_ARGUMENT', `"${d.slice(0, 60)}" is not an absolute path`);
 }
 
-function writeAtomic(path: string, text: string, mode: number): void {
+/** `from` a text, or a file to copy (a running plugin keeps its old inode: the rename never changes a file in use). */
+function writeAtomic(path: string, from: { text: string } | { file: string }, mode: number): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode });
+  if ('text' in from) writeFileSync(tmp, from.text, { mode });
+  else copyFileSync(from.file, tmp);
   chmodSync(tmp, mode);
   renameSync(tmp, path);
 }
 
-/** Writes both files; returns their paths. */
-export function installCni(o: CniInstallOptions, node: string, mainJs: string): string[] {
+/**
+ * Writes the plugin (the native `shim` when given, else the Node script), the Node fallback beside
+ * it and the conflist; returns their paths (plugin first, conflist last).
+ */
+export function installCni(o: CniInstallOptions, node: string, mainJs: string, shim: string | null = null): string[] {
   checkOptions(o);
   mkdirSync(o.binDir, { recursive: true });
   mkdirSync(o.confDir, { recursive: true });
   const plugin = join(o.binDir, PLUGIN_FILE);
+  const nodePlugin = join(o.binDir, NODE_PLUGIN_FILE);
   const conflist = join(o.confDir, CONFLIST_FILE);
-  writeAtomic(plugin, pluginScript(node, mainJs), 0o755);
-  writeAtomic(conflist, conflistText(o), 0o644);
-  return [plugin, conflist];
+  const script = { text: pluginScript(node, mainJs) };
+  // The fallback first: a shim in place finds its loom-cni-node.
+  writeAtomic(nodePlugin, script, 0o755);
+  writeAtomic(plugin, shim === null ? script : { file: shim }, 0o755);
+  writeAtomic(conflist, { text: conflistText(o) }, 0o644);
+  return [plugin, nodePlugin, conflist];
 }
 
 export function uninstallCni(o: Pick<CniInstallOptions, 'binDir' | 'confDir'>): string[] {
-  const paths = [join(o.binDir, PLUGIN_FILE), join(o.confDir, CONFLIST_FILE)];
+  const paths = [join(o.binDir, PLUGIN_FILE), join(o.binDir, NODE_PLUGIN_FILE), join(o.confDir, CONFLIST_FILE)];
   for (const p of paths) rmSync(p, { force: true });
   return paths;
 }
@@ -68,22 +82,30 @@ export function pluginMain(): string {
   return fileURLToPath(new URL('../../cni/main.js', import.meta.url));
 }
 
+/** dist/bin/loom-cni (scripts/build-native.mjs) of this checkout, or null when it was not built. */
+export function nativeShim(): string | null {
+  const shim = fileURLToPath(new URL('../../../bin/loom-cni', import.meta.url));
+  return existsSync(shim) ? shim : null;
+}
+
 export const cniCommand: CliCommand = {
   register(program, ctx) {
     const cni = program.command('cni').description('install or remove the loom-cni plugin and its conflist');
     cni
       .command('install')
-      .description(`write BIN_DIR/${PLUGIN_FILE} and CONF_DIR/${CONFLIST_FILE}`)
+      .description(`write BIN_DIR/${PLUGIN_FILE}, BIN_DIR/${NODE_PLUGIN_FILE} and CONF_DIR/${CONFLIST_FILE}`)
       .option('--bin-dir <dir>', 'where CNI plugins live', CNI_DEFAULTS.binDir)
       .option('--conf-dir <dir>', 'where the runtime reads conflists', CNI_DEFAULTS.confDir)
       .option('--api <url>', "the router's API as seen from the host", CNI_DEFAULTS.api)
       .option('--name <net>', 'the CNI network name', CNI_DEFAULTS.name)
       .action((opts: CniInstallOptions) => {
-        for (const p of installCni(opts, process.execPath, pluginMain())) ctx.out(`${p}\n`);
+        const shim = nativeShim();
+        for (const p of installCni(opts, process.execPath, pluginMain(), shim)) ctx.out(`${p}\n`);
+        if (shim === null) ctx.err(`note: no native shim (dist/bin/${PLUGIN_FILE}; npm run build needs gcc): ${PLUGIN_FILE} is the Node plugin, slower at every pod start\n`);
       });
     cni
       .command('uninstall')
-      .description(`remove BIN_DIR/${PLUGIN_FILE} and CONF_DIR/${CONFLIST_FILE}`)
+      .description(`remove BIN_DIR/${PLUGIN_FILE}, BIN_DIR/${NODE_PLUGIN_FILE} and CONF_DIR/${CONFLIST_FILE}`)
       .option('--bin-dir <dir>', 'where CNI plugins live', CNI_DEFAULTS.binDir)
       .option('--conf-dir <dir>', 'where the runtime reads conflists', CNI_DEFAULTS.confDir)
       .action((opts: Pick<CniInstallOptions, 'binDir' | 'confDir'>) => {

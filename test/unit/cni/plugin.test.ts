@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPlugin, type PluginIo } from '../../../src/cni/plugin.js';
@@ -200,17 +200,26 @@ test('env and conf parsing rules', () => {
   assert.equal(c.ipam, undefined, 'ipam type loom means Loom IPAM, no delegation');
 });
 
-test('loom cni install writes the contract conflist and a runnable plugin script; uninstall removes both', () => {
+test('loom cni install writes the contract conflist, the plugin (native shim or Node script) and its Node fallback; uninstall removes them all', () => {
   assert.equal(conflistText({ name: 'loom', api: 'http://127.0.0.1:6784' }), '{"cniVersion":"1.0.0","name":"loom","plugins":[{"type":"loom-cni","api":"http://127.0.0.1:6784"},{"type":"portmap","capabilities":{"portMappings":true},"snat":true}]}\n');
   assert.match(pluginScript('/usr/bin/node', '/repo/dist/src/cni/main.js'), /^#!\/usr\/bin\/node\n.*\nimport\("\/repo\/dist\/src\/cni\/main\.js"\);\n$/);
   const dir = mkdtempSync(join(tmpdir(), 'loom-cni-install-'));
   try {
-    const [plugin, list] = installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), api: 'http://127.0.0.1:7000', name: 'net1' }, '/usr/bin/node', '/x/main.js');
+    const [plugin, nodePlugin, list] = installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), api: 'http://127.0.0.1:7000', name: 'net1' }, '/usr/bin/node', '/x/main.js');
     assert.equal(statSync(plugin!).mode & 0o777, 0o755);
+    assert.equal(readFileSync(plugin!, 'utf8'), pluginScript('/usr/bin/node', '/x/main.js'), 'no shim given: loom-cni is the Node script');
+    assert.deepEqual([nodePlugin, statSync(nodePlugin!).mode & 0o777], [join(dir, 'bin', 'loom-cni-node'), 0o755]);
+    assert.equal(readFileSync(nodePlugin!, 'utf8'), pluginScript('/usr/bin/node', '/x/main.js'));
     assert.equal((JSON.parse(readFileSync(list!, 'utf8')) as { name: string }).name, 'net1');
+    // With a shim: loom-cni is a copy of it, the Node script stays beside it as loom-cni-node.
+    const shim = join(dir, 'shim');
+    writeFileSync(shim, '\x7fELF not really');
+    installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), api: 'http://127.0.0.1:7000', name: 'net1' }, '/usr/bin/node', '/x/main.js', shim);
+    assert.equal(readFileSync(plugin!, 'utf8'), '\x7fELF not really');
+    assert.equal(statSync(plugin!).mode & 0o777, 0o755);
     uninstallCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d') });
     uninstallCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d') });
-    assert.throws(() => statSync(plugin!));
+    for (const p of [plugin, nodePlugin, list]) assert.throws(() => statSync(p!));
     assert.throws(() => installCni({ binDir: 'rel', confDir: dir, api: 'http://x:1', name: 'n' }, '/n', '/m'), /absolute/);
   } finally {
     rmSync(dir, { recursive: true, force: true });

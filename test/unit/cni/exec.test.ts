@@ -1,0 +1,208 @@
+/**
+ * The native shim's router side without root: `POST /cni/exec` (src/cni/exec.ts, routes.ts) on a
+ * real ApiServer over a fake CNI service. Proves: an answer through the exec route is byte for
+ * byte what the Node plugin prints over HTTP (success and every error path), the fallback
+ * decisions (delegated IPAM, another router's api), a bad body is a 400 (never a crash: the
+ * server answers the next call), and, when dist/bin/loom-cni is built, the C shim itself: it
+ * forwards, falls back to loom-cni-node (another api; router down -> code 11), and reports a
+ * missing loom-cni-node with the spec's error object.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ApiServer } from '../../../src/api/server.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { LoomError } from '../../../src/core/errors.js';
+import { execAnswerText, fallbackReason, isOwnApi } from '../../../src/cni/exec.js';
+import { runPlugin } from '../../../src/cni/plugin.js';
+import { httpTransport } from '../../../src/cni/router-client.js';
+import { registerCniRoutes, type CniService } from '../../../src/cni/routes.js';
+import type { CniAttachmentJson } from '../../../src/cni/wire.js';
+
+const ATTACHMENT: CniAttachmentJson = {
+  containerId: 'abc123',
+  ifname: 'eth0',
+  network: 'loom',
+  netns: '/run/netns/x',
+  hostVeth: 'vlc0123456789ab',
+  mac: '02:00:00:00:00:01',
+  cidr: '10.32.0.5/12',
+  gateway: '10.32.0.1',
+  dns: { nameservers: ['10.32.0.1'], search: ['loom.local'] },
+  routes: [{ dst: '0.0.0.0/0', gw: '10.32.0.1' }],
+};
+const ENV = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web' };
+
+/** A CNI service whose answers each test sets; `failWith` makes every call throw it. */
+function fakeCni(): CniService & { failWith: Error | null; ready: boolean; calls: string[] } {
+  const f = {
+    failWith: null as Error | null,
+    ready: true,
+    calls: [] as string[],
+    guard(name: string): void {
+      f.calls.push(name);
+      if (f.failWith !== null) throw f.failWith;
+    },
+    add: (r: { containerId: string; ifname: string; network: string; netns: string }) => (f.guard('add'), Promise.resolve({ ...ATTACHMENT, ...r })),
+    check: () => (f.guard('check'), Promise.resolve(ATTACHMENT)),
+    del: () => (f.guard('del'), Promise.resolve({ released: true })),
+    gc: () => (f.guard('gc'), Promise.resolve({ released: [] })),
+    status: () => (f.guard('status'), f.ready ? { ready: true } : { ready: false, reason: 'Loom IPAM is awaiting-consensus' }),
+    list: () => [],
+  };
+  return f;
+}
+
+async function withServer(self: { host: string; port: number } | 'own', run: (port: number, cni: ReturnType<typeof fakeCni>) => Promise<void>): Promise<void> {
+  const cni = fakeCni();
+  const server = new ApiServer({ logger: silentLogger }, { host: '127.0.0.1', port: 0 });
+  const address = self === 'own' ? { host: '127.0.0.1', port: 0 } : self;
+  registerCniRoutes(server, cni, address);
+  const { port } = await server.listen();
+  if (self === 'own') address.port = port;
+  try {
+    await run(port, cni);
+  } finally {
+    await server.close();
+  }
+}
+
+async function exec(port: number, body: unknown): Promise<{ status: number; text: string }> {
+  const r = await fetch(`http://127.0.0.1:${port}/cni/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  return { status: r.status, text: await r.text() };
+}
+
+test('fallback decisions: a delegated IPAM or another router is the Node plugin\'s; unparseable input and VERSION run here', () => {
+  const self = { host: '127.0.0.1', port: 6784 };
+  const req = (env: Record<string, string>, conf: unknown) => ({ env, stdin: typeof conf === 'string' ? conf : JSON.stringify(conf) });
+  const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', ...extra });
+  assert.equal(fallbackReason(req(ENV, conf()), self), null);
+  assert.equal(fallbackReason(req(ENV, conf({ ipam: { type: 'host-local' } })), self), 'delegated-ipam');
+  assert.equal(fallbackReason(req(ENV, conf({ ipam: { type: 'loom' } })), self), null);
+  assert.equal(fallbackReason(req(ENV, conf({ api: 'http://127.0.0.1:7000' })), self), 'other-api');
+  assert.equal(fallbackReason(req(ENV, conf({ api: 'http://localhost:6784/' })), self), null);
+  assert.equal(fallbackReason(req(ENV, '{not json'), self), null, 'runPlugin reports it (code 6)');
+  assert.equal(fallbackReason(req({ ...ENV, CNI_COMMAND: 'VERSION' }, conf({ ipam: { type: 'host-local' } })), self), null);
+  assert.ok(isOwnApi('http://127.0.0.1:6784', { host: '0.0.0.0', port: 6784 }));
+  assert.ok(!isOwnApi('http://10.0.0.1:6784', { host: '0.0.0.0', port: 6784 }), 'a wildcard router is not every address on that port');
+  assert.ok(isOwnApi('http://10.0.0.1:6784', { host: '10.0.0.1', port: 6784 }));
+  assert.ok(!isOwnApi('http://127.0.0.1:80', { host: '127.0.0.1', port: 6784 }));
+  assert.equal(execAnswerText({ kind: 'exit', code: 7, stdout: '{"x":1}\n' }), 'exit 7\n{"x":1}\n');
+  assert.equal(execAnswerText({ kind: 'fallback', reason: 'other-api' }), 'fallback other-api\n');
+});
+
+test('POST /cni/exec answers exactly what the Node plugin prints over HTTP, for success and every error path', async () => {
+  await withServer('own', async (port, cni) => {
+    const api = `http://127.0.0.1:${port}`;
+    const conf = (v: string, extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: v, name: 'loom', type: 'loom-cni', api, ...extra });
+    const cases: Array<{ what: string; env: Record<string, string>; stdin: string; fail?: Error; notReady?: true; code: number }> = [
+      { what: 'ADD 1.0.0', env: ENV, stdin: conf('1.0.0'), code: 0 },
+      { what: 'ADD 0.4.0', env: ENV, stdin: conf('0.4.0'), code: 0 },
+      { what: 'DEL', env: { ...ENV, CNI_COMMAND: 'DEL' }, stdin: conf('1.1.0'), code: 0 },
+      { what: 'CHECK with prevResult', env: { ...ENV, CNI_COMMAND: 'CHECK' }, stdin: conf('1.0.0', { prevResult: { cniVersion: '1.0.0', ips: [{ address: '10.32.0.5/12' }] } }), code: 0 },
+      { what: 'CHECK against a wrong prevResult', env: { ...ENV, CNI_COMMAND: 'CHECK' }, stdin: conf('1.0.0', { prevResult: { cniVersion: '1.0.0', ips: [{ address: '10.32.9.9/12' }] } }), code: 1 },
+      { what: 'GC', env: { CNI_COMMAND: 'GC', CNI_PATH: '/x' }, stdin: conf('1.1.0'), code: 0 },
+      { what: 'GC under 0.4.0', env: { CNI_COMMAND: 'GC', CNI_PATH: '/x' }, stdin: conf('0.4.0'), code: 1 },
+      { what: 'STATUS not ready', env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/x' }, stdin: conf('1.1.0'), notReady: true, code: 1 },
+      { what: 'VERSION', env: { CNI_COMMAND: 'VERSION' }, stdin: '{"cniVersion":"0.4.0"}', code: 0 },
+      { what: 'bad JSON', env: ENV, stdin: '{"cniVersion":', code: 1 },
+      { what: 'no CNI_PATH', env: { ...ENV, CNI_PATH: '' }, stdin: conf('1.0.0'), code: 1 },
+      { what: 'unknown command', env: { ...ENV, CNI_COMMAND: 'FROB' }, stdin: conf('1.0.0'), code: 1 },
+      { what: 'bad ifname', env: { ...ENV, CNI_IFNAME: 'a/b' }, stdin: conf('1.0.0'), code: 1 },
+      { what: 'unknown netns (ERR_NOT_FOUND)', env: ENV, stdin: conf('1.0.0'), fail: new LoomError('ERR_NOT_FOUND', 'no namespace /run/netns/x'), code: 1 },
+      { what: 'IPAM not ready (ERR_UNAVAILABLE)', env: ENV, stdin: conf('1.0.0'), fail: new LoomError('ERR_UNAVAILABLE', 'IPAM is not ready'), code: 1 },
+      { what: 'a bug in the router (plain Error)', env: ENV, stdin: conf('1.0.0'), fail: new Error('boom'), code: 1 },
+      { what: 'runtimeConfig.ips', env: ENV, stdin: conf('1.0.0', { runtimeConfig: { ips: ['10.1.1.1/24'] } }), code: 1 },
+    ];
+    for (const c of cases) {
+      cni.failWith = c.fail ?? null;
+      cni.ready = c.notReady !== true;
+      const viaNode = await runPlugin({ env: c.env, stdin: c.stdin, router: httpTransport, delegator: () => ({ run: () => Promise.reject(new Error('no delegate expected')) }) });
+      const viaExec = await exec(port, { env: c.env, stdin: c.stdin });
+      assert.equal(viaExec.status, 200, c.what);
+      assert.equal(viaExec.text, `exit ${viaNode.exitCode}\n${viaNode.stdout}`, c.what);
+      assert.equal(viaNode.exitCode, c.code, `${c.what}: ${viaNode.stdout}`);
+    }
+    cni.failWith = null;
+    assert.equal((await exec(port, { env: ENV, stdin: conf('1.0.0', { ipam: { type: 'host-local' } }) })).text, 'fallback delegated-ipam\n');
+    assert.equal((await exec(port, { env: ENV, stdin: conf('1.0.0', { api: 'http://127.0.0.1:1' }) })).text, 'fallback other-api\n');
+  });
+});
+
+test('a bad /cni/exec body is a 400 or 413 with the API error body, never a crash', async () => {
+  await withServer('own', async (port, cni) => {
+    const bad: Array<[unknown, number]> = [
+      ['{"env":', 400],
+      [{ env: {} }, 400],
+      [{ env: { CNI_COMMAND: 'ADD', LD_PRELOAD: '/x.so' }, stdin: '' }, 400],
+      [{ env: { CNI_COMMAND: 7 }, stdin: '' }, 400],
+      [{ env: { CNI_COMMAND: 'A'.repeat(65) }, stdin: '' }, 400],
+      [{ env: {}, stdin: 'x'.repeat(1024 * 1024 + 1) }, 413],
+      [[], 400],
+      ['null', 400],
+    ];
+    for (const [body, status] of bad) {
+      const r = await exec(port, body);
+      assert.equal(r.status, status, `${JSON.stringify(body).slice(0, 80)} -> ${r.text}`);
+      assert.match(r.text, /"error":\{"code":"ERR_/);
+    }
+    assert.deepEqual(cni.calls, []);
+    assert.match((await exec(port, { env: { CNI_COMMAND: 'VERSION' }, stdin: '' })).text, /^exit 0\n\{"cniVersion":"1\.1\.0"/, 'the server still answers');
+  });
+});
+
+const SHIM = fileURLToPath(new URL('../../../bin/loom-cni', import.meta.url));
+const shimSkip = existsSync(SHIM) ? false : 'dist/bin/loom-cni is not built (npm run build; needs gcc)';
+
+function runShim(shim: string, env: Record<string, string>, input: string): Promise<{ code: number; stdout: string }> {
+  return new Promise((resolve, reject) => {
+    const pathEnv = `${dirname(process.execPath)}:${process.env['PATH'] ?? '/usr/bin:/bin'}`;
+    const child = spawn(shim, [], { env: { PATH: pathEnv, ...env }, stdio: ['pipe', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout }));
+    child.stdin.end(input);
+  });
+}
+
+test('the C shim forwards to /cni/exec, escapes what it sends, and falls back to loom-cni-node', { skip: shimSkip }, async () => {
+  // The router's own api is 127.0.0.1:6784 (the conf's default): a conf naming this test server's port is "another router".
+  await withServer({ host: '127.0.0.1', port: 6784 }, async (port, cni) => {
+    const api = `127.0.0.1:${port}`;
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', note: 'quote " backslash \\ tab \t nl \n é ✓' });
+    const add = await runShim(SHIM, { ...ENV, LOOM_CNI_API: api }, conf);
+    assert.equal(add.code, 0, add.stdout);
+    assert.equal((JSON.parse(add.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address, '10.32.0.5/12');
+    assert.deepEqual(cni.calls, ['add']);
+    const badEnv = await runShim(SHIM, { ...ENV, CNI_IFNAME: 'tab\there', LOOM_CNI_API: api }, conf);
+    assert.deepEqual([badEnv.code, (JSON.parse(badEnv.stdout) as { code: number }).code], [1, 4]);
+    const version = await runShim(SHIM, { CNI_COMMAND: 'VERSION', LOOM_CNI_API: api }, '');
+    assert.deepEqual(JSON.parse(version.stdout), { cniVersion: '1.1.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
+
+    // Another api: the router says fallback, loom-cni-node runs the call over HTTP to that api (here: this server).
+    const other = JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', api: `http://${api}` });
+    const viaNode = await runShim(SHIM, { ...ENV, CNI_COMMAND: 'DEL', LOOM_CNI_API: api }, other);
+    assert.deepEqual([viaNode.code, viaNode.stdout], [0, '']);
+    assert.deepEqual(cni.calls, ['add', 'del'], 'the Node plugin reached the router over HTTP');
+
+    // No router at all: the Node plugin's spec error, code 11.
+    const down = await runShim(SHIM, { ...ENV, LOOM_CNI_API: '127.0.0.1:1' }, JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', api: 'http://127.0.0.1:1' }));
+    assert.equal(down.code, 1);
+    assert.equal((JSON.parse(down.stdout) as { code: number }).code, 11);
+  });
+  // Without loom-cni-node beside it: the fixed error object.
+  const dir = mkdtempSync(join(tmpdir(), 'loom-cni-shim-'));
+  try {
+    copyFileSync(SHIM, join(dir, 'loom-cni'));
+    const lonely = await runShim(join(dir, 'loom-cni'), { ...ENV, LOOM_CNI_API: '127.0.0.1:1' }, '{}');
+    assert.equal(lonely.code, 1);
+    assert.deepEqual(JSON.parse(lonely.stdout), { cniVersion: '1.0.0', code: 11, msg: 'Loom router not reachable and loom-cni-node missing' });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
