@@ -31,7 +31,6 @@ import { LazyKubeSubsystem } from '../kube/lazy.js';
 import type { KubeSubsystemInit } from '../kube/subsystem.js';
 import { DOCKER_SUBSYSTEM, DockerSubsystem } from '../docker/daemon.js';
 import { registerDockerRoutes } from '../docker/routes.js';
-import { systemRunner } from '../os/runner.js';
 import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js';
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
@@ -154,7 +153,7 @@ export function buildDocker(
   const docker =
     c.config.docker.enabled && dataplane && ipam
       ? new DockerSubsystem(
-          { clock: c.clock, logger: c.logger, runner: systemRunner, addresses: ipam, macs: macs.source(DOCKER_SUBSYSTEM), ...(dns ? { dns } : {}), ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}) },
+          { clock: c.clock, logger: c.logger, addresses: ipam, macs: macs.source(DOCKER_SUBSYSTEM), ...(dns ? { dns } : {}), ...(hostAddress ? { resolver: () => hostAddress.resolver() } : {}) },
           {
             config: c.config.docker,
             stateDir: c.stateDir.path,

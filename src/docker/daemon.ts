@@ -27,7 +27,6 @@ import { formatCidr, parseCidr } from '../core/net.js';
 import { macFromSeed } from '../dataplane/addresses.js';
 import { attachNetwork } from '../containers/attach.js';
 import type { ContainerAddresses, DnsHooks, LocalMacSink } from '../containers/daemon.js';
-import type { CommandRunner } from '../os/runner.js';
 import { netlinkLinks, type NetnsLinks } from '../os/netns-links.js';
 import type { DockerStatus } from './api.js';
 import { HttpEngineApi, type EngineApi, type EngineContainer, type EngineEvent } from './engine.js';
@@ -49,8 +48,7 @@ const BACKOFF_MAX_MS = 30_000;
 export interface DockerComponents {
   clock: Clock;
   logger: Logger;
-  runner: CommandRunner;
-  /** The link door attach uses; default rtnetlink (tests: MemoryNetnsLinks). */
+  /** The link door (Join's pairs, attach); default rtnetlink (tests: MemoryNetnsLinks). */
   netnsLinks?: NetnsLinks;
   addresses: ContainerAddresses;
   macs?: LocalMacSink;
@@ -98,7 +96,7 @@ export class DockerSubsystem implements Subsystem {
     this.plugin = new DockerPlugin(
       {
         addresses: components.addresses,
-        links: components.links ?? linuxEndpointLinks(components.runner, { bridge: init.bridge, mtu: init.mtu }),
+        links: components.links ?? linuxEndpointLinks(components.netnsLinks ?? netlinkLinks, { bridge: init.bridge, mtu: init.mtu }),
         store: this.store,
         logger: components.logger,
         onEndpointsChanged: () => this.publishMacs(),
@@ -316,7 +314,14 @@ export class DockerSubsystem implements Subsystem {
     delete s.attachments[a.containerId];
     this.store.save(s);
     this.c.dns?.onContainerGone(a.containerId);
-    await this.c.runner.run('ip', ['link', 'del', `vla${a.containerId.slice(0, 12)}`], { allowFailure: true });
+    const own = (this.c.netnsLinks ?? netlinkLinks).open(null);
+    try {
+      own.deleteLink(`vla${a.containerId.slice(0, 12)}`);
+    } catch (err) {
+      this.c.logger.warn({ name: a.name, err: toLoomError(err).message }, 'docker: host end of the attachment not deleted');
+    } finally {
+      own.close();
+    }
     await this.c.addresses.release(a.ipamId).catch((err: unknown) => this.c.logger.warn({ err: toLoomError(err).message }, 'docker: address not released'));
     this.publishMacs();
     this.c.logger.info({ name: a.name }, 'docker: attached container removed; address and name released');

@@ -1,6 +1,6 @@
 /**
  * The docker subsystem (src/docker/daemon.ts) with a fake Docker engine, the real plugin socket in
- * a temp dir, a recording command runner, in-memory links and a fake clock: it serves only a Docker of its own
+ * a temp dir, in-memory links and a fake clock: it serves only a Docker of its own
  * namespace, resyncs names and frees what a removed container left, follows connect events, and
  * keeps a `loom attach`ed container through restart and releases it on destroy.
  */
@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { FakeClock } from '../../../src/core/clock.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { LoomError } from '../../../src/core/errors.js';
-import { RecordingRunner } from '../../../src/os/runner.js';
 import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 import { DockerSubsystem } from '../../../src/docker/daemon.js';
 import type { EngineApi, EngineContainer, EngineEvent } from '../../../src/docker/engine.js';
@@ -72,13 +71,11 @@ function setup(owner: SocketOwner = 'ours') {
   const released: string[] = [];
   const dns: string[] = [];
   const macs: string[][] = [];
-  const runner = new RecordingRunner();
   const netnsLinks = new MemoryNetnsLinks();
   const docker = new DockerSubsystem(
     {
       clock,
       logger: silentLogger,
-      runner,
       netnsLinks,
       engine,
       links,
@@ -99,7 +96,7 @@ function setup(owner: SocketOwner = 'ours') {
     await docker.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { dir, clock, engine, links, store, released, dns, macs, runner, netnsLinks, docker, cleanup };
+  return { dir, clock, engine, links, store, released, dns, macs, netnsLinks, docker, cleanup };
 }
 
 test('a Docker of another network namespace is not served: no plugin socket, state says why', async () => {
