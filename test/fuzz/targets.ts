@@ -57,6 +57,8 @@ import { LoomError } from '../../src/core/errors.js';
 import { parseCidr as parseCoreCidr } from '../../src/core/net.js';
 import { buildProgram, runCli } from '../../src/cli/run.js';
 import type { CliContext } from '../../src/cli/context.js';
+import { parseLaunchOptions, type RawLaunchOptions } from '../../src/daemon/options.js';
+import { CommanderError } from 'commander';
 import { FakeDnsMesh } from '../unit/dns/fake-mesh.js';
 import { hostileBuffer, hostileBytes, hostileText, objectWithKeys, PLAUSIBLE_STRINGS } from './mutate.js';
 
@@ -352,6 +354,11 @@ const dnsTargets: FuzzTarget[] = [
       const reply = await dnsServerForFuzzing().answer(raw, overTcp);
       if (reply !== null && !Buffer.isBuffer(reply)) throw new Error('answer is neither a Buffer nor null');
       if (reply !== null && reply.length > (overTcp ? 65535 : 4096)) throw new Error(`a ${reply.length}-byte reply`);
+      if (reply !== null) {
+        // Whatever we answer is a well-formed DNS message with the asker's ID.
+        if (reply.length < 12 || reply.readUInt16BE(0) !== raw.readUInt16BE(0)) throw new Error('a reply without the query\'s ID');
+        dnsPacket.decode(reply);
+      }
       return reply === null || (reply[3]! & 0x0f) !== 0 ? 'rejected' : 'accepted';
     },
     isRejection: () => false, // answer never throws
@@ -760,12 +767,48 @@ const cliTargets: FuzzTarget[] = [
       if (/\n\s+at .+\(.+:\d+:\d+\)/.test(ctx.stderr + ctx.stdout)) throw new Error(`a stack trace was printed: ${ctx.stderr.slice(0, 500)}`);
       if (code === 1 && !/^loom: ERR_[A-Z_]+: \S/m.test(ctx.stderr)) throw new Error(`exit 1 without a reason: ${JSON.stringify(ctx.stderr.slice(0, 300))}`);
       if (code === 1 && /ERR_INTERNAL/.test(ctx.stderr)) throw new Error(`an internal error: ${ctx.stderr.slice(0, 300)}`);
+      if (code === 2 && ctx.stderr.trim() === '') throw new Error('a usage error without a word on stderr');
       return code === 0 ? 'accepted' : 'rejected';
     },
     isRejection: () => false, // runCli never throws
     caseTimeoutMs: 3000,
   }),
 ];
+
+/** `loom launch`'s flags, through the real commander command and option parser, with the daemon start replaced. */
+function launchVocabulary(): string[] {
+  const launch = buildProgram(fuzzCliContext()).commands.find((c) => c.name() === 'launch');
+  if (!launch) throw new Error('the CLI has no launch command');
+  return launch.options.flatMap((o) => [o.long, o.short].filter((f): f is string => f !== undefined));
+}
+
+const LAUNCH_FLAGS = launchVocabulary();
+const LAUNCH_VALUES = ['6783', '0', '65536', 'on', 'off', 'auto', 'consensus', 'consensus=3', 'seed=02:00:00:00:00:01', 'observer', '1400', '68', '9001', 'unix:///var/run/docker.sock', 'tcp://host:2375', 'http://kube:6443', 'loom.local', 'debug'];
+
+cliTargets.push(
+  target({
+    name: 'cli.launchOptions',
+    families: ['cli'],
+    arbitrary: fc.array(fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...LAUNCH_FLAGS) }, { weight: 2, arbitrary: fc.constantFrom(...LAUNCH_VALUES) }, { weight: 2, arbitrary: fc.constantFrom(...PLAUSIBLE_STRINGS) }, { weight: 1, arbitrary: fc.string({ maxLength: 24 }) }), { maxLength: 8 }),
+    run: async (args) => {
+      const ctx = fuzzCliContext();
+      const program = buildProgram(ctx);
+      const launch = program.commands.find((c) => c.name() === 'launch')!;
+      // What launch's action does before it starts anything: parse its options into a LaunchConfig.
+      launch.action((peers: string[], opts: RawLaunchOptions) => {
+        parseLaunchOptions(opts, peers, ctx.env, 'fuzz-host');
+      });
+      try {
+        await program.parseAsync(['launch', ...args], { from: 'user' });
+        return 'accepted';
+      } catch (err) {
+        if (err instanceof CommanderError && err.message !== '') return 'rejected';
+        throw err;
+      }
+    },
+    isRejection: isLoomRejection,
+  }),
+);
 
 export const FUZZ_TARGETS: readonly FuzzTarget[] = [...byteTargets, ...dnsTargets, ...apiTargets, ...cniTargets, ...dockerTargets, ...cliTargets];
 

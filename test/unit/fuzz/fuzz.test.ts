@@ -56,6 +56,7 @@ test('every parser family of issue 12 has a fuzz target', () => {
     'docker.parseEvent',
     'docker.parseInspect',
     'cli.runCli',
+    'cli.launchOptions',
   ]) {
     assert.ok(names.has(name), `target ${name} is gone`);
   }
