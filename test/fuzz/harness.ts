@@ -72,6 +72,14 @@ const collectGarbage: () => void = (() => {
   return runInNewContext('gc') as () => void;
 })();
 
+/** fast-check's report (seed, path, counterexample) and the error the counterexample raised. */
+function failureReport(details: fc.RunDetails<[unknown]>): string {
+  const report = fc.defaultReportMessage(details) ?? 'failed';
+  const err = details.errorInstance;
+  const error = err instanceof Error ? (err.stack ?? err.message).split('\n').slice(0, 6).join('\n') : String(err);
+  return `${report}\n${error}`;
+}
+
 export async function runTarget(target: FuzzTarget, options: FuzzRunOptions): Promise<FuzzStats> {
   collectGarbage();
   const before = process.memoryUsage();
@@ -112,6 +120,6 @@ export async function runTarget(target: FuzzTarget, options: FuzzRunOptions): Pr
     rssBeforeMb: mb(before.rss),
     rssAfterMb: mb(after.rss),
     seed: options.seed,
-    failure: details.failed ? fc.defaultReportMessage(details) ?? 'failed' : null,
+    failure: details.failed ? failureReport(details) : null,
   };
 }

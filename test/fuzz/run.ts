@@ -105,7 +105,7 @@ async function main(): Promise<number> {
       console.log(
         `${name.padEnd(34)}${pad(s.cases, 8)}${pad(s.casesPerSecond, 9)}${pad(s.accepted, 10)}${pad(s.rejected, 10)}${pad(`${s.slowestCaseMs}ms`, 10)}${pad(`${s.heapBeforeMb}→${s.heapAfterMb}`, 14)}${pad(`${s.rssBeforeMb}→${s.rssAfterMb}`, 14)}`,
       );
-      if (s.failure) problem = `${s.failure}\n(rerun: npm run fuzz -- --target ${name} --seed ${s.seed} --cases ${cases})`;
+      if (s.failure) problem = `${s.failure}\n(rerun: npm run fuzz -- --target ${name} --seed ${s.seed} --cases ${cases}; add --path with the report's path to replay only the shrunk case)`;
       else if (s.heapAfterMb - s.heapBeforeMb > maxGrowthMb) problem = `heap grew by ${Math.round(s.heapAfterMb - s.heapBeforeMb)} MB (limit ${maxGrowthMb} MB)`;
     } else {
       console.log(`${name.padEnd(34)} FAILED`);
