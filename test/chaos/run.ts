@@ -1,16 +1,17 @@
 /**
- * `npm run chaos`: the long chaos scenarios, bounded in time, in a lab of namespaces they create
- * and destroy (also on failure and Ctrl-C: the lab tears itself down on exit and signals). Each
- * scenario prints its figures and its broken invariants; the exit code is non-zero when any
+ * `npm run chaos`: the long chaos scenarios, bounded in time, each in a lab of namespaces it
+ * creates and destroys (also on failure and Ctrl-C: a lab tears itself down on exit and signals).
+ * Each scenario prints its figures and its broken invariants; the exit code is non-zero when any
  * invariant broke. The short form of each runs inside `npm test` (test/e2e/chaos-short.test.ts).
  *
- *   npm run chaos [-- --hosts 5]
+ *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|flood]
  *
  * docs/RELIABILITY.md records the last full run.
  */
 import { Lab } from '../../src/lab/index.js';
 import { LoomCli } from '../../src/demo/loom-cli.js';
 import { killContainers } from '../helpers/underlay.js';
+import { flood } from './flood.js';
 import { killRestart } from './kill-restart.js';
 
 function option(name: string, fallback: number, min: number, max: number): number {
@@ -23,23 +24,59 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
+const SCENARIOS = ['kill-restart', 'flood'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
+if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
+  console.error(`chaos: --scenario takes one of ${SCENARIOS.join(', ')}`);
+  process.exit(2);
+}
 const hosts = option('hosts', 5, 3, 8);
+
+/** Runs one scenario in a lab of its own; returns its broken invariants. */
+async function inLab(labHosts: number, subnet: string, body: (lab: Lab, cli: LoomCli) => Promise<string[]>): Promise<string[]> {
+  const lab = await Lab.create({ hosts: labHosts, subnet });
+  try {
+    return await body(lab, new LoomCli(lab));
+  } catch (err) {
+    return [`the scenario failed to run: ${err instanceof Error ? err.message : String(err)}`];
+  } finally {
+    killContainers();
+    await lab.destroy();
+  }
+}
+
+const RUNS: Record<Scenario, () => Promise<string[]>> = {
+  'kill-restart': () =>
+    inLab(hosts, '192.168.89.0/24', async (lab, cli) => {
+      console.log(`== kill-restart: kill -9 of each of ${hosts} routers in turn (h1-h2 without UDP: relayed), pings between all containers, a fast-path TCP transfer across each crash`);
+      return (await killRestart(lab, cli, { victims: lab.hosts.map((_, i) => i), wholeWithinMs: 5_000, log: (line) => console.log(`  ${line}`) })).problems;
+    }),
+  flood: () =>
+    inLab(3, '192.168.87.0/24', async (lab, cli) => {
+      console.log('== flood: a TCP burst on 6783, UDP garbage on the data ports, a slowloris on the API, while two containers ping');
+      const result = await flood(lab, cli, {
+        tcpConnections: 10_000,
+        udpSeconds: 20,
+        udpPacketsPerSecond: 20_000,
+        slowlorisConnections: 1_000,
+        slowlorisSeconds: 20,
+        statusLimitMs: 1_000,
+        maxPingGapMs: 2_000,
+        log: (line) => console.log(`  ${line}`),
+      });
+      return result.problems;
+    }),
+};
+
 const started = Date.now();
-const lab = await Lab.create({ hosts, subnet: '192.168.89.0/24' });
 let failed = false;
-try {
-  const cli = new LoomCli(lab);
-  console.log(`== kill-restart: kill -9 of each of ${hosts} routers in turn (h1-h2 without UDP: relayed), pings between all containers, a fast-path TCP transfer across each crash`);
-  const result = await killRestart(lab, cli, { victims: lab.hosts.map((_, i) => i), wholeWithinMs: 5_000, log: (line) => console.log(`  ${line}`) });
-  for (const p of result.problems) console.log(`  BROKEN: ${p}`);
-  failed ||= result.problems.length > 0;
-  console.log(`kill-restart: ${result.problems.length === 0 ? 'every invariant held' : `${result.problems.length} invariant(s) broken`}`);
-} catch (err) {
-  failed = true;
-  console.log(`chaos: a scenario failed to run: ${err instanceof Error ? err.message : String(err)}`);
-} finally {
-  killContainers();
-  await lab.destroy();
+for (const scenario of SCENARIOS) {
+  if (picked !== undefined && picked !== scenario) continue;
+  const problems = await RUNS[scenario]();
+  for (const p of problems) console.log(`  BROKEN: ${p}`);
+  console.log(`${scenario}: ${problems.length === 0 ? 'every invariant held' : `${problems.length} invariant(s) broken`}`);
+  failed ||= problems.length > 0;
 }
 console.log(`chaos: ${failed ? 'FAILED' : 'passed'} in ${Math.round((Date.now() - started) / 1000)} s`);
 process.exit(failed ? 1 : 0);

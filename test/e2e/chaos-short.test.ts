@@ -2,7 +2,9 @@
  * The short form of `npm run chaos` inside `npm test` (test/chaos/run.ts runs the long one): the
  * kill-restart scenario on three hosts (h1-h2 without UDP, so relayed through h3), killing h1's
  * router (one fast-path peer, one relayed; the long form kills each in turn): the ping matrix whole again within 5 s of each restart, the fast-path
- * transfer across the crash complete, no address change, no duplicate peer.
+ * transfer across the crash complete, no address change, no duplicate peer. And the flood scenario
+ * at a fifth of its long size: the API answers within 1 s and container traffic keeps flowing
+ * during a TCP burst on 6783, UDP garbage on the data ports and a slowloris on the API.
  * Needs root, nft, ping, nsenter (skips otherwise).
  */
 import { test } from 'node:test';
@@ -10,6 +12,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { labSkipReason, withLab } from '../helpers/lab.js';
 import { killContainers } from '../helpers/underlay.js';
+import { flood } from '../chaos/flood.js';
 import { killRestart } from '../chaos/kill-restart.js';
 
 const missing = ['ping', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
@@ -19,6 +22,26 @@ test('chaos (short): kill -9 of a router with fast-path and relayed peers; the m
   process.on('exit', killContainers);
   return withLab(t, { hosts: 3, subnet: '192.168.88.0/24' }, async (lab, cli) => {
     const result = await killRestart(lab, cli, { victims: [0], wholeWithinMs: 5_000, log: (line) => t.diagnostic(line) });
+    assert.deepEqual(result.problems, []);
+  }).finally(() => {
+    killContainers();
+    process.off('exit', killContainers);
+  });
+});
+
+test('chaos (short): floods on the mesh port, the data ports and the API leave status fast and traffic flowing', { skip, timeout: 180_000 }, (t) => {
+  process.on('exit', killContainers);
+  return withLab(t, { hosts: 3, subnet: '192.168.86.0/24' }, async (lab, cli) => {
+    const result = await flood(lab, cli, {
+      tcpConnections: 2_000,
+      udpSeconds: 4,
+      udpPacketsPerSecond: 10_000,
+      slowlorisConnections: 300,
+      slowlorisSeconds: 4,
+      statusLimitMs: 1_000,
+      maxPingGapMs: 2_000,
+      log: (line) => t.diagnostic(line),
+    });
     assert.deepEqual(result.problems, []);
   }).finally(() => {
     killContainers();
