@@ -3,7 +3,10 @@
  * hosts, against `docker run` on Docker's default bridge network to a container on the same host,
  * same machine, same run (goal: ratio <= 1.3).
  *
- *   npm run build && sudo node dist/bench/docker.js [--rounds 7] [--json FILE]
+ *   npm run build && sudo node dist/bench/docker.js [--rounds 7] [--json FILE] [--trace]
+ *
+ * `--trace`: the routers log at debug level, and h1's Docker plugin calls are printed at the end,
+ * per call path (count, median and max ms inside the router), to say where a `docker run` waits.
  *
  * Setup: a lab (src/lab) with two hosts, a router and a real dockerd (docker.io 20.10) in each
  * (test/helpers/dockerd.ts: the host's netns, its own mount namespace, plugin dir and data root).
@@ -31,10 +34,11 @@ import { IMAGE, TestDockerd, dockerSkipReason } from '../test/helpers/dockerd.js
 interface Options {
   rounds: number;
   json: string | null;
+  trace: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rounds: 7, json: null };
+  const o: Options = { rounds: 7, json: null, trace: argv.includes('--trace') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const v = argv[i + 1];
@@ -44,6 +48,26 @@ function parseArgs(argv: string[]): Options {
     i++;
   }
   return o;
+}
+
+/** h1's Docker plugin calls from its debug log: per path, count, median and max ms in the router. */
+function pluginCallTable(log: string): string {
+  const byPath = new Map<string, number[]>();
+  for (const line of log.split('\n')) {
+    if (!line.includes('docker: plugin call')) continue;
+    try {
+      const entry = JSON.parse(line) as { path?: unknown; ms?: unknown };
+      if (typeof entry.path !== 'string' || typeof entry.ms !== 'number') continue;
+      byPath.set(entry.path, [...(byPath.get(entry.path) ?? []), entry.ms]);
+    } catch {
+      // not a JSON line
+    }
+  }
+  const rows = [...byPath.entries()].map(([path, ms]) => {
+    const sorted = [...ms].sort((a, b) => a - b);
+    return `  ${path.padEnd(44)} ${String(ms.length).padStart(4)} calls  median ${String(median(sorted)).padStart(4)} ms  max ${String(sorted.at(-1)).padStart(4)} ms`;
+  });
+  return [`Docker plugin calls on h1 (time inside the router):`, ...rows].join('\n');
 }
 
 function uptime(): number {
@@ -83,6 +107,7 @@ async function main(): Promise<void> {
   const lab = await Lab.create({ hosts: 2 });
   const cli = new LoomCli(lab);
   const [h1, h2] = lab.hosts;
+  if (options.trace) process.env['LOOM_LOG_LEVEL'] = 'debug';
   const d1 = new TestDockerd(lab, h1!);
   const d2 = new TestDockerd(lab, h2!);
   try {
@@ -104,6 +129,11 @@ async function main(): Promise<void> {
     const loomTarget = (await d2.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "mynet").IPAddress}}', 'target'])).stdout.trim();
     await d1.docker(['run', '-d', '--name', 'btarget', IMAGE, 'sleep', '3600']);
     const bridgeTarget = (await d1.docker(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'btarget'])).stdout.trim();
+    // A user-defined network of Docker's own bridge driver: what any non-default network costs in
+    // Docker itself (the embedded DNS resolver and its rules in each container), Loom aside.
+    await d1.docker(['network', 'create', '-d', 'bridge', 'ubridge']);
+    await d1.docker(['run', '-d', '--net', 'ubridge', '--name', 'utarget', IMAGE, 'sleep', '3600']);
+    const userBridgeTarget = (await d1.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "ubridge").IPAddress}}', 'utarget'])).stdout.trim();
     // One untimed round each: image layers and ARP paths warm.
     await runToFirstPing(d1, 'warm-loom', 'mynet', loomTarget);
     await runToFirstPing(d1, 'warm-bridge', 'bridge', bridgeTarget);
@@ -111,11 +141,13 @@ async function main(): Promise<void> {
     const loom: number[] = [];
     const loomOnly: number[] = [];
     const bridge: number[] = [];
+    const userBridge: number[] = [];
     for (let i = 0; i < options.rounds; i++) {
-      const order = i % 2 === 0 ? ['loom', 'only', 'bridge'] : ['bridge', 'only', 'loom'];
+      const order = i % 2 === 0 ? ['loom', 'only', 'bridge', 'user'] : ['user', 'bridge', 'only', 'loom'];
       for (const which of order) {
         if (which === 'loom') loom.push(await runToFirstPing(d1, `l${i}`, 'mynet', loomTarget));
         else if (which === 'only') loomOnly.push(await runToFirstPing(d1, `o${i}`, 'loomonly', loomOnlyTarget));
+        else if (which === 'user') userBridge.push(await runToFirstPing(d1, `u${i}`, 'ubridge', userBridgeTarget));
         else bridge.push(await runToFirstPing(d1, `b${i}`, 'bridge', bridgeTarget));
       }
     }
@@ -130,14 +162,19 @@ async function main(): Promise<void> {
       loomNoGatewayServiceMs: loomOnly.map((s) => Math.round(s * 1000)),
       loomNoGatewayServiceMedianMs: Math.round(median(loomOnly) * 1000),
       ratioNoGatewayService: Number((median(loomOnly) / median(bridge)).toFixed(2)),
+      userBridgeSameHostMs: userBridge.map((s) => Math.round(s * 1000)),
+      userBridgeMedianMs: Math.round(median(userBridge) * 1000),
+      ratioToUserBridge: Number((median(loom) / median(userBridge)).toFixed(2)),
       goal: 1.3,
     };
     console.log(`docker run -> first answered ping (median of ${options.rounds}, same run)`);
     console.log(`  Docker default bridge, same host:  ${ms(median(bridge))}   [${result.bridgeSameHostMs.join(', ')}]`);
     console.log(`  Loom network, across two hosts:    ${ms(median(loom))}   [${result.loomAcrossHostsMs.join(', ')}]`);
     console.log(`  Loom, -o loom.no-gateway-service:  ${ms(median(loomOnly))}   [${result.loomNoGatewayServiceMs.join(', ')}]`);
-    console.log(`  ratio Loom / bridge: ${result.ratio}x (goal <= ${result.goal}x); without Docker's gateway bridge: ${result.ratioNoGatewayService}x`);
+    console.log(`  Docker user-defined bridge network: ${ms(median(userBridge))}   [${result.userBridgeSameHostMs.join(', ')}]`);
+    console.log(`  ratio Loom / bridge: ${result.ratio}x (goal <= ${result.goal}x); without Docker's gateway bridge: ${result.ratioNoGatewayService}x; Loom / Docker's user-defined bridge: ${result.ratioToUserBridge}x`);
     if (options.json) writeFileSync(options.json, JSON.stringify(result, null, 2) + '\n');
+    if (options.trace) console.log(pluginCallTable(cli.logTail(h1!, 100_000)));
   } finally {
     await Promise.all([d1.stop(), d2.stop()]).catch((err: unknown) => console.error(`bench docker: stopping dockerd: ${String(err)}`));
     await lab.destroy();

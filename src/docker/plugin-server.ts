@@ -53,6 +53,7 @@ export class PluginServer {
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const startedAt = performance.now();
     let answer: object;
     let status = 200;
     try {
@@ -67,7 +68,7 @@ export class PluginServer {
         }
       }
       answer = await this.handler(path, body);
-      this.logger.debug({ path }, 'docker: plugin call');
+      this.logger.debug({ path, ms: Math.round(performance.now() - startedAt) }, 'docker: plugin call');
     } catch (err) {
       const e = toLoomError(err);
       status = e.code === 'ERR_INTERNAL' ? 500 : 200;
