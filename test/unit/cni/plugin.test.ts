@@ -10,7 +10,8 @@ import { readFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPlugin, type PluginIo } from '../../../src/cni/plugin.js';
-import { parseCniArgs, parseEnv, parseNetConf, validIfname } from '../../../src/cni/conf.js';
+import { DEFAULT_SOCKET, parseCniArgs, parseEnv, parseNetConf, validIfname } from '../../../src/cni/conf.js';
+import { DEFAULT_API_SOCKET } from '../../../src/api/validate.js';
 import { CNI_ROUTES } from '../../../src/cni/api.js';
 import { CniError } from '../../../src/cni/spec.js';
 import { routerError, RouterUnreachable, type RouterTransport } from '../../../src/cni/router-client.js';
@@ -223,5 +224,14 @@ test('loom cni install writes the contract conflist, the plugin (native shim or 
     assert.throws(() => installCni({ binDir: 'rel', confDir: dir, api: 'http://x:1', name: 'n' }, '/n', '/m'), /absolute/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the conf names the router\'s socket (default: the router\'s own default name); an old conf\'s api still parses', () => {
+  assert.equal(DEFAULT_SOCKET, DEFAULT_API_SOCKET);
+  assert.equal(parseNetConf({ cniVersion: '1.0.0', name: 'loom' }, 'ADD').socket, 'loom/api');
+  assert.equal(parseNetConf({ cniVersion: '1.0.0', name: 'loom', socket: 'loom/x', api: 'http://127.0.0.1:6784' }, 'ADD').socket, 'loom/x');
+  for (const socket of ['', 'a\0b', 'x'.repeat(108), 7]) {
+    assert.throws(() => parseNetConf({ cniVersion: '1.0.0', name: 'loom', socket }, 'ADD'), (e: unknown) => e instanceof CniError && e.code === 7, String(socket));
   }
 });
