@@ -321,7 +321,7 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
         const r = await cniCall(lab, h1, { command, ...s, stdin: conf('1.1.0') });
         assert.equal(r.code, 1, `${command} with the router down: ${r.stdout}`);
         const e = r.json as { cniVersion?: unknown; code?: unknown; msg?: unknown };
-        assert.deepEqual([e.cniVersion, e.code, e.msg], ['1.1.0', 11, 'Loom router not reachable at http://127.0.0.1:6784'], r.stdout);
+        assert.deepEqual([e.cniVersion, e.code, e.msg], ['1.1.0', 11, 'Loom router not reachable at @loom/api'], r.stdout);
       }
       await systemRunner.run('ip', ['netns', 'del', s.netns.split('/').pop()!]);
       await cli.launch(h1);
