@@ -89,6 +89,11 @@ export class ApiServer {
   private server: Server | null = null;
   private localServer: Server | null = null;
   private localListener: NetServer | null = null;
+  /**
+   * Open connections of the local socket. Its HTTP server never listens, so Node does not track
+   * them for `closeAllConnections`: `close` destroys these itself instead of waiting for them.
+   */
+  private readonly localSockets = new Set<Socket>();
 
   constructor(components: ApiServerComponents, init: ApiServerInit = {}) {
     this.logger = components.logger;
@@ -145,8 +150,8 @@ export class ApiServer {
   }
 
   /**
-   * Binds the TCP listener, then the local socket, and resolves with both addresses. Rejects with
-   * ERR_UNAVAILABLE if an address is taken (nothing stays bound then).
+   * Binds the local socket (when named), then the TCP listener, and resolves with both addresses.
+   * Rejects with ERR_UNAVAILABLE if an address is taken (nothing stays bound then).
    */
   async listen(): Promise<ApiListenAddress> {
     if (this.server || this.localListener) throw new LoomError('ERR_CONFLICT', 'API server already listening');
@@ -168,7 +173,6 @@ export class ApiServer {
   /** Stops accepting on both listeners and drops open connections. Idempotent. */
   async close(): Promise<void> {
     const server = this.server;
-    const local = this.localServer;
     const listener = this.localListener;
     this.server = null;
     this.localServer = null;
@@ -179,7 +183,7 @@ export class ApiServer {
       server.closeAllConnections();
     }));
     if (listener) closing.push(new Promise<void>((resolve) => listener.close(() => resolve())));
-    local?.closeAllConnections();
+    for (const socket of this.localSockets) socket.destroy();
     await Promise.all(closing);
   }
 
@@ -192,6 +196,8 @@ export class ApiServer {
     const http = createServer((req, res) => void this.handle(req, res, 'local'));
     http.keepAliveTimeout = 1000;
     const listener = createNetServer((socket) => {
+      this.localSockets.add(socket);
+      socket.once('close', () => this.localSockets.delete(socket));
       const uid = uidOf(peerUid, socket);
       if (uid !== null && this.allowedUids.has(uid)) {
         http.emit('connection', socket);

@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { ApiServer } from '../../../src/api/server.js';
 import { registerRouterRoutes } from '../../../src/api/router-routes.js';
 import { HTTP_STATUS_BY_CODE } from '../../../src/api/http-errors.js';
@@ -308,5 +308,28 @@ test('SO_PEERCRED for real: this process (root or not) is allowed on its own soc
     assert.equal((await send(socket!, 'GET', '/status')).status, 200);
   } finally {
     await server.close();
+  }
+});
+
+test('close drops the local socket\'s open connections at once (a kept-alive client does not hold it)', async () => {
+  const server = new ApiServer({ logger: recordingLogger() }, { port: 0, socket: testApiSocket() });
+  registerRouterRoutes(server, new FakeRouter(), { defaultMetrics: false });
+  const { socket } = await server.listen();
+  const agent = new Agent({ keepAlive: true });
+  try {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ socketPath: '\0' + socket!, path: '/status', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    const started = Date.now();
+    await server.close();
+    assert.ok(Date.now() - started < 500, `close took ${Date.now() - started} ms`);
+  } finally {
+    agent.destroy();
   }
 });
