@@ -1,10 +1,12 @@
 /**
- * Who can reach a router's control API (docs/SECURITY.md), in real namespaces: a router in lab
- * host h1, h2 another host on the same underlay. Proves:
- * (1) root on h1 drives it with the CLI through its local socket (`loom run`, `loom rm`);
- * (2) a container on h1 reaches neither the socket (another network namespace) nor TCP 6784, on
- *     its own loopback or on the host's address on the Loom bridge;
- * (3) h2 gets nothing on TCP 6784 of h1's underlay address, and has no such socket;
+ * Who can reach a router's control API (docs/SECURITY.md), in real namespaces: routers in lab
+ * hosts h1 and h2, peers on one underlay. Proves:
+ * (1) root on h1 drives its router with the CLI through the local socket (`loom run`, `loom rm`);
+ * (2) a container on h1 reaches neither the socket (another network namespace) nor TCP 6784: not
+ *     on its own loopback, not on its host's addresses (Loom bridge, underlay), not on h2's
+ *     (across the overlay to h2's bridge address, or h2's underlay address);
+ * (3) h2 gets nothing on TCP 6784 of h1's underlay address, and its `@loom/api` is its own
+ *     router's (each namespace has its own socket);
  * (4) an unprivileged user on h1 is refused on the socket (403 ERR_FORBIDDEN, the CLI says so),
  *     while TCP GET /status answers and TCP POST gets 403 ERR_FORBIDDEN.
  * Needs root, nft, unshare, nsenter, setpriv (skips otherwise).
@@ -14,6 +16,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
+import { pollUntil } from '../../src/demo/poll.js';
+import type { HostAddressStatus } from '../../src/daemon/host-address.js';
 import type { LabHost } from '../../src/lab/index.js';
 
 const missing = ['unshare', 'nsenter', 'setpriv'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
@@ -63,7 +67,9 @@ test('the control API: the whole of it for root on the host only; read-only TCP 
   try {
     await withLab(t, { hosts: 2, subnet: '192.168.114.0/24' }, async (lab, cli) => {
       const [h1, h2] = lab.hosts as [LabHost, LabHost];
-      await cli.launch(h1);
+      const r1 = await cli.launch(h1, { peers: [h2.address] });
+      const r2 = await cli.launch(h2, { peers: [h1.address] });
+      const bridgeOf2 = await pollUntil(async () => hostAddressOf(cli, h2), { what: 'h2 address on its Loom bridge', timeoutMs: 30_000, intervalMs: 300 });
 
       // (1) Root, through the socket: a container is made and removed with the CLI.
       const id = (await cli.run(h1, ['run', '--name', 'c1', 'net:default', '--', 'sleep', '600'])).stdout.trim();
@@ -83,20 +89,25 @@ test('the control API: the whole of it for root on the host only; read-only TCP 
           { host: gateway, method: 'GET', path: '/status' },
           { host: gateway, method: 'POST', path: '/connect' },
           { host: h1.address, method: 'GET', path: '/status' },
-        ] satisfies Probe[])], { timeoutMs: 20_000 })).stdout,
+          { host: bridgeOf2, method: 'GET', path: '/status' },
+          { host: bridgeOf2, method: 'POST', path: '/connect' },
+          { host: h2.address, method: 'GET', path: '/status' },
+        ] satisfies Probe[])], { timeoutMs: 30_000 })).stdout,
       );
-      for (const [i, r] of fromContainer.entries()) assert.ok(r.status === undefined && r.error !== undefined, `container probe ${i}: no answer (${JSON.stringify(r)})`);
-      assert.equal(fromContainer[0]!.error, 'ECONNREFUSED', 'no loom/api socket in the container\'s namespace');
+      assert.equal(fromContainer.length, 9);
+      // Refused, not timed out: the packets arrive (the overlay to h2 works) and nothing listens there.
+      for (const [i, r] of fromContainer.entries()) assert.deepEqual(r, { error: 'ECONNREFUSED' }, `container probe ${i}`);
 
-      // (3) From another host: TCP 6784 of h1's underlay address is refused; h2 has no socket.
+      // (3) From another host: TCP 6784 of h1's underlay address is refused; h2's socket is h2's router.
       const fromOtherHost = parseProbes(
         (await lab.exec(h2, process.execPath, ['-e', PROBE_SCRIPT, JSON.stringify([
           { host: h1.address, method: 'GET', path: '/status' },
           { host: h1.address, method: 'POST', path: '/connect' },
-          { socket: 'loom/api', method: 'GET', path: '/status' },
         ] satisfies Probe[])], { timeoutMs: 20_000 })).stdout,
       );
-      assert.deepEqual(fromOtherHost, [{ error: 'ECONNREFUSED' }, { error: 'ECONNREFUSED' }, { error: 'ECONNREFUSED' }]);
+      assert.deepEqual(fromOtherHost, [{ error: 'ECONNREFUSED' }, { error: 'ECONNREFUSED' }]);
+      assert.equal((await cli.report(h2)).router.name, r2.name, 'the CLI on h2 reaches h2\'s router');
+      assert.notEqual(r1.name, r2.name);
 
       // (4) An unprivileged user on h1: refused on the socket; TCP reads answer, TCP changes are 403.
       const asNobody = ['--reuid', '65534', '--regid', '65534', '--clear-groups'];
@@ -134,6 +145,12 @@ test('the control API: the whole of it for root on the host only; read-only TCP 
     process.off('exit', killContainers);
   }
 });
+
+/** The host's address on its Loom bridge, once it has one (undefined before). */
+async function hostAddressOf(cli: LoomCli, h: LabHost): Promise<string | undefined> {
+  const report = JSON.parse((await cli.run(h, ['report'], { timeoutMs: 10_000 })).stdout) as { 'host-address'?: HostAddressStatus };
+  return report['host-address']?.cidr?.split('/')[0];
+}
 
 async function assertRouterStillServes(cli: LoomCli, h: LabHost): Promise<void> {
   assert.match(await cli.status(h), /Name: /);
