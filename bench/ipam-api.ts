@@ -1,13 +1,12 @@
 /**
  * IPAM through the API: allocations per second over the real HTTP API of a daemon started in
  * this process (real Router on an in-memory transport with no peers, the IPAM subsystem over
- * SQLite in a temp dir, API on 127.0.0.1 port 0), next to GET /healthz on the same daemon in the
+ * SQLite in a temp dir, API on its local socket @loom-bench/PID), next to GET /healthz on the same daemon in the
  * same run, as a ratio (what the API itself costs per request, measured on this machine).
  *
  *   node --import tsx bench/ipam-api.ts [--rounds 3] [--requests 10000] [--concurrency 64] [--seconds 15] [--json FILE]
  *
- * Method: the load generator is wrk when installed (scripts/install.sh installs it): a C client
- * costs far less per request than Node's, so the figure is the daemon's. Otherwise it is this script again in a child process (its own core, so the
+ * Method: the load generator is this script again in a child process (its own core, so the
  * client does not eat the daemon's event loop; started through the command runner): a keep-alive agent with --concurrency sockets; that many loops each
  * send one request, await the answer, and send the next, until --requests are done or --seconds
  * pass (bounded in count and time). Each round measures /healthz then allocations (new ids);
@@ -18,9 +17,12 @@
  *   full+group    fsync at every commit, still batched
  *   normal        one transaction per allocation
  *   full          one fsync per allocation (the previous setting)
- * Nothing leaves the machine: the API listens on loopback and the mesh transport is in memory.
+ * Allocations change state, so they go to the daemon's local socket (its TCP API is read-only);
+ * wrk, the cheaper C client this used when installed, speaks no unix sockets, so the figures are
+ * no longer comparable with wrk's (docs/BENCHMARKS.md).
+ * Nothing leaves the machine: the API is an abstract socket and the mesh transport is in memory.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,7 +79,7 @@ function parseArgs(argv: string[]): Options {
 
 async function startBenchDaemon(stateDir: string, store: SqliteStoreOptions): Promise<RunningDaemon> {
   const name = '02:00:00:00:be:01';
-  const config = { ...parseLaunchOptions({ stateDir, name, nickname: 'bench', ipallocInit: `seed=${name}` }, [], {}, 'h'), httpPort: 0 };
+  const config = { ...parseLaunchOptions({ stateDir, name, nickname: 'bench', ipallocInit: `seed=${name}` }, [], {}, 'h'), httpPort: 0, apiSocket: `loom-bench/${process.pid}` };
   const net = new MemoryNetwork(systemClock);
   return startDaemon(
     {
@@ -89,10 +91,10 @@ async function startBenchDaemon(stateDir: string, store: SqliteStoreOptions): Pr
   );
 }
 
-function send(agent: Agent, port: number, method: string, path: string, body: string | undefined): Promise<number> {
+function send(agent: Agent, socket: string, method: string, path: string, body: string | undefined): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method, path, agent, headers: body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+      { socketPath: '\0' + socket, method, path, agent, headers: body === undefined ? {} : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -109,7 +111,8 @@ type Target = 'healthz' | 'allocate';
 
 interface LoadJob {
   options: Options;
-  port: number;
+  /** The daemon's local socket (allocations change state: the TCP API refuses them). */
+  socket: string;
   target: Target;
   /** Makes container ids unique across rounds. */
   round?: number;
@@ -125,51 +128,8 @@ function requestFor(job: LoadJob, i: number): { method: string; path: string; bo
 
 const LOAD_CHILD_ENV = 'LOOM_BENCH_IPAM_LOAD';
 
-const WRK = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
-
-/** wrk's script: every allocation for a new container id (thread number + a counter). */
-const WRK_ALLOCATE_LUA = `
-local threads = 0
-function setup(thread) threads = threads + 1; thread:set("tid", threads) end
-local n = 0
-request = function()
-  n = n + 1
-  return wrk.format("POST", "/ipam/allocate", { ["Content-Type"] = "application/json" }, '{"containerId":"wrk' .. ROUND .. '-' .. tid .. '-' .. n .. '"}')
-end
-`;
-
-function wrkMs(text: string | undefined): number {
-  const m = /^([0-9.]+)(us|ms|s)$/.exec(text ?? '');
-  if (!m) return 0;
-  const v = Number(m[1]);
-  return Math.round((m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v) * 100) / 100;
-}
-
-/**
- * The load from wrk (C, one thread, `concurrency` keep-alive connections, `seconds` long): a
- * client far cheaper per request than Node's, so the figure is the daemon's, not the client's.
- */
-async function loadWithWrk(wrk: string, job: LoadJob): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'loom-bench-wrk-'));
-  try {
-    const script = join(dir, 'allocate.lua');
-    writeFileSync(script, WRK_ALLOCATE_LUA.replace('ROUND', `"${job.round ?? 0}"`));
-    const seconds = Math.max(1, Math.min(10, Math.round(job.options.seconds / 3)));
-    const path = job.target === 'healthz' ? '/healthz' : '/ipam/allocate';
-    const args = ['-t1', `-c${job.options.concurrency}`, `-d${seconds}s`, '--latency', ...(job.target === 'allocate' ? ['-s', script] : []), `http://127.0.0.1:${job.port}${path}`];
-    const out = (await systemRunner.run(wrk, args, { timeoutMs: (seconds + 30) * 1000 })).stdout;
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
-    const perSecond = Math.round(Number(/Requests\/sec:\s+([0-9.]+)/.exec(out)?.[1] ?? 0));
-    const errors = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0) + Number(/Socket errors:.*?(\d+)/.exec(out)?.[1] ?? 0);
-    return { requests, perSecond, p50Ms: wrkMs(/50%\s+(\S+)/.exec(out)?.[1]), p99Ms: wrkMs(/99%\s+(\S+)/.exec(out)?.[1]), errors };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** Runs `load` in a child process (this file, with the job in the environment) and returns its result. */
 async function loadInWorker(job: LoadJob): Promise<Run> {
-  if (WRK !== undefined) return loadWithWrk(WRK, job);
   const result = await systemRunner.run(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
     timeoutMs: (job.options.seconds + 30) * 1000,
     env: { ...process.env, [LOAD_CHILD_ENV]: JSON.stringify(job) },
@@ -178,7 +138,7 @@ async function loadInWorker(job: LoadJob): Promise<Run> {
 }
 
 /** Requests for i = 0.. until `options.requests` or the deadline; `concurrency` in flight. */
-async function load(options: Options, port: number, makeRequest: (i: number) => { method: string; path: string; body?: string }): Promise<Run> {
+async function load(options: Options, socket: string, makeRequest: (i: number) => { method: string; path: string; body?: string }): Promise<Run> {
   const agent = new Agent({ keepAlive: true, maxSockets: options.concurrency });
   const latencies: number[] = [];
   let next = 0;
@@ -189,7 +149,7 @@ async function load(options: Options, port: number, makeRequest: (i: number) => 
     while (next < options.requests && performance.now() < deadline) {
       const r = makeRequest(next++);
       const start = performance.now();
-      const status = await send(agent, port, r.method, r.path, r.body);
+      const status = await send(agent, socket, r.method, r.path, r.body);
       latencies.push(performance.now() - start);
       if (status !== 200) errors++;
     }
@@ -206,13 +166,13 @@ async function measure(options: Options, store: SqliteStoreOptions): Promise<{ h
   const dir = mkdtempSync(join(tmpdir(), 'loom-bench-ipam-'));
   const daemon = await startBenchDaemon(dir, store);
   try {
-    const port = daemon.apiAddress.port;
-    await loadInWorker({ options: { ...options, requests: Math.min(2_000, options.requests) }, port, target: 'healthz' }); // warm-up
+    const socket = daemon.apiAddress.socket!;
+    await loadInWorker({ options: { ...options, requests: Math.min(2_000, options.requests) }, socket, target: 'healthz' }); // warm-up
     const healthz: Run[] = [];
     const allocate: Run[] = [];
     for (let round = 0; round < options.rounds; round++) {
-      healthz.push(await loadInWorker({ options, port, target: 'healthz' }));
-      allocate.push(await loadInWorker({ options, port, target: 'allocate', round }));
+      healthz.push(await loadInWorker({ options, socket, target: 'healthz' }));
+      allocate.push(await loadInWorker({ options, socket, target: 'allocate', round }));
     }
     return { healthz: median(healthz), allocate: median(allocate) };
   } finally {
@@ -225,9 +185,7 @@ async function main(): Promise<void> {
 const options = parseArgs(process.argv.slice(2));
 const results: Record<string, { healthz: Run; allocate: Run; ratio: number }> = {};
 console.log(
-  WRK !== undefined
-    ? `IPAM API bench: load from wrk (${WRK}), ${options.concurrency} keep-alive connections, median of ${options.rounds} rounds of ${Math.max(1, Math.min(10, Math.round(options.seconds / 3)))} s`
-    : `IPAM API bench: median of ${options.rounds} rounds of ${options.requests} requests from a Node client, ${options.concurrency} concurrent, at most ${options.seconds} s each (install wrk for a cheaper client)`,
+  `IPAM API bench: median of ${options.rounds} rounds of ${options.requests} requests from a Node client on the local socket, ${options.concurrency} concurrent, at most ${options.seconds} s each`,
 );
 for (const v of VARIANTS) {
   const { healthz, allocate } = await measure(options, v.store);
@@ -246,5 +204,5 @@ if (childJob === undefined) {
   await main();
 } else {
   const job = JSON.parse(childJob) as LoadJob;
-  process.stdout.write(JSON.stringify(await load(job.options, job.port, (i) => requestFor(job, i))));
+  process.stdout.write(JSON.stringify(await load(job.options, job.socket, (i) => requestFor(job, i))));
 }

@@ -3,24 +3,24 @@
  *
  * A Node process start alone costs more than the whole CNI budget, so the executable a runtime
  * starts for every pod is this: it forwards one CNI call (the CNI_* variables and stdin) to the
- * host's Loom router, `POST /cni/exec`, where src/cni/exec.ts runs the TypeScript plugin in
+ * host's Loom router, `POST /cni/exec` on its local socket, where src/cni/exec.ts runs the TypeScript plugin in
  * process, and prints the plugin's stdout and exits with its code. It holds no CNI logic.
  *
  * Contracts:
  * - The answer is `200 text/plain`, body `exit <n>\n<stdout>` or `fallback <reason>\n`.
  * - Anything else (no router, a non-200, a short or odd answer, stdin over 1 MiB, a bad
- *   LOOM_CNI_API) runs the Node plugin `loom-cni-node` beside this executable, with the same
+ *   LOOM_CNI_SOCKET) runs the Node plugin `loom-cni-node` beside this executable, with the same
  *   environment and the same stdin (a memfd as fd 0): it gives the spec's error (router down:
  *   code 11) or does what the router will not (a delegated IPAM plugin). Re-running a call is
  *   safe: ADD and DEL are idempotent by the plugin's contract.
  * - If that cannot be executed either: a CNI error object (code 11) on stdout, exit 1.
- * - Router address: 127.0.0.1:6784, or LOOM_CNI_API=IPv4:PORT (tests).
+ * - Router address: the abstract unix socket "loom/api" of this network namespace (the router's
+ *   local socket, root only), or LOOM_CNI_SOCKET=NAME (tests).
  * Only libc; every buffer is sized before it is filled and bounded.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <limits.h>
-#include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +28,13 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define MAX_STDIN (1024 * 1024)
 #define MAX_ANSWER (8 * 1024 * 1024)
 #define IO_TIMEOUT_S 120
-#define DEFAULT_API "127.0.0.1:6784"
+#define DEFAULT_SOCKET "loom/api"
 
 extern char **environ;
 
@@ -104,27 +105,37 @@ static int write_all(int fd, const char *p, size_t n, int sock) {
   return 0;
 }
 
-static int router_socket(void) {
-  const char *api = getenv("LOOM_CNI_API");
-  if (api == NULL || *api == '\0') api = DEFAULT_API;
-  char host[64];
-  const char *colon = strrchr(api, ':');
-  if (colon == NULL || (size_t)(colon - api) >= sizeof host) return -1;
-  memcpy(host, api, (size_t)(colon - api));
-  host[colon - api] = '\0';
-  char *end;
-  long port = strtol(colon + 1, &end, 10);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
-  if (*end != '\0' || port < 1 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) return -1;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+/* A connected stream socket to `sa` (its first `len` bytes), with the I/O timeouts; -1 on failure. */
+static int connect_unix(const struct sockaddr_un *sa, socklen_t len) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+  if (connect(fd, (const struct sockaddr *)sa, len) != 0) {
     close(fd);
     return -1;
   }
+  return fd;
+}
+
+/*
+ * The router's local socket: an abstract AF_UNIX name (sun_path[0] == '\0', then the name). It
+ * lives in this network namespace, where the runtime runs us, and the router serves it to root only
+ * (SO_PEERCRED). An abstract name is all the bytes the address length covers, NULs included: the
+ * exact name is offsetof(sun_path) + 1 + strlen, no trailing NUL; but Node 20 (libuv's
+ * uv_pipe_bind) binds the whole sun_path, the name padded with NULs to 107 bytes. Both are tried,
+ * exact first (what a later Node binds); a refused connect costs microseconds.
+ */
+static int router_socket(void) {
+  const char *name = getenv("LOOM_CNI_SOCKET");
+  if (name == NULL || *name == '\0') name = DEFAULT_SOCKET;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  size_t len = strlen(name);
+  if (len + 1 > sizeof sa.sun_path) return -1;
+  memcpy(sa.sun_path + 1, name, len);
+  int fd = connect_unix(&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len));
+  if (fd < 0) fd = connect_unix(&sa, (socklen_t)sizeof sa);
   return fd;
 }
 

@@ -6,16 +6,38 @@ import { DNS_ROUTES } from '../dns/api.js';
 import type { z } from 'zod';
 import { typedClient, type TypedClient } from './contract.js';
 import { ROUTER_ROUTES } from './router-api.js';
-import { parseHostPort } from './validate.js';
+import { DEFAULT_API_SOCKET, parseApiSocketName, parseHostPort } from './validate.js';
 
 export const DEFAULT_HTTP_ADDR = '127.0.0.1:6784';
 const NOT_RUNNING = 'is the router running? (loom launch)';
 
 export interface ApiClientInit {
-  /** "host:port" of the daemon's API; default 127.0.0.1:6784. */
+  /**
+   * "host:port" of the router's read-only TCP API. Given without `socket`, every call goes there:
+   * reads are answered, changes are refused (ERR_FORBIDDEN) by the router.
+   */
   address?: string;
+  /**
+   * Abstract name of the router's local socket (the whole API, for root). Default, when no
+   * `address` is given either: DEFAULT_API_SOCKET, the router of this network namespace. When
+   * given, every call goes there (and `address` is not used).
+   */
+  socket?: string;
   /** Per request; default 10 s. */
   timeoutMs?: number;
+}
+
+/** Where a client sends its calls: the local socket (everything) or a TCP address (reads only). */
+export type ApiEndpoint = { kind: 'socket'; name: string } | { kind: 'tcp'; host: string; port: number };
+
+/** The endpoint an ApiClientInit picks (see its fields); validates the address. */
+export function apiEndpoint(init: Pick<ApiClientInit, 'address' | 'socket'>): ApiEndpoint {
+  if (init.socket !== undefined) {
+    return { kind: 'socket', name: parseApiSocketName(init.socket) };
+  }
+  if (init.address === undefined) return { kind: 'socket', name: DEFAULT_API_SOCKET };
+  const { host, port } = parseHostPort(init.address, 'API address');
+  return { kind: 'tcp', host, port: port ?? 6784 };
 }
 
 /** `/report`: the router plus whatever sections other subsystems registered. */
@@ -28,9 +50,9 @@ export type Report = z.output<typeof ROUTER_ROUTES.report.response>;
  * the daemon is the same build on the same host.
  */
 export class ApiClient {
+  /** What errors name: "host:port", or "@name" for the local socket. */
   readonly address: string;
-  private readonly host: string;
-  private readonly port: number;
+  readonly endpoint: ApiEndpoint;
   private readonly timeoutMs: number;
   /** The DNS routes, typed from their table (src/dns/api.ts). */
   protected readonly dnsRoutes: TypedClient<typeof DNS_ROUTES> = typedClient(this, DNS_ROUTES);
@@ -38,10 +60,8 @@ export class ApiClient {
   protected readonly routerRoutes: TypedClient<typeof ROUTER_ROUTES> = typedClient(this, ROUTER_ROUTES);
 
   constructor(init: ApiClientInit = {}) {
-    this.address = init.address ?? DEFAULT_HTTP_ADDR;
-    const { host, port } = parseHostPort(this.address, 'API address');
-    this.host = host;
-    this.port = port ?? 6784;
+    this.endpoint = apiEndpoint(init);
+    this.address = this.endpoint.kind === 'socket' ? `@${this.endpoint.name}` : init.address!;
     this.timeoutMs = init.timeoutMs ?? 10_000;
   }
 
@@ -130,8 +150,7 @@ export class ApiClient {
     return new Promise((resolve, reject) => {
       const req = request(
         {
-          host: this.host,
-          port: this.port,
+          ...(this.endpoint.kind === 'socket' ? { socketPath: '\0' + this.endpoint.name } : { host: this.endpoint.host, port: this.endpoint.port }),
           method,
           path,
           agent: false,

@@ -2,6 +2,19 @@ import { LoomError } from '../core/errors.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
+/**
+ * The methods the router's TCP listener serves (status, report, metrics, lists, lookups). The
+ * contract of every route: a GET changes nothing. Any other method changes state and is served
+ * only on the local socket, so a route added with POST, PUT or DELETE is refused over TCP without
+ * anyone listing it (src/api/server.ts).
+ */
+export const READ_ONLY_METHODS: ReadonlySet<string> = new Set<HttpMethod>(['GET']);
+
+/** Whether a request with this method may be served on the read-only (TCP) listener. */
+export function isReadOnlyMethod(method: string): boolean {
+  return READ_ONLY_METHODS.has(method);
+}
+
 /** What a handler sees. `body()` reads and parses the JSON body at most once. */
 export interface ApiRequest {
   readonly method: string;

@@ -1,25 +1,59 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { LoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { readJsonBody, MAX_BODY_BYTES } from './body.js';
-import { errorResponse } from './http-errors.js';
-import { RouteTable, type ApiRequest, type ApiResponse, type HttpMethod, type RouteHandler } from './route-table.js';
+import { errorResponse, HTTP_STATUS_BY_CODE } from './http-errors.js';
+import { isReadOnlyMethod, RouteTable, type ApiRequest, type ApiResponse, type HttpMethod, type RouteHandler } from './route-table.js';
 import { ROUTER_ROUTES } from './router-api.js';
+import { parseApiSocketName } from './validate.js';
 import { LOOM_VERSION } from './version.js';
+
+/** The uid of whoever connected to the local socket; throws when it cannot be known (refused then). */
+export type PeerUid = (socket: Socket) => number;
 
 export interface ApiServerComponents {
   logger: Logger;
+  /**
+   * How the local socket learns its peer's uid. Default: SO_PEERCRED (src/os/peer-credentials.ts,
+   * loaded with the socket listener only). Tests replace it to play an unprivileged user.
+   */
+  peerUid?: PeerUid;
 }
 
 export interface ApiServerInit {
-  /** Address to bind; default 127.0.0.1 (the API has no authentication, so never a public address by default). */
+  /**
+   * Address of the read-only TCP listener (GET only: status, report, metrics, lists); default
+   * 127.0.0.1 (it has no authentication, so never a public address by default).
+   */
   host?: string;
   /** Port to bind; 0 picks a free one (tests). Default 6784. */
   port?: number;
+  /**
+   * Name of the abstract unix socket (Linux; no leading NUL, no file) that serves the whole API to
+   * root only. An abstract name belongs to the network namespace: containers and other hosts
+   * cannot reach it. Default null: no socket (the daemon passes its --api-socket, default
+   * DEFAULT_API_SOCKET; unit tests pass a name of their own, since they share the root namespace).
+   */
+  socket?: string | null;
+  /**
+   * The uids the local socket serves; default root and the daemon's own uid (the same, for a
+   * router run as root; a router run by a user serves that user, who owns it anyway).
+   */
+  allowedUids?: readonly number[];
   /** Request body limit in bytes; default 1 MiB. */
   maxBodyBytes?: number;
 }
+
+/** Where the API listens: the read-only TCP address and the local socket's abstract name (null = none). */
+export interface ApiListenAddress {
+  host: string;
+  port: number;
+  socket: string | null;
+}
+
+/** What the TCP listener says to a mutating call. */
+export const TCP_READ_ONLY_MESSAGE = "the router's TCP API is read-only (GET): changes are only accepted on the router's local socket; run loom as root on this host";
 
 export type ReportSection = () => unknown;
 
@@ -31,6 +65,13 @@ export interface MetricsSource {
 /**
  * The daemon's local HTTP API. Subsystems add endpoints with `route` and parts of `/report` with
  * `registerReportSection` before or after `listen`. `/report` and `/healthz` are built in.
+ *
+ * Two listeners, one route table:
+ * - the local socket (abstract unix socket `socket`): every route, for root (and the daemon's own
+ *   uid) only. The peer's uid is read on accept (SO_PEERCRED); anyone else gets a 403 ERR_FORBIDDEN answer and the connection
+ *   is closed without their request being parsed (warned once per uid).
+ * - TCP `host:port`: the read-only methods only (READ_ONLY_METHODS: GET); anything else is 403
+ *   ERR_FORBIDDEN before route matching, so a new mutating route is never served over TCP.
  */
 export class ApiServer {
   private readonly routes = new RouteTable();
@@ -40,12 +81,28 @@ export class ApiServer {
   private readonly host: string;
   private readonly port: number;
   private readonly maxBodyBytes: number;
+  private readonly socketName: string | null;
+  private readonly allowedUids: ReadonlySet<number>;
+  private peerUid: PeerUid | null;
+  /** Uids already warned about (once each: a loop of refused calls must not flood the log). */
+  private readonly refusedUids = new Set<number>();
   private server: Server | null = null;
+  private localServer: Server | null = null;
+  private localListener: NetServer | null = null;
+  /**
+   * Open connections of the local socket. Its HTTP server never listens, so Node does not track
+   * them for `closeAllConnections`: `close` destroys these itself instead of waiting for them.
+   */
+  private readonly localSockets = new Set<Socket>();
 
   constructor(components: ApiServerComponents, init: ApiServerInit = {}) {
     this.logger = components.logger;
+    this.peerUid = components.peerUid ?? null;
     this.host = init.host ?? '127.0.0.1';
     this.port = init.port ?? 6784;
+    this.socketName = init.socket ?? null;
+    if (this.socketName !== null) parseApiSocketName(this.socketName, 'API socket name');
+    this.allowedUids = new Set(init.allowedUids ?? [0, process.getuid?.() ?? 0]);
     this.maxBodyBytes = init.maxBodyBytes ?? MAX_BODY_BYTES;
     const { healthz, report } = ROUTER_ROUTES;
     this.routes.add(healthz.method, healthz.path, () => ({ json: { ok: true } }));
@@ -92,39 +149,94 @@ export class ApiServer {
     return out;
   }
 
-  /** Binds and resolves with the bound address. Rejects with ERR_UNAVAILABLE if the address is taken. */
-  async listen(): Promise<{ host: string; port: number }> {
-    if (this.server) throw new LoomError('ERR_CONFLICT', 'API server already listening');
-    const server = createServer((req, res) => void this.handle(req, res));
+  /**
+   * Binds the local socket (when named), then the TCP listener, and resolves with both addresses.
+   * Rejects with ERR_UNAVAILABLE if an address is taken (nothing stays bound then).
+   */
+  async listen(): Promise<ApiListenAddress> {
+    if (this.server || this.localListener) throw new LoomError('ERR_CONFLICT', 'API server already listening');
+    // The socket first: whoever waits for the TCP API to answer (loom launch) may then use either.
+    if (this.socketName !== null) await this.listenLocal(this.socketName);
+    const server = createServer((req, res) => void this.handle(req, res, 'tcp'));
     server.keepAliveTimeout = 1000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new LoomError('ERR_UNAVAILABLE', `cannot listen on ${this.host}:${this.port}: ${err.code ?? err.message}`, { cause: err })),
-      );
-      server.listen(this.port, this.host, () => resolve());
-    });
+    try {
+      await listenOn(server, `${this.host}:${this.port}`, (s, done) => s.listen(this.port, this.host, done));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
     this.server = server;
     const addr = server.address() as AddressInfo;
-    return { host: addr.address, port: addr.port };
+    return { host: addr.address, port: addr.port, socket: this.socketName };
   }
 
-  /** Stops accepting and drops open connections. Idempotent. */
+  /** Stops accepting on both listeners and drops open connections. Idempotent. */
   async close(): Promise<void> {
     const server = this.server;
-    if (!server) return;
+    const listener = this.localListener;
     this.server = null;
-    await new Promise<void>((resolve) => {
+    this.localServer = null;
+    this.localListener = null;
+    const closing: Array<Promise<void>> = [];
+    if (server) closing.push(new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
-    });
+    }));
+    if (listener) closing.push(new Promise<void>((resolve) => listener.close(() => resolve())));
+    for (const socket of this.localSockets) socket.destroy();
+    await Promise.all(closing);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * The abstract socket: a net server that checks each peer's uid, then hands the connection to an
+   * HTTP server that never listens itself (`emit('connection')`, as Node documents for this).
+   */
+  private async listenLocal(name: string): Promise<void> {
+    const peerUid = this.peerUid ?? (this.peerUid = await defaultPeerUid());
+    const http = createServer((req, res) => void this.handle(req, res, 'local'));
+    http.keepAliveTimeout = 1000;
+    const listener = createNetServer((socket) => {
+      this.localSockets.add(socket);
+      socket.once('close', () => this.localSockets.delete(socket));
+      const uid = uidOf(peerUid, socket);
+      if (uid !== null && this.allowedUids.has(uid)) {
+        http.emit('connection', socket);
+        return;
+      }
+      this.refuse(socket, uid);
+    });
+    await listenOn(listener, `@${name}`, (s, done) => s.listen('\0' + name, done));
+    this.localServer = http;
+    this.localListener = listener;
+  }
+
+  /** A peer that is not allowed: one 403 answer, its request never parsed nor routed, then the connection is closed. */
+  private refuse(socket: Socket, uid: number | null): void {
+    const key = uid ?? -1;
+    if (!this.refusedUids.has(key)) {
+      this.refusedUids.add(key);
+      this.logger.warn({ uid, socket: this.socketName }, 'refused a local API connection: only root may use the router API socket');
+    }
+    const payload = JSON.stringify({ error: { code: 'ERR_FORBIDDEN', message: "only root may use the router's API socket" } }) + '\n';
+    // Read and drop what they send (closing with unread bytes would reset the connection before
+    // they read the answer); they get 2 s to hang up.
+    socket.on('error', () => {});
+    socket.on('data', () => {});
+    socket.setTimeout(2000, () => socket.destroy());
+    socket.end(`HTTP/1.1 ${HTTP_STATUS_BY_CODE.ERR_FORBIDDEN} Forbidden\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse, via: 'tcp' | 'local'): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://loom.invalid');
     const method = req.method ?? 'GET';
     let parsed: Promise<unknown> | null = null;
     let response: ApiResponse;
     try {
+      if (via === 'tcp' && !isReadOnlyMethod(method)) {
+        // The body is never read: close the connection after the answer.
+        res.setHeader('Connection', 'close');
+        throw new LoomError('ERR_FORBIDDEN', TCP_READ_ONLY_MESSAGE);
+      }
       const { handler, params } = this.routes.match(method, url.pathname);
       const request: ApiRequest = {
         method,
@@ -157,5 +269,27 @@ export class ApiServer {
       res.writeHead(status, { 'Content-Type': response.contentType, 'Content-Length': Buffer.byteLength(response.text) });
       res.end(response.text);
     }
+  }
+}
+
+function listenOn<S extends Server | NetServer>(server: S, where: string, bind: (s: S, done: () => void) => void): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new LoomError('ERR_UNAVAILABLE', `cannot listen on ${where}: ${err.code ?? err.message}`, { cause: err })));
+    bind(server, () => resolve());
+  });
+}
+
+/** SO_PEERCRED, loaded only when a socket listener starts (koffi stays out of processes that never serve one). */
+async function defaultPeerUid(): Promise<PeerUid> {
+  const { peerCredentials } = await import('../os/peer-credentials.js');
+  return (socket) => peerCredentials(socket).uid;
+}
+
+/** The peer's uid, or null when it cannot be read (refused: fail closed). */
+function uidOf(peerUid: PeerUid, socket: Socket): number | null {
+  try {
+    return peerUid(socket);
+  } catch {
+    return null;
   }
 }

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { DEFAULT_HTTP_ADDR, LoomClient } from '../client/index.js';
+import { DEFAULT_API_SOCKET, DEFAULT_HTTP_ADDR, LoomClient } from '../client/index.js';
 import type { CliContext } from './context.js';
 
 /**
@@ -10,12 +10,30 @@ export interface CliCommand {
   register(program: Command, ctx: CliContext): void;
 }
 
-/** The option every daemon-facing command takes. */
+/** The options every daemon-facing command takes: where the router's API is. */
 export function withHttpAddr(cmd: Command): Command {
-  return cmd.option('--http-addr <addr>', `router API address (env LOOM_HTTP_ADDR, default ${DEFAULT_HTTP_ADDR})`);
+  return cmd
+    .option('--api-socket <name>', `the router's local socket, the whole API for root (env LOOM_API_SOCKET, default ${DEFAULT_API_SOCKET}: the router of this network namespace)`)
+    .option('--http-addr <addr>', `the router's read-only TCP API instead, e.g. ${DEFAULT_HTTP_ADDR}: status and lists only (env LOOM_HTTP_ADDR)`);
 }
 
-/** The CLI's only way to the daemon: the typed client (src/client). */
-export function clientFor(ctx: CliContext, opts: { httpAddr?: string }): LoomClient {
-  return new LoomClient({ address: opts.httpAddr ?? ctx.env['LOOM_HTTP_ADDR'] ?? DEFAULT_HTTP_ADDR });
+/**
+ * The CLI's only way to the daemon: the typed client (src/client). The local socket unless a TCP
+ * address is given (and no socket): a command that changes something is then refused by the router
+ * with ERR_FORBIDDEN, which says to use the socket. A flag wins over the environment, and a socket
+ * over an address given the same way.
+ */
+export function clientFor(ctx: CliContext, opts: { httpAddr?: string; apiSocket?: string }): LoomClient {
+  return new LoomClient(clientInit(opts, ctx.env));
+}
+
+/** The client's endpoint from the flags and the environment (see clientFor). */
+export function clientInit(opts: { httpAddr?: string; apiSocket?: string }, env: CliContext['env']): { socket?: string; address?: string } {
+  if (opts.apiSocket !== undefined) return { socket: opts.apiSocket };
+  if (opts.httpAddr !== undefined) return { address: opts.httpAddr };
+  const socket = env['LOOM_API_SOCKET'];
+  if (socket !== undefined && socket !== '') return { socket };
+  const address = env['LOOM_HTTP_ADDR'];
+  if (address !== undefined && address !== '') return { address };
+  return {};
 }

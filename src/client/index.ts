@@ -58,5 +58,6 @@ export class LoomClient extends ApiClient {
   }
 }
 
-export { ApiClient, DEFAULT_HTTP_ADDR, type ApiClientInit, type Report } from '../api/client.js';
+export { ApiClient, DEFAULT_HTTP_ADDR, apiEndpoint, type ApiClientInit, type ApiEndpoint, type Report } from '../api/client.js';
+export { DEFAULT_API_SOCKET } from '../api/validate.js';
 export type { ContainerListJson, ContainerRecordJson, AttachmentJson, ContainerRowJson } from '../containers/api.js';

@@ -8,6 +8,13 @@ import { CNI_COMMANDS, CNI_ERRORS, CniError, COMMAND_SINCE, compareVersions, isS
 import type { AttachmentKey } from './wire.js';
 
 export const DEFAULT_API = 'http://127.0.0.1:6784';
+/**
+ * The router's local socket (abstract, in the host's network namespace, root only): where the
+ * plugin sends its calls. The same name as src/api/validate.ts DEFAULT_API_SOCKET (not imported:
+ * the plugin side loads no zod; test/unit/cni/plugin.test.ts holds them equal).
+ */
+export const DEFAULT_SOCKET = 'loom/api';
+const MAX_SOCKET_BYTES = 107;
 const MAX_STDIN = 1024 * 1024;
 /** The spec's container id and network name grammar. */
 const ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -34,8 +41,13 @@ export interface NetConf {
   cniVersion: CniVersion;
   name: string;
   type: string;
-  /** The router's API base URL. */
+  /**
+   * The router's TCP API base URL, as older confs name it. Accepted and checked, no longer used:
+   * the router takes changes only on its local socket (`socket`).
+   */
   api: string;
+  /** The abstract name of the router's local socket (conf field `socket`, default DEFAULT_SOCKET). */
+  socket: string;
   /** Present when the conf names an IPAM plugin other than Loom's. */
   ipam?: IpamSection;
   /** The previous plugin's result (chaining; DEL/CHECK: the cached ADD result). */
@@ -146,7 +158,11 @@ export function parseNetConf(value: unknown, command: CniCommand): NetConf {
   if (type !== undefined && typeof type !== 'string') throw configError('type must be a string');
   const api = value['api'] ?? DEFAULT_API;
   if (typeof api !== 'string' || !/^http:\/\/[^/\s]+\/?$/.test(api)) throw configError(`invalid api ${typeof api === "string" ? JSON.stringify(api.slice(0, 60)) : typeof api}`, 'expected http://HOST:PORT');
-  const conf: NetConf = { cniVersion: version, name, type: type ?? 'loom-cni', api: api.replace(/\/$/, '') };
+  const socket = value['socket'] ?? DEFAULT_SOCKET;
+  if (typeof socket !== 'string' || socket.length === 0 || socket.includes('\0') || Buffer.byteLength(socket) > MAX_SOCKET_BYTES) {
+    throw configError(`invalid socket ${typeof socket === 'string' ? JSON.stringify(socket.slice(0, 60)) : typeof socket}`, `expected the router's abstract socket name, 1-${MAX_SOCKET_BYTES} bytes`);
+  }
+  const conf: NetConf = { cniVersion: version, name, type: type ?? 'loom-cni', api: api.replace(/\/$/, ''), socket };
 
   const ipam = value['ipam'];
   if (ipam !== undefined && ipam !== null) {

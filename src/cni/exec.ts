@@ -6,7 +6,7 @@
  *
  * Contracts:
  * - The router does only what is its own: a conf that names a delegated IPAM plugin (an exec the
- *   runtime asked for, with the runtime's CNI_PATH) or another router's `api` is answered
+ *   runtime asked for, with the runtime's CNI_PATH) or another router's `socket` is answered
  *   `fallback`, and the shim runs the Node plugin, which does it. A conf or environment that does
  *   not parse is not a fallback: runPlugin prints the spec's error, as the Node plugin would.
  * - Never throws: every outcome is an `ExecAnswer`; a malformed body is the route's 400.
@@ -18,10 +18,9 @@ import type { RouterTransport } from './router-client.js';
 import type { CniExecRequest } from './api.js';
 import { CNI_ERRORS, CniError } from './spec.js';
 
-/** Where this router's API listens (its --http address): the `api` a conf must name to run here. */
+/** This router's local socket (its --api-socket name): the `socket` a conf must name to run here. */
 export interface CniApiAddress {
-  host: string;
-  port: number;
+  socket: string;
 }
 
 export type ExecAnswer = { kind: 'exit'; code: number; stdout: string } | { kind: 'fallback'; reason: FallbackReason };
@@ -41,21 +40,9 @@ export function execAnswerText(answer: ExecAnswer): string {
   }
 }
 
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\]|::1)$/i;
-const WILDCARD = new Set(['0.0.0.0', '::', '[::]']);
-
-/** Whether the conf's `api` (an http://HOST:PORT the conf parser accepted) reaches this router. */
-export function isOwnApi(api: string, self: CniApiAddress): boolean {
-  let url: URL;
-  try {
-    url = new URL(api);
-  } catch {
-    return false;
-  }
-  const port = url.port === '' ? 80 : Number(url.port);
-  if (port !== self.port) return false;
-  const host = url.hostname;
-  return host === self.host || (LOOPBACK.test(host) && (LOOPBACK.test(self.host) || WILDCARD.has(self.host)));
+/** Whether the conf's `socket` (parsed by the conf parser) is this router's. */
+export function isOwnApi(socket: string, self: CniApiAddress): boolean {
+  return socket === self.socket;
 }
 
 /** Why this call is the Node plugin's, or null to run it here. Unparseable input runs here (runPlugin reports it). */
@@ -65,7 +52,7 @@ export function fallbackReason(request: CniExecRequest, self: CniApiAddress): Fa
     if (command === 'VERSION') return null;
     const conf = parseNetConf(decodeStdin(request.stdin), command);
     if (conf.ipam !== undefined) return 'delegated-ipam';
-    if (!isOwnApi(conf.api, self)) return 'other-api';
+    if (!isOwnApi(conf.socket, self)) return 'other-api';
     return null;
   } catch {
     return null;

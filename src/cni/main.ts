@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { execDelegator } from './delegate.js';
 import { runPlugin } from './plugin.js';
-import { httpTransport } from './router-client.js';
+import { socketTransport } from './router-client.js';
 
 function readStdin(): string {
   try {
@@ -16,6 +16,6 @@ function readStdin(): string {
 }
 
 const env = process.env;
-const out = await runPlugin({ env, stdin: readStdin(), router: httpTransport, delegator: (path) => execDelegator(env, path) });
+const out = await runPlugin({ env, stdin: readStdin(), router: socketTransport, delegator: (path) => execDelegator(env, path) });
 process.stdout.write(out.stdout);
 process.exitCode = out.exitCode;

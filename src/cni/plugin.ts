@@ -20,8 +20,8 @@ import { CNI_PATHS, type AddRequest, type CheckRequest, type CniAttachmentJson, 
 export interface PluginIo {
   env: Readonly<Record<string, string | undefined>>;
   stdin: string;
-  /** The router at the conf's `api`. */
-  router: (api: string) => RouterTransport;
+  /** The router at the conf's `socket` (its abstract name). */
+  router: (socket: string) => RouterTransport;
   /** The delegated IPAM plugins, found in CNI_PATH. */
   delegator: (path: readonly string[]) => Delegator;
 }
@@ -40,7 +40,7 @@ export async function runPlugin(io: PluginIo): Promise<PluginOutput> {
     version = versionOf(decoded) ?? LATEST_VERSION;
     const env = parseEnv(io.env);
     const conf = parseNetConf(decoded, command);
-    const call: Call = { env, conf, stdin: io.stdin, router: io.router(conf.api), delegate: io.delegator(env.path) };
+    const call: Call = { env, conf, stdin: io.stdin, router: io.router(conf.socket), delegate: io.delegator(env.path) };
     switch (command) {
       case 'ADD':
         return ok(await add(call));

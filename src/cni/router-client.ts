@@ -1,6 +1,8 @@
 /**
- * The plugin's way to the router: JSON over plain node:http (no zod, no undici at start-up), the
- * router's errors turned into CNI codes. One request per call; the connection is not kept.
+ * The plugin's way to the router: JSON over plain node:http (no zod, no undici at start-up) on the
+ * router's local socket (abstract, in this network namespace; the router serves changes to root
+ * only there, and the runtime runs plugins as root), the router's errors turned into CNI codes.
+ * One request per call; the connection is not kept.
  */
 import { request } from 'node:http';
 import { CNI_ERRORS, CniError } from './spec.js';
@@ -18,10 +20,10 @@ const CODE_MAP: Readonly<Record<string, number>> = {
   ERR_EXHAUSTED: CNI_ERRORS.TRY_AGAIN_LATER,
 };
 
-/** Thrown when nothing answers at the API address: callers decide what that means (STATUS: 50). */
+/** Thrown when nothing answers at the router's socket: callers decide what that means (STATUS: 50). */
 export class RouterUnreachable extends CniError {
-  constructor(api: string, cause: string) {
-    super(CNI_ERRORS.TRY_AGAIN_LATER, `Loom router not reachable at ${api}`, cause);
+  constructor(where: string, cause: string) {
+    super(CNI_ERRORS.TRY_AGAIN_LATER, `Loom router not reachable at ${where}`, cause);
   }
 }
 
@@ -29,16 +31,16 @@ export interface RouterTransport {
   call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown>;
 }
 
-export function httpTransport(api: string): RouterTransport {
-  const base = new URL(api);
+/** The router at the abstract unix socket `socket` (its name, without the leading NUL). */
+export function socketTransport(socket: string): RouterTransport {
+  const where = `@${socket}`;
   return {
     call(method, path, body) {
       const payload = body === undefined ? undefined : JSON.stringify(body);
       return new Promise((resolve, reject) => {
         const req = request(
           {
-            host: base.hostname,
-            port: base.port === '' ? 80 : Number(base.port),
+            socketPath: '\0' + socket,
             method,
             path,
             headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
@@ -63,11 +65,11 @@ export function httpTransport(api: string): RouterTransport {
               if (status >= 200 && status < 300) resolve(json);
               else reject(routerError(json, status));
             });
-            res.on('error', (err) => reject(new RouterUnreachable(api, err.message)));
+            res.on('error', (err) => reject(new RouterUnreachable(where, err.message)));
           },
         );
         req.on('timeout', () => req.destroy(new Error(`no answer in ${TIMEOUT_MS} ms`)));
-        req.on('error', (err) => reject(new RouterUnreachable(api, err.message)));
+        req.on('error', (err) => reject(new RouterUnreachable(where, err.message)));
         req.end(payload);
       });
     },

@@ -7,6 +7,7 @@
 import type { ApiServer } from '../api/server.js';
 import { errorResponse } from '../api/http-errors.js';
 import { parseWith } from '../api/validate.js';
+import { DEFAULT_SOCKET } from './conf.js';
 import { LoomError } from '../core/errors.js';
 import { addRequestSchema, checkRequestSchema, CNI_ROUTES, cniExecRequestSchema, delRequestSchema, gcRequestSchema } from './api.js';
 import type { CniSubsystem } from './daemon.js';
@@ -52,8 +53,8 @@ export function localCniTransport(cni: CniService): RouterTransport {
   };
 }
 
-/** `self`: this router's API address; a conf naming another `api` is left to the Node plugin. Absent: the default 127.0.0.1:6784. */
-export function registerCniRoutes(server: ApiServer, cni: CniService, self: CniApiAddress = { host: '127.0.0.1', port: 6784 }): void {
+/** `self`: this router's local socket; a conf naming another `socket` is left to the Node plugin. Absent: the default name. */
+export function registerCniRoutes(server: ApiServer, cni: CniService, self: CniApiAddress = { socket: DEFAULT_SOCKET }): void {
   const handlers = jsonHandlers(cni);
   for (const route of [CNI_ROUTES.add, CNI_ROUTES.check, CNI_ROUTES.del, CNI_ROUTES.gc, CNI_ROUTES.status, CNI_ROUTES.list]) {
     const handler = handlers.get(`${route.method} ${route.path}`)!;

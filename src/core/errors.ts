@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'ERR_DUPLICATE_CONNECTION', // a second connection to a peer we already have
   'ERR_SELF_CONNECTION', // dialled ourselves
   'ERR_RANGE_MISMATCH', // IPAM: peers disagree on the allocation range
+  'ERR_FORBIDDEN', // the caller may not do this here (a mutating API call over TCP, a non-root peer on the local socket)
   'ERR_NOT_FOUND',
   'ERR_CONFLICT',
   'ERR_EXHAUSTED', // no address space left

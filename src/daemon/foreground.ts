@@ -1,4 +1,4 @@
-import { ApiServer } from '../api/server.js';
+import { ApiServer, type ApiListenAddress } from '../api/server.js';
 import { registerRouterRoutes } from '../api/router-routes.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { toLoomError } from '../core/errors.js';
@@ -32,8 +32,8 @@ export interface RunningDaemon {
   readonly api: ApiServer;
   /** The subsystems that run (a disabled one is absent), for wiring one to another. */
   readonly subsystems: SubsystemRegistry;
-  /** Where the API actually listens (the port is real even when the config said 0). */
-  readonly apiAddress: { host: string; port: number };
+  /** Where the API actually listens (the port is real even when the config said 0; socket: its abstract name, or null). */
+  readonly apiAddress: ApiListenAddress;
   /** Closes the API, stops the subsystems (reverse order) and the router (goodbyes), releases the pid file. Idempotent. */
   stop(): Promise<void>;
   /** Resolves once `stop` (from a call, `/stop` or a signal) has finished. */
@@ -63,7 +63,7 @@ export async function startDaemon(components: DaemonComponents, launchConfig: La
   try {
     const identity: PeerIdentity = { name: stateDir.peerName(config.name), nickname: config.nickname, uid: randomPeerUid() };
     router = components.createRouter(config, identity, logger);
-    api = new ApiServer({ logger: logger.child({ component: 'api' }) }, { host: config.httpHost, port: config.httpPort });
+    api = new ApiServer({ logger: logger.child({ component: 'api' }) }, { host: config.httpHost, port: config.httpPort, socket: config.apiSocket });
     subsystems = new SubsystemSet(components.subsystems ?? createSubsystems(), { router, api, logger, clock: components.clock ?? systemClock, stateDir, config });
     let stopping: Promise<void> | null = null;
     let markStopped: () => void = () => {};
@@ -90,7 +90,7 @@ export async function startDaemon(components: DaemonComponents, launchConfig: La
     await subsystems.startAll();
     const apiAddress = await api.listen();
     logger.info(
-      { component: 'daemon', name: identity.name, nickname: identity.nickname, port: config.port, api: `${apiAddress.host}:${apiAddress.port}`, subsystems: subsystems.names() },
+      { component: 'daemon', name: identity.name, nickname: identity.nickname, port: config.port, api: `${apiAddress.host}:${apiAddress.port}`, apiSocket: apiAddress.socket === null ? null : `@${apiAddress.socket}`, subsystems: subsystems.names() },
       'router ready',
     );
     return { identity, router, api, subsystems, apiAddress, stop, stopped };

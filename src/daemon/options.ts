@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { LoomError } from '../core/errors.js';
 import { parsePeerName, type PeerName } from '../core/ids.js';
 import { DEFAULT_HTTP_ADDR } from '../api/client.js';
-import { parseHostPort, parsePeerTarget, parsePort } from '../api/validate.js';
+import { DEFAULT_API_SOCKET, parseApiSocketName, parseHostPort, parsePeerTarget, parsePort } from '../api/validate.js';
 import { dnsArgs, parseDnsOptions, type DnsLaunchConfig, type RawDnsOptions } from '../dns/daemon-options.js';
 import { ipamArgs, parseIpamOptions, type IpamLaunchConfig, type RawIpamOptions } from '../ipam/daemon-options.js';
 import { kubeArgs, parseKubeOptions, type KubeLaunchConfig, type RawKubeOptions } from '../kube/launch-options.js';
@@ -26,10 +26,15 @@ export interface LaunchConfig {
   discovery: boolean;
   connLimit: number;
   stateDir: string;
-  /** "host:port" of the local API. */
+  /** "host:port" of the read-only TCP API (GET: status, report, metrics). */
   httpAddr: string;
   httpHost: string;
   httpPort: number;
+  /**
+   * Abstract unix socket name of the whole API (root only; the CLI's default). null = none: only
+   * tests set that, since every daemon of a unit test shares the root network namespace.
+   */
+  apiSocket: string | null;
   peers: string[];
   dns: DnsLaunchConfig;
   ipam: IpamLaunchConfig;
@@ -55,11 +60,12 @@ export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawData
   connLimit?: string | undefined;
   stateDir?: string | undefined;
   httpAddr?: string | undefined;
+  apiSocket?: string | undefined;
 }
 
 /**
  * Validates `loom launch` arguments once, at the edge. Environment fallbacks: LOOM_PASSWORD,
- * LOOM_STATE_DIR, LOOM_HTTP_ADDR (a flag wins); environment only: LOOM_LOG_LEVEL, LOOM_DNS_UDP,
+ * LOOM_STATE_DIR, LOOM_HTTP_ADDR, LOOM_API_SOCKET (a flag wins); environment only: LOOM_LOG_LEVEL, LOOM_DNS_UDP,
  * LOOM_DATAPLANE, LOOM_MTU, LOOM_RELAY_PATH, NODE_TEST_CONTEXT; with --kube-peers also
  * KUBERNETES_SERVICE_HOST/PORT, NODE_NAME and POD_NAMESPACE. This is the one place the daemon
  * reads its environment; the settings travel down in the LaunchConfig. Throws
@@ -78,6 +84,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
   const httpAddr = raw.httpAddr ?? env['LOOM_HTTP_ADDR'] ?? DEFAULT_HTTP_ADDR;
   const http = parseHostPort(httpAddr, '--http-addr');
   if (http.port === undefined) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --http-addr "${httpAddr.slice(0, 60)}": expected host:port`);
+  const apiSocket = parseApiSocketName(raw.apiSocket ?? env['LOOM_API_SOCKET'] ?? DEFAULT_API_SOCKET, '--api-socket');
   if (peers.length > 1000) throw new LoomError('ERR_INVALID_ARGUMENT', 'too many peers (at most 1000)');
   return {
     port,
@@ -90,6 +97,7 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     httpAddr,
     httpHost: http.host,
     httpPort: http.port,
+    apiSocket,
     peers: peers.map(parsePeerTarget),
     dns: parseDnsOptions(raw, env),
     ipam: parseIpamOptions(raw),
@@ -133,6 +141,7 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     '--conn-limit', String(config.connLimit),
     '--state-dir', config.stateDir,
     '--http-addr', config.httpAddr,
+    ...(config.apiSocket === null ? [] : ['--api-socket', config.apiSocket]),
     ...dnsArgs(config.dns),
     // Sized from the nodes at start: the child must list them too, not inherit the default.
     ...dropIpallocInit(ipamArgs(config.ipam), config.kube?.sizeFromNodes === true),

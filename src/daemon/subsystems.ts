@@ -16,6 +16,7 @@
  *
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
+import { DEFAULT_API_SOCKET } from '../api/validate.js';
 import { CNI_SUBSYSTEM, CniSubsystem } from '../cni/daemon.js';
 import { registerCniRoutes } from '../cni/routes.js';
 import { registerContainerRoutes } from '../containers/routes.js';
@@ -127,7 +128,7 @@ export function buildCni(
     },
     { stateDir: c.stateDir.path, bridge: settings?.bridge ?? DEFAULT_SETTINGS.bridge, mtu: settings?.mtu ?? DEFAULT_SETTINGS.mtu },
   );
-  registerCniRoutes(c.api, cni, { host: c.config.httpHost, port: c.config.httpPort });
+  registerCniRoutes(c.api, cni, { socket: c.config.apiSocket ?? DEFAULT_API_SOCKET });
   return cni;
 }
 

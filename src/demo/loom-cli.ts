@@ -1,7 +1,8 @@
 /**
  * Drives `bin/loom` inside lab hosts the way a user would (`ip netns exec <ns> bin/loom ...`).
  * Each host gets its own state dir under the lab's scratch dir; its API listens on the default
- * 127.0.0.1:6784, which is private to the host's namespace. Daemons started by `loom launch`
+ * local socket @loom/api (root, the whole API) and 127.0.0.1:6784 (GETs), both private to the
+ * host's network namespace, so the CLI run there finds its router. Daemons started by `loom launch`
  * are handed to the lab (`track`), so lab teardown stops them.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -102,7 +103,8 @@ export class LoomCli {
 
   /**
    * The host's containers as JSON from the router's API (`loom ps` prints the same for people).
-   * Fetched by a short `node -e` inside the host, because the API listens on the host's own loopback.
+   * Fetched by a short `node -e` inside the host, because the API listens on the host's own loopback
+   * (a GET: the read-only TCP API serves it).
    */
   async containers(host: HostRef): Promise<DemoContainer[]> {
     const script = `fetch('http://127.0.0.1:6784/containers').then(r=>r.text()).then(t=>process.stdout.write(t))`;

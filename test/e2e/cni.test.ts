@@ -97,7 +97,8 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
       const empty = await cniCall(lab, h1, { command: 'VERSION', stdin: '' });
       assert.equal(empty.code, 0);
       // The shim's fast path is live on a real router: POST /cni/exec runs the call in the router.
-      const script = `fetch('http://127.0.0.1:6784/cni/exec',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({env:{CNI_COMMAND:'VERSION'},stdin:''})}).then(async r=>process.stdout.write(r.status+' '+await r.text()))`;
+      // On the router's local socket: the TCP API refuses every POST.
+      const script = `const b=JSON.stringify({env:{CNI_COMMAND:'VERSION'},stdin:''});const r=require('node:http').request({socketPath:'\\0loom/api',method:'POST',path:'/cni/exec',headers:{'content-type':'application/json','content-length':b.length}},(res)=>{let t='';res.on('data',(c)=>(t+=c));res.on('end',()=>process.stdout.write(res.statusCode+' '+t))});r.end(b)`;
       const exec = (await lab.exec(h1, process.execPath, ['-e', script])).stdout;
       assert.equal(exec, '200 exit 0\n{"cniVersion":"1.1.0","supportedVersions":["0.4.0","1.0.0","1.1.0"]}\n');
     });
@@ -236,9 +237,9 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
 
     await t.test('a conf naming another router: the shim falls back to the Node plugin, which reports it unreachable (code 11)', async () => {
       const s = await sandbox(lab, 'otherapi');
-      const r = await cniCall(lab, h1, { command: 'ADD', ...s, stdin: conf('1.0.0', { api: 'http://127.0.0.1:1' }) });
+      const r = await cniCall(lab, h1, { command: 'ADD', ...s, stdin: conf('1.0.0', { socket: 'loom/nobody-here' }) });
       assert.equal(r.code, 1, r.stdout);
-      assert.deepEqual([(r.json as { code: number }).code, (r.json as { msg: string }).msg], [11, 'Loom router not reachable at http://127.0.0.1:1'], r.stdout);
+      assert.deepEqual([(r.json as { code: number }).code, (r.json as { msg: string }).msg], [11, 'Loom router not reachable at @loom/nobody-here'], r.stdout);
       assert.deepEqual(await leftovers(lab, h1, s), []);
     });
 
@@ -320,7 +321,7 @@ test('loom-cni: every operation and version, malformed input, delegated IPAM, ch
         const r = await cniCall(lab, h1, { command, ...s, stdin: conf('1.1.0') });
         assert.equal(r.code, 1, `${command} with the router down: ${r.stdout}`);
         const e = r.json as { cniVersion?: unknown; code?: unknown; msg?: unknown };
-        assert.deepEqual([e.cniVersion, e.code, e.msg], ['1.1.0', 11, 'Loom router not reachable at http://127.0.0.1:6784'], r.stdout);
+        assert.deepEqual([e.cniVersion, e.code, e.msg], ['1.1.0', 11, 'Loom router not reachable at @loom/api'], r.stdout);
       }
       await systemRunner.run('ip', ['netns', 'del', s.netns.split('/').pop()!]);
       await cli.launch(h1);

@@ -37,10 +37,11 @@ async function report(cli: LoomCli, h: LabHost): Promise<{ router: { name: strin
   return JSON.parse((await cli.run(h, ['report'], { timeoutMs: 10_000 })).stdout) as never;
 }
 
-/** POST /ipam/allocate on the host's router API (no CLI command allocates without a container). */
+/** POST /ipam/allocate on the host's router API, its local socket (no CLI command allocates without a container). */
 async function allocate(lab: Lab, h: LabHost, containerId: string): Promise<void> {
-  const script = `fetch('http://127.0.0.1:6784/ipam/allocate',{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify({containerId:${JSON.stringify(containerId)}})}).then(async(r)=>{process.stdout.write(await r.text());process.exit(r.ok?0:1)})`;
-  await lab.exec(h, process.execPath, ['-e', script], { timeoutMs: 40_000 });
+  const body = JSON.stringify({ containerId });
+  const script = `const r=require('node:http').request({socketPath:'\\0loom/api',method:'POST',path:'/ipam/allocate',headers:{'content-type':'application/json','content-length':Buffer.byteLength(process.argv[1])}},(res)=>{res.pipe(process.stdout);res.on('end',()=>process.exit(res.statusCode===200?0:1))});r.on('error',(e)=>{console.error(e.message);process.exit(1)});r.end(process.argv[1])`;
+  await lab.exec(h, process.execPath, ['-e', script, body], { timeoutMs: 40_000 });
 }
 
 test('routers find each other from Kubernetes nodes; a deleted node is reclaimed by exactly one other', { skip, timeout: 120_000 }, async (t) => {

@@ -22,7 +22,7 @@ export function captureCli(env: NodeJS.ProcessEnv = {}): CliContext & { stdout: 
   return ctx;
 }
 
-/** The same, talking to the API at `addr`. */
+/** The same, talking to the API at `addr`: "@name" is a local socket (the whole API), "host:port" the read-only TCP API. */
 export function cliContext(addr: string): CliContext & { stdout: string; stderr: string } {
-  return captureCli({ LOOM_HTTP_ADDR: addr });
+  return captureCli(addr.startsWith('@') ? { LOOM_API_SOCKET: addr.slice(1) } : { LOOM_HTTP_ADDR: addr });
 }

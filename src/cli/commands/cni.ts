@@ -10,10 +10,12 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Option } from 'commander';
+import { DEFAULT_API_SOCKET, parseApiSocketName } from '../../api/validate.js';
 import { LoomError } from '../../core/errors.js';
 import type { CliCommand } from '../command.js';
 
-export const CNI_DEFAULTS = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', api: 'http://127.0.0.1:6784', name: 'loom' } as const;
+export const CNI_DEFAULTS = { binDir: '/opt/cni/bin', confDir: '/etc/cni/net.d', socket: DEFAULT_API_SOCKET, name: 'loom' } as const;
 export const CONFLIST_FILE = '10-loom.conflist';
 export const PLUGIN_FILE = 'loom-cni';
 /** The Node plugin the native shim runs when the router cannot answer (native/loom-cni.c). */
@@ -22,13 +24,14 @@ export const NODE_PLUGIN_FILE = 'loom-cni-node';
 export interface CniInstallOptions {
   binDir: string;
   confDir: string;
-  api: string;
+  /** The router's local socket (abstract name) in the host's namespace, written as the conf's `socket`. */
+  socket: string;
   name: string;
 }
 
 /** The conflist: loom-cni, then portmap (cniVersion 1.0.0, which the Debian reference plugins 1.1.1 accept). */
-export function conflistText(o: Pick<CniInstallOptions, 'api' | 'name'>): string {
-  const list = { cniVersion: '1.0.0', name: o.name, plugins: [{ type: 'loom-cni', api: o.api }, { type: 'portmap', capabilities: { portMappings: true }, snat: true }] };
+export function conflistText(o: Pick<CniInstallOptions, 'socket' | 'name'>): string {
+  const list = { cniVersion: '1.0.0', name: o.name, plugins: [{ type: 'loom-cni', socket: o.socket }, { type: 'portmap', capabilities: { portMappings: true }, snat: true }] };
   return JSON.stringify(list) + '\n';
 }
 
@@ -39,7 +42,7 @@ export function pluginScript(node: string, mainJs: string): string {
 
 function checkOptions(o: CniInstallOptions): void {
   if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(o.name)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid network name "${o.name.slice(0, 40)}"`);
-  if (!/^http:\/\/[^/\s]+\/?$/.test(o.api)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --api "${o.api.slice(0, 60)}": expected http://HOST:PORT`);
+  parseApiSocketName(o.socket, '--socket');
   for (const d of [o.binDir, o.confDir]) if (!d.startsWith('/')) throw new LoomError('ERR_INVALID_ARGUMENT', `"${d.slice(0, 60)}" is not an absolute path`);
 }
 
@@ -96,9 +99,11 @@ export const cniCommand: CliCommand = {
       .description(`write BIN_DIR/${PLUGIN_FILE}, BIN_DIR/${NODE_PLUGIN_FILE} and CONF_DIR/${CONFLIST_FILE}`)
       .option('--bin-dir <dir>', 'where CNI plugins live', CNI_DEFAULTS.binDir)
       .option('--conf-dir <dir>', 'where the runtime reads conflists', CNI_DEFAULTS.confDir)
-      .option('--api <url>', "the router's API as seen from the host", CNI_DEFAULTS.api)
+      .option('--socket <name>', "the router's local socket in the host's network namespace (its --api-socket)", CNI_DEFAULTS.socket)
+      .addOption(new Option('--api <url>', 'removed: the plugin talks to the router on its local socket (--socket)').hideHelp())
       .option('--name <net>', 'the CNI network name', CNI_DEFAULTS.name)
-      .action((opts: CniInstallOptions) => {
+      .action((opts: CniInstallOptions & { api?: string }) => {
+        if (opts.api !== undefined) throw new LoomError('ERR_INVALID_ARGUMENT', "--api is gone: the plugin calls the router on its local socket (the TCP API is read-only); use --socket NAME (default loom/api) or leave it out");
         const shim = nativeShim();
         for (const p of installCni(opts, process.execPath, pluginMain(), shim)) ctx.out(`${p}\n`);
         if (shim === null) ctx.err(`note: no native shim (dist/bin/${PLUGIN_FILE}; npm run build needs gcc): ${PLUGIN_FILE} is the Node plugin, slower at every pod start\n`);

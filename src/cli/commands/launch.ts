@@ -4,6 +4,7 @@ import { DEFAULT_DOMAIN } from '../../dns/names.js';
 import { DEFAULT_IPALLOC_RANGE } from '../../ipam/daemon-options.js';
 import { FASTDP_MTU, SEALED_MTU } from '../../dataplane/controller/settings.js';
 import type { CliCommand } from '../command.js';
+import { DEFAULT_API_SOCKET } from '../../client/index.js';
 
 export const launchCommand: CliCommand = {
   register(program, ctx) {
@@ -19,7 +20,8 @@ export const launchCommand: CliCommand = {
       .option('--no-discovery', 'do not connect to peers learned from other peers')
       .option('--conn-limit <n>', `most peer connections to keep (default ${DEFAULT_CONN_LIMIT})`)
       .option('--state-dir <dir>', 'where the peer name, pid file and log live (env LOOM_STATE_DIR, default /var/lib/loom)')
-      .option('--http-addr <addr>', 'address of the local API (env LOOM_HTTP_ADDR, default 127.0.0.1:6784)')
+      .option('--http-addr <addr>', 'address of the read-only TCP API: GET status, report, metrics (env LOOM_HTTP_ADDR, default 127.0.0.1:6784)')
+      .option('--api-socket <name>', `abstract unix socket of the whole API, root only, private to this network namespace (env LOOM_API_SOCKET, default ${DEFAULT_API_SOCKET})`)
       .option('--no-dns', 'no DNS for container names')
       .option('--dns-listen-address <addr[,addr]>', 'serve DNS (UDP+TCP 53) on these IPv4 addresses (default: the bridge address, once the data plane has one)')
       .option('--dns-domain <domain>', `domain of container names (default ${DEFAULT_DOMAIN}.)`)

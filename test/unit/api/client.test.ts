@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { ApiClient } from '../../../src/api/client.js';
+import { ApiClient, apiEndpoint } from '../../../src/api/client.js';
+import { clientInit } from '../../../src/cli/command.js';
 import { ApiServer } from '../../../src/api/server.js';
 import { registerRouterRoutes } from '../../../src/api/router-routes.js';
 import { LoomError, silentLogger } from '../../../src/core/index.js';
 import { FakeRouter } from './fake-router.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 const isCode = (code: string) => (e: unknown) => e instanceof LoomError && e.code === code;
 
@@ -20,12 +22,17 @@ async function freePort(): Promise<number> {
 
 test('ApiClient: typed calls round-trip, daemon errors keep their code', async () => {
   const router = new FakeRouter();
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   let stopped = 0;
   registerRouterRoutes(server, router, { onStop: () => stopped++, defaultMetrics: false });
-  const { port } = await server.listen();
+  const { port, socket } = await server.listen();
   try {
-    const client = new ApiClient({ address: `127.0.0.1:${port}` });
+    // TCP: reads answer, changes are refused by the router (the client does not guess).
+    const tcp = new ApiClient({ address: `127.0.0.1:${port}` });
+    assert.equal((await tcp.status()).name, '8a:3f:00:12:9c:01');
+    await assert.rejects(tcp.connect(['10.1.1.1']), (e: unknown) => isCode('ERR_FORBIDDEN')(e) && /local socket/.test((e as Error).message));
+    const client = new ApiClient({ socket: socket! });
+    assert.equal(client.address, `@${socket!}`);
     assert.equal((await client.status()).name, '8a:3f:00:12:9c:01');
     const report = await client.report();
     assert.equal(report.router.peers.length, 3);
@@ -66,6 +73,33 @@ test('ApiClient: a silent server => ERR_TIMEOUT; a non-JSON answer => ERR_PROTOC
     await new Promise((r) => silent.close(r));
     await new Promise((r) => garbage.close(r));
   }
+});
+
+test('ApiClient picks its endpoint: the default socket with nothing given, TCP for an address alone, the socket when one is named', () => {
+  assert.deepEqual(apiEndpoint({}), { kind: 'socket', name: 'loom/api' });
+  assert.deepEqual(apiEndpoint({ address: '127.0.0.1:7000' }), { kind: 'tcp', host: '127.0.0.1', port: 7000 });
+  assert.deepEqual(apiEndpoint({ address: '10.0.0.1' }), { kind: 'tcp', host: '10.0.0.1', port: 6784 });
+  assert.deepEqual(apiEndpoint({ socket: 'loom/other', address: '127.0.0.1:7000' }), { kind: 'socket', name: 'loom/other' });
+  assert.equal(new ApiClient().address, '@loom/api');
+  assert.throws(() => apiEndpoint({ socket: '' }), isCode('ERR_INVALID_ARGUMENT'));
+  assert.throws(() => apiEndpoint({ socket: 'a\0b' }), isCode('ERR_INVALID_ARGUMENT'));
+  assert.throws(() => apiEndpoint({ socket: 'x'.repeat(108) }), isCode('ERR_INVALID_ARGUMENT'));
+  assert.deepEqual(apiEndpoint({ socket: 'x'.repeat(107) }), { kind: 'socket', name: 'x'.repeat(107) });
+});
+
+test('the CLI picks the client endpoint: a flag over the environment, a socket over an address given the same way', () => {
+  assert.deepEqual(clientInit({}, {}), {});
+  assert.deepEqual(clientInit({}, { LOOM_HTTP_ADDR: '127.0.0.1:1' }), { address: '127.0.0.1:1' });
+  assert.deepEqual(clientInit({}, { LOOM_HTTP_ADDR: '127.0.0.1:1', LOOM_API_SOCKET: 's' }), { socket: 's' });
+  assert.deepEqual(clientInit({ httpAddr: '127.0.0.1:2' }, { LOOM_API_SOCKET: 's' }), { address: '127.0.0.1:2' });
+  assert.deepEqual(clientInit({ apiSocket: 't', httpAddr: '127.0.0.1:2' }, {}), { socket: 't' });
+  assert.deepEqual(clientInit({}, { LOOM_API_SOCKET: '', LOOM_HTTP_ADDR: '' }), {});
+});
+
+test('ApiClient: no socket there => ERR_UNAVAILABLE naming it', async () => {
+  const client = new ApiClient({ socket: testApiSocket() });
+  await assert.rejects(client.status(), (e: unknown) => isCode('ERR_UNAVAILABLE')(e) && /@loom-test\//.test((e as Error).message));
+  assert.equal(await client.healthy(), false);
 });
 
 test('ApiClient: a bad address is ERR_INVALID_ARGUMENT at construction', () => {

@@ -10,11 +10,12 @@ import { ApiServer } from '../../../src/api/server.js';
 import { LoomClient } from '../../../src/client/index.js';
 import { CONTAINER_ROUTES } from '../../../src/containers/api.js';
 import { LoomError, silentLogger } from '../../../src/core/index.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 const isCode = (code: string) => (e: unknown) => e instanceof LoomError && e.code === code;
 
 test('typed client: body for POST, query for GET, answers parsed; an answer off its schema is ERR_PROTOCOL', async () => {
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   const seen: unknown[] = [];
   server.route('POST', '/echo', async (req) => {
     const body = await req.body();
@@ -26,13 +27,13 @@ test('typed client: body for POST, query for GET, answers parsed; an answer off 
     return { json: { got: Object.fromEntries(req.query) } };
   });
   server.route('GET', '/containers', () => ({ json: { containers: [{ id: 1 }], attachments: [] } }));
-  const { port } = await server.listen();
+  const { socket } = await server.listen();
   try {
     const routes = defineRoutes({
       echo: { method: 'POST', path: '/echo', request: z.object({ n: z.number() }), response: z.object({ got: z.object({ n: z.number() }) }) },
       find: { method: 'GET', path: '/find', request: z.object({ name: z.string(), more: z.string().optional() }), response: z.object({ got: z.record(z.string(), z.string()) }) },
     });
-    const loom = new LoomClient({ address: `127.0.0.1:${port}` });
+    const loom = new LoomClient({ socket: socket! });
     const client = typedClient(loom, routes);
     assert.deepEqual(await client.echo({ n: 7 }), { got: { n: 7 } });
     assert.deepEqual(await client.find({ name: 'a b&c' }), { got: { name: 'a b&c' } });
@@ -52,20 +53,20 @@ test('every route table entry names a method and an absolute path; the container
 });
 
 test('path parameters: the client puts :name fields in the path (percent-encoded), the server decodes them; an exact path wins only for its own method', async () => {
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   const seen: unknown[] = [];
   server.route('DELETE', '/things/:id', async (req) => {
     seen.push({ params: req.params, body: await req.body() });
     return { json: { id: req.params['id'] } };
   });
   server.route('POST', '/things/special', () => ({ json: { special: true } }));
-  const { port } = await server.listen();
+  const { socket } = await server.listen();
   try {
     const routes = defineRoutes({
       remove: { method: 'DELETE', path: '/things/:id', request: z.object({ id: z.string() }), response: z.object({ id: z.string() }) },
       special: { method: 'POST', path: '/things/special', response: z.object({ special: z.literal(true) }) },
     });
-    const loom = new LoomClient({ address: `127.0.0.1:${port}` });
+    const loom = new LoomClient({ socket: socket! });
     const client = typedClient(loom, routes);
     assert.deepEqual(await client.remove({ id: 'a b/c?d%' }), { id: 'a b/c?d%' }, 'reserved characters survive the trip');
     assert.deepEqual(await client.remove({ id: 'special' }), { id: 'special' }, 'DELETE /things/special is the pattern: the exact path has only POST');

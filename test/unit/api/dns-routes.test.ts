@@ -7,10 +7,12 @@ import { FakeClock, silentLogger } from '../../../src/core/index.js';
 import { DnsSubsystem } from '../../../src/dns/daemon.js';
 import { registerDnsApi } from '../../../src/dns/daemon-api.js';
 import { FakeRouter } from './fake-router.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
-function send(port: number, method: string, path: string, body?: string): Promise<{ status: number; json: any }> {
+/** A request on the server's local socket (the TCP listener is read-only). */
+function send(socket: string, method: string, path: string, body?: string): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers: body === undefined ? {} : { 'Content-Type': 'application/json' } }, (res) => {
+    const req = request({ socketPath: '\0' + socket, method, path, agent: false, headers: body === undefined ? {} : { 'Content-Type': 'application/json' } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -25,28 +27,28 @@ function send(port: number, method: string, path: string, body?: string): Promis
 
 describe('DNS endpoints', () => {
   const router = new FakeRouter();
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   const dns = new DnsSubsystem({ router, clock: new FakeClock(), logger: silentLogger });
-  let port = 0;
+  let socket = '';
   before(async () => {
     registerRouterRoutes(server, router, { defaultMetrics: false });
     registerDnsApi(server, dns);
     // The daemon adds each subsystem's report() as its section (src/daemon/subsystem-set.ts).
     server.registerReportSection(dns.name, () => dns.report());
-    port = (await server.listen()).port;
+    socket = (await server.listen()).socket!;
   });
   after(() => server.close());
 
   test('add, lookup, status, remove', async () => {
-    const added = await send(port, 'POST', '/dns/records', JSON.stringify({ name: 'web', address: '10.32.0.5', containerId: 'c1' }));
+    const added = await send(socket, 'POST', '/dns/records', JSON.stringify({ name: 'web', address: '10.32.0.5', containerId: 'c1' }));
     assert.deepEqual(added, { status: 200, json: { added: true, record: { name: 'web.loom.local', address: '10.32.0.5', containerId: 'c1' } } });
-    assert.equal((await send(port, 'POST', '/dns/records', JSON.stringify({ name: 'web', address: '10.32.0.5', containerId: 'c1' }))).json.added, false);
-    assert.deepEqual((await send(port, 'GET', '/dns/lookup?name=WEB.loom.local.')).json, { name: 'WEB.loom.local.', addresses: ['10.32.0.5'] });
-    const status = await send(port, 'GET', '/dns/status');
+    assert.equal((await send(socket, 'POST', '/dns/records', JSON.stringify({ name: 'web', address: '10.32.0.5', containerId: 'c1' }))).json.added, false);
+    assert.deepEqual((await send(socket, 'GET', '/dns/lookup?name=WEB.loom.local.')).json, { name: 'WEB.loom.local.', addresses: ['10.32.0.5'] });
+    const status = await send(socket, 'GET', '/dns/status');
     assert.equal(status.json.records.length, 1);
-    assert.deepEqual(status.json, (await send(port, 'GET', '/report')).json.dns);
-    assert.deepEqual((await send(port, 'POST', '/dns/records/remove', JSON.stringify({ containerId: 'c1' }))).json, { removed: 1 });
-    const gone = await send(port, 'GET', '/dns/lookup?name=web');
+    assert.deepEqual(status.json, (await send(socket, 'GET', '/report')).json.dns);
+    assert.deepEqual((await send(socket, 'POST', '/dns/records/remove', JSON.stringify({ containerId: 'c1' }))).json, { removed: 1 });
+    const gone = await send(socket, 'GET', '/dns/lookup?name=web');
     assert.equal(gone.status, 404);
     assert.equal(gone.json.error.code, 'ERR_NOT_FOUND');
   });
@@ -65,14 +67,14 @@ describe('DNS endpoints', () => {
       ['GET', '/dns/lookup?name=bad%20name', undefined],
     ];
     for (const [method, path, body] of cases) {
-      const r = await send(port, method, path, body);
+      const r = await send(socket, method, path, body);
       assert.equal(r.status, 400, `${method} ${path} ${body}`);
       assert.equal(r.json.error.code, 'ERR_INVALID_ARGUMENT', `${method} ${path} ${body}`);
     }
   });
 
   test('/metrics has the router and the DNS metrics together', async () => {
-    const text = (await send(port, 'GET', '/metrics')).json as string;
+    const text = (await send(socket, 'GET', '/metrics')).json as string;
     assert.match(text, /^loom_peers 3$/m);
     assert.match(text, /^loom_dns_records\{state="live"\} \d+$/m);
     assert.match(text, /^loom_dns_queries_total\{outcome="local"\} 0$/m);

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RouteContracts } from '../../../src/api/contract.js';
 import { API_ROUTE_TABLES, LoomClient } from '../../../src/client/index.js';
+import { isReadOnlyMethod, READ_ONLY_METHODS } from '../../../src/api/route-table.js';
 import { dnsReportSchema } from '../../../src/dns/api.js';
 import { ipamStatusSchema } from '../../../src/ipam/api.js';
 import { createSubsystems } from '../../../src/daemon/subsystems.js';
@@ -76,4 +77,33 @@ test('the coverage check finds a route without a contract and a contract without
 test('a new client has one typed client per table, built from the same tables', () => {
   const client = new LoomClient({ address: '127.0.0.1:1' });
   assert.deepEqual(Object.keys(API_ROUTE_TABLES).filter((name) => !(name in client)), []);
+});
+
+/**
+ * The routes the read-only TCP listener serves: the GETs of the route tables. A route added with
+ * another method is refused there without being listed anywhere; a new GET must be read-only (it
+ * is served to every local user and, with a non-loopback --http-addr, further): add it here
+ * knowingly.
+ */
+test('the TCP listener serves exactly the GET routes of the tables, all of them read-only', () => {
+  const routes = Object.values(API_ROUTE_TABLES).flatMap((t) => Object.values(t as RouteContracts));
+  const readOnly = routes.filter((r) => isReadOnlyMethod(r.method)).map((r) => key(r.method, r.path)).sort();
+  assert.deepEqual(readOnly, [
+    'GET /cni/attachments',
+    'GET /cni/status',
+    'GET /containers',
+    'GET /dns/lookup',
+    'GET /dns/status',
+    'GET /docker',
+    'GET /healthz',
+    'GET /ipam/lookup',
+    'GET /ipam/status',
+    'GET /metrics',
+    'GET /report',
+    'GET /status',
+  ]);
+  const mutating = routes.filter((r) => !isReadOnlyMethod(r.method));
+  assert.ok(mutating.length >= 15, 'the changes are the rest (guards against a vacuous pass)');
+  assert.ok(mutating.every((r) => r.method !== 'GET'));
+  assert.deepEqual([...READ_ONLY_METHODS], ['GET']);
 });

@@ -1,11 +1,12 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { ApiServer } from '../../../src/api/server.js';
 import { registerRouterRoutes } from '../../../src/api/router-routes.js';
 import { HTTP_STATUS_BY_CODE } from '../../../src/api/http-errors.js';
 import { LoomError, ERROR_CODES, recordingLogger } from '../../../src/core/index.js';
 import { FakeRouter } from './fake-router.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 interface Reply {
   status: number;
@@ -14,9 +15,11 @@ interface Reply {
   json: () => any;
 }
 
-function send(port: number, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+/** One request: `to` is a TCP port on 127.0.0.1 (the read-only listener) or a local socket's abstract name. */
+function send(to: number | string, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, agent: false, headers }, (res) => {
+    const at = typeof to === 'string' ? { socketPath: '\0' + to } : { host: '127.0.0.1', port: to };
+    const req = request({ ...at, method, path, agent: false, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -32,9 +35,10 @@ function send(port: number, method: string, path: string, body?: string | Buffer
 describe('ApiServer with the mesh routes', () => {
   const router = new FakeRouter();
   const logger = recordingLogger();
-  const server = new ApiServer({ logger }, { host: '127.0.0.1', port: 0 });
+  const server = new ApiServer({ logger }, { host: '127.0.0.1', port: 0, socket: testApiSocket() });
   let stops = 0;
   let port = 0;
+  let socket = '';
 
   before(async () => {
     registerRouterRoutes(server, router, { onStop: () => stops++, defaultMetrics: true });
@@ -45,9 +49,27 @@ describe('ApiServer with the mesh routes', () => {
       throw new LoomError('ERR_CONFLICT', 'already there');
     });
     server.registerReportSection('ipam', () => ({ range: '10.32.0.0/12' }));
-    port = (await server.listen()).port;
+    const listening = await server.listen();
+    port = listening.port;
+    socket = listening.socket!;
   });
   after(() => server.close());
+
+  test('the TCP listener is read-only: GET answers, every other method is 403 ERR_FORBIDDEN before routing', async () => {
+    assert.equal((await send(port, 'GET', '/status')).status, 200);
+    const targets = [...router.targets];
+    for (const [method, path] of [['POST', '/connect'], ['POST', '/stop'], ['DELETE', '/containers/x'], ['PUT', '/nope'], ['POST', '/no-such-route']]) {
+      const r = await send(port, method!, path!, JSON.stringify({ peers: ['10.0.0.9'] }), { 'Content-Type': 'application/json' });
+      assert.equal(r.status, 403, `${method} ${path}`);
+      assert.equal(r.json().error.code, 'ERR_FORBIDDEN');
+      assert.match(r.json().error.message, /local socket/);
+      assert.equal(r.headers['connection'], 'close');
+    }
+    assert.deepEqual(router.targets, targets, 'nothing the refused calls asked for happened');
+    assert.equal(stops, 0);
+    // The same calls on the local socket are served.
+    assert.equal((await send(socket, 'GET', '/status')).status, 200);
+  });
 
   test('GET /status returns the RouterStatus as JSON', async () => {
     const r = await send(port, 'GET', '/status');
@@ -80,10 +102,10 @@ describe('ApiServer with the mesh routes', () => {
   });
 
   test('POST /connect adds targets; replace drops the others', async () => {
-    let r = await send(port, 'POST', '/connect', JSON.stringify({ peers: ['10.0.0.5', '[fd00::1]:7000'] }));
+    let r = await send(socket, 'POST', '/connect', JSON.stringify({ peers: ['10.0.0.5', '[fd00::1]:7000'] }));
     assert.equal(r.status, 200);
     assert.deepEqual(r.json().targets, ['192.168.1.2:6783', '192.168.1.3:6783', '10.0.0.5:6783', '[fd00::1]:7000']);
-    r = await send(port, 'POST', '/connect', JSON.stringify({ peers: ['10.0.0.5', 'Host4'], replace: true }));
+    r = await send(socket, 'POST', '/connect', JSON.stringify({ peers: ['10.0.0.5', 'Host4'], replace: true }));
     assert.equal(r.status, 200);
     // 10.0.0.5 and 10.0.0.5:6783 are one target: it is kept, not forgotten and re-dialled.
     assert.deepEqual(r.json().targets, ['10.0.0.5:6783', 'host4:6783']);
@@ -91,7 +113,7 @@ describe('ApiServer with the mesh routes', () => {
   });
 
   test('POST /forget removes targets', async () => {
-    const r = await send(port, 'POST', '/forget', JSON.stringify({ peers: ['host4'] }));
+    const r = await send(socket, 'POST', '/forget', JSON.stringify({ peers: ['host4'] }));
     assert.equal(r.status, 200);
     assert.deepEqual(r.json().targets, ['10.0.0.5:6783']);
   });
@@ -108,7 +130,7 @@ describe('ApiServer with the mesh routes', () => {
     ['router refuses', '{"peers": ["bad.example"]}', 'ERR_INVALID_ARGUMENT'],
   ] as const) {
     test(`POST /connect rejects ${name} with 400 ${code}`, async () => {
-      const r = await send(port, 'POST', '/connect', body);
+      const r = await send(socket, 'POST', '/connect', body);
       assert.equal(r.status, 400);
       assert.equal(r.json().error.code, code);
       assert.equal(typeof r.json().error.message, 'string');
@@ -117,14 +139,14 @@ describe('ApiServer with the mesh routes', () => {
 
   test('an oversized body is refused with 413 by Content-Length, before reading it', async () => {
     const big = Buffer.alloc(1024 * 1024 + 1, 0x20);
-    const r = await send(port, 'POST', '/connect', big, { 'Content-Type': 'application/json' });
+    const r = await send(socket, 'POST', '/connect', big, { 'Content-Type': 'application/json' });
     assert.equal(r.status, 413);
     assert.equal(r.json().error.code, 'ERR_FRAME_TOO_LARGE');
   });
 
   test('an oversized chunked body is refused with 413 while streaming', async () => {
     const r = await new Promise<Reply>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, method: 'POST', path: '/connect', agent: false }, (res) => {
+      const req = request({ socketPath: '\0' + socket, method: 'POST', path: '/connect', agent: false }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -195,13 +217,13 @@ describe('ApiServer with the mesh routes', () => {
   });
 
   test('POST /stop answers 202 and calls onStop once, after replying', async () => {
-    const r = await send(port, 'POST', '/stop');
+    const r = await send(socket, 'POST', '/stop');
     assert.equal(r.status, 202);
     assert.deepEqual(r.json(), { stopping: true });
     await new Promise((res) => setImmediate(res));
     await new Promise((res) => setImmediate(res));
     assert.equal(stops, 1);
-    const second = await send(port, 'POST', '/stop');
+    const second = await send(socket, 'POST', '/stop');
     assert.equal(second.status, 202);
     await new Promise((res) => setImmediate(res));
     assert.equal(stops, 1);
@@ -218,18 +240,96 @@ test('every error code has an HTTP status in the table', () => {
   assert.equal(HTTP_STATUS_BY_CODE.ERR_UNAVAILABLE, 503);
 });
 
-test('POST /stop without an onStop hook is ERR_UNAVAILABLE; a taken port is ERR_UNAVAILABLE', async () => {
-  const a = new ApiServer({ logger: recordingLogger() }, { port: 0 });
+test('POST /stop without an onStop hook is ERR_UNAVAILABLE; a taken port or socket is ERR_UNAVAILABLE', async () => {
+  const a = new ApiServer({ logger: recordingLogger() }, { port: 0, socket: testApiSocket() });
   registerRouterRoutes(a, new FakeRouter(), { defaultMetrics: false });
-  const { port } = await a.listen();
+  const { port, socket } = await a.listen();
   try {
-    const r = await send(port, 'POST', '/stop');
+    const r = await send(socket!, 'POST', '/stop');
     assert.equal(r.status, 503);
     assert.equal(r.json().error.code, 'ERR_UNAVAILABLE');
     const b = new ApiServer({ logger: recordingLogger() }, { port });
     await assert.rejects(b.listen(), (e: unknown) => e instanceof LoomError && e.code === 'ERR_UNAVAILABLE');
+    // The socket is taken: nothing stays bound (the TCP port of c is free again at once).
+    const c = new ApiServer({ logger: recordingLogger() }, { port: 0, socket: socket! });
+    await assert.rejects(c.listen(), (e: unknown) => e instanceof LoomError && e.code === 'ERR_UNAVAILABLE' && e.message.includes(`@${socket!}`));
+    await c.close();
   } finally {
     await a.close();
     await a.close();
+  }
+});
+
+test('the local socket serves only the allowed uids: anyone else gets 403 ERR_FORBIDDEN, unrouted, warned once per uid', async () => {
+  const logger = recordingLogger();
+  let uid = 1000;
+  const router = new FakeRouter();
+  const server = new ApiServer({ logger, peerUid: () => uid }, { port: 0, socket: testApiSocket(), allowedUids: [0] });
+  let stops = 0;
+  registerRouterRoutes(server, router, { onStop: () => stops++, defaultMetrics: false });
+  const { socket, port } = await server.listen();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await send(socket!, 'POST', '/stop');
+      assert.equal(r.status, 403);
+      assert.equal(r.json().error.code, 'ERR_FORBIDDEN');
+      assert.equal(r.headers['connection'], 'close');
+    }
+    assert.equal((await send(socket!, 'GET', '/status')).status, 403, 'reads too: the socket is for root');
+    assert.equal(stops, 0);
+    assert.equal(logger.records.filter((r) => r.level === 'warn' && /refused a local API connection/.test(r.msg ?? '')).length, 1, 'one warning for uid 1000');
+    uid = 1001;
+    assert.equal((await send(socket!, 'GET', '/status')).status, 403);
+    assert.equal(logger.records.filter((r) => r.level === 'warn').length, 2, 'another uid, another warning');
+    uid = 0;
+    assert.equal((await send(socket!, 'POST', '/stop')).status, 202);
+    assert.equal((await send(port, 'GET', '/status')).status, 200, 'TCP reads do not look at the uid');
+  } finally {
+    await server.close();
+  }
+});
+
+test('a peer whose credentials cannot be read is refused (fail closed)', async () => {
+  const server = new ApiServer({ logger: recordingLogger(), peerUid: () => { throw new LoomError('ERR_OS_COMMAND', 'no fd'); } }, { port: 0, socket: testApiSocket() });
+  registerRouterRoutes(server, new FakeRouter(), { defaultMetrics: false });
+  const { socket } = await server.listen();
+  try {
+    assert.equal((await send(socket!, 'GET', '/status')).status, 403);
+  } finally {
+    await server.close();
+  }
+});
+
+test('SO_PEERCRED for real: this process (root or not) is allowed on its own socket', async () => {
+  const server = new ApiServer({ logger: recordingLogger() }, { port: 0, socket: testApiSocket() });
+  registerRouterRoutes(server, new FakeRouter(), { defaultMetrics: false });
+  const { socket } = await server.listen();
+  try {
+    assert.equal((await send(socket!, 'GET', '/status')).status, 200);
+  } finally {
+    await server.close();
+  }
+});
+
+test('close drops the local socket\'s open connections at once (a kept-alive client does not hold it)', async () => {
+  const server = new ApiServer({ logger: recordingLogger() }, { port: 0, socket: testApiSocket() });
+  registerRouterRoutes(server, new FakeRouter(), { defaultMetrics: false });
+  const { socket } = await server.listen();
+  const agent = new Agent({ keepAlive: true });
+  try {
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ socketPath: '\0' + socket!, path: '/status', agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(status, 200);
+    const started = Date.now();
+    await server.close();
+    assert.ok(Date.now() - started < 500, `close took ${Date.now() - started} ms`);
+  } finally {
+    agent.destroy();
   }
 });

@@ -15,6 +15,7 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { parseCidr } from '../../../src/core/net.js';
 import { cliContext } from '../../helpers/cli-context.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 const capture = cliContext;
 
@@ -44,13 +45,13 @@ test('attach/detach/expose/hide through the API: bodies reach the services, resu
     list: () => [],
     attachments: () => [],
   };
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   registerContainerRoutes(server, service);
   registerExposeRoutes(server, {
     expose: async (a) => (calls.push(['expose', a]), a === undefined ? '10.32.0.1/12' : '10.33.0.20/24'),
     hide: async (c) => (calls.push(['hide', c]), 1),
   });
-  const addr = `127.0.0.1:${(await server.listen()).port}`;
+  const addr = `@${(await server.listen()).socket!}`;
   try {
     const out = async (...argv: string[]) => {
       const c = capture(addr);
@@ -84,9 +85,9 @@ test('attach/detach/expose/hide through the API: bodies reach the services, resu
 });
 
 test('expose without the host-address subsystem is ERR_UNAVAILABLE; malformed bodies are ERR_INVALID_ARGUMENT', async () => {
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   registerExposeRoutes(server, null);
-  const addr = `127.0.0.1:${(await server.listen()).port}`;
+  const addr = `@${(await server.listen()).socket!}`;
   try {
     const c = capture(addr);
     assert.equal(await runCli(['expose'], c), EXIT_ERROR);

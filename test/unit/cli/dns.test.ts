@@ -9,11 +9,12 @@ import { startDaemon, type RunningDaemon } from '../../../src/daemon/foreground.
 import { parseLaunchOptions, type RawLaunchOptions } from '../../../src/daemon/options.js';
 import { FakeRouter, HOST1 } from '../api/fake-router.js';
 import { cliContext } from '../../helpers/cli-context.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 const capture = cliContext;
 
 async function daemonIn(dir: string, raw: RawLaunchOptions = {}): Promise<RunningDaemon> {
-  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', dataplane: 'off', ...raw }, [], {}, 'h'), httpPort: 0 };
+  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', dataplane: 'off', ...raw }, [], {}, 'h'), httpPort: 0, apiSocket: testApiSocket() };
   return startDaemon({ logger: silentLogger, createRouter: () => new FakeRouter() }, config);
 }
 
@@ -28,7 +29,7 @@ describe('loom dns commands against a live daemon API', () => {
   };
   before(async () => {
     daemon = await daemonIn(dir);
-    addr = `127.0.0.1:${daemon.apiAddress.port}`;
+    addr = `@${daemon.apiAddress.socket!}`;
   });
   after(async () => {
     await daemon.stop();
@@ -87,7 +88,7 @@ describe('loom dns commands against a live daemon API', () => {
   test('status dns on a daemon launched with --no-dns is ERR_UNAVAILABLE', async () => {
     const off = await daemonIn(join(dir, 'off'), { dns: false });
     try {
-      const ctx = capture(`127.0.0.1:${off.apiAddress.port}`);
+      const ctx = capture(`@${off.apiAddress.socket!}`);
       assert.equal(await runCli(['status', 'dns'], ctx), EXIT_ERROR);
       assert.match(ctx.stderr, /^loom: ERR_UNAVAILABLE: DNS is off/);
     } finally {

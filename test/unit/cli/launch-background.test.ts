@@ -9,6 +9,7 @@ import { runCli, EXIT_ERROR, EXIT_OK } from '../../../src/cli/run.js';
 import type { CliContext } from '../../../src/cli/context.js';
 import { isAlive } from '../../../src/daemon/state-dir.js';
 import { isPeerName } from '../../../src/core/ids.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 // Runs from test/ under tsx and from dist/test/ after tsc: re-execute the sibling of this file.
 const ENTRY = fileURLToPath(new URL(`./fake-daemon-entry${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
@@ -49,7 +50,8 @@ async function waitGone(pid: number, ms: number): Promise<boolean> {
 test('launch in the background: ready and named, pid file, refuses a second launch, stop cleans up', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'loom-bg-'));
   const httpAddr = `127.0.0.1:${await freePort()}`;
-  const args = ['--state-dir', dir, '--http-addr', httpAddr, '--dataplane', 'off'];
+  const apiSocket = testApiSocket();
+  const args = ['--state-dir', dir, '--http-addr', httpAddr, '--api-socket', apiSocket, '--dataplane', 'off'];
   let pid = 0;
   const killOnExit = (): void => {
     if (pid > 0 && isAlive(pid)) process.kill(pid, 'SIGKILL');
@@ -86,7 +88,7 @@ test('launch in the background: ready and named, pid file, refuses a second laun
     assert.equal(await runCli(['launch', ...args], again), EXIT_OK, again.stderr);
     assert.equal(again.stdout.trim(), name);
     pid = Number(readFileSync(join(dir, 'loom.pid'), 'utf8').trim());
-    assert.equal(await runCli(['stop', '--http-addr', httpAddr], capture()), EXIT_OK);
+    assert.equal(await runCli(['stop', '--api-socket', apiSocket], capture()), EXIT_OK);
     assert.ok(await waitGone(pid, 10_000), 'daemon exits after loom stop');
     assert.ok(!existsSync(join(dir, 'loom.pid')));
     t.diagnostic(`background launch took ${launchMs} ms`);
@@ -104,7 +106,7 @@ test('launch in the background: a child that fails reports its own error', { tim
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   try {
     const c = capture();
-    const code = await runCli(['launch', '--dataplane', 'off', '--state-dir', dir, '--http-addr', `127.0.0.1:${(blocker.address() as { port: number }).port}`], c);
+    const code = await runCli(['launch', '--dataplane', 'off', '--state-dir', dir, '--api-socket', testApiSocket(), '--http-addr', `127.0.0.1:${(blocker.address() as { port: number }).port}`], c);
     assert.equal(code, EXIT_ERROR);
     assert.match(c.stderr, /^loom: ERR_UNAVAILABLE: cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE\n$/);
     assert.ok(!existsSync(join(dir, 'loom.pid')));

@@ -10,6 +10,7 @@ import { registerRouterRoutes } from '../../../src/api/router-routes.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { FakeRouter } from '../api/fake-router.js';
 import { captureCli } from '../../helpers/cli-context.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 const capture = captureCli;
 
@@ -23,12 +24,15 @@ async function freePort(): Promise<number> {
 
 describe('loom commands against a daemon API', () => {
   const router = new FakeRouter();
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   let stops = 0;
   let addr = '';
+  let socket = '';
   before(async () => {
     registerRouterRoutes(server, router, { onStop: () => void server.close().then(() => stops++), defaultMetrics: false });
-    addr = `127.0.0.1:${(await server.listen()).port}`;
+    const listening = await server.listen();
+    addr = `127.0.0.1:${listening.port}`;
+    socket = listening.socket!;
   });
   after(() => server.close());
 
@@ -67,8 +71,19 @@ describe('loom commands against a daemon API', () => {
     assert.equal(report.router.connections[0].state, 'established');
   });
 
+  test('a change through the read-only TCP API is refused: ERR_FORBIDDEN naming the local socket, exit 1', async () => {
+    const targets = [...router.targets];
+    const c = capture({ LOOM_HTTP_ADDR: addr });
+    assert.equal(await runCli(['connect', '10.0.0.7'], c), EXIT_ERROR);
+    assert.match(c.stderr, /^loom: ERR_FORBIDDEN: .*local socket/);
+    assert.deepEqual(router.targets, targets);
+    const flag = capture({ LOOM_API_SOCKET: socket });
+    assert.equal(await runCli(['forget', '10.0.0.7', '--http-addr', addr], flag), EXIT_ERROR, 'a flag wins over the environment');
+    assert.match(flag.stderr, /^loom: ERR_FORBIDDEN: /);
+  });
+
   test('connect, connect --replace and forget change the targets; bad peers never reach the daemon', async () => {
-    const env = { LOOM_HTTP_ADDR: addr };
+    const env = { LOOM_API_SOCKET: socket };
     assert.equal(await runCli(['connect', '10.0.0.7', 'host8:7000'], capture(env)), EXIT_OK);
     assert.ok(router.targets.includes('10.0.0.7:6783') && router.targets.includes('host8:7000'));
     assert.equal(await runCli(['connect', '--replace', '10.0.0.9'], capture(env)), EXIT_OK);
@@ -83,8 +98,8 @@ describe('loom commands against a daemon API', () => {
   });
 
   test('stop asks the daemon to stop and returns once its API is gone', async () => {
-    const c = capture({ LOOM_HTTP_ADDR: addr });
-    assert.equal(await runCli(['stop'], c), EXIT_OK);
+    const c = capture();
+    assert.equal(await runCli(['stop', '--api-socket', socket], c), EXIT_OK);
     assert.equal(stops, 1);
   });
 });

@@ -1,15 +1,16 @@
 /**
  * The native shim's router side without root: `POST /cni/exec` (src/cni/exec.ts, routes.ts) on a
  * real ApiServer over a fake CNI service. Proves: an answer through the exec route is byte for
- * byte what the Node plugin prints over HTTP (success and every error path), the fallback
- * decisions (delegated IPAM, another router's api), a bad body is a 400 (never a crash: the
+ * byte what the Node plugin prints over the socket (success and every error path), the fallback
+ * decisions (delegated IPAM, another router's socket), a bad body is a 400 (never a crash: the
  * server answers the next call), and, when dist/bin/loom-cni is built, the C shim itself: it
- * forwards, falls back to loom-cni-node (another api; router down -> code 11), and reports a
+ * forwards, falls back to loom-cni-node (another socket; router down -> code 11), and reports a
  * missing loom-cni-node with the spec's error object.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { request } from 'node:http';
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -19,7 +20,8 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { LoomError } from '../../../src/core/errors.js';
 import { execAnswerText, fallbackReason, isOwnApi } from '../../../src/cni/exec.js';
 import { runPlugin } from '../../../src/cni/plugin.js';
-import { httpTransport } from '../../../src/cni/router-client.js';
+import { socketTransport } from '../../../src/cni/router-client.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 import { registerCniRoutes, type CniService } from '../../../src/cni/routes.js';
 import type { CniAttachmentJson } from '../../../src/cni/wire.js';
 
@@ -57,48 +59,59 @@ function fakeCni(): CniService & { failWith: Error | null; ready: boolean; calls
   return f;
 }
 
-async function withServer(self: { host: string; port: number } | 'own', run: (port: number, cni: ReturnType<typeof fakeCni>) => Promise<void>): Promise<void> {
+/**
+ * A router API on a local socket of its own (`socket`) over a fake CNI service. `self` is the name
+ * it takes as its own for /cni/exec ('own': the socket it listens on; another name makes a conf
+ * naming its real socket "another router's").
+ */
+async function withServer(self: string, run: (socket: string, cni: ReturnType<typeof fakeCni>) => Promise<void>): Promise<void> {
   const cni = fakeCni();
-  const server = new ApiServer({ logger: silentLogger }, { host: '127.0.0.1', port: 0 });
-  const address = self === 'own' ? { host: '127.0.0.1', port: 0 } : self;
-  registerCniRoutes(server, cni, address);
-  const { port } = await server.listen();
-  if (self === 'own') address.port = port;
+  const socket = testApiSocket();
+  const server = new ApiServer({ logger: silentLogger }, { host: '127.0.0.1', port: 0, socket });
+  registerCniRoutes(server, cni, { socket: self === 'own' ? socket : self });
+  await server.listen();
   try {
-    await run(port, cni);
+    await run(socket, cni);
   } finally {
     await server.close();
   }
 }
 
-async function exec(port: number, body: unknown): Promise<{ status: number; text: string }> {
-  const r = await fetch(`http://127.0.0.1:${port}/cni/exec`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  return { status: r.status, text: await r.text() };
+/** POST /cni/exec on the local socket. */
+function exec(socket: string, body: unknown): Promise<{ status: number; text: string }> {
+  const payload = typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath: '\0' + socket, method: 'POST', path: '/cni/exec', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 test('fallback decisions: a delegated IPAM or another router is the Node plugin\'s; unparseable input and VERSION run here', () => {
-  const self = { host: '127.0.0.1', port: 6784 };
+  const self = { socket: 'loom/api' };
   const req = (env: Record<string, string>, conf: unknown) => ({ env, stdin: typeof conf === 'string' ? conf : JSON.stringify(conf) });
   const conf = (extra: Record<string, unknown> = {}) => ({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', ...extra });
   assert.equal(fallbackReason(req(ENV, conf()), self), null);
   assert.equal(fallbackReason(req(ENV, conf({ ipam: { type: 'host-local' } })), self), 'delegated-ipam');
   assert.equal(fallbackReason(req(ENV, conf({ ipam: { type: 'loom' } })), self), null);
-  assert.equal(fallbackReason(req(ENV, conf({ api: 'http://127.0.0.1:7000' })), self), 'other-api');
-  assert.equal(fallbackReason(req(ENV, conf({ api: 'http://localhost:6784/' })), self), null);
+  assert.equal(fallbackReason(req(ENV, conf({ socket: 'loom/other' })), self), 'other-api');
+  assert.equal(fallbackReason(req(ENV, conf({ socket: 'loom/api' })), self), null);
+  assert.equal(fallbackReason(req(ENV, conf({ api: 'http://127.0.0.1:7000' })), self), null, 'an old conf\'s api no longer picks the router: the socket does');
   assert.equal(fallbackReason(req(ENV, '{not json'), self), null, 'runPlugin reports it (code 6)');
   assert.equal(fallbackReason(req({ ...ENV, CNI_COMMAND: 'VERSION' }, conf({ ipam: { type: 'host-local' } })), self), null);
-  assert.ok(isOwnApi('http://127.0.0.1:6784', { host: '0.0.0.0', port: 6784 }));
-  assert.ok(!isOwnApi('http://10.0.0.1:6784', { host: '0.0.0.0', port: 6784 }), 'a wildcard router is not every address on that port');
-  assert.ok(isOwnApi('http://10.0.0.1:6784', { host: '10.0.0.1', port: 6784 }));
-  assert.ok(!isOwnApi('http://127.0.0.1:80', { host: '127.0.0.1', port: 6784 }));
+  assert.ok(isOwnApi('loom/api', self));
+  assert.ok(!isOwnApi('loom/api2', self));
   assert.equal(execAnswerText({ kind: 'exit', code: 7, stdout: '{"x":1}\n' }), 'exit 7\n{"x":1}\n');
   assert.equal(execAnswerText({ kind: 'fallback', reason: 'other-api' }), 'fallback other-api\n');
 });
 
 test('POST /cni/exec answers exactly what the Node plugin prints over HTTP, for success and every error path', async () => {
-  await withServer('own', async (port, cni) => {
-    const api = `http://127.0.0.1:${port}`;
-    const conf = (v: string, extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: v, name: 'loom', type: 'loom-cni', api, ...extra });
+  await withServer('own', async (socket, cni) => {
+    const conf = (v: string, extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: v, name: 'loom', type: 'loom-cni', socket, ...extra });
     const cases: Array<{ what: string; env: Record<string, string>; stdin: string; fail?: Error; notReady?: true; code: number }> = [
       { what: 'ADD 1.0.0', env: ENV, stdin: conf('1.0.0'), code: 0 },
       { what: 'ADD 0.4.0', env: ENV, stdin: conf('0.4.0'), code: 0 },
@@ -121,20 +134,20 @@ test('POST /cni/exec answers exactly what the Node plugin prints over HTTP, for 
     for (const c of cases) {
       cni.failWith = c.fail ?? null;
       cni.ready = c.notReady !== true;
-      const viaNode = await runPlugin({ env: c.env, stdin: c.stdin, router: httpTransport, delegator: () => ({ run: () => Promise.reject(new Error('no delegate expected')) }) });
-      const viaExec = await exec(port, { env: c.env, stdin: c.stdin });
+      const viaNode = await runPlugin({ env: c.env, stdin: c.stdin, router: socketTransport, delegator: () => ({ run: () => Promise.reject(new Error('no delegate expected')) }) });
+      const viaExec = await exec(socket, { env: c.env, stdin: c.stdin });
       assert.equal(viaExec.status, 200, c.what);
       assert.equal(viaExec.text, `exit ${viaNode.exitCode}\n${viaNode.stdout}`, c.what);
       assert.equal(viaNode.exitCode, c.code, `${c.what}: ${viaNode.stdout}`);
     }
     cni.failWith = null;
-    assert.equal((await exec(port, { env: ENV, stdin: conf('1.0.0', { ipam: { type: 'host-local' } }) })).text, 'fallback delegated-ipam\n');
-    assert.equal((await exec(port, { env: ENV, stdin: conf('1.0.0', { api: 'http://127.0.0.1:1' }) })).text, 'fallback other-api\n');
+    assert.equal((await exec(socket, { env: ENV, stdin: conf('1.0.0', { ipam: { type: 'host-local' } }) })).text, 'fallback delegated-ipam\n');
+    assert.equal((await exec(socket, { env: ENV, stdin: conf('1.0.0', { socket: 'loom-test/nobody-here' }) })).text, 'fallback other-api\n');
   });
 });
 
 test('a bad /cni/exec body is a 400 or 413 with the API error body, never a crash', async () => {
-  await withServer('own', async (port, cni) => {
+  await withServer('own', async (socket, cni) => {
     const bad: Array<[unknown, number]> = [
       ['{"env":', 400],
       [{ env: {} }, 400],
@@ -146,12 +159,12 @@ test('a bad /cni/exec body is a 400 or 413 with the API error body, never a cras
       ['null', 400],
     ];
     for (const [body, status] of bad) {
-      const r = await exec(port, body);
+      const r = await exec(socket, body);
       assert.equal(r.status, status, `${JSON.stringify(body).slice(0, 80)} -> ${r.text}`);
       assert.match(r.text, /"error":\{"code":"ERR_/);
     }
     assert.deepEqual(cni.calls, []);
-    assert.match((await exec(port, { env: { CNI_COMMAND: 'VERSION' }, stdin: '' })).text, /^exit 0\n\{"cniVersion":"1\.1\.0"/, 'the server still answers');
+    assert.match((await exec(socket, { env: { CNI_COMMAND: 'VERSION' }, stdin: '' })).text, /^exit 0\n\{"cniVersion":"1\.1\.0"/, 'the server still answers');
   });
 });
 
@@ -171,27 +184,28 @@ function runShim(shim: string, env: Record<string, string>, input: string): Prom
 }
 
 test('the C shim forwards to /cni/exec, escapes what it sends, and falls back to loom-cni-node', { skip: shimSkip }, async () => {
-  // The router's own api is 127.0.0.1:6784 (the conf's default): a conf naming this test server's port is "another router".
-  await withServer({ host: '127.0.0.1', port: 6784 }, async (port, cni) => {
-    const api = `127.0.0.1:${port}`;
-    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', note: 'quote " backslash \\ tab \t nl \n é ✓' });
-    const add = await runShim(SHIM, { ...ENV, LOOM_CNI_API: api }, conf);
+  // The router takes `self` as its own name: a conf naming the socket it really listens on is "another router".
+  const self = testApiSocket();
+  const nothing = testApiSocket();
+  await withServer(self, async (socket, cni) => {
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', socket: self, note: 'quote " backslash \\ tab \t nl \n é ✓' });
+    const add = await runShim(SHIM, { ...ENV, LOOM_CNI_SOCKET: socket }, conf);
     assert.equal(add.code, 0, add.stdout);
     assert.equal((JSON.parse(add.stdout) as { ips: Array<{ address: string }> }).ips[0]!.address, '10.32.0.5/12');
     assert.deepEqual(cni.calls, ['add']);
-    const badEnv = await runShim(SHIM, { ...ENV, CNI_IFNAME: 'tab\there', LOOM_CNI_API: api }, conf);
+    const badEnv = await runShim(SHIM, { ...ENV, CNI_IFNAME: 'tab\there', LOOM_CNI_SOCKET: socket }, conf);
     assert.deepEqual([badEnv.code, (JSON.parse(badEnv.stdout) as { code: number }).code], [1, 4]);
-    const version = await runShim(SHIM, { CNI_COMMAND: 'VERSION', LOOM_CNI_API: api }, '');
+    const version = await runShim(SHIM, { CNI_COMMAND: 'VERSION', LOOM_CNI_SOCKET: socket }, '');
     assert.deepEqual(JSON.parse(version.stdout), { cniVersion: '1.1.0', supportedVersions: ['0.4.0', '1.0.0', '1.1.0'] });
 
-    // Another api: the router says fallback, loom-cni-node runs the call over HTTP to that api (here: this server).
-    const other = JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', api: `http://${api}` });
-    const viaNode = await runShim(SHIM, { ...ENV, CNI_COMMAND: 'DEL', LOOM_CNI_API: api }, other);
+    // Another router's socket: the router says fallback, loom-cni-node runs the call on that socket (here: this server's).
+    const other = JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', socket });
+    const viaNode = await runShim(SHIM, { ...ENV, CNI_COMMAND: 'DEL', LOOM_CNI_SOCKET: socket }, other);
     assert.deepEqual([viaNode.code, viaNode.stdout], [0, '']);
-    assert.deepEqual(cni.calls, ['add', 'del'], 'the Node plugin reached the router over HTTP');
+    assert.deepEqual(cni.calls, ['add', 'del'], 'the Node plugin reached the router on its socket');
 
     // No router at all: the Node plugin's spec error, code 11.
-    const down = await runShim(SHIM, { ...ENV, LOOM_CNI_API: '127.0.0.1:1' }, JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', api: 'http://127.0.0.1:1' }));
+    const down = await runShim(SHIM, { ...ENV, LOOM_CNI_SOCKET: nothing }, JSON.stringify({ cniVersion: '1.0.0', name: 'loom', type: 'loom-cni', socket: nothing }));
     assert.equal(down.code, 1);
     assert.equal((JSON.parse(down.stdout) as { code: number }).code, 11);
   });
@@ -199,7 +213,7 @@ test('the C shim forwards to /cni/exec, escapes what it sends, and falls back to
   const dir = mkdtempSync(join(tmpdir(), 'loom-cni-shim-'));
   try {
     copyFileSync(SHIM, join(dir, 'loom-cni'));
-    const lonely = await runShim(join(dir, 'loom-cni'), { ...ENV, LOOM_CNI_API: '127.0.0.1:1' }, '{}');
+    const lonely = await runShim(join(dir, 'loom-cni'), { ...ENV, LOOM_CNI_SOCKET: nothing }, '{}');
     assert.equal(lonely.code, 1);
     assert.deepEqual(JSON.parse(lonely.stdout), { cniVersion: '1.0.0', code: 11, msg: 'Loom router not reachable and loom-cni-node missing' });
   } finally {

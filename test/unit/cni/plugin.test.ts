@@ -10,7 +10,8 @@ import { readFileSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runPlugin, type PluginIo } from '../../../src/cni/plugin.js';
-import { parseCniArgs, parseEnv, parseNetConf, validIfname } from '../../../src/cni/conf.js';
+import { DEFAULT_SOCKET, parseCniArgs, parseEnv, parseNetConf, validIfname } from '../../../src/cni/conf.js';
+import { DEFAULT_API_SOCKET } from '../../../src/api/validate.js';
 import { CNI_ROUTES } from '../../../src/cni/api.js';
 import { CniError } from '../../../src/cni/spec.js';
 import { routerError, RouterUnreachable, type RouterTransport } from '../../../src/cni/router-client.js';
@@ -201,11 +202,11 @@ test('env and conf parsing rules', () => {
 });
 
 test('loom cni install writes the contract conflist, the plugin (native shim or Node script) and its Node fallback; uninstall removes them all', () => {
-  assert.equal(conflistText({ name: 'loom', api: 'http://127.0.0.1:6784' }), '{"cniVersion":"1.0.0","name":"loom","plugins":[{"type":"loom-cni","api":"http://127.0.0.1:6784"},{"type":"portmap","capabilities":{"portMappings":true},"snat":true}]}\n');
+  assert.equal(conflistText({ name: 'loom', socket: 'loom/api' }), '{"cniVersion":"1.0.0","name":"loom","plugins":[{"type":"loom-cni","socket":"loom/api"},{"type":"portmap","capabilities":{"portMappings":true},"snat":true}]}\n');
   assert.match(pluginScript('/usr/bin/node', '/repo/dist/src/cni/main.js'), /^#!\/usr\/bin\/node\n.*\nimport\("\/repo\/dist\/src\/cni\/main\.js"\);\n$/);
   const dir = mkdtempSync(join(tmpdir(), 'loom-cni-install-'));
   try {
-    const [plugin, nodePlugin, list] = installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), api: 'http://127.0.0.1:7000', name: 'net1' }, '/usr/bin/node', '/x/main.js');
+    const [plugin, nodePlugin, list] = installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), socket: 'loom/net1', name: 'net1' }, '/usr/bin/node', '/x/main.js');
     assert.equal(statSync(plugin!).mode & 0o777, 0o755);
     assert.equal(readFileSync(plugin!, 'utf8'), pluginScript('/usr/bin/node', '/x/main.js'), 'no shim given: loom-cni is the Node script');
     assert.deepEqual([nodePlugin, statSync(nodePlugin!).mode & 0o777], [join(dir, 'bin', 'loom-cni-node'), 0o755]);
@@ -214,14 +215,23 @@ test('loom cni install writes the contract conflist, the plugin (native shim or 
     // With a shim: loom-cni is a copy of it, the Node script stays beside it as loom-cni-node.
     const shim = join(dir, 'shim');
     writeFileSync(shim, '\x7fELF not really');
-    installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), api: 'http://127.0.0.1:7000', name: 'net1' }, '/usr/bin/node', '/x/main.js', shim);
+    installCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d'), socket: 'loom/net1', name: 'net1' }, '/usr/bin/node', '/x/main.js', shim);
     assert.equal(readFileSync(plugin!, 'utf8'), '\x7fELF not really');
     assert.equal(statSync(plugin!).mode & 0o777, 0o755);
     uninstallCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d') });
     uninstallCni({ binDir: join(dir, 'bin'), confDir: join(dir, 'net.d') });
     for (const p of [plugin, nodePlugin, list]) assert.throws(() => statSync(p!));
-    assert.throws(() => installCni({ binDir: 'rel', confDir: dir, api: 'http://x:1', name: 'n' }, '/n', '/m'), /absolute/);
+    assert.throws(() => installCni({ binDir: 'rel', confDir: dir, socket: 'loom/api', name: 'n' }, '/n', '/m'), /absolute/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the conf names the router\'s socket (default: the router\'s own default name); an old conf\'s api still parses', () => {
+  assert.equal(DEFAULT_SOCKET, DEFAULT_API_SOCKET);
+  assert.equal(parseNetConf({ cniVersion: '1.0.0', name: 'loom' }, 'ADD').socket, 'loom/api');
+  assert.equal(parseNetConf({ cniVersion: '1.0.0', name: 'loom', socket: 'loom/x', api: 'http://127.0.0.1:6784' }, 'ADD').socket, 'loom/x');
+  for (const socket of ['', 'a\0b', 'x'.repeat(108), 7]) {
+    assert.throws(() => parseNetConf({ cniVersion: '1.0.0', name: 'loom', socket }, 'ADD'), (e: unknown) => e instanceof CniError && e.code === 7, String(socket));
   }
 });

@@ -9,10 +9,11 @@ import type { PeerIdentity } from '../../../src/mesh/types.js';
 import { startDaemon, type RouterFactory } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions, type LaunchConfig } from '../../../src/daemon/options.js';
 import { FakeRouter } from '../api/fake-router.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 function configIn(dir: string, overrides: Partial<LaunchConfig> = {}): LaunchConfig {
   // Port 0 for the API is not a user-facing value, so it is set after parsing.
-  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1', dataplane: 'off' }, ['10.9.9.9'], {}, 'h'), httpPort: 0, ...overrides };
+  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1', dataplane: 'off' }, ['10.9.9.9'], {}, 'h'), httpPort: 0, apiSocket: testApiSocket(), ...overrides };
 }
 
 test('startDaemon: identity from the state dir, router started before the API, /stop shuts everything down', async () => {
@@ -35,7 +36,7 @@ test('startDaemon: identity from the state dir, router started before the API, /
     assert.equal(readFileSync(join(dir, 'loom.pid'), 'utf8').trim(), String(process.pid));
     assert.deepEqual(router.calls, ['start']);
 
-    const client = new ApiClient({ address: `127.0.0.1:${daemon.apiAddress.port}` });
+    const client = new ApiClient({ socket: daemon.apiAddress.socket! });
     assert.equal((await client.status()).nickname, 'host1'); // the fake's status
     await client.stop();
     await daemon.stopped;

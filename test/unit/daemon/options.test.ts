@@ -109,3 +109,13 @@ test('settings read only from the environment: LOOM_LOG_LEVEL, LOOM_DNS_UDP, LOO
   assert.throws(() => parseLaunchOptions({}, [], { LOOM_RELAY_PATH: 'kernel' }, 'h'), (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT');
   assert.throws(() => parseLaunchOptions({}, [], { LOOM_DNS_UDP: 'fast' }, 'h'), (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_CONFIG');
 });
+
+test('--api-socket: default loom/api, then LOOM_API_SOCKET, then the flag; passed on to a background child', () => {
+  assert.equal(parseLaunchOptions({}, [], {}, 'h').apiSocket, 'loom/api');
+  assert.equal(parseLaunchOptions({}, [], { LOOM_API_SOCKET: 'loom/env' }, 'h').apiSocket, 'loom/env');
+  const c = parseLaunchOptions({ apiSocket: 'loom/flag' }, [], { LOOM_API_SOCKET: 'loom/env' }, 'h');
+  assert.equal(c.apiSocket, 'loom/flag');
+  const args = foregroundArgs(c);
+  assert.equal(args[args.indexOf('--api-socket') + 1], 'loom/flag');
+  for (const bad of ['', 'a\0b', 'x'.repeat(108)]) assert.throws(() => parseLaunchOptions({ apiSocket: bad }, [], {}, 'h'), (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT');
+});

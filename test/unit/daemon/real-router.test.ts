@@ -10,6 +10,7 @@ import { startDaemon } from '../../../src/daemon/foreground.js';
 import { parseLaunchOptions } from '../../../src/daemon/options.js';
 import { Router } from '../../../src/mesh/router.js';
 import { MemoryNetwork } from '../../../src/mesh/transport-memory.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 /** Advances the fake clock in small steps, letting promise-based protocol steps run between them. */
 async function driveUntil(clock: FakeClock, done: () => boolean, limitMs: number): Promise<boolean> {
@@ -29,7 +30,7 @@ test('daemon with a real Router over the in-memory transport: API, metrics and C
     { identity: { name: randomPeerName(), nickname: 'host2', uid: randomPeerUid() }, port: 6783 },
   );
   await other.start();
-  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', password: undefined, dataplane: 'off' }, ['10.0.0.2'], {}, 'h'), httpPort: 0 };
+  const config = { ...parseLaunchOptions({ stateDir: dir, nickname: 'host1', password: undefined, dataplane: 'off' }, ['10.0.0.2'], {}, 'h'), httpPort: 0, apiSocket: testApiSocket() };
   const daemon = await startDaemon(
     {
       logger: silentLogger,
@@ -39,7 +40,7 @@ test('daemon with a real Router over the in-memory transport: API, metrics and C
     config,
   );
   try {
-    const client = new ApiClient({ address: `127.0.0.1:${daemon.apiAddress.port}` });
+    const client = new ApiClient({ socket: daemon.apiAddress.socket! });
     const established = await driveUntil(clock, () => daemon.router.status().connections.some((c) => c.state === 'established') && daemon.router.status().peers.length === 2, 30_000);
     assert.ok(established, JSON.stringify(daemon.router.status().connections));
 
@@ -58,7 +59,7 @@ test('daemon with a real Router over the in-memory transport: API, metrics and C
     assert.match(metrics, /^loom_gossip_messages_total\{direction="sent"\} [1-9]\d*$/m);
 
     let out = '';
-    const ctx = { out: (t: string) => void (out += t), err: (t: string) => void (out += t), env: { LOOM_HTTP_ADDR: client.address }, node: [], entry: '', loadRouterFactory: async () => { throw new Error('unused'); } };
+    const ctx = { out: (t: string) => void (out += t), err: (t: string) => void (out += t), env: { LOOM_API_SOCKET: daemon.apiAddress.socket! }, node: [], entry: '', loadRouterFactory: async () => { throw new Error('unused'); } };
     assert.equal(await runCli(['status'], ctx), 0);
     assert.match(out, /^ {11}Name: [0-9a-f:]{17}\(host1\)$/m);
     assert.match(out, /^ {4}Connections: 1 \(1 established, /m);

@@ -13,6 +13,7 @@ import { SubsystemSet } from '../../../src/daemon/subsystem-set.js';
 import { createSubsystems } from '../../../src/daemon/subsystems.js';
 import { dnsSubsystemOf } from '../../helpers/subsystem-of.js';
 import { FakeRouter } from '../api/fake-router.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -23,7 +24,7 @@ async function freePort(): Promise<number> {
 }
 
 function configIn(dir: string, httpPort: number, raw: RawLaunchOptions = {}): LaunchConfig {
-  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1', dataplane: 'off', ...raw }, [], {}, 'h'), httpPort, httpAddr: `127.0.0.1:${httpPort}` };
+  return { ...parseLaunchOptions({ stateDir: dir, nickname: 'n1', dataplane: 'off', apiSocket: testApiSocket(), ...raw }, [], {}, 'h'), httpPort, httpAddr: `127.0.0.1:${httpPort}` };
 }
 
 /**
@@ -55,13 +56,14 @@ function probe(name: string, events: string[], router: FakeRouter, client: () =>
 test('subsystems: built before the router starts, started in order before the API listens, stopped in reverse after the API closes', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'loom-sub-'));
   const port = await freePort();
-  const client = () => new ApiClient({ address: `127.0.0.1:${port}`, timeoutMs: 2000 });
+  const apiSocket = testApiSocket();
+  const client = () => new ApiClient({ socket: apiSocket, timeoutMs: 2000 });
   const events: string[] = [];
   const router = new FakeRouter();
   const off: SubsystemFactory = { name: 'c', create: () => (events.push('create c (disabled)'), null) };
   const daemon = await startDaemon(
     { logger: silentLogger, createRouter: () => router, subsystems: [probe('a', events, router, client), off, probe('b', events, router, client)] },
-    configIn(dir, port),
+    configIn(dir, port, { apiSocket }),
   );
   try {
     assert.deepEqual(events, [
@@ -93,7 +95,8 @@ test('subsystems: built before the router starts, started in order before the AP
 test('subsystems: one failing to start stops those started (reverse), the router and the pid file; its code is kept', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'loom-sub-'));
   const port = await freePort();
-  const client = () => new ApiClient({ address: `127.0.0.1:${port}`, timeoutMs: 2000 });
+  const apiSocket = testApiSocket();
+  const client = () => new ApiClient({ socket: apiSocket, timeoutMs: 2000 });
   const events: string[] = [];
   const router = new FakeRouter();
   const logger = recordingLogger();
@@ -101,7 +104,7 @@ test('subsystems: one failing to start stops those started (reverse), the router
     await assert.rejects(
       startDaemon(
         { logger, createRouter: () => router, subsystems: [probe('a', events, router, client), probe('b', events, router, client, true), probe('c', events, router, client)] },
-        configIn(dir, port),
+        configIn(dir, port, { apiSocket }),
       ),
       (e: unknown) => e instanceof LoomError && e.code === 'ERR_OS_COMMAND',
     );
@@ -135,7 +138,7 @@ test('the default list runs DNS: report section, /dns routes and loom_dns metric
     const router = new FakeRouter();
     const daemon = await startDaemon({ logger: silentLogger, createRouter: () => router }, configIn(join(dir, 'on'), 0));
     try {
-      const client = new ApiClient({ address: `127.0.0.1:${daemon.apiAddress.port}` });
+      const client = new ApiClient({ socket: daemon.apiAddress.socket! });
       assert.ok(router.channels.has('dns'), 'gossip channel opened');
       assert.ok(dnsSubsystemOf(daemon.subsystems));
       await client.dnsAdd({ name: 'web', address: '10.32.0.9' });
@@ -151,7 +154,7 @@ test('the default list runs DNS: report section, /dns routes and loom_dns metric
     const offRouter = new FakeRouter();
     const off = await startDaemon({ logger: silentLogger, createRouter: () => offRouter }, configIn(join(dir, 'off'), 0, { dns: false }));
     try {
-      const client = new ApiClient({ address: `127.0.0.1:${off.apiAddress.port}` });
+      const client = new ApiClient({ socket: off.apiAddress.socket! });
       assert.ok(!offRouter.channels.has('dns'), 'no dns gossip channel with --no-dns');
       assert.equal((await client.report())['dns'], undefined);
       await assert.rejects(client.dnsStatus(), (e: unknown) => e instanceof LoomError && e.code === 'ERR_NOT_FOUND');

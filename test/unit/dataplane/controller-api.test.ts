@@ -8,6 +8,7 @@ import { LoomError } from '../../../src/core/errors.js';
 import { parseCidr } from '../../../src/core/net.js';
 import { formatContainers } from '../../../src/cli/commands/ps.js';
 import { parseNetnsTarget } from '../../../src/cli/commands/attach.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 test('container routes: validated bodies reach the service; bad ones are ERR_INVALID_ARGUMENT', async () => {
   const calls: unknown[] = [];
@@ -23,10 +24,10 @@ test('container routes: validated bodies reach the service; bad ones are ERR_INV
     list: () => [{ id: 'abc', name: 'web', mac: record.mac, cidrs: record.cidrs, pid: 42, alive: true, createdAt: 'now' }],
     attachments: () => [],
   };
-  const server = new ApiServer({ logger: silentLogger }, { port: 0 });
+  const server = new ApiServer({ logger: silentLogger }, { port: 0, socket: testApiSocket() });
   registerContainerRoutes(server, service);
-  const { port } = await server.listen();
-  const client = new LoomClient({ address: `127.0.0.1:${port}` });
+  const { socket } = await server.listen();
+  const client = new LoomClient({ socket: socket! });
   try {
     assert.deepEqual(await client.containers.run({ name: 'web', cidr: '10.0.0.2/24', cmd: ['sleep', '1'], env: { A: 'b' } }), record);
     await client.containers.attach({ netns: '/run/netns/x', cidr: '10.0.0.3/24' });

@@ -21,6 +21,7 @@ import { Router } from '../../../src/mesh/router.js';
 import { MemoryNetwork } from '../../../src/mesh/transport-memory.js';
 import type { GossipData } from '../../../src/mesh/types.js';
 import { query, rcodeOf, udpAsk } from './dns-client.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 const RCODE_NXDOMAIN = 3;
 
@@ -52,6 +53,7 @@ async function startHost(
   const config = {
     ...parseLaunchOptions({ stateDir: join(dir, `host${index}`), nickname: `host${index}`, dataplane: 'off', dnsListenAddress: '127.0.0.1', dnsResolvConf: join(dir, 'resolv.conf') }, options.peers ?? [], {}, 'h'),
     httpPort: 0,
+    apiSocket: testApiSocket(),
   };
   const daemon = await startDaemon(
     {
@@ -65,7 +67,7 @@ async function startHost(
   );
   const dns = dnsSubsystemOf(daemon.subsystems);
   const udp = dns?.report().listeners[0]?.udp;
-  return { daemon, client: new ApiClient({ address: `127.0.0.1:${daemon.apiAddress.port}` }), dns, udpPort: udp ? Number(udp.split(':')[1]) : 0 };
+  return { daemon, client: new ApiClient({ socket: daemon.apiAddress.socket! }), dns, udpPort: udp ? Number(udp.split(':')[1]) : 0 };
 }
 
 /** The A record addresses of a reply, in order. */

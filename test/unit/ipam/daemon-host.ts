@@ -14,6 +14,7 @@ import { ipamSubsystemOf } from '../../helpers/subsystem-of.js';
 import { Router } from '../../../src/mesh/router.js';
 import { MemoryNetwork } from '../../../src/mesh/transport-memory.js';
 import { cliContext } from '../../helpers/cli-context.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 /** Advances the fake clock in small steps, letting promise-based steps and setImmediate (group commit) run in between. */
 export async function driveUntil(clock: FakeClock, done: () => boolean, limitMs: number): Promise<boolean> {
@@ -42,7 +43,7 @@ export async function startHost(
   options: { peers?: string[]; raw?: RawLaunchOptions; logger?: Logger; subsystems?: readonly SubsystemFactory[] } = {},
 ): Promise<Host> {
   const address = `10.0.0.${index}:6783`;
-  const config = { ...parseLaunchOptions({ stateDir, nickname: `host${index}`, name: peerNameOf(index), dataplane: 'off', ...options.raw }, options.peers ?? [], {}, 'h'), httpPort: 0 };
+  const config = { ...parseLaunchOptions({ stateDir, nickname: `host${index}`, name: peerNameOf(index), dataplane: 'off', ...options.raw }, options.peers ?? [], {}, 'h'), httpPort: 0, apiSocket: testApiSocket() };
   const daemon = await startDaemon(
     {
       logger: options.logger ?? silentLogger,
@@ -55,8 +56,9 @@ export async function startHost(
   );
   const ipam = ipamSubsystemOf(daemon.subsystems);
   if (!ipam) throw new Error('no ipam subsystem');
-  const addr = `127.0.0.1:${daemon.apiAddress.port}`;
-  return { daemon, client: new LoomClient({ address: addr }), ipam, addr };
+  // The local socket: the whole API (the TCP one is read-only); "@name" for cliContext.
+  const addr = `@${config.apiSocket}`;
+  return { daemon, client: new LoomClient({ socket: config.apiSocket }), ipam, addr };
 }
 
 /** A fixed peer name per host index, so seeds can be named before launch. */

@@ -23,6 +23,7 @@ import { Router } from '../../../src/mesh/router.js';
 import { TcpTransport } from '../../../src/mesh/transport-tcp.js';
 import { FakeKubeApi } from '../../helpers/fake-kube-api.js';
 import { ipamSubsystemOf } from '../../helpers/subsystem-of.js';
+import { testApiSocket } from '../../helpers/api-socket.js';
 
 const NODES = [
   { name: 'node-1', ip: '127.0.0.41' },
@@ -74,6 +75,7 @@ test('three daemons find each other from the Kubernetes nodes; a deleted node is
       const config = {
         ...parseLaunchOptions({ stateDir: dir, nickname: n.name, dataplane: 'off', dns: false, port: String(port), kubePeers: true, kubeApi: url, kubeNodeName: n.name }, [], {}, n.name),
         httpPort: 0,
+        apiSocket: testApiSocket(),
       };
       daemons.push(
         await startDaemon(
