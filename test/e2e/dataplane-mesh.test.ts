@@ -3,8 +3,9 @@
  * (h2 -> h1, h3 -> h2; discovery completes the mesh), two containers per host with `bin/loom run`.
  * Proves: the controller programs kernel VXLAN from gossip alone (no hand-given state), every
  * container pings every other (`bin/loom exec`), ARP resolves across hosts, `loom status
- * connections` shows fastdp; and a `kill -9` of a router neither stops its containers nor a TCP
- * transfer between its container and another host's, and a restarted router converges.
+ * connections` shows fastdp, and `loom rm` removes a container's MAC everywhere. (A `kill -9` of a
+ * router with flows and pings running is the chaos scenario test/chaos/kill-restart.ts, whose
+ * short form is test/e2e/chaos-short.test.ts.)
  * Needs root, nft, unshare, nsenter, ping (skips otherwise). Everything stays in the lab.
  */
 import { test } from 'node:test';
@@ -13,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
-import { type Lab, type LabHost, pidExists } from '../../src/lab/index.js';
+import type { Lab, LabHost } from '../../src/lab/index.js';
 import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import { FASTDP_MTU, VXLAN_NAME } from '../../src/dataplane/controller/settings.js';
@@ -108,21 +109,8 @@ async function diagnose(cli: LoomCli, lab: Lab, from: Box, to: Box): Promise<str
   return out.join('\n');
 }
 
-const SERVER = `
-  let total = 0;
-  require('node:net').createServer((s) => { s.on('data', (d) => (total += d.length)); s.on('end', () => s.end(String(total))); }).listen(7000);
-`;
-/** Sends 64 KiB every 10 ms for `ms`, then reports "sent/acked". Bounded by count and time. */
-const CLIENT = (ip: string, ms: number) => `
-  const s = require('node:net').connect(7000, '${ip}');
-  const chunk = Buffer.alloc(65536, 7); let sent = 0; const end = Date.now() + ${ms};
-  s.on('connect', () => { const t = setInterval(() => { if (Date.now() >= end || sent > 4e8) { clearInterval(t); s.end(); return; } s.write(chunk); sent += chunk.length; }, 10); });
-  let answer = ''; s.on('data', (d) => (answer += d)); s.on('end', () => { console.log(sent + '/' + answer); process.exit(Number(answer) === sent ? 0 : 3); });
-  s.on('error', (e) => { console.log('error ' + e.message); process.exit(2); });
-  setTimeout(() => { console.log('timeout ' + sent); process.exit(4); }, ${ms} + 20000);
-`;
 
-test('three routers: containers on every host reach each other over kernel VXLAN; kill -9 of a router keeps flows', { skip, timeout: 300_000 }, async (t) => {
+test('three routers: containers on every host reach each other over kernel VXLAN', { skip, timeout: 300_000 }, async (t) => {
   process.on('exit', killContainers);
   try {
     await withLab(t, { hosts: 3, subnet: '192.168.96.0/24' }, body);
@@ -156,8 +144,15 @@ test('three routers: containers on every host reach each other over kernel VXLAN
 
     await t.test('every container pings every other, on the same host and across hosts', async () => {
       const failures: string[] = [];
-      for (const from of boxes) for (const to of boxes) if (from !== to && !(await ping(cli, from, to))) failures.push(`${from.name}->${to.name}`);
-      assert.deepEqual(failures, []);
+      let first: [Box, Box] | null = null;
+      for (const from of boxes) {
+        for (const to of boxes) {
+          if (from === to || (await ping(cli, from, to))) continue;
+          failures.push(`${from.name}->${to.name}`);
+          first ??= [from, to];
+        }
+      }
+      if (first) assert.fail(`no answer: ${failures.join(', ')}\n${await diagnose(cli, lab, ...first)}`);
     });
 
     await t.test('ARP resolves a remote container to its own MAC', async () => {
@@ -170,62 +165,10 @@ test('three routers: containers on every host reach each other over kernel VXLAN
       }
     });
 
-    await t.test('kill -9 of a router: its containers live on, a TCP transfer to another host completes, the restart converges', async () => {
-      const server = { host: h3, name: 'h3srv', ip: '10.50.0.9' };
-      await run(cli, h3, ['--name', server.name, `${server.ip}/24`, '--', process.execPath, '-e', SERVER]);
-      await waitProgrammed(cli, lab, (h) => (h === h3 ? 4 : 5));
-      const client = boxes[0]!; // on h1
-      const before = (await containersOf(cli, h1)).containers;
-      const transfer = cli.run(h1, ['exec', client.name, '--', process.execPath, '-e', CLIENT(server.ip, 3000)], { allowFailure: true, timeoutMs: 60_000 });
-      // The router dies only once the flow is up: on a loaded machine `loom exec` (which asks the
-      // router for the container) can take longer than any fixed wait.
-      const clientPid = before.find((c) => c.name === client.name)!.pid;
-      await pollUntil(
-        async () => {
-          const ss = await lab.exec(h1, 'nsenter', ['--target', String(clientPid), '--net', 'ss', '-Htn', 'state', 'established', 'dst', `${server.ip}:7000`], { allowFailure: true });
-          return ss.stdout.trim() === '' ? undefined : true;
-        },
-        { what: 'the transfer connected', timeoutMs: 30_000, intervalMs: 100 },
-      );
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const pid = cli.pid(h1)!;
-      process.kill(pid, 'SIGKILL');
-      await pollUntil(async () => (pidExists(pid) ? undefined : true), { what: 'h1 router gone', timeoutMs: 10_000, intervalMs: 50 });
-      const result = await transfer;
-      if (result.code !== 0) assert.fail(`transfer across the crash: ${result.stdout}${result.stderr}\n${await kernelState(cli, lab)}`);
-      const [sent] = result.stdout.trim().split('/');
-      assert.ok(Number(sent) > 10 * 65536, `a real transfer (${result.stdout.trim()})`);
-      // While the router is down (no API for `loom exec`), the data path still works.
-      const direct = await lab.exec(h1, 'nsenter', ['--target', String(before.find((c) => c.name === 'h1b')!.pid), '--net', 'ping', '-c', '1', '-W', '2', boxes[4]!.ip], { allowFailure: true });
-      assert.equal(direct.code, 0, 'h1b reaches h3a with h1 router down');
-
-      await cli.launch(h1, { peers: [h2.address] });
-      const after = (await containersOf(cli, h1)).containers;
-      assert.deepEqual(after.map((c) => [c.id, c.pid, c.alive]), before.map((c) => [c.id, c.pid, true]), 'the same containers, still running');
-      await pollUntil(
-        async () => {
-          const dp = await dataplaneOf(cli, h1);
-          if (!(dp.peers.length === 2 && dp.peers.every((p) => p.path === 'fastdp' && p.reason === undefined) && dp.peers.find((p) => p.macs === 3))) return undefined;
-          // The other side too: after the new connection, h2 and h3 probe h1 afresh and may take
-          // the relay for a moment (a first probe sent before h1's relay was up).
-          for (const other of [h2, h3]) {
-            const row = (await dataplaneOf(cli, other)).peers.find((p) => p.underlayIp === h1.address);
-            if (row?.path !== 'fastdp') return undefined;
-          }
-          return true;
-        },
-        { what: 'h1 and its peers converge after the restart', timeoutMs: CONVERGE_MS, intervalMs: 300 },
-      );
-      for (const [from, to] of [[boxes[0]!, server], [boxes[4]!, boxes[1]!]] as const) {
-        if (await ping(cli, from, to)) continue;
-        assert.fail(`${from.name} -> ${to.name} after the restart: ${await diagnose(cli, lab, from, to)}`);
-      }
-    });
-
     await t.test('loom rm removes a container everywhere', async () => {
       await cli.run(h2, ['rm', 'h2b']);
       assert.deepEqual((await containersOf(cli, h2)).containers.map((c) => c.name), ['h2a']);
-      await waitProgrammed(cli, lab, (h) => (h === h1 ? 4 : h === h2 ? 5 : 3));
+      await waitProgrammed(cli, lab, (h) => (h === h2 ? 4 : 3));
     });
 
     // Every container of the run goes; the lab then removes the namespaces.
