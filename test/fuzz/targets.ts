@@ -60,6 +60,7 @@ import { parseLaunchOptions, type RawLaunchOptions } from '../../src/daemon/opti
 import { CommanderError } from 'commander';
 import { FakeDnsMesh } from '../unit/dns/fake-mesh.js';
 import { hostileBuffer, hostileBytes, hostileText, objectWithKeys, PLAUSIBLE_STRINGS } from './mutate.js';
+import { CNI_ATTACHMENT, CNI_ENV } from '../helpers/cni-fixtures.js';
 
 export type Verdict = 'accepted' | 'rejected';
 
@@ -443,7 +444,7 @@ const CNI_CONFS = [
 ];
 const CNI_TEXTS = CNI_CONFS.map((c) => JSON.stringify(c));
 const CNI_ENV_KEYS = ['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH', 'CNI_ARGS'];
-const VALID_ENV: Record<string, string> = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web' };
+const VALID_ENV = CNI_ENV;
 
 const cniEnvArb: fc.Arbitrary<Record<string, string>> = fc
   .tuple(
@@ -463,18 +464,7 @@ const cniStdinArb: fc.Arbitrary<string> = fc.oneof(
   fc.tuple(fc.constantFrom(...CNI_CONFS), objectWithKeys(['cniVersion', 'name', 'type', 'api', 'ipam', 'dns', 'prevResult', 'runtimeConfig', 'args', 'validAttachments'])).map(([c, over]) => JSON.stringify({ ...c, ...over })),
 );
 
-const ATTACHMENT = {
-  containerId: 'abc123',
-  ifname: 'eth0',
-  network: 'loom',
-  netns: '/run/netns/x',
-  hostVeth: 'vlc0123456789ab',
-  mac: '02:00:00:00:00:01',
-  cidr: '10.32.0.5/12',
-  gateway: '10.32.0.1',
-  dns: { nameservers: ['10.32.0.1'], search: ['loom.local'] },
-  routes: [{ dst: '0.0.0.0/0', gw: '10.32.0.1' }],
-};
+const ATTACHMENT = CNI_ATTACHMENT;
 
 /** A router answering every CNI route with a valid body; a request off the contract is a bug of the plugin. */
 const fakeCniRouter: RouterTransport = {

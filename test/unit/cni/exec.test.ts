@@ -23,21 +23,10 @@ import { runPlugin } from '../../../src/cni/plugin.js';
 import { socketTransport } from '../../../src/cni/router-client.js';
 import { testApiSocket } from '../../helpers/api-socket.js';
 import { registerCniRoutes, type CniService } from '../../../src/cni/routes.js';
-import type { CniAttachmentJson } from '../../../src/cni/wire.js';
+import { CNI_ATTACHMENT, CNI_ENV } from '../../helpers/cni-fixtures.js';
 
-const ATTACHMENT: CniAttachmentJson = {
-  containerId: 'abc123',
-  ifname: 'eth0',
-  network: 'loom',
-  netns: '/run/netns/x',
-  hostVeth: 'vlc0123456789ab',
-  mac: '02:00:00:00:00:01',
-  cidr: '10.32.0.5/12',
-  gateway: '10.32.0.1',
-  dns: { nameservers: ['10.32.0.1'], search: ['loom.local'] },
-  routes: [{ dst: '0.0.0.0/0', gw: '10.32.0.1' }],
-};
-const ENV = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web' };
+const ATTACHMENT = CNI_ATTACHMENT;
+const ENV = CNI_ENV;
 
 /** A CNI service whose answers each test sets; `failWith` makes every call throw it. */
 function fakeCni(): CniService & { failWith: Error | null; ready: boolean; calls: string[] } {

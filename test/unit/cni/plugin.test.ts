@@ -16,22 +16,11 @@ import { CNI_ROUTES } from '../../../src/cni/api.js';
 import { CniError } from '../../../src/cni/spec.js';
 import { routerError, RouterUnreachable, type RouterTransport } from '../../../src/cni/router-client.js';
 import type { Delegator } from '../../../src/cni/delegate.js';
-import type { CniAttachmentJson } from '../../../src/cni/wire.js';
 import { conflistText, installCni, pluginScript, uninstallCni } from '../../../src/cli/commands/cni.js';
+import { CNI_ATTACHMENT, CNI_ENV } from '../../helpers/cni-fixtures.js';
 
-const ENV = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web' };
-const ATTACHMENT: CniAttachmentJson = {
-  containerId: 'abc123',
-  ifname: 'eth0',
-  network: 'loom',
-  netns: '/run/netns/x',
-  hostVeth: 'vlc0123456789ab',
-  mac: '02:00:00:00:00:01',
-  cidr: '10.32.0.5/12',
-  gateway: '10.32.0.1',
-  dns: { nameservers: ['10.32.0.1'], search: ['loom.local'] },
-  routes: [{ dst: '0.0.0.0/0', gw: '10.32.0.1' }],
-};
+const ENV = CNI_ENV;
+const ATTACHMENT = CNI_ATTACHMENT;
 
 interface Recorded {
   method: string;
