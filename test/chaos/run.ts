@@ -4,7 +4,7 @@
  * Each scenario prints its figures and its broken invariants; the exit code is non-zero when any
  * invariant broke. The short form of each runs inside `npm test` (test/e2e/chaos-short.test.ts).
  *
- *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|flood]
+ *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood]
  *
  * docs/RELIABILITY.md records the last full run.
  */
@@ -13,6 +13,7 @@ import { LoomCli } from '../../src/demo/loom-cli.js';
 import { killContainers } from '../helpers/underlay.js';
 import { flood } from './flood.js';
 import { killRestart } from './kill-restart.js';
+import { linkFlap } from './link-flap.js';
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -24,7 +25,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
-const SCENARIOS = ['kill-restart', 'flood'] as const;
+const SCENARIOS = ['kill-restart', 'link-flap', 'flood'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
@@ -51,6 +52,11 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
     inLab(hosts, '192.168.89.0/24', async (lab, cli) => {
       console.log(`== kill-restart: kill -9 of each of ${hosts} routers in turn (h1-h2 without UDP: relayed), pings between all containers, a fast-path TCP transfer across each crash`);
       return (await killRestart(lab, cli, { victims: lab.hosts.map((_, i) => i), wholeWithinMs: 5_000, log: (line) => console.log(`  ${line}`) })).problems;
+    }),
+  'link-flap': () =>
+    inLab(3, '192.168.85.0/24', async (lab, cli) => {
+      console.log("== link-flap: h2's underlay link down and up every 2 s for a minute, containers on three hosts");
+      return (await linkFlap(lab, cli, { flapMs: 60_000, periodMs: 2_000, quietMs: 15_000, maxGrowthMb: 5, log: (line) => console.log(`  ${line}`) })).problems;
     }),
   flood: () =>
     inLab(3, '192.168.87.0/24', async (lab, cli) => {
