@@ -81,6 +81,17 @@ test('the control API: the whole of it for root on the host only; read-only TCP 
       const route = (await cli.run(h1, ['exec', 'c1', '--', 'ip', '-4', 'route', 'show', 'default'])).stdout;
       const gateway = /default via (\d+\.\d+\.\d+\.\d+)/.exec(route)?.[1];
       assert.ok(gateway, `the container has a default route through the host: ${route}`);
+      // First the overlay to h2 must carry packets (both routers programmed, the new container's
+      // MAC known): until then a probe there times out instead of being refused. A probe that
+      // connects fails at once: the API would be reachable.
+      await pollUntil(
+        async () => {
+          const [r] = parseProbes((await cli.run(h1, ['exec', 'c1', '--', process.execPath, '-e', PROBE_SCRIPT, JSON.stringify([{ host: bridgeOf2, method: 'GET', path: '/status' }] satisfies Probe[])], { timeoutMs: 30_000 })).stdout);
+          if (r?.status !== undefined) assert.fail(`a container reached h2's API across the overlay: ${JSON.stringify(r)}`);
+          return r?.error === 'ECONNREFUSED' ? true : undefined;
+        },
+        { what: 'the overlay from c1 to h2 to carry packets (a refused probe)', timeoutMs: 30_000, intervalMs: 300 },
+      );
       const fromContainer = parseProbes(
         (await cli.run(h1, ['exec', 'c1', '--', process.execPath, '-e', PROBE_SCRIPT, JSON.stringify([
           { socket: 'loom/api', method: 'GET', path: '/status' },
