@@ -7,11 +7,10 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileDurable } from '../os/durable-file.js';
-import type { AttachmentKey } from './wire.js';
+import type { AttachmentKey, CniAttachmentJson } from './wire.js';
 
-export interface CniRecord extends AttachmentKey {
-  network: string;
-  netns: string;
+/** The router's answer for the attachment (wire.ts) plus what only the router keeps. */
+export interface CniRecord extends CniAttachmentJson {
   /** dev:inode of the netns file at ADD: a later namespace at the same path is another sandbox. */
   netnsId: string;
   state: 'pending' | 'ready';
@@ -19,12 +18,6 @@ export interface CniRecord extends AttachmentKey {
   ipamId?: string;
   dnsId: string;
   podName?: string;
-  hostVeth: string;
-  mac: string;
-  cidr: string;
-  gateway?: string;
-  dns?: { nameservers: string[]; search: string[] };
-  routes: Array<{ dst: string; gw?: string }>;
 }
 
 export function sameKey(a: AttachmentKey, b: AttachmentKey): boolean {
