@@ -17,7 +17,7 @@
 import { join } from 'node:path';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { pollUntil } from '../../src/demo/poll.js';
-import type { Lab, LabHost } from '../../src/lab/index.js';
+import { isAlive, type Lab, type LabHost } from '../../src/lab/index.js';
 import { execIn, parsePingLog, readText, runContainer } from '../helpers/underlay.js';
 
 export interface FloodOptions {
@@ -156,9 +156,7 @@ export async function flood(lab: Lab, cli: LoomCli, options: FloodOptions): Prom
     if (latencies.length === 0) problems.push(`${a.attack}: no status call answered`);
     else if (row.statusMaxMs > options.statusLimitMs || failures > 0) problems.push(`${a.attack}: status max ${row.statusMaxMs} ms (limit ${options.statusLimitMs}), ${failures} failed`);
     if (row.pingGapMs > options.maxPingGapMs) problems.push(`${a.attack}: container traffic stopped for ${row.pingGapMs} ms (limit ${options.maxPingGapMs})`);
-    try {
-      process.kill(routerPid, 0);
-    } catch {
+    if (!isAlive(routerPid)) {
       problems.push(`${a.attack}: h1's router died`);
       break;
     }

@@ -21,7 +21,7 @@
 import { join } from 'node:path';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { pollUntil } from '../../src/demo/poll.js';
-import type { Lab, LabHost } from '../../src/lab/index.js';
+import { isAlive, type Lab, type LabHost } from '../../src/lab/index.js';
 import { TCP_SINK, TRANSFER_PORT, parsePingLog, readText, runContainer, execIn, type Box, type PingLog } from '../helpers/underlay.js';
 
 export interface KillRestartOptions {
@@ -204,13 +204,4 @@ export async function killRestart(lab: Lab, cli: LoomCli, options: KillRestartOp
     }
   }
   return { rounds, problems };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
