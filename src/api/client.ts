@@ -8,7 +8,7 @@ import { typedClient, type TypedClient } from './contract.js';
 import { ROUTER_ROUTES } from './router-api.js';
 import { DEFAULT_API_SOCKET, parseApiSocketName, parseHostPort } from './validate.js';
 
-export const DEFAULT_HTTP_ADDR = '127.0.0.1:6784';
+export { DEFAULT_HTTP_ADDR } from '../core/endpoints.js';
 const NOT_RUNNING = 'is the router running? (loom launch)';
 
 export interface ApiClientInit {

@@ -14,21 +14,8 @@ export function parsePort(value: unknown, what = 'port'): number {
   return n;
 }
 
-/** The full API's abstract socket name in each network namespace (the CLI finds it with no configuration). */
-export const DEFAULT_API_SOCKET = 'loom/api';
-/** Longest abstract socket name: sun_path is 108 bytes, one of them the leading NUL. */
-export const MAX_API_SOCKET_BYTES = 107;
-
-/**
- * The name of an abstract unix socket (Linux), without its leading NUL: 1-107 bytes, no NUL.
- * Throws ERR_INVALID_ARGUMENT naming `what`.
- */
-export function parseApiSocketName(value: unknown, what = 'API socket name'): string {
-  if (typeof value !== 'string' || value.length === 0 || value.includes('\0') || Buffer.byteLength(value) > MAX_API_SOCKET_BYTES) {
-    throw new LoomError('ERR_INVALID_ARGUMENT', `invalid ${what} "${String(value).slice(0, 60)}": 1-${MAX_API_SOCKET_BYTES} bytes, no NUL`);
-  }
-  return value;
-}
+export { DEFAULT_API_SOCKET } from '../core/endpoints.js';
+export { MAX_API_SOCKET_BYTES, parseApiSocketName } from '../core/endpoints.js';
 
 export interface HostPort {
   host: string;

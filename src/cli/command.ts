@@ -1,5 +1,6 @@
-import { Command } from 'commander';
-import { DEFAULT_API_SOCKET, DEFAULT_HTTP_ADDR, LoomClient } from '../client/index.js';
+import type { Command } from 'commander';
+import type { LoomClient } from '../client/index.js';
+import { DEFAULT_API_SOCKET, DEFAULT_HTTP_ADDR } from '../core/endpoints.js';
 import type { CliContext } from './context.js';
 
 /**
@@ -23,7 +24,9 @@ export function withHttpAddr(cmd: Command): Command {
  * with ERR_FORBIDDEN, which says to use the socket. A flag wins over the environment, and a socket
  * over an address given the same way.
  */
-export function clientFor(ctx: CliContext, opts: { httpAddr?: string; apiSocket?: string }): LoomClient {
+export async function clientFor(ctx: CliContext, opts: { httpAddr?: string; apiSocket?: string }): Promise<LoomClient> {
+  // Loaded here, not at start-up: the client's schemas (zod) are most of what `loom --help` would load.
+  const { LoomClient } = await import('../client/index.js');
   return new LoomClient(clientInit(opts, ctx.env));
 }
 

@@ -1,6 +1,8 @@
 /**
- * The `loom` executable (bin/loom imports the compiled form). Running this module runs the CLI;
- * `launch` re-executes it, with the same Node flags, to start a background daemon.
+ * The `loom` executable. bin/loom runs it bundled (scripts/build-cli.mjs: dist/src/cli/loom.cjs,
+ * CommonJS, so no top-level await here); `node dist/src/cli/main.js` runs it unbundled. Running
+ * this module runs the CLI; `launch` re-executes it (`entry`, the bundle when bundled), with the
+ * same Node flags, to start a background daemon.
  */
 import { fileURLToPath } from 'node:url';
 import { runCli } from './run.js';
@@ -15,4 +17,6 @@ const ctx: CliContext = {
   loadRouterFactory: async () => (await import('../daemon/router-factory.js')).createRouter,
 };
 
-process.exitCode = await runCli(process.argv.slice(2), ctx);
+void runCli(process.argv.slice(2), ctx).then((code) => {
+  process.exitCode = code;
+});

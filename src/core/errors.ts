@@ -34,6 +34,9 @@ export interface LoomErrorOptions {
   detail?: Record<string, unknown>;
 }
 
+/** Marks every LoomError, whichever copy of this module made it (see LoomError's instanceof). */
+const LOOM_ERROR = Symbol.for('loom.LoomError');
+
 export class LoomError extends Error {
   override readonly name = 'LoomError';
   readonly code: ErrorCode;
@@ -43,6 +46,17 @@ export class LoomError extends Error {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.detail = options.detail;
+    Object.defineProperty(this, LOOM_ERROR, { value: true });
+  }
+
+  /**
+   * `err instanceof LoomError` holds for a LoomError made by any copy of this module: the CLI's
+   * start-up bundle (scripts/build-cli.mjs) has its own copy, and the modules it loads later
+   * throw theirs. Subclasses keep the ordinary prototype check.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== LoomError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[LOOM_ERROR] === true;
   }
 
   toJSON(): { code: ErrorCode; message: string } {

@@ -8,7 +8,7 @@ import { StateDir } from './state-dir.js';
 export interface BackgroundLaunch {
   /** Node and its flags before the script, e.g. [process.execPath, '--import', 'tsx']. */
   node: string[];
-  /** The CLI's entry module (src/cli/main.ts or dist/src/cli/main.js). */
+  /** The CLI's entry module (dist/src/cli/loom.cjs, the bundle bin/loom runs, or dist/src/cli/main.js). */
   entry: string;
   /** The child's environment (default process.env); LOOM_PASSWORD is set from the config. */
   env?: NodeJS.ProcessEnv;

@@ -10,9 +10,10 @@ import { kubeArgs, parseKubeOptions, type KubeLaunchConfig, type RawKubeOptions 
 import { dockerArgs, parseDockerOptions, type DockerLaunchConfig, type RawDockerOptions } from '../docker/options.js';
 import { dataplaneArgs, parseDataplaneOptions, type DataplaneLaunchConfig, type RawDataplaneOptions } from '../dataplane/controller/launch-options.js';
 
-export const DEFAULT_PORT = 6783;
-export const DEFAULT_STATE_DIR = '/var/lib/loom';
-export const DEFAULT_CONN_LIMIT = 100;
+import { DEFAULT_PORT } from '../core/endpoints.js';
+import { DEFAULT_CONN_LIMIT, DEFAULT_STATE_DIR } from './defaults.js';
+
+export { DEFAULT_CONN_LIMIT, DEFAULT_PORT, DEFAULT_STATE_DIR };
 const MAX_CONN_LIMIT = 10_000;
 const NICKNAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 

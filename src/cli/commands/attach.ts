@@ -37,11 +37,11 @@ export const attachCommand: CliCommand = {
         const target = attachTarget(second ?? first);
         const cidr = second === undefined ? '' : first;
         if ('docker' in target) {
-          const d = await clientFor(ctx, opts).docker.attach({ container: target.docker, cidr });
+          const d = await (await clientFor(ctx, opts)).docker.attach({ container: target.docker, cidr });
           ctx.out(`${d.cidr} ${d.mac}\n`);
           return;
         }
-        const a = await clientFor(ctx, opts).containers.attach(attachBody(first, second));
+        const a = await (await clientFor(ctx, opts)).containers.attach(attachBody(first, second));
         ctx.out(`${a.cidr} ${a.mac}\n`);
       });
   },

@@ -8,10 +8,9 @@
  * rename); uninstall removes them all and is idempotent.
  */
 import { chmodSync, copyFileSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { Option } from 'commander';
-import { DEFAULT_API_SOCKET, parseApiSocketName } from '../../api/validate.js';
+import { DEFAULT_API_SOCKET, parseApiSocketName } from '../../core/endpoints.js';
 import { LoomError } from '../../core/errors.js';
 import type { CliCommand } from '../command.js';
 
@@ -80,14 +79,17 @@ export function uninstallCni(o: Pick<CniInstallOptions, 'binDir' | 'confDir'>): 
   return paths;
 }
 
-/** dist/src/cni/main.js of this checkout, from this file's place in dist/src/cli/commands/. */
-export function pluginMain(): string {
-  return fileURLToPath(new URL('../../cni/main.js', import.meta.url));
+/**
+ * dist/src/cni/main.js of this checkout, from the CLI's entry (dist/src/cli/*.js): found from the
+ * entry rather than this module, which the build bundles into the entry (scripts/build-cli.mjs).
+ */
+export function pluginMain(entry: string): string {
+  return join(dirname(entry), '..', 'cni', 'main.js');
 }
 
 /** dist/bin/loom-cni (scripts/build-native.mjs) of this checkout, or null when it was not built. */
-export function nativeShim(): string | null {
-  const shim = fileURLToPath(new URL('../../../bin/loom-cni', import.meta.url));
+export function nativeShim(entry: string): string | null {
+  const shim = join(dirname(entry), '..', '..', 'bin', 'loom-cni');
   return existsSync(shim) ? shim : null;
 }
 
@@ -104,8 +106,8 @@ export const cniCommand: CliCommand = {
       .option('--name <net>', 'the CNI network name', CNI_DEFAULTS.name)
       .action((opts: CniInstallOptions & { api?: string }) => {
         if (opts.api !== undefined) throw new LoomError('ERR_INVALID_ARGUMENT', "--api is gone: the plugin calls the router on its local socket (the TCP API is read-only); use --socket NAME (default loom/api) or leave it out");
-        const shim = nativeShim();
-        for (const p of installCni(opts, process.execPath, pluginMain(), shim)) ctx.out(`${p}\n`);
+        const shim = nativeShim(ctx.entry);
+        for (const p of installCni(opts, process.execPath, pluginMain(ctx.entry), shim)) ctx.out(`${p}\n`);
         if (shim === null) ctx.err(`note: no native shim (dist/bin/${PLUGIN_FILE}; npm run build needs gcc): ${PLUGIN_FILE} is the Node plugin, slower at every pod start\n`);
       });
     cni

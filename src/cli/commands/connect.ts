@@ -1,4 +1,3 @@
-import { parsePeerTarget } from '../../api/validate.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 export const connectCommand: CliCommand = {
@@ -8,7 +7,8 @@ export const connectCommand: CliCommand = {
       .argument('<peers...>', 'host[:port]')
       .option('--replace', 'forget every other target')
       .action(async (peers: string[], opts: { httpAddr?: string; replace?: boolean }) => {
-        await clientFor(ctx, opts).connect(peers.map(parsePeerTarget), opts.replace ?? false);
+        const { parsePeerTarget } = await import('../../api/validate.js');
+        await (await clientFor(ctx, opts)).connect(peers.map(parsePeerTarget), opts.replace ?? false);
       });
   },
 };

@@ -19,7 +19,7 @@ export const detachCommand: CliCommand = {
       .argument('<container>', 'container id or name, or the PID / netns path given to `loom attach`')
       .argument('[cidr]', 'only this address')
       .action(async (target: string, cidr: string | undefined, opts: { httpAddr?: string }) => {
-        const r = await clientFor(ctx, opts).containers.detach(detachBody(target, cidr));
+        const r = await (await clientFor(ctx, opts)).containers.detach(detachBody(target, cidr));
         ctx.out('detached' in r ? r.detached.map((a) => `${a.cidr}\n`).join('') : `${r.id}\n`);
       });
   },

@@ -13,7 +13,7 @@ export const dnsAddCommand: CliCommand = {
       .action(async (args: string[], opts: { httpAddr?: string; hostname: string }) => {
         const { addresses, containerId } = parseAddressesAndContainer(args);
         if (addresses.length === 0) throw new LoomError('ERR_INVALID_ARGUMENT', 'give at least one IPv4 address');
-        const client = clientFor(ctx, opts);
+        const client = await clientFor(ctx, opts);
         for (const address of addresses) await client.dnsAdd({ name: opts.hostname, address, ...(containerId === undefined ? {} : { containerId }) });
       });
   },

@@ -6,7 +6,7 @@ export const dnsLookupCommand: CliCommand = {
       .description('addresses of a container name across the mesh, one per line (exit 1 if none)')
       .argument('<name>', '"web" or "web.loom.local"')
       .action(async (name: string, opts: { httpAddr?: string }) => {
-        const result = await clientFor(ctx, opts).dnsLookup(name);
+        const result = await (await clientFor(ctx, opts)).dnsLookup(name);
         ctx.out(result.addresses.map((a) => a + '\n').join(''));
       });
   },

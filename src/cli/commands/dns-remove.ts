@@ -16,7 +16,7 @@ export const dnsRemoveCommand: CliCommand = {
           throw new LoomError('ERR_INVALID_ARGUMENT', 'say which records to remove: addresses, a container or -h NAME');
         }
         const common = { ...(opts.hostname === undefined ? {} : { name: opts.hostname }), ...(containerId === undefined ? {} : { containerId }) };
-        const client = clientFor(ctx, opts);
+        const client = await clientFor(ctx, opts);
         if (addresses.length === 0) await client.dnsRemove(common);
         for (const address of addresses) await client.dnsRemove({ ...common, address });
       });

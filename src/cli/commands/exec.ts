@@ -1,6 +1,5 @@
 import { constants as osConstants } from 'node:os';
 import { LoomError } from '../../core/errors.js';
-import { startProcess } from '../../os/runner.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /**
@@ -16,10 +15,11 @@ export const execCommand: CliCommand = {
       .argument('<container>', 'id or name')
       .argument('<cmd...>', 'command and arguments (after --)')
       .action(async (container: string, cmd: string[], opts: { httpAddr?: string }) => {
-        const list = await clientFor(ctx, opts).containers.list();
+        const list = await (await clientFor(ctx, opts)).containers.list();
         const c = list.containers.find((x) => x.id === container) ?? list.containers.find((x) => x.name === container);
         if (!c) throw new LoomError('ERR_NOT_FOUND', `no container ${JSON.stringify(container.slice(0, 70))}`);
         if (!c.alive) throw new LoomError('ERR_NOT_FOUND', `container ${c.name} is not running`);
+        const { startProcess } = await import('../../os/runner.js');
         const child = startProcess('nsenter', ['--target', String(c.pid), '--net', '--uts', '--mount', '--pid', '--', ...cmd], { stdio: 'inherit' });
         const code = await new Promise<number>((resolve) => {
           child.once('error', () => resolve(127));

@@ -1,4 +1,3 @@
-import { parsePeerTarget } from '../../api/validate.js';
 import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
 
 export const forgetCommand: CliCommand = {
@@ -7,7 +6,8 @@ export const forgetCommand: CliCommand = {
       .description('stop connecting to peers (established connections stay)')
       .argument('<peers...>', 'host[:port]')
       .action(async (peers: string[], opts: { httpAddr?: string }) => {
-        await clientFor(ctx, opts).forget(peers.map(parsePeerTarget));
+        const { parsePeerTarget } = await import('../../api/validate.js');
+        await (await clientFor(ctx, opts)).forget(peers.map(parsePeerTarget));
       });
   },
 };

@@ -1,10 +1,11 @@
-import { DEFAULT_CONN_LIMIT, DEFAULT_PORT, parseLaunchOptions, type RawLaunchOptions } from '../../daemon/options.js';
+import type { RawLaunchOptions } from '../../daemon/options.js';
+import { DEFAULT_CONN_LIMIT } from '../../daemon/defaults.js';
+import { DEFAULT_API_SOCKET, DEFAULT_PORT } from '../../core/endpoints.js';
+import { DEFAULT_IPALLOC_RANGE } from '../../core/net.js';
 import { DEFAULT_DNS_TTL_SECONDS } from '../../dns/daemon-options.js';
 import { DEFAULT_DOMAIN } from '../../dns/names.js';
-import { DEFAULT_IPALLOC_RANGE } from '../../ipam/daemon-options.js';
 import { FASTDP_MTU, SEALED_MTU } from '../../dataplane/controller/settings.js';
 import type { CliCommand } from '../command.js';
-import { DEFAULT_API_SOCKET } from '../../client/index.js';
 
 export const launchCommand: CliCommand = {
   register(program, ctx) {
@@ -47,6 +48,8 @@ export const launchCommand: CliCommand = {
       .option('--docker-api <url>', 'the Docker daemon to serve: unix:///path or tcp://host:port (default unix:///var/run/docker.sock)')
       .option('--docker-plugin-dir <dir>', 'where Docker looks for plugin sockets (default /run/docker/plugins)')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
+        // The option parsers (zod) load only for launch, not for `loom --help`.
+        const { parseLaunchOptions } = await import('../../daemon/options.js');
         const config = parseLaunchOptions(opts, peers, ctx.env);
         // The daemon's modules (HTTP server, metrics, pino) load only for launch.
         if (opts.foreground) {

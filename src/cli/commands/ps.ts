@@ -15,7 +15,7 @@ export const psCommand: CliCommand = {
     withHttpAddr(program.command('ps'))
       .description('list containers on this host: id, name, MAC, addresses, PID')
       .action(async (opts: { httpAddr?: string }) => {
-        ctx.out(formatContainers(await clientFor(ctx, opts).containers.list()));
+        ctx.out(formatContainers(await (await clientFor(ctx, opts)).containers.list()));
       });
   },
 };

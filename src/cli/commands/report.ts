@@ -5,7 +5,7 @@ export const reportCommand: CliCommand = {
     withHttpAddr(program.command('report'))
       .description('everything the router knows, as JSON')
       .action(async (opts: { httpAddr?: string }) => {
-        ctx.out(JSON.stringify(await clientFor(ctx, opts).report(), null, 2) + '\n');
+        ctx.out(JSON.stringify(await (await clientFor(ctx, opts)).report(), null, 2) + '\n');
       });
   },
 };

@@ -15,7 +15,7 @@ export const resetCommand: CliCommand = {
       .description('leave the network for good: give this peer\'s address space to a live peer, stop the router, remove its IPAM state and peer name')
       .option('--force', 'even while containers hold addresses')
       .action(async (opts: { httpAddr?: string; force?: boolean }) => {
-        const client = clientFor(ctx, opts);
+        const client = await clientFor(ctx, opts);
         const result = await client.ipam.reset(opts.force ? { force: true } : {});
         ctx.out(result.heir === null ? 'no address space to hand over\n' : `${result.moved} IPs handed to ${result.heir}\n`);
         await client.stop();

@@ -6,7 +6,7 @@ export const rmCommand: CliCommand = {
       .description('stop and remove containers')
       .argument('<containers...>', 'ids or names')
       .action(async (containers: string[], opts: { httpAddr?: string }) => {
-        const client = clientFor(ctx, opts);
+        const client = await clientFor(ctx, opts);
         for (const id of containers) ctx.out(`${(await client.containers.remove({ id })).id}\n`);
       });
   },

@@ -8,7 +8,7 @@ export const rmpeerCommand: CliCommand = {
       .argument('<peers...>', 'peer names or nicknames')
       .option('--force', 'even while other owners of space are unreachable (risk: two heirs in two partitions)')
       .action(async (peers: string[], opts: { httpAddr?: string; force?: boolean }) => {
-        const result = await clientFor(ctx, opts).ipam.rmpeer({ peers, ...(opts.force ? { force: true } : {}) });
+        const result = await (await clientFor(ctx, opts)).ipam.rmpeer({ peers, ...(opts.force ? { force: true } : {}) });
         ctx.out(`${result.moved} IPs taken over by ${result.heir} from ${result.removed.join(', ')}\n`);
       });
   },

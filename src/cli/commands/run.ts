@@ -30,7 +30,7 @@ export const runCommand: CliCommand = {
       .action(async (args: string[], opts: { httpAddr?: string; name: string; env?: Record<string, string> }) => {
         const { cidr, cmd } = splitAddress(args);
         const body = { name: opts.name, cidr, cmd, ...(opts.env ? { env: opts.env } : {}) };
-        const record = await clientFor(ctx, opts).containers.run(body);
+        const record = await (await clientFor(ctx, opts)).containers.run(body);
         ctx.out(`${record.id}\n`);
       });
   },

@@ -33,7 +33,7 @@ export const statusCommand: CliCommand = {
       .action(async (view: string | undefined, opts: { httpAddr?: string }) => {
         const render = view === undefined ? undefined : STATUS_VIEWS[view];
         if (view !== undefined && !render) throw new LoomError('ERR_INVALID_ARGUMENT', `unknown status view "${view.slice(0, 40)}": use one of ${Object.keys(STATUS_VIEWS).join(', ')}`);
-        const report = await clientFor(ctx, opts).report();
+        const report = await (await clientFor(ctx, opts)).report();
         ctx.out(render ? render(report) : formatSummary(report.router, report.version));
       });
   },

@@ -8,7 +8,7 @@ export const stopCommand: CliCommand = {
     withHttpAddr(program.command('stop'))
       .description('stop the router; returns once its API is gone')
       .action(async (opts: { httpAddr?: string }) => {
-        const client = clientFor(ctx, opts);
+        const client = await clientFor(ctx, opts);
         await client.stop();
         const deadline = Date.now() + STOP_WAIT_MS;
         for (let i = 0; i < 500 && Date.now() < deadline; i++) {

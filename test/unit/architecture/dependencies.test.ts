@@ -180,8 +180,35 @@ test('the CLI reaches the daemon only through the typed client (src/client): no 
   // Launch runs the daemon in-process, loaded lazily: only the type of its router factory is static.
   const foreground = all.filter((i) => i.file.startsWith('cli/') && /daemon\/foreground\.js$/.test(i.spec) && !i.typeOnly);
   assert.deepEqual(foreground, []);
-  assert.ok(all.some((i) => i.file === 'cli/command.ts' && /client\/index\.js$/.test(i.spec)), 'the CLI builds its client from src/client');
+  assert.ok(allWithDynamic.some((i) => i.file === 'cli/command.ts' && !i.typeOnly && /client\/index\.js$/.test(i.spec)), 'the CLI builds its client from src/client');
 });
+
+/** Every module `loom` loads before a command's action runs: the static closure of cli/main.ts. */
+function startupClosure(): Set<string> {
+  const seen = new Set<string>(['cli/main.ts']);
+  const queue = ['cli/main.ts'];
+  for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+    for (const i of all.filter((x) => x.file === file && !x.typeOnly)) {
+      const t = target(i) ?? `npm:${i.spec}`;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      if (!t.startsWith('npm:')) queue.push(t);
+    }
+  }
+  return seen;
+}
+
+test('`loom --help` loads commander, the CLI and a few constants: the client, zod and the daemon load only in an action (issue 14, CLI start)', () => {
+  const closure = startupClosure();
+  assert.ok(closure.has('cli/commands/launch.ts') && closure.has('npm:commander'), 'the closure follows imports (guards against a vacuous pass)');
+  const packages = [...closure].filter((m) => m.startsWith('npm:') && !m.startsWith('npm:node:'));
+  assert.deepEqual(packages, ['npm:commander'], 'the only package loaded at start-up');
+  const outside = [...closure].filter((m) => !m.startsWith('npm:') && !/^(cli|core)\//.test(m) && !STARTUP_CONSTANTS.has(m));
+  assert.deepEqual(outside, [], 'a module outside cli/ and core/ at start-up: import it inside the action (await import) or add it to STARTUP_CONSTANTS if it is only constants');
+});
+
+/** Modules outside cli/ and core/ that `loom --help` may load: constants for the help text, nothing else imported. */
+const STARTUP_CONSTANTS = new Set(['api/version.ts', 'daemon/defaults.ts', 'dns/names.ts', 'dns/daemon-options.ts', 'dataplane/controller/settings.ts']);
 
 test('the daemon-side pattern matches what it should (guards against a vacuous pass)', () => {
   for (const spec of ['../../containers/daemon.js', '../../containers/routes.js', '../../api/client.js', '../../ipam/daemon.js', '../../dns/daemon-api.js', '../../containers/types.js']) assert.ok(DAEMON_SIDE.test(spec), spec);

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * Bundles the CLI's start-up path into one CommonJS file, dist/src/cli/loom.cjs (what bin/loom
+ * runs), with esbuild. Part of `npm run build`, after tsc. Why: `loom --help` used to load ~150
+ * ES modules (the client's zod schemas among them) and took 2.8x as long as `node -e 0`. The
+ * commands now load their work lazily (`await import(...)` in their actions); what every start
+ * still needs (commander, the command definitions, a few constants) is read from one file.
+ * CommonJS because Node's ES module loader costs start-up time of its own, and an ES module's
+ * `import ... from 'node:fs'` loads fs/promises, streams and readline with it.
+ *
+ * Every dynamic `import()` stays outside the bundle (the client, the daemon, the option parsers,
+ * the demo), loaded from dist/ as tsc wrote it: the daemon runs exactly the modules the tests
+ * run. The bundle sits beside main.js, so those relative specifiers are unchanged. A bundled
+ * module other than the entry may not use `import.meta` (its paths would move with it) nor
+ * import() a computed specifier: the build fails. src/core/errors is bundled too; LoomError's
+ * instanceof works across module copies (src/core/errors.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const cliDir = join(root, 'dist', 'src', 'cli');
+const entry = join(cliDir, 'main.js');
+const outfile = join(cliDir, 'loom.cjs');
+
+/** `./x.js` from the bundle's folder to `target`, as a module specifier. */
+function fromBundle(target) {
+  const rel = relative(cliDir, target);
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}
+
+const dynamicImportsOutside = {
+  name: 'dynamic-imports-outside',
+  setup(b) {
+    b.onResolve({ filter: /^\.\.?\// }, (args) => (args.kind === 'dynamic-import' ? { path: fromBundle(resolve(args.resolveDir, args.path)), external: true } : undefined));
+  },
+};
+
+/**
+ * commander requires node:child_process at load time, for executable subcommands (`git-style`
+ * separate programs), which Loom does not use; loading it costs more than the rest of the start.
+ * Inside the bundle commander gets a stand-in that loads the real module on first use.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
+      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'child_process', namespace: 'lazy-child-process' } : undefined,
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-child-process' }, () => ({
+      contents: "module.exports = { spawn: (...args) => require('node:child_process').spawn(...args) };",
+      loader: 'js',
+    }));
+  },
+};
+
+const result = await build({
+  entryPoints: [entry],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  plugins: [dynamicImportsOutside, lazyChildProcess],
+  // The entry's own import.meta.url (ctx.entry, re-executed by `loom launch`) is the bundle's.
+  define: { 'import.meta.url': '__loomBundleUrl' },
+  banner: { js: "const __loomBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  metafile: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+
+const bundled = Object.keys(result.metafile.inputs)
+  .map((input) => resolve(root, input))
+  .filter((file) => file.startsWith(join(root, 'dist')));
+const misplaced = bundled.filter((file) => file !== entry && /\bimport\.meta\b/.test(readFileSync(file, 'utf8')));
+// import(variable) is resolved from wherever the code runs: from the bundle, not its own module.
+const computed = bundled.filter((file) => /\bimport\(\s*[^'"\s]/.test(readFileSync(file, 'utf8')));
+if (misplaced.length > 0 || computed.length > 0) {
+  if (misplaced.length > 0) console.error(`build-cli: these modules use import.meta and would resolve paths from the bundle's place: ${misplaced.map((f) => relative(root, f)).join(', ')}`);
+  if (computed.length > 0) console.error(`build-cli: these modules import() a computed specifier, which would resolve from the bundle's place: ${computed.map((f) => relative(root, f)).join(', ')}`);
+  console.error('build-cli: import a literal path (it stays outside the bundle), or find paths from the CLI entry (ctx.entry).');
+  process.exit(1);
+}
+const bytes = result.metafile.outputs[relative(root, outfile)]?.bytes ?? 0;
+console.log(`build-cli: ${relative(root, outfile)} (${bundled.length} modules of dist and commander's, ${Math.round(bytes / 1024)} KiB)`);

@@ -1,0 +1,36 @@
+/**
+ * bin/loom runs the start-up bundle (scripts/build-cli.mjs, dist/src/cli/loom.cjs): help and
+ * usage errors come from it alone; a command's error thrown by a lazily loaded module (the
+ * client, from dist/src) still prints as "loom: CODE: message" with exit 1, not as an internal
+ * error, because LoomError's instanceof spans module copies.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../../../src/demo/loom-cli.js';
+
+const loom = join(repoRoot(), 'bin', 'loom');
+const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(process.execPath, [loom, ...args], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+
+test('the bundle exists and is what bin/loom runs', () => {
+  assert.ok(existsSync(join(repoRoot(), 'dist', 'src', 'cli', 'loom.cjs')), 'npm run build writes dist/src/cli/loom.cjs');
+  const help = run(['--help']);
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^Usage: loom /);
+  for (const command of ['launch', 'status', 'run', 'ps', 'cni', 'demo']) assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
+});
+
+test('a usage error is exit 2; an error from the lazily loaded client keeps its code (exit 1)', () => {
+  const usage = run(['frobnicate']);
+  assert.equal(usage.status, 2);
+  assert.match(usage.stderr, /unknown command 'frobnicate'/);
+  // An abstract socket nobody listens on (this process's own, unique name).
+  const unreachable = run(['ps', '--api-socket', `loom-test-nobody-${process.pid}`]);
+  assert.equal(unreachable.status, 1, unreachable.stderr);
+  assert.match(unreachable.stderr, /^loom: ERR_UNAVAILABLE: cannot reach the router API/);
+  const badPeer = run(['connect', '--api-socket', `loom-test-nobody-${process.pid}`, 'bad host:port:x']);
+  assert.equal(badPeer.status, 1);
+  assert.match(badPeer.stderr, /^loom: ERR_INVALID_ARGUMENT: /);
+});
