@@ -5,10 +5,12 @@
  * after checking both, so PID reuse never makes us kill a stranger.
  *
  * Start-up is gated: the container's command does not run until its network is ready (the gate is
- * a FIFO the child reads before exec). The child is `sh -c GATE_SCRIPT fifo cmd...`: a constant
- * script; the user's command is passed as separate arguments ("$@"), never interpolated.
+ * a pipe the child reads before exec). The child is `sh -c GATE_SCRIPT loom-gate NAME RESOLV
+ * cmd...`: a constant script; the name, the file and the user's command are passed as separate
+ * arguments ("$1", "$2", "$@"), never interpolated.
  */
-import { closeSync, constants as fsConstants, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -21,12 +23,22 @@ import { startProcess, systemRunner, type CommandResult, type CommandRunner } fr
 import { netlinkLinks, type NetnsLinks } from '../os/netns-links.js';
 import { attachNetwork, CONTAINER_IFNAME, delay } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
-import { containerResolvConf, type ContainerDns } from './resolv-conf.js';
+import { containerResolvConf } from './resolv-conf.js';
 import { ContainerStore } from './store.js';
 import type { AttachResult, AttachSpec, ContainerEvent, ContainerRecord, RunSpec } from './types.js';
 import { parseCommand, parseRunSpec } from './validate.js';
 
-const GATE_SCRIPT = 'read -r _ < "$0" || exit 125; exec "$@"';
+/**
+ * The container's first process, before its command: sets its host name and, when given, binds
+ * its resolv.conf over /etc/resolv.conf (its own UTS and mount namespaces), then waits at the
+ * start gate (fd 3, a pipe from the router) until the network is attached, closes it and execs
+ * the command. It says "ready" on fd 4 (a pipe to the router) once the first two steps are done. Doing this in the container saves the router an nsenter process each and a FIFO.
+ * Any failure exits 125 before the command runs; the router sees the gate's pipe broken.
+ *   sh -c GATE_SCRIPT loom-gate NAME RESOLV_FILE_OR_EMPTY CMD...
+ */
+const GATE_SCRIPT = 'hostname "$1" || exit 125; if [ -n "$2" ]; then mount --bind "$2" /etc/resolv.conf || exit 125; fi; echo ready >&4; exec 4>&-; read -r _ <&3 || exit 125; exec 3<&-; shift 2; exec "$@"';
+const GATE_FD = 3;
+const READY_FD = 4;
 const FIND_PID_MS = 3000;
 const GATE_OPEN_MS = 3000;
 const POLL_MS = 10;
@@ -114,13 +126,16 @@ export class ContainerRuntime {
     if (spec.id !== undefined && this.store.load(spec.id) !== null) throw new LoomError('ERR_CONFLICT', `container id ${spec.id} is taken`);
     const mac = spec.mac ?? macFromSeed(id);
     const hostVeth = `vlm${id}`;
-    const gate = this.store.scratchPath(id, 'gate');
-    await this.runner.run('mkfifo', ['-m', '600', gate]);
+    // Its resolv.conf, bound over /etc/resolv.conf by the gate script. A failure fails the run: a
+    // container silently left with the host's resolvers would not find its peers.
+    const resolvFile = spec.dns ? this.store.scratchPath(id, 'resolv.conf') : '';
+    if (spec.dns) writeFileSync(resolvFile, containerResolvConf(spec.dns), { mode: 0o644 });
     const log = openSync(this.store.scratchPath(id, 'log'), 'a', 0o600);
     let child: ChildProcess;
     try {
       // detached: the container outlives the process that started it (the CLI, a test helper).
-      child = startProcess('unshare', ['--fork', '--pid', '--mount-proc', '--net', '--uts', '--kill-child', '--', 'sh', '-c', GATE_SCRIPT, gate, ...spec.cmd], { detached: true, logFile: log });
+      const argv = ['--fork', '--pid', '--mount-proc', '--net', '--uts', '--kill-child', '--', 'sh', '-c', GATE_SCRIPT, 'loom-gate', spec.name, resolvFile, ...spec.cmd];
+      child = startProcess('unshare', argv, { detached: true, stdio: ['ignore', log, log, 'pipe', 'pipe'] });
     } finally {
       closeSync(log);
     }
@@ -135,11 +150,9 @@ export class ContainerRuntime {
       const pidStartTime = this.processes.startTime(pid);
       if (pidStartTime === null) throw new LoomError('ERR_OS_COMMAND', 'container process exited during start-up');
       const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [formatCidr(spec.cidr)], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
-      await this.runner.run('nsenter', ['--target', String(pid), '--uts', 'hostname', spec.name]);
       await attachNetwork({ links: this.netnsLinks, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
-      if (spec.dns) await this.mountResolvConf(id, pid, spec.dns);
       this.store.save(record);
-      await this.openGate(gate);
+      await this.openGate(child, pid, id);
       this.logger.info({ id, name: spec.name, pid, cidr: formatCidr(spec.cidr) }, 'container started');
       this.emit({ type: 'started', container: record });
       return record;
@@ -150,17 +163,6 @@ export class ContainerRuntime {
       this.store.remove(id);
       throw toLoomError(err, 'ERR_OS_COMMAND');
     }
-  }
-
-  /**
-   * Before the gate opens: the container's /etc/resolv.conf becomes a bind mount of its own file
-   * in STATE_DIR, inside its mount namespace only (unshare made propagation private). A failure
-   * fails the run: a container silently left with the host's resolvers would not find its peers.
-   */
-  private async mountResolvConf(id: ContainerId, pid: number, dns: ContainerDns): Promise<void> {
-    const file = this.store.scratchPath(id, 'resolv.conf');
-    writeFileSync(file, containerResolvConf(dns), { mode: 0o644 });
-    await this.runner.run('nsenter', ['--target', String(pid), '--mount', '--', 'mount', '--bind', file, '/etc/resolv.conf']);
   }
 
   /**
@@ -271,25 +273,45 @@ export class ContainerRuntime {
   }
 
   /** Lets the container's command start. The FIFO has no reader until sh reaches `read`: retry briefly. */
-  private async openGate(gate: string): Promise<void> {
-    const deadline = this.clock.now() + GATE_OPEN_MS;
-    for (let i = 0; i < GATE_OPEN_MS / POLL_MS + 1; i++) {
-      let fd: number;
-      try {
-        fd = openSync(gate, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENXIO' || this.clock.now() >= deadline) throw toLoomError(err, 'ERR_OS_COMMAND');
-        await delay(this.clock, POLL_MS);
-        continue;
+  /**
+   * Waits until the gate script has set the host name and bound resolv.conf (it writes "ready" on
+   * fd 4), then opens the gate (a line on fd 3). The container's PID 1 dying first means a set-up
+   * step failed (its log says which): ERR_OS_COMMAND. `unshare` keeps its own copies of both pipe
+   * ends, so a broken pipe is not how a dead child shows; its PID is watched instead.
+   */
+  private async openGate(child: ChildProcess, pid: number, id: ContainerId): Promise<void> {
+    const gate = child.stdio[GATE_FD] as Writable | null | undefined;
+    const ready = child.stdio[READY_FD] as Readable | null | undefined;
+    if (!gate || !ready) throw new LoomError('ERR_INTERNAL', 'the container has no start gate');
+    try {
+      let said = '';
+      let wake: () => void = () => {};
+      ready.on('data', (chunk: Buffer) => {
+        said += chunk.toString('latin1');
+        wake();
+      });
+      ready.on('error', () => {});
+      const deadline = this.clock.now() + GATE_OPEN_MS;
+      while (!said.includes('ready')) {
+        if (this.processes.startTime(pid) === null) throw new LoomError('ERR_OS_COMMAND', `the container's set-up (host name, resolv.conf) failed: ${this.logTail(id)}`);
+        if (this.clock.now() >= deadline) throw new LoomError('ERR_TIMEOUT', 'container did not reach its start gate');
+        await Promise.race([new Promise<void>((resolve) => (wake = resolve)), delay(this.clock, POLL_MS)]);
       }
-      try {
-        writeSync(fd, 'go\n');
-      } finally {
-        closeSync(fd);
-        rmSync(gate, { force: true });
-      }
-      return;
+      await new Promise<void>((resolve, reject) => gate.once('error', reject).end('go\n', () => resolve()));
+    } finally {
+      gate.destroy();
+      ready.destroy();
     }
-    throw new LoomError('ERR_TIMEOUT', 'container did not reach its start gate');
   }
+
+  /** The end of a container's log, for an error message. */
+  private logTail(id: ContainerId): string {
+    try {
+      const text = readFileSync(this.store.scratchPath(id, 'log'), 'utf8').trim();
+      return text.slice(-300) || 'no output';
+    } catch {
+      return 'no log';
+    }
+  }
+
 }
