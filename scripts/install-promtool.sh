@@ -13,7 +13,11 @@ fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 # _apt cannot write into a root-only mktemp dir; the download then runs unsandboxed (a warning).
-(cd "$tmp" && apt-get download -q prometheus)
+# Package lists may be missing or stale on a machine whose packages were all present: update once.
+if ! (cd "$tmp" && apt-get download -q prometheus); then
+  apt-get update -q
+  (cd "$tmp" && apt-get download -q prometheus)
+fi
 deb="$(ls "$tmp"/prometheus_*.deb)"
 dpkg-deb -x "$deb" "$tmp/root"
 mkdir -p .tools/bin
