@@ -56,3 +56,7 @@ else
   npm ci --no-audit --no-fund
 fi
 npm run build
+
+# promtool (the metrics linter of test/unit/api/promtool.test.ts), extracted from Debian's
+# prometheus package into .tools/bin without installing the service.
+scripts/install-promtool.sh

@@ -6,16 +6,23 @@ const CONNECTION_STATES: readonly ConnectionState[] = ['connecting', 'pending', 
 
 export type RouterMetrics = SnapshotMetrics;
 
-const ROUTER_METRICS: ReadonlyArray<MetricSpec<RouterStatus>> = [
+export const ROUTER_METRICS: ReadonlyArray<MetricSpec<RouterStatus>> = [
   {
     name: 'loom_connections',
-    help: 'Connections to peers by state',
+    help: 'Connections to peers by state and whether they are encrypted (every state is listed, 0 when none)',
     kind: 'gauge',
-    label: 'state',
+    labels: ['state', 'encrypted'],
     value: (s) => {
-      const counts: Record<string, number> = Object.fromEntries(CONNECTION_STATES.map((state) => [state, 0]));
-      for (const c of s.connections) counts[c.state] = (counts[c.state] ?? 0) + 1;
-      return counts;
+      // Before the handshake a connection's encryption is the mesh's (a password or none).
+      const counts = new Map<string, number>(CONNECTION_STATES.map((state) => [`${state} ${s.encryption}`, 0]));
+      for (const c of s.connections) {
+        const key = `${c.state} ${c.encrypted ?? s.encryption}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      return [...counts].map(([key, value]) => {
+        const [state = '', encrypted = ''] = key.split(' ');
+        return { labels: { state, encrypted }, value };
+      });
     },
   },
   { name: 'loom_connection_terminations_total', help: 'Connections that ended since the router started', kind: 'counter', value: (s) => s.stats.terminations },

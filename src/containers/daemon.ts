@@ -279,6 +279,7 @@ export class ContainersSubsystem implements Subsystem {
     const others = this.loadAttachments().filter((a) => !(sameTarget(a.target, target) && a.cidr === text));
     this.saveAttachments([...others, attachment]);
     this.publishMacs();
+    this.logger.info({ target: describeTarget(target), cidr: text, mac: result.mac }, 'container attached');
     return attachment;
   }
 
@@ -299,6 +300,7 @@ export class ContainersSubsystem implements Subsystem {
     else for (const a of drop) await this.runner.run('nsenter', [...netnsArgs(target), 'ip', 'addr', 'del', a.cidr, 'dev', CONTAINER_IFNAME], { allowFailure: true });
     this.saveAttachments(keep);
     this.publishMacs();
+    this.logger.info({ target: describeTarget(target), cidrs: drop.map((a) => a.cidr) }, 'container detached');
     await this.releaseUnheld(drop, keep);
     return drop;
   }
@@ -322,6 +324,7 @@ export class ContainersSubsystem implements Subsystem {
     else for (const c of drop) await this.runner.run('nsenter', [...netnsArgs({ pid: r.pid }), 'ip', 'addr', 'del', c, 'dev', CONTAINER_IFNAME]);
     const updated: ContainerRecord = { ...r, cidrs: keep };
     this.runtime.store.save(updated);
+    this.logger.info({ id: r.id, name: r.name, cidrs: drop }, 'container detached');
     this.emit({ type: 'detached', container: updated });
     return updated;
   }
@@ -408,6 +411,11 @@ export class ContainersSubsystem implements Subsystem {
 
 function sameTarget(a: NetnsTarget, b: NetnsTarget): boolean {
   return 'pid' in a ? 'pid' in b && a.pid === b.pid : 'path' in b && a.path === b.path;
+}
+
+/** An attached namespace as a log field: "pid:1234" or its netns path. */
+function describeTarget(target: NetnsTarget): string {
+  return 'pid' in target ? `pid:${target.pid}` : target.path;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { Logger } from '../core/logger.js';
 
 /**
  * The daemon's logger: pino JSON lines to stdout (or `destination`), at `level` (default info;
- * `loom launch` passes LOOM_LOG_LEVEL, read in options.ts). Components take `logger.child({ component: 'mesh' })` and so on.
+ * `loom launch --log-level` or LOOM_LOG_LEVEL, read in options.ts). Components take `logger.child({ component: 'mesh' })` and so on.
  */
 export function createDaemonLogger(options: { level?: string; destination?: DestinationStream; bindings?: Record<string, unknown> } = {}): Logger & { flush(): void } {
   const level = options.level ?? 'info';

@@ -44,12 +44,14 @@ export interface LaunchConfig {
   kube: KubeLaunchConfig | null;
   /** The Docker integration (--no-docker, --docker-api, --docker-plugin-dir). */
   docker: DockerLaunchConfig;
-  /** The daemon's log level (LOOM_LOG_LEVEL, default info). */
+  /** The daemon's log level (--log-level, else LOOM_LOG_LEVEL, default info). */
   logLevel: LogLevel;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** What `--log-level` takes; LOOM_LOG_LEVEL also takes the rest of LOG_LEVELS. */
+export const CLI_LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /** What commander hands over (strings, as typed by the user) plus the environment's fallbacks. */
 export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawDataplaneOptions, RawKubeOptions, RawDockerOptions {
@@ -62,11 +64,12 @@ export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawData
   stateDir?: string | undefined;
   httpAddr?: string | undefined;
   apiSocket?: string | undefined;
+  logLevel?: string | undefined;
 }
 
 /**
  * Validates `loom launch` arguments once, at the edge. Environment fallbacks: LOOM_PASSWORD,
- * LOOM_STATE_DIR, LOOM_HTTP_ADDR, LOOM_API_SOCKET (a flag wins); environment only: LOOM_LOG_LEVEL, LOOM_DNS_UDP,
+ * LOOM_STATE_DIR, LOOM_HTTP_ADDR, LOOM_API_SOCKET, LOOM_LOG_LEVEL (a flag wins); environment only: LOOM_DNS_UDP,
  * LOOM_DATAPLANE, LOOM_MTU, LOOM_RELAY_PATH, NODE_TEST_CONTEXT; with --kube-peers also
  * KUBERNETES_SERVICE_HOST/PORT, NODE_NAME and POD_NAMESPACE. This is the one place the daemon
  * reads its environment; the settings travel down in the LaunchConfig. Throws
@@ -105,13 +108,18 @@ export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string
     dataplane: parseDataplaneOptions(raw, env, password !== undefined),
     kube: parseKubeOptions(raw, env),
     docker: parseDockerOptions(raw),
-    logLevel: parseLogLevel(env['LOOM_LOG_LEVEL']),
+    logLevel: raw.logLevel === undefined ? parseLogLevel(env['LOOM_LOG_LEVEL']) : parseCliLogLevel(raw.logLevel),
   };
 }
 
 function parseLogLevel(text: string | undefined): LogLevel {
   if (text === undefined || text === '') return 'info';
   if (!(LOG_LEVELS as readonly string[]).includes(text)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid LOOM_LOG_LEVEL "${text.slice(0, 20)}": ${LOG_LEVELS.join(', ')}`);
+  return text as LogLevel;
+}
+
+function parseCliLogLevel(text: string): LogLevel {
+  if (!(CLI_LOG_LEVELS as readonly string[]).includes(text)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --log-level "${text.slice(0, 20)}": expected ${CLI_LOG_LEVELS.join(', ')}`);
   return text as LogLevel;
 }
 
@@ -142,6 +150,8 @@ export function foregroundArgs(config: LaunchConfig): string[] {
     '--conn-limit', String(config.connLimit),
     '--state-dir', config.stateDir,
     '--http-addr', config.httpAddr,
+    // A level only LOOM_LOG_LEVEL can name (trace, silent) reaches the child through its environment.
+    ...((CLI_LOG_LEVELS as readonly string[]).includes(config.logLevel) ? ['--log-level', config.logLevel] : []),
     ...(config.apiSocket === null ? [] : ['--api-socket', config.apiSocket]),
     ...dnsArgs(config.dns),
     // Sized from the nodes at start: the child must list them too, not inherit the default.

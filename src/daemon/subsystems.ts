@@ -22,6 +22,7 @@ import { registerCniRoutes } from '../cni/routes.js';
 import { registerContainerRoutes } from '../containers/routes.js';
 import { CONTAINERS_SUBSYSTEM, ContainersSubsystem } from '../containers/daemon.js';
 import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
+import { createDataplaneMetrics } from '../dataplane/controller/metrics.js';
 import { createDataplaneSubsystem, DATAPLANE_SUBSYSTEM, type DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
 import { createDnsSubsystem, type DnsFactoryOverrides } from '../dns/daemon-factory.js';
 import { DNS_SUBSYSTEM, type DnsSubsystem } from '../dns/daemon.js';
@@ -61,7 +62,9 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
 }
 
 export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
-  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
+  const dataplane = createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
+  if (dataplane) c.api.registerMetrics(DATAPLANE_SUBSYSTEM, createDataplaneMetrics(() => dataplane.metricsSnapshot((peer) => c.router.mesh.nicknameOf(peer))));
+  return dataplane;
 }
 
 /**

@@ -12,7 +12,7 @@ import type { DnsLookupResult, DnsRemoveResult } from './daemon-types.js';
 import { DNS_ROUTES, dnsAddBodySchema, dnsNameSchema, dnsRemoveBodySchema } from './api.js';
 
 export function registerDnsApi(api: ApiServer, dns: DnsSubsystem): void {
-  api.registerMetrics('dns', createDnsMetrics(() => dns.report()));
+  api.registerMetrics('dns', createDnsMetrics(() => dns.metricsSnapshot()));
 
   api.route(DNS_ROUTES.status.method, DNS_ROUTES.status.path, () => ({ json: dns.report() }));
 

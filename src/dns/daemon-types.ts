@@ -3,6 +3,8 @@
  * answers of the record endpoints. Types only, shared by the daemon side and the API client.
  */
 import type { DnsStats } from './server.js';
+import type { CountedQueryType } from './query-types.js';
+import type { UpstreamStats } from './upstream.js';
 
 export interface DnsRecordRow {
   name: string;
@@ -53,4 +55,12 @@ export interface DnsRemoveResult {
 export interface DnsLookupResult {
   name: string;
   addresses: string[];
+}
+
+/** What the DNS metrics read at each scrape (DnsSubsystem.metricsSnapshot): the report and the counters it does not show. */
+export interface DnsMetricsSnapshot {
+  report: DnsReport;
+  /** Questions answered or forwarded, by type, summed over listeners since start. */
+  queryTypes: Record<CountedQueryType, number>;
+  upstream: UpstreamStats;
 }

@@ -18,11 +18,14 @@ import { parseContainerId } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Subsystem } from '../core/subsystem.js';
 import type { RouterApi } from '../mesh/types.js';
-import type { DnsAddResult, DnsListenerStatus, DnsQueryStats, DnsRecordRow, DnsReport } from './daemon-types.js';
+import { addHistograms, emptyHistogram } from '../core/histogram.js';
+import type { DnsAddResult, DnsListenerStatus, DnsMetricsSnapshot, DnsQueryStats, DnsRecordRow, DnsReport } from './daemon-types.js';
 import { DEFAULT_DNS_TTL_SECONDS, DEFAULT_RESOLV_CONF } from './daemon-options.js';
 import { DEFAULT_DOMAIN, isInDomain, parseIPv4, parseName, qualifyName } from './names.js';
 import { DnsServer, type DnsStats, type UdpPathSetting } from './server.js';
 import { DnsRecordStore } from './store.js';
+import { queryTypeRecord } from './query-types.js';
+import { UPSTREAM_FAILURES, zeroUpstreamFailures, type UpstreamStats } from './upstream.js';
 
 export const DNS_SUBSYSTEM = 'dns';
 /** The gossip channel of the records (same as DNS_GOSSIP_CHANNEL in index.ts). */
@@ -93,6 +96,7 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
   private readonly listeners = new Map<string, Listener>();
   /** Counters of listeners that were closed, so totals never go down. */
   private retired: DnsQueryStats = { ...NO_STATS };
+  private retiredMetrics: DnsMetricsCounters = { queryTypes: [], upstream: { failures: zeroUpstreamFailures(), latency: emptyHistogram() } };
   private state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(components: DnsSubsystemComponents, init: DnsSubsystemInit = {}) {
@@ -152,6 +156,7 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
     await listener.ready.catch(() => {});
     await listener.server.stop();
     this.retired = addStats(this.retired, listener.server.stats());
+    this.retiredMetrics = addMetricsCounters(this.retiredMetrics, countersOf(listener.server));
     return true;
   }
 
@@ -224,6 +229,13 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
     };
   }
 
+  /** What `/metrics` reads: the report plus per-type and upstream counters, summed over listeners (daemon-metrics.ts). */
+  metricsSnapshot(): DnsMetricsSnapshot {
+    let counters = this.retiredMetrics;
+    for (const l of this.listeners.values()) counters = addMetricsCounters(counters, countersOf(l.server));
+    return { report: this.report(), queryTypes: queryTypeRecord(counters.queryTypes), upstream: counters.upstream };
+  }
+
   // ----- internals --------------------------------------------------------------------------
 
   private qualify(name: string): string {
@@ -275,6 +287,25 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
       ...(udpPath === null ? {} : { udpPath }),
     };
   }
+}
+
+interface DnsMetricsCounters {
+  queryTypes: readonly number[];
+  upstream: UpstreamStats;
+}
+
+function countersOf(server: DnsServer): DnsMetricsCounters {
+  return { queryTypes: server.queryTypeStats(), upstream: server.upstreamStats() };
+}
+
+function addMetricsCounters(a: DnsMetricsCounters, b: DnsMetricsCounters): DnsMetricsCounters {
+  const failures = { ...a.upstream.failures };
+  for (const reason of UPSTREAM_FAILURES) failures[reason] += b.upstream.failures[reason];
+  const types = Math.max(a.queryTypes.length, b.queryTypes.length);
+  return {
+    queryTypes: Array.from({ length: types }, (_, i) => (a.queryTypes[i] ?? 0) + (b.queryTypes[i] ?? 0)),
+    upstream: { failures, latency: addHistograms(a.upstream.latency, b.upstream.latency) },
+  };
 }
 
 function addStats(a: DnsQueryStats, b: DnsStats): DnsQueryStats {

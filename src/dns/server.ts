@@ -29,7 +29,8 @@ import { openUdpBatch, type UdpBatchOpening } from '../os/udp-batch.js';
 import { UdpListener, type DnsUdpStats, type UdpAnswerSource, type UdpPathSetting } from './udp-listener.js';
 
 export type { DnsUdpStats, UdpPath, UdpPathSetting } from './udp-listener.js';
-import { UpstreamForwarder } from './upstream.js';
+import { UpstreamForwarder, type UpstreamStats } from './upstream.js';
+import { COUNTED_QUERY_TYPES, queryTypeIndex } from './query-types.js';
 import type { DnsRecordStore, DnsStatusRow } from './store.js';
 
 export interface DnsServerComponents {
@@ -120,6 +121,8 @@ export class DnsServer {
   private started = false;
   private readonly counters: DnsStats = { queries: 0, answeredLocally: 0, forwarded: 0, nxdomain: 0, servfail: 0, malformed: 0, dropped: 0, truncated: 0 };
   private readonly cache: AnswerCache | null;
+  /** Questions by type (query-types.ts), counted where the type is read anyway. */
+  private readonly typeCounts: number[] = new Array<number>(COUNTED_QUERY_TYPES.length).fill(0);
   /** Scratch for peekQuestion; valid only until the next synchronous return. */
   private readonly peek = newQuestionPeek();
 
@@ -225,6 +228,15 @@ export class DnsServer {
     return { ...this.counters };
   }
 
+  /** Questions answered or forwarded, by type (malformed and dropped messages have none). */
+  queryTypeStats(): number[] {
+    return [...this.typeCounts];
+  }
+
+  upstreamStats(): UpstreamStats {
+    return this.upstream.stats();
+  }
+
   udpStats(): DnsUdpStats {
     return this.udp?.stats() ?? { path: null, batch: null };
   }
@@ -258,6 +270,7 @@ export class DnsServer {
     if (entry === undefined || entry.template.length > (overTcp ? MAX_TCP_MESSAGE : this.peek.udpLimit)) return undefined;
     this.counters.queries++;
     this.counters.answeredLocally++;
+    this.typeCounts[queryTypeIndex(raw.readUInt16BE(this.peek.nameEnd))]!++;
     if (entry.rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
     return entry;
   }
@@ -282,6 +295,7 @@ export class DnsServer {
   }
 
   private async answerQuery(query: DnsQuery, overTcp: boolean): Promise<Buffer> {
+    this.typeCounts[queryTypeIndex(query.raw.readUInt16BE(query.questionEnd - 4))]!++;
     const resolution = resolveLocally(query, this.store, this.policy);
     if (resolution.kind === 'answer') {
       this.counters.answeredLocally++;

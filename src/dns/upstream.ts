@@ -8,6 +8,7 @@ import { createSocket } from 'node:dgram';
 import { connect, isIP } from 'node:net';
 import { randomInt } from 'node:crypto';
 import type { Clock } from '../core/clock.js';
+import { LatencyHistogram, type HistogramSnapshot } from '../core/histogram.js';
 import type { Logger } from '../core/logger.js';
 import { ResolvConfWatcher } from './resolv-conf.js';
 
@@ -26,6 +27,24 @@ export interface UpstreamInit {
   isSelf: (address: string, port: number) => boolean;
 }
 
+/**
+ * Why a forwarded query or one upstream exchange failed: timeout (no reply from that resolver in
+ * its share of the budget), servfail/refused (its reply), busy (too many forwards in flight),
+ * no_upstream (resolv.conf lists none but ourselves).
+ */
+export const UPSTREAM_FAILURES = ['timeout', 'servfail', 'refused', 'busy', 'no_upstream'] as const;
+export type UpstreamFailure = (typeof UPSTREAM_FAILURES)[number];
+
+export interface UpstreamStats {
+  failures: Record<UpstreamFailure, number>;
+  /** Seconds from forwarding a query to the reply we pass on (queries that got one). */
+  latency: HistogramSnapshot;
+}
+
+export function zeroUpstreamFailures(): Record<UpstreamFailure, number> {
+  return { timeout: 0, servfail: 0, refused: 0, busy: 0, no_upstream: 0 };
+}
+
 const RCODE_SERVFAIL = 2;
 const RCODE_REFUSED = 5;
 const MAX_TCP_REPLY = 65535;
@@ -33,6 +52,8 @@ const MAX_TCP_REPLY = 65535;
 export class UpstreamForwarder {
   private readonly resolvConf: ResolvConfWatcher;
   private inFlight = 0;
+  private readonly failures = zeroUpstreamFailures();
+  private readonly latency = new LatencyHistogram();
 
   constructor(
     private readonly components: { clock: Clock; logger: Logger },
@@ -47,13 +68,23 @@ export class UpstreamForwarder {
    * `overTcp`: the client asked over TCP, so a truncated UDP reply is retried over TCP.
    */
   async forward(query: Buffer, questionEnd: number, overTcp: boolean): Promise<Buffer | null> {
-    if (this.inFlight >= this.init.maxInFlight) return null;
+    if (this.inFlight >= this.init.maxInFlight) {
+      this.failures.busy++;
+      return null;
+    }
     this.inFlight++;
+    const started = this.components.clock.now();
     try {
-      return await this.tryEach(query, questionEnd, overTcp);
+      const reply = await this.tryEach(query, questionEnd, overTcp);
+      if (reply) this.latency.observe((this.components.clock.now() - started) / 1000);
+      return reply;
     } finally {
       this.inFlight--;
     }
+  }
+
+  stats(): UpstreamStats {
+    return { failures: { ...this.failures }, latency: this.latency.snapshot() };
   }
 
   private async tryEach(query: Buffer, questionEnd: number, overTcp: boolean): Promise<Buffer | null> {
@@ -61,6 +92,7 @@ export class UpstreamForwarder {
     const port = this.init.port;
     const servers = (await this.resolvConf.nameservers()).filter((s) => !this.init.isSelf(s, port));
     if (servers.length === 0) {
+      this.failures.no_upstream++;
       this.components.logger.debug('dns: no upstream resolvers');
       return null;
     }
@@ -79,10 +111,14 @@ export class UpstreamForwarder {
       if (reply && overTcp && (reply[2]! & 0x02) !== 0) {
         reply = (await tcpExchange(server, port, outgoing, Math.max(1, deadline - clock.now()), accept, clock)) ?? reply;
       }
-      if (!reply) continue;
+      if (!reply) {
+        this.failures.timeout++;
+        continue;
+      }
       reply.writeUInt16BE(clientId, 0);
       const rcode = reply[3]! & 0x0f;
       if (rcode === RCODE_SERVFAIL || rcode === RCODE_REFUSED) {
+        this.failures[rcode === RCODE_SERVFAIL ? 'servfail' : 'refused']++;
         fallback = reply;
         continue;
       }

@@ -3,7 +3,7 @@ import type { IpamStatus } from './status.js';
 
 const selfOf = (s: IpamStatus) => s.peers.find((p) => p.name === s.self);
 
-const IPAM_METRICS: ReadonlyArray<MetricSpec<IpamStatus>> = [
+export const IPAM_METRICS: ReadonlyArray<MetricSpec<IpamStatus>> = [
   {
     name: 'loom_ipam_addresses',
     help: 'Addresses of this peer: owned (its space in the ring), in_use (held by containers), free (owned, usable, not held), released (in their grace period)',

@@ -13,7 +13,7 @@
  */
 import { rmSync } from 'node:fs';
 import type { Clock } from '../core/clock.js';
-import { LoomError } from '../core/errors.js';
+import { isLoomError, LoomError } from '../core/errors.js';
 import { isPeerName, type PeerName } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
 import type { Subsystem } from '../core/subsystem.js';
@@ -110,6 +110,7 @@ export class IpamSubsystem implements Subsystem {
   async release(containerId: string): Promise<number> {
     const n = this.ipam.release(containerId);
     await this.store.durable();
+    if (n > 0) this.logger.info({ containerId, addresses: n }, 'addresses released');
     return n;
   }
 
@@ -132,8 +133,19 @@ export class IpamSubsystem implements Subsystem {
   /** Claims a static spec or allocates from the spec's subnet; answers once durable. */
   private async allocation(containerId: string, spec: AddressSpec): Promise<AllocationResult> {
     this.requireServing();
-    const result = spec.kind === 'static' ? this.ipam.claim(containerId, spec.cidr) : await this.ipam.allocate(containerId, spec.kind === 'subnet' ? spec.subnet : undefined);
+    const held = new Set(this.ipam.lookup(containerId).map((r) => r.cidr));
+    let result: AllocationResult;
+    try {
+      result = spec.kind === 'static' ? this.ipam.claim(containerId, spec.cidr) : await this.ipam.allocate(containerId, spec.kind === 'subnet' ? spec.subnet : undefined);
+    } catch (err) {
+      // A conflict is a state worth a line (someone else holds the address, or it is not ours);
+      // other refusals (bad input, not ready) are the caller's answer.
+      if (spec.kind === 'static' && isLoomError(err) && err.code === 'ERR_CONFLICT') this.logger.warn({ containerId, cidr: formatCidr(spec.cidr), err: err.message }, 'address claim refused: conflict');
+      throw err;
+    }
     await this.store.durable();
+    // One line per new holding; asking again for what the container already holds is not a change.
+    if (!held.has(result.cidr)) this.logger.info({ containerId, cidr: result.cidr }, spec.kind === 'static' ? 'address claimed' : 'address allocated');
     return result;
   }
 
@@ -149,6 +161,7 @@ export class IpamSubsystem implements Subsystem {
     const removed = [...new Set(names.map((n) => this.resolvePeer(n)))];
     const { heir, moved } = this.ipam.rmpeer(removed, options);
     await this.store.durable();
+    this.logger.info({ removed, heir, moved }, 'rmpeer: space of removed peers taken over');
     return { removed, heir, moved };
   }
 

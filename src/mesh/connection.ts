@@ -376,7 +376,8 @@ class MeshConnection implements ProtocolConnection {
       this.reject(err);
       return;
     }
-    this.logger.info({ code: err.code, err: err.message }, 'connection failed');
+    // Debug only: the router logs the state change once, with the peer's name (router.ts).
+    this.logger.debug({ code: err.code, err: err.message }, 'connection failed');
     this.finish(err, true);
   }
 

@@ -327,7 +327,8 @@ export class Router implements RouterApi {
     if (this.live.get(entry.peer) !== entry) return;
     this.live.delete(entry.peer);
     this.terminations++;
-    this.logger.info({ peer: entry.peer, code: err?.code }, 'connection closed');
+    // The one line per lost connection (the connection itself logs its failure at debug only).
+    this.logger.info({ peer: entry.peer, nickname: entry.conn.remote.nickname, address: entry.address, code: err?.code ?? null, reason: err?.message ?? 'closed by this router' }, 'connection closed');
     this.gossip.connectionClosed(entry.peer);
     if (this.state !== 'running') return;
     this.publishOurConnections();

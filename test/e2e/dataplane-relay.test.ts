@@ -18,6 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
+import { promtoolComplaints } from '../helpers/promtool.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { type Lab, type LabHost, putBehindNat } from '../../src/lab/index.js';
@@ -220,8 +221,43 @@ test('(a) UDP blocked between h1 and h3: their containers talk through h2\'s rel
     const exit = await exec(cli, a1, ['sh', '-c', 'exit 3']);
     assert.equal(exit.code, 3, 'loom exec returns the command\'s exit code');
     assert.equal((await exec(cli, a1, ['true'])).code, 0);
+
+    // /metrics of real routers: per-peer RTT and path MTU, the paths, the relay's counters, and
+    // Prometheus's linter finds nothing to complain about.
+    const m1 = await metricsOf(cli, h1);
+    const n3 = [...names].find(([, h]) => h === h3)![0];
+    const rtt = sample(m1, 'loom_peer_rtt_seconds', { peer: n2 });
+    assert.ok(rtt !== null && rtt > 0 && rtt < 0.5, `h1 -> h2 RTT ${rtt} s`);
+    const pmtu = sample(m1, 'loom_peer_path_mtu_bytes', { peer: n2 });
+    assert.ok(pmtu !== null && pmtu >= 1280 && pmtu <= 1500, `h1 -> h2 path MTU ${pmtu} bytes (1500-byte underlay)`);
+    assert.equal(sample(m1, 'loom_peer_path', { peer: n3, path: 'sleeve' }), 1, 'h3 by the relay');
+    assert.equal(sample(m1, 'loom_peer_path', { peer: n2, path: 'fastdp' }), 1, 'h2 by the fast path');
+    assert.equal(sample(m1, 'loom_dataplane_peers', { path: 'sleeve', encrypted: 'false' }), 1);
+    assert.ok((sample(m1, 'loom_relay_packets_total', { direction: 'sent' }) ?? 0) >= 10, 'pings and markers went out by the relay');
+    assert.ok((sample(m1, 'loom_relay_bytes_total', { direction: 'received' }) ?? 0) > 1000);
+    assert.equal(sample(m1, 'loom_relay_drops_total', { reason: 'auth-failed' }), 0, 'every drop reason listed, none of these');
+    assert.equal(sample(m1, 'loom_connections', { state: 'established', encrypted: 'false' }), 2);
+    const m2 = await metricsOf(cli, h2);
+    assert.ok((sample(m2, 'loom_relay_forwarded_packets_total', {}) ?? 0) >= 10, 'h2 passed h1 <-> h3 frames on');
+    assert.deepEqual(promtoolComplaints(m1), [], 'promtool check metrics on h1');
+    t.diagnostic(`metrics: h1 -> h2 RTT ${((rtt ?? 0) * 1000).toFixed(2)} ms, path MTU ${pmtu}; h2 forwarded ${sample(m2, 'loom_relay_forwarded_packets_total', {})} relay packets`);
   }),
 );
+
+/** h's /metrics, as Prometheus would scrape it (the read-only TCP API inside the host). */
+async function metricsOf(cli: LoomCli, h: LabHost): Promise<string> {
+  const out = await cli.lab.exec(h, process.execPath, ['-e', `fetch('http://127.0.0.1:6784/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))`]);
+  return out.stdout;
+}
+
+/** The value of the one sample of `name` whose labels include `labels`; null if none. */
+function sample(text: string, name: string, labels: Record<string, string>): number | null {
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))) {
+    const have = new Map([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1]!, l[2]!]));
+    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) return Number(m[2]);
+  }
+  return null;
+}
 
 test('(b) --password: every peer through the sealed relay; nothing readable on the underlay; another password is refused', { skip, timeout: 240_000 }, (t) =>
   withContainers(t, { hosts: 4, subnet: '192.168.98.0/24' }, async (lab, cli) => {

@@ -23,6 +23,7 @@ export const launchCommand: CliCommand = {
       .option('--state-dir <dir>', 'where the peer name, pid file and log live (env LOOM_STATE_DIR, default /var/lib/loom)')
       .option('--http-addr <addr>', 'address of the read-only TCP API: GET status, report, metrics (env LOOM_HTTP_ADDR, default 127.0.0.1:6784)')
       .option('--api-socket <name>', `abstract unix socket of the whole API, root only, private to this network namespace (env LOOM_API_SOCKET, default ${DEFAULT_API_SOCKET})`)
+      .option('--log-level <level>', 'daemon log level: debug, info, warn or error (env LOOM_LOG_LEVEL, default info)')
       .option('--no-dns', 'no DNS for container names')
       .option('--dns-listen-address <addr[,addr]>', 'serve DNS (UDP+TCP 53) on these IPv4 addresses (default: the bridge address, once the data plane has one)')
       .option('--dns-domain <domain>', `domain of container names (default ${DEFAULT_DOMAIN}.)`)

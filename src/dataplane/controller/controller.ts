@@ -274,6 +274,27 @@ export class DataplaneController {
     return run;
   }
 
+  /**
+   * One info line per peer whose data path changed (fastdp, sleeve, unreachable, or through
+   * another relay hop), with the reason; a peer that appears or goes counts as a change from or
+   * to `none`. Nothing when an apply recomputes the same paths.
+   */
+  private logPathChanges(before: readonly PeerPathStatus[], after: readonly PeerPathStatus[]): void {
+    const describe = (p: PeerPathStatus | undefined): string => (p === undefined ? 'none' : p.via === undefined ? p.path : `${p.path} via ${p.via}`);
+    const old = new Map(before.map((p) => [p.peer, p]));
+    const seen = new Set<PeerName>();
+    for (const p of after) {
+      seen.add(p.peer);
+      const from = describe(old.get(p.peer));
+      const to = describe(p);
+      if (from === to) continue;
+      this.logger.info({ peer: p.peer, nickname: this.router.mesh.nicknameOf(p.peer) ?? null, from, to, reason: p.reason ?? 'direct UDP reaches the peer', encrypted: p.encrypted }, 'data path changed');
+    }
+    for (const p of before) {
+      if (!seen.has(p.peer)) this.logger.info({ peer: p.peer, nickname: this.router.mesh.nicknameOf(p.peer) ?? null, from: describe(p), to: 'none', reason: 'no longer in the mesh' }, 'data path changed');
+    }
+  }
+
   /** One compute + apply; true on success. Failures are logged once per distinct message. */
   private async applyOnce(): Promise<boolean> {
     try {
@@ -286,6 +307,7 @@ export class DataplaneController {
       for (const [peer, r] of this.retained) if (r.until <= now) this.retained.delete(peer);
       const { desired, peers } = retainPrevious(computed, this.remembered());
       this.scheduleGraceEnd(now, new Set(computed.peers.map((p) => p.peer)));
+      this.logPathChanges(this.lastPeers, peers);
       this.lastPeers = peers;
       this.lastTap = desired.tap?.name ?? null;
       this.updateRelayForwarding(desired);

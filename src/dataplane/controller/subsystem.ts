@@ -19,6 +19,7 @@
  */
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import type { PeerName } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import type { Clock } from '../../core/clock.js';
 import type { Subsystem } from '../../core/subsystem.js';
@@ -34,6 +35,7 @@ import { DataplaneController, type DataplaneStatus } from './controller.js';
 import { EgressController, type EgressStatus } from './egress.js';
 import type { DataplaneLaunchConfig, DataplaneMode, RelayPath } from './launch-options.js';
 import { fileMemory } from './memory.js';
+import type { DataplaneMetricsSnapshot } from './metrics.js';
 import { RelayDriver } from './relay-driver.js';
 import { TAP_NAME, VXLAN_OVERHEAD } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
@@ -72,6 +74,13 @@ export class DataplaneSubsystem implements Subsystem {
     this.controller.start();
     await this.controller.applyNow();
     await this.egress?.start();
+  }
+
+  /** What `/metrics` reads at each scrape (metrics.ts): the controller's rows, the relay's counters and neighbours. */
+  metricsSnapshot(nicknameOf: (peer: PeerName) => string | undefined): DataplaneMetricsSnapshot {
+    const status = this.controller.status();
+    const relay = this.relay && this.driver ? { stats: this.relay.stats(), neighbours: this.driver.status().neighbours } : null;
+    return { peers: status.peers, applies: status.applies, failing: status.lastError !== null, relay, nicknameOf };
   }
 
   /** The `dataplane` section of `/report`. */

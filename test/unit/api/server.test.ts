@@ -201,9 +201,9 @@ describe('ApiServer with the mesh routes', () => {
     const r = await send(port, 'GET', '/metrics');
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /^text\/plain/);
-    assert.match(r.text, /^loom_connections\{state="established"\} 2$/m);
-    assert.match(r.text, /^loom_connections\{state="retrying"\} 1$/m);
-    assert.match(r.text, /^loom_connections\{state="failed"\} 0$/m);
+    assert.match(r.text, /^loom_connections\{state="established",encrypted="true"\} 2$/m);
+    assert.match(r.text, /^loom_connections\{state="retrying",encrypted="true"\} 1$/m);
+    assert.match(r.text, /^loom_connections\{state="failed",encrypted="true"\} 0$/m);
     assert.match(r.text, /^# TYPE loom_connection_terminations_total counter$/m);
     assert.match(r.text, /^loom_connection_terminations_total 7$/m);
     assert.match(r.text, /^loom_gossip_bytes_total\{direction="sent"\} 1000$/m);

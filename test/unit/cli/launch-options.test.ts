@@ -69,3 +69,18 @@ test('launch --no-masq reaches the data plane config (masquerade off) and surviv
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('launch --log-level reaches the daemon config and the background re-execution; a bad level is a clear CLI error', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'loom-launchopts-'));
+  try {
+    const debug = await launchConfigOf(['--state-dir', dir, '--log-level', 'debug']);
+    assert.equal(debug.config?.logLevel, 'debug');
+    assert.equal((await launchConfigOf(foregroundArgs(debug.config).slice(2))).config?.logLevel, 'debug');
+    const bad = await launchConfigOf(['--state-dir', dir, '--log-level', 'chatty']);
+    assert.equal(bad.code, EXIT_ERROR);
+    assert.equal(bad.config, null);
+    assert.equal(bad.err, 'loom: ERR_INVALID_ARGUMENT: invalid --log-level "chatty": expected debug, info, warn, error\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -13,7 +13,7 @@ import { type AddressSpec, formatAddressSpec, parseAddressSpec as spec } from '.
 import { FakeClock } from '../../../src/core/clock.js';
 import { type Cidr, formatCidr, parseCidr } from '../../../src/core/net.js';
 import { isLoomError } from '../../../src/core/errors.js';
-import { silentLogger } from '../../../src/core/logger.js';
+import { recordingLogger, silentLogger, type Logger } from '../../../src/core/logger.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
 import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 
@@ -34,7 +34,7 @@ interface Setup {
   done(): void;
 }
 
-function setup(withIpam = true): Setup {
+function setup(withIpam = true, logger: Logger = silentLogger): Setup {
   const dir = mkdtempSync(join(tmpdir(), 'loom-attach-ipam-'));
   const calls: string[] = [];
   const runner = new RecordingRunner();
@@ -53,7 +53,7 @@ function setup(withIpam = true): Setup {
   };
   const alive = new Map([[PID, 777]]);
   const containers = new ContainersSubsystem(
-    { clock: new FakeClock(), logger: silentLogger, runner, netnsLinks: links, processes: fakeProcesses(alive), ...(withIpam ? { ipam } : {}) },
+    { clock: new FakeClock(), logger, runner, netnsLinks: links, processes: fakeProcesses(alive), ...(withIpam ? { ipam } : {}) },
     { stateDir: dir },
   );
   return { containers, runner, links, calls, alive, dir, done: () => rmSync(dir, { recursive: true, force: true }) };
@@ -182,6 +182,22 @@ test('start: an attachment whose process died is forgotten and its address relea
     assert.deepEqual(s.containers.attachments(), []);
     assert.deepEqual(s.calls, [`release attach:pid:${PID}:777`]);
     await s.containers.stop();
+  } finally {
+    s.done();
+  }
+});
+
+test('attach and detach are one info line each, naming the target and the address', async () => {
+  const log = recordingLogger();
+  const s = setup(true, log);
+  try {
+    const a = await s.containers.attach({ pid: PID }, spec(''));
+    await s.containers.detachTarget({ pid: PID });
+    const lines = log.records.filter((r) => r.level !== 'debug').map((r) => [r.msg, r.obj]);
+    assert.deepEqual(lines, [
+      ['container attached', { target: `pid:${PID}`, cidr: a.cidr, mac: a.mac }],
+      ['container detached', { target: `pid:${PID}`, cidrs: [a.cidr] }],
+    ]);
   } finally {
     s.done();
   }

@@ -119,3 +119,17 @@ test('--api-socket: default loom/api, then LOOM_API_SOCKET, then the flag; passe
   assert.equal(args[args.indexOf('--api-socket') + 1], 'loom/flag');
   for (const bad of ['', 'a\0b', 'x'.repeat(108)]) assert.throws(() => parseLaunchOptions({ apiSocket: bad }, [], {}, 'h'), (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT');
 });
+
+test('--log-level: debug, info, warn or error; it wins over LOOM_LOG_LEVEL; a bad value names the flag; the background child gets it', () => {
+  for (const level of ['debug', 'info', 'warn', 'error']) assert.equal(parseLaunchOptions({ logLevel: level }, [], {}, 'h').logLevel, level);
+  assert.equal(parseLaunchOptions({ logLevel: 'warn' }, [], { LOOM_LOG_LEVEL: 'debug' }, 'h').logLevel, 'warn');
+  assert.equal(parseLaunchOptions({}, [], {}, 'h').logLevel, 'info');
+  for (const bad of ['loud', 'INFO', 'trace', '']) {
+    assert.throws(() => parseLaunchOptions({ logLevel: bad }, [], {}, 'h'), (e: unknown) => invalid(e) && /--log-level/.test((e as Error).message) && /debug, info, warn, error/.test((e as Error).message), bad);
+  }
+  const args = foregroundArgs(parseLaunchOptions({ logLevel: 'debug' }, [], {}, 'h'));
+  assert.equal(args[args.indexOf('--log-level') + 1], 'debug');
+  assert.equal(parseLaunchOptions({ logLevel: 'debug' }, [], {}, 'h').logLevel, 'debug');
+  // A level only the environment can name stays in the environment.
+  assert.ok(!foregroundArgs(parseLaunchOptions({}, [], { LOOM_LOG_LEVEL: 'trace' }, 'h')).includes('--log-level'));
+});

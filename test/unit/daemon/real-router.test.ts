@@ -54,7 +54,7 @@ test('daemon with a real Router over the in-memory transport: API, metrics and C
     assert.deepEqual(status.peers.map((p) => p.nickname).sort(), ['host1', 'host2']);
 
     const metrics = await client.metrics();
-    assert.match(metrics, /^loom_connections\{state="established"\} 1$/m);
+    assert.match(metrics, /^loom_connections\{state="established",encrypted="false"\} 1$/m);
     assert.match(metrics, /^loom_peers 2$/m);
     assert.match(metrics, /^loom_gossip_messages_total\{direction="sent"\} [1-9]\d*$/m);
 

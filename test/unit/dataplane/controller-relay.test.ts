@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { FakeClock } from '../../../src/core/clock.js';
 import { randomPeerName, type PeerName } from '../../../src/core/ids.js';
-import { silentLogger } from '../../../src/core/logger.js';
+import { recordingLogger, silentLogger, type Logger } from '../../../src/core/logger.js';
 import type { DataplaneOp, DesiredDataplane } from '../../../src/dataplane/index.js';
 import {
   choosePath,
@@ -82,7 +82,7 @@ class RecordingApplier {
 }
 
 /** Three routers, fully connected (1 -> 0, 2 -> 1, discovery adds 0 - 2), each with a driver and a controller. */
-async function threeHosts(encrypted = false) {
+async function threeHosts(encrypted = false, controllerLogger: Logger = silentLogger) {
   const mesh = await createTestMesh(3, encrypted ? { router: { password: 'pw' } } : {});
   mesh.connect(1, 0);
   mesh.connect(2, 1);
@@ -93,7 +93,7 @@ async function threeHosts(encrypted = false) {
     const applier = new RecordingApplier();
     let controller: DataplaneController | null = null;
     const driver = new RelayDriver({ router, relay, clock: mesh.clock, logger: silentLogger, onChange: () => controller?.schedule() }, { encrypted, probeIntervalMs: 2000 });
-    controller = new DataplaneController({ router, dataplane: applier, clock: mesh.clock, logger: silentLogger, relay: () => driver.facts(), wallClock: () => 1 }, { debounceMs: 10 });
+    controller = new DataplaneController({ router, dataplane: applier, clock: mesh.clock, logger: router === mesh.routers[0] ? controllerLogger : silentLogger, relay: () => driver.facts(), wallClock: () => 1 }, { debounceMs: 10 });
     return { router, relay, driver, controller, applier };
   });
   for (const h of hosts) {
@@ -173,6 +173,43 @@ test('relay driver + controller: blocked UDP to a neighbour goes by the relay th
   h0!.relay.answer(p2, 'open', true);
   await applyAll();
   assert.equal(h0!.controller.status().peers.find((p) => p.peer === p2)!.path, 'fastdp');
+  for (const h of hosts) {
+    await h.driver.stop();
+    await h.controller.stop();
+  }
+  await mesh.stop();
+});
+
+test('a data path change is one info line naming the peer, both paths and the reason; an apply without change logs nothing', async () => {
+  const log = recordingLogger();
+  const { mesh, hosts, applyAll } = await threeHosts(false, log);
+  const [h0] = hosts;
+  const p1 = peerNameOf(1);
+  const p2 = peerNameOf(2);
+  const pathLines = () => log.records.filter((r) => r.msg === 'data path changed').map((r): Record<string, unknown> => ({ level: r.level, ...(r.obj as Record<string, unknown>) }));
+  await applyAll();
+  assert.deepEqual(pathLines().map((l) => [l.peer, l.from, l.to]).sort(), [[p1, 'none', 'fastdp'], [p2, 'none', 'fastdp']], 'each peer once when it first gets a path');
+  const before = log.records.length;
+  h0!.relay.answer(p1, 'direct', true);
+  h0!.relay.answer(p1, 'open', true);
+  h0!.relay.answer(p2, 'direct', false);
+  h0!.relay.answer(p2, 'open', false);
+  await applyAll();
+  const changed = pathLines().slice(2);
+  assert.equal(changed.length, 1, JSON.stringify(changed));
+  assert.deepEqual({ level: changed[0]!.level, peer: changed[0]!.peer, nickname: changed[0]!.nickname, from: changed[0]!.from, to: changed[0]!.to }, { level: 'info', peer: p2, nickname: mesh.routers[0]!.mesh.nicknameOf(p2) ?? null, from: 'fastdp', to: `sleeve via ${p1}` });
+  assert.match(String(changed[0]!.reason), /UDP to the peer is blocked/);
+  const infoAfter = log.records.slice(before).filter((r) => r.level !== 'debug');
+  assert.equal(infoAfter.length, 1, `only the path change at info: ${JSON.stringify(infoAfter)}`);
+  // Probes that confirm what is known, and applies that recompute the same paths: silence.
+  const quiet = log.records.length;
+  for (let i = 0; i < 5; i++) {
+    h0!.relay.answer(p1, 'open', true);
+    h0!.relay.answer(p2, 'open', false);
+    h0!.controller.schedule();
+    await applyAll();
+  }
+  assert.deepEqual(log.records.slice(quiet).filter((r) => r.level !== 'debug'), []);
   for (const h of hosts) {
     await h.driver.stop();
     await h.controller.stop();

@@ -3,14 +3,14 @@
  * kernel's VXLAN port: what the relay injects arrives there. Waiting is event-loop turns bounded
  * in time and count, never sleeps; probe timeouts run on a FakeClock.
  */
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import fc from 'fast-check';
 import { FakeClock } from '../../../src/core/clock.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { peerNameToBytes, randomPeerName, type PeerName } from '../../../src/core/ids.js';
-import { silentLogger } from '../../../src/core/logger.js';
+import { recordingLogger, silentLogger, type Logger } from '../../../src/core/logger.js';
 import { keyPair, LOOPBACK, LOOPBACK_U32, recordingEndpointFactory, until } from '../../helpers/relay-harness.js';
 import type { DatagramEndpoint } from '../../../src/dataplane/relay/endpoint.js';
 import { decodeHeader, encodeRelayPacket, Relay, type DropReason, type RelayInit, type RelayStats } from '../../../src/dataplane/relay/index.js';
@@ -48,14 +48,14 @@ interface Node {
   clock: FakeClock;
 }
 
-async function startNode(encrypt: boolean, init: Partial<RelayInit> = {}): Promise<Node> {
+async function startNode(encrypt: boolean, init: Partial<RelayInit> = {}, logger: Logger = silentLogger): Promise<Node> {
   const name = randomPeerName();
   const kernel = await udpSink();
   const clock = new FakeClock();
   const wire: Buffer[] = [];
   const endpoints: DatagramEndpoint[] = [];
   const endpointFactory = recordingEndpointFactory(wire, endpoints);
-  const relay = new Relay({ clock, logger: silentLogger, endpointFactory }, { self: name, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: kernel.port, ...init });
+  const relay = new Relay({ clock, logger, endpointFactory }, { self: name, dataPort: 0, bindAddress: LOOPBACK, encrypt, localVxlanPort: kernel.port, ...init });
   await relay.start();
   cleanups.push(() => relay.stop());
   const dataPort = relay.dataAddress().port;
@@ -382,4 +382,22 @@ describe('relay probes', () => {
     const taken = await udpSink();
     await assert.rejects(a.relay.setLocalPort(other, taken.port), (e) => isLoomError(e, 'ERR_CONFLICT'));
   });
+});
+
+test('a burst of relayed traffic logs nothing at info or above (no logging per packet)', async () => {
+  const log = recordingLogger();
+  const [a, b] = [await startNode(true, {}, log), await startNode(true, {}, log)];
+  link(a, b);
+  a.relay.setRoutes((dst) => (dst === b.name ? b.name : undefined));
+  b.relay.setRoutes((dst) => (dst === a.name ? a.name : undefined));
+  await a.relay.setLocalPort(b.name, 0);
+  await b.relay.setLocalPort(a.name, 0);
+  const before = log.records.length;
+  for (let burst = 0; burst < 4; burst++) await burstFromKernel(a, b, Array.from({ length: 50 }, (_, i) => vxlanFrame(`frame-${burst}-${i}`)));
+  // Loopback may drop a few datagrams of a burst under load; most must arrive.
+  await until(() => b.kernel.received.length >= 150, 'the burst delivered', 10_000);
+  // State changes may happen meanwhile (the first probe verifies each path MTU): a line each, at most.
+  const loud = log.records.slice(before).filter((r) => r.level !== 'debug' && r.msg !== 'path MTU to neighbour changed');
+  assert.deepEqual(loud, [], `${b.kernel.received.length} frames delivered`);
+  assert.ok(log.records.slice(before).filter((r) => r.level !== 'debug').length <= 2, 'at most one path MTU line per neighbour');
 });

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { DnsServer, type DnsServerInit } from '../../../src/dns/server.js';
 import { isLoomError } from '../../../src/core/errors.js';
 import { FakeDnsMesh } from './fake-mesh.js';
+import { queryTypeRecord } from '../../../src/dns/query-types.js';
 import { deadPort, query, rcodeOf, startFakeUpstream, tcpAsk, udpAsk, udpAskAfter } from './dns-client.js';
 
 interface Harness {
@@ -350,4 +351,37 @@ test('start twice is ERR_CONFLICT; a busy port is ERR_UNAVAILABLE; stop is idemp
   const { store } = new FakeDnsMesh(1).peer(0);
   assert.throws(() => new DnsServer({ store }, { ttlSeconds: -1 }), (e) => isLoomError(e, 'ERR_INVALID_CONFIG'));
   assert.throws(() => new DnsServer({ store }, { domain: 'bad domain' }), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'));
+});
+
+test('metrics counters: questions by type, upstream latency of answered forwards, failures by reason', async () => {
+  const upstream = await startFakeUpstream('192.0.2.10');
+  try {
+    await withServer({ upstreamPort: upstream.port }, async ({ server, udpPort }) => {
+      server.add('web', '10.32.0.7', 'c1');
+      await udpAsk(udpPort, query('web.loom.local', 'A'));
+      await udpAsk(udpPort, query('web.loom.local', 'A')); // from the answer cache: counted as well
+      await udpAsk(udpPort, query('web.loom.local', 'AAAA'));
+      await udpAsk(udpPort, query('7.0.32.10.in-addr.arpa', 'PTR'));
+      await udpAsk(udpPort, query('web.loom.local', 'HINFO'));
+      await udpAsk(udpPort, query('example.com', 'A'));
+      const types = server.queryTypeStats();
+      assert.deepEqual(queryTypeRecord(types), { A: 3, AAAA: 1, PTR: 1, SRV: 0, TXT: 0, MX: 0, CNAME: 0, NS: 0, SOA: 0, ANY: 0, other: 1 });
+      const up = server.upstreamStats();
+      assert.equal(up.latency.count, 1, 'one answered forward');
+      assert.ok(up.latency.sum > 0 && up.latency.sum < 2, `latency ${up.latency.sum} s`);
+      assert.deepEqual(up.failures, { timeout: 0, servfail: 0, refused: 0, busy: 0, no_upstream: 0 });
+    });
+  } finally {
+    await upstream.close();
+  }
+  await withServer({ upstreamTimeoutMs: 200 }, async ({ server, udpPort }) => {
+    assert.equal(decode(await udpAsk(udpPort, query('example.com'))).rcode, 'SERVFAIL');
+    const up = server.upstreamStats();
+    assert.equal(up.failures.timeout, 1, 'the dead upstream did not answer');
+    assert.equal(up.latency.count, 0, 'no latency for a query without an answer');
+  });
+  await withServer({}, async ({ server, udpPort }) => {
+    await udpAsk(udpPort, query('example.com'));
+    assert.equal(server.upstreamStats().failures.no_upstream, 1);
+  }, '# empty\n');
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, EXIT_ERROR, EXIT_OK } from '../../../src/cli/run.js';
 import { formatCidr, isLoomError, parseAddressSpec } from '../../../src/core/index.js';
+import { recordingLogger } from '../../../src/core/logger.js';
 import { cliContext, driveUntil, FakeClock, MemoryNetwork, peerNameOf, startHost } from './daemon-host.js';
 
 const hasCode = (code: string) => (e: unknown) => isLoomError(e) && e.code === code;
@@ -204,6 +205,34 @@ test('CLI: status ipam lists owners with share and use; rmpeer and reset report 
       assert.equal(reset.code, EXIT_ERROR);
       assert.match(reset.err, /^loom: ERR_CONFLICT: 2 containers still hold addresses/);
       assert.ok(await host.client.healthy(), 'a refused reset does not stop the router');
+    } finally {
+      await host.daemon.stop();
+    }
+  });
+});
+
+test('IPAM state changes are one log line each: an allocation, a claim, a conflict (warn), a release; asking again is silent', async () => {
+  await withDir(async (dir) => {
+    const clock = new FakeClock();
+    const net = new MemoryNetwork(clock);
+    const log = recordingLogger();
+    const host = await startHost(net, clock, join(dir, 'h1'), 1, { raw: { ipallocInit: `seed=${peerNameOf(1)}`, ipallocRange: '10.40.0.0/16' }, logger: log });
+    try {
+      const ipamLines = () => log.records.filter((r) => r.bindings['component'] === 'ipam' && r.level !== 'debug').map((r) => [r.level, r.msg, (r.obj as { containerId?: string }).containerId, (r.obj as { cidr?: string }).cidr]);
+      const before = ipamLines().length;
+      const a = await host.ipam.allocate('c1');
+      assert.equal(await host.ipam.allocate('c1'), a, 'idempotent');
+      await host.ipam.claim('c2', '10.40.7.9/16');
+      await host.ipam.claim('c2', '10.40.7.9/16');
+      await assert.rejects(host.ipam.claim('c3', '10.40.7.9/16'), hasCode('ERR_CONFLICT'));
+      await host.ipam.release('c2');
+      await host.ipam.release('c2');
+      assert.deepEqual(ipamLines().slice(before), [
+        ['info', 'address allocated', 'c1', a],
+        ['info', 'address claimed', 'c2', '10.40.7.9/16'],
+        ['warn', 'address claim refused: conflict', 'c3', '10.40.7.9/16'],
+        ['info', 'addresses released', 'c2', undefined],
+      ]);
     } finally {
       await host.daemon.stop();
     }
