@@ -5,3 +5,4 @@ export * from './ids.js';
 export * from './subsystem.js';
 export * from './net.js';
 export * from './address-spec.js';
+export * from './events.js';
