@@ -22,7 +22,7 @@ export interface EventReader {
 const ASSETS: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
-  'graph.js': 'text/javascript; charset=utf-8',
+  'model.js': 'text/javascript; charset=utf-8',
   'style.css': 'text/css; charset=utf-8',
 };
 
