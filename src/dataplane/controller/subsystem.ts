@@ -86,7 +86,7 @@ export class DataplaneSubsystem implements Subsystem {
     const remoteMacs = this.controller.gossip
       .entries()
       .filter((e) => e.peer !== self && e.macs.length > 0)
-      .map((e) => ({ peer: e.peer as string, count: e.macs.length, macs: e.macs.slice(0, REPORT_MACS_PER_PEER) }));
+      .map((e) => ({ peer: e.peer, count: e.macs.length, macs: e.macs.slice(0, REPORT_MACS_PER_PEER) }));
     return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}), remoteMacs };
   }
 
