@@ -5,9 +5,9 @@
  * snapshot is printed after a "--- HH:MM:SS" line, so a pipe or a log gets successive copies.
  * Ctrl-C (SIGINT) or `signal` ends it cleanly; the router going away ends it with ERR_UNAVAILABLE.
  */
-import { LoomError } from '../core/errors.js';
+import { LoomError, toLoomError } from '../core/errors.js';
 import type { Report } from '../client/index.js';
-import type { ApiClient } from '../api/client.js';
+import type { ApiClient } from '../client/index.js';
 import { clockTime } from './format-live.js';
 
 const CLEAR_SCREEN = '\u001b[H\u001b[2J';
@@ -24,7 +24,8 @@ export interface WatchOptions {
 export async function watchReports(client: Pick<ApiClient, 'openStream' | 'address'>, render: (report: Report) => string, options: WatchOptions): Promise<void> {
   const now = options.now ?? Date.now;
   let stopped = false;
-  let failure: unknown = null;
+  // Set inside the stream's callback (an object, so the check after `await` is not narrowed away).
+  const failed: { error: Error | null } = { error: null };
   const stream = client.openStream('/ui/events', (message) => {
     if (message.event !== 'snapshot' || stopped) return;
     try {
@@ -32,7 +33,7 @@ export async function watchReports(client: Pick<ApiClient, 'openStream' | 'addre
       const stamp = clockTime(now());
       options.out(options.tty ? `${CLEAR_SCREEN}loom status --watch  ${stamp}  (Ctrl-C to stop)\n\n${text}` : `--- ${stamp}\n${text}`);
     } catch (err) {
-      failure = err;
+      failed.error = toLoomError(err);
       stream.close();
     }
   });
@@ -48,6 +49,6 @@ export async function watchReports(client: Pick<ApiClient, 'openStream' | 'addre
     process.off('SIGINT', stop);
     options.signal?.removeEventListener('abort', stop);
   }
-  if (failure !== null) throw failure;
+  if (failed.error !== null) throw failed.error;
   if (!stopped) throw new LoomError('ERR_UNAVAILABLE', `the router at ${client.address} ended the stream (stopped?)`);
 }

@@ -23,7 +23,7 @@ export const STATUS_VIEWS: Record<string, (report: Report) => string> = {
 
 /** `loom status` without a view: the summary, the data path to each peer (PMTU, RTT) and recent events. */
 export function formatStatus(report: Report): string {
-  return formatSummary(report.router, report.version) + formatLive(report as unknown as LiveReport);
+  return formatSummary(report.router, report.version) + formatLive(report);
 }
 
 /** A subsystem's report section; ERR_UNAVAILABLE when that subsystem does not run. */
@@ -44,7 +44,7 @@ export const statusCommand: CliCommand = {
         if (!render) throw new LoomError('ERR_INVALID_ARGUMENT', `unknown status view "${view?.slice(0, 40) ?? ''}": use one of ${Object.keys(STATUS_VIEWS).join(', ')}`);
         const client = await clientFor(ctx, opts);
         if (opts.watch === true) {
-          await watchReports(client, (report) => render(report), { out: ctx.out, tty: process.stdout.isTTY });
+          await watchReports(client, (report) => render(report), { out: (text) => ctx.out(text), tty: process.stdout.isTTY });
           return;
         }
         ctx.out(render(await client.report()));
