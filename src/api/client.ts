@@ -154,6 +154,8 @@ export class ApiClient {
   openStream(path: string, onMessage: (message: SseMessage) => void): { close(): void; done: Promise<void> } {
     let req: ClientRequest | null = null;
     let closed = false;
+    // Once the stream is open, its end by either side (even a reset) is the end of the stream, not a failure.
+    let streaming = false;
     const done = new Promise<void>((resolve, reject) => {
       req = request(
         {
@@ -181,21 +183,24 @@ export class ApiClient {
             return;
           }
           req?.setTimeout(0);
+          streaming = true;
           const parser = new SseParser(onMessage);
           res.on('data', (c: string) => {
             try {
               parser.push(c);
             } catch (err) {
-              req?.destroy(err as Error);
+              // Not our stream (or a message past the limit): fail, and hang up.
+              reject(err instanceof LoomError ? err : new LoomError('ERR_PROTOCOL', `bad event stream from ${this.address}`, { cause: err }));
+              req?.destroy();
             }
           });
           res.on('end', () => resolve());
           res.on('close', () => resolve());
-          res.on('error', (err) => (closed ? resolve() : reject(transportError(err, this.address))));
+          res.on('error', () => resolve());
         },
       );
       req.on('timeout', () => req?.destroy(new LoomError('ERR_TIMEOUT', `daemon at ${this.address} did not answer within ${this.timeoutMs} ms`)));
-      req.on('error', (err) => (closed ? resolve() : reject(transportError(err, this.address))));
+      req.on('error', (err) => (closed || streaming ? resolve() : reject(transportError(err, this.address))));
       req.end();
     });
     return {
