@@ -16,6 +16,7 @@ export const EVENT_KINDS = [
   'path-changed',
   'container-started',
   'container-stopped',
+  'container-moved',
   'ipam-claimed',
   'ipam-conflict',
 ] as const;

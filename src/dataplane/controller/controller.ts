@@ -12,7 +12,7 @@
  *   Only `teardown` (explicit: `loom reset`) removes them.
  */
 import { nullEventSink, type EventSink } from '../../core/events.js';
-import { pathEvents } from './path-events.js';
+import { macMoveEvents, macOwners, pathEvents } from './path-events.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { toLoomError } from '../../core/errors.js';
 import type { PeerName } from '../../core/ids.js';
@@ -154,6 +154,8 @@ export class DataplaneController {
   private started = false;
   private unsubscribe: Array<() => void> = [];
   private lastPeers: PeerPathStatus[] = [];
+  /** Container MAC -> peer at the last apply, to tell a container that moved. */
+  private macOwners = new Map<string, string>();
   private applies = 0;
   private lastApplyOps = 0;
   private lastError: string | null = null;
@@ -292,7 +294,11 @@ export class DataplaneController {
       for (const [peer, r] of this.retained) if (r.until <= now) this.retained.delete(peer);
       const { desired, peers } = retainPrevious(computed, this.remembered());
       this.scheduleGraceEnd(now, new Set(computed.peers.map((p) => p.peer)));
-      for (const e of pathEvents(this.lastPeers, peers, (peer) => this.router.mesh.nicknameOf(peer as PeerName))) this.events.emit(e);
+      const nicknameOf = (peer: string): string | undefined => this.router.mesh.nicknameOf(peer as PeerName);
+      for (const e of pathEvents(this.lastPeers, peers, nicknameOf)) this.events.emit(e);
+      const owners = macOwners(this.gossip.entries());
+      for (const e of macMoveEvents(this.macOwners, owners, nicknameOf)) this.events.emit(e);
+      this.macOwners = owners;
       this.lastPeers = peers;
       this.lastTap = desired.tap?.name ?? null;
       this.updateRelayForwarding(desired);

@@ -22,6 +22,28 @@ export function describePath(p: Pick<PeerPathStatus, 'path' | 'via'>, nicknameOf
   }
 }
 
+/** Which peer each container MAC is on (the gossip's view, ours included). */
+export function macOwners(entries: Iterable<{ peer: string; macs: readonly string[] }>): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const e of entries) for (const mac of e.macs) owners.set(mac, e.peer);
+  return owners;
+}
+
+/**
+ * `container-moved`: a MAC that was on one peer and is now on another (a container restarted
+ * elsewhere with its address and MAC, or a migration). A MAC that appears or disappears is not a
+ * move (container-started/stopped are told by the host that runs it).
+ */
+export function macMoveEvents(prev: ReadonlyMap<string, string>, next: ReadonlyMap<string, string>, nicknameOf: (peer: string) => string | undefined): EventInput[] {
+  const out: EventInput[] = [];
+  for (const [mac, peer] of next) {
+    const was = prev.get(mac);
+    if (was === undefined || was === peer) continue;
+    out.push({ kind: 'container-moved', peer, container: mac, text: `container MAC ${mac} moved from ${nicknameOf(was) ?? was} to ${nicknameOf(peer) ?? peer}` });
+  }
+  return out;
+}
+
 export function pathEvents(prev: readonly PeerPathStatus[], next: readonly PeerPathStatus[], nicknameOf: (peer: string) => string | undefined): EventInput[] {
   const before = new Map(prev.map((p) => [p.peer as string, p]));
   const out: EventInput[] = [];

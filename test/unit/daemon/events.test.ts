@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { silentLogger } from '../../../src/core/logger.js';
 import { EventLog } from '../../../src/daemon/event-log.js';
 import { meshEvents, meshFacts, NO_MESH_FACTS } from '../../../src/daemon/mesh-events.js';
-import { pathEvents } from '../../../src/dataplane/controller/path-events.js';
+import { macMoveEvents, macOwners, pathEvents } from '../../../src/dataplane/controller/path-events.js';
 import { containerEvent } from '../../../src/daemon/subsystems.js';
 import type { RouterStatus } from '../../../src/mesh/types.js';
 import type { PeerPathStatus } from '../../../src/dataplane/controller/desired.js';
@@ -76,4 +76,12 @@ test('container events name the container and its address and MAC', () => {
   assert.deepEqual(containerEvent({ type: 'started', container: c }), { kind: 'container-started', container: 'web', text: 'container web started (10.32.0.5/12, MAC 02:00:00:00:00:01)' });
   assert.equal(containerEvent({ type: 'died', container: c }).kind, 'container-stopped');
   assert.equal(containerEvent({ type: 'removed', container: c }).text, 'container web removed');
+});
+
+test('container moves: a MAC that changes peer between applies, not one that appears or goes', () => {
+  const nick = (p: string): string | undefined => ({ [B]: 'h2', [C]: 'h3' })[p];
+  const before = macOwners([{ peer: B, macs: ['02:00:00:00:00:01', '02:00:00:00:00:02'] }, { peer: C, macs: [] }]);
+  const after = macOwners([{ peer: B, macs: ['02:00:00:00:00:02'] }, { peer: C, macs: ['02:00:00:00:00:01', '02:00:00:00:00:03'] }]);
+  assert.deepEqual(macMoveEvents(before, after, nick), [{ kind: 'container-moved', peer: C, container: '02:00:00:00:00:01', text: 'container MAC 02:00:00:00:00:01 moved from h2 to h3' }]);
+  assert.deepEqual(macMoveEvents(after, after, nick), []);
 });
