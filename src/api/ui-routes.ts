@@ -53,7 +53,7 @@ export interface UiRoutesOptions {
   uiDir?: string;
 }
 
-export function registerUiRoutes(server: ApiServer, options: UiRoutesOptions): void {
+export function registerUiRoutes(server: Pick<ApiServer, 'route'>, options: UiRoutesOptions): void {
   const uiDir = options.uiDir ?? defaultUiDir();
   const cache = new Map<string, string>();
   const asset = (name: string): { text: string; contentType: string; headers: Record<string, string> } => {

@@ -50,7 +50,7 @@ export class EventsSubsystem implements Subsystem {
     this.router = components.router;
     this.log = new EventLog({ logger: components.logger, ...(components.wallClock ? { wallClock: components.wallClock } : {}) }, init.capacity);
     this.hub = new SseHub({ clock: components.clock, logger: components.logger, snapshot: () => components.api.report() }, init.stream);
-    registerUiRoutes(components.api as ApiServer, { events: this.log, hub: this.hub, ...(init.uiDir === undefined ? {} : { uiDir: init.uiDir }) });
+    registerUiRoutes(components.api, { events: this.log, hub: this.hub, ...(init.uiDir === undefined ? {} : { uiDir: init.uiDir }) });
   }
 
   start(): Promise<void> {
