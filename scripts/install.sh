@@ -18,7 +18,9 @@ PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps ut
   # the static busybox the runtime tests build their images (and the CRI sandbox image) from
   busybox-static
   # the C compiler and static libc for the native CNI shim (native/loom-cni.c, npm run build)
-  gcc libc6-dev)
+  gcc libc6-dev
+  # the headless browser the live page's test drives with playwright-core (test/e2e/ui.test.ts)
+  chromium)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install.sh: run as root (it installs OS packages and the tests create network namespaces)" >&2

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
 import { ERROR_CODES, LoomError, type ErrorCode } from '../core/errors.js';
 import type { RouterStatus } from '../mesh/types.js';
 import type { DnsAddResult, DnsLookupResult, DnsRemoveResult, DnsReport } from '../dns/daemon-types.js';
@@ -6,6 +6,7 @@ import { DNS_ROUTES } from '../dns/api.js';
 import type { z } from 'zod';
 import { typedClient, type TypedClient } from './contract.js';
 import { ROUTER_ROUTES } from './router-api.js';
+import { SseParser, type SseMessage } from './sse-parser.js';
 import { DEFAULT_API_SOCKET, parseApiSocketName, parseHostPort } from './validate.js';
 
 export { DEFAULT_HTTP_ADDR } from '../core/endpoints.js';
@@ -143,6 +144,90 @@ export class ApiClient {
       // not our error body: errorFromBody reports the status
     }
     throw errorFromBody(parsed, status);
+  }
+
+  /**
+   * Opens a GET event stream (server-sent events) and calls `onMessage` for each message until
+   * `close` is called or the daemon ends it (`done` resolves then; rejects on a failure to open,
+   * an error answer or a stream that is not ours). No timeout once the headers have come.
+   */
+  openStream(path: string, onMessage: (message: SseMessage) => void): { close(): void; done: Promise<void> } {
+    let req: ClientRequest | null = null;
+    let closed = false;
+    // Once the stream is open, its end by either side (even a reset) is the end of the stream, not a failure.
+    let streaming = false;
+    const done = new Promise<void>((resolve, reject) => {
+      req = request(
+        {
+          ...(this.endpoint.kind === 'socket' ? { socketPath: '\0' + this.endpoint.name } : { host: this.endpoint.host, port: this.endpoint.port }),
+          method: 'GET',
+          path,
+          agent: false,
+          timeout: this.timeoutMs,
+          headers: { Accept: 'text/event-stream' },
+        },
+        (res) => {
+          res.setEncoding('utf8');
+          if ((res.statusCode ?? 0) >= 400 || !String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+            const chunks: string[] = [];
+            res.on('data', (c: string) => chunks.push(c));
+            res.on('end', () => {
+              let parsed: unknown = null;
+              try {
+                parsed = JSON.parse(chunks.join(''));
+              } catch {
+                // not our error body
+              }
+              reject((res.statusCode ?? 0) >= 400 ? errorFromBody(parsed, res.statusCode ?? 0) : new LoomError('ERR_PROTOCOL', `daemon at ${this.address} answered ${path} with something other than an event stream`));
+            });
+            return;
+          }
+          req?.setTimeout(0);
+          streaming = true;
+          const parser = new SseParser(onMessage);
+          res.on('data', (c: string) => {
+            try {
+              parser.push(c);
+            } catch (err) {
+              // Not our stream (or a message past the limit): fail, and hang up.
+              reject(err instanceof LoomError ? err : new LoomError('ERR_PROTOCOL', `bad event stream from ${this.address}`, { cause: err }));
+              req?.destroy();
+            }
+          });
+          res.on('end', () => resolve());
+          res.on('close', () => resolve());
+          res.on('error', () => resolve());
+        },
+      );
+      req.on('timeout', () => req?.destroy(new LoomError('ERR_TIMEOUT', `daemon at ${this.address} did not answer within ${this.timeoutMs} ms`)));
+      req.on('error', (err) => (closed || streaming ? resolve() : reject(transportError(err, this.address))));
+      req.end();
+    });
+    return {
+      close: () => {
+        closed = true;
+        req?.destroy();
+      },
+      done,
+    };
+  }
+
+  /** The JSON data of a stream's first message (typed clients of `stream: true` routes). */
+  async firstStreamMessage(path: string): Promise<unknown> {
+    let first: SseMessage | null = null;
+    const stream = this.openStream(path, (m) => {
+      if (first !== null) return;
+      first = m;
+      stream.close();
+    });
+    await stream.done;
+    const message = first as SseMessage | null;
+    if (message === null) throw new LoomError('ERR_PROTOCOL', `daemon at ${this.address} ended ${path} before its first message`);
+    try {
+      return JSON.parse(message.data);
+    } catch (err) {
+      throw new LoomError('ERR_PROTOCOL', `daemon at ${this.address} sent a message on ${path} that is not JSON`, { cause: err });
+    }
   }
 
   private raw(method: string, path: string, body?: unknown): Promise<{ status: number; text: string }> {

@@ -19,6 +19,11 @@ export interface RouteContract {
   readonly response: z.ZodType;
   /** The answer is text (e.g. Prometheus metrics), not JSON; `response` then checks the string. */
   readonly text?: true;
+  /**
+   * The answer is a server-sent event stream (e.g. /ui/events); the typed client's method reads
+   * it until the first message and checks that message's JSON data with `response`.
+   */
+  readonly stream?: true;
 }
 
 /** `true` only when A and B are the same type (each assignable to the other): for checking a response schema against the type the server builds. */
@@ -45,6 +50,8 @@ export interface ApiTransport {
   call<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   /** The body of a text answer (routes with `text: true`); `body` as for `call` (POST text routes). */
   callText(method: string, path: string, body?: unknown): Promise<string>;
+  /** The JSON data of the first message of a GET event stream (routes with `stream: true`). */
+  firstStreamMessage(path: string): Promise<unknown>;
 }
 
 /** The client for one route table over `transport`. */
@@ -54,7 +61,7 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
     client[name] = async (request?: unknown) => {
       const { path: filled, rest } = fillPath(route.path, request);
       const path = route.method === 'GET' ? withQuery(filled, rest) : filled;
-      const answer = route.text === true ? await transport.callText(route.method, path, route.method === 'GET' ? undefined : rest) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, rest);
+      const answer = route.stream === true ? await transport.firstStreamMessage(path) : route.text === true ? await transport.callText(route.method, path, route.method === 'GET' ? undefined : rest) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, rest);
       const parsed = route.response.safeParse(answer);
       if (!parsed.success) {
         throw new LoomError('ERR_PROTOCOL', `daemon at ${transport.address} answered ${route.method} ${route.path} with an unexpected body: ${z.prettifyError(parsed.error).slice(0, 300)}`);

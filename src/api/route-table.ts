@@ -32,10 +32,26 @@ export interface RouteMatch {
 }
 
 /**
- * A JSON value (serialised by the server) or raw text with its content type (e.g. /metrics).
+ * The open body of a streamed answer (server-sent events): the server has sent the headers; the
+ * handler's `stream` writes chunks until it calls `end` or the client goes away (`onClose`, also
+ * called when the server closes). `buffered` is what the OS has not taken yet (a slow reader).
+ */
+export interface ResponseStream {
+  write(chunk: string): void;
+  end(): void;
+  onClose(listener: () => void): void;
+  buffered(): number;
+}
+
+/**
+ * A JSON value (serialised by the server), raw text with its content type (e.g. /metrics), or a
+ * stream (`stream` is called once with the open body, e.g. `text/event-stream`).
  * `afterSend` runs once the response has been handed to the OS (e.g. shut down after `/stop`).
  */
-export type ApiResponse = ({ json: unknown } | { text: string; contentType: string }) & { status?: number; afterSend?: () => void };
+export type ApiResponse = ({ json: unknown } | { text: string; contentType: string; headers?: Readonly<Record<string, string>> } | { stream: (out: ResponseStream) => void; contentType: string }) & {
+  status?: number;
+  afterSend?: () => void;
+};
 
 export type RouteHandler = (req: ApiRequest) => Promise<ApiResponse> | ApiResponse;
 

@@ -265,9 +265,19 @@ export class ApiServer {
       const payload = JSON.stringify(response.json) + '\n';
       res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) });
       res.end(payload);
-    } else {
-      res.writeHead(status, { 'Content-Type': response.contentType, 'Content-Length': Buffer.byteLength(response.text) });
+    } else if ('text' in response) {
+      res.writeHead(status, { ...response.headers, 'Content-Type': response.contentType, 'Content-Length': Buffer.byteLength(response.text) });
       res.end(response.text);
+    } else {
+      // A stream has no length and must not be buffered by a proxy or cached by a browser.
+      res.writeHead(status, { 'Content-Type': response.contentType, 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
+      res.flushHeaders();
+      response.stream({
+        write: (chunk) => void res.write(chunk),
+        end: () => void res.end(),
+        onClose: (listener) => void res.once('close', listener),
+        buffered: () => res.writableLength,
+      });
     }
   }
 }

@@ -8,6 +8,7 @@
 import { ApiClient, type ApiClientInit } from '../api/client.js';
 import { typedClient, type TypedClient } from '../api/contract.js';
 import { ROUTER_ROUTES } from '../api/router-api.js';
+import { EVENT_ROUTES } from '../api/events-api.js';
 import { CNI_ROUTES } from '../cni/api.js';
 import { CONTAINER_ROUTES } from '../containers/api.js';
 import { DOCKER_ROUTES } from '../docker/api.js';
@@ -27,6 +28,7 @@ export const API_ROUTE_TABLES = {
   hostAddress: HOST_ADDRESS_ROUTES,
   cni: CNI_ROUTES,
   docker: DOCKER_ROUTES,
+  events: EVENT_ROUTES,
 } as const;
 
 export class LoomClient extends ApiClient {
@@ -45,11 +47,14 @@ export class LoomClient extends ApiClient {
 
   /** `loom attach` of a Docker container (src/docker/api.ts). */
   readonly docker: TypedClient<typeof DOCKER_ROUTES>;
+  /** The event log and the live page (src/api/events-api.ts): `/events`, `/ui`, `/ui/events`. */
+  readonly events: TypedClient<typeof EVENT_ROUTES>;
 
   constructor(init: ApiClientInit = {}) {
     super(init);
     this.router = this.routerRoutes;
     this.docker = typedClient(this, DOCKER_ROUTES);
+    this.events = typedClient(this, EVENT_ROUTES);
     this.containers = typedClient(this, CONTAINER_ROUTES);
     this.ipam = typedClient(this, IPAM_ROUTES);
     this.hostAddress = typedClient(this, HOST_ADDRESS_ROUTES);

@@ -341,6 +341,11 @@ export class ContainersSubsystem implements Subsystem {
     return this.loadAttachments();
   }
 
+  /** The `containers` section of `/report` (and the live page): `loom run` containers of this host. */
+  report(): { containers: ContainerRow[] } {
+    return { containers: this.list() };
+  }
+
   private emit(e: DaemonContainerEvent): void {
     this.publishMacs();
     this.tellDns(e);

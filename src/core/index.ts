@@ -6,3 +6,4 @@ export * from './subsystem.js';
 export * from './net.js';
 export * from './address-spec.js';
 export * from './histogram.js';
+export * from './events.js';

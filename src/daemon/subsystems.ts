@@ -3,11 +3,12 @@
  * each constructed with the others it needs as typed dependencies. This is the one place that
  * knows who depends on whom; no subsystem looks another up at run time.
  *
- *   ipam          router, api                       (routes: src/ipam/daemon-api.ts)
+ *   events        router, api                       (routes: src/api/ui-routes.ts: /events, /ui, /ui/events)
+ *   ipam          router, api, events               (routes: src/ipam/daemon-api.ts)
  *   dns           router, api                       (routes: src/dns/daemon-api.ts)
- *   dataplane     router                            (report section only)
+ *   dataplane     router, events                    (report section only)
  *   host-address  dataplane (its bridge), ipam?, dns?   (routes: ./host-address-routes.ts)
- *   containers    dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (resolver)
+ *   containers    dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (resolver), events
  *                                                   (routes: src/containers/routes.ts)
  *   cni           dataplane? (MACs, bridge, MTU), dns?, ipam?, host-address? (gateway, resolver)
  *                                                   (routes: src/cni/routes.ts)
@@ -15,12 +16,14 @@
  *   docker        dataplane (bridge, MTU, MACs), ipam, dns?   (routes: src/docker/routes.ts)
  *
  * A subsystem the config turns off is null, and whoever would use it is built without it.
+ * Every subsystem that reports state changes writes them to the events subsystem's log (an
+ * `EventSink`, src/core/events.ts); a list of factories without it gets a sink that drops them.
  */
 import { DEFAULT_API_SOCKET } from '../api/validate.js';
 import { CNI_SUBSYSTEM, CniSubsystem } from '../cni/daemon.js';
 import { registerCniRoutes } from '../cni/routes.js';
 import { registerContainerRoutes } from '../containers/routes.js';
-import { CONTAINERS_SUBSYSTEM, ContainersSubsystem } from '../containers/daemon.js';
+import { CONTAINERS_SUBSYSTEM, ContainersSubsystem, type DaemonContainerEvent } from '../containers/daemon.js';
 import { DEFAULT_SETTINGS } from '../dataplane/controller/settings.js';
 import { createDataplaneMetrics } from '../dataplane/controller/metrics.js';
 import { createDataplaneSubsystem, DATAPLANE_SUBSYSTEM, type DataplaneSubsystem } from '../dataplane/controller/subsystem.js';
@@ -37,6 +40,8 @@ import { HOST_ADDRESS_SUBSYSTEM, HostAddressSubsystem } from './host-address.js'
 import { LocalMacSources } from './local-macs.js';
 import { registerExposeRoutes } from './host-address-routes.js';
 import type { Cidr } from '../core/net.js';
+import { nullEventSink, type EventInput, type EventSink } from '../core/events.js';
+import { EVENTS_SUBSYSTEM, EventsSubsystem } from './events.js';
 import type { SubsystemComponents, SubsystemFactory } from './subsystem.js';
 
 /** What the launch options do not set (tests, benchmarks). */
@@ -47,8 +52,12 @@ export interface SubsystemOverrides {
   kube?: Pick<KubeSubsystemInit, 'reclaimIntervalMs' | 'watchTimeoutSeconds' | 'reclaimLeaseMs'>;
 }
 
-export function buildIpam(c: SubsystemComponents, overrides?: IpamFactoryOverrides): IpamSubsystem {
-  return createIpamSubsystem(c, {
+export function buildEvents(c: SubsystemComponents): EventsSubsystem {
+  return new EventsSubsystem({ router: c.router, api: c.api, clock: c.clock, logger: c.logger });
+}
+
+export function buildIpam(c: SubsystemComponents, overrides?: IpamFactoryOverrides, events: EventSink = nullEventSink): IpamSubsystem {
+  return createIpamSubsystem({ ...c, events }, {
     options: c.config.ipam,
     stateDir: c.stateDir.path,
     peerNameFile: c.stateDir.peerNameFile,
@@ -61,8 +70,8 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
   return createDnsSubsystem(c, c.config.dns, overrides);
 }
 
-export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
-  const dataplane = createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
+export function buildDataplane(c: SubsystemComponents, events: EventSink = nullEventSink): DataplaneSubsystem | null {
+  const dataplane = createDataplaneSubsystem({ ...c, events }, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
   if (dataplane) c.api.registerMetrics(DATAPLANE_SUBSYSTEM, createDataplaneMetrics(() => dataplane.metricsSnapshot((peer) => c.router.mesh.nicknameOf(peer))));
   return dataplane;
 }
@@ -87,9 +96,9 @@ export function buildHostAddress(c: Pick<SubsystemComponents, 'api' | 'clock' | 
 
 export function buildContainers(
   c: SubsystemComponents,
-  deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null; hostAddress: HostAddressSubsystem | null },
+  deps: { macs: LocalMacSources; dataplane: DataplaneSubsystem | null; dns: DnsSubsystem | null; ipam: IpamSubsystem | null; hostAddress: HostAddressSubsystem | null; events?: EventSink },
 ): ContainersSubsystem {
-  const { macs, dataplane, dns, ipam, hostAddress } = deps;
+  const { macs, dataplane, dns, ipam, hostAddress, events } = deps;
   const containers = new ContainersSubsystem(
     {
       clock: c.clock,
@@ -102,7 +111,28 @@ export function buildContainers(
     { stateDir: c.stateDir.path, ...(dataplane ? { bridge: dataplane.controller.settings.bridge, mtu: dataplane.controller.settings.mtu } : {}) },
   );
   registerContainerRoutes(c.api, containers);
+  if (events) containers.onContainerEvent((e) => events.emit(containerEvent(e)));
   return containers;
+}
+
+/** A `loom run` container's start, death or removal as an event. */
+export function containerEvent(e: DaemonContainerEvent): EventInput {
+  const c = e.container;
+  const where = `${c.cidrs.length > 0 ? c.cidrs.join(', ') : 'no address'}, MAC ${c.mac}`;
+  switch (e.type) {
+    case 'started':
+      return { kind: 'container-started', container: c.name, text: `container ${c.name} started (${where})` };
+    case 'died':
+      return { kind: 'container-stopped', container: c.name, text: `container ${c.name} exited (${where})` };
+    case 'removed':
+      return { kind: 'container-stopped', container: c.name, text: `container ${c.name} removed` };
+    case 'detached':
+      return { kind: 'container-stopped', container: c.name, text: `container ${c.name} detached from the network` };
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
 }
 
 /** The router side of the CNI plugin; its routes answer whether or not the data plane runs. */
@@ -177,6 +207,8 @@ export function buildDocker(
  * them in order, before the router starts) and keeps what it built for the ones after it.
  */
 export function createSubsystems(overrides: SubsystemOverrides = {}): readonly SubsystemFactory[] {
+  let events: EventsSubsystem | null = null;
+  const sink = (): EventSink => events?.log ?? nullEventSink;
   let ipam: IpamSubsystem | null = null;
   let dns: DnsSubsystem | null = null;
   let dataplane: DataplaneSubsystem | null = null;
@@ -184,18 +216,19 @@ export function createSubsystems(overrides: SubsystemOverrides = {}): readonly S
   // Every source of local MACs (containers; Docker and CNI endpoints) feeds the data plane through this.
   let macs = new LocalMacSources(undefined);
   return [
-    { name: IPAM_SUBSYSTEM, create: (c) => (ipam = buildIpam(c, overrides.ipam)) },
+    { name: EVENTS_SUBSYSTEM, create: (c) => (events = buildEvents(c)) },
+    { name: IPAM_SUBSYSTEM, create: (c) => (ipam = buildIpam(c, overrides.ipam, sink())) },
     { name: DNS_SUBSYSTEM, create: (c) => (dns = buildDns(c, overrides.dns)) },
     {
       name: DATAPLANE_SUBSYSTEM,
       create: (c) => {
-        dataplane = buildDataplane(c);
+        dataplane = buildDataplane(c, sink());
         macs = new LocalMacSources(dataplane?.controller);
         return dataplane;
       },
     },
     { name: HOST_ADDRESS_SUBSYSTEM, create: (c) => (hostAddress = buildHostAddress(c, { dataplane, ipam, dns })) },
-    { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress }) },
+    { name: CONTAINERS_SUBSYSTEM, create: (c) => buildContainers(c, { macs, dataplane, dns, ipam, hostAddress, events: sink() }) },
     { name: CNI_SUBSYSTEM, create: (c) => buildCni(c, { macs, dataplane, dns, ipam, hostAddress }) },
     { name: KUBE_SUBSYSTEM, create: (c) => buildKube(c, { ipam }, overrides.kube) },
     { name: DOCKER_SUBSYSTEM, create: (c) => buildDocker(c, { macs, dataplane, dns, ipam, hostAddress }) },

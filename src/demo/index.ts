@@ -7,6 +7,7 @@
  * printing the commands a user would type and their output. Needs root, iproute2, nftables,
  * util-linux (unshare, nsenter), ping and dig. Every wait is bounded; nothing leaves the lab.
  */
+import { join } from 'node:path';
 import { LoomError, toLoomError } from '../core/errors.js';
 import { Lab, LAB_PREFIX_RE, cleanupStale, terminate } from '../lab/index.js';
 import { LoomCli } from './loom-cli.js';
@@ -55,6 +56,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
   const routers = lab.hosts.slice(0, ROUTERS);
   const dnsHost = lab.hosts[ROUTERS]!;
   for (const h of lab.hosts) say(`  ${h.name}: namespace ${h.netns}, eth0 ${h.address}/24${h === dnsHost ? ' (no router: the upstream DNS server)' : ''}`);
+  say(pageAddress(lab.hosts[0]!.netns, join(lab.workDir, 'browser')));
   const result: DemoResult = {
     prefix: lab.prefix,
     converged: false,
@@ -119,6 +121,19 @@ async function teardown(ctx: DemoContext): Promise<void> {
   say(`  removed the routers, namespaces ${lab.prefix}-* and ${lab.workDir}`);
 }
 
+/**
+ * Where to watch the demo live: h1's router serves the page at its status address, 127.0.0.1:6784
+ * inside h1's namespace (nothing is forwarded to the host's own namespace), so a browser started
+ * in that namespace reaches it; `loom status --watch` there is the same in a terminal.
+ */
+export function pageAddress(netns: string, profileDir: string): string {
+  return [
+    `  Live page of h1's router (once it runs): http://127.0.0.1:6784/ui inside namespace ${netns}; open it with`,
+    `    ip netns exec ${netns} chromium --no-sandbox --user-data-dir=${profileDir} http://127.0.0.1:6784/ui`,
+    `  or follow it in a terminal: ip netns exec ${netns} loom status --watch`,
+  ].join('\n');
+}
+
 function explainKept(ctx: DemoContext): string {
   const { lab, cli } = ctx;
   const [h1, , h3] = ctx.routers;
@@ -128,6 +143,8 @@ function explainKept(ctx: DemoContext): string {
     `  ${loomIn(h1!.netns)} status`,
     `  ${loomIn(h1!.netns)} ps`,
     `  ${loomIn(h1!.netns)} status connections`,
+    `  ${loomIn(h1!.netns)} status --watch          # live, as the page at http://127.0.0.1:6784/ui in ${h1!.netns}`,
+    `  ip netns exec ${h1!.netns} chromium --no-sandbox --user-data-dir=${join(lab.workDir, 'browser')} http://127.0.0.1:6784/ui`,
     `  ${loomIn(h1!.netns)} exec service1 -- ping -c 3 service2`,
     `  ${loomIn(h3!.netns)} run --name web -- sleep 600`,
     'Clean up (containers, routers, namespaces):',

@@ -45,6 +45,7 @@ export function removePeers(
   if (moved > 0) {
     context.saveRing();
     context.log.warn({ dead, heir, moved }, 'rmpeer: took over the space of removed peers');
+    context.events.emit({ kind: 'ipam-claimed', peer: heir, text: `rmpeer: ${heir} took over ${moved} addresses of ${dead.join(', ')}` });
     context.broadcastRing();
     ringChanged();
   }

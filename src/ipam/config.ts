@@ -2,6 +2,7 @@
  * What an Ipam is built from: the components it uses (`IpamComponents`) and its options
  * (`IpamInit`), resolved once, with their defaults and bounds, into `IpamSettings`.
  */
+import type { EventSink } from '../core/events.js';
 import type { Clock } from '../core/clock.js';
 import { LoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -18,6 +19,8 @@ export interface IpamComponents {
   clock: Clock;
   logger: Logger;
   store: IpamStore;
+  /** Where claims and conflicts are told (the daemon's event log); default nowhere. */
+  events?: EventSink;
 }
 
 export interface IpamInit {

@@ -107,6 +107,7 @@ export class Consensus {
     context.ring.merge(initial);
     context.saveRing();
     context.log.info({ seeds: initial.seeds, owned: context.ring.ownedSize(context.self) }, 'ipam ring initialised');
+    context.events.emit({ kind: 'ipam-claimed', peer: context.self, text: `IPAM ring initialised by ${initial.seeds.length} seed(s); this peer owns ${context.ring.ownedSize(context.self)} addresses` });
     context.broadcastRing();
     this.ringChanged();
   }

@@ -7,6 +7,7 @@
  * (`broadcastRing`), and nothing reacts to the network or a timer once `running` is false.
  */
 import type { Clock } from '../core/clock.js';
+import { nullEventSink, type EventSink } from '../core/events.js';
 import { LoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
@@ -23,6 +24,7 @@ export class IpamContext {
   readonly mesh: MeshView;
   readonly clock: Clock;
   readonly log: Logger;
+  readonly events: EventSink;
   readonly store: IpamStore;
   readonly range: Cidr;
   /** Replaced once, at start, by the saved ring; every part reads it through the context. */
@@ -39,6 +41,7 @@ export class IpamContext {
     this.clock = components.clock;
     this.store = components.store;
     this.log = components.logger.child({ component: 'ipam' });
+    this.events = components.events ?? nullEventSink;
     this.range = settings.range;
     this.ring = new Ring(settings.range);
   }

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { EventSink } from '../core/events.js';
 import type { ApiServer } from '../api/server.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
@@ -20,6 +21,7 @@ export interface IpamBuildComponents {
   api: ApiServer;
   logger: Logger;
   clock: Clock;
+  events?: EventSink;
 }
 
 export interface IpamBuildInit {
@@ -38,12 +40,12 @@ export interface IpamBuildInit {
  */
 export function createIpamSubsystem(components: IpamBuildComponents, init: IpamBuildInit): IpamSubsystem {
   const { store: storeOptions, ...timers } = init.overrides ?? {};
-  const { router, api, logger, clock } = components;
+  const { router, api, logger, clock, events } = components;
   const options = init.options;
   const store = new SqliteStore(init.stateDir, { groupCommit: true, ...storeOptions });
   try {
     const ipam = new IpamSubsystem(
-      { router, clock, logger, store, stateFiles: [...IPAM_DB_FILES.map((f) => join(init.stateDir, f)), init.peerNameFile] },
+      { router, clock, logger, store, ...(events ? { events } : {}), stateFiles: [...IPAM_DB_FILES.map((f) => join(init.stateDir, f)), init.peerNameFile] },
       {
         ...timers,
         range: options.range,

@@ -11,6 +11,7 @@
  * - After `reset` the peer is leaving: it refuses new addresses, and at `stop` removes its IPAM
  *   state and peer name (like `weave reset`), so the next launch is a new peer.
  */
+import type { EventSink } from '../core/events.js';
 import { rmSync } from 'node:fs';
 import type { Clock } from '../core/clock.js';
 import { isLoomError, LoomError } from '../core/errors.js';
@@ -35,6 +36,7 @@ export interface IpamSubsystemComponents {
   logger: Logger;
   /** Owned by the subsystem from now on: closed at `stop`. */
   store: IpamStore;
+  events?: EventSink;
   /** Removed at `stop` after a `reset` (ipam.db and its WAL files, the peer-name file). */
   stateFiles?: readonly string[];
 }
@@ -55,7 +57,7 @@ export class IpamSubsystem implements Subsystem {
     this.mesh = components.router.mesh;
     this.logger = components.logger;
     this.stateFiles = components.stateFiles ?? [];
-    this.ipam = new Ipam({ mesh: components.router.mesh, router: components.router, clock: components.clock, logger: components.logger, store: components.store }, init);
+    this.ipam = new Ipam({ mesh: components.router.mesh, router: components.router, clock: components.clock, logger: components.logger, store: components.store, ...(components.events ? { events: components.events } : {}) }, init);
     this.ipam.openChannel();
   }
 

@@ -100,6 +100,7 @@ export class Donations {
     }
     context.saveRing();
     context.log.info({ to: requester, from: formatAddress(start), count: run.end - start }, 'donated address space');
+    context.events.emit({ kind: 'ipam-claimed', peer: requester, text: `${requester} claimed ${run.end - start} addresses from ${formatAddress(start)} (donated by this peer)` });
     context.broadcastRing();
     this.hooks.numbersChanged();
   }

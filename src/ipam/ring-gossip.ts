@@ -101,6 +101,7 @@ export class RingGossip {
     }
     for (const c of result.conflicts) {
       context.log.warn({ code: 'ERR_CONFLICT', token: formatAddress(c.token), winner: c.winner, loser: c.loser }, 'two owners for one ring entry at the same version; the smaller name wins');
+      context.events.emit({ kind: 'ipam-conflict', peer: c.loser, text: `IPAM conflict at ${formatAddress(c.token)}: ${c.winner} and ${c.loser} both claim it; ${c.winner} keeps it` });
     }
     if (!result.changed) return null;
     context.saveRing();

@@ -11,6 +11,8 @@
  *   while the router is down or restarting, and the next start converges from what is there.
  *   Only `teardown` (explicit: `loom reset`) removes them.
  */
+import { nullEventSink, type EventSink } from '../../core/events.js';
+import { macMoveEvents, macOwners, pathEvents } from './path-events.js';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import { toLoomError } from '../../core/errors.js';
 import type { PeerName } from '../../core/ids.js';
@@ -56,6 +58,8 @@ export interface DataplaneControllerComponents {
   memory?: DataplaneMemory;
   /** What the relay adds to `loom report` (its counters), when it runs. */
   relayStatus?: () => unknown;
+  /** Where path changes are told (the daemon's event log); default nowhere. */
+  events?: EventSink;
   /**
    * Tells the relay (tap mode) which peer each MAC read from the tap belongs to, and whom to flood
    * to. Called with relayForwarding(desired) on every apply, before the kernel is changed, so the
@@ -131,6 +135,7 @@ export class DataplaneController {
   private readonly memory: DataplaneMemory | undefined;
   private readonly policy: PathPolicy;
   private readonly relayStatus: (() => unknown) | undefined;
+  private readonly events: EventSink;
   private readonly relayForwardingSink: ((table: RelayForwardingTable) => void) | undefined;
   private lastTap: string | null = null;
   /** Last applied spec and MACs per peer, and until when to keep them once the peer is gone. */
@@ -149,6 +154,8 @@ export class DataplaneController {
   private started = false;
   private unsubscribe: Array<() => void> = [];
   private lastPeers: PeerPathStatus[] = [];
+  /** Container MAC -> peer at the last apply, to tell a container that moved. */
+  private macOwners = new Map<string, string>();
   private applies = 0;
   private lastApplyOps = 0;
   private lastError: string | null = null;
@@ -164,6 +171,7 @@ export class DataplaneController {
     this.peerGraceMs = init.peerGraceMs ?? 30_000;
     this.memory = components.memory;
     this.relayStatus = components.relayStatus;
+    this.events = components.events ?? nullEventSink;
     this.relayForwardingSink = components.relayForwarding;
     this.policy = init.policy ?? DEFAULT_POLICY;
     this.settings = {
@@ -308,6 +316,11 @@ export class DataplaneController {
       const { desired, peers } = retainPrevious(computed, this.remembered());
       this.scheduleGraceEnd(now, new Set(computed.peers.map((p) => p.peer)));
       this.logPathChanges(this.lastPeers, peers);
+      const nicknameOf = (peer: string): string | undefined => this.router.mesh.nicknameOf(peer as PeerName);
+      for (const e of pathEvents(this.lastPeers, peers, nicknameOf)) this.events.emit(e);
+      const owners = macOwners(this.gossip.entries());
+      for (const e of macMoveEvents(this.macOwners, owners, nicknameOf)) this.events.emit(e);
+      this.macOwners = owners;
       this.lastPeers = peers;
       this.lastTap = desired.tap?.name ?? null;
       this.updateRelayForwarding(desired);

@@ -25,7 +25,7 @@ export interface MacGossipComponents {
 }
 
 export class MacGossip implements Gossiper {
-  private readonly self: PeerName;
+  readonly self: PeerName;
   private readonly logger: Logger;
   private readonly state = new DataplaneGossipData();
   private readonly listeners = new Set<() => void>();

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { PeerName } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import type { Clock } from '../../core/clock.js';
+import type { EventSink } from '../../core/events.js';
 import type { Subsystem } from '../../core/subsystem.js';
 import type { RouterApi } from '../../mesh/types.js';
 import { systemRunner } from '../../os/runner.js';
@@ -46,6 +47,8 @@ const RELAY_FRAME_OVERHEAD_BYTES = ETHERNET_HEADER_BYTES + VXLAN_HEADER_BYTES;
 const RELAY_PROBE_TIMEOUT_MS = 400;
 
 export const DATAPLANE_SUBSYSTEM = 'dataplane';
+/** How many of a peer's container MACs the report lists (the count is always whole). */
+export const REPORT_MACS_PER_PEER = 64;
 
 export class DataplaneSubsystem implements Subsystem {
   readonly name = DATAPLANE_SUBSYSTEM;
@@ -83,9 +86,17 @@ export class DataplaneSubsystem implements Subsystem {
     return { peers: status.peers, applies: status.applies, failing: status.lastError !== null, relay, nicknameOf };
   }
 
-  /** The `dataplane` section of `/report`. */
-  report(): DataplaneStatus & { egress?: EgressStatus } {
-    return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}) };
+  /**
+   * The `dataplane` section of `/report`; `remoteMacs`: every other peer's container MACs as
+   * gossiped (the first REPORT_MACS_PER_PEER of each, and how many in all), for the live page.
+   */
+  report(): DataplaneStatus & { egress?: EgressStatus; remoteMacs: Array<{ peer: string; count: number; macs: string[] }> } {
+    const self = this.controller.gossip.self;
+    const remoteMacs = this.controller.gossip
+      .entries()
+      .filter((e) => e.peer !== self && e.macs.length > 0)
+      .map((e) => ({ peer: e.peer, count: e.macs.length, macs: e.macs.slice(0, REPORT_MACS_PER_PEER) }));
+    return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}), remoteMacs };
   }
 
   async stop(): Promise<void> {
@@ -154,6 +165,8 @@ export interface DataplaneBuildComponents {
   router: RouterApi;
   logger: Logger;
   clock: Clock;
+  /** Path changes go here (the daemon's event log). */
+  events?: EventSink;
 }
 
 export interface DataplaneBuildInit {
@@ -171,7 +184,7 @@ export interface DataplaneBuildInit {
  * The daemon's data plane, or null when `dataplaneEnabled` says no (logged). Called by the
  * composition root (src/daemon/subsystems.ts); the gossip channel opens here.
  */
-export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBuildComponents, init: DataplaneBuildInit): DataplaneSubsystem | null {
+export function createDataplaneSubsystem({ router, logger, clock, events }: DataplaneBuildComponents, init: DataplaneBuildInit): DataplaneSubsystem | null {
   const options = init.options;
   const enabled = dataplaneEnabled(options.mode, options.underTestRunner);
   if (!enabled.on) {
@@ -209,6 +222,7 @@ export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBui
       relay: () => driver.facts(),
       relayForwarding: (table) => relay.setForwarding(table),
       relayStatus: () => ({ ...driver.status(), stats: relay.stats() }),
+      ...(events ? { events } : {}),
     },
     { mtu: options.mtu, policy: { forceRelay: !options.fastdp, trustedSubnets: parseTrustedSubnets(options.trustedSubnets) } },
   );

@@ -34,6 +34,9 @@ export class NeighbourState {
   /** Next counter we send under `dataKeys.send`. */
   sendCounter = 0;
   sent = 0;
+  /** Bytes of the datagrams sent to it and accepted from it (after the replay check), for the live page's rates. */
+  bytesSent = 0;
+  bytesReceived = 0;
   readonly pendingProbes = new Map<number, PendingProbe>();
   readonly pmtu: PathMtu;
   /** The largest relay datagram (header + body + tag) the path carries now; follows `pmtu`. */

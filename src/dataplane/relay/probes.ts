@@ -225,6 +225,7 @@ export class Prober {
       return errno;
     }
     n.sent++;
+    n.bytesSent += length;
     this.state.counters.toNeighbours++;
     this.state.counters.bytesToNeighbours += length;
     return 0;

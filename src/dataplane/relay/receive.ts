@@ -118,6 +118,7 @@ export class Receiver {
       return s.drop('oversized');
     }
     n.window.accept(counter);
+    n.bytesReceived += length;
     if (isData) return this.deliverOrForward(msg, body, type, frames);
     if (peerKeyFromBytes(msg, OFFSET.destination) !== s.selfKey) return s.drop('no-route');
     if (type === PacketType.probe) return this.prober.answer(n, body, ip, port, endpoint, sealed);

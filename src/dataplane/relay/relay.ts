@@ -305,6 +305,8 @@ export class Relay {
         address: formatUdpAddress(n.address),
         authenticated: n.dataKeys !== null,
         sent: n.sent,
+        bytesSent: n.bytesSent,
+        bytesReceived: n.bytesReceived,
         pmtu: n.pmtu.current(),
         pmtuVerified: n.pmtu.isVerified(),
       })),

@@ -40,6 +40,9 @@ export interface NeighbourStats {
   address: string;
   authenticated: boolean;
   sent: number;
+  /** Datagram bytes sent to it, and received from it and accepted (every kind: data, forwarded, probes). */
+  bytesSent: number;
+  bytesReceived: number;
   /** Path MTU used now (underlay IP packet bytes), and whether a probe confirmed it. */
   pmtu: number;
   pmtuVerified: boolean;

@@ -176,6 +176,7 @@ export class Transmitter {
       const inTrain = Math.ceil(bytes / segment);
       datagrams += inTrain;
       n.sent += inTrain;
+      n.bytesSent += bytes;
       c.bytesToNeighbours += bytes;
       if (endpoint) endpoint.queue(this.arena, this.trainStart[i]!, bytes, segment, n.ipNumber, n.address.port);
       this.trainNeighbour[i] = null;

@@ -32,8 +32,8 @@ export function sampleRelayStats(): RelayStats {
     coalescedSegments: 0,
     drops,
     neighbours: [
-      { peer: HOST2, address: '192.168.1.2:6783', authenticated: true, sent: 600, pmtu: 1500, pmtuVerified: true },
-      { peer: HOST3, address: '192.168.1.3:6783', authenticated: true, sent: 400, pmtu: 1400, pmtuVerified: false },
+      { peer: HOST2, address: '192.168.1.2:6783', authenticated: true, sent: 600, bytesSent: 0, bytesReceived: 0, pmtu: 1500, pmtuVerified: true },
+      { peer: HOST3, address: '192.168.1.3:6783', authenticated: true, sent: 400, bytesSent: 0, bytesReceived: 0, pmtu: 1400, pmtuVerified: false },
     ],
     gso: true,
   };

@@ -60,6 +60,12 @@ test('every route of a running daemon has a contract, each contract is served, a
     await c.dns.add({ name: 'web', address: '10.32.0.9' });
     assert.equal((await c.dns.status()).records.length, 1);
     assert.deepEqual(await c.containers.list(), { containers: [], attachments: [] });
+    // The event log and the page: IPAM's claim is an event; the page and its files are served; the stream's first message is the report.
+    assert.ok((await c.events.list({})).events.some((e) => e.kind === 'ipam-claimed'));
+    assert.match(await c.events.page(), /<script type="module" src="\/ui\/app.js"><\/script>/);
+    assert.match(await c.events.asset({ asset: 'model.js' }), /export function buildModel/);
+    await assert.rejects(c.events.asset({ asset: '..%2Fpackage.json' }), { code: 'ERR_NOT_FOUND' });
+    assert.equal((await c.events.stream()).router.name, status.name);
     assert.deepEqual(await c.router.connect({ peers: ['10.0.0.2'] }), { targets: ['10.0.0.2:6783'] });
     assert.deepEqual(await c.router.forget({ peers: ['10.0.0.2'] }), { targets: [] });
   } finally {
@@ -95,12 +101,16 @@ test('the TCP listener serves exactly the GET routes of the tables, all of them 
     'GET /dns/lookup',
     'GET /dns/status',
     'GET /docker',
+    'GET /events',
     'GET /healthz',
     'GET /ipam/lookup',
     'GET /ipam/status',
     'GET /metrics',
     'GET /report',
     'GET /status',
+    'GET /ui',
+    'GET /ui/:asset',
+    'GET /ui/events',
   ]);
   const mutating = routes.filter((r) => !isReadOnlyMethod(r.method));
   assert.ok(mutating.length >= 15, 'the changes are the rest (guards against a vacuous pass)');
