@@ -17,6 +17,7 @@
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
 import { DEFAULT_API_SOCKET } from '../api/validate.js';
+import { parseHostPort } from '../core/net.js';
 import { CNI_SUBSYSTEM, CniSubsystem } from '../cni/daemon.js';
 import { registerCniRoutes } from '../cni/routes.js';
 import { registerContainerRoutes } from '../containers/routes.js';
@@ -61,7 +62,8 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
 }
 
 export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
-  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
+  const apiPort = parseHostPort(c.config.httpAddr, { what: '--http-addr' }).port;
+  return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range, apiPort });
 }
 
 /**

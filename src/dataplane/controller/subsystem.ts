@@ -27,6 +27,7 @@ import { systemRunner } from '../../os/runner.js';
 import { TapDevice } from '../../os/tap.js';
 import { LinuxDataplane } from '../linux/linux-dataplane.js';
 import { LinuxEgress } from '../linux/egress.js';
+import { applyGuard, type GuardSpec } from '../linux/guard.js';
 import { validateEgressSpec } from '../egress.js';
 import { Relay } from '../relay/relay.js';
 import { ETHERNET_HEADER_BYTES, VXLAN_HEADER_BYTES } from '../relay/wire.js';
@@ -35,7 +36,7 @@ import { EgressController, type EgressStatus } from './egress.js';
 import type { DataplaneLaunchConfig, DataplaneMode, RelayPath } from './launch-options.js';
 import { fileMemory } from './memory.js';
 import { RelayDriver } from './relay-driver.js';
-import { TAP_NAME, VXLAN_OVERHEAD } from './settings.js';
+import { TAP_NAME, VXLAN_OVERHEAD, VXLAN_PORT } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
 /** Ethernet header (14) + VXLAN header (8) around a container's IP packet on the relay. */
@@ -45,9 +46,16 @@ const RELAY_PROBE_TIMEOUT_MS = 400;
 
 export const DATAPLANE_SUBSYSTEM = 'dataplane';
 
+/** The `guard` part of the data plane's report (../linux/guard.ts). */
+export interface GuardStatus {
+  applied: boolean;
+  lastError: string | null;
+}
+
 export class DataplaneSubsystem implements Subsystem {
   readonly name = DATAPLANE_SUBSYSTEM;
   private tap: TapDevice | null = null;
+  private guardStatus: GuardStatus = { applied: false, lastError: null };
 
   constructor(
     readonly controller: DataplaneController,
@@ -57,6 +65,8 @@ export class DataplaneSubsystem implements Subsystem {
     private readonly tapName: string | null = null,
     /** Forwarding and masquerade for containers' traffic to the outside; null = leave them alone. */
     readonly egress: EgressController | null = null,
+    /** The control ports closed to the bridge, and the VXLAN port closed to the network with a password; null = none. */
+    private readonly guard: { spec: GuardSpec; apply: (spec: GuardSpec) => Promise<void>; logger: Logger } | null = null,
   ) {}
 
   async start(): Promise<void> {
@@ -72,11 +82,26 @@ export class DataplaneSubsystem implements Subsystem {
     this.controller.start();
     await this.controller.applyNow();
     await this.egress?.start();
+    await this.applyGuard();
+  }
+
+  /** Once, at start; a failure (no nft) is logged loudly and shown in the report, never fatal. */
+  private async applyGuard(): Promise<void> {
+    if (this.guard === null) return;
+    try {
+      await this.guard.apply(this.guard.spec);
+      this.guardStatus = { applied: true, lastError: null };
+      this.guard.logger.info({ spec: this.guard.spec }, 'guard applied: control ports closed to the bridge');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.guardStatus = { applied: false, lastError: message };
+      this.guard.logger.error({ err: message }, 'guard NOT applied: containers may reach the control ports through the overlay');
+    }
   }
 
   /** The `dataplane` section of `/report`. */
-  report(): DataplaneStatus & { egress?: EgressStatus } {
-    return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}) };
+  report(): DataplaneStatus & { egress?: EgressStatus; guard?: GuardStatus } {
+    return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}), ...(this.guard ? { guard: this.guardStatus } : {}) };
   }
 
   async stop(): Promise<void> {
@@ -156,6 +181,8 @@ export interface DataplaneBuildInit {
   stateDir: string;
   /** The Loom allocation range (--ipalloc-range): what egress masquerades. */
   egressRange: string;
+  /** The TCP port of the read-only API listener (--http-addr), closed to the bridge. */
+  apiPort: number;
 }
 
 /**
@@ -208,8 +235,16 @@ export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBui
     { applier: new LinuxEgress({ runner: systemRunner, logger: egressLogger }), clock, logger: egressLogger },
     validateEgressSpec({ range: init.egressRange, bridge: controller.settings.bridge, masquerade: options.masquerade }),
   );
+  const guard: GuardSpec = {
+    bridge: controller.settings.bridge,
+    tcpPorts: [init.port, init.apiPort],
+    udpPorts: [init.port, VXLAN_PORT],
+    vxlanPort: VXLAN_PORT,
+    sealed: encrypted,
+    trustedSubnets: options.trustedSubnets,
+  };
   logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
-  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null, egress);
+  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null, egress, { spec: guard, apply: (spec) => applyGuard(systemRunner, spec), logger: logger.child({ component: 'guard' }) });
 }
 
 function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[], relayPath: RelayPath): void {
