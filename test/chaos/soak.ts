@@ -71,6 +71,15 @@ export interface RssFigures {
   startMb: number;
   peakMb: number;
   endMb: number;
+  /** V8's used heap (nodejs_heap_size_used_bytes of the router's metrics), garbage not yet collected included. */
+  heapStartMb: number;
+  heapEndMb: number;
+}
+
+async function heapUsedMb(lab: Lab, h: LabHost): Promise<number> {
+  const out = await lab.exec(h, process.execPath, ['-e', "fetch('http://127.0.0.1:6784/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))"], { timeoutMs: 10_000 });
+  const m = /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(out.stdout);
+  return m ? Math.round(Number(m[1]) / 104857.6) / 10 : NaN;
 }
 
 export interface SoakResult {
@@ -298,6 +307,8 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     await new Promise((r) => setTimeout(r, options.quietMs));
     sample();
     const rssStart = new Map([...pids].map(([name, pid]) => [name, rssMb(pid)]));
+    const heapStart = new Map<string, number>();
+    for (const h of routers) heapStart.set(h.name, await heapUsedMb(lab, h));
     const before: Record<string, HostCounts> = {};
     for (const h of routers) before[h.name] = await countHost(lab, cli, h, netnsSeen);
     options.log(`baseline: ${JSON.stringify(before)}`);
@@ -419,8 +430,11 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     await new Promise((r) => setTimeout(r, options.quietMs));
     sample();
     const rss: Record<string, RssFigures> = {};
-    for (const [name, pid] of pids) rss[name] = { startMb: rssStart.get(name)!, peakMb: peak.get(name)!, endMb: rssMb(pid) };
-    const rssLine = Object.entries(rss).map(([n, f]) => `${n} ${f.startMb} -> ${f.endMb} (peak ${f.peakMb})`).join(', ');
+    for (const h of routers) {
+      const pid = pids.get(h.name)!;
+      rss[h.name] = { startMb: rssStart.get(h.name)!, peakMb: peak.get(h.name)!, endMb: rssMb(pid), heapStartMb: heapStart.get(h.name)!, heapEndMb: await heapUsedMb(lab, h) };
+    }
+    const rssLine = Object.entries(rss).map(([n, f]) => `${n} ${f.startMb} -> ${f.endMb} (peak ${f.peakMb}; V8 heap used ${f.heapStartMb} -> ${f.heapEndMb})`).join(', ');
     const over = Object.entries(rss).filter(([, f]) => f.endMb > options.rssGoalMb);
     options.log(`router RSS start -> end (MB): ${rssLine}; ${over.length === 0 ? `every router under the ${options.rssGoalMb} MB goal` : `over the ${options.rssGoalMb} MB goal: ${over.map(([n]) => n).join(', ')} (known miss, issue 14)`}`);
     if (options.maxRssGrowthMb !== undefined) {
