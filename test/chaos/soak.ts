@@ -34,6 +34,9 @@ import { useUpstream } from '../helpers/upstream-dns.js';
 
 export interface SoakOptions {
   churnMs: number;
+  /** The churn goes on past churnMs until this many operations ran (a slow machine), at most until maxChurnMs. */
+  minOps?: number;
+  maxChurnMs?: number;
   /** Quiet time before the baseline and before the final RSS reading. */
   quietMs: number;
   /** How long counts may take to return to the baseline after the churn. */
@@ -234,7 +237,7 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
   await useUpstream(lab, lab.hosts[3]!, routers);
-  await Promise.all(routers.map((h) => cli.launch(h, { peers: routers.filter((o) => o !== h).map((o) => o.address) })));
+  for (const h of routers) await cli.launch(h, { peers: routers.filter((o) => o !== h).map((o) => o.address) });
   const dnsServer = new Map<LabHost, string>();
   for (const h of routers) {
     const cidr = await pollUntil(
@@ -322,6 +325,8 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     let serial = 0;
     const churnStart = Date.now();
     const churnEnd = churnStart + options.churnMs;
+    const churnCap = churnStart + Math.max(options.churnMs, options.maxChurnMs ?? 0);
+    const done = (): number => Object.values(ops).reduce((a, b) => a + b, 0);
     const remove = async (c: Churned): Promise<void> => {
       await cli.run(c.host, ['rm', c.id], { timeoutMs: 30_000 });
       live.splice(live.indexOf(c), 1);
@@ -346,7 +351,7 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
       return churned;
     };
     const opMs: Record<string, number> = { start: 0, stop: 0, move: 0, rename: 0, dig: 0 };
-    while (Date.now() < churnEnd) {
+    while (Date.now() < churnEnd || (done() < (options.minOps ?? 0) && Date.now() < churnCap)) {
       const t0 = Date.now();
       const perHost = (h: LabHost): number => live.filter((c) => c.host === h).length;
       const roomy = routers.filter((h) => perHost(h) < options.maxChurnPerHost);
