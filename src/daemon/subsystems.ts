@@ -17,7 +17,6 @@
  * A subsystem the config turns off is null, and whoever would use it is built without it.
  */
 import { DEFAULT_API_SOCKET } from '../api/validate.js';
-import { parseHostPort } from '../core/net.js';
 import { CNI_SUBSYSTEM, CniSubsystem } from '../cni/daemon.js';
 import { registerCniRoutes } from '../cni/routes.js';
 import { registerContainerRoutes } from '../containers/routes.js';
@@ -62,7 +61,8 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
 }
 
 export function buildDataplane(c: SubsystemComponents): DataplaneSubsystem | null {
-  const apiPort = parseHostPort(c.config.httpAddr, { what: '--http-addr' }).port;
+  // Validated at the edge (options.ts); port 0 (tests: the kernel picks) closes nothing in the guard.
+  const apiPort = Number(/:(\d{1,5})$/.exec(c.config.httpAddr)?.[1] ?? 0);
   return createDataplaneSubsystem(c, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range, apiPort });
 }
 

@@ -181,7 +181,7 @@ export interface DataplaneBuildInit {
   stateDir: string;
   /** The Loom allocation range (--ipalloc-range): what egress masquerades. */
   egressRange: string;
-  /** The TCP port of the read-only API listener (--http-addr), closed to the bridge. */
+  /** The TCP port of the read-only API listener (--http-addr), closed to the bridge; 0 = none. */
   apiPort: number;
 }
 
@@ -237,7 +237,7 @@ export function createDataplaneSubsystem({ router, logger, clock }: DataplaneBui
   );
   const guard: GuardSpec = {
     bridge: controller.settings.bridge,
-    tcpPorts: [init.port, init.apiPort],
+    tcpPorts: [init.port, init.apiPort].filter((p) => p > 0),
     udpPorts: [init.port, VXLAN_PORT],
     vxlanPort: VXLAN_PORT,
     sealed: encrypted,
