@@ -413,7 +413,7 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
       { what: 'every count back to its baseline', timeoutMs: options.settleMs, intervalMs: 1_000 },
     ).catch(() => false);
     const settledAfterMs = Date.now() - churnStop;
-    options.log(`after (${settled ? `settled ${Math.round(settledAfterMs / 1000)} s after the churn` : `not settled within ${options.settleMs / 1000} s`}): ${JSON.stringify(after)}`);
+    options.log(`after (${settled ? `back ${Math.round(settledAfterMs / 1000)} s after the churn stopped, removals included` : `not back within ${options.settleMs / 1000} s of the removals`}): ${JSON.stringify(after)}`);
     for (const h of routers) {
       for (const k of LEAK_COUNTS) {
         const b = before[h.name]![k];
