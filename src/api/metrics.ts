@@ -26,6 +26,8 @@ export const ROUTER_METRICS: ReadonlyArray<MetricSpec<RouterStatus>> = [
     },
   },
   { name: 'loom_connection_terminations_total', help: 'Connections that ended since the router started', kind: 'counter', value: (s) => s.stats.terminations },
+  { name: 'loom_handshakes_failed_total', help: 'Inbound handshakes that failed: wrong or missing password, garbage, another protocol version, not finished in time', kind: 'counter', value: (s) => s.stats.handshakesFailed },
+  { name: 'loom_handshakes_throttled_total', help: 'Inbound connections closed at accept by the handshake throttle (a flood from one address, or an address backing off after failed handshakes)', kind: 'counter', value: (s) => s.stats.handshakesThrottled },
   {
     name: 'loom_gossip_bytes_total',
     help: 'Gossip payload bytes by direction',

@@ -69,7 +69,7 @@ export const routerStatusSchema = z.object({
     unicast: z.array(z.object({ destination: peerNameSchema, via: peerNameSchema, hops: count })),
     broadcast: z.array(peerNameSchema),
   }),
-  stats: z.object({ terminations: count, gossipBytesSent: count, gossipBytesReceived: count, gossipMessagesSent: count, gossipMessagesReceived: count }),
+  stats: z.object({ terminations: count, handshakesFailed: count, handshakesThrottled: count, gossipBytesSent: count, gossipBytesReceived: count, gossipMessagesSent: count, gossipMessagesReceived: count }),
 });
 
 /** `/report`: the version, the router, and one section per subsystem that registered one (checked by their own schemas where a client needs them). */

@@ -71,7 +71,9 @@ export function buildDns(c: SubsystemComponents, overrides?: DnsFactoryOverrides
 }
 
 export function buildDataplane(c: SubsystemComponents, events: EventSink = nullEventSink): DataplaneSubsystem | null {
-  const dataplane = createDataplaneSubsystem({ ...c, events }, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range });
+  // Validated at the edge (options.ts); port 0 (tests: the kernel picks) closes nothing in the guard.
+  const apiPort = Number(/:(\d{1,5})$/.exec(c.config.httpAddr)?.[1] ?? 0);
+  const dataplane = createDataplaneSubsystem({ ...c, events }, { options: c.config.dataplane, port: c.config.port, encrypted: c.config.password !== undefined, stateDir: c.stateDir.path, egressRange: c.config.ipam.range, apiPort });
   if (dataplane) c.api.registerMetrics(DATAPLANE_SUBSYSTEM, createDataplaneMetrics(() => dataplane.metricsSnapshot((peer) => c.router.mesh.nicknameOf(peer))));
   return dataplane;
 }

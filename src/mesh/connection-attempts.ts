@@ -6,13 +6,16 @@
  *
  * Contract: an attempt is listed (`list`, `size`) from the dial or the accepted stream until its
  * handshake ends; a stream is closed when the handshake fails or the router is not running;
- * inbound streams beyond the limit below are closed at once.
+ * inbound streams beyond the limit below, and those the handshake throttle refuses (a flood from
+ * one address, or an address backing off after failed handshakes: handshake-throttle.ts), are
+ * closed at once.
  */
 import type { Clock } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { establishConnection } from './connection.js';
 import type { ConnectionMaker } from './connection-maker.js';
+import { HandshakeThrottle, type HandshakeThrottleOptions, type HandshakeThrottleStats } from './handshake-throttle.js';
 import type { ByteStream, ProtocolConnection, RouterInit, Transport } from './types.js';
 
 export interface Attempt {
@@ -42,15 +45,24 @@ export interface ConnectionAttemptsInit extends Pick<RouterInit, 'identity' | 'p
   handshakeTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
+  /** Inbound handshake throttling (defaults in handshake-throttle.ts). */
+  handshakeThrottle?: HandshakeThrottleOptions;
 }
 
 export class ConnectionAttempts {
   private readonly attempts = new Set<Attempt>();
+  private readonly throttle: HandshakeThrottle;
 
   constructor(
     private readonly components: ConnectionAttemptsComponents,
     private readonly init: ConnectionAttemptsInit,
-  ) {}
+  ) {
+    this.throttle = new HandshakeThrottle(init.handshakeThrottle);
+  }
+
+  throttleStats(): HandshakeThrottleStats {
+    return this.throttle.stats();
+  }
 
   get size(): number {
     return this.attempts.size;
@@ -69,8 +81,14 @@ export class ConnectionAttempts {
 
   /** A stream a peer opened to us. */
   accept(stream: ByteStream): void {
-    const { host, logger } = this.components;
+    const { host, logger, clock } = this.components;
     if (!host.isRunning()) return stream.close();
+    // Before anything costs us: no key is generated for a refused stream.
+    const verdict = this.throttle.admit(stream.remoteAddress, clock.now());
+    if (verdict !== 'admit') {
+      logger.debug({ address: stream.remoteAddress, reason: verdict }, 'inbound connection refused: handshake throttle');
+      return stream.close();
+    }
     // connLimit stops our discovery dials; inbound is refused only beyond twice that, so a mesh
     // whose peers are all "full" still lets a new peer in. Handshakes in progress count, so
     // many peers discovering us at once do not overshoot.
@@ -118,10 +136,15 @@ export class ConnectionAttempts {
       this.attempts.delete(attempt);
       const e = toLoomError(err);
       logger.info({ address: attempt.address, outbound: attempt.outbound, code: e.code, err: e.message }, 'connection failed');
+      if (!attempt.outbound) {
+        const refuseMs = this.throttle.failed(attempt.address, e.code, clock.now());
+        if (refuseMs > 0) logger.warn({ address: attempt.address, code: e.code, refuseMs }, 'handshakes from this address keep failing: refusing its connections for a while');
+      }
       if (target) maker.dialFailed(target, e);
       return;
     }
     this.attempts.delete(attempt);
+    if (!attempt.outbound) this.throttle.succeeded(attempt.address);
     host.adopt(conn, target);
   }
 }

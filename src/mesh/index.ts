@@ -7,6 +7,7 @@ export { PeerGraph } from './peer-graph.js';
 export { GossipHub, type GossipStats, type ChannelOptions } from './gossip.js';
 export { ConnectionMaker } from './connection-maker.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { HandshakeThrottle, DEFAULT_HANDSHAKE_THROTTLE, type HandshakeThrottleOptions } from './handshake-throttle.js';
 export { parsePeerHostPort } from './address.js';
 export { establishConnection, PROTOCOL_MIN_VERSION, PROTOCOL_MAX_VERSION } from './connection.js';
 export { MemoryNetwork } from './transport-memory.js';

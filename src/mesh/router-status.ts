@@ -15,6 +15,7 @@ import type { PeerName } from '../core/ids.js';
 import { PROTOCOL_MAX_VERSION, PROTOCOL_MIN_VERSION } from './connection.js';
 import type { ConnectionMaker } from './connection-maker.js';
 import type { GossipStats } from './gossip.js';
+import type { HandshakeThrottleStats } from './handshake-throttle.js';
 import type { Routes } from './routes.js';
 import type { Topology } from './topology.js';
 import type { ConnectionStatus, ProtocolConnection, RouterInit, RouterStatus } from './types.js';
@@ -31,6 +32,7 @@ export interface RouterStatusSource {
   maker: Pick<ConnectionMaker, 'status' | 'discovery' | 'userTargets'>;
   gossipStats: Readonly<GossipStats>;
   terminations: number;
+  handshakes: Pick<HandshakeThrottleStats, 'failures' | 'rateLimited' | 'backedOff'>;
   clock: Clock;
 }
 
@@ -70,6 +72,8 @@ export function routerStatus(source: RouterStatusSource): RouterStatus {
     routes: { unicast: routes.unicastRows(), broadcast: routes.broadcastNextHops(self) },
     stats: {
       terminations: source.terminations,
+      handshakesFailed: source.handshakes.failures,
+      handshakesThrottled: source.handshakes.rateLimited + source.handshakes.backedOff,
       gossipBytesSent: stats.bytesSent,
       gossipBytesReceived: stats.bytesReceived,
       gossipMessagesSent: stats.messagesSent,

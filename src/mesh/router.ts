@@ -19,6 +19,7 @@ import type { PeerName } from '../core/ids.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { hostOf, parsePeerHostPort } from './address.js';
 import type { BackoffOptions } from './backoff.js';
+import type { HandshakeThrottleOptions } from './handshake-throttle.js';
 import { ConnectionAttempts } from './connection-attempts.js';
 import { ConnectionMaker } from './connection-maker.js';
 import { GossipHub, type ChannelOptions, type GossipStats } from './gossip.js';
@@ -56,6 +57,8 @@ export interface RouterOptions extends RouterInit {
   heartbeatTimeoutMs?: number;
   /** Reconnect backoff (defaults in backoff.ts: 1 s base, 60 s cap, full jitter). */
   backoff?: BackoffOptions;
+  /** Inbound handshake throttling per source address (defaults in handshake-throttle.ts). */
+  handshakeThrottle?: HandshakeThrottleOptions;
   /** Full-state gossip to neighbours (default 30,000 ms, ±10 % jitter). */
   antiEntropyIntervalMs?: number;
   antiEntropyJitter?: number;
@@ -277,6 +280,7 @@ export class Router implements RouterApi {
       maker: this.maker,
       gossipStats: this.gossip.stats,
       terminations: this.terminations,
+      handshakes: this.attempts.throttleStats(),
       clock: this.clock,
     });
   }

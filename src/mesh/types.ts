@@ -186,6 +186,10 @@ export interface RouterStatus {
   };
   stats: {
     terminations: number;
+    /** Inbound handshakes that failed in a way no peer with our password causes (wrong password, garbage, timeout...). */
+    handshakesFailed: number;
+    /** Inbound connections closed at accept by the handshake throttle (a flood, or an address backing off). */
+    handshakesThrottled: number;
     gossipBytesSent: number;
     gossipBytesReceived: number;
     gossipMessagesSent: number;

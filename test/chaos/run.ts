@@ -4,7 +4,7 @@
  * Each scenario prints its figures and its broken invariants; the exit code is non-zero when any
  * invariant broke. The short form of each runs inside `npm test` (test/e2e/chaos-short.test.ts).
  *
- *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood]
+ *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood|soak] [-- --minutes 10]
  *
  * docs/RELIABILITY.md records the last full run.
  */
@@ -14,6 +14,7 @@ import { killContainers } from '../helpers/underlay.js';
 import { flood } from './flood.js';
 import { killRestart } from './kill-restart.js';
 import { linkFlap } from './link-flap.js';
+import { killSoakContainers, soak } from './soak.js';
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,7 +26,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
-const SCENARIOS = ['kill-restart', 'link-flap', 'flood'] as const;
+const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'soak'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
@@ -33,6 +34,7 @@ if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
   process.exit(2);
 }
 const hosts = option('hosts', 5, 3, 8);
+const soakMinutes = option('minutes', 10, 1, 120);
 
 /** Runs one scenario in a lab of its own; returns its broken invariants. */
 async function inLab(labHosts: number, subnet: string, body: (lab: Lab, cli: LoomCli) => Promise<string[]>): Promise<string[]> {
@@ -72,6 +74,29 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
         log: (line) => console.log(`  ${line}`),
       });
       return result.problems;
+    }),
+  soak: () =>
+    inLab(4, '192.168.83.0/24', async (lab, cli) => {
+      console.log(`== soak: ${soakMinutes} minutes of container churn (start, stop, move, rename) on three hosts with pings and DNS queries; leaks counted, RSS printed`);
+      try {
+        const seed = Date.now() % 1_000_000;
+        console.log(`  seed ${seed}`);
+        const result = await soak(lab, cli, {
+          churnMs: soakMinutes * 60_000,
+          quietMs: 20_000,
+          settleMs: 60_000,
+          pauseMs: 250,
+          maxChurnPerHost: 6,
+          maxPingGapMs: 2_000,
+          maxRssGrowthMb: 5,
+          rssGoalMb: 64,
+          seed,
+          log: (line) => console.log(`  ${line}`),
+        });
+        return result.problems;
+      } finally {
+        killSoakContainers();
+      }
     }),
 };
 

@@ -29,6 +29,7 @@ import { systemRunner } from '../../os/runner.js';
 import { TapDevice } from '../../os/tap.js';
 import { LinuxDataplane } from '../linux/linux-dataplane.js';
 import { LinuxEgress } from '../linux/egress.js';
+import { applyGuard, type GuardSpec } from '../linux/guard.js';
 import { validateEgressSpec } from '../egress.js';
 import { Relay } from '../relay/relay.js';
 import { ETHERNET_HEADER_BYTES, VXLAN_HEADER_BYTES } from '../relay/wire.js';
@@ -38,7 +39,7 @@ import type { DataplaneLaunchConfig, DataplaneMode, RelayPath } from './launch-o
 import { fileMemory } from './memory.js';
 import type { DataplaneMetricsSnapshot } from './metrics.js';
 import { RelayDriver } from './relay-driver.js';
-import { TAP_NAME, VXLAN_OVERHEAD } from './settings.js';
+import { TAP_NAME, VXLAN_OVERHEAD, VXLAN_PORT } from './settings.js';
 import { parseTrustedSubnets } from './trusted-subnets.js';
 
 /** Ethernet header (14) + VXLAN header (8) around a container's IP packet on the relay. */
@@ -50,9 +51,16 @@ export const DATAPLANE_SUBSYSTEM = 'dataplane';
 /** How many of a peer's container MACs the report lists (the count is always whole). */
 export const REPORT_MACS_PER_PEER = 64;
 
+/** The `guard` part of the data plane's report (../linux/guard.ts). */
+export interface GuardStatus {
+  applied: boolean;
+  lastError: string | null;
+}
+
 export class DataplaneSubsystem implements Subsystem {
   readonly name = DATAPLANE_SUBSYSTEM;
   private tap: TapDevice | null = null;
+  private guardStatus: GuardStatus = { applied: false, lastError: null };
 
   constructor(
     readonly controller: DataplaneController,
@@ -62,6 +70,8 @@ export class DataplaneSubsystem implements Subsystem {
     private readonly tapName: string | null = null,
     /** Forwarding and masquerade for containers' traffic to the outside; null = leave them alone. */
     readonly egress: EgressController | null = null,
+    /** The control ports closed to the bridge, and the VXLAN port closed to the network with a password; null = none. */
+    private readonly guard: { spec: GuardSpec; apply: (spec: GuardSpec) => Promise<void>; logger: Logger } | null = null,
   ) {}
 
   async start(): Promise<void> {
@@ -77,6 +87,21 @@ export class DataplaneSubsystem implements Subsystem {
     this.controller.start();
     await this.controller.applyNow();
     await this.egress?.start();
+    await this.applyGuard();
+  }
+
+  /** Once, at start; a failure (no nft) is logged loudly and shown in the report, never fatal. */
+  private async applyGuard(): Promise<void> {
+    if (this.guard === null) return;
+    try {
+      await this.guard.apply(this.guard.spec);
+      this.guardStatus = { applied: true, lastError: null };
+      this.guard.logger.info({ spec: this.guard.spec }, 'guard applied: control ports closed to the bridge');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.guardStatus = { applied: false, lastError: message };
+      this.guard.logger.error({ err: message }, 'guard NOT applied: containers may reach the control ports through the overlay');
+    }
   }
 
   /** What `/metrics` reads at each scrape (metrics.ts): the controller's rows, the relay's counters and neighbours. */
@@ -90,13 +115,13 @@ export class DataplaneSubsystem implements Subsystem {
    * The `dataplane` section of `/report`; `remoteMacs`: every other peer's container MACs as
    * gossiped (the first REPORT_MACS_PER_PEER of each, and how many in all), for the live page.
    */
-  report(): DataplaneStatus & { egress?: EgressStatus; remoteMacs: Array<{ peer: string; count: number; macs: string[] }> } {
+  report(): DataplaneStatus & { egress?: EgressStatus; guard?: GuardStatus; remoteMacs: Array<{ peer: string; count: number; macs: string[] }> } {
     const self = this.controller.gossip.self;
     const remoteMacs = this.controller.gossip
       .entries()
       .filter((e) => e.peer !== self && e.macs.length > 0)
       .map((e) => ({ peer: e.peer, count: e.macs.length, macs: e.macs.slice(0, REPORT_MACS_PER_PEER) }));
-    return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}), remoteMacs };
+    return { ...this.controller.status(), ...(this.egress ? { egress: this.egress.status() } : {}), ...(this.guard ? { guard: this.guardStatus } : {}), remoteMacs };
   }
 
   async stop(): Promise<void> {
@@ -178,6 +203,8 @@ export interface DataplaneBuildInit {
   stateDir: string;
   /** The Loom allocation range (--ipalloc-range): what egress masquerades. */
   egressRange: string;
+  /** The TCP port of the read-only API listener (--http-addr), closed to the bridge; 0 = none. */
+  apiPort: number;
 }
 
 /**
@@ -231,8 +258,16 @@ export function createDataplaneSubsystem({ router, logger, clock, events }: Data
     { applier: new LinuxEgress({ runner: systemRunner, logger: egressLogger }), clock, logger: egressLogger },
     validateEgressSpec({ range: init.egressRange, bridge: controller.settings.bridge, masquerade: options.masquerade }),
   );
+  const guard: GuardSpec = {
+    bridge: controller.settings.bridge,
+    tcpPorts: [init.port, init.apiPort].filter((p) => p > 0),
+    udpPorts: [init.port, VXLAN_PORT],
+    vxlanPort: VXLAN_PORT,
+    sealed: encrypted,
+    trustedSubnets: options.trustedSubnets,
+  };
   logStart(logger, options.mtu, encrypted, options.fastdp, options.trustedSubnets, path);
-  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null, egress);
+  return new DataplaneSubsystem(controller, relay, driver, path === 'tap' ? TAP_NAME : null, egress, { spec: guard, apply: (spec) => applyGuard(systemRunner, spec), logger: logger.child({ component: 'guard' }) });
 }
 
 function logStart(logger: Logger, mtu: number, encrypted: boolean, fastdp: boolean, trusted: string[], relayPath: RelayPath): void {

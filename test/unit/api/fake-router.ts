@@ -52,7 +52,7 @@ export function sampleStatus(): RouterStatus {
       },
     ],
     routes: { unicast: [{ destination: HOST2, via: HOST2, hops: 1 }], broadcast: [HOST2, HOST3] },
-    stats: { terminations: 7, gossipBytesSent: 1000, gossipBytesReceived: 2500, gossipMessagesSent: 10, gossipMessagesReceived: 25 },
+    stats: { terminations: 7, handshakesFailed: 3, handshakesThrottled: 1, gossipBytesSent: 1000, gossipBytesReceived: 2500, gossipMessagesSent: 10, gossipMessagesReceived: 25 },
   };
 }
 
