@@ -14,6 +14,7 @@ import { killContainers } from '../helpers/underlay.js';
 import { flood } from './flood.js';
 import { killRestart } from './kill-restart.js';
 import { linkFlap } from './link-flap.js';
+import { rmpeerChaos } from './rmpeer.js';
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,7 +26,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
-const SCENARIOS = ['kill-restart', 'link-flap', 'flood'] as const;
+const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'rmpeer'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
@@ -72,6 +73,11 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
         log: (line) => console.log(`  ${line}`),
       });
       return result.problems;
+    }),
+  rmpeer: () =>
+    inLab(Math.max(hosts, 5), '192.168.83.0/24', async (lab, cli) => {
+      console.log(`== rmpeer: ${Math.max(hosts, 5)} routers with containers; kill -9 of one for good, rmpeer of it on two live routers at once; then kill another, rmpeer on every live router at once; then more containers everywhere`);
+      return (await rmpeerChaos(lab, cli, { rounds: [2, 'all'], containersPerHost: 3, log: (line) => console.log(`  ${line}`) })).problems;
     }),
 };
 
