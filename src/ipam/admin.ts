@@ -47,6 +47,7 @@ export function removePeers(
     context.log.warn({ dead, heir, moved }, 'rmpeer: took over the space of removed peers');
     context.broadcastRing();
     ringChanged();
+    context.requireSaved();
   }
   return { heir, moved };
 }
@@ -70,5 +71,6 @@ export function resetPeer(context: IpamContext, allocations: AllocationTable, op
   const moved = totalSize(owned);
   context.log.warn({ heir, moved }, 'reset: handed our space to another peer');
   context.broadcastRing();
+  context.requireSaved();
   return { heir: heir ?? null, moved };
 }

@@ -15,6 +15,7 @@ import { flood } from './flood.js';
 import { killRestart } from './kill-restart.js';
 import { linkFlap } from './link-flap.js';
 import { rmpeerChaos } from './rmpeer.js';
+import { diskChaos } from './disk.js';
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,7 +27,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
-const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'rmpeer'] as const;
+const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'rmpeer', 'disk'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
@@ -78,6 +79,11 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
     inLab(Math.max(hosts, 5), '192.168.83.0/24', async (lab, cli) => {
       console.log(`== rmpeer: ${Math.max(hosts, 5)} routers with containers; kill -9 of one for good, rmpeer of it on two live routers at once; then kill another, rmpeer on every live router at once; then more containers everywhere`);
       return (await rmpeerChaos(lab, cli, { rounds: [2, 'all'], containersPerHost: 3, log: (line) => console.log(`  ${line}`) })).problems;
+    }),
+  disk: () =>
+    inLab(2, '192.168.82.0/24', async (lab, cli) => {
+      console.log("== disk: h1's state dir a 16 MB tmpfs; filled up, then read-only under the running router, then read-only at start; a restart in between finds consistent state");
+      return (await diskChaos(lab, cli, { tmpfsMb: 16, attempts: 5, log: (line) => console.log(`  ${line}`) })).problems;
     }),
 };
 
