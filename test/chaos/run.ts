@@ -27,7 +27,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
-const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'rmpeer', 'disk'] as const;
+const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'rmpeer', 'disk', 'link-flap-long'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
@@ -84,6 +84,11 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
     inLab(2, '192.168.82.0/24', async (lab, cli) => {
       console.log("== disk: h1's state dir a 16 MB tmpfs; filled up, then read-only under the running router, then read-only at start; a restart in between finds consistent state");
       return (await diskChaos(lab, cli, { tmpfsMb: 16, attempts: 5, log: (line) => console.log(`  ${line}`) })).problems;
+    }),
+  'link-flap-long': () =>
+    inLab(3, '192.168.81.0/24', async (lab, cli) => {
+      console.log("== link-flap-long: h2's underlay link down for 8 s (past the 5 s heartbeat timeout) and up for 12 s, five times, containers on three hosts");
+      return (await linkFlap(lab, cli, { flapMs: 100_000, periodMs: 20_000, downMs: 8_000, minEndings: 2, quietMs: 20_000, maxGrowthMb: 5, log: (line) => console.log(`  ${line}`) })).problems;
     }),
 };
 
