@@ -129,11 +129,27 @@ export class IpamSubsystem implements Subsystem {
     return { containerId, address, cidr };
   }
 
-  /** Claims a static spec or allocates from the spec's subnet; answers once durable. */
+  /**
+   * Claims a static spec or allocates from the spec's subnet; answers once durable. When the
+   * commit fails (ERR_STORAGE: a full disk) for a container that held nothing before, its new
+   * address is released again (into the grace period), so a failed call keeps nothing reserved.
+   */
   private async allocation(containerId: string, spec: AddressSpec): Promise<AllocationResult> {
     this.requireServing();
+    const heldBefore = this.ipam.lookup(containerId).length > 0;
     const result = spec.kind === 'static' ? this.ipam.claim(containerId, spec.cidr) : await this.ipam.allocate(containerId, spec.kind === 'subnet' ? spec.subnet : undefined);
-    await this.store.durable();
+    try {
+      await this.store.durable();
+    } catch (err) {
+      if (!heldBefore) {
+        try {
+          this.ipam.release(containerId);
+        } catch {
+          // The store refuses this write too; the release stands in memory, which is what matters here.
+        }
+      }
+      throw err;
+    }
     return result;
   }
 

@@ -88,6 +88,12 @@ function fill(path: string, limitBytes: number): number {
   return written;
 }
 
+/** Addresses IPAM holds for this peer's containers (released ones in their grace period not counted). */
+async function ipamAllocations(cli: LoomCli, h: LabHost): Promise<number> {
+  const report = JSON.parse((await cli.run(h, ['report'], { timeoutMs: 10_000 })).stdout) as { ipam?: { allocations?: unknown } };
+  return typeof report.ipam?.allocations === 'number' ? report.ipam.allocations : -1;
+}
+
 export async function diskChaos(lab: Lab, cli: LoomCli, options: DiskOptions): Promise<DiskResult> {
   const [h1, h2] = lab.hosts as [LabHost, LabHost];
   const dir = cli.stateDir(h1);
@@ -178,9 +184,12 @@ export async function diskChaos(lab: Lab, cli: LoomCli, options: DiskOptions): P
     const before = new Map((await cli.containers(h1)).map((c) => [c.name, c.cidrs.join(',')]));
 
     // 1. Disk full.
+    const allocationsBefore = await ipamAllocations(cli, h1);
     const filled = fill(filler, options.tmpfsMb * 2 * (1 << 20));
     options.log(`h1's state dir (${options.tmpfsMb} MB tmpfs) filled with ${(filled / (1 << 20)).toFixed(1)} MB`);
     await degraded('disk full', /disk is full/);
+    const allocationsAfter = await ipamAllocations(cli, h1);
+    if (allocationsAfter !== allocationsBefore) problems.push(`IPAM holds ${allocationsAfter} allocations after the failed runs on a full disk, ${allocationsBefore} before (a failed run keeps an address)`);
     unlinkSync(filler);
     const again = await run(h1, `x${serial++}`);
     if (!again.ok) problems.push(`after freeing space, loom run still fails: ${again.text}`);
