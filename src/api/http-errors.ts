@@ -25,6 +25,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   ERR_UNAVAILABLE: 503,
   ERR_TIMEOUT: 504,
   ERR_OS_COMMAND: 500,
+  ERR_STORAGE: 507,
   ERR_INTERNAL: 500,
 };
 

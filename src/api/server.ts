@@ -73,6 +73,8 @@ export interface MetricsSource {
  * - TCP `host:port`: the read-only methods only (READ_ONLY_METHODS: GET); anything else is 403
  *   ERR_FORBIDDEN before route matching, so a new mutating route is never served over TCP.
  */
+const STORAGE_LOG_INTERVAL_MS = 60_000;
+
 export class ApiServer {
   private readonly routes = new RouteTable();
   private readonly sections = new Map<string, ReportSection>();
@@ -86,6 +88,10 @@ export class ApiServer {
   private peerUid: PeerUid | null;
   /** Uids already warned about (once each: a loop of refused calls must not flood the log). */
   private readonly refusedUids = new Set<number>();
+  /** When an ERR_STORAGE was last logged at error level, and how many failed the same way since. */
+  private storageLoggedAt = Number.NEGATIVE_INFINITY;
+  private storageSuppressed = 0;
+  private storageLoggedReason = '';
   private server: Server | null = null;
   private localServer: Server | null = null;
   private localListener: NetServer | null = null;
@@ -248,13 +254,34 @@ export class ApiServer {
       response = await handler(request);
     } catch (err) {
       const { status, body, loomError } = errorResponse(err);
-      if (status >= 500) this.logger.error({ err, code: loomError.code, path: url.pathname }, 'API request failed');
+      if (loomError.code === 'ERR_STORAGE') this.logStorageFailure(loomError, url.pathname);
+      else if (status >= 500) this.logger.error({ err, code: loomError.code, path: url.pathname }, 'API request failed');
       else this.logger.debug({ code: loomError.code, path: url.pathname }, loomError.message);
       // An unread or partly read body would otherwise keep the socket half-open.
       if (status === 413) res.setHeader('Connection', 'close');
       response = { status, json: body };
     }
     this.send(res, response);
+  }
+
+  /**
+   * A refused write in the state directory (disk full, read-only) fails every request that must
+   * write until someone frees space: said at error level once a minute per reason (full,
+   * read-only...), with how many requests failed the same way in between, not once per request.
+   */
+  private logStorageFailure(err: LoomError, path: string): void {
+    const now = performance.now();
+    const errno = err.detail?.['errno'];
+    const reason = typeof errno === 'string' ? errno : '';
+    if (reason === this.storageLoggedReason && now - this.storageLoggedAt < STORAGE_LOG_INTERVAL_MS) {
+      this.storageSuppressed++;
+      this.logger.debug({ code: err.code, path }, err.message);
+      return;
+    }
+    this.logger.error({ code: err.code, path, failedSinceLast: this.storageSuppressed, detail: err.detail }, `the state directory refuses writes: ${err.message}; requests that must write fail with ERR_STORAGE until space is freed (the router keeps serving what it has)`);
+    this.storageLoggedAt = now;
+    this.storageLoggedReason = reason;
+    this.storageSuppressed = 0;
   }
 
   private send(res: ServerResponse, response: ApiResponse): void {

@@ -18,6 +18,7 @@ const CODE_MAP: Readonly<Record<string, number>> = {
   ERR_UNAVAILABLE: CNI_ERRORS.TRY_AGAIN_LATER,
   ERR_TIMEOUT: CNI_ERRORS.TRY_AGAIN_LATER,
   ERR_EXHAUSTED: CNI_ERRORS.TRY_AGAIN_LATER,
+  ERR_STORAGE: CNI_ERRORS.TRY_AGAIN_LATER,
 };
 
 /** Thrown when nothing answers at the router's socket: callers decide what that means (STATUS: 50). */

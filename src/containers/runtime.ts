@@ -20,6 +20,7 @@ import { formatCidr } from '../core/net.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { macFromSeed } from '../dataplane/addresses.js';
 import { startProcess, systemRunner, type CommandResult, type CommandRunner } from '../os/runner.js';
+import { storageFailure } from '../os/storage-error.js';
 import { netlinkLinks, type NetnsLinks } from '../os/netns-links.js';
 import { attachNetwork, CONTAINER_IFNAME, delay } from './attach.js';
 import { procProcessTable, type ProcessTable } from './processes.js';
@@ -119,7 +120,16 @@ export class ContainerRuntime {
     return hit;
   }
 
+  /** Starts a container; a full or read-only state dir fails it with ERR_STORAGE (nothing is left behind). */
   async run(input: RunSpec): Promise<ContainerRecord> {
+    try {
+      return await this.start(input);
+    } catch (err) {
+      throw storageFailure(err, this.store.dir) ?? err;
+    }
+  }
+
+  private async start(input: RunSpec): Promise<ContainerRecord> {
     const spec = parseRunSpec(input);
     if (this.store.list().some((r) => r.name === spec.name && this.isAlive(r))) throw new LoomError('ERR_CONFLICT', `a container named ${spec.name} is running`);
     const id = spec.id ?? (randomBytes(6).toString('hex') as ContainerId);

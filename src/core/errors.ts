@@ -23,6 +23,7 @@ export const ERROR_CODES = [
   'ERR_UNAVAILABLE', // daemon not running, subsystem not ready
   'ERR_TIMEOUT',
   'ERR_OS_COMMAND', // an ip/nft/bridge call failed
+  'ERR_STORAGE', // the state directory refused a write: disk full, read-only, I/O error
   'ERR_INTERNAL',
 ] as const;
 

@@ -2,6 +2,7 @@ import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { ApiClient } from '../api/client.js';
 import { ERROR_CODES, LoomError } from '../core/errors.js';
 import { startProcess } from '../os/runner.js';
+import { storageFailure } from '../os/storage-error.js';
 import { foregroundArgs, type LaunchConfig } from './options.js';
 import { StateDir } from './state-dir.js';
 
@@ -37,7 +38,13 @@ export async function launchInBackground(config: LaunchConfig, launch: Backgroun
 
   const [node, ...nodeFlags] = launch.node;
   if (!node) throw new LoomError('ERR_INTERNAL', 'no node executable to launch');
-  const logFd = openSync(stateDir.logFile, 'a', 0o644);
+  let logFd: number;
+  try {
+    logFd = openSync(stateDir.logFile, 'a', 0o644);
+  } catch (err) {
+    // A read-only or full state dir: the router could keep neither its pid file nor its state.
+    throw storageFailure(err, stateDir.logFile, 'open') ?? err;
+  }
   const logStart = fileSize(stateDir.logFile);
   const env = { ...(launch.env ?? process.env) };
   if (config.password !== undefined) env['LOOM_PASSWORD'] = config.password;

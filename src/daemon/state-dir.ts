@@ -4,6 +4,7 @@ import { LoomError } from '../core/errors.js';
 import { isPeerName, randomPeerName, type PeerName } from '../core/ids.js';
 import { isAlive } from '../os/process.js';
 import { writeFileDurable } from '../os/durable-file.js';
+import { storageFailure } from '../os/storage-error.js';
 
 /**
  * The daemon's files in STATE_DIR: `peer-name` (generated once, kept across restarts),
@@ -71,7 +72,7 @@ export class StateDir {
         }
         return;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new LoomError('ERR_INVALID_CONFIG', `cannot write ${this.pidFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw storageFailure(err, this.pidFile) ?? new LoomError('ERR_INVALID_CONFIG', `cannot write ${this.pidFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
         const running = this.runningPid();
         if (running !== null && running !== pid) throw alreadyRunning(this.path, running);
         if (running === pid) return;

@@ -48,6 +48,7 @@ export function removePeers(
     context.events.emit({ kind: 'ipam-claimed', peer: heir, text: `rmpeer: ${heir} took over ${moved} addresses of ${dead.join(', ')}` });
     context.broadcastRing();
     ringChanged();
+    context.requireSaved();
   }
   return { heir, moved };
 }
@@ -71,5 +72,6 @@ export function resetPeer(context: IpamContext, allocations: AllocationTable, op
   const moved = totalSize(owned);
   context.log.warn({ heir, moved }, 'reset: handed our space to another peer');
   context.broadcastRing();
+  context.requireSaved();
   return { heir: heir ?? null, moved };
 }

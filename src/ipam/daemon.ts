@@ -132,7 +132,11 @@ export class IpamSubsystem implements Subsystem {
     return { containerId, address, cidr };
   }
 
-  /** Claims a static spec or allocates from the spec's subnet; answers once durable. */
+  /**
+   * Claims a static spec or allocates from the spec's subnet; answers once durable. When the
+   * commit fails (ERR_STORAGE: a full disk) for a container that held nothing before, its new
+   * address is released again (into the grace period), so a failed call keeps nothing reserved.
+   */
   private async allocation(containerId: string, spec: AddressSpec): Promise<AllocationResult> {
     this.requireServing();
     const held = new Set(this.ipam.lookup(containerId).map((r) => r.cidr));
@@ -145,7 +149,19 @@ export class IpamSubsystem implements Subsystem {
       if (spec.kind === 'static' && isLoomError(err) && err.code === 'ERR_CONFLICT') this.logger.warn({ containerId, cidr: formatCidr(spec.cidr), err: err.message }, 'address claim refused: conflict');
       throw err;
     }
-    await this.store.durable();
+    try {
+      await this.store.durable();
+    } catch (err) {
+      // Not committed (disk full, read-only): a container that held nothing before gets nothing.
+      if (held.size === 0) {
+        try {
+          this.ipam.release(containerId);
+        } catch {
+          // The store refuses this write too; the release stands in memory, which is what matters here.
+        }
+      }
+      throw err;
+    }
     // One line per new holding; asking again for what the container already holds is not a change.
     if (!held.has(result.cidr)) this.logger.info({ containerId, cidr: result.cidr }, spec.kind === 'static' ? 'address claimed' : 'address allocated');
     return result;

@@ -127,6 +127,7 @@ export class Ipam implements Gossiper {
     this.context.running = false;
     this.unsubscribe?.();
     this.stats.stop();
+    this.context.stopSaveRetry();
     this.consensus.stop();
     this.donations.stop();
     this.waiters.failAll(new LoomError('ERR_UNAVAILABLE', 'ipam stopped'));

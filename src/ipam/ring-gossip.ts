@@ -38,7 +38,7 @@ export class RingGossip {
   /** Our full state for a new neighbour and anti-entropy; null while we have nothing to say. */
   fullState(): GossipData | null {
     const { ring } = this.context;
-    if (ring.isEmpty() && ring.stats.size === 0) return null;
+    if ((ring.isEmpty() && ring.stats.size === 0) || this.context.unsavedBecause !== null) return null;
     return new RingGossipData(ring.clone());
   }
 
@@ -104,12 +104,13 @@ export class RingGossip {
       context.events.emit({ kind: 'ipam-conflict', peer: c.loser, text: `IPAM conflict at ${formatAddress(c.token)}: ${c.winner} and ${c.loser} both claim it; ${c.winner} keeps it` });
     }
     if (!result.changed) return null;
-    context.saveRing();
+    const saved = context.saveRing();
     this.reportLostSpace(ownedBefore);
     if (wasEmpty && !context.ring.isEmpty()) context.log.info({ seeds: context.ring.seeds, src }, 'ipam ring received');
     if (context.ring.ownedSize(context.self) > sizeBefore) this.donations.arrived();
     this.ringChanged();
-    return new RingGossipData(context.ring.clone());
+    // Not passed on while unsaved: the peer that sent it passes it on itself.
+    return saved ? new RingGossipData(context.ring.clone()) : null;
   }
 
   /** Peers whose gossip was refused for another range, for status (copies). */

@@ -11,11 +11,14 @@
  *   at the end of the event-loop turn (setImmediate). A caller must await `durable()` before it
  *   tells anyone about a queued write; a ring write commits the queue first, in order.
  * A torn write is rolled back by SQLite on open.
+ * A commit the disk refuses (full, read-only, I/O error) is ERR_STORAGE naming the file; SQLite
+ * rolls the transaction back, so the file keeps the last commit whole.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoomError } from '../core/errors.js';
+import { storageFailure } from '../os/storage-error.js';
 import type { IpamState, IpamStore, StoredAllocation } from './store.js';
 
 const SCHEMA = `
@@ -57,10 +60,11 @@ export class SqliteStore implements IpamStore {
   /** Transactions committed, and writes in them: the bench reports the batch size. */
   readonly commits = { transactions: 0, writes: 0 };
 
-  /** Opens (creating if needed) `<stateDir>/ipam.db`. ERR_INVALID_CONFIG if it cannot. */
+  /** Opens (creating if needed) `<stateDir>/ipam.db`. ERR_STORAGE if the disk refuses, else ERR_INVALID_CONFIG if it cannot. */
   constructor(stateDir: string, options: SqliteStoreOptions = {}) {
     this.allocationSync = options.synchronous ?? 'NORMAL';
     this.groupCommit = options.groupCommit ?? false;
+    const file = join(stateDir, IPAM_DB_FILE);
     try {
       mkdirSync(stateDir, { recursive: true });
       this.db = new Database(join(stateDir, IPAM_DB_FILE));
@@ -68,7 +72,7 @@ export class SqliteStore implements IpamStore {
       this.db.pragma(`synchronous = ${this.allocationSync}`);
       this.db.exec(SCHEMA);
     } catch (err) {
-      throw new LoomError('ERR_INVALID_CONFIG', `cannot open IPAM state in ${stateDir}`, { cause: err });
+      throw storageFailure(err, file, 'open') ?? new LoomError('ERR_INVALID_CONFIG', `cannot open IPAM state in ${stateDir}`, { cause: err });
     }
     this.stmts = {
       getRing: this.db.prepare<[], { bytes: Buffer }>('SELECT bytes FROM ring WHERE id = 1'),
@@ -97,7 +101,7 @@ export class SqliteStore implements IpamStore {
           this.commits.writes += ops.length;
         }
       } catch (err) {
-        const e = new LoomError('ERR_INTERNAL', 'could not write IPAM state', { cause: err });
+        const e = storageFailure(err, file) ?? new LoomError('ERR_INTERNAL', 'could not write IPAM state', { cause: err });
         for (const w of waiters) w.reject(e);
         throw e;
       }
@@ -139,13 +143,13 @@ export class SqliteStore implements IpamStore {
     this.write(() => this.stmts.clear.run());
   }
 
-  /** Resolves once every write made so far is committed; rejects (ERR_INTERNAL) if that commit failed. */
+  /** Resolves once every write made so far is committed; rejects (ERR_STORAGE, else ERR_INTERNAL) if that commit failed. */
   durable(): Promise<void> {
     if (this.queued.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  /** Commits whatever is queued now. Throws ERR_INTERNAL if the commit fails. */
+  /** Commits whatever is queued now. Throws ERR_STORAGE (the disk refused) or ERR_INTERNAL if the commit fails. */
   flush(): void {
     this.commitQueued();
   }

@@ -6,7 +6,12 @@
  *   every router keeps its peers connected;
  * - no memory growth: each router's RSS after the flaps and a settle is within `maxGrowthMb` of
  *   its RSS before them (the figure printed for each router);
- * - the ping matrix is whole again (every pair answers within the settle time).
+ * - the ping matrix is whole again (every pair answers within the settle time);
+ * - every router lists each peer once, holds at most one established connection per peer, one
+ *   to each other host, and a route to each.
+ * With `downMs` longer than the mesh heartbeat timeout (5 s; detected within 6 s, see
+ * src/mesh/connection.ts) the outages really end connections (`minEndings`: at least that many
+ * must end during the flaps), and the same invariants say they all came back once and stay.
  * Bounded: the flaps are counted, every wait has a timeout, the lab removes everything.
  */
 import { readFileSync } from 'node:fs';
@@ -18,6 +23,10 @@ import { execIn, runContainer, type Box } from '../helpers/underlay.js';
 export interface LinkFlapOptions {
   flapMs: number;
   periodMs: number;
+  /** How long each outage lasts (default periodMs / 2); the link is up for the rest of the period. */
+  downMs?: number;
+  /** Connections that must end during the flaps (default 0): proves long outages do end them. */
+  minEndings?: number;
   quietMs: number;
   maxGrowthMb: number;
   log: (line: string) => void;
@@ -71,11 +80,12 @@ export async function linkFlap(lab: Lab, cli: LoomCli, options: LinkFlapOptions)
 
   const end = Date.now() + options.flapMs;
   let flaps = 0;
+  const downMs = options.downMs ?? options.periodMs / 2;
   while (Date.now() < end) {
     await lab.exec(h2, 'ip', ['link', 'set', 'dev', 'eth0', 'down']);
-    await new Promise((r) => setTimeout(r, options.periodMs / 2));
+    await new Promise((r) => setTimeout(r, downMs));
     await lab.exec(h2, 'ip', ['link', 'set', 'dev', 'eth0', 'up']);
-    await new Promise((r) => setTimeout(r, options.periodMs / 2));
+    await new Promise((r) => setTimeout(r, options.periodMs - downMs));
     flaps++;
   }
 
@@ -84,14 +94,23 @@ export async function linkFlap(lab: Lab, cli: LoomCli, options: LinkFlapOptions)
   const before = new Map<string, number>();
   for (const h of lab.hosts) before.set(h.name, await terminations(lab, h));
   const endedDuringFlaps = [...before.values()].reduce((a, b) => a + b, 0) - endedBefore;
+  if (endedDuringFlaps < (options.minEndings ?? 0)) problems.push(`only ${endedDuringFlaps} connection(s) ended during the flaps, expected at least ${options.minEndings} (outages of ${downMs} ms)`);
   await new Promise((r) => setTimeout(r, options.quietMs));
   const terminationsDuringQuiet: Record<string, number> = {};
   for (const h of lab.hosts) {
     const n = (await terminations(lab, h)) - before.get(h.name)!;
     terminationsDuringQuiet[h.name] = n;
     if (n > 0) problems.push(`${h.name}: ${n} connection(s) ended in the ${options.quietMs} ms after the flaps stopped (flapping)`);
-    const peers = (await cli.report(h)).router.peers.length;
-    if (peers !== lab.hosts.length) problems.push(`${h.name}: lists ${peers} peers after the flaps, expected ${lab.hosts.length}`);
+    const report = await cli.report(h);
+    const peers = report.router.peers.map((p) => p.name);
+    if (peers.length !== lab.hosts.length) problems.push(`${h.name}: lists ${peers.length} peers after the flaps, expected ${lab.hosts.length}`);
+    if (new Set(peers).size !== peers.length) problems.push(`${h.name}: lists a peer twice: ${peers.join(', ')}`);
+    const established = report.router.connections.filter((c) => c.state === 'established' && c.peer !== undefined).map((c) => c.peer!.name);
+    if (new Set(established).size !== established.length) problems.push(`${h.name}: two established connections to one peer: ${established.join(', ')}`);
+    if (established.length !== lab.hosts.length - 1) problems.push(`${h.name}: ${established.length} established connections after the flaps, expected ${lab.hosts.length - 1}`);
+    const routed = new Set(report.router.routes.unicast.map((r) => r.destination));
+    const missing = peers.filter((p) => p !== report.router.name && !routed.has(p));
+    if (missing.length > 0) problems.push(`${h.name}: no route to ${missing.join(', ')} after the flaps`);
   }
   const rssAfterMb = Object.fromEntries([...pids].map(([name, pid]) => [name, rssMb(pid)]));
   for (const [name, after] of Object.entries(rssAfterMb)) {
@@ -99,7 +118,7 @@ export async function linkFlap(lab: Lab, cli: LoomCli, options: LinkFlapOptions)
     if (!(growth <= options.maxGrowthMb)) problems.push(`${name}: router RSS grew ${growth.toFixed(1)} MB over the flaps (${rssBeforeMb[name]} -> ${after} MB; limit ${options.maxGrowthMb} MB)`);
   }
   options.log(
-    `${flaps} flaps of h2's link in ${options.flapMs / 1000} s (${endedDuringFlaps} connections ended meanwhile, all routers); connections ended in the ${options.quietMs / 1000} s after: ${JSON.stringify(terminationsDuringQuiet)}; ` +
+    `${flaps} flaps of h2's link in ${options.flapMs / 1000} s, ${downMs} ms down each (${endedDuringFlaps} connections ended meanwhile, all routers); connections ended in the ${options.quietMs / 1000} s after: ${JSON.stringify(terminationsDuringQuiet)}; ` +
       `router RSS before -> after (MB): ${Object.keys(rssBeforeMb).map((n) => `${n} ${rssBeforeMb[n]} -> ${rssAfterMb[n]}`).join(', ')}`,
   );
   return { flaps, rssBeforeMb, rssAfterMb, terminationsDuringQuiet, endedDuringFlaps, problems };

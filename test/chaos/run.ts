@@ -15,6 +15,8 @@ import { flood } from './flood.js';
 import { killRestart } from './kill-restart.js';
 import { linkFlap } from './link-flap.js';
 import { killSoakContainers, soak } from './soak.js';
+import { rmpeerChaos } from './rmpeer.js';
+import { diskChaos } from './disk.js';
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,7 +28,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
-const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'soak'] as const;
+const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'soak', 'rmpeer', 'disk', 'link-flap-long'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
@@ -97,6 +99,21 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
       } finally {
         killSoakContainers();
       }
+    }),
+  rmpeer: () =>
+    inLab(Math.max(hosts, 5), '192.168.83.0/24', async (lab, cli) => {
+      console.log(`== rmpeer: ${Math.max(hosts, 5)} routers with containers; kill -9 of one for good, rmpeer of it on two live routers at once; then kill another, rmpeer on every live router at once; then more containers everywhere`);
+      return (await rmpeerChaos(lab, cli, { rounds: [2, 'all'], containersPerHost: 3, log: (line) => console.log(`  ${line}`) })).problems;
+    }),
+  disk: () =>
+    inLab(2, '192.168.82.0/24', async (lab, cli) => {
+      console.log("== disk: h1's state dir a 16 MB tmpfs; filled up, then read-only under the running router, then read-only at start; a restart in between finds consistent state");
+      return (await diskChaos(lab, cli, { tmpfsMb: 16, attempts: 5, log: (line) => console.log(`  ${line}`) })).problems;
+    }),
+  'link-flap-long': () =>
+    inLab(3, '192.168.81.0/24', async (lab, cli) => {
+      console.log("== link-flap-long: h2's underlay link down for 8 s (past the 5 s heartbeat timeout) and up for 12 s, five times, containers on three hosts");
+      return (await linkFlap(lab, cli, { flapMs: 100_000, periodMs: 20_000, downMs: 8_000, minEndings: 2, quietMs: 20_000, maxGrowthMb: 5, log: (line) => console.log(`  ${line}`) })).problems;
     }),
 };
 

@@ -141,6 +141,8 @@ export class DataplaneController {
   /** Last applied spec and MACs per peer, and until when to keep them once the peer is gone. */
   private readonly retained = new Map<PeerName, { spec: PeerSpec; macs: RemoteMac[]; until: number }>();
   private graceTimer: TimerHandle | null = null;
+  /** True while saving the memory fails (so the failure is logged once). */
+  private memorySaveFailing = false;
   private localMacs: string[] = [];
   private timer: TimerHandle | null = null;
   private running: Promise<void> | null = null;
@@ -404,12 +406,18 @@ export class DataplaneController {
     }
   }
 
+  /** Best effort (the memory only speeds up a restart); a failing disk is said once, not per apply. */
   private saveMemory(applied: RememberedDataplane): void {
     try {
       this.memory?.save(applied);
     } catch (err) {
-      this.logger.warn({ err: toLoomError(err).message }, 'dataplane memory not saved');
+      const e = toLoomError(err);
+      if (!this.memorySaveFailing) this.logger.warn({ code: e.code, err: e.message }, 'dataplane memory not saved (said once until a save works again)');
+      this.memorySaveFailing = true;
+      return;
     }
+    if (this.memorySaveFailing) this.logger.info({}, 'dataplane memory saved again');
+    this.memorySaveFailing = false;
   }
 
   /** Removes bridge, vxlan device and FDB (`loom reset`). Stops following changes first. */

@@ -333,3 +333,30 @@ test('close drops the local socket\'s open connections at once (a kept-alive cli
     agent.destroy();
   }
 });
+
+test('ERR_STORAGE answers 507 and is logged at error level once per reason, not once per request', async () => {
+  const logger = recordingLogger();
+  const server = new ApiServer({ logger }, { port: 0, socket: testApiSocket() });
+  let errno = 'ENOSPC';
+  server.route('GET', '/write', () => {
+    throw new LoomError('ERR_STORAGE', `cannot write /state/x.json: refused (${errno})`, { detail: { path: '/state/x.json', errno } });
+  });
+  const { port } = await server.listen();
+  try {
+    const errors = (): string[] => logger.records.filter((r) => r.level === 'error').map((r) => r.msg ?? '');
+    for (let i = 0; i < 4; i++) {
+      const r = await send(port, 'GET', '/write');
+      assert.equal(r.status, 507);
+      assert.equal(r.json().error.code, 'ERR_STORAGE');
+      assert.match(r.json().error.message, /cannot write \/state\/x\.json/);
+    }
+    assert.equal(errors().length, 1);
+    assert.match(errors()[0]!, /the state directory refuses writes: cannot write \/state\/x\.json/);
+    errno = 'EROFS';
+    await send(port, 'GET', '/write');
+    await send(port, 'GET', '/write');
+    assert.equal(errors().length, 2, 'another reason is said once more');
+  } finally {
+    await server.close();
+  }
+});

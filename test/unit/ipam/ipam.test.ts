@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { isLoomError } from '../../../src/core/errors.js';
+import { LoomError, isLoomError } from '../../../src/core/errors.js';
 import { formatAddress, parseAddress, parseCidr } from '../../../src/ipam/cidr.js';
 import { Ring } from '../../../src/ipam/ring.js';
 import { encodeRing } from '../../../src/ipam/ring-codec.js';
 import { IpamNet, peerName } from './harness.js';
+import { MemoryStore } from '../../../src/ipam/store.js';
+import { SAVE_RETRY_MS } from '../../../src/ipam/context.js';
 
 const [A, B, C, D] = [1, 2, 3, 4].map(peerName) as [ReturnType<typeof peerName>, ReturnType<typeof peerName>, ReturnType<typeof peerName>, ReturnType<typeof peerName>];
 
@@ -200,6 +202,62 @@ test('rmpeer run on two peers at once moves the dead peer space to one heir', as
   for (const r of dSpace) assert.equal(rings[0]!.ownerOf(r.start), A);
   const inDead = net.ipam(A).claim('reuse', `${formatAddress(dSpace[0]!.start + 1)}/24`);
   assert.equal(inDead.address, formatAddress(dSpace[0]!.start + 1));
+});
+
+test('rmpeer on a second peer once the first one\'s ring has arrived moves nothing and names the same heir', () => {
+  const net = seeded('10.32.0.0/24', [A, B, C, D]);
+  const dSize = net.ipam(A).ringSnapshot().ownedSize(D);
+  net.kill(D);
+  net.deliverAll();
+  const first = net.ipam(C).rmpeer(D);
+  net.deliverAll();
+  const second = net.ipam(B).rmpeer(D);
+  assert.deepEqual(first, { heir: A, moved: dSize });
+  assert.deepEqual(second, { heir: A, moved: 0 }, 'the answer a second runner gets (as in the rmpeer chaos scenario)');
+  net.settle();
+  const rings = [A, B, C].map((p) => net.ipam(p).ringSnapshot());
+  assert.ok(rings[0]!.equals(rings[1]!) && rings[0]!.equals(rings[2]!));
+  assert.equal(rings[0]!.ownedSize(A) + rings[0]!.ownedSize(B) + rings[0]!.ownedSize(C), 256, 'each address owned once');
+});
+
+/** A store whose ring saves fail on cue, as the SQLite store's do on a full disk. */
+class RefusingStore extends MemoryStore {
+  refuse = false;
+  override saveRing(bytes: Uint8Array): void {
+    if (this.refuse) throw new LoomError('ERR_STORAGE', 'cannot write /state/ipam.db: the disk is full (SQLITE_FULL)');
+    super.saveRing(bytes);
+  }
+}
+
+test('a ring the store refuses to save is told to no peer until a retry saves it; rmpeer answers ERR_STORAGE meanwhile', () => {
+  const store = new RefusingStore();
+  const net = new IpamNet({ record: true });
+  const bootstrap = `seed=${[A, B, C, D].join(',')}`;
+  for (const s of [A, B, D]) net.add(s, { range: '10.32.0.0/24', bootstrap });
+  net.add(C, { range: '10.32.0.0/24', bootstrap }, 0, store);
+  net.settle();
+  const dSize = net.ipam(A).ringSnapshot().ownedSize(D);
+  const dSpace = net.ipam(A).ringSnapshot().ownedBy(D);
+  net.kill(D);
+  net.deliverAll();
+  store.refuse = true;
+  assert.throws(
+    () => net.ipam(C).rmpeer(D),
+    (e) => isLoomError(e, 'ERR_STORAGE') && /disk is full/.test(e.message),
+  );
+  net.deliverAll();
+  net.clock.advance(SAVE_RETRY_MS);
+  net.deliverAll();
+  assert.equal(net.ipam(A).ringSnapshot().ownedSize(D), dSize, 'no peer heard of the unsaved change');
+  assert.equal(net.ipam(C).ringSnapshot().ownedSize(D), 0, 'C keeps it in memory');
+  const errors = net.records.filter((r) => r.level === 'error' && /cannot save the address ring/.test(r.msg ?? ''));
+  assert.equal(errors.length, 1, 'said once, not at every retry');
+  store.refuse = false;
+  net.settle(2 * SAVE_RETRY_MS);
+  const rings = [A, B, C].map((p) => net.ipam(p).ringSnapshot());
+  assert.ok(rings[0]!.equals(rings[1]!) && rings[0]!.equals(rings[2]!), 'told once saved');
+  assert.equal(rings[0]!.ownedSize(D), 0);
+  for (const r of dSpace) assert.equal(rings[0]!.ownerOf(r.start), A, 'A is the heir');
 });
 
 test('rmpeer is refused while another owner is unreachable (a partition), unless forced', () => {

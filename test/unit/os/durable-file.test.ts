@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeFileDurable } from '../../../src/os/durable-file.js';
+import { writeFileDurable, type DurableFileOps } from '../../../src/os/durable-file.js';
+import { LoomError } from '../../../src/core/errors.js';
 
 function scratch(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'loom-durable-'));
@@ -112,4 +113,51 @@ test('a read-only directory: the write fails, the old file is untouched, no temp
   assert.equal(child.stdout, 'EACCES');
   assert.equal(readFileSync(path, 'utf8'), 'old');
   assert.deepEqual(readdirSync(dir), ['state']);
+});
+
+/** Node's file operations, with `failing` throwing `code` instead (a full or read-only disk on cue). */
+function failingOps(failing: keyof DurableFileOps, code: string): DurableFileOps & { unlinked: string[] } {
+  const unlinked: string[] = [];
+  const real: DurableFileOps = { openSync, writeFileSync, fsyncSync, closeSync, renameSync, unlinkSync };
+  const fail = (): never => {
+    throw Object.assign(new Error(`${code}: refused`), { code });
+  };
+  return {
+    ...real,
+    unlinked,
+    [failing]: fail,
+    unlinkSync: (p: string) => {
+      unlinked.push(p);
+      if (failing === 'unlinkSync') fail();
+      real.unlinkSync(p);
+    },
+  };
+}
+
+test('a full disk (ENOSPC) while writing is ERR_STORAGE naming the file; the old content stays and no temp file is left', (t) => {
+  const dir = scratch(t);
+  const path = join(dir, 'attachments.json');
+  writeFileDurable(path, 'old');
+  for (const step of ['writeFileSync', 'fsyncSync', 'renameSync'] as const) {
+    const ops = failingOps(step, 'ENOSPC');
+    assert.throws(
+      () => writeFileDurable(path, 'new', 0o600, ops),
+      (err: unknown) => err instanceof LoomError && err.code === 'ERR_STORAGE' && err.message === `cannot write ${path}: the disk is full (ENOSPC)`,
+      step,
+    );
+    assert.equal(readFileSync(path, 'utf8'), 'old', `the target is untouched when ${step} fails`);
+    assert.deepEqual(readdirSync(dir), ['attachments.json'], `no temp file is left when ${step} fails`);
+    assert.equal(ops.unlinked.length, 1, 'the temp file was removed');
+  }
+});
+
+test('a read-only file system (EROFS) at the temp file is ERR_STORAGE; other errors keep their errno', (t) => {
+  const dir = scratch(t);
+  const path = join(dir, 'peer-name');
+  assert.throws(
+    () => writeFileDurable(path, 'x', 0o644, failingOps('openSync', 'EROFS')),
+    (err: unknown) => err instanceof LoomError && err.code === 'ERR_STORAGE' && /read-only \(EROFS\)$/.test(err.message) && err.message.includes(path),
+  );
+  assert.throws(() => writeFileDurable(path, 'x', 0o644, failingOps('openSync', 'EACCES')), { code: 'EACCES' });
+  assert.deepEqual(readdirSync(dir), []);
 });
