@@ -56,6 +56,8 @@ export interface RouterOptions extends RouterInit {
   heartbeatTimeoutMs?: number;
   /** Reconnect backoff (defaults in backoff.ts: 1 s base, 60 s cap, full jitter). */
   backoff?: BackoffOptions;
+  /** Redialling a peer whose connection just ended (defaults in connection-maker.ts: within 10 min, at most every 500 ms). */
+  reconnect?: { capMs?: number; windowMs?: number };
   /** Full-state gossip to neighbours (default 30,000 ms, ±10 % jitter). */
   antiEntropyIntervalMs?: number;
   antiEntropyJitter?: number;
@@ -142,7 +144,7 @@ export class Router implements RouterApi {
         connectionCount: () => this.live.size + this.attempts.inboundCount(),
         isConnectedTo: (peer) => this.live.has(peer),
       },
-      { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff },
+      { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff, reconnect: init.reconnect },
     );
     const isRunning = (): boolean => this.state === 'running';
     this.attempts = new ConnectionAttempts(
