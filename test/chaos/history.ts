@@ -28,7 +28,10 @@
  * (c) routes, per heal: every ordered pair of live containers in the same subnet answers pings,
  *     from a time no later than `routesWithinMs` after the heal, until the end of the window.
  * Each time is an upper bound: the first observation of the final all-correct run of
- * observations, at its completion.
+ * observations, at its completion. Observations whose answer came after the heal count, also
+ * when they were asked just before it (a `dig` in flight across the heal): an answer right at
+ * one moment and every later one right is what "converged" means; a flap back to wrong after
+ * it resets the time.
  */
 
 export type OpResult = { type: 'ok'; address?: string; id?: string } | { type: 'fail'; error: string } | { type: 'info'; error: string };
@@ -155,17 +158,17 @@ const sameSet = (a: readonly string[], b: readonly string[]): boolean => {
 };
 
 /**
- * The completion time of the first observation of the final run of good ones, or null when the
- * last observation is bad (or there is none). Observations sorted by invocation.
+ * The earliest completion among the final run of good observations (those invoked after the
+ * last bad one), or null when the last observation is bad (or there is none).
  */
 export function settledAt(observations: ReadonlyArray<{ invokeMs: number; completeMs: number; good: boolean }>): number | null {
   const sorted = [...observations].sort((a, b) => a.invokeMs - b.invokeMs);
-  let firstGood: number | null = null;
+  let earliest: number | null = null;
   for (const o of sorted) {
-    if (!o.good) firstGood = null;
-    else if (firstGood === null) firstGood = o.completeMs;
+    if (!o.good) earliest = null;
+    else earliest = Math.min(earliest ?? o.completeMs, o.completeMs);
   }
-  return firstGood;
+  return earliest;
 }
 
 export function checkHistory(history: readonly HistoryOp[], options: CheckOptions): Verdict {
@@ -242,8 +245,10 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
     healNumber++;
     const next = sorted.find((o) => o.invokeMs > heal.invokeMs && (o.op === 'start' || o.op === 'stop' || o.op === 'partition' || o.op === 'heal'));
     const end = next?.invokeMs ?? INFINITY;
-    const inWindow = <T extends HistoryOp>(o: T): boolean => o.invokeMs >= heal.completeMs && o.completeMs <= end;
-    const round = listings.filter(inWindow);
+    // An observation counts when its answer came after the heal (it may have been asked just
+    // before: a dig or ping in flight across the heal; under load a dig takes a second or two).
+    const inWindow = <T extends HistoryOp>(o: T): boolean => o.completeMs >= heal.completeMs && o.invokeMs < end && o.completeMs <= end;
+    const round = listings.filter((o) => o.invokeMs >= heal.completeMs && o.completeMs <= end);
     const figure: HealFigures = { heal: healNumber, dnsMs: null, routesMs: null, containers: 0, names: names.length, pairs: 0 };
     heals.push(figure);
     if (round.length === 0) {

@@ -194,23 +194,38 @@ export interface PartitionResult {
   problems: string[];
 }
 
-/** Runs in a container's namespace: pings every "label=ip" target once per round, one JSON line per ping, until the deadline. */
-const PROBER = `
+/** Runs in a container's namespace: one ping loop per "label=ip" target (a ping, then `interval` ms), a JSON line per ping, until the deadline. */
+const PING_PROBER = `
   const { spawn } = require('node:child_process');
   const [deadline, interval, ...targets] = process.argv.slice(1);
-  const round = () => {
-    if (Date.now() > Number(deadline) || targets.length === 0) process.exit(0);
-    let pending = targets.length;
-    for (const t of targets) {
-      const [label, ip] = t.split('=');
+  for (const t of targets) {
+    const [label, ip] = t.split('=');
+    const loop = () => {
+      if (Date.now() > Number(deadline)) return;
       const t0 = Date.now();
-      const done = (ok) => { process.stdout.write(JSON.stringify({ to: label, t0, t1: Date.now(), ok }) + '\\n'); if (--pending === 0) setTimeout(round, Number(interval)); };
+      let reported = false;
+      const done = (ok) => { if (reported) return; reported = true; process.stdout.write(JSON.stringify({ to: label, t0, t1: Date.now(), ok }) + '\\n'); setTimeout(loop, Number(interval)); };
       const p = spawn('ping', ['-n', '-q', '-c', '1', '-W', '1', ip], { stdio: 'ignore' });
       p.on('error', () => done(false));
       p.on('exit', (code) => done(code === 0));
-    }
+    };
+    loop();
+  }
+`;
+
+/** Runs in a host: dig for every name against the host's server, then `interval` ms, a JSON line per round ({t0, t1, out}), until the deadline. */
+const DIG_PROBER = `
+  const { execFile } = require('node:child_process');
+  const [deadline, interval, server, ...names] = process.argv.slice(1);
+  const loop = () => {
+    if (Date.now() > Number(deadline)) return;
+    const t0 = Date.now();
+    execFile('dig', ['+time=1', '+tries=1', '+noall', '+comments', '+answer', '@' + server, ...names], { timeout: 5000 }, (err, stdout) => {
+      process.stdout.write(JSON.stringify({ t0, t1: Date.now(), out: String(stdout) }) + '\\n');
+      setTimeout(loop, Number(interval));
+    });
   };
-  round();
+  loop();
 `;
 
 interface LiveContainer {
@@ -332,98 +347,89 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
       }
     };
 
-    /** After a heal: list, then ask DNS and ping until settled or the window ends. */
-    const observe = async (): Promise<void> => {
+    /**
+     * A heal and what follows it. The probers (a `dig` loop per host, a ping loop per pair of
+     * containers) start before the heal, so nothing after it waits for a process to start; only
+     * observations invoked after the heal completed count (history.ts). Then each host lists its
+     * containers, and the window lasts until DNS and pings have looked right for `stableMs`, or
+     * `observeMs`.
+     */
+    const healAndObserve = async (): Promise<void> => {
       heals++;
-      const windowStart = Date.now();
-      const listed = await Promise.all(
+      const deadline = Date.now() + options.observeMs + 15_000;
+      const everyone = [...live.values()];
+      const subnet = (address: string): string => (address.startsWith(`${MOBILE_SUBNET_PREFIX}.`) ? 'mobile' : 'ipam');
+      const digNames = [...names].sort();
+      const dnsProbers = hosts.map((h) => {
+        const logFile = join(lab.workDir, `dig-${heals}-${h.name}.jsonl`);
+        const p = lab.start(h, process.execPath, ['-e', DIG_PROBER, String(deadline), '100', dnsServer.get(h.name)!, ...digNames.map((n) => `${n}.${DOMAIN}`)], { logFile });
+        return { host: h.name, log: logFile, process: p };
+      });
+      const pingProbers: Array<{ from: string; log: string; process: LabProcess }> = [];
+      for (const c of everyone) {
+        const targets = everyone.filter((o) => o !== c && subnet(o.address) === subnet(c.address)).map((o) => `${o.label}=${o.address}`);
+        if (targets.length === 0) continue;
+        const logFile = join(lab.workDir, `ping-${heals}-${c.label}.jsonl`);
+        const p = lab.start(c.host, 'nsenter', ['--target', String(pidOf.get(c.label)!), '--net', process.execPath, '-e', PING_PROBER, String(deadline), '200', ...targets], { logFile });
+        pingProbers.push({ from: c.label, log: logFile, process: p });
+      }
+      const expectedPairs = pingProbers.reduce((n, p) => n + everyone.filter((o) => o.label !== p.from && subnet(o.address) === subnet(everyone.find((c) => c.label === p.from)!.address)).length, 0);
+      const linesOf = (file: string): unknown[] =>
+        readText(file)
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .flatMap((l) => {
+            try {
+              return [JSON.parse(l) as unknown];
+            } catch {
+              return []; // a line being written, or cut off by the stop
+            }
+          });
+      await pollUntil(async () => ([...dnsProbers, ...pingProbers].every((p) => linesOf(p.log).length > 0) ? true : undefined), { what: 'every prober to report once', timeoutMs: 30_000, intervalMs: 100 });
+
+      const invokeMs = Date.now();
+      if (block) await lab.unblock(block);
+      block = null;
+      const healedAt = Date.now();
+      history.push({ op: 'heal', invokeMs, completeMs: healedAt });
+
+      const listing = Promise.all(
         hosts.map(async (h) => {
-          const invokeMs = Date.now();
+          const listInvoke = Date.now();
           const rows = (await cli.containers(h)).filter((c) => c.alive);
-          const completeMs = Date.now();
-          const listedHere: ListedContainer[] = rows.map((c) => ({ id: c.id, name: c.name, cidr: c.cidrs[0] ?? '' })).filter((c) => c.cidr !== '');
-          history.push({ op: 'listing', round: heals, host: h.name, invokeMs, completeMs, containers: listedHere });
           for (const c of rows) containers.add(c.pid);
-          return { h, rows };
+          const listed: ListedContainer[] = rows.map((c) => ({ id: c.id, name: c.name, cidr: c.cidrs[0] ?? '' })).filter((c) => c.cidr !== '');
+          history.push({ op: 'listing', round: heals, host: h.name, invokeMs: listInvoke, completeMs: Date.now(), containers: listed });
         }),
       );
-      const labelOf = new Map([...live.values()].map((c) => [c.id, c.label]));
-      const everyone = listed.flatMap(({ h, rows }) => rows.filter((r) => r.cidrs[0] !== undefined).map((r) => ({ label: labelOf.get(r.id) ?? r.id, host: h, name: r.name, cidr: r.cidrs[0]!, pid: r.pid })));
-      const subnet = (cidr: string): string => (cidr.startsWith(`${MOBILE_SUBNET_PREFIX}.`) ? 'mobile' : 'ipam');
-      const deadline = windowStart + options.observeMs;
-      const expectedDns = new Map([...names].map((n) => [n, everyone.filter((c) => c.name === n).map((c) => c.cidr.split('/')[0]!).sort().join(',')]));
-
-      // Probers: one per container, pinging the others of its subnet.
-      const probers: Array<{ from: string; log: string; process: LabProcess }> = [];
-      for (const c of everyone) {
-        const targets = everyone.filter((o) => o !== c && subnet(o.cidr) === subnet(c.cidr)).map((o) => `${o.label}=${o.cidr.split('/')[0]!}`);
-        if (targets.length === 0) continue;
-        const logFile = join(lab.workDir, `probe-${heals}-${c.label}.jsonl`);
-        const p = lab.start(c.host, 'nsenter', ['--target', String(c.pid), '--net', process.execPath, '-e', PROBER, String(deadline), '200', ...targets], { logFile });
-        probers.push({ from: c.label, log: logFile, process: p });
-      }
-      const expectedPairs = everyone.reduce((n, c) => n + everyone.filter((o) => o !== c && subnet(o.cidr) === subnet(c.cidr)).length, 0);
-
-      // A figure, not an invariant: when every host again has a TCP connection with every other on 6783.
-      let meshWholeAt: number | null = null;
-      const meshWatch = (async () => {
-        while (meshWholeAt === null && Date.now() < deadline) {
-          const counts = await Promise.all(hosts.map(async (h) => {
-            const r = await lab.exec(h, 'ss', ['-Htn', 'state', 'established', '( sport = :6783 or dport = :6783 )'], { allowFailure: true, timeoutMs: 5_000 });
-            return new Set(r.stdout.split('\n').map((l) => /(\d+\.\d+\.\d+\.\d+)\]?:\d+\s*$/.exec(l.trim())?.[1]).filter((a) => a !== undefined)).size;
-          }));
-          if (counts.every((n) => n >= hosts.length - 1)) meshWholeAt = Date.now();
-          else await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
-      const digNames = [...names].sort();
-      let dnsGoodSince: number | null = null;
-      let pingGoodSince: number | null = null;
-      const lastPing = new Map<string, boolean>();
-      while (Date.now() < deadline) {
-        const answers = await Promise.all(
-          hosts.map(async (h) => {
-            const invokeMs = Date.now();
-            const r = await lab.exec(h, 'dig', ['+time=1', '+tries=1', '+noall', '+comments', '+answer', `@${dnsServer.get(h.name)!}`, ...digNames.map((n) => `${n}.${DOMAIN}`)], { allowFailure: true, timeoutMs: 10_000 });
-            const completeMs = Date.now();
-            const parsed = parseDigBatch(r.stdout, digNames);
-            history.push({ op: 'dns', host: h.name, invokeMs, completeMs, answers: parsed });
-            return parsed;
-          }),
-        );
-        const dnsRight = answers.every((a) => a !== null && digNames.every((n) => [...(a[n] ?? [])].sort().join(',') === expectedDns.get(n)));
-        const now = Date.now();
-        dnsGoodSince = dnsRight ? (dnsGoodSince ?? now) : null;
-        for (const p of probers) {
-          for (const line of readText(p.log).split('\n')) {
-            if (line.trim() === '') continue;
-            try {
-              const o = JSON.parse(line) as { to: string; ok: boolean };
-              lastPing.set(`${p.from}>${o.to}`, o.ok);
-            } catch {
-              // a line being written
-            }
-          }
-        }
+      const expectedDns = new Map(digNames.map((n) => [n, everyone.filter((c) => c.name === n).map((c) => c.address).sort().join(',')]));
+      const dnsOf = (line: unknown): { t0: number; t1: number; answers: Record<string, string[]> | null } => {
+        const o = line as { t0: number; t1: number; out: string };
+        return { t0: o.t0, t1: o.t1, answers: parseDigBatch(o.out, digNames) };
+      };
+      let goodSince: number | null = null;
+      const windowEnd = healedAt + options.observeMs;
+      while (Date.now() < windowEnd) {
+        await new Promise((r) => setTimeout(r, 250));
+        const dnsRight = dnsProbers.every((p) => {
+          const last = linesOf(p.log).map(dnsOf).filter((o) => o.t0 >= healedAt).at(-1);
+          const answers = last?.answers ?? null;
+          return answers !== null && digNames.every((n) => [...(answers[n] ?? [])].sort().join(',') === expectedDns.get(n));
+        });
+        const lastPing = new Map<string, boolean>();
+        for (const p of pingProbers) for (const o of linesOf(p.log) as Array<{ to: string; t0: number; ok: boolean }>) if (o.t0 >= healedAt) lastPing.set(`${p.from}>${o.to}`, o.ok);
         const pingRight = lastPing.size === expectedPairs && [...lastPing.values()].every(Boolean);
-        pingGoodSince = pingRight ? (pingGoodSince ?? now) : null;
-        if (dnsGoodSince !== null && pingGoodSince !== null && now - Math.max(dnsGoodSince, pingGoodSince) >= options.stableMs) break;
-        await new Promise((r) => setTimeout(r, 100));
+        const now = Date.now();
+        goodSince = dnsRight && pingRight ? (goodSince ?? now) : null;
+        if (goodSince !== null && now - goodSince >= options.stableMs) break;
       }
-      await meshWatch;
-      for (const p of probers) await lab.stopProcess(p.process.pid, 1_000).catch(() => undefined);
-      for (const p of probers) {
-        for (const line of readText(p.log).split('\n')) {
-          if (line.trim() === '') continue;
-          try {
-            const o = JSON.parse(line) as { to: string; t0: number; t1: number; ok: boolean };
-            history.push({ op: 'ping', from: p.from, to: o.to, invokeMs: o.t0, completeMs: o.t1, ok: o.ok });
-          } catch {
-            // cut off by the stop
-          }
-        }
+      for (const p of [...dnsProbers, ...pingProbers]) await lab.stopProcess(p.process.pid, 1_000).catch(() => undefined);
+      await listing;
+      for (const p of dnsProbers) for (const o of linesOf(p.log).map(dnsOf)) history.push({ op: 'dns', host: p.host, invokeMs: o.t0, completeMs: o.t1, answers: o.answers });
+      for (const p of pingProbers) {
+        for (const o of linesOf(p.log) as Array<{ to: string; t0: number; t1: number; ok: boolean }>) history.push({ op: 'ping', from: p.from, to: o.to, invokeMs: o.t0, completeMs: o.t1, ok: o.ok });
       }
-      log(`heal ${heals}: observed ${Math.round((Date.now() - windowStart) / 100) / 10} s, ${everyone.length} containers, ${expectedPairs} pairs; every TCP connection of the mesh back ${meshWholeAt === null ? 'never' : `after ${meshWholeAt - windowStart} ms`}`);
+      log(`heal ${heals}: observed ${Math.round((Date.now() - healedAt) / 100) / 10} s, ${everyone.length} containers, ${expectedPairs} pairs, ${digNames.length} names`);
     };
 
     const chaosEnd = Date.now() + options.timeBoundMs;
@@ -440,25 +446,15 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
           history.push({ op: 'partition', sides: step.sides, oneWay: step.oneWay, invokeMs, completeMs: Date.now() });
           break;
         }
-        case 'heal': {
-          const invokeMs = Date.now();
-          if (block) await lab.unblock(block);
-          block = null;
-          history.push({ op: 'heal', invokeMs, completeMs: Date.now() });
-          await observe();
+        case 'heal':
+          await healAndObserve();
           break;
-        }
         case 'ops':
           await Promise.all(step.ops.map(runOp));
           break;
       }
     }
-    if (block !== null) {
-      const invokeMs = Date.now();
-      await lab.unblock(block);
-      history.push({ op: 'heal', invokeMs, completeMs: Date.now() });
-      await observe();
-    }
+    if (block !== null) await healAndObserve();
 
     const verdict = checkHistory(history, { dnsWithinMs: options.dnsWithinMs, routesWithinMs: options.routesWithinMs, seed });
     for (const f of verdict.heals) {

@@ -127,6 +127,17 @@ test('DNS right only after 2 s, or flapping back to wrong, fails', () => {
   assert.equal(verdict.problems.length, 1);
 });
 
+test('an observation asked before the heal and answered after it counts; one answered before the heal does not', () => {
+  const history = base([...dnsSeries(1_000, null), ...pingSeries(0)].filter((o) => o.op !== 'dns' || o.invokeMs >= HEAL + 1_000));
+  // A slow dig on each host, asked 500 ms before the heal and answered right 800 ms after it.
+  history.push({ ...dns('h1', HEAL - 500, RIGHT), completeMs: HEAL + 800 }, { ...dns('h2', HEAL - 500, RIGHT), completeMs: HEAL + 800 });
+  // Answered (wrongly) before the heal: outside the window, not held against it.
+  history.push({ ...dns('h1', HEAL - 900, { web: [], db: [] }), completeMs: HEAL - 100 });
+  const verdict = checkHistory(history, OPTIONS);
+  assert.deepEqual(verdict.problems, []);
+  assert.equal(verdict.heals[0]!.dnsMs, 800, 'settled at the straddling right answers, the first after the heal');
+});
+
 test('routes: a pair that never answers, one never pinged, or one answering after 5 s fails', () => {
   const never = base([...dnsSeries(0, null), ...pingSeries(0).filter((p) => p.from !== 'c2'), ...[100, 600].map((t) => ping('c2', 'c1', HEAL + t, false))]);
   assert.deepEqual(checkHistory(never, OPTIONS).problems, ['heal 1: c2@h2 -> c1@h1 (10.32.0.1) not answering at the end of the window [seed 42]']);
@@ -160,6 +171,7 @@ test('settledAt: the first good observation of the final good run, or null', () 
   const o = (invokeMs: number, good: boolean): { invokeMs: number; completeMs: number; good: boolean } => ({ invokeMs, completeMs: invokeMs + 1, good });
   assert.equal(settledAt([o(1, false), o(2, true), o(3, true)]), 3);
   assert.equal(settledAt([o(3, true), o(1, true), o(2, false)]), 4, 'sorted by invocation first');
+  assert.equal(settledAt([o(1, false), { invokeMs: 2, completeMs: 50, good: true }, o(3, true)]), 4, 'the earliest answer of the final good run');
   assert.equal(settledAt([o(1, true), o(2, false)]), null);
   assert.equal(settledAt([]), null);
 });
