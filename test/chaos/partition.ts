@@ -21,6 +21,7 @@
  * with a time limit, probers with their own deadline; the lab (and `containers.killAll`) removes
  * everything.
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { ContainerPids } from '../../src/demo/containers.js';
@@ -184,6 +185,8 @@ export interface PartitionOptions {
   observeMs: number;
   /** A window ends early once DNS and pings have looked right for this long. */
   stableMs: number;
+  /** Where to write the history as JSON (for a look at a failure); none by default. */
+  historyFile?: string;
   log: (line: string) => void;
 }
 
@@ -291,6 +294,10 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
     let block: LabBlock | null = null;
     let heals = 0;
 
+    /** The host's containers from its router, retried: on a loaded machine one fetch can miss its time limit. */
+    const listContainers = (h: LabHost): ReturnType<LoomCli['containers']> =>
+      pollUntil(() => cli.containers(h), { what: `${h.name}'s container list`, timeoutMs: 60_000, intervalMs: 500 });
+
     const classify = (code: number, stderr: string, tookMs: number, limitMs: number): OpResult => {
       const err = /loom: (ERR_[A-Z_]+)[^\n]*/.exec(stderr)?.[0] ?? `exit ${code}: ${stderr.trim().slice(0, 200)}`;
       return tookMs >= limitMs || /ERR_TIMEOUT/.test(err) || !/loom: ERR_/.test(err) ? { type: 'info', error: err } : { type: 'fail', error: err };
@@ -308,7 +315,7 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
         return;
       }
       const id = r.stdout.trim();
-      const row = (await cli.containers(host)).find((c) => c.id === id);
+      const row = (await listContainers(host)).find((c) => c.id === id);
       if (row) containers.add(row.pid);
       const got = row?.cidrs[0]?.split('/')[0];
       history.push({ op: 'start', host: host.name, container: label, name, ...(address === undefined ? {} : { requested: address }), invokeMs, completeMs, result: got === undefined ? { type: 'info', error: `${id} not listed after its run` } : { type: 'ok', address: got, id } });
@@ -396,7 +403,7 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
       const listing = Promise.all(
         hosts.map(async (h) => {
           const listInvoke = Date.now();
-          const rows = (await cli.containers(h)).filter((c) => c.alive);
+          const rows = (await listContainers(h)).filter((c) => c.alive);
           for (const c of rows) containers.add(c.pid);
           const listed: ListedContainer[] = rows.map((c) => ({ id: c.id, name: c.name, cidr: c.cidrs[0] ?? '' })).filter((c) => c.cidr !== '');
           history.push({ op: 'listing', round: heals, host: h.name, invokeMs: listInvoke, completeMs: Date.now(), containers: listed });
@@ -456,6 +463,10 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
     }
     if (block !== null) await healAndObserve();
 
+    if (options.historyFile !== undefined) {
+      writeFileSync(options.historyFile, JSON.stringify(history));
+      log(`history written to ${options.historyFile}`);
+    }
     const verdict = checkHistory(history, { dnsWithinMs: options.dnsWithinMs, routesWithinMs: options.routesWithinMs, seed });
     for (const f of verdict.heals) {
       log(`heal ${f.heal}: DNS right everywhere ${f.dnsMs === null ? 'never' : `after ${f.dnsMs} ms`}, routes ${f.routesMs === null ? 'never' : `after ${f.routesMs} ms`} (${f.containers} containers, ${f.names} names, ${f.pairs} pairs)`);

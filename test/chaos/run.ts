@@ -5,7 +5,7 @@
  * invariant broke. The short form of each runs inside `npm test` (test/e2e/chaos-short.test.ts).
  *
  *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood|partition]
- *   npm run chaos -- --scenario partition [--seed S] [--steps 40] [--seconds 240]   (replay a run by its seed)
+ *   npm run chaos -- --scenario partition [--seed S] [--steps 40] [--seconds 240] [--history FILE]   (replay a run by its seed)
  *
  * docs/RELIABILITY.md records the last full run.
  */
@@ -74,6 +74,7 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
         routesWithinMs: 5_000,
         observeMs: 20_000,
         stableMs: 2_000,
+        ...(process.argv.includes('--history') ? { historyFile: process.argv[process.argv.indexOf('--history') + 1] ?? 'partition-history.json' } : {}),
         log: (line) => console.log(`  ${line}`),
       });
       return result.problems;
