@@ -27,7 +27,8 @@
  *     `dnsWithinMs` after the heal completed, until the end of the window.
  * (c) routes, per heal: every ordered pair of live containers in the same subnet answers pings,
  *     from a time no later than `routesWithinMs` after the heal, until the end of the window.
- * Each time is an upper bound: the first observation of the final all-correct run of
+ * Each time is an upper bound (`dnsMs`, `routesMs`; `dnsLowerMs`, `routesLowerMs` are the lower
+ * bounds: the invocation of the last wrong answer after the heal, so convergence lies between): the first observation of the final all-correct run of
  * observations, at its completion. Observations whose answer came after the heal count, also
  * when they were asked just before it (a `dig` in flight across the heal): an answer right at
  * one moment and every later one right is what "converged" means; a flap back to wrong after
@@ -121,6 +122,9 @@ export interface HealFigures {
   dnsMs: number | null;
   /** Heal completion -> every pair answering (upper bound); null: never within the window. */
   routesMs: number | null;
+  /** Lower bounds: heal completion -> invocation of the last wrong DNS answer / failed ping after it (0: none). */
+  dnsLowerMs: number;
+  routesLowerMs: number;
   containers: number;
   names: number;
   pairs: number;
@@ -249,7 +253,7 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
     // before: a dig or ping in flight across the heal; under load a dig takes a second or two).
     const inWindow = <T extends HistoryOp>(o: T): boolean => o.completeMs >= heal.completeMs && o.invokeMs < end && o.completeMs <= end;
     const round = listings.filter((o) => o.invokeMs >= heal.completeMs && o.completeMs <= end);
-    const figure: HealFigures = { heal: healNumber, dnsMs: null, routesMs: null, containers: 0, names: names.length, pairs: 0 };
+    const figure: HealFigures = { heal: healNumber, dnsMs: null, routesMs: null, dnsLowerMs: 0, routesLowerMs: 0, containers: 0, names: names.length, pairs: 0 };
     heals.push(figure);
     if (round.length === 0) {
       problems.push(`heal ${healNumber}: no container listing after it, nothing to check against${tag}`);
@@ -272,7 +276,9 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
       }
       for (const name of names) {
         const want = expected.get(name)!;
-        const at = settledAt(mine.map((o) => ({ invokeMs: o.invokeMs, completeMs: o.completeMs, good: o.answers !== null && sameSet(o.answers[name] ?? [], want) })));
+        const observed = mine.map((o) => ({ invokeMs: o.invokeMs, completeMs: o.completeMs, good: o.answers !== null && sameSet(o.answers[name] ?? [], want) }));
+        for (const o of observed) if (!o.good) figure.dnsLowerMs = Math.max(figure.dnsLowerMs, o.invokeMs - heal.completeMs);
+        const at = settledAt(observed);
         if (at === null) {
           const last = [...mine].sort((a, b) => a.invokeMs - b.invokeMs).at(-1)!;
           const got = last.answers === null ? 'no reply' : `[${(last.answers[name] ?? []).join(', ')}]`;
@@ -294,6 +300,7 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
         if (from === to || subnetOf(from.cidr) !== subnetOf(to.cidr)) continue;
         figure.pairs++;
         const mine = pingOps.filter((p) => p.from === from.label && p.to === to.label);
+        for (const p of mine) if (!p.ok) figure.routesLowerMs = Math.max(figure.routesLowerMs, p.invokeMs - heal.completeMs);
         const at = settledAt(mine.map((p) => ({ invokeMs: p.invokeMs, completeMs: p.completeMs, good: p.ok })));
         if (at === null) {
           problems.push(`heal ${healNumber}: ${from.label}@${from.host} -> ${to.label}@${to.host} (${ipOf(to.cidr)}) ${mine.length === 0 ? 'never pinged' : 'not answering at the end of the window'}${tag}`);

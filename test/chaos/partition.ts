@@ -469,7 +469,7 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
     }
     const verdict = checkHistory(history, { dnsWithinMs: options.dnsWithinMs, routesWithinMs: options.routesWithinMs, seed });
     for (const f of verdict.heals) {
-      log(`heal ${f.heal}: DNS right everywhere ${f.dnsMs === null ? 'never' : `after ${f.dnsMs} ms`}, routes ${f.routesMs === null ? 'never' : `after ${f.routesMs} ms`} (${f.containers} containers, ${f.names} names, ${f.pairs} pairs)`);
+      log(`heal ${f.heal}: DNS right everywhere ${f.dnsMs === null ? 'never' : `after ${f.dnsMs} ms`} (last wrong answer asked at ${f.dnsLowerMs} ms), routes ${f.routesMs === null ? 'never' : `after ${f.routesMs} ms`} (last failed ping sent at ${f.routesLowerMs} ms) (${f.containers} containers, ${f.names} names, ${f.pairs} pairs)`);
     }
     log(`history: ${history.length} operations, ${verdict.starts} starts and ${verdict.stops} stops that succeeded, ${verdict.failedOps} failed or indeterminate`);
     return { seed, verdict, history, problems: verdict.problems };

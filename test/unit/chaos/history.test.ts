@@ -70,6 +70,7 @@ test('a clean history passes, with the convergence figures', () => {
   assert.equal(verdict.heals.length, 1);
   assert.equal(verdict.heals[0]!.dnsMs, 535, 'the first right answer on the slower host, at its completion');
   assert.equal(verdict.heals[0]!.routesMs, 1_107);
+  assert.deepEqual([verdict.heals[0]!.dnsLowerMs, verdict.heals[0]!.routesLowerMs], [305, 602], 'the last wrong answers were asked then');
   assert.deepEqual([verdict.heals[0]!.containers, verdict.heals[0]!.pairs, verdict.heals[0]!.names], [2, 2, 2]);
   assert.deepEqual([verdict.starts, verdict.stops, verdict.failedOps], [3, 1, 0]);
 });
