@@ -79,7 +79,9 @@ export function planSchedule(seed: number, hosts: readonly string[], options: Pl
   const steps: Step[] = [];
   const sideOf = (host: string): string[] => (sides === null ? [...hosts] : sides[0].includes(host) ? sides[0] : sides[1]);
   const count = (host: string): number => [...live.values()].filter((c) => c.host === host).length;
-  const nameFree = (host: string, name: string): boolean => ![...live.values()].some((c) => c.host === host && c.name === name);
+  /** Names removed from a host in the current step: its operations run at once, so a start must not race the removal. */
+  const leaving = new Set<string>();
+  const nameFree = (host: string, name: string): boolean => !leaving.has(`${host}/${name}`) && ![...live.values()].some((c) => c.host === host && c.name === name);
 
   const startOn = (host: string, busy: Set<string>): ContainerStep | null => {
     if (count(host) >= options.maxPerHost) return null;
@@ -104,6 +106,8 @@ export function planSchedule(seed: number, hosts: readonly string[], options: Pl
     const roll = random();
     if (roll < 0.3 && idle.length > 0) {
       const container = pick(idle);
+      const x = live.get(container)!;
+      leaving.add(`${x.host}/${x.name}`);
       live.delete(container);
       busy.add(container);
       return { op: 'stop', container };
@@ -118,6 +122,7 @@ export function planSchedule(seed: number, hosts: readonly string[], options: Pl
         const x = live.get(container)!;
         const to = pick(sideOf(x.host).filter((h) => h !== x.host && count(h) < options.maxPerHost && nameFree(h, x.name)));
         const next = `c${++counter}`;
+        leaving.add(`${x.host}/${x.name}`);
         live.delete(container);
         live.set(next, { ...x, host: to });
         busy.add(container).add(next);
@@ -147,6 +152,7 @@ export function planSchedule(seed: number, hosts: readonly string[], options: Pl
       continue;
     }
     const busy = new Set<string>();
+    leaving.clear();
     const ops: ContainerStep[] = [];
     const n = 1 + Math.floor(random() * 3);
     for (let i = 0; i < n; i++) {

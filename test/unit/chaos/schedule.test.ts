@@ -2,7 +2,8 @@
  * The partition scenario's schedule (test/chaos/partition.ts planSchedule): a pure function of the
  * seed, so a failure is replayed by its seed; every partition healed; the first one one-way; moves
  * stay on one side of the partition of the moment; no host over its limit or with two live
- * containers of one name; moved containers keep address and name.
+ * containers of one name, nor a start racing the removal of its name on that host in one step;
+ * moved containers keep address and name.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,14 +34,18 @@ test('schedules keep their rules over many seeds', () => {
         sides = null;
       } else {
         const touched = new Set<string>();
+        const leaving = new Set<string>();
         for (const op of step.ops) {
           const label = op.container;
           assert.ok(!touched.has(label), `seed ${seed}: ${label} twice in one step`);
           touched.add(label);
           if (op.op === 'start') {
             assert.ok(!live.has(label));
+            assert.ok(!leaving.has(`${op.host}/${op.name}`), `seed ${seed}: ${op.name} started on ${op.host} in the step that removes one of that name there`);
             live.set(label, { host: op.host, name: op.name, ...(op.address === undefined ? {} : { address: op.address }) });
           } else if (op.op === 'stop') {
+            const c = live.get(label);
+            if (c) leaving.add(`${c.host}/${c.name}`);
             assert.ok(live.delete(label), `seed ${seed}: stop of ${label}, not live`);
           } else {
             const c = live.get(label);
@@ -48,6 +53,7 @@ test('schedules keep their rules over many seeds', () => {
             assert.ok(c.address?.startsWith(`${MOBILE_SUBNET_PREFIX}.`), `seed ${seed}: only static-address containers move`);
             const side = sides === null ? HOSTS : sides[0].includes(c.host) ? sides[0] : sides[1];
             assert.ok(side.includes(op.to) && op.to !== c.host, `seed ${seed}: move ${c.host} -> ${op.to} leaves its side`);
+            leaving.add(`${c.host}/${c.name}`);
             live.delete(label);
             live.set(op.next, { ...c, host: op.to });
           }
