@@ -94,7 +94,9 @@ export function counterPackets(nftJson: string, name: string): number {
 
 export type BlockSpec =
   | { kind: 'tcp' | 'udp'; a: string; b: string; port?: number }
-  | { kind: 'partition'; groupA: readonly string[]; groupB: readonly string[] };
+  | { kind: 'partition'; groupA: readonly string[]; groupB: readonly string[] }
+  /** Asymmetric: IPv4 from `from` to `to` is dropped, `to` still reaches `from` (TCP then fails both ways: no replies). */
+  | { kind: 'oneway'; from: readonly string[]; to: readonly string[] };
 
 const IPV4_RE = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const TAG_RE = /^lab-b[0-9]{1,9}$/;
@@ -124,6 +126,12 @@ export function blockRules(spec: BlockSpec, tag: string): string {
     const overlap = spec.groupA.filter((x) => spec.groupB.includes(x));
     if (overlap.length > 0) throw new LoomError('ERR_INVALID_ARGUMENT', `a host cannot be on both sides of a partition: ${overlap.join(', ')}`);
     lines.push(add(`ip saddr ${a} ip daddr ${b}`), add(`ip saddr ${b} ip daddr ${a}`));
+  } else if (spec.kind === 'oneway') {
+    const from = addressSet(spec.from);
+    const to = addressSet(spec.to);
+    const overlap = spec.from.filter((x) => spec.to.includes(x));
+    if (overlap.length > 0) throw new LoomError('ERR_INVALID_ARGUMENT', `a host cannot be on both sides of a one-way drop: ${overlap.join(', ')}`);
+    lines.push(add(`ip saddr ${from} ip daddr ${to}`));
   } else {
     const a = checkAddress(spec.a);
     const b = checkAddress(spec.b);

@@ -309,6 +309,11 @@ export class Lab {
     return this.block({ kind: 'partition', groupA: groupA.map((h) => this.host(h).address), groupB: groupB.map((h) => this.host(h).address) });
   }
 
+  /** Drops all IPv4 from the hosts of `from` to those of `to`; the other direction still flows (an asymmetric partition). */
+  async dropOneWay(from: readonly HostRef[], to: readonly HostRef[]): Promise<LabBlock> {
+    return this.block({ kind: 'oneway', from: from.map((h) => this.host(h).address), to: to.map((h) => this.host(h).address) });
+  }
+
   private async block(spec: BlockSpec): Promise<LabBlock> {
     this.assertLive();
     const tag = `lab-b${this.nextBlock++}`;

@@ -4,6 +4,15 @@
  * only while we have fewer than connLimit connections). Failed dials are retried with
  * exponential backoff and full jitter (backoff.ts); the backoff resets once a dial succeeds.
  *
+ * A target whose established connection ended less than `reconnect.windowMs` ago is redialled
+ * after at most `reconnect.capMs` (uniform in [backoff minMs, capMs]) instead of the growing
+ * backoff: a peer we were just talking to is most likely behind a partition that will heal or a
+ * router that restarts, and the first dial across a healed cut is what lets the mesh (topology,
+ * DNS, MACs) converge again. With a 60 s backoff cap that dial came up to a minute after the
+ * heal; the chaos "partition" scenario measured 4-5 s for partitions of a few seconds (dials in
+ * flight waiting for their next SYN) against the 2 s DNS target. Costs one dial per `capMs` per
+ * lost peer during the window; after it, the normal backoff takes over.
+ *
  * The maker never touches sockets: it calls `dial(address)` and the router reports back with
  * dialSucceeded / dialFailed / peerDisconnected. A target is "satisfied" while we have a live
  * connection to the peer behind it, whichever side dialled (so a duplicate that lost the
@@ -13,7 +22,7 @@ import type { Clock, TimerHandle } from '../core/clock.js';
 import type { LoomError } from '../core/errors.js';
 import type { PeerName } from '../core/ids.js';
 import type { Logger } from '../core/logger.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import type { ConnectionStatus } from './types.js';
 
 export interface ConnectionMakerComponents {
@@ -33,7 +42,11 @@ export interface ConnectionMakerInit {
   /** Default 100; user targets are dialled even above it. */
   connLimit?: number | undefined;
   backoff?: BackoffOptions | undefined;
+  /** Redialling a peer whose connection just ended (default: within 10 min, at most every 500 ms). */
+  reconnect?: { capMs?: number; windowMs?: number } | undefined;
 }
+
+export const DEFAULT_RECONNECT = { capMs: 500, windowMs: 600_000 } as const;
 
 export type TargetState = 'idle' | 'connecting' | 'connected' | 'retrying' | 'failed';
 
@@ -47,6 +60,8 @@ interface Target {
   retryAt: number | undefined;
   timer: TimerHandle | null;
   error: LoomError | undefined;
+  /** Clock time our established connection to this target's peer ended; undefined while connected or never connected. */
+  lostAt: number | undefined;
 }
 
 export class ConnectionMaker {
@@ -56,6 +71,8 @@ export class ConnectionMaker {
   readonly discovery: boolean;
   readonly connLimit: number;
   private readonly backoffOptions: BackoffOptions;
+  private readonly reconnectCapMs: number;
+  private readonly reconnectWindowMs: number;
   private readonly targets = new Map<string, Target>();
   private stopped = false;
 
@@ -66,6 +83,8 @@ export class ConnectionMaker {
     this.discovery = init.discovery ?? true;
     this.connLimit = init.connLimit ?? 100;
     this.backoffOptions = { random: this.random, ...init.backoff };
+    this.reconnectCapMs = init.reconnect?.capMs ?? DEFAULT_RECONNECT.capMs;
+    this.reconnectWindowMs = init.reconnect?.windowMs ?? DEFAULT_RECONNECT.windowMs;
   }
 
   /** User targets, in the order given. */
@@ -115,6 +134,7 @@ export class ConnectionMaker {
     t.peer = peer;
     t.state = 'connected';
     t.error = undefined;
+    t.lostAt = undefined;
     t.backoff.reset();
   }
 
@@ -137,6 +157,7 @@ export class ConnectionMaker {
     for (const t of this.targets.values()) {
       if (t.peer === peer && t.state === 'connected') {
         t.error = err ?? undefined;
+        t.lostAt = this.components.clock.now();
         this.scheduleRetry(t);
       }
     }
@@ -214,6 +235,7 @@ export class ConnectionMaker {
       retryAt: undefined,
       timer: null,
       error: undefined,
+      lostAt: undefined,
     };
     this.targets.set(address, t);
     return t;
@@ -226,9 +248,13 @@ export class ConnectionMaker {
 
   private scheduleRetry(t: Target): void {
     t.timer?.cancel();
-    const delay = t.backoff.next();
+    const backoff = t.backoff.next();
+    const now = this.components.clock.now();
+    const recentlyLost = t.lostAt !== undefined && now - t.lostAt < this.reconnectWindowMs;
+    const minMs = Math.min(this.backoffOptions.minMs ?? DEFAULT_BACKOFF.minMs, this.reconnectCapMs);
+    const delay = recentlyLost ? Math.min(backoff, Math.round(minMs + this.random() * (this.reconnectCapMs - minMs))) : backoff;
     t.state = 'retrying';
-    t.retryAt = this.components.clock.now() + delay;
+    t.retryAt = now + delay;
     t.timer = this.components.clock.setTimeout(() => {
       t.timer = null;
       if (this.targets.get(t.address) !== t) return;

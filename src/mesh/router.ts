@@ -59,6 +59,8 @@ export interface RouterOptions extends RouterInit {
   backoff?: BackoffOptions;
   /** Inbound handshake throttling per source address (defaults in handshake-throttle.ts). */
   handshakeThrottle?: HandshakeThrottleOptions;
+  /** Redialling a peer whose connection just ended (defaults in connection-maker.ts: within 10 min, at most every 500 ms). */
+  reconnect?: { capMs?: number; windowMs?: number };
   /** Full-state gossip to neighbours (default 30,000 ms, ±10 % jitter). */
   antiEntropyIntervalMs?: number;
   antiEntropyJitter?: number;
@@ -145,7 +147,7 @@ export class Router implements RouterApi {
         connectionCount: () => this.live.size + this.attempts.inboundCount(),
         isConnectedTo: (peer) => this.live.has(peer),
       },
-      { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff },
+      { discovery: init.discovery, connLimit: init.connLimit, backoff: init.backoff, reconnect: init.reconnect },
     );
     const isRunning = (): boolean => this.state === 'running';
     this.attempts = new ConnectionAttempts(

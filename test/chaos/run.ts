@@ -4,7 +4,8 @@
  * Each scenario prints its figures and its broken invariants; the exit code is non-zero when any
  * invariant broke. The short form of each runs inside `npm test` (test/e2e/chaos-short.test.ts).
  *
- *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood|soak] [-- --minutes 10]
+ *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood|soak|rmpeer|disk|link-flap-long|partition] [-- --minutes 10]
+ *   npm run chaos -- --scenario partition [--seed S] [--steps 40] [--seconds 240] [--history FILE]   (replay a run by its seed)
  *
  * docs/RELIABILITY.md records the last full run.
  */
@@ -17,6 +18,7 @@ import { linkFlap } from './link-flap.js';
 import { killSoakContainers, soak } from './soak.js';
 import { rmpeerChaos } from './rmpeer.js';
 import { diskChaos } from './disk.js';
+import { partitionScenario } from './partition.js';
 
 function option(name: string, fallback: number, min: number, max: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,7 +30,7 @@ function option(name: string, fallback: number, min: number, max: number): numbe
   return v;
 }
 
-const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'soak', 'rmpeer', 'disk', 'link-flap-long'] as const;
+const SCENARIOS = ['kill-restart', 'link-flap', 'flood', 'soak', 'rmpeer', 'disk', 'link-flap-long', 'partition'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 const picked = process.argv.includes('--scenario') ? process.argv[process.argv.indexOf('--scenario') + 1] : undefined;
 if (picked !== undefined && !SCENARIOS.includes(picked as Scenario)) {
@@ -61,6 +63,25 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
     inLab(3, '192.168.85.0/24', async (lab, cli) => {
       console.log("== link-flap: h2's underlay link down and up every 2 s for a minute, containers on three hosts");
       return (await linkFlap(lab, cli, { flapMs: 60_000, periodMs: 2_000, quietMs: 15_000, maxGrowthMb: 5, log: (line) => console.log(`  ${line}`) })).problems;
+    }),
+  partition: () =>
+    inLab(hosts, '192.168.83.0/24', async (lab, cli) => {
+      const seed = option('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 31 - 1);
+      const steps = option('steps', 40, 4, 1_000);
+      console.log(`== partition: seed ${seed}, ${steps} steps on ${hosts} hosts: symmetric and one-way partitions, heals, containers started, removed and moved on both sides; a history checker over addresses, DNS and pings`);
+      const result = await partitionScenario(lab, cli, {
+        seed,
+        steps,
+        timeBoundMs: option('seconds', 240, 10, 3_600) * 1000,
+        maxPerHost: 2,
+        dnsWithinMs: 2_000,
+        routesWithinMs: 5_000,
+        observeMs: 20_000,
+        stableMs: 2_000,
+        ...(process.argv.includes('--history') ? { historyFile: process.argv[process.argv.indexOf('--history') + 1] ?? 'partition-history.json' } : {}),
+        log: (line) => console.log(`  ${line}`),
+      });
+      return result.problems;
     }),
   flood: () =>
     inLab(3, '192.168.87.0/24', async (lab, cli) => {

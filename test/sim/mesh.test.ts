@@ -159,3 +159,36 @@ test('a restarted peer (new uid) wins over its previous incarnation everywhere',
   }
   await mesh.stop();
 });
+
+/** Time from the heal to the first connection across it, after `partitionMs` of failed dials; null: none within a minute. */
+async function redialAfterHeal(partitionMs: number, router: Parameters<typeof createTestMesh>[1] = {}): Promise<number | null> {
+  const mesh = await createTestMesh(2, router);
+  try {
+    mesh.connect(1, 0);
+    assert.notEqual(await mesh.timeToConverge(10_000), null);
+    mesh.partition(0, 1);
+    await mesh.runUntil(() => false, partitionMs);
+    assert.equal(mesh.routers[1]!.connectionTo(peerNameOf(0)), undefined, 'the partition ended the connection');
+    mesh.heal(0, 1);
+    const healedAt = mesh.clock.now();
+    const back = await mesh.runUntil(() => mesh.routers[1]!.connectionTo(peerNameOf(0)) !== undefined, 60_000);
+    return back ? mesh.clock.now() - healedAt : null;
+  } finally {
+    await mesh.stop();
+  }
+}
+
+test('a peer lost to a partition is redialled within 0.5 s of the heal, however long the partition (not after the growing backoff)', async () => {
+  for (const partitionMs of [3_000, 120_000, 500_000]) {
+    const ms = await redialAfterHeal(partitionMs);
+    assert.ok(ms !== null && ms <= 600, `connected again ${String(ms)} ms after a ${partitionMs} ms partition`);
+  }
+  // Without the reconnect rule (window 0) the same seed waits out the exponential backoff.
+  const old = await redialAfterHeal(120_000, { router: { reconnect: { windowMs: 0 } } });
+  assert.ok(old === null || old > 2_000, `the plain backoff took ${String(old)} ms`);
+});
+
+test('after the reconnect window a lost peer falls back to the exponential backoff', async () => {
+  const ms = await redialAfterHeal(120_000, { router: { reconnect: { windowMs: 30_000 } } });
+  assert.ok(ms === null || ms > 2_000, `after the window the plain backoff applies (${String(ms)} ms)`);
+});

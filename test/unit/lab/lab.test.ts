@@ -28,6 +28,8 @@ test('blockRules: a whole-protocol block and a partition', () => {
   assert.equal(p.trim().split('\n').length, 2);
   assert.match(p, /ip saddr 10\.0\.0\.1 ip daddr \{ 10\.0\.0\.2, 10\.0\.0\.3 \} drop/);
   assert.match(p, /ip saddr \{ 10\.0\.0\.2, 10\.0\.0\.3 \} ip daddr 10\.0\.0\.1 drop/);
+  const oneway = blockRules({ kind: 'oneway', from: ['10.0.0.1', '10.0.0.4'], to: ['10.0.0.2'] }, 'lab-b3');
+  assert.equal(oneway, 'add rule bridge loomlab forward ip saddr { 10.0.0.1, 10.0.0.4 } ip daddr 10.0.0.2 drop comment "lab-b3"\n', 'one direction only');
   assert.match(labFirewallSetup(), /table bridge loomlab \{\n  chain forward \{ type filter hook forward priority 0; policy accept; \}/);
 });
 
@@ -40,6 +42,8 @@ test('blockRules: refuses input that is not an address, port or tag (no nft inje
     () => blockRules({ kind: 'tcp', a: '256.0.0.1', b: '10.0.0.2' }, 'lab-b1'),
     () => blockRules({ kind: 'partition', groupA: [], groupB: ['10.0.0.2'] }, 'lab-b1'),
     () => blockRules({ kind: 'partition', groupA: ['10.0.0.2'], groupB: ['10.0.0.2'] }, 'lab-b1'),
+    () => blockRules({ kind: 'oneway', from: ['10.0.0.2'], to: ['10.0.0.2', '10.0.0.3'] }, 'lab-b1'),
+    () => blockRules({ kind: 'oneway', from: [], to: ['10.0.0.3'] }, 'lab-b1'),
     () => blockRules({ kind: 'tcp', a: '10.0.0.1', b: '10.0.0.2' }, 'x" drop; flush ruleset #'),
   ];
   for (const f of bad) assert.throws(f, { code: 'ERR_INVALID_ARGUMENT' });
