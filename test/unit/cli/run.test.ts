@@ -138,12 +138,3 @@ test('launch validates every option before starting anything', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-test('demo without a demo module is a clear ERR_UNAVAILABLE', async (t) => {
-  const demoSource = new URL('../../../src/demo/index.ts', import.meta.url);
-  const demoBuilt = new URL('../../../src/demo/index.js', import.meta.url);
-  if (existsSync(demoSource) || existsSync(demoBuilt)) return t.skip('the demo exists in this build; running it needs root and namespaces');
-  const c = capture();
-  assert.equal(await runCli(['demo'], c), EXIT_ERROR);
-  assert.match(c.stderr, /^loom: ERR_UNAVAILABLE: /);
-});
