@@ -27,6 +27,7 @@ import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { ContainerPids } from '../../src/demo/containers.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { Lab, LabBlock, LabHost, LabProcess } from '../../src/lab/index.js';
+import { seededRandom } from '../helpers/random.js';
 import { readText } from '../helpers/underlay.js';
 import { checkHistory, type HistoryOp, type ListedContainer, type OpResult, type Verdict } from './history.js';
 
@@ -47,17 +48,6 @@ export interface PlanOptions {
   maxPerHost: number;
 }
 
-/** mulberry32: a small seeded PRNG, uniform [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The schedule of a run: a pure function of the seed, the host names and the options. Starts with
@@ -68,7 +58,7 @@ export function prng(seed: number): () => number {
  */
 export function planSchedule(seed: number, hosts: readonly string[], options: PlanOptions): Step[] {
   if (hosts.length < 2) throw new Error('a partition needs two hosts');
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const live = new Map<string, { host: string; name: string; address?: string }>();
   let counter = 0;

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import { processStartTime, type Lab, type LabHost } from '../../src/lab/index.js';
+import { seededRandom } from '../helpers/random.js';
 import { execIn, parsePingLog, readText, type Box } from '../helpers/underlay.js';
 import { useUpstream } from '../helpers/upstream-dns.js';
 
@@ -120,17 +121,6 @@ export function killSoakContainers(): void {
 }
 const DOMAIN = 'loom.local';
 
-/** Mulberry32: a small seeded PRNG, so a run's sequence of operations can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -233,7 +223,7 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
   if (lab.hosts.length < 4) throw new Error('soak needs four lab hosts: three routers and their upstream DNS');
   const routers = lab.hosts.slice(0, 3);
   const problems: string[] = [];
-  const random = prng(options.seed);
+  const random = seededRandom(options.seed);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 
   await useUpstream(lab, lab.hosts[3]!, routers);

@@ -24,17 +24,10 @@ export interface TestMeshOptions {
 
 export const PORT = 6783;
 
-/** Deterministic PRNG (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from './random.js';
+
+export { seededRandom };
+
 
 export function peerNameOf(i: number): PeerName {
   const hex = (i + 1).toString(16).padStart(10, '0');
