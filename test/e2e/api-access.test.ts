@@ -13,15 +13,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
+import { labSkipFor, withLab, killPids } from '../helpers/lab.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { HostAddressStatus } from '../../src/daemon/host-address.js';
 import type { LabHost } from '../../src/lab/index.js';
 
-const missing = ['unshare', 'nsenter', 'setpriv'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['unshare', 'nsenter', 'setpriv']);
 
 const containerPids = new Set<number>();
 const killContainers = (): void => killPids(containerPids);

@@ -17,15 +17,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipFor, withLab } from '../helpers/lab.js';
 import { killContainers } from '../helpers/underlay.js';
 import { diskChaos } from '../chaos/disk.js';
 import { rmpeerChaos } from '../chaos/rmpeer.js';
 import { linkFlap } from '../chaos/link-flap.js';
 
-const missing = ['ping', 'nsenter', 'unshare'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'nsenter', 'unshare']);
 const skipExtra = skip || (process.env['LOOM_CHAOS_FAULTS'] === 'all' ? false : 'over npm test\'s time budget; LOOM_CHAOS_FAULTS=all runs it (npm run chaos -- --scenario rmpeer|link-flap-long: the long form)');
 
 test('chaos (short): a full and a read-only state dir give ERR_STORAGE, keep the router serving and corrupt nothing', { skip, timeout: 240_000 }, (t) =>

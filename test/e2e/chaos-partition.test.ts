@@ -9,12 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipFor, withLab } from '../helpers/lab.js';
 import { describeStep, partitionScenario, planSchedule } from '../chaos/partition.js';
 
-const missing = ['ping', 'nsenter', 'dig'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'nsenter', 'dig']);
 
 const SEED = 2;
 const STEPS = 6;

@@ -11,15 +11,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipFor, withLab } from '../helpers/lab.js';
 import { killContainers } from '../helpers/underlay.js';
 import { flood } from '../chaos/flood.js';
 import { killRestart } from '../chaos/kill-restart.js';
 import { linkFlap } from '../chaos/link-flap.js';
 
-const missing = ['ping', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'nsenter']);
 
 test('chaos (short): kill -9 of a router with fast-path and relayed peers; the matrix is whole within 5 s of the restart and nothing is lost', { skip, timeout: 240_000 }, (t) => {
   process.on('exit', killContainers);

@@ -9,15 +9,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipFor, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LabHost } from '../../src/lab/index.js';
 import { isRelayed, killContainers, parsePingLog, peerPaths, pingOutage, readText, runContainer, waitPeerPaths } from '../helpers/underlay.js';
 
-const missing = ['ping'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping']);
 
 const PING_INTERVAL_MS = 100;
 const FAILOVER_LIMIT_MS = 4_000;

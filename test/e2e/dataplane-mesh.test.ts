@@ -10,8 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
+import { labSkipFor, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost } from '../../src/lab/index.js';
@@ -19,8 +18,7 @@ import type { ContainerList } from '../../src/containers/routes.js';
 import type { DataplaneStatus } from '../../src/dataplane/controller/controller.js';
 import { FASTDP_MTU, VXLAN_NAME } from '../../src/dataplane/controller/settings.js';
 
-const missing = ['ping', 'unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'unshare', 'nsenter']);
 const CONVERGE_MS = 45_000;
 
 interface Box {

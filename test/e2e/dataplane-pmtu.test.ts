@@ -13,8 +13,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
+import { labSkipFor, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { LabHost } from '../../src/lab/index.js';
@@ -24,8 +23,7 @@ import type { DataplaneStatus } from '../../src/dataplane/controller/controller.
 import { BRIDGE_NAME, FASTDP_MTU, VXLAN_NAME } from '../../src/dataplane/controller/settings.js';
 import { RELAY_HEADER_BYTES, VNET_HEADER_BYTES, type RelayStats } from '../../src/dataplane/relay/index.js';
 
-const missing = ['ping', 'unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'unshare', 'nsenter']);
 
 /** The largest inner IP packet one plain relay datagram carries on a 1500-byte underlay (at most the segment MTU). */
 const RELAY_INNER_IP_LIMIT = Math.min(FASTDP_MTU, 1500 - 20 - 8 - RELAY_HEADER_BYTES - VNET_HEADER_BYTES - 14);

@@ -17,7 +17,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
+import { labSkipFor, withLab, killPids } from '../helpers/lab.js';
 import { promtoolComplaints } from '../helpers/promtool.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
@@ -28,8 +28,7 @@ import type { DataplaneStatus } from '../../src/dataplane/controller/controller.
 import type { PeerPathStatus } from '../../src/dataplane/controller/desired.js';
 import { FASTDP_MTU, SEALED_MTU } from '../../src/dataplane/controller/settings.js';
 
-const missing = ['ping', 'unshare', 'nsenter', 'tcpdump', 'timeout'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'unshare', 'nsenter', 'tcpdump', 'timeout']);
 const hasIperf = ['/usr/bin/iperf3', '/bin/iperf3'].some((p) => existsSync(p));
 const CONVERGE_MS = 45_000;
 

@@ -16,8 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipFor, withLab } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import type { Lab, LabHost, DegradeSpec } from '../../src/lab/index.js';
@@ -37,8 +36,7 @@ import {
   type TransferResult,
 } from '../helpers/underlay.js';
 
-const missing = ['ping'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping']);
 
 const TRANSFER_BYTES = 50 * 1024 * 1024;
 /** 50 MiB in 30 s is 14 Mbit/s: any working relay does far better; a relay that needs fragments does not finish. */

@@ -11,14 +11,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSkipReason } from '../helpers/lab.js';
+import { labSkipFor } from '../helpers/lab.js';
 import { cleanDemo, repoRoot, runDemo, type DemoResult } from '../../src/demo/index.js';
 import { markedProcesses } from '../../src/demo/containers.js';
 import { cleanupStale, labWorkDir, ownerFile, parseNetnsList, isAlive } from '../../src/lab/index.js';
 import { systemRunner } from '../../src/os/runner.js';
 
-const missing = ['ping', 'unshare', 'nsenter', 'dig', 'getent'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'unshare', 'nsenter', 'dig', 'getent']);
 const PEER_RE = '[0-9a-f]{2}(?::[0-9a-f]{2}){5}';
 /** An address as a literal inside a RegExp. */
 const esc = (address: string): string => address.replace(/\./g, '\\.');

@@ -19,9 +19,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
+import { labSkipFor, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { addOutside, routeVia, LAB_ENV_MARKER, type Lab, type LabHost, type LabOutside } from '../../src/lab/index.js';
@@ -31,8 +31,7 @@ import type { DataplaneStatus } from '../../src/dataplane/controller/controller.
 import type { EgressStatus } from '../../src/dataplane/controller/egress.js';
 import { parseEgressTable } from '../../src/dataplane/egress.js';
 
-const missing = ['unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['unshare', 'nsenter']);
 const PORT = 8080;
 
 /** Answers every connection with the source address it came from, then closes. */

@@ -18,16 +18,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { labSkipReason, withLab, killPids } from '../helpers/lab.js';
+import { labSkipFor, withLab, killPids } from '../helpers/lab.js';
 import { pollUntil } from '../../src/demo/poll.js';
 import type { LoomCli } from '../../src/demo/loom-cli.js';
 import { type Lab, type LabHost, pidExists } from '../../src/lab/index.js';
 import type { IpamStatus } from '../../src/ipam/status.js';
 import { cidrContains, cidrEnd, formatAddress, parseAddressInCidr, parseCidr, type Cidr } from '../../src/ipam/cidr.js';
 
-const missing = ['ping', 'unshare', 'nsenter'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'unshare', 'nsenter']);
 const RANGE = '10.32.0.0/12';
 const CONVERGE_MS = 60_000;
 /** `loom run` may wait for a donation from another peer (IPAM's allocate timeout is 30 s). */

@@ -22,10 +22,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { labSkipReason, withLab } from '../helpers/lab.js';
+import { labSkipFor, withLab } from '../helpers/lab.js';
 import { execIn, parsePingLog, readText, type Box } from '../helpers/underlay.js';
 import { killPids } from '../helpers/lab.js';
 import { icmpEchoFrame, icmpInEchos, readPcapUdp, sendRawUdp, vxlanPayload } from '../helpers/raw-packets.js';
@@ -40,8 +39,7 @@ import { generateEphemeralKeyPair } from '../../src/mesh/crypto.js';
 import { encodeFrame } from '../../src/mesh/framing.js';
 import type { PeerName, PeerUid } from '../../src/core/ids.js';
 
-const missing = ['ping', 'nsenter', 'tcpdump', 'python3', 'timeout'].filter((c) => !['/usr/bin', '/bin', '/usr/sbin', '/sbin'].some((d) => existsSync(`${d}/${c}`)));
-const skip = labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
+const skip = labSkipFor(['ping', 'nsenter', 'tcpdump', 'python3', 'timeout']);
 const MESH_PORT = 6783;
 const containerPids = new Set<number>();
 const trackPid = (pid: number): void => void containerPids.add(pid);

@@ -4,6 +4,7 @@
  * check that none of the run's namespaces outlive it.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
 import { Lab, type LabOptions, cleanupStale, parseNetnsList, labProcesses } from '../../src/lab/index.js';
@@ -19,6 +20,14 @@ export function labSkipReason(): string | null {
   else if (spawnSync('nft', ['--version'], { stdio: 'ignore' }).status !== 0) skipReason = '`nft` is not available (bash scripts/install.sh)';
   else skipReason = null;
   return skipReason;
+}
+
+const BIN_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];
+
+/** Why a lab test that also runs these commands cannot run here (labSkipReason, or the missing ones), or false. */
+export function labSkipFor(tools: readonly string[]): string | false {
+  const missing = tools.filter((c) => !BIN_DIRS.some((d) => existsSync(`${d}/${c}`)));
+  return labSkipReason() ?? (missing.length > 0 ? `missing ${missing.join(', ')}` : false);
 }
 
 let staleCleaned = false;
