@@ -39,6 +39,40 @@ function median(values: number[]): number {
   return sorted[Math.floor((sorted.length - 1) / 2)] ?? NaN;
 }
 
+/**
+ * The router's own phases of each timed round, from its log's "container started" lines (`ms`:
+ * time since the run was asked for), in the order first seen.
+ */
+const PHASE_NAMES: Record<string, string> = {
+  spawn: 'address (IPAM, gateway) taken, container process spawned',
+  pid: 'its PID 1 found',
+  attach: 'veth attached, address and routes set (netlink)',
+  save: 'record saved (fsync)',
+  gate: 'gate opened: the command runs',
+};
+
+function routerPhases(log: string, rounds: number): Map<string, number[]> {
+  const byPhase = new Map<string, number[]>();
+  for (const line of log.split('\n')) {
+    if (!line.includes('"container started"')) continue;
+    let entry: { name?: unknown; ms?: unknown };
+    try {
+      entry = JSON.parse(line) as { name?: unknown; ms?: unknown };
+    } catch {
+      continue;
+    }
+    const round = typeof entry.name === 'string' ? /^r(\d+)$/.exec(entry.name) : null;
+    if (round === null || Number(round[1]) >= rounds || typeof entry.ms !== 'object' || entry.ms === null) continue;
+    for (const [phase, value] of Object.entries(entry.ms as Record<string, unknown>)) {
+      if (typeof value !== 'number') continue;
+      const list = byPhase.get(phase) ?? [];
+      list.push(value);
+      byPhase.set(phase, list);
+    }
+  }
+  return byPhase;
+}
+
 const { rounds } = parseArgs(process.argv.slice(2));
 const lab = await Lab.create({ hosts: 2, subnet: '192.168.77.0/24' });
 const marks = mkdtempSync('/tmp/loom-run-latency-');
@@ -98,6 +132,8 @@ try {
   console.log(`| loom run until it returns | ${span(returned)} | <= 150: **${median(returned) <= 150 ? 'pass' : 'fail'}** |`);
   console.log(`| loom run until the first ping reply from a container on another host | ${span(replied)} | <= 300: **${median(replied) <= 300 ? 'pass' : 'fail'}** |`);
   console.log(`| of which after loom run returned | ${median(replied.map((v, i) => v - returned[i]!)).toFixed(0)} | |`);
+  const phases = routerPhases(readFileSync(join(cli.stateDir(h1), 'loom.log'), 'utf8'), rounds);
+  for (const [phase, values] of phases) console.log(`| router: ${PHASE_NAMES[phase] ?? phase} | ${span(values)} | |`);
   if (dockerMs.length > 0) console.log(`| reference: docker run -d (default bridge) until it returns | ${span(dockerMs)} | |`);
   else console.log(`| reference: docker run -d | skipped (${skip ?? 'no docker'}) | |`);
 } finally {

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { LoomError } from '../core/errors.js';
 import type { HttpMethod } from './route-table.js';
+import { fillPath, withQuery } from './route-path.js';
 
 export interface RouteContract {
   readonly method: HttpMethod;
@@ -62,36 +63,17 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
       const { path: filled, rest } = fillPath(route.path, request);
       const path = route.method === 'GET' ? withQuery(filled, rest) : filled;
       const answer = route.stream === true ? await transport.firstStreamMessage(path) : route.text === true ? await transport.callText(route.method, path, route.method === 'GET' ? undefined : rest) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, rest);
-      const parsed = route.response.safeParse(answer);
-      if (!parsed.success) {
-        throw new LoomError('ERR_PROTOCOL', `daemon at ${transport.address} answered ${route.method} ${route.path} with an unexpected body: ${z.prettifyError(parsed.error).slice(0, 300)}`);
-      }
-      return parsed.data;
+      return checkAnswer(route, answer, transport.address);
     };
   }
   return client as TypedClient<T>;
 }
 
-/**
- * Puts the request's fields named by the path's `:name` segments into the path (percent-encoded)
- * and returns the other fields (undefined when none are left).
- */
-function fillPath(path: string, request: unknown): { path: string; rest: unknown } {
-  if (!path.includes('/:')) return { path, rest: request };
-  const rest: Record<string, unknown> = { ...(request as Record<string, unknown> | undefined) };
-  const filled = path.replace(/\/:([A-Za-z][A-Za-z0-9]*)/g, (_, name: string) => {
-    const value = rest[name];
-    if (typeof value !== 'string' && typeof value !== 'number') throw new LoomError('ERR_INVALID_ARGUMENT', `${path} needs "${name}"`);
-    delete rest[name];
-    return `/${encodeURIComponent(String(value))}`;
-  });
-  return { path: filled, rest: Object.keys(rest).length === 0 ? undefined : rest };
-}
-
-function withQuery(path: string, request: unknown): string {
-  if (request === undefined || request === null) return path;
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(request as Record<string, unknown>)) if (value !== undefined) params.set(key, typeof value === 'string' ? value : JSON.stringify(value));
-  const query = params.toString();
-  return query === '' ? path : `${path}?${query}`;
+/** `answer` parsed with the route's response schema; ERR_PROTOCOL naming the route when it does not match. */
+export function checkAnswer(route: RouteContract, answer: unknown, address: string): unknown {
+  const parsed = route.response.safeParse(answer);
+  if (!parsed.success) {
+    throw new LoomError('ERR_PROTOCOL', `daemon at ${address} answered ${route.method} ${route.path} with an unexpected body: ${z.prettifyError(parsed.error).slice(0, 300)}`);
+  }
+  return parsed.data;
 }

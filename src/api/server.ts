@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { LoomError } from '../core/errors.js';
+import { BUILD_ID } from '../core/build-id.js';
 import type { Logger } from '../core/logger.js';
 import { readJsonBody, MAX_BODY_BYTES } from './body.js';
 import { errorResponse, HTTP_STATUS_BY_CODE } from './http-errors.js';
 import { isReadOnlyMethod, RouteTable, type ApiRequest, type ApiResponse, type HttpMethod, type RouteHandler } from './route-table.js';
 import { ROUTER_ROUTES } from './router-api.js';
+import { BUILD_HEADER } from './transport.js';
 import { parseApiSocketName } from './validate.js';
 import { LOOM_VERSION } from './version.js';
 
@@ -290,7 +292,7 @@ export class ApiServer {
     if (afterSend) res.once('finish', () => setImmediate(afterSend));
     if ('json' in response) {
       const payload = JSON.stringify(response.json) + '\n';
-      res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload) });
+      res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(payload), [BUILD_HEADER]: BUILD_ID });
       res.end(payload);
     } else if ('text' in response) {
       res.writeHead(status, { ...response.headers, 'Content-Type': response.contentType, 'Content-Length': Buffer.byteLength(response.text) });

@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import type { LoomClient } from '../client/index.js';
+import type { TypedClient } from '../api/contract.js';
+import type { CONTAINER_ROUTES } from '../containers/api.js';
 import { DEFAULT_API_SOCKET, DEFAULT_HTTP_ADDR } from '../core/endpoints.js';
 import type { CliContext } from './context.js';
 
@@ -28,6 +30,16 @@ export async function clientFor(ctx: CliContext, opts: { httpAddr?: string; apiS
   // Loaded here, not at start-up: the client's schemas (zod) are most of what `loom --help` would load.
   const { LoomClient } = await import('../client/index.js');
   return new LoomClient(clientInit(opts, ctx.env));
+}
+
+/**
+ * The containers' methods alone, for the hot commands (`run`, `rm`, `ps`, `attach`, `detach`,
+ * `exec`): the same endpoint and types as `clientFor(...).containers`, without loading zod
+ * (src/client/containers.ts).
+ */
+export async function containersFor(ctx: CliContext, opts: { httpAddr?: string; apiSocket?: string }): Promise<TypedClient<typeof CONTAINER_ROUTES>> {
+  const { containersClient } = await import('../client/containers.js');
+  return containersClient(clientInit(opts, ctx.env));
 }
 
 /** The client's endpoint from the flags and the environment (see clientFor). */

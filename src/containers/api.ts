@@ -13,6 +13,7 @@
 import { z } from 'zod';
 import { defineRoutes } from '../api/contract.js';
 import { addressSpecSchema, interfaceCidrSchema } from '../api/validate.js';
+import { CONTAINER_PATHS } from './api-paths.js';
 
 const idText = z.string().min(1).max(128);
 /** a.b.c.d/n, net:a.b.c.d/n, net:default, or empty (= net:default): an AddressSpec on the server side. */
@@ -93,9 +94,9 @@ export type ContainerRowJson = z.output<typeof containerRowSchema>;
 export type ContainerListJson = z.output<typeof containerListSchema>;
 
 export const CONTAINER_ROUTES = defineRoutes({
-  list: { method: 'GET', path: '/containers', response: containerListSchema },
-  run: { method: 'POST', path: '/containers', request: runBodySchema, response: containerRecordSchema },
-  attach: { method: 'POST', path: '/containers/attach', request: attachBodySchema, response: attachmentSchema },
-  detach: { method: 'POST', path: '/containers/detach', request: detachBodySchema, response: detachResultSchema },
-  remove: { method: 'DELETE', path: '/containers/:id', request: removeBodySchema, response: containerRecordSchema },
+  list: { ...CONTAINER_PATHS.list, response: containerListSchema },
+  run: { ...CONTAINER_PATHS.run, request: runBodySchema, response: containerRecordSchema },
+  attach: { ...CONTAINER_PATHS.attach, request: attachBodySchema, response: attachmentSchema },
+  detach: { ...CONTAINER_PATHS.detach, request: detachBodySchema, response: detachResultSchema },
+  remove: { ...CONTAINER_PATHS.remove, request: removeBodySchema, response: containerRecordSchema },
 });

@@ -216,7 +216,7 @@ export class ContainersSubsystem implements Subsystem {
     // `env NAME=VALUE... cmd`: variables stay separate arguments, never shell text.
     const argv = env.length > 0 ? ['env', ...env.map(([k, v]) => `${k}=${v}`), ...cmd] : cmd;
     const dns = this.resolver();
-    const base = { name: request.name, cmd: argv, bridge: this.bridge, mtu: this.mtu, ...(dns ? { dns } : {}) };
+    const base = { startedAt: performance.now(), name: request.name, cmd: argv, bridge: this.bridge, mtu: this.mtu, ...(dns ? { dns } : {}) };
     const given = unmanagedStatic(request.address, this.ipam);
     if (given) return this.runtime.run({ ...base, cidr: given });
     if (!this.ipam) throw noIpam('container', request.address);

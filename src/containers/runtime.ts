@@ -138,6 +138,10 @@ export class ContainerRuntime {
     const hostVeth = `vlm${id}`;
     // Its resolv.conf, bound over /etc/resolv.conf by the gate script. A failure fails the run: a
     // container silently left with the host's resolvers would not find its peers.
+    // The phases of the start, in ms since it was asked for, logged with "container started" (bench/run-latency prints them).
+    const t0 = input.startedAt ?? performance.now();
+    const phases: Record<string, number> = {};
+    const mark = (phase: string): void => void (phases[phase] = Math.round((performance.now() - t0) * 10) / 10);
     const resolvFile = spec.dns ? this.store.scratchPath(id, 'resolv.conf') : '';
     if (spec.dns) writeFileSync(resolvFile, containerResolvConf(spec.dns), { mode: 0o644 });
     const log = openSync(this.store.scratchPath(id, 'log'), 'a', 0o600);
@@ -154,16 +158,21 @@ export class ContainerRuntime {
     child.unref();
     const unsharePid = child.pid;
     let pid: number | null = null;
+    mark('spawn');
     try {
       if (unsharePid === undefined) throw new LoomError('ERR_OS_COMMAND', 'could not start unshare');
       pid = await this.findNamespacePid(unsharePid);
+      mark('pid');
       const pidStartTime = this.processes.startTime(pid);
       if (pidStartTime === null) throw new LoomError('ERR_OS_COMMAND', 'container process exited during start-up');
       const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [formatCidr(spec.cidr)], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
       await attachNetwork({ links: this.netnsLinks, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
+      mark('attach');
       this.store.save(record);
+      mark('save');
       await this.openGate(child, pid, id);
-      this.logger.info({ id, name: spec.name, pid, cidr: formatCidr(spec.cidr) }, 'container started');
+      mark('gate');
+      this.logger.info({ id, name: spec.name, pid, cidr: formatCidr(spec.cidr), ms: phases }, 'container started');
       this.emit({ type: 'started', container: record });
       return record;
     } catch (err) {

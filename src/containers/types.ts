@@ -22,6 +22,8 @@ export interface ContainerRecord {
 }
 
 export interface RunSpec {
+  /** performance.now() when the run was asked for: the start of the phases logged (default: when the process is spawned). */
+  startedAt?: number;
   /** Default: random. Given when an address was allocated for the id before the run. */
   id?: ContainerId;
   name: string;

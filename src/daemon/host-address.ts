@@ -7,7 +7,7 @@
  * - `start` never waits for IPAM (a first launch waits for consensus): the address is pursued in
  *   the background, retried with backoff (1 s doubling to 30 s) while the subsystem runs.
  * - Idempotent and restart-safe: IPAM answers the same address for the same peer (persisted),
- *   `ip addr replace` adds it only once, `listenOn` binds once per address.
+ *   the bridge gets it only once, `listenOn` binds once per address.
  * - `stop` leaves the address on the bridge (like the data plane leaves the bridge), so containers
  *   keep their nameserver while the router restarts.
  * - Without IPAM, the first `--dns-listen-address` is the containers' nameserver (its owner puts
@@ -20,14 +20,15 @@
  * - `gatewayFor` (egress): the host's address on the bridge in a container address's subnet, the
  *   container's default route. The default address when the subnets match; otherwise the one
  *   `expose net:SUBNET` gives (allocated once per host and subnet, then found again); put on the
- *   bridge each time (`ip addr replace`, idempotent). null for an address outside the range.
+ *   bridge each time (over rtnetlink, idempotent). null for an address outside the range.
  */
 import type { Clock, TimerHandle } from '../core/clock.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { formatAddressSpec, parseAddressSpec, type AddressSpec } from '../core/address-spec.js';
-import { type Cidr, formatCidr, networkOf, parseCidr } from '../core/net.js';
+import { type Cidr, formatCidr, formatIpv4Address, networkOf, parseCidr } from '../core/net.js';
 import { systemRunner, type CommandRunner } from '../os/runner.js';
+import { netlinkLinks, type NetnsLinks } from '../os/netns-links.js';
 import type { Subsystem } from '../core/subsystem.js';
 
 export const HOST_ADDRESS_SUBSYSTEM = 'host-address';
@@ -46,7 +47,10 @@ export interface HostAddressComponents {
   ipam?: HostIpam;
   /** DNS: absent with --no-dns (the address still goes on the bridge). */
   dns?: { listenOn(address: string): Promise<unknown>; readonly domain: string };
+  /** `hide` (ip addr del). */
   runner?: CommandRunner;
+  /** The link door that puts addresses on the bridge (rtnetlink, no `ip` process); tests: MemoryNetnsLinks. */
+  links?: NetnsLinks;
   clock: Clock;
   logger: Logger;
 }
@@ -86,6 +90,7 @@ export class HostAddressSubsystem implements Subsystem {
   private readonly ipam: HostAddressComponents['ipam'];
   private readonly dns: HostAddressComponents['dns'];
   private readonly runner: CommandRunner;
+  private readonly links: NetnsLinks;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly bridge: string;
@@ -103,6 +108,7 @@ export class HostAddressSubsystem implements Subsystem {
     this.ipam = components.ipam;
     this.dns = components.dns;
     this.runner = components.runner ?? systemRunner;
+    this.links = components.links ?? netlinkLinks;
     this.clock = components.clock;
     this.logger = components.logger;
     this.bridge = init.bridge;
@@ -189,9 +195,21 @@ export class HostAddressSubsystem implements Subsystem {
     return { assign: i.assign.bind(i), release: i.release.bind(i), lookup: i.lookup.bind(i), covers: i.covers.bind(i) };
   }
 
+  /**
+   * Puts "a.b.c.d/n" on the bridge over rtnetlink; idempotent (an address already there is left
+   * as it is). In-process: `loom run` asks for its gateway on every start, and spawning `ip` from
+   * the router cost 28-59 ms of each. ERR_NOT_FOUND while the bridge does not exist yet.
+   */
   private async addToBridge(cidr: string): Promise<string> {
-    // `replace`: idempotent, also for an address the bridge already has.
-    await this.runner.run('ip', ['addr', 'replace', cidr, 'dev', this.bridge]);
+    const { address, prefix } = parseCidr(cidr);
+    const host = this.links.open(null);
+    try {
+      const bridge = host.link(this.bridge);
+      if (bridge === null) throw new LoomError('ERR_NOT_FOUND', `no bridge ${this.bridge} yet`);
+      host.addAddress4(bridge.index, formatIpv4Address(address), prefix);
+    } finally {
+      host.close();
+    }
     return cidr;
   }
 
@@ -203,8 +221,8 @@ export class HostAddressSubsystem implements Subsystem {
     try {
       const cidr = await this.ipam.allocateHostAddress();
       if (this.state !== 'running') return;
-      // `replace`: adds it, or does nothing when the bridge already has it (a router restart).
-      await this.runner.run('ip', ['addr', 'replace', cidr, 'dev', this.bridge]);
+      // Adds it, or does nothing when the bridge already has it (a router restart).
+      await this.addToBridge(cidr);
       this.cidr = cidr;
       if (this.dns && this.state === 'running') await this.dns.listenOn(addressOf(cidr));
       this.serving = this.dns !== undefined;

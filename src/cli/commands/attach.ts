@@ -1,5 +1,5 @@
 import { LoomError } from '../../core/errors.js';
-import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import { clientFor, containersFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** A PID (digits) or an absolute netns path (/run/netns/NAME, /proc/PID/ns/net). */
 export function parseNetnsTarget(text: string): { pid: number } | { netns: string } {
@@ -41,7 +41,7 @@ export const attachCommand: CliCommand = {
           ctx.out(`${d.cidr} ${d.mac}\n`);
           return;
         }
-        const a = await (await clientFor(ctx, opts)).containers.attach(attachBody(first, second));
+        const a = await (await containersFor(ctx, opts)).attach(attachBody(first, second));
         ctx.out(`${a.cidr} ${a.mac}\n`);
       });
   },

@@ -1,6 +1,6 @@
 import type { RequestOf } from '../../api/contract.js';
 import type { CONTAINER_ROUTES } from '../../containers/api.js';
-import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import { containersFor, withHttpAddr, type CliCommand } from '../command.js';
 import { parseNetnsTarget } from './attach.js';
 
 /**
@@ -19,7 +19,7 @@ export const detachCommand: CliCommand = {
       .argument('<container>', 'container id or name, or the PID / netns path given to `loom attach`')
       .argument('[cidr]', 'only this address')
       .action(async (target: string, cidr: string | undefined, opts: { httpAddr?: string }) => {
-        const r = await (await clientFor(ctx, opts)).containers.detach(detachBody(target, cidr));
+        const r = await (await containersFor(ctx, opts)).detach(detachBody(target, cidr));
         ctx.out('detached' in r ? r.detached.map((a) => `${a.cidr}\n`).join('') : `${r.id}\n`);
       });
   },

@@ -1,6 +1,6 @@
 import { constants as osConstants } from 'node:os';
 import { LoomError } from '../../core/errors.js';
-import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import { containersFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /**
  * `loom exec NAME -- CMD...`: asks the daemon where the container is, then enters its namespaces
@@ -15,7 +15,7 @@ export const execCommand: CliCommand = {
       .argument('<container>', 'id or name')
       .argument('<cmd...>', 'command and arguments (after --)')
       .action(async (container: string, cmd: string[], opts: { httpAddr?: string }) => {
-        const list = await (await clientFor(ctx, opts)).containers.list();
+        const list = await (await containersFor(ctx, opts)).list();
         const c = list.containers.find((x) => x.id === container) ?? list.containers.find((x) => x.name === container);
         if (!c) throw new LoomError('ERR_NOT_FOUND', `no container ${JSON.stringify(container.slice(0, 70))}`);
         if (!c.alive) throw new LoomError('ERR_NOT_FOUND', `container ${c.name} is not running`);

@@ -1,5 +1,5 @@
 import type { ContainerListJson } from '../../client/index.js';
-import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import { containersFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** `loom ps`: one line per container (id name mac cidr pid), then attached namespaces. */
 export function formatContainers(list: ContainerListJson): string {
@@ -15,7 +15,7 @@ export const psCommand: CliCommand = {
     withHttpAddr(program.command('ps'))
       .description('list containers on this host: id, name, MAC, addresses, PID')
       .action(async (opts: { httpAddr?: string }) => {
-        ctx.out(formatContainers(await (await clientFor(ctx, opts)).containers.list()));
+        ctx.out(formatContainers(await (await containersFor(ctx, opts)).list()));
       });
   },
 };

@@ -1,4 +1,4 @@
-import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import { containersFor, withHttpAddr, type CliCommand } from '../command.js';
 
 export const rmCommand: CliCommand = {
   register(program, ctx) {
@@ -6,8 +6,8 @@ export const rmCommand: CliCommand = {
       .description('stop and remove containers')
       .argument('<containers...>', 'ids or names')
       .action(async (containers: string[], opts: { httpAddr?: string }) => {
-        const client = await clientFor(ctx, opts);
-        for (const id of containers) ctx.out(`${(await client.containers.remove({ id })).id}\n`);
+        const client = await containersFor(ctx, opts);
+        for (const id of containers) ctx.out(`${(await client.remove({ id })).id}\n`);
       });
   },
 };

@@ -1,5 +1,5 @@
 import { LoomError } from '../../core/errors.js';
-import { clientFor, withHttpAddr, type CliCommand } from '../command.js';
+import { containersFor, withHttpAddr, type CliCommand } from '../command.js';
 
 /** "KEY=VALUE" from `-e`, collected in order; a later KEY wins. */
 function collectEnv(pair: string, previous: Record<string, string> = {}): Record<string, string> {
@@ -30,7 +30,7 @@ export const runCommand: CliCommand = {
       .action(async (args: string[], opts: { httpAddr?: string; name: string; env?: Record<string, string> }) => {
         const { cidr, cmd } = splitAddress(args);
         const body = { name: opts.name, cidr, cmd, ...(opts.env ? { env: opts.env } : {}) };
-        const record = await (await clientFor(ctx, opts)).containers.run(body);
+        const record = await (await containersFor(ctx, opts)).run(body);
         ctx.out(`${record.id}\n`);
       });
   },

@@ -183,10 +183,10 @@ test('the CLI reaches the daemon only through the typed client (src/client): no 
   assert.ok(allWithDynamic.some((i) => i.file === 'cli/command.ts' && !i.typeOnly && /client\/index\.js$/.test(i.spec)), 'the CLI builds its client from src/client');
 });
 
-/** Every module `loom` loads before a command's action runs: the static closure of cli/main.ts. */
-function startupClosure(): Set<string> {
-  const seen = new Set<string>(['cli/main.ts']);
-  const queue = ['cli/main.ts'];
+/** Every module `loom` loads before a command's action runs: the static closure of cli/main.ts (or of `root`). */
+function startupClosure(root = 'cli/main.ts'): Set<string> {
+  const seen = new Set<string>([root]);
+  const queue = [root];
   for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
     for (const i of all.filter((x) => x.file === file && !x.typeOnly)) {
       const t = target(i) ?? `npm:${i.spec}`;
@@ -205,6 +205,15 @@ test('`loom --help` loads commander, the CLI and a few constants: the client, zo
   assert.deepEqual(packages, ['npm:commander'], 'the only package loaded at start-up');
   const outside = [...closure].filter((m) => !m.startsWith('npm:') && !/^(cli|core)\//.test(m) && !STARTUP_CONSTANTS.has(m));
   assert.deepEqual(outside, [], 'a module outside cli/ and core/ at start-up: import it inside the action (await import) or add it to STARTUP_CONSTANTS if it is only constants');
+});
+
+test('the hot commands\' client (`loom run`, `rm`, `ps`...) loads no package: zod and the route tables only for another build\'s answer (issue 14, container start)', () => {
+  const closure = startupClosure('client/containers.ts');
+  assert.ok(closure.has('api/transport.ts') && closure.has('containers/api-paths.ts'), 'the closure follows imports (guards against a vacuous pass)');
+  assert.deepEqual([...closure].filter((m) => m.startsWith('npm:') && !m.startsWith('npm:node:')), [], 'no package');
+  assert.deepEqual([...closure].filter((m) => /(^|\/)(contract|validate|api)\.ts$/.test(m)), [], 'no schema module');
+  const hot = ['run', 'rm', 'ps', 'attach', 'detach', 'exec'];
+  for (const c of hot) assert.ok(allWithDynamic.some((i) => i.file === `cli/commands/${c}.ts` && /command\.js$/.test(i.spec)) && readFileSync(join(SRC, 'cli', 'commands', `${c}.ts`), 'utf8').includes('containersFor('), `${c} uses containersFor`);
 });
 
 /** Modules outside cli/ and core/ that `loom --help` may load: constants for the help text, nothing else imported. */

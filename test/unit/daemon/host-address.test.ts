@@ -1,6 +1,6 @@
 /**
- * The host address glue without root: IPAM answers (or fails), the bridge gets `ip addr replace`
- * (recorded), DNS is asked to listen, containers get a resolver only once DNS serves. Retries run
+ * The host address glue without root: IPAM answers (or fails), the bridge gets the address
+ * over the link door (MemoryNetnsLinks, recorded), DNS is asked to listen, containers get a resolver only once DNS serves. Retries run
  * on a FakeClock with backoff and stop with the subsystem.
  */
 import { test } from 'node:test';
@@ -13,6 +13,7 @@ import { formatAddressSpec, type AddressSpec } from '../../../src/core/address-s
 import { formatCidr, parseCidr, type Cidr } from '../../../src/core/net.js';
 import { buildHostAddress } from '../../../src/daemon/subsystems.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
+import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 import type { SubsystemComponents } from '../../../src/daemon/subsystem.js';
 import type { DnsSubsystem } from '../../../src/dns/daemon.js';
 import type { IpamSubsystem } from '../../../src/ipam/daemon.js';
@@ -24,6 +25,9 @@ const flush = async (): Promise<void> => {
 function fakes(failures: number, cidr = '10.32.0.1/12') {
   const clock = new FakeClock();
   const runner = new RecordingRunner();
+  const links = new MemoryNetnsLinks();
+  /** What went on the bridge, in order. */
+  const added = (): string[] => links.ops.filter((o) => o.includes('addr add'));
   const asked: number[] = [];
   const listened: string[] = [];
   const ipam = {
@@ -40,18 +44,20 @@ function fakes(failures: number, cidr = '10.32.0.1/12') {
       return { address };
     },
   };
-  return { clock, runner, asked, listened, ipam, dns };
+  return { clock, runner, links, added, asked, listened, ipam, dns };
 }
 
 test('the host address: allocated, put on the bridge, DNS listens; containers get the resolver only then', async () => {
   const f = fakes(0);
-  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
   assert.equal(sub.resolver(), null, 'nothing before start');
   const ready: string[] = [];
   sub.onReady((r) => ready.push(r.nameserver));
   await sub.start();
   await flush();
-  assert.deepEqual(f.runner.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ip addr replace 10.32.0.1/12 dev loom']);
+  assert.deepEqual(f.added(), ['host: addr add 10.32.0.1/12 dev loom']);
+  assert.deepEqual(f.runner.calls, [], 'no process: the address goes on over rtnetlink');
+  assert.equal(f.links.handlesOpen, 0, 'every netlink handle closed');
   assert.deepEqual(f.listened, ['10.32.0.1']);
   assert.deepEqual(sub.resolver(), { nameserver: '10.32.0.1', domain: 'loom.local' });
   assert.deepEqual(ready, ['10.32.0.1']);
@@ -62,7 +68,7 @@ test('the host address: allocated, put on the bridge, DNS listens; containers ge
 
 test('IPAM not ready: retried after 1 s, then 2 s, then served; stop ends the retries', async () => {
   const f = fakes(2);
-  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
   await sub.start();
   await flush();
   assert.equal(sub.resolver(), null);
@@ -80,7 +86,7 @@ test('IPAM not ready: retried after 1 s, then 2 s, then served; stop ends the re
   assert.equal(f.clock.pending, 0, 'no retry once served');
 
   const g = fakes(100);
-  const failing = new HostAddressSubsystem({ ipam: g.ipam, dns: g.dns, runner: g.runner, clock: g.clock, logger: silentLogger }, { bridge: 'loom' });
+  const failing = new HostAddressSubsystem({ ipam: g.ipam, dns: g.dns, links: g.links, runner: g.runner, clock: g.clock, logger: silentLogger }, { bridge: 'loom' });
   await failing.start();
   await flush();
   await failing.stop();
@@ -90,37 +96,39 @@ test('IPAM not ready: retried after 1 s, then 2 s, then served; stop ends the re
   assert.equal(g.clock.pending, 0);
 });
 
-test('a failing `ip addr replace` (no bridge yet) is retried too; a restart issues the same idempotent command', async () => {
+test('no bridge yet: retried too; a restart puts the same address on again, idempotently', async () => {
   const f = fakes(0);
-  let bridgeThere = false;
-  const runner = new RecordingRunner(() => (bridgeThere ? {} : { code: 1, stderr: 'Cannot find device "loom"' }));
-  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  const bridge = f.links.ns(null).links.get('loom');
+  f.links.ns(null).links.delete('loom');
+  const sub = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
   await sub.start();
   await flush();
   assert.equal(sub.resolver(), null);
+  assert.match(sub.status().lastError ?? '', /^ERR_NOT_FOUND: no bridge loom/);
   assert.deepEqual(f.listened, [], 'DNS is not asked to bind an address the host does not have');
-  bridgeThere = true;
+  f.links.ns(null).links.set('loom', bridge!);
   f.clock.advance(1000);
   await flush();
   assert.equal(sub.resolver()?.nameserver, '10.32.0.1');
   await sub.stop();
 
-  const again = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  const again = new HostAddressSubsystem({ ipam: f.ipam, dns: f.dns, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
   await again.start();
   await flush();
-  const cmds = runner.calls.map((c) => [c.cmd, ...c.args].join(' '));
-  assert.deepEqual(new Set(cmds), new Set(['ip addr replace 10.32.0.1/12 dev loom']));
+  assert.deepEqual(f.added(), ['host: addr add 10.32.0.1/12 dev loom', 'host: addr add 10.32.0.1/12 dev loom']);
+  assert.deepEqual(f.links.ns(null).addresses, [{ index: bridge!.index, address: '10.32.0.1', prefix: 12 }], 'on the bridge once');
   assert.equal(again.resolver()?.nameserver, '10.32.0.1');
+  assert.equal(f.links.handlesOpen, 0);
 });
 
 test('without IPAM the first --dns-listen-address is the nameserver; without DNS there is no resolver', async () => {
   const f = fakes(0);
-  const noIpam = new HostAddressSubsystem({ dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom', fixedNameserver: '10.99.0.1' });
+  const noIpam = new HostAddressSubsystem({ dns: f.dns, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom', fixedNameserver: '10.99.0.1' });
   await noIpam.start();
   await flush();
   assert.deepEqual(noIpam.resolver(), { nameserver: '10.99.0.1', domain: 'loom.local' });
-  assert.deepEqual(f.runner.calls, [], 'nothing goes on the bridge');
-  const noDns = new HostAddressSubsystem({ ipam: f.ipam, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  assert.deepEqual(f.added(), [], 'nothing goes on the bridge');
+  const noDns = new HostAddressSubsystem({ ipam: f.ipam, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
   await noDns.start();
   await flush();
   assert.equal(noDns.resolver(), null);
@@ -150,15 +158,19 @@ test('gatewayFor (egress): the host address for its own subnet, an exposed net:S
     lookup: () => [],
     covers: (cidr: Cidr) => /^10\.(3[2-9]|4[0-7])\./.test(formatCidr(cidr)),
   };
-  const sub = new HostAddressSubsystem({ ipam, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
+  const sub = new HostAddressSubsystem({ ipam, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom' });
   assert.equal(await sub.gatewayFor(parseCidr('10.32.0.9/16')), '10.32.0.1', 'before the background pass: allocated (the same id, the same answer)');
   assert.equal(await sub.gatewayFor(parseCidr('10.32.7.9/16')), '10.32.0.1');
   assert.deepEqual(assigned, [], 'the default subnet needs no extra address');
   assert.equal(await sub.gatewayFor(parseCidr('10.33.0.9/16')), '10.33.0.1');
   assert.deepEqual(assigned, ['expose:net:10.33.0.0/16 net:10.33.0.0/16'], 'another subnet: expose net:SUBNET, once per host and subnet (IPAM answers the same for the same id)');
   assert.equal(await sub.gatewayFor(parseCidr('192.168.1.5/24')), null, 'outside the range: the user\'s own network');
-  const cmds = f.runner.calls.map((c) => [c.cmd, ...c.args].join(' '));
-  assert.deepEqual(new Set(cmds), new Set(['ip addr replace 10.32.0.1/16 dev loom', 'ip addr replace 10.33.0.1/16 dev loom']), 'each gateway on the bridge (replace: idempotent)');
-  const noIpam = new HostAddressSubsystem({ dns: f.dns, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom', fixedNameserver: '10.99.0.1' });
+  assert.deepEqual(new Set(f.added()), new Set(['host: addr add 10.32.0.1/16 dev loom', 'host: addr add 10.33.0.1/16 dev loom']), 'each gateway on the bridge');
+  assert.deepEqual(
+    f.links.ns(null).addresses.map((a) => `${a.address}/${a.prefix}`),
+    ['10.32.0.1/16', '10.33.0.1/16'],
+    'each once (idempotent)',
+  );
+  const noIpam = new HostAddressSubsystem({ dns: f.dns, links: f.links, runner: f.runner, clock: f.clock, logger: silentLogger }, { bridge: 'loom', fixedNameserver: '10.99.0.1' });
   assert.equal(await noIpam.gatewayFor(parseCidr('10.32.0.9/16')), null);
 });

@@ -1,4 +1,4 @@
-/** `loom expose` / `hide` on the host-address subsystem, without root (RecordingRunner, stand-in IPAM). */
+/** `loom expose` / `hide` on the host-address subsystem, without root (MemoryNetnsLinks for adding, RecordingRunner for `ip addr del`, stand-in IPAM). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type AddressSpec, formatAddressSpec } from '../../../src/core/address-spec.js';
@@ -8,9 +8,11 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { HostAddressSubsystem } from '../../../src/daemon/host-address.js';
 import { RecordingRunner } from '../../../src/os/runner.js';
+import { MemoryNetnsLinks } from '../../../src/os/netns-links-memory.js';
 
 function setup(withIpam = true) {
   const runner = new RecordingRunner();
+  const links = new MemoryNetnsLinks();
   const held = new Map<string, string[]>();
   const calls: string[] = [];
   let next = 20;
@@ -37,9 +39,10 @@ function setup(withIpam = true) {
     lookup: (id: string) => held.get(id) ?? [],
     covers: (cidr: Cidr) => /^10\.(3[2-9]|4[0-7])\./.test(formatCidr(cidr)),
   };
-  const host = new HostAddressSubsystem({ clock: new FakeClock(), logger: silentLogger, runner, ...(withIpam ? { ipam } : {}) }, { bridge: 'loom' });
+  const host = new HostAddressSubsystem({ clock: new FakeClock(), logger: silentLogger, runner, links, ...(withIpam ? { ipam } : {}) }, { bridge: 'loom' });
   const cmds = () => runner.calls.map((c) => [c.cmd, ...c.args].join(' '));
-  return { host, calls, cmds };
+  const added = () => links.ops.filter((o) => o.includes('addr add'));
+  return { host, calls, cmds, added };
 }
 
 test('expose with no address is the host address (idempotent); net:CIDR and a static one in range go through IPAM', async () => {
@@ -51,14 +54,15 @@ test('expose with no address is the host address (idempotent); net:CIDR and a st
   assert.equal(await s.host.expose('10.40.0.9/12'), '10.40.0.9/12');
   assert.equal(await s.host.expose('192.168.5.1/24'), '192.168.5.1/24');
   assert.deepEqual(s.calls, ['host', 'host', 'assign expose:net:10.33.0.0/24 net:10.33.0.0/24', 'assign expose:net:10.33.0.0/24 net:10.33.0.0/24', 'assign expose:10.40.0.9/12 10.40.0.9/12']);
-  assert.deepEqual(s.cmds(), [
-    'ip addr replace 10.32.0.1/12 dev loom',
-    'ip addr replace 10.32.0.1/12 dev loom',
-    'ip addr replace 10.33.0.20/24 dev loom',
-    'ip addr replace 10.33.0.20/24 dev loom',
-    'ip addr replace 10.40.0.9/12 dev loom',
-    'ip addr replace 192.168.5.1/24 dev loom',
+  assert.deepEqual(s.added(), [
+    'host: addr add 10.32.0.1/12 dev loom',
+    'host: addr add 10.32.0.1/12 dev loom',
+    'host: addr add 10.33.0.20/24 dev loom',
+    'host: addr add 10.33.0.20/24 dev loom',
+    'host: addr add 10.40.0.9/12 dev loom',
+    'host: addr add 192.168.5.1/24 dev loom',
   ]);
+  assert.deepEqual(s.cmds(), [], 'no process');
 });
 
 test('hide takes an extra address off the bridge and releases the IPAM id holding it; the host address stays', async () => {
@@ -80,11 +84,12 @@ test('expose: bad input is ERR_INVALID_ARGUMENT before any command; without IPAM
   for (const bad of ['10.0.0.1', 'net:10.0.0.1/24', 'x'.repeat(100), 'net:']) {
     await assert.rejects(s.host.expose(bad), (e) => isLoomError(e, 'ERR_INVALID_ARGUMENT'), bad);
   }
-  assert.deepEqual(s.cmds(), []);
+  assert.deepEqual([...s.cmds(), ...s.added()], []);
   const bare = setup(false);
   await assert.rejects(bare.host.expose(), (e) => isLoomError(e, 'ERR_UNAVAILABLE'));
   await assert.rejects(bare.host.expose('net:10.33.0.0/24'), (e) => isLoomError(e, 'ERR_UNAVAILABLE'));
   assert.equal(await bare.host.expose('10.32.0.5/12'), '10.32.0.5/12');
   assert.equal(await bare.host.hide('10.32.0.5/12'), 0);
-  assert.deepEqual(bare.cmds(), ['ip addr replace 10.32.0.5/12 dev loom', 'ip addr del 10.32.0.5/12 dev loom']);
+  assert.deepEqual(bare.added(), ['host: addr add 10.32.0.5/12 dev loom']);
+  assert.deepEqual(bare.cmds(), ['ip addr del 10.32.0.5/12 dev loom']);
 });
