@@ -12,7 +12,7 @@
  * client does (ERR_PROTOCOL when it does not match). Requests are checked by the daemon.
  */
 import { BUILD_ID, UNBUILT } from '../core/build-id.js';
-import type { RouteContract, RouteContracts, TypedClient } from './contract.js';
+import type { RouteContracts, TypedClient } from './contract.js';
 import { fillPath, withQuery } from './route-path.js';
 import type { HttpTransport } from './transport.js';
 
@@ -33,7 +33,7 @@ export function lightClient<T extends RouteContracts>(transport: Pick<HttpTransp
       const answer = route.method === 'GET' ? await transport.callJson('GET', withQuery(filled, rest)) : await transport.callJson(route.method, filled, rest);
       if (ownBuild !== UNBUILT && answer.build === ownBuild) return answer.body;
       const [{ checkAnswer }, routes] = await Promise.all([import('./contract.js'), loadRoutes()]);
-      const contract = routes[name] as RouteContract | undefined;
+      const contract = routes[name];
       if (contract === undefined) throw new Error(`light client: no route ${name} in its table`);
       return checkAnswer(contract, answer.body, transport.address);
     };
