@@ -10,7 +10,7 @@
  *
  * Every dynamic `import()` stays outside the bundle (the client, the daemon, the option parsers,
  * the demo), loaded from dist/ as tsc wrote it: the daemon runs exactly the modules the tests
- * run. The bundle sits beside main.js, so those relative specifiers are unchanged. A bundled
+ * run. One exception, BUNDLED_DYNAMIC: the hot commands' zod-free client. The bundle sits beside main.js, so those relative specifiers are unchanged. A bundled
  * module other than the entry may not use `import.meta` (its paths would move with it) nor
  * import() a computed specifier: the build fails. src/core/errors is bundled too; LoomError's
  * instanceof works across module copies (src/core/errors.ts).
@@ -31,10 +31,22 @@ function fromBundle(target) {
   return rel.startsWith('.') ? rel : `./${rel}`;
 }
 
+/**
+ * Loaded by import() but bundled all the same: the hot commands' client (`loom run`, `rm`, `ps`),
+ * a dozen small modules without any package. From the bundle it needs no ES module loader, whose
+ * first use costs ~20-40 ms here. Its own import()s (the schemas, for another build's answers)
+ * stay outside like every other.
+ */
+const BUNDLED_DYNAMIC = new Set([join(root, 'dist', 'src', 'client', 'containers.js')]);
+
 const dynamicImportsOutside = {
   name: 'dynamic-imports-outside',
   setup(b) {
-    b.onResolve({ filter: /^\.\.?\// }, (args) => (args.kind === 'dynamic-import' ? { path: fromBundle(resolve(args.resolveDir, args.path)), external: true } : undefined));
+    b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined;
+      const target = resolve(args.resolveDir, args.path);
+      return BUNDLED_DYNAMIC.has(target) ? undefined : { path: fromBundle(target), external: true };
+    });
   },
 };
 

@@ -43,6 +43,8 @@ const READY_FD = 4;
 const FIND_PID_MS = 3000;
 const GATE_OPEN_MS = 3000;
 const POLL_MS = 10;
+/** The container's PID 1 appears a few ms after the spawn: looked for often (a /proc read each). */
+const FIND_PID_POLL_MS = 2;
 const DEFAULT_STOP_GRACE_MS = 2000;
 const DEFAULT_WATCH_INTERVAL_MS = 250;
 
@@ -282,11 +284,11 @@ export class ContainerRuntime {
   /** The host PID of unshare's child: PID 1 of the new PID namespace. */
   private async findNamespacePid(unsharePid: number): Promise<number> {
     const deadline = this.clock.now() + FIND_PID_MS;
-    for (let i = 0; i < FIND_PID_MS / POLL_MS + 1; i++) {
+    for (let i = 0; i < FIND_PID_MS / FIND_PID_POLL_MS + 1; i++) {
       const child = this.processes.children(unsharePid).find((p) => this.processes.inOtherPidNamespace(p));
       if (child !== undefined) return child;
       if (this.processes.startTime(unsharePid) === null || this.clock.now() >= deadline) break;
-      await delay(this.clock, POLL_MS);
+      await delay(this.clock, FIND_PID_POLL_MS);
     }
     throw new LoomError('ERR_TIMEOUT', 'container process did not appear');
   }
