@@ -6,6 +6,7 @@ import { registerRouterRoutes } from '../../../src/api/router-routes.js';
 import { HTTP_STATUS_BY_CODE } from '../../../src/api/http-errors.js';
 import { LoomError, ERROR_CODES, recordingLogger } from '../../../src/core/index.js';
 import { FakeRouter } from './fake-router.js';
+import { BUILD_ID } from '../../../src/core/build-id.js';
 import { testApiSocket } from '../../helpers/api-socket.js';
 
 interface Reply {
@@ -75,6 +76,7 @@ describe('ApiServer with the mesh routes', () => {
     const r = await send(port, 'GET', '/status');
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /^application\/json/);
+    assert.equal(r.headers['x-loom-build'], BUILD_ID, 'names its build (the light client trusts only its own)');
     assert.deepEqual(r.json(), JSON.parse(JSON.stringify(router.status())));
   });
 

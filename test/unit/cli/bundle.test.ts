@@ -7,9 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../src/demo/loom-cli.js';
+import { BUILD_ID, UNBUILT } from '../../../src/core/build-id.js';
 
 const loom = join(repoRoot(), 'bin', 'loom');
 const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(process.execPath, [loom, ...args], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
@@ -33,4 +34,13 @@ test('a usage error is exit 2; an error from the lazily loaded client keeps its 
   const badPeer = run(['connect', '--api-socket', `loom-test-nobody-${process.pid}`, 'bad host:port:x']);
   assert.equal(badPeer.status, 1);
   assert.match(badPeer.stderr, /^loom: ERR_INVALID_ARGUMENT: /);
+});
+
+test('the bundle holds the hot commands\' client with this build\'s id, and no zod', () => {
+  const bundle = readFileSync(join(repoRoot(), 'dist', 'src', 'cli', 'loom.cjs'), 'utf8');
+  assert.notEqual(BUILD_ID, UNBUILT, 'npm run build wrote the build id (scripts/build-id.mjs)');
+  assert.match(BUILD_ID, /^[0-9a-f]{16}$/);
+  assert.ok(bundle.includes(`BUILD_ID = "${BUILD_ID}"`), 'the bundle names the same build as the daemon\'s modules');
+  assert.ok(bundle.includes('function lightClient('), 'the light client is inside the bundle');
+  assert.doesNotMatch(bundle, /node_modules[\\/]zod/, 'zod stays out');
 });
