@@ -7,6 +7,10 @@
 import { fileURLToPath } from 'node:url';
 import { runCli } from './run.js';
 import type { CliContext } from './context.js';
+import { restoreExtraCaCerts } from './extra-ca-certs.js';
+
+// Before anything is spawned (see extra-ca-certs.ts).
+restoreExtraCaCerts(process.env);
 
 const ctx: CliContext = {
   out: (text) => void process.stdout.write(text),

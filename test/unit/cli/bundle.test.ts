@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../src/demo/loom-cli.js';
 import { BUILD_ID, UNBUILT } from '../../../src/core/build-id.js';
+import { restoreExtraCaCerts } from '../../../src/cli/extra-ca-certs.js';
 
 const loom = join(repoRoot(), 'bin', 'loom');
 const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(process.execPath, [loom, ...args], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
@@ -43,4 +44,23 @@ test('the bundle holds the hot commands\' client with this build\'s id, and no z
   assert.ok(bundle.includes(`BUILD_ID = "${BUILD_ID}"`), 'the bundle names the same build as the daemon\'s modules');
   assert.ok(bundle.includes('function lightClient('), 'the light client is inside the bundle');
   assert.doesNotMatch(bundle, /node_modules[\\/]zod/, 'zod stays out');
+});
+
+test('bin/loom starts Node without NODE_EXTRA_CA_CERTS (read at start-up, ~40 ms) and puts it back for what the CLI starts', () => {
+  // Node warns on stderr at start-up when the file cannot be read: no warning = not read.
+  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', NODE_EXTRA_CA_CERTS: '/nonexistent/loom-test-ca.pem' };
+  const direct = spawnSync(loom, ['--version'], { encoding: 'utf8', timeout: 20_000, env });
+  assert.equal(direct.status, 0, direct.stderr);
+  assert.doesNotMatch(direct.stderr, /extra certs/i);
+  const viaNode = spawnSync(process.execPath, ['-e', '0'], { encoding: 'utf8', timeout: 20_000, env });
+  assert.match(viaNode.stderr, /extra certs/i, 'the same variable read by a plain node (guards against a vacuous pass)');
+  for (const [given, expected] of [
+    [{ LOOM_NODE_EXTRA_CA_CERTS: '/etc/x b.pem' }, { NODE_EXTRA_CA_CERTS: '/etc/x b.pem' }],
+    [{ LOOM_NODE_EXTRA_CA_CERTS: '' }, {}],
+    [{ OTHER: '1' }, { OTHER: '1' }],
+  ] as Array<[NodeJS.ProcessEnv, NodeJS.ProcessEnv]>) {
+    const e = { ...given };
+    restoreExtraCaCerts(e);
+    assert.deepEqual(e, expected);
+  }
 });
