@@ -50,6 +50,12 @@ export interface PlanOptions {
   steps: number;
   /** Live containers per host at most (the ping matrix grows with the square). */
   maxPerHost: number;
+  /**
+   * Container steps a partition lasts, [min, max] (default [2, 4]: 10-20 s here, past the
+   * routers' 5 s heartbeat time-out). [1, 1] gives partitions of 2-5 s, which the connections
+   * across the cut may outlive (TCP retransmits in backoff, no heartbeat time-out yet).
+   */
+  holdSteps?: readonly [number, number];
 }
 
 
@@ -62,6 +68,8 @@ export interface PlanOptions {
  */
 export function planSchedule(seed: number, hosts: readonly string[], options: PlanOptions): Step[] {
   if (hosts.length < 2) throw new Error('a partition needs two hosts');
+  const hold = options.holdSteps;
+  if (hold !== undefined && !(Number.isInteger(hold[0]) && Number.isInteger(hold[1]) && hold[0] >= 1 && hold[0] <= hold[1])) throw new Error('holdSteps: integers 1 <= min <= max');
   const random = seededRandom(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const live = new Map<string, { host: string; name: string; address?: string }>();
@@ -137,7 +145,8 @@ export function planSchedule(seed: number, hosts: readonly string[], options: Pl
       sides = [shuffled.slice(0, cut).sort(), shuffled.slice(cut).sort()];
       steps.push({ kind: 'partition', sides, oneWay: partitions === 0 || random() < 0.5 });
       partitions++;
-      untilHeal = 2 + Math.floor(random() * 3);
+      const [minHold, maxHold] = options.holdSteps ?? [2, 4];
+      untilHeal = minHold + Math.floor(random() * (maxHold - minHold + 1));
       continue;
     }
     if (sides !== null && untilHeal === 0) {
@@ -176,6 +185,8 @@ export function describeStep(step: Step): string {
 export interface PartitionOptions {
   seed: number;
   steps: number;
+  /** planSchedule's holdSteps (default [2, 4]). */
+  holdSteps?: readonly [number, number];
   /** The chaos phase stops issuing steps after this long (then heals and checks). */
   timeBoundMs: number;
   maxPerHost: number;
@@ -253,9 +264,10 @@ export async function partitionScenario(lab: Lab, cli: LoomCli, options: Partiti
   const schedule = planSchedule(
     seed,
     hosts.map((h) => h.name),
-    { steps: options.steps, maxPerHost: options.maxPerHost },
+    { steps: options.steps, maxPerHost: options.maxPerHost, ...(options.holdSteps === undefined ? {} : { holdSteps: options.holdSteps }) },
   );
-  log(`seed ${seed}: ${schedule.length} steps on ${hosts.length} hosts (replay: npm run chaos -- --scenario partition --hosts ${hosts.length} --seed ${seed} --steps ${options.steps})`);
+  const holdArg = options.holdSteps === undefined ? '' : ` --hold ${options.holdSteps[0]}-${options.holdSteps[1]}`;
+  log(`seed ${seed}: ${schedule.length} steps on ${hosts.length} hosts (replay: npm run chaos -- --scenario partition --hosts ${hosts.length} --seed ${seed} --steps ${options.steps}${holdArg})`);
   schedule.forEach((s, i) => log(`  step ${i + 1}: ${describeStep(s)}`));
 
   try {
