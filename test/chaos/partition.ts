@@ -51,9 +51,9 @@ export interface PlanOptions {
   /** Live containers per host at most (the ping matrix grows with the square). */
   maxPerHost: number;
   /**
-   * Container steps a partition lasts, [min, max] (default [2, 4]: 10-20 s here, past the
-   * routers' 5 s heartbeat time-out). [1, 1] gives partitions of 2-5 s, which the connections
-   * across the cut may outlive (TCP retransmits in backoff, no heartbeat time-out yet).
+   * Container steps a partition lasts, [min, max] (default [2, 4]: 8-21 s in the lab, past the
+   * routers' 5 s heartbeat time-out). [1, 1] gives partitions of 2-8 s, some of which the
+   * connections across the cut outlive (TCP retransmitting in backoff, no heartbeat time-out yet).
    */
   holdSteps?: readonly [number, number];
 }
