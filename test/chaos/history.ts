@@ -13,7 +13,8 @@
  * - `partition` / `heal`: the underlay faults.
  * - `listing`: one host's own containers from its router after a heal (`round` groups the hosts'
  *   listings of one observation window).
- * - `dns`: one host's DNS server asked for every name of the run (null: no reply).
+ * - `dns`: one host's DNS server asked for every name of the run (null: no reply): a round of
+ *   the fine prober (dns-prober.ts, every 100 ms per host) or one `dig` with every name.
  * - `ping`: one ordered pair of containers, one echo request.
  *
  * What is checked (each broken invariant is one line in `problems`):
@@ -23,8 +24,10 @@
  *     on any hosts, share an address; the listings agree with the history (a container whose
  *     start completed and that was never stopped is listed; a stopped one is not).
  * (b) DNS, per heal: every host's answer for every name equals the addresses of the live
- *     containers with that name (from the round's listings), from a time no later than
- *     `dnsWithinMs` after the heal completed, until the end of the window.
+ *     containers with that name (`expectedRecords`: from the starts and stops before the heal;
+ *     the round's listings decide only containers whose start or stop timed out), from a time
+ *     no later than `dnsWithinMs` after the heal completed, until the end of the window: so
+ *     every host's answers are identical, and right, within that time.
  * (c) routes, per heal: every ordered pair of live containers in the same subnet answers pings,
  *     from a time no later than `routesWithinMs` after the heal, until the end of the window.
  * Each time is an upper bound (`dnsMs`, `routesMs`; `dnsLowerMs`, `routesLowerMs` are the lower
@@ -175,6 +178,37 @@ export function settledAt(observations: ReadonlyArray<{ invokeMs: number; comple
   return earliest;
 }
 
+/**
+ * Name -> addresses that DNS must answer after `heal`, from the history of starts and stops
+ * (moves are a stop and a start) before it: a container whose start succeeded and that has no
+ * stop that may have happened is live; one whose stop succeeded is gone. Containers the history
+ * leaves open (a start or a stop that timed out) are taken from the round's listings: one listed
+ * there (also by an id the history never learnt, a start that timed out yet happened) is live.
+ */
+export function expectedRecords(heal: HealOp, starts: readonly StartOp[], stops: readonly StopOp[], round: readonly ListingOp[], names: readonly string[]): Map<string, string[]> {
+  const out = new Map<string, Set<string>>(names.map((n) => [n, new Set<string>()]));
+  const add = (name: string, address: string): void => {
+    const key = name.toLowerCase();
+    out.set(key, (out.get(key) ?? new Set()).add(address));
+  };
+  /** Ids of containers whose start succeeded; those with a stop that timed out are open. */
+  const known = new Set<string>();
+  const open = new Set<string>();
+  for (const s of starts) {
+    // A start that timed out has no id: only the listing can tell (below).
+    if (s.result.type !== 'ok' || s.result.address === undefined || s.result.id === undefined) continue;
+    known.add(s.result.id);
+    if (s.invokeMs >= heal.invokeMs) continue;
+    const before = stops.filter((t) => t.container === s.container && t.invokeMs < heal.invokeMs && t.result.type !== 'fail');
+    if (before.length === 0) add(s.name, s.result.address);
+    else if (!before.some((t) => t.result.type === 'ok')) open.add(s.result.id);
+  }
+  for (const l of round) {
+    for (const c of l.containers) if (open.has(c.id) || !known.has(c.id)) add(c.name, ipOf(c.cidr));
+  }
+  return new Map([...out].map(([n, set]) => [n, [...set].sort()]));
+}
+
 export function checkHistory(history: readonly HistoryOp[], options: CheckOptions): Verdict {
   const tag = options.seed === undefined ? '' : ` [seed ${options.seed}]`;
   const problems: string[] = [];
@@ -263,8 +297,8 @@ export function checkHistory(history: readonly HistoryOp[], options: CheckOption
     figure.containers = live.length;
     const hosts = [...new Set(round.map((l) => l.host))].sort();
 
-    // (b) DNS.
-    const expected = new Map<string, string[]>(names.map((n) => [n, live.filter((c) => c.name.toLowerCase() === n).map((c) => ipOf(c.cidr))]));
+    // (b) DNS: what the history says lives at the heal; the listing decides only what the history leaves open.
+    const expected = expectedRecords(heal, starts, stops, round, names);
     const dnsOps = history.filter((o): o is DnsOp => o.op === 'dns' && inWindow(o));
     let dnsAt = heal.completeMs;
     for (const host of hosts) {

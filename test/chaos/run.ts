@@ -5,7 +5,7 @@
  * invariant broke. The short form of each runs inside `npm test` (test/e2e/chaos-short.test.ts).
  *
  *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood|soak|rmpeer|disk|link-flap-long|partition] [-- --minutes 10]
- *   npm run chaos -- --scenario partition [--seed S] [--steps 40] [--seconds 240] [--history FILE]   (replay a run by its seed)
+ *   npm run chaos -- --scenario partition [--seed S] [--steps 40] [--hold 2-4] [--seconds 240] [--history FILE]   (replay a run by its seed)
  *
  * docs/RELIABILITY.md records the last full run.
  */
@@ -68,10 +68,18 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
     inLab(hosts, '192.168.83.0/24', async (lab, cli) => {
       const seed = option('seed', Math.floor(Math.random() * 2 ** 31), 0, 2 ** 31 - 1);
       const steps = option('steps', 40, 4, 1_000);
+      const holdText = process.argv.includes('--hold') ? (process.argv[process.argv.indexOf('--hold') + 1] ?? '') : undefined;
+      const holdMatch = holdText === undefined ? null : /^(\d{1,2})-(\d{1,2})$/.exec(holdText);
+      if (holdText !== undefined && (holdMatch === null || Number(holdMatch[1]) < 1 || Number(holdMatch[1]) > Number(holdMatch[2]))) {
+        console.error('chaos: --hold takes MIN-MAX container steps per partition, 1 <= MIN <= MAX <= 99 (default 2-4)');
+        process.exit(2);
+      }
+      const holdSteps = holdMatch === null ? undefined : ([Number(holdMatch[1]), Number(holdMatch[2])] as const);
       console.log(`== partition: seed ${seed}, ${steps} steps on ${hosts} hosts: symmetric and one-way partitions, heals, containers started, removed and moved on both sides; a history checker over addresses, DNS and pings`);
       const result = await partitionScenario(lab, cli, {
         seed,
         steps,
+        ...(holdSteps === undefined ? {} : { holdSteps }),
         timeBoundMs: option('seconds', 240, 10, 3_600) * 1000,
         maxPerHost: 2,
         dnsWithinMs: 2_000,

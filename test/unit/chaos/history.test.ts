@@ -3,11 +3,15 @@
  * clean run passes; a duplicate live address, an allocation of an address another container
  * definitely held, a name still answering after its container's stop and heal + 2 s, a name
  * missing on one host, a pair that never answers and slow convergence each fail with a reason;
- * concurrent operations whose intervals overlap are not held against the system.
+ * concurrent operations whose intervals overlap are not held against the system. Histories of
+ * the fine DNS probe (a round per host every 100 ms): three hosts turning right at their own
+ * times pass with the last one's time; one stale until 2.5 s after the heal fails at 2.5 s; hosts
+ * identical to each other but not to the history fail. What DNS must answer comes from the
+ * history of starts, stops and moves (`expectedRecords`).
  */
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkHistory, settledAt, type DnsOp, type HistoryOp, type ListedContainer, type PingOp } from '../../chaos/history.js';
+import { checkHistory, expectedRecords, settledAt, type DnsOp, type HealOp, type HistoryOp, type ListedContainer, type ListingOp, type PingOp, type StartOp, type StopOp } from '../../chaos/history.js';
 
 const OPTIONS = { dnsWithinMs: 2_000, routesWithinMs: 5_000, seed: 42 };
 const HEAL = 100_000;
@@ -175,4 +179,114 @@ test('settledAt: the first good observation of the final good run, or null', () 
   assert.equal(settledAt([o(1, false), { invokeMs: 2, completeMs: 50, good: true }, o(3, true)]), 4, 'the earliest answer of the final good run');
   assert.equal(settledAt([o(1, true), o(2, false)]), null);
   assert.equal(settledAt([]), null);
+});
+
+/**
+ * The fine probe's histories (dns-prober.ts: every host asked every name every 100 ms, each
+ * round answered in a few ms). Three hosts; during a partition h1 | h2,h3: `web` started on h1
+ * (c1) and h3 (c2), `db` (c3) removed on h2, m1 (c4, 10.99.0.1) moved from h2 to h3 (c5);
+ * healed at HEAL. Each host's DNS turns right at its own time after the heal (`rightFrom`, ms).
+ */
+function fineHistory(rightFrom: Record<string, number>, stale: Record<string, Record<string, string[]>>): HistoryOp[] {
+  const history: HistoryOp[] = [
+    start('c3', 'h2', 'db', 5_000, '10.40.0.3'),
+    start('c4', 'h2', 'm1', 6_000, '10.99.0.1'),
+    { op: 'partition', sides: [['h1'], ['h2', 'h3']], oneWay: false, invokeMs: 10_000, completeMs: 10_020 },
+    start('c1', 'h1', 'web', 20_000, '10.32.0.1'),
+    start('c2', 'h3', 'web', 20_100, '10.48.0.1'),
+    stop('c3', 'h2', 30_000),
+    stop('c4', 'h2', 40_000),
+    start('c5', 'h3', 'm1', 40_300, '10.99.0.1'),
+    { op: 'heal', invokeMs: HEAL - 20, completeMs: HEAL },
+    listing('h1', [{ id: 'id-c1', name: 'web', cidr: '10.32.0.1/12' }]),
+    listing('h2', []),
+    listing('h3', [
+      { id: 'id-c2', name: 'web', cidr: '10.48.0.1/12' },
+      { id: 'id-c5', name: 'm1', cidr: '10.99.0.1/24' },
+    ]),
+    ...pingSeries(0),
+  ];
+  const right = { web: ['10.32.0.1', '10.48.0.1'], db: [], m1: ['10.99.0.1'] };
+  for (const host of ['h1', 'h2', 'h3']) {
+    // Rounds from 300 ms before the heal to 4 s after it, every 100 ms, 2-4 ms each.
+    for (let t = -300; t < 4_000; t += 100) {
+      const at = HEAL + t + Number(host.slice(1));
+      history.push({ op: 'dns', host, invokeMs: at, completeMs: at + 3, answers: t >= rightFrom[host]! ? right : stale[host]! });
+    }
+  }
+  return history;
+}
+
+/** What each side held during the partition: h1 without c2 and still with c3 and m1 on h2; h2, h3 without c1. */
+const STALE = {
+  h1: { web: ['10.32.0.1'], db: ['10.40.0.3'], m1: [] },
+  h2: { web: ['10.48.0.1'], db: [], m1: ['10.99.0.1'] },
+  h3: { web: ['10.48.0.1'], db: [], m1: ['10.99.0.1'] },
+};
+
+test('fine probe: every host identical and right 0.6-1.2 s after the heal passes, with the figure at the last host to turn', () => {
+  const verdict = checkHistory(fineHistory({ h1: 600, h2: 1_200, h3: 900 }, STALE), OPTIONS);
+  assert.deepEqual(verdict.problems, []);
+  // h2's first right round was invoked at HEAL + 1,200 + 2 and completed 3 ms later.
+  assert.equal(verdict.heals[0]!.dnsMs, 1_205);
+  assert.equal(verdict.heals[0]!.dnsLowerMs, 1_102, "h2's last wrong round was asked then");
+});
+
+test('fine probe: one host still stale until 2.5 s after the heal fails, at 2.5 s', () => {
+  const verdict = checkHistory(fineHistory({ h1: 2_500, h2: 400, h3: 400 }, STALE), OPTIONS);
+  assert.deepEqual(verdict.problems, ['heal 1: DNS right on every host only 2504 ms after the heal, limit 2000 ms [seed 42]']);
+  assert.equal(verdict.heals[0]!.dnsMs, 2_504);
+  assert.equal(verdict.heals[0]!.dnsLowerMs, 2_401);
+});
+
+test('fine probe: hosts that agree with each other but not with the history fail (a removed name still answered everywhere)', () => {
+  const everywhereStale = { web: ['10.32.0.1', '10.48.0.1'], db: ['10.40.0.3'], m1: ['10.99.0.1'] };
+  const verdict = checkHistory(fineHistory({ h1: 99_999, h2: 99_999, h3: 99_999 }, { h1: everywhereStale, h2: everywhereStale, h3: everywhereStale }), OPTIONS);
+  assert.deepEqual(
+    verdict.problems,
+    ['h1', 'h2', 'h3'].map((h) => `heal 1: ${h} still answers db with [10.40.0.3] at the end of the window, expected [] [seed 42]`),
+  );
+  assert.equal(verdict.heals[0]!.dnsMs, null);
+});
+
+test('fine probe: a round with no reply after the heal resets the time (a host that does not answer is not identical)', () => {
+  const history = fineHistory({ h1: 300, h2: 300, h3: 300 }, STALE);
+  history.push({ op: 'dns', host: 'h3', invokeMs: HEAL + 2_250, completeMs: HEAL + 3_250, answers: null });
+  const verdict = checkHistory(history, OPTIONS);
+  assert.deepEqual(verdict.heals[0]!.dnsMs, 2_306, 'right again from the first round invoked after the silent one');
+  assert.equal(verdict.problems.length, 1);
+});
+
+describe('expectedRecords: what DNS must answer after a heal, from the history', () => {
+  const heal: HealOp = { op: 'heal', invokeMs: HEAL - 20, completeMs: HEAL };
+  const ok = (container: string, host: string, name: string, address: string, at = 1_000): StartOp => start(container, host, name, at, address) as StartOp;
+  const names = ['web', 'db'];
+  const round = (containers: ListedContainer[]): ListingOp[] => [listing('h1', containers) as ListingOp];
+
+  test('started and not stopped: answered; stopped: not; a failed stop keeps it; a start after the heal does not count', () => {
+    const starts = [ok('c1', 'h1', 'web', '10.32.0.1'), ok('c2', 'h2', 'web', '10.40.0.1'), ok('c3', 'h1', 'db', '10.32.0.2'), ok('c9', 'h1', 'db', '10.32.0.9', HEAL + 5_000)];
+    const stops: StopOp[] = [stop('c2', 'h2', 2_000) as StopOp, { op: 'stop', host: 'h1', container: 'c3', invokeMs: 3_000, completeMs: 3_100, result: { type: 'fail', error: 'ERR_X' } }];
+    const expected = expectedRecords(heal, starts, stops, [], names);
+    assert.deepEqual(Object.fromEntries(expected), { web: ['10.32.0.1'], db: ['10.32.0.2'] });
+  });
+
+  test('the listing decides only what the history leaves open: a stop that timed out, a start that timed out', () => {
+    const starts: StartOp[] = [
+      ok('c1', 'h1', 'web', '10.32.0.1'),
+      ok('c2', 'h1', 'web', '10.32.0.2'),
+      { op: 'start', host: 'h1', container: 'c3', name: 'db', invokeMs: 1_000, completeMs: 31_000, result: { type: 'info', error: 'timed out' } },
+    ];
+    const stops: StopOp[] = [
+      { op: 'stop', host: 'h1', container: 'c1', invokeMs: 2_000, completeMs: 32_000, result: { type: 'info', error: 'timed out' } },
+      { op: 'stop', host: 'h1', container: 'c2', invokeMs: 2_000, completeMs: 32_000, result: { type: 'info', error: 'timed out' } },
+    ];
+    // c1's stop happened (not listed), c2's did not (listed); c3's start happened under an id the history never saw.
+    const listed = round([
+      { id: 'id-c2', name: 'web', cidr: '10.32.0.2/12' },
+      { id: 'unknown-id', name: 'db', cidr: '10.32.0.3/12' },
+    ]);
+    assert.deepEqual(Object.fromEntries(expectedRecords(heal, starts, stops, listed, names)), { web: ['10.32.0.2'], db: ['10.32.0.3'] });
+    // A determinate container missing from the listing is still expected: the history says it lives.
+    assert.deepEqual(Object.fromEntries(expectedRecords(heal, starts.slice(0, 1), [], [], names)), { web: ['10.32.0.1'], db: [] });
+  });
 });

@@ -82,3 +82,19 @@ test('parseDigBatch reads one dig run of several names; a missing reply makes it
   assert.equal(parseDigBatch(out, ['web', 'db', 'api']), null, 'three names asked, two replies');
   assert.equal(parseDigBatch(out.replace('NXDOMAIN', 'SERVFAIL'), ['web', 'db']), null);
 });
+
+test('holdSteps: [2, 4] is the default; [1, 1] heals after one container step; bad bounds are refused', () => {
+  for (let seed = 0; seed < 50; seed++) {
+    assert.deepEqual(planSchedule(seed, HOSTS, { steps: 30, maxPerHost: 2, holdSteps: [2, 4] }), planSchedule(seed, HOSTS, { steps: 30, maxPerHost: 2 }));
+    const brief = planSchedule(seed, HOSTS, { steps: 30, maxPerHost: 2, holdSteps: [1, 1] });
+    brief.forEach((step, i) => {
+      if (step.kind !== 'partition') return;
+      // At most one step of operations, then the heal (a step whose operations all fell through is left out).
+      const healAt = brief.findIndex((s, j) => j > i && s.kind === 'heal');
+      assert.ok(healAt > i && healAt - i <= 2, `seed ${seed}: partition at step ${i + 1} healed at step ${healAt + 1}`);
+    });
+    assert.ok(brief.some((s) => s.kind === 'partition'), `seed ${seed}: a partition`);
+  }
+  assert.throws(() => planSchedule(1, HOSTS, { steps: 30, maxPerHost: 2, holdSteps: [0, 1] }), /holdSteps/);
+  assert.throws(() => planSchedule(1, HOSTS, { steps: 30, maxPerHost: 2, holdSteps: [3, 2] }), /holdSteps/);
+});
