@@ -27,6 +27,12 @@ export interface BackgroundLaunch {
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
 
+/** The daemon's Node flags after the CLI's own (`cliFlags`): DAEMON_NODE_FLAGS but those the CLI already sets, whatever their value. */
+export function daemonNodeFlags(cliFlags: readonly string[]): string[] {
+  const name = (flag: string): string => flag.split('=')[0]!;
+  return [...cliFlags, ...DAEMON_NODE_FLAGS.filter((f) => !cliFlags.some((g) => name(g) === name(f)))];
+}
+
 /**
  * glibc malloc settings for the daemon, as environment variables so that they hold from the
  * process's first allocation (mallopt from inside, src/os/malloc.ts, comes after V8's threads
@@ -78,8 +84,7 @@ export async function launchInBackground(config: LaunchConfig, launch: Backgroun
   else delete env['LOOM_PASSWORD'];
   let child;
   try {
-    const daemonFlags = DAEMON_NODE_FLAGS.filter((f) => !nodeFlags.some((g) => g.split('=')[0] === f.split('=')[0]));
-    child = startProcess(node, [...nodeFlags, ...daemonFlags, launch.entry, ...foregroundArgs(config)], { detached: true, logFile: logFd, env });
+    child = startProcess(node, [...daemonNodeFlags(nodeFlags), launch.entry, ...foregroundArgs(config)], { detached: true, logFile: logFd, env });
   } finally {
     closeSync(logFd);
   }

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../../src/demo/loom-cli.js';
 
@@ -33,4 +33,12 @@ test('a usage error is exit 2; an error from the lazily loaded client keeps its 
   const badPeer = run(['connect', '--api-socket', `loom-test-nobody-${process.pid}`, 'bad host:port:x']);
   assert.equal(badPeer.status, 1);
   assert.match(badPeer.stderr, /^loom: ERR_INVALID_ARGUMENT: /);
+});
+
+test('the CLI bundle loads the daemon from its own bundle, which exports what launch --foreground uses', async () => {
+  const cli = readFileSync(join(repoRoot(), 'dist', 'src', 'cli', 'loom.cjs'), 'utf8');
+  assert.match(cli, /import\("\.\.\/daemon\/loomd\.cjs"\)/);
+  assert.doesNotMatch(cli, /import\("\.\.\/daemon\/(entry|foreground|router-factory)\.js"\)/, 'no second copy of the daemon from dist');
+  const daemon = (await import(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'))) as Record<string, unknown>;
+  for (const name of ['parseLaunchOptions', 'startDaemon', 'runUntilStopped', 'createDaemonLogger', 'createRouter', 'tuneProcessMemory']) assert.equal(typeof daemon[name], 'function', name);
 });
