@@ -39,13 +39,19 @@ function fromBundle(target) {
  */
 const BUNDLED_DYNAMIC = new Set([join(root, 'dist', 'src', 'client', 'containers.js')]);
 
+const daemonDir = join(root, 'dist', 'src', 'daemon');
+const daemonEntry = join(daemonDir, 'entry.js');
+const daemonOutfile = join(daemonDir, 'loomd.cjs');
+
+/** The daemon's entry (launch --foreground) is imported from its own bundle, loomd.cjs; every other import() from dist as tsc wrote it. */
 const dynamicImportsOutside = {
   name: 'dynamic-imports-outside',
   setup(b) {
     b.onResolve({ filter: /^\.\.?\// }, (args) => {
       if (args.kind !== 'dynamic-import') return undefined;
       const target = resolve(args.resolveDir, args.path);
-      return BUNDLED_DYNAMIC.has(target) ? undefined : { path: fromBundle(target), external: true };
+      if (BUNDLED_DYNAMIC.has(target)) return undefined;
+      return { path: fromBundle(target === daemonEntry ? daemonOutfile : target), external: true };
     });
   },
 };
@@ -84,17 +90,61 @@ const result = await build({
   legalComments: 'none',
 });
 
-const bundled = Object.keys(result.metafile.inputs)
-  .map((input) => resolve(root, input))
-  .filter((file) => file.startsWith(join(root, 'dist')));
-const misplaced = bundled.filter((file) => file !== entry && /\bimport\.meta\b/.test(readFileSync(file, 'utf8')));
-// import(variable) is resolved from wherever the code runs: from the bundle, not its own module.
-const computed = bundled.filter((file) => /\bimport\(\s*[^'"\s]/.test(readFileSync(file, 'utf8')));
-if (misplaced.length > 0 || computed.length > 0) {
-  if (misplaced.length > 0) console.error(`build-cli: these modules use import.meta and would resolve paths from the bundle's place: ${misplaced.map((f) => relative(root, f)).join(', ')}`);
-  if (computed.length > 0) console.error(`build-cli: these modules import() a computed specifier, which would resolve from the bundle's place: ${computed.map((f) => relative(root, f)).join(', ')}`);
-  console.error('build-cli: import a literal path (it stays outside the bundle), or find paths from the CLI entry (ctx.entry).');
-  process.exit(1);
+/**
+ * Fails the build when a bundled module of dist would behave differently inside the bundle:
+ * `import.meta` (its paths would move with it; `allowMeta` lists modules that only walk up from
+ * it to the package root, which works from the bundle's folder too) or import() of a computed
+ * specifier (resolved from the bundle's place). Returns the dist modules bundled.
+ */
+function checkBundled(result, what, allowMeta) {
+  const bundled = Object.keys(result.metafile.inputs)
+    .map((input) => resolve(root, input))
+    .filter((file) => file.startsWith(join(root, 'dist')));
+  const misplaced = bundled.filter((file) => !allowMeta.includes(file) && /\bimport\.meta\b/.test(readFileSync(file, 'utf8')));
+  const computed = bundled.filter((file) => /\bimport\(\s*[^'"\s]/.test(readFileSync(file, 'utf8')));
+  if (misplaced.length > 0 || computed.length > 0) {
+    if (misplaced.length > 0) console.error(`build-cli: ${what}: these modules use import.meta and would resolve paths from the bundle's place: ${misplaced.map((f) => relative(root, f)).join(', ')}`);
+    if (computed.length > 0) console.error(`build-cli: ${what}: these modules import() a computed specifier, which would resolve from the bundle's place: ${computed.map((f) => relative(root, f)).join(', ')}`);
+    console.error('build-cli: import a literal path, or find paths from the CLI entry (ctx.entry).');
+    process.exit(1);
+  }
+  return bundled;
 }
+
+const bundled = checkBundled(result, 'the CLI bundle', [entry]);
 const bytes = result.metafile.outputs[relative(root, outfile)]?.bytes ?? 0;
 console.log(`build-cli: ${relative(root, outfile)} (${bundled.length} modules of dist and commander's, ${Math.round(bytes / 1024)} KiB)`);
+
+/**
+ * The daemon: src/daemon/entry.ts and all it loads, its dynamic imports included, in one
+ * minified CommonJS file (dist/src/daemon/loomd.cjs) that the CLI bundle imports for `launch
+ * --foreground` (docs/BENCHMARKS.md, issue 14 "Memory": a router holds every module's source in
+ * V8's heap for its lifetime; one minified file is a fraction of ~400 modules). The native addons
+ * stay outside (loaded by require from node_modules). Names are kept (`keepNames`: errors and
+ * classes print as in the source); a source map is written beside it for reading stack traces
+ * (`node --enable-source-maps`). A top-level await, an unresolvable import or a misplaced
+ * import.meta fails the build.
+ */
+const NATIVE_ADDONS = ['better-sqlite3', 'sodium-native', 'koffi'];
+const daemon = await build({
+  entryPoints: [daemonEntry],
+  outfile: daemonOutfile,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: NATIVE_ADDONS,
+  minify: true,
+  keepNames: true,
+  sourcemap: true,
+  // src/api/ui-routes.ts finds ui/ by walking up from its own file: from the bundle's folder too.
+  define: { 'import.meta.url': '__loomBundleUrl' },
+  banner: { js: "const __loomBundleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  metafile: true,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+const daemonModules = checkBundled(daemon, 'the daemon bundle', [join(root, 'dist', 'src', 'api', 'ui-routes.js')]);
+const daemonBytes = daemon.metafile.outputs[relative(root, daemonOutfile)]?.bytes ?? 0;
+const daemonInputs = Object.keys(daemon.metafile.inputs).length;
+console.log(`build-cli: ${relative(root, daemonOutfile)} (${daemonInputs} modules, ${daemonModules.length} of them Loom's, ${Math.round(daemonBytes / 1024)} KiB)`);

@@ -17,7 +17,8 @@ function modules(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
     const path = join(dir, e.name);
     if (e.isDirectory()) return modules(path);
-    return /\.(c?js)$/.test(e.name) && path !== target && !path.endsWith('loom.cjs') ? [path] : [];
+    // tsc's modules only: the bundles (*.cjs) are made from them afterwards, with this id inside.
+    return e.name.endsWith('.js') && path !== target ? [path] : [];
   });
 }
 

@@ -2,7 +2,8 @@
 // `npm run bench`: every benchmark, one after the other, each in its own process and bounded in
 // time. Each prints its figures next to a baseline measured in the same run (ratios). The ones
 // that build network namespaces (dns, dataplane) need root and say so when they cannot run.
-// Usage: npm run bench [-- NAME...]   (names: cli run-latency control-plane ipam ipam-api relay cri dns docker dataplane cni)
+// Usage: npm run bench [-- NAME... [--flag value...]]   (names: cli run-latency memory control-plane ipam ipam-api relay cri dns docker dataplane cni)
+// Flags after the names go to each benchmark named, e.g. `npm run bench -- memory --minutes 1`.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +14,8 @@ const BENCHES = [
   { name: 'cli', file: 'dist/bench/cli.js', limitMs: 3 * 60_000, root: true },
   // loom run until it returns and until the first reply from another host, docker run -d beside it (~1 min).
   { name: 'run-latency', file: 'dist/bench/run-latency.js', limitMs: 4 * 60_000, root: true },
+  // Router RSS idle, after 5 min of relay traffic and after 1,000 container starts and stops, bare node beside it (~12 min).
+  { name: 'memory', file: 'dist/bench/memory.js', limitMs: 30 * 60_000, root: true },
   { name: 'control-plane', file: 'dist/bench/control-plane.js', limitMs: 12 * 60_000 },
   { name: 'ipam', file: 'dist/bench/ipam.js', limitMs: 3 * 60_000 },
   { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },
@@ -28,7 +31,14 @@ const BENCHES = [
   { name: 'cni', file: 'dist/bench/cni.js', limitMs: 15 * 60_000, root: true },
 ];
 
-const wanted = process.argv.slice(2);
+const args = process.argv.slice(2);
+const firstFlag = args.findIndex((a) => a.startsWith('--'));
+const wanted = firstFlag < 0 ? args : args.slice(0, firstFlag);
+const flags = firstFlag < 0 ? [] : args.slice(firstFlag);
+if (flags.length > 0 && wanted.length === 0) {
+  console.error('run-bench: flags go to the benchmarks named before them: npm run bench -- NAME --flag value');
+  process.exit(2);
+}
 const unknown = wanted.filter((w) => !BENCHES.some((b) => b.name === w));
 if (unknown.length > 0) {
   console.error(`run-bench: unknown benchmark ${unknown.join(', ')}; known: ${BENCHES.map((b) => b.name).join(' ')}`);
@@ -39,7 +49,7 @@ const isRoot = process.getuid?.() === 0;
 function run(bench) {
   return new Promise((resolve) => {
     console.log(`\n=== bench ${bench.name}: node ${bench.file} ===`);
-    const child = spawn(process.execPath, [bench.file], { cwd: root, stdio: 'inherit', detached: true });
+    const child = spawn(process.execPath, [bench.file, ...flags], { cwd: root, stdio: 'inherit', detached: true });
     const timer = setTimeout(() => {
       console.error(`run-bench: ${bench.name} ran out of time (${bench.limitMs} ms); stopping it`);
       try {

@@ -18,7 +18,7 @@ const ctx: CliContext = {
   env: process.env,
   node: [process.execPath, ...process.execArgv],
   entry: fileURLToPath(import.meta.url),
-  loadRouterFactory: async () => (await import('../daemon/router-factory.js')).createRouter,
+  loadRouterFactory: async () => (await import('../daemon/entry.js')).createRouter,
 };
 
 void runCli(process.argv.slice(2), ctx).then((code) => {

@@ -78,12 +78,28 @@ export interface RssFigures {
   /** V8's used heap (nodejs_heap_size_used_bytes of the router's metrics), garbage not yet collected included. */
   heapStartMb: number;
   heapEndMb: number;
+  /** The rest of the breakdown at start and end: RSS's anonymous part, V8's committed heap, external (Buffers' backing stores). */
+  anonStartMb: number;
+  anonEndMb: number;
+  heapTotalStartMb: number;
+  heapTotalEndMb: number;
+  externalStartMb: number;
+  externalEndMb: number;
 }
 
-async function heapUsedMb(lab: Lab, h: LabHost): Promise<number> {
+interface HeapFigures {
+  usedMb: number;
+  totalMb: number;
+  externalMb: number;
+}
+
+async function heapMb(lab: Lab, h: LabHost): Promise<HeapFigures> {
   const out = await lab.exec(h, process.execPath, ['-e', "fetch('http://127.0.0.1:6784/metrics').then(r=>r.text()).then(t=>process.stdout.write(t))"], { timeoutMs: 10_000 });
-  const m = /^nodejs_heap_size_used_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(out.stdout);
-  return m ? Math.round(Number(m[1]) / 104857.6) / 10 : NaN;
+  const read = (name: string): number => {
+    const m = new RegExp(`^${name} (\\d+(?:\\.\\d+)?(?:e\\+\\d+)?)$`, 'm').exec(out.stdout);
+    return m ? Math.round(Number(m[1]) / 104857.6) / 10 : NaN;
+  };
+  return { usedMb: read('nodejs_heap_size_used_bytes'), totalMb: read('nodejs_heap_size_total_bytes'), externalMb: read('nodejs_external_memory_bytes') };
 }
 
 export interface SoakResult {
@@ -122,8 +138,8 @@ export function killSoakContainers(): void {
 const DOMAIN = 'loom.local';
 
 
-export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+export function rssMb(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
 }
 
@@ -300,8 +316,9 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     await new Promise((r) => setTimeout(r, options.quietMs));
     sample();
     const rssStart = new Map([...pids].map(([name, pid]) => [name, rssMb(pid)]));
-    const heapStart = new Map<string, number>();
-    for (const h of routers) heapStart.set(h.name, await heapUsedMb(lab, h));
+    const anonStart = new Map([...pids].map(([name, pid]) => [name, rssMb(pid, 'RssAnon')]));
+    const heapStart = new Map<string, HeapFigures>();
+    for (const h of routers) heapStart.set(h.name, await heapMb(lab, h));
     const before: Record<string, HostCounts> = {};
     for (const h of routers) before[h.name] = await countHost(lab, cli, h, netnsSeen);
     options.log(`baseline: ${JSON.stringify(before)}`);
@@ -427,9 +444,25 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     const rss: Record<string, RssFigures> = {};
     for (const h of routers) {
       const pid = pids.get(h.name)!;
-      rss[h.name] = { startMb: rssStart.get(h.name)!, peakMb: peak.get(h.name)!, endMb: rssMb(pid), heapStartMb: heapStart.get(h.name)!, heapEndMb: await heapUsedMb(lab, h) };
+      const hs = heapStart.get(h.name)!;
+      const he = await heapMb(lab, h);
+      rss[h.name] = {
+        startMb: rssStart.get(h.name)!,
+        peakMb: peak.get(h.name)!,
+        endMb: rssMb(pid),
+        heapStartMb: hs.usedMb,
+        heapEndMb: he.usedMb,
+        anonStartMb: anonStart.get(h.name)!,
+        anonEndMb: rssMb(pid, 'RssAnon'),
+        heapTotalStartMb: hs.totalMb,
+        heapTotalEndMb: he.totalMb,
+        externalStartMb: hs.externalMb,
+        externalEndMb: he.externalMb,
+      };
     }
-    const rssLine = Object.entries(rss).map(([n, f]) => `${n} ${f.startMb} -> ${f.endMb} (peak ${f.peakMb}; V8 heap used ${f.heapStartMb} -> ${f.heapEndMb})`).join(', ');
+    const rssLine = Object.entries(rss)
+      .map(([n, f]) => `${n} ${f.startMb} -> ${f.endMb} (peak ${f.peakMb}; anonymous ${f.anonStartMb} -> ${f.anonEndMb}; V8 heap used ${f.heapStartMb} -> ${f.heapEndMb}, committed ${f.heapTotalStartMb} -> ${f.heapTotalEndMb}; external ${f.externalStartMb} -> ${f.externalEndMb})`)
+      .join(', ');
     const over = Object.entries(rss).filter(([, f]) => f.endMb > options.rssGoalMb);
     options.log(`router RSS start -> end (MB): ${rssLine}; ${over.length === 0 ? `every router under the ${options.rssGoalMb} MB goal` : `over the ${options.rssGoalMb} MB goal: ${over.map(([n]) => n).join(', ')} (known miss, issue 14)`}`);
     if (options.maxRssGrowthMb !== undefined) {

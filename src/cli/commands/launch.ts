@@ -49,19 +49,25 @@ export const launchCommand: CliCommand = {
       .option('--docker-api <url>', 'the Docker daemon to serve: unix:///path or tcp://host:port (default unix:///var/run/docker.sock)')
       .option('--docker-plugin-dir <dir>', 'where Docker looks for plugin sockets (default /run/docker/plugins)')
       .action(async (peers: string[], opts: RawLaunchOptions & { foreground?: boolean }) => {
-        // The option parsers (zod) load only for launch, not for `loom --help`.
-        const { parseLaunchOptions } = await import('../../daemon/options.js');
-        const config = parseLaunchOptions(opts, peers, ctx.env);
-        // The daemon's modules (HTTP server, metrics, pino) load only for launch.
+        // The daemon's modules (options with zod, HTTP server, metrics, pino, the mesh) load only
+        // for launch --foreground: from the daemon bundle when bin/loom runs (scripts/build-cli.mjs).
         if (opts.foreground) {
-          const { runUntilStopped, startDaemon } = await import('../../daemon/foreground.js');
-          const { createDaemonLogger } = await import('../../daemon/log.js');
-          const logger = createDaemonLogger({ level: config.logLevel });
-          const daemon = await startDaemon({ logger, createRouter: await ctx.loadRouterFactory() }, config);
-          await runUntilStopped(daemon, logger);
+          const daemon = await import('../../daemon/entry.js');
+          const config = daemon.parseLaunchOptions(opts, peers, ctx.env);
+          const logger = daemon.createDaemonLogger({ level: config.logLevel });
+          const stopTuning = daemon.tuneProcessMemory(ctx.env);
+          try {
+            const running = await daemon.startDaemon({ logger, createRouter: await ctx.loadRouterFactory() }, config);
+            await daemon.runUntilStopped(running, logger);
+          } finally {
+            stopTuning();
+          }
           logger.flush();
           return;
         }
+        // The option parsers (zod) load only for launch, not for `loom --help`.
+        const { parseLaunchOptions } = await import('../../daemon/options.js');
+        const config = parseLaunchOptions(opts, peers, ctx.env);
         const { launchInBackground } = await import('../../daemon/background.js');
         const launched = await launchInBackground(config, { node: ctx.node, entry: ctx.entry, env: ctx.env });
         ctx.out(`${launched.name}\n`);

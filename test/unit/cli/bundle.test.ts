@@ -64,3 +64,11 @@ test('bin/loom starts Node without NODE_EXTRA_CA_CERTS (read at start-up, ~40 ms
     assert.deepEqual(e, expected);
   }
 });
+
+test('the CLI bundle loads the daemon from its own bundle, which exports what launch --foreground uses', async () => {
+  const cli = readFileSync(join(repoRoot(), 'dist', 'src', 'cli', 'loom.cjs'), 'utf8');
+  assert.match(cli, /import\("\.\.\/daemon\/loomd\.cjs"\)/);
+  assert.doesNotMatch(cli, /import\("\.\.\/daemon\/(entry|foreground|router-factory)\.js"\)/, 'no second copy of the daemon from dist');
+  const daemon = (await import(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'))) as Record<string, unknown>;
+  for (const name of ['parseLaunchOptions', 'startDaemon', 'runUntilStopped', 'createDaemonLogger', 'createRouter', 'tuneProcessMemory']) assert.equal(typeof daemon[name], 'function', name);
+});
