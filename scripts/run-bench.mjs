@@ -2,7 +2,7 @@
 // `npm run bench`: every benchmark, one after the other, each in its own process and bounded in
 // time. Each prints its figures next to a baseline measured in the same run (ratios). The ones
 // that build network namespaces (dns, dataplane) need root and say so when they cannot run.
-// Usage: npm run bench [-- NAME...]   (names: cli run-latency control-plane ipam ipam-api relay cri dns docker dataplane cni)
+// Usage: npm run bench [-- NAME...]   (names: cli run-latency idle control-plane ipam ipam-api relay cri dns docker dataplane cni)
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,8 @@ const BENCHES = [
   { name: 'cli', file: 'dist/bench/cli.js', limitMs: 3 * 60_000, root: true },
   // loom run until it returns and until the first reply from another host, docker run -d beside it (~1 min).
   { name: 'run-latency', file: 'dist/bench/run-latency.js', limitMs: 4 * 60_000, root: true },
+  // Four routers (three peers each), no traffic: % of a core against an idle `sleep` (~1.5 min).
+  { name: 'idle', file: 'dist/bench/idle.js', limitMs: 5 * 60_000, root: true },
   { name: 'control-plane', file: 'dist/bench/control-plane.js', limitMs: 12 * 60_000 },
   { name: 'ipam', file: 'dist/bench/ipam.js', limitMs: 3 * 60_000 },
   { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },
