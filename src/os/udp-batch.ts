@@ -108,6 +108,44 @@ export function dgramSocketFd(socket: UdpSocket): number | null {
   return null;
 }
 
+/** The handle behind a dgram socket (Node 20's private state), or null if that ever changes. */
+function dgramHandle(socket: UdpSocket): { fd?: unknown; recvStop?: unknown } | null {
+  for (const symbol of Object.getOwnPropertySymbols(socket)) {
+    if (symbol.description !== 'state symbol') continue;
+    const state = (socket as unknown as Record<symbol, { handle?: { fd?: unknown; recvStop?: unknown } } | undefined>)[symbol];
+    return state?.handle ?? null;
+  }
+  return null;
+}
+
+/**
+ * Takes reading over from libuv: stops the dgram socket's own reads (no more 'message' events,
+ * so no Buffer, `rinfo` and receive allocation per datagram) and calls `onReadable` on the main
+ * thread whenever datagrams wait (os/fd-watch.ts, level-triggered: it must drain with
+ * `UdpBatch.receive` until fewer than `capacity` come back). The socket still sends and closes
+ * as usual; close the returned watch before the socket. A reason string when it cannot (the
+ * caller keeps libuv's reads and the 'message' path).
+ */
+export async function watchInsteadOfDgram(socket: UdpSocket, onReadable: () => void): Promise<{ watch: { close(): void } } | { unavailable: string }> {
+  const handle = dgramHandle(socket);
+  const fd = handle?.fd;
+  if (handle === null || typeof fd !== 'number' || typeof handle.recvStop !== 'function') return { unavailable: 'no handle on the dgram socket (Node internals changed?)' };
+  let watch: { close(): void };
+  try {
+    const { watchReadable } = await import('./fd-watch.js');
+    watch = watchReadable(fd, onReadable);
+  } catch (err) {
+    return { unavailable: `cannot watch the socket: ${(err as Error).message}` };
+  }
+  // Only now: if the watch could not be made, libuv keeps reading.
+  const stopped = (handle.recvStop as () => number).call(handle);
+  if (stopped !== 0) {
+    watch.close();
+    return { unavailable: `recvStop failed (libuv error ${stopped})` };
+  }
+  return { watch };
+}
+
 export interface UdpSource {
   address: string;
   port: number;
