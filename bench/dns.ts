@@ -58,6 +58,17 @@ interface ServerUnderTest {
   process: LabProcess;
   /** For Loom: the file its server writes `<pid> <udp path>` to once listening. */
   readyFile?: string;
+  /** For Loom: its log, where it prints its garbage collections once a second (`gc n total max`). */
+  logFile?: string;
+}
+
+/** Garbage collections of a Loom server during the latency rounds (from its per-second lines). */
+interface GcDuring {
+  count: number;
+  totalMs: number;
+  maxMs: number;
+  /** Seconds of lines read (each line covers one second). */
+  seconds: number;
 }
 
 interface ServerResult {
@@ -70,6 +81,34 @@ interface ServerResult {
   latency: LatencyStats;
   latencyRounds: LatencyStats[];
   lostAtRate: number;
+  /** Loom only: its collections during the latency rounds. */
+  gc: GcDuring | null;
+}
+
+/** Sums the `gc n total max` lines written to `logFile` after byte `from`. */
+function gcSince(logFile: string, from: number): GcDuring {
+  const out: GcDuring = { count: 0, totalMs: 0, maxMs: 0, seconds: 0 };
+  let text = '';
+  try {
+    text = readFileSync(logFile, 'utf8').slice(from);
+  } catch {
+    return out;
+  }
+  for (const m of text.matchAll(/^gc (\d+) ([\d.]+) ([\d.]+)$/gm)) {
+    out.count += Number(m[1]);
+    out.totalMs += Number(m[2]);
+    out.maxMs = Math.max(out.maxMs, Number(m[3]));
+    out.seconds++;
+  }
+  return out;
+}
+
+function logLength(logFile: string | undefined): number {
+  try {
+    return logFile === undefined ? 0 : readFileSync(logFile).length;
+  } catch {
+    return 0;
+  }
 }
 
 const LOOM_PORT = 5301;
@@ -214,6 +253,27 @@ function renderTable(results: ServerResult[], rateQps: number, latencyRounds: nu
   ].join('\n');
 }
 
+/**
+ * The tail side by side: per server p50 / p99 / p99.9 / max of every latency round, and for Loom
+ * the garbage collections during those rounds (the time its main thread stood still).
+ */
+function renderTail(results: ServerResult[], rateQps: number): string {
+  const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
+  const rows = results.map((r) => {
+    const rounds = r.latencyRounds.map((l) => `${f3(l.p50)} / ${f3(l.p99)} / ${f3(l.p999)} / ${f3(l.max)}`).join('; ');
+    const gc = r.gc === null ? '-' : `${r.gc.count} in ${r.gc.seconds} s, ${r.gc.totalMs.toFixed(1)} ms paused (${((100 * r.gc.totalMs) / 1000 / Math.max(1, r.gc.seconds)).toFixed(2)} % of the time), longest ${r.gc.maxMs.toFixed(2)} ms`;
+    return `| ${r.label} | ${f3(r.latency.p50)} | ${f3(r.latency.p99)} | ${f3(r.latency.p999)} | ${f3(r.latency.max)} | ${rounds} | ${gc} |`;
+  });
+  return [
+    `Tail at ${rateQps} q/s, ms (median over rounds; then each round's p50 / p99 / p99.9 / max):`,
+    '',
+    '| server | p50 | p99 | p99.9 | max | rounds | garbage collections during the rounds |',
+    '|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+  ].join('\n');
+}
+
 /** `list` rotated left by `by`: round r starts with a different server. */
 function rotated<T>(list: readonly T[], by: number): T[] {
   const k = by % list.length;
@@ -260,6 +320,7 @@ async function run(options: Options): Promise<number> {
       label,
       port,
       readyFile: join(dir, `${name}.ready`),
+      logFile: join(dir, `${name}.log`),
       process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(port), '--ready', join(dir, `${name}.ready`), '--udp', udp], { logFile: join(dir, `${name}.log`) }),
     });
     const loom = startLoom('Loom', LOOM_PORT, 'auto', 'loom');
@@ -288,9 +349,12 @@ async function run(options: Options): Promise<number> {
     const qpsOf = (s: ServerUnderTest): number => median(runs.get(s)!.map((r) => r.summary.qps));
     const rateQps = Math.round(Math.min(options.latencyQps, 0.5 * Math.min(...servers.map(qpsOf))));
     const latencies = new Map<ServerUnderTest, Array<{ stats: LatencyStats; summary: DnsperfSummary }>>(servers.map((s) => [s, []]));
+    const gcs = new Map<ServerUnderTest, GcDuring[]>(servers.map((s) => [s, []]));
     for (let round = 0; round < options.latencyRounds; round++) {
       for (const s of rotated(servers, round)) {
+        const mark = logLength(s.logFile);
         const l = await bench.latency(s, rateQps);
+        if (s.logFile !== undefined) gcs.get(s)!.push(gcSince(s.logFile, mark));
         latencies.get(s)!.push(l);
         progress(`  latency round ${round + 1} ${s.label.padEnd(12)} @${rateQps} q/s: p50 ${l.stats.p50.toFixed(3)} ms, p99 ${l.stats.p99.toFixed(3)} ms (${l.stats.count} samples)`);
       }
@@ -301,12 +365,17 @@ async function run(options: Options): Promise<number> {
       const ticks = rs.reduce((n, r) => n + r.ticks, 0);
       const seconds = rs.reduce((n, r) => n + r.seconds, 0);
       const latencyRounds = ls.map((l) => l.stats);
-      return { label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: medianStats(latencyRounds), latencyRounds, lostAtRate: ls.reduce((n, l) => n + l.summary.lost, 0) };
+      const g = gcs.get(s)!;
+      const gc = g.length === 0 ? null : { count: g.reduce((n, x) => n + x.count, 0), totalMs: g.reduce((n, x) => n + x.totalMs, 0), maxMs: Math.max(...g.map((x) => x.maxMs)), seconds: g.reduce((n, x) => n + x.seconds, 0) };
+      return { label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: medianStats(latencyRounds), latencyRounds, lostAtRate: ls.reduce((n, l) => n + l.summary.lost, 0), gc };
     });
 
     const [loomResult, , dnsmasqResult] = results;
     const qpsRatio = loomResult!.qps / dnsmasqResult!.qps;
-    const verdict = `target Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'} (dnsmasq's p99 in the same run: ${dnsmasqResult!.latency.p99.toFixed(3)} ms)`;
+    const verdict = [
+      `target (issue 5) Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'}`,
+      `target (issue 14) Loom's p99 <= dnsmasq's p99 in the same run at ${rateQps} q/s: ${loomResult!.latency.p99.toFixed(3)} vs ${dnsmasqResult!.latency.p99.toFixed(3)} ms (${(loomResult!.latency.p99 / dnsmasqResult!.latency.p99).toFixed(2)}x): ${loomResult!.latency.p99 <= dnsmasqResult!.latency.p99 ? 'met' : 'NOT met'}`,
+    ].join('\n');
     const machine = `${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? 'unknown'}), kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after`;
     const tools = `${await toolVersion('dnsperf', ['-h'])}; ${await toolVersion('dnsmasq', ['--version'])}`;
     const header = [
@@ -315,7 +384,7 @@ async function run(options: Options): Promise<number> {
       `tools: ${tools}`,
       `${options.names} names (${nameSet.records} A records, every 10th name with 3), query file ${nameSet.queries} A queries (${nameSet.queries - options.names} NXDOMAIN), dnsperf -c ${options.clients} -T 1 -q ${options.outstanding}: ${options.rounds} x ${options.seconds} s unlimited, then ${options.latencyRounds} x ${options.latencySeconds} s at -Q ${rateQps} -v for percentiles`,
     ];
-    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(results, rateQps, options.latencyRounds)}\n${verdict}\n`);
+    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(results, rateQps, options.latencyRounds)}\n${renderTail(results, rateQps)}\n${verdict}\n`);
     if (options.json !== null) writeFileSync(options.json, `${JSON.stringify({ startedAt, prefix: lab.prefix, machine, tools, options, rateQps, results }, null, 1)}\n`);
     return 0;
   } finally {

@@ -2,7 +2,7 @@
 // `npm run bench`: every benchmark, one after the other, each in its own process and bounded in
 // time. Each prints its figures next to a baseline measured in the same run (ratios). The ones
 // that build network namespaces (dns, dataplane) need root and say so when they cannot run.
-// Usage: npm run bench [-- NAME... [--flag value...]]   (names: cli run-latency memory control-plane ipam ipam-api relay cri dns docker dataplane cni)
+// Usage: npm run bench [-- NAME... [--flag value...]]   (names: cli run-latency memory idle control-plane ipam ipam-api relay cri dns docker dataplane cni)
 // Flags after the names go to each benchmark named, e.g. `npm run bench -- memory --minutes 1`.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -16,6 +16,8 @@ const BENCHES = [
   { name: 'run-latency', file: 'dist/bench/run-latency.js', limitMs: 4 * 60_000, root: true },
   // Router RSS idle, after 5 min of relay traffic and after 1,000 container starts and stops, bare node beside it (~12 min).
   { name: 'memory', file: 'dist/bench/memory.js', limitMs: 30 * 60_000, root: true },
+  // Four routers (three peers each), no traffic: % of a core against an idle `sleep` (~1.5 min).
+  { name: 'idle', file: 'dist/bench/idle.js', limitMs: 5 * 60_000, root: true },
   { name: 'control-plane', file: 'dist/bench/control-plane.js', limitMs: 12 * 60_000 },
   { name: 'ipam', file: 'dist/bench/ipam.js', limitMs: 3 * 60_000 },
   { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },

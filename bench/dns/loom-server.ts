@@ -7,8 +7,13 @@
  *
  * Writes `<pid> <udp path in use>` to the --ready FILE once listening; stops on SIGTERM/SIGINT. A local-only store (no
  * router), no upstreams: every benchmark name is in the domain, so nothing is forwarded.
+ *
+ * Attribution of the tail: every second it prints `gc <count> <total ms> <max ms>` to stderr,
+ * the garbage collections of that second (PerformanceObserver 'gc': each a pause of the main
+ * thread), so the bench can tell how long the server was paused during a latency round.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { systemClock } from '../../src/core/clock.js';
 import { LoomError, toLoomError } from '../../src/core/errors.js';
 import type { PeerName } from '../../src/core/ids.js';
@@ -25,7 +30,27 @@ function option(name: string): string {
   return v;
 }
 
+function reportGc(): void {
+  let count = 0;
+  let total = 0;
+  let max = 0;
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      count++;
+      total += e.duration;
+      max = Math.max(max, e.duration);
+    }
+  }).observe({ entryTypes: ['gc'] });
+  setInterval(() => {
+    process.stderr.write(`gc ${count} ${total.toFixed(3)} ${max.toFixed(3)}\n`);
+    count = 0;
+    total = 0;
+    max = 0;
+  }, 1000).unref();
+}
+
 async function main(): Promise<void> {
+  reportGc();
   const port = Number(option('port'));
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LoomError('ERR_INVALID_ARGUMENT', '--port must be 1..65535');
   const self = '02:00:00:00:00:01' as PeerName;

@@ -12,8 +12,8 @@
  * encode or log per datagram. Everything else takes the full path, which fills the cache.
  *
  * UDP has two paths (`udpPath`, `udp-listener.ts`, docs/DNS.md): "batched" (the default when
- * koffi and glibc are there) drains the socket with recvmmsg after each datagram libuv delivers
- * and sends the cached replies with one sendmmsg (src/os/udp-batch.ts); "dgram" is Node's
+ * koffi and glibc are there) reads the socket itself with recvmmsg when it is readable (libuv
+ * only reports readiness) and sends the cached replies with one sendmmsg (src/os/udp-batch.ts); "dgram" is Node's
  * one-callback-one-send per datagram. Both answer exactly the same bytes.
  */
 import type { Socket as UdpSocket } from 'node:dgram';
@@ -25,8 +25,8 @@ import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
 import { inspectQuery, headerOnlyReply, newQuestionPeek, peekQuestion, RCODE, type DnsQuery } from './query.js';
 import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type CachedAnswer, type Resolution } from './answer.js';
-import { openUdpBatch, type UdpBatchOpening } from '../os/udp-batch.js';
-import { UdpListener, type DnsUdpStats, type UdpAnswerSource, type UdpPathSetting } from './udp-listener.js';
+import { openUdpBatch, watchInsteadOfDgram, type UdpBatchOpening } from '../os/udp-batch.js';
+import { UdpListener, type DnsUdpStats, type TakeOverReading, type UdpAnswerSource, type UdpPathSetting } from './udp-listener.js';
 
 export type { DnsUdpStats, UdpPath, UdpPathSetting } from './udp-listener.js';
 import { UpstreamForwarder, type UpstreamStats } from './upstream.js';
@@ -40,6 +40,12 @@ export interface DnsServerComponents {
   clock?: Clock;
   /** Opens the batched UDP path on the bound socket. Default src/os `openUdpBatch`; tests replace it. */
   openUdpBatch?: (socket: UdpSocket) => Promise<UdpBatchOpening>;
+  /**
+   * How the batched path reads without libuv (src/os `watchInsteadOfDgram`, the default with the
+   * default openUdpBatch). With a replaced openUdpBatch, off unless given: a stand-in batch does
+   * not read the real socket.
+   */
+  takeOverReading?: TakeOverReading;
 }
 
 export interface DnsServerInit {
@@ -113,6 +119,7 @@ export class DnsServer {
   private udp: UdpListener | null = null;
   private readonly udpPathSetting: UdpPathSetting;
   private readonly openBatch: (socket: UdpSocket) => Promise<UdpBatchOpening>;
+  private readonly takeOverReading: TakeOverReading | undefined;
   /** The cache, full path and counters as the UDP listener sees them; made once. */
   private readonly udpAnswers: UdpAnswerSource;
   private tcp: TcpServer | null = null;
@@ -141,6 +148,7 @@ export class DnsServer {
     this.udpPathSetting = init.udpPath ?? 'auto';
     if (!['auto', 'dgram', 'batched'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', 'dns: udp path must be auto, dgram or batched');
     this.openBatch = components.openUdpBatch ?? ((socket) => openUdpBatch(socket));
+    this.takeOverReading = components.takeOverReading ?? (components.openUdpBatch === undefined ? watchInsteadOfDgram : undefined);
     this.udpAnswers = {
       cachedAnswer: (raw) => this.cachedAnswer(raw, false),
       peek: this.peek,
@@ -173,7 +181,7 @@ export class DnsServer {
     this.started = true;
     try {
       if (listen.udp) {
-        this.udp = new UdpListener({ answers: this.udpAnswers, logger: this.logger, openUdpBatch: this.openBatch }, this.udpPathSetting);
+        this.udp = new UdpListener({ answers: this.udpAnswers, logger: this.logger, openUdpBatch: this.openBatch, ...(this.takeOverReading ? { takeOverReading: this.takeOverReading } : {}) }, this.udpPathSetting);
         this.bound.udp = await this.udp.listen(listen.udp);
       }
       if (listen.tcp) this.bound.tcp = await this.listenTcp(listen.tcp);

@@ -17,10 +17,19 @@
  * - `facts()` is what choosePath sees; `onChange` fires (synchronously, after the state changed)
  *   whenever it may have changed, so the controller re-applies.
  * - The first result of each kind decides at once; afterwards a path is marked down only after
- *   `failuresToDown` consecutive failures and up again at the first success. Probes every 200 ms,
- *   4 failures, a 400 ms timeout (the subsystem's): a blocked path is noticed 1.0-1.2 s after the
- *   block, and 1 % loss (about 2 % per probe round trip) needs 4 losses in a row to flap a path:
- *   about once in 14 days per peer.
+ *   `failuresToDown` consecutive failures and up again at the first success.
+ * - Two probe rates per neighbour: `steadyProbeIntervalMs` (1 s) while both kinds are settled (up
+ *   with no failure since the last success, or down), `probeIntervalMs` (200 ms) while a kind is
+ *   unknown or a known-good path has started failing, from the moment the first failure is heard.
+ *   Why: an idle router spent most of its CPU on probes at 200 ms (issue 14: 120 datagrams/s with
+ *   three peers); a settled path only needs to be re-checked, a suspect one needs its failures
+ *   confirmed fast. With 4 failures and the subsystem's 400 ms timeout, a blocked path is noticed
+ *   1.2-2.2 s after the block (was 1.0-1.2 s at 200 ms throughout), and 1 % loss (about 2 % per
+ *   probe round trip) still needs 4 losses in a row to flap a path: about once in 14 days per
+ *   peer at the fast rate, less at the steady one. A down path is re-checked at the steady rate:
+ *   back within 1 s + a round trip of the underlay healing.
+ * - One timer for all neighbours, set to the earliest one due, and settled neighbours share one
+ *   round per steady interval: an idle router wakes once a second for all its probes.
  * - A peer's local port outlives the peer's absence by `portGraceMs`, so a router restart on the
  *   other side does not renumber the FDB entries that the controller keeps for its grace period.
  * - All timers run on the component clock; `stop` cancels them and leaves the relay to its owner.
@@ -55,8 +64,10 @@ export interface RelayDriverInit {
   encrypted: boolean;
   /** Default 'vxlan-port'. */
   path?: RelayPath;
-  /** Probes of both kinds to every neighbour this often (default 200 ms). */
+  /** Probes of both kinds to a neighbour whose paths are unknown or suspect this often (default 200 ms). */
   probeIntervalMs?: number;
+  /** ... and to a neighbour whose paths are settled (default 1000 ms; never below probeIntervalMs). */
+  steadyProbeIntervalMs?: number;
   /** Consecutive failed probes that mark a known-good path down (default 4). */
   failuresToDown?: number;
   /**
@@ -67,6 +78,9 @@ export interface RelayDriverInit {
   /** How long a gone peer keeps its local port (default 60,000 ms). */
   portGraceMs?: number;
 }
+
+/** Neighbours due this close to a probe round go in it (fewer wake-ups, same rates). */
+const PROBE_SLACK_MS = 20;
 
 interface NeighbourRecord {
   keys: SessionKeys;
@@ -111,6 +125,13 @@ export class RelayDriver {
   /** The peers of the last sync (reachable, not us). */
   private peers = new Set<PeerName>();
   private readonly probeIntervalMs: number;
+  private readonly steadyProbeIntervalMs: number;
+  /** When each neighbour's next probes are due (clock ms). */
+  private readonly probeDueAt = new Map<PeerName, number>();
+  /** When the shared round of settled neighbours' probes is (clock ms; see nextSteadyRound). */
+  private steadyRoundAt = -Infinity;
+  /** When the probe timer fires (clock ms), while it is set. */
+  private probeTimerAt = Infinity;
   private readonly failuresToDown: number;
   private readonly openProbeBytes: number;
   private readonly portGraceMs: number;
@@ -137,6 +158,7 @@ export class RelayDriver {
     this.encrypted = init.encrypted;
     this.path = init.path ?? 'vxlan-port';
     this.probeIntervalMs = init.probeIntervalMs ?? 200;
+    this.steadyProbeIntervalMs = Math.max(this.probeIntervalMs, init.steadyProbeIntervalMs ?? 1000);
     this.failuresToDown = init.failuresToDown ?? 4;
     this.openProbeBytes = init.openProbeBytes ?? 1500;
     this.portGraceMs = init.portGraceMs ?? 60_000;
@@ -148,8 +170,8 @@ export class RelayDriver {
     if (this.started) return;
     this.started = true;
     this.unsubscribe = this.router.mesh.onChange(() => void this.sync());
-    this.scheduleProbes();
     await this.sync();
+    this.scheduleProbes();
   }
 
   async stop(): Promise<void> {
@@ -158,6 +180,7 @@ export class RelayDriver {
     this.unsubscribe = null;
     this.probeTimer?.cancel();
     this.probeTimer = null;
+    this.probeTimerAt = Infinity;
     await this.syncing;
   }
 
@@ -240,6 +263,7 @@ export class RelayDriver {
       this.neighbours.delete(peer);
       this.direct.delete(peer);
       this.open.delete(peer);
+      this.probeDueAt.delete(peer);
     }
     this.peers = new Set(peers);
     const now = this.clock.now();
@@ -261,6 +285,7 @@ export class RelayDriver {
     }
     this.recomputeRoutes();
     for (const peer of fresh) this.probe(peer);
+    if (fresh.length > 0) this.scheduleProbes();
     this.notify();
   }
 
@@ -300,24 +325,65 @@ export class RelayDriver {
     this.relay.setRoutes((destination) => hops.get(destination));
   }
 
+  /**
+   * Sets the one probe timer to the earliest neighbour due (the steady interval when there is
+   * none, so ports of gone peers are still retired). Keeps an earlier timer.
+   */
   private scheduleProbes(): void {
     if (!this.started) return;
+    const now = this.clock.now();
+    let due = now + this.steadyProbeIntervalMs;
+    for (const at of this.probeDueAt.values()) due = Math.min(due, at);
+    if (this.probeTimer !== null && this.probeTimerAt <= due) return;
+    this.probeTimer?.cancel();
+    this.probeTimerAt = due;
     this.probeTimer = this.clock.setTimeout(() => {
       this.probeTimer = null;
-      for (const peer of this.neighbours.keys()) this.probe(peer);
+      this.probeTimerAt = Infinity;
+      const at = this.clock.now();
+      // Neighbours due within a few ms go now too, so their probes share this wake-up.
+      for (const peer of this.neighbours.keys()) if ((this.probeDueAt.get(peer) ?? at) <= at + PROBE_SLACK_MS) this.probe(peer);
       // Also retires local ports of peers gone longer than the grace period.
       if (this.goneSince.size > 0) void this.sync();
       this.scheduleProbes();
-    }, this.probeIntervalMs);
+    }, Math.max(0, due - now));
+  }
+
+  /** True while a probe kind to `peer` is unknown, or up but failing (not yet down). */
+  private suspect(peer: PeerName): boolean {
+    const unsettled = (s: ProbeState | undefined): boolean => s === undefined || s.ok === undefined || (s.ok && s.failures > 0);
+    return unsettled(this.direct.get(peer)) || unsettled(this.open.get(peer));
+  }
+
+  /**
+   * When settled neighbours are probed next: one shared round every steady interval, so that an
+   * idle router wakes once per interval for all of them. A neighbour joining the rounds waits at
+   * most one steady interval.
+   */
+  private nextSteadyRound(now: number): number {
+    if (this.steadyRoundAt <= now + PROBE_SLACK_MS) this.steadyRoundAt = now + this.steadyProbeIntervalMs;
+    return this.steadyRoundAt;
   }
 
   private probe(peer: PeerName): void {
+    const now = this.clock.now();
+    this.probeDueAt.set(peer, this.suspect(peer) ? now + this.probeIntervalMs : this.nextSteadyRound(now));
     try {
       this.relay.probe(peer);
       this.relay.probe(peer, { unsolicited: true, size: this.openProbeBytes });
     } catch (err) {
       this.logger.warn({ peer, err: toLoomError(err).message }, 'relay probe not sent');
     }
+  }
+
+  /** The next probes to `peer` now (a failure was just heard: the probes after it go at the fast rate). */
+  private probeSoon(peer: PeerName): void {
+    const due = this.probeDueAt.get(peer);
+    if (due === undefined || !this.neighbours.has(peer)) return;
+    const soon = this.clock.now();
+    if (soon >= due) return;
+    this.probeDueAt.set(peer, soon);
+    this.scheduleProbes();
   }
 
   private onProbeResult(peer: PeerName, ok: boolean, rttMs: number | null, unsolicited: boolean): void {
@@ -331,6 +397,8 @@ export class RelayDriver {
     } else {
       state.failures++;
       if (before === undefined || state.failures >= this.failuresToDown) state.ok = false;
+      // A known-good path started failing: confirm (or clear) it at the fast rate from now on.
+      else this.probeSoon(peer);
     }
     if (state.ok === before) return;
     this.logger.info({ peer, kind: unsolicited ? 'open' : 'direct', ok: state.ok, rttMs }, unsolicited ? 'unsolicited UDP to peer changed' : 'relay hop to peer changed');

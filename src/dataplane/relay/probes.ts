@@ -33,8 +33,6 @@ export const PMTU_ROUND_MS = 500;
 export const PMTU_STEADY_MS = 10_000;
 /** A round's probes not answered after this long are lost. */
 const PMTU_ROUND_TIMEOUT_MS = 400;
-/** How often the prober looks for due rounds. */
-const PMTU_TICK_MS = 100;
 const ERRNO_EMSGSIZE = 90;
 
 /**
@@ -48,6 +46,9 @@ export class Prober {
   private nextProbeId = 0;
   private readonly listeners: ReachabilityListener[] = [];
   private tick: TimerHandle | null = null;
+  /** When `tick` fires (clock ms), while set. */
+  private tickAt = Infinity;
+  private running = false;
   dataEndpoint: DatagramEndpoint | null = null;
   checkEndpoint: DatagramEndpoint | null = null;
 
@@ -66,19 +67,24 @@ export class Prober {
   }
 
   start(): void {
+    this.running = true;
     this.scheduleTick();
   }
 
   stop(): void {
+    this.running = false;
     this.tick?.cancel();
     this.tick = null;
+    this.tickAt = Infinity;
     for (const n of this.state.neighbours.values()) n.cancelProbes();
   }
 
   /** A neighbour was added or re-keyed: discover its path MTU now. */
   neighbourAdded(n: NeighbourState): void {
     n.nextPmtuRoundAt = this.state.clock.now();
-    if (this.tick !== null) this.pmtuRound(n);
+    if (!this.running) return;
+    this.pmtuRound(n);
+    this.scheduleTick();
   }
 
   /**
@@ -109,7 +115,10 @@ export class Prober {
     this.state.counters.probesAnswered++;
     // The neighbour knows us now: if our first round went out before it did (and was dropped
     // there as from an unknown peer), probe again at once rather than at the next round.
-    if (!n.pmtu.isVerified() && n.pmtuRound.length === 0) n.nextPmtuRoundAt = Math.min(n.nextPmtuRoundAt, this.state.clock.now());
+    if (!n.pmtu.isVerified() && n.pmtuRound.length === 0 && n.nextPmtuRoundAt > this.state.clock.now()) {
+      n.nextPmtuRoundAt = this.state.clock.now();
+      this.scheduleTick();
+    }
   }
 
   /** An answer to probe `id` arrived. */
@@ -141,15 +150,31 @@ export class Prober {
   // Path MTU
   // ---------------------------------------------------------------------------------------
 
+  /**
+   * Sets the path MTU timer to the earliest neighbour due (a round to end or to start), not a
+   * poll: an idle router with settled paths wakes for this once per PMTU_STEADY_MS per neighbour.
+   */
   private scheduleTick(): void {
+    if (!this.running) return;
+    const now = this.state.clock.now();
+    let due = Infinity;
+    for (const n of this.state.neighbours.values()) due = Math.min(due, n.pmtuRound.length > 0 ? n.pmtuRoundEndsAt : n.nextPmtuRoundAt);
+    if (this.tick !== null && this.tickAt <= due) return;
+    this.tick?.cancel();
+    this.tick = null;
+    this.tickAt = Infinity;
+    if (due === Infinity) return;
+    this.tickAt = due;
     this.tick = this.state.clock.setTimeout(() => {
-      const now = this.state.clock.now();
+      this.tick = null;
+      this.tickAt = Infinity;
+      const at = this.state.clock.now();
       for (const n of this.state.neighbours.values()) {
-        if (n.pmtuRound.length > 0 && now >= n.pmtuRoundEndsAt) this.endPmtuRound(n);
-        if (n.pmtuRound.length === 0 && now >= n.nextPmtuRoundAt) this.pmtuRound(n);
+        if (n.pmtuRound.length > 0 && at >= n.pmtuRoundEndsAt) this.endPmtuRound(n);
+        if (n.pmtuRound.length === 0 && at >= n.nextPmtuRoundAt) this.pmtuRound(n);
       }
       this.scheduleTick();
-    }, PMTU_TICK_MS);
+    }, Math.max(0, due - now));
   }
 
   private pmtuRound(n: NeighbourState): void {

@@ -82,7 +82,7 @@ class RecordingApplier {
 }
 
 /** Three routers, fully connected (1 -> 0, 2 -> 1, discovery adds 0 - 2), each with a driver and a controller. */
-async function threeHosts(encrypted = false, controllerLogger: Logger = silentLogger) {
+async function threeHosts(encrypted = false, controllerLogger: Logger = silentLogger, probeIntervals: { probeIntervalMs: number; steadyProbeIntervalMs?: number } = { probeIntervalMs: 2000 }) {
   const mesh = await createTestMesh(3, encrypted ? { router: { password: 'pw' } } : {});
   mesh.connect(1, 0);
   mesh.connect(2, 1);
@@ -92,7 +92,7 @@ async function threeHosts(encrypted = false, controllerLogger: Logger = silentLo
     const relay = new StandInRelay();
     const applier = new RecordingApplier();
     let controller: DataplaneController | null = null;
-    const driver = new RelayDriver({ router, relay, clock: mesh.clock, logger: silentLogger, onChange: () => controller?.schedule() }, { encrypted, probeIntervalMs: 2000 });
+    const driver = new RelayDriver({ router, relay, clock: mesh.clock, logger: silentLogger, onChange: () => controller?.schedule() }, { encrypted, ...probeIntervals });
     controller = new DataplaneController({ router, dataplane: applier, clock: mesh.clock, logger: router === mesh.routers[0] ? controllerLogger : silentLogger, relay: () => driver.facts(), wallClock: () => 1 }, { debounceMs: 10 });
     return { router, relay, driver, controller, applier };
   });
@@ -130,6 +130,57 @@ test('relay driver: a neighbour per connection (peer IP + listen port, the conne
   mesh.clock.advance(10_000);
   await settle();
   assert.equal(h0!.relay.probes.length, first + 4, 'no probes after stop');
+  for (const h of hosts) await h.controller.stop();
+  await mesh.stop();
+});
+
+test('relay driver: settled neighbours are probed in one round per steady interval; a failure on a good path brings the fast rate back until it is confirmed down', async () => {
+  const { mesh, hosts } = await threeHosts(false, silentLogger, { probeIntervalMs: 200, steadyProbeIntervalMs: 1000 });
+  const [h0] = hosts;
+  const p1 = peerNameOf(1);
+  const p2 = peerNameOf(2);
+  const relay = h0!.relay;
+  const answerAll = (ok: (peer: PeerName, kind: 'direct' | 'open') => boolean) => {
+    for (const p of relay.probes.splice(0)) relay.answer(p.peer, p.unsolicited ? 'open' : 'direct', ok(p.peer, p.unsolicited ? 'open' : 'direct'));
+  };
+  const probesIn = async (ms: number): Promise<Array<{ peer: PeerName; unsolicited: boolean; at: number }>> => {
+    const seen: Array<{ peer: PeerName; unsolicited: boolean; at: number }> = [];
+    const start = mesh.clock.now();
+    for (let t = 0; t < ms; t += 10) {
+      mesh.clock.advance(10);
+      await settle();
+      for (const p of relay.probes.splice(0)) {
+        seen.push({ ...p, at: mesh.clock.now() - start });
+        relay.answer(p.peer, p.unsolicited ? 'open' : 'direct', true);
+      }
+    }
+    return seen;
+  };
+  // Unknown paths: the fast rate. Answered, they settle and join the shared steady round.
+  answerAll(() => true);
+  await probesIn(1500);
+  const steady = await probesIn(3000);
+  const rounds = [...new Set(steady.map((p) => p.at))];
+  assert.equal(rounds.length, 3, `one shared round per second for both neighbours (rounds at ${rounds.join(', ')} ms)`);
+  for (const at of rounds) assert.equal(steady.filter((p) => p.at === at).length, 4, 'both kinds to both neighbours in each round');
+  // A failure on the good path to p1: the fast rate at once, until four failures mark it down.
+  const failing: Array<{ peer: PeerName; unsolicited: boolean; at: number }> = [];
+  const start = mesh.clock.now();
+  for (let t = 0; t < 3000; t += 10) {
+    mesh.clock.advance(10);
+    await settle();
+    for (const p of relay.probes.splice(0)) {
+      failing.push({ ...p, at: mesh.clock.now() - start });
+      relay.answer(p.peer, p.unsolicited ? 'open' : 'direct', !(p.peer === p1 && !p.unsolicited));
+    }
+  }
+  const toP1 = failing.filter((p) => p.peer === p1 && !p.unsolicited).map((p) => p.at);
+  const gaps = toP1.slice(1).map((at, i) => at - toP1[i]!);
+  assert.ok(gaps.slice(0, 3).every((g) => g <= 200), `after the first failure, probes to p1 every <= 200 ms until it is down (gaps ${gaps.join(', ')})`);
+  assert.equal(h0!.driver.status().neighbours.find((n) => n.peer === p1)?.direct, false, 'p1 is down after four failures');
+  const toP2 = failing.filter((p) => p.peer === p2 && !p.unsolicited).map((p) => p.at);
+  assert.ok(toP2.length <= 4, `p2 stays at the steady rate (${toP2.length} probes in 3 s)`);
+  for (const h of hosts) await h.driver.stop();
   for (const h of hosts) await h.controller.stop();
   await mesh.stop();
 });

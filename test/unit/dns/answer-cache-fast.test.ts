@@ -227,3 +227,31 @@ test('property: peekQuestion accepts only queries the full parser reads the same
   );
   assert.ok(peekQuestion(base, peek) && peekQuestion(plain, peek), 'the plain cases are accepted');
 });
+
+test('property: the question key is the lower-cased name bytes and the kind, the same string for a repeated question, and tells different questions apart', () => {
+  const peek = newQuestionPeek();
+  const label = fc.stringMatching(/^[A-Za-z0-9_-]{1,12}$/);
+  const question = fc.record({ labels: fc.array(label, { minLength: 1, maxLength: 4 }), type: fc.constantFrom('A', 'AAAA', 'PTR', 'MX'), edns: fc.boolean() });
+  const seen = new Map<string, string>();
+  fc.assert(
+    fc.property(question, fc.nat(), ({ labels, type, edns }, id) => {
+      const name = labels.join('.');
+      const raw = encodeQuestion({ name, type, id: id % 65536, rd: true, udpSize: edns ? 1232 : null });
+      assert.ok(peekQuestion(raw, peek));
+      const key = peek.key;
+      // What the key must be, made the plain way: length-prefixed lower-case labels, then the kind.
+      const expected = Buffer.concat(labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l.toLowerCase(), 'latin1')])));
+      assert.equal(key.slice(0, -1), expected.toString('latin1'));
+      // The same question again (another id, another case) gives the same key.
+      const again = encodeQuestion({ name: name.toUpperCase(), type, id: (id + 1) % 65536, rd: false, udpSize: edns ? 1232 : null });
+      assert.ok(peekQuestion(again, peek));
+      assert.equal(peek.key, key);
+      // AAAA and MX share a kind: the same (NODATA) answer, so the same key.
+      const identity = `${name.toLowerCase()} ${type === 'MX' ? 'AAAA' : type} ${edns}`;
+      const before = seen.get(key);
+      if (before !== undefined) assert.equal(before, identity, 'one key, one question');
+      seen.set(key, identity);
+    }),
+    { numRuns: 3000 },
+  );
+});

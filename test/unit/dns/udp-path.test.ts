@@ -232,6 +232,25 @@ for (const path of PATHS) {
   });
 }
 
+test('batched: the server reads every datagram itself (recvmmsg on readiness), none through libuv; lone queries too', TEST, async () => {
+  await withUdpServer({ udpPath: 'batched' }, async (server, port) => {
+    const socket = await client();
+    try {
+      const { messages, expect } = mixedBurst(40);
+      const replies = await burst(socket, port, messages, (r) => r.length >= expect.size);
+      checkReplies(replies, expect);
+      // One at a time: each wake-up finds a single datagram, which libuv used to read itself.
+      for (let i = 0; i < 5; i++) {
+        const lone = await burst(socket, port, [query('web.loom.local', 'A', { id: 500 + i })], (r) => r.length >= 1);
+        assert.equal(rcodeOf(lone[0]!), 0);
+      }
+      assert.equal(server.udpStats().batch!.received, messages.length + 5, 'every datagram was read by recvmmsg');
+    } finally {
+      socket.close();
+    }
+  });
+});
+
 test('both paths send the same bytes for the same burst', TEST, async () => {
   const { messages } = mixedBurst(40);
   const repliesOf = async (path: UdpPath): Promise<string[]> => {
