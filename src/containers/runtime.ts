@@ -76,6 +76,7 @@ export class ContainerRuntime {
   private readonly watchIntervalMs: number;
   private readonly listeners = new Set<(e: ContainerEvent) => void>();
   private watchTimer: { cancel(): void } | null = null;
+  private watching = false;
   private readonly cleaning = new Set<string>();
 
   constructor(components: RuntimeComponents, init: RuntimeInit) {
@@ -171,6 +172,7 @@ export class ContainerRuntime {
       await attachNetwork({ links: this.netnsLinks, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
       mark('attach');
       this.store.save(record);
+      this.armWatch();
       mark('save');
       await this.openGate(child, pid, id);
       mark('gate');
@@ -250,17 +252,35 @@ export class ContainerRuntime {
   }
 
   /**
-   * Starts watching: every `watchIntervalMs`, a container whose process is gone is cleaned up and
-   * reported as `died`. Idempotent; `unwatch` stops it.
+   * Starts watching: every `watchIntervalMs` while there are containers, one whose process is gone
+   * is cleaned up and reported as `died`. Idempotent; `unwatch` stops it.
    */
   watch(): void {
-    if (this.watchTimer) return;
-    this.watchTimer = this.clock.setInterval(() => void this.checkDeaths(), this.watchIntervalMs);
+    this.watching = true;
+    this.armWatch();
   }
 
   unwatch(): void {
+    this.watching = false;
     this.watchTimer?.cancel();
     this.watchTimer = null;
+  }
+
+  /**
+   * The watcher's timer runs only while there are records: a router with no container does not
+   * wake every `watchIntervalMs` for nothing (issue 14, idle cost). Armed again by the next start.
+   */
+  private armWatch(): void {
+    if (!this.watching || this.watchTimer || this.store.list().length === 0) return;
+    this.watchTimer = this.clock.setInterval(() => void this.watchPass(), this.watchIntervalMs);
+  }
+
+  private async watchPass(): Promise<void> {
+    await this.checkDeaths();
+    if (this.watchTimer && this.store.list().length === 0) {
+      this.watchTimer.cancel();
+      this.watchTimer = null;
+    }
   }
 
   /** One watcher pass; exposed so a daemon can run it at start-up for containers that died while it was down. */

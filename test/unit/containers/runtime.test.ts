@@ -78,8 +78,21 @@ test('watcher notices a dead container within one interval, deletes its veth and
     assert.deepEqual(s.events.map((e) => `${e.type} ${e.container.name}`), ['died db']);
     assert.deepEqual(s.runner.calls.map((c) => [c.cmd, ...c.args].join(' ')), ['ip link del vlmbbbbbbbbbbbb']);
     assert.deepEqual(s.rt.list().map((r) => r.name), ['web']);
+    assert.equal(s.clock.pending, 1, 'still watching web');
+    s.processes.alive.delete(101);
+    s.clock.advance(250);
+    for (let i = 0; i < 5; i++) await flush();
+    assert.deepEqual(s.events.map((e) => `${e.type} ${e.container.name}`), ['died db', 'died web']);
+    assert.equal(s.clock.pending, 0, 'no container left: no timer (an idle router does not wake for nothing)');
     s.rt.unwatch();
     assert.equal(s.clock.pending, 0);
+    const idle = setup();
+    try {
+      idle.rt.watch();
+      assert.equal(idle.clock.pending, 0, 'nothing to watch: not armed');
+    } finally {
+      idle.done();
+    }
   } finally {
     s.done();
   }
