@@ -39,6 +39,8 @@ import { Lab, type LabProcess } from '../src/lab/index.js';
 import { systemRunner } from '../src/os/runner.js';
 import { buildNameSet, DEFAULT_NAME_SET } from './dns/names.js';
 import { dnsperfArgs, latencyStats, parseDnsperfSummary, parseVerboseLatencies, type DnsperfSummary, type LatencyStats } from './dns/dnsperf.js';
+import { numberOption, textOption } from './options.js';
+import { cpuTicks } from '../test/helpers/proc.js';
 
 interface Options {
   seconds: number;
@@ -122,13 +124,7 @@ function progress(line: string): void {
 }
 
 function parseOptions(argv: string[]): Options {
-  const num = (name: string, fallback: number, min: number, max: number): number => {
-    const i = argv.indexOf(`--${name}`);
-    const v = i >= 0 ? Number(argv[i + 1]) : fallback;
-    if (!Number.isFinite(v) || v < min || v > max) throw new LoomError('ERR_INVALID_ARGUMENT', `--${name} must be a number in ${min}..${max}`);
-    return v;
-  };
-  const j = argv.indexOf('--json');
+  const num = (name: string, fallback: number, min: number, max: number): number => numberOption(argv, name, fallback, min, max);
   return {
     seconds: num('seconds', 8, 1, 30),
     rounds: num('rounds', 3, 1, 5),
@@ -138,7 +134,7 @@ function parseOptions(argv: string[]): Options {
     names: num('names', DEFAULT_NAME_SET.names, 10, 100_000),
     clients: num('clients', 4, 1, 64),
     outstanding: num('outstanding', 100, 1, 10_000),
-    json: j >= 0 ? (argv[j + 1] ?? null) : null,
+    json: textOption(argv, 'json'),
   };
 }
 
@@ -148,17 +144,6 @@ function loomServerCommand(): string[] {
   const ts = self.endsWith('.ts');
   const entry = join(self, '..', 'dns', ts ? 'loom-server.ts' : 'loom-server.js');
   return ts ? [process.execPath, '--import', 'tsx', entry] : [process.execPath, entry];
-}
-
-/** utime + stime of a process in clock ticks, or null when it is gone. */
-function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return null;
-  }
 }
 
 class DnsBench {

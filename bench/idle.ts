@@ -25,6 +25,8 @@ import { LoomCli } from '../src/demo/loom-cli.js';
 import { pollUntil } from '../src/demo/poll.js';
 import { establishedTo } from '../src/demo/report.js';
 import { systemRunner } from '../src/os/runner.js';
+import { numberOption, textOption } from './options.js';
+import { cpuTicks } from '../test/helpers/proc.js';
 
 interface Options {
   seconds: number;
@@ -34,25 +36,8 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const num = (name: string, fallback: number, min: number, max: number): number => {
-    const i = argv.indexOf(`--${name}`);
-    const v = i >= 0 ? Number(argv[i + 1]) : fallback;
-    if (!Number.isFinite(v) || v < min || v > max) throw new LoomError('ERR_INVALID_ARGUMENT', `--${name} must be a number in ${min}..${max}`);
-    return v;
-  };
-  const j = argv.indexOf('--json');
-  return { seconds: num('seconds', 60, 5, 600), routers: num('routers', 4, 2, 8), settle: num('settle', 10, 0, 120), json: j >= 0 ? (argv[j + 1] ?? null) : null };
-}
-
-/** utime + stime of a process in clock ticks; null when it is gone. */
-function cpuTicks(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return null;
-  }
+  const num = (name: string, fallback: number, min: number, max: number): number => numberOption(argv, name, fallback, min, max);
+  return { seconds: num('seconds', 60, 5, 600), routers: num('routers', 4, 2, 8), settle: num('settle', 10, 0, 120), json: textOption(argv, 'json') };
 }
 
 /** Resident set of a process in MB (VmRSS), NaN when it is gone. */

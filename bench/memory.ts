@@ -26,13 +26,14 @@
  * Bounded: every command has a time-out, iperf3 and ping stop by themselves, the churn is
  * sequential per host; nothing leaves the lab's namespaces.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoomError } from '../src/core/errors.js';
 import { Lab, type LabHost } from '../src/lab/index.js';
 import { LoomCli, repoRoot } from '../src/demo/loom-cli.js';
 import { pollUntil } from '../src/demo/poll.js';
 import { useUpstream } from '../test/helpers/upstream-dns.js';
+import { fdCounts } from '../test/helpers/proc.js';
 
 function parseArgs(argv: string[]): { minutes: number; containers: number } {
   let minutes = 5;
@@ -87,16 +88,7 @@ function metric(text: string, name: string): number {
 async function read(lab: Lab, h: LabHost, pid: number): Promise<Reading> {
   const [metrics = '', containers = '{}', ipam = '{}', dns = '{}', events = '{}'] = JSON.parse((await lab.exec(h, process.execPath, ['-e', READ_API], { timeoutMs: 15_000 })).stdout) as string[];
   const fdb = async (args: string[]): Promise<string[]> => (await lab.exec(h, 'bridge', ['fdb', 'show', ...args], { allowFailure: true })).stdout.split('\n').filter((l) => l.trim() !== '');
-  let fds = 0;
-  let sockets = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    fds++;
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
-    } catch {
-      // closed meanwhile
-    }
-  }
+  const { fds, sockets } = fdCounts(pid);
   const dnsStatus = JSON.parse(dns) as { counts?: { live?: number; tombstones?: number } };
   return {
     rssMb: mb(statusKb(pid, 'VmRSS')),

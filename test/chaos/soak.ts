@@ -32,6 +32,7 @@ import { processStartTime, type Lab, type LabHost } from '../../src/lab/index.js
 import { seededRandom } from '../helpers/random.js';
 import { execIn, parsePingLog, readText, type Box } from '../helpers/underlay.js';
 import { useUpstream } from '../helpers/upstream-dns.js';
+import { fdCounts } from '../helpers/proc.js';
 
 export interface SoakOptions {
   churnMs: number;
@@ -143,20 +144,6 @@ export function rssMb(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number
   return m ? Math.round(Number(m[1]) / 102.4) / 10 : NaN;
 }
 
-/** The router's open fds, and how many of them are sockets. */
-function fdCounts(pid: number): { fds: number; sockets: number } {
-  let fds = 0;
-  let sockets = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    fds++;
-    try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) sockets++;
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return { fds, sockets };
-}
 
 /** Net namespace inodes held by any process now ("net:[4026...]"). */
 function liveNetns(): Set<string> {
