@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { LoomError } from '../core/errors.js';
 import type { HttpMethod } from './route-table.js';
-import { fillPath, withQuery } from './route-path.js';
+import { routeRequest } from './route-path.js';
 
 export interface RouteContract {
   readonly method: HttpMethod;
@@ -60,9 +60,8 @@ export function typedClient<T extends RouteContracts>(transport: ApiTransport, r
   const client: Record<string, (request?: unknown) => Promise<unknown>> = {};
   for (const [name, route] of Object.entries(routes)) {
     client[name] = async (request?: unknown) => {
-      const { path: filled, rest } = fillPath(route.path, request);
-      const path = route.method === 'GET' ? withQuery(filled, rest) : filled;
-      const answer = route.stream === true ? await transport.firstStreamMessage(path) : route.text === true ? await transport.callText(route.method, path, route.method === 'GET' ? undefined : rest) : route.method === 'GET' ? await transport.call(route.method, path) : await transport.call(route.method, path, rest);
+      const { path, body } = routeRequest(route, request);
+      const answer = route.stream === true ? await transport.firstStreamMessage(path) : route.text === true ? await transport.callText(route.method, path, body) : await transport.call(route.method, path, body);
       return checkAnswer(route, answer, transport.address);
     };
   }

@@ -13,7 +13,7 @@
  */
 import { BUILD_ID, UNBUILT } from '../core/build-id.js';
 import type { RouteContracts, TypedClient } from './contract.js';
-import { fillPath, withQuery } from './route-path.js';
+import { routeRequest } from './route-path.js';
 import type { HttpTransport } from './transport.js';
 
 /** What the light client needs of each route at run time. JSON routes only (no text, no stream). */
@@ -29,8 +29,8 @@ export function lightClient<T extends RouteContracts>(transport: Pick<HttpTransp
   const client: Record<string, (request?: unknown) => Promise<unknown>> = {};
   for (const [name, route] of Object.entries(paths) as Array<[string, { method: string; path: string }]>) {
     client[name] = async (request?: unknown) => {
-      const { path: filled, rest } = fillPath(route.path, request);
-      const answer = route.method === 'GET' ? await transport.callJson('GET', withQuery(filled, rest)) : await transport.callJson(route.method, filled, rest);
+      const { path, body } = routeRequest(route, request);
+      const answer = await transport.callJson(route.method, path, body);
       if (ownBuild !== UNBUILT && answer.build === ownBuild) return answer.body;
       const [{ checkAnswer }, routes] = await Promise.all([import('./contract.js'), loadRoutes()]);
       const contract = routes[name];

@@ -9,7 +9,7 @@ import { LoomError } from '../core/errors.js';
  * Puts the request's fields named by the path's `:name` segments into the path (percent-encoded)
  * and returns the other fields (undefined when none are left).
  */
-export function fillPath(path: string, request: unknown): { path: string; rest: unknown } {
+function fillPath(path: string, request: unknown): { path: string; rest: unknown } {
   if (!path.includes('/:')) return { path, rest: request };
   const rest: Record<string, unknown> = { ...(request as Record<string, unknown> | undefined) };
   const filled = path.replace(/\/:([A-Za-z][A-Za-z0-9]*)/g, (_, name: string) => {
@@ -21,10 +21,16 @@ export function fillPath(path: string, request: unknown): { path: string; rest: 
   return { path: filled, rest: Object.keys(rest).length === 0 ? undefined : rest };
 }
 
-export function withQuery(path: string, request: unknown): string {
+function withQuery(path: string, request: unknown): string {
   if (request === undefined || request === null) return path;
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(request as Record<string, unknown>)) if (value !== undefined) params.set(key, typeof value === 'string' ? value : JSON.stringify(value));
   const query = params.toString();
   return query === '' ? path : `${path}?${query}`;
+}
+
+/** The path (with the query, for GET) and the body (none for GET) of one call of `route`. */
+export function routeRequest(route: { readonly method: string; readonly path: string }, request: unknown): { path: string; body: unknown } {
+  const { path, rest } = fillPath(route.path, request);
+  return route.method === 'GET' ? { path: withQuery(path, rest), body: undefined } : { path, body: rest };
 }

@@ -276,8 +276,9 @@ export class ContainerRuntime {
   }
 
   private async watchPass(): Promise<void> {
-    await this.checkDeaths();
-    if (this.watchTimer && this.store.list().length === 0) {
+    const dead = await this.checkDeaths();
+    // Only a death can leave the store empty: no second directory read on a quiet pass.
+    if (dead.length > 0 && this.watchTimer && this.store.list().length === 0) {
       this.watchTimer.cancel();
       this.watchTimer = null;
     }
