@@ -14,6 +14,11 @@
  *                     namespaces, attached the veth, opened the gate, registered the DNS name;
  *   first reply       plus the new MAC's gossip to h2, h2's FDB update and the round trip.
  * `loom rm` after each round (not timed). Bounded: --rounds <= 50, each command 30 s.
+ * bin/loom is the native front (native/loom.c): `run` goes to the router, which runs the CLI's
+ * code in process. Two references in the same run: the same `loom run` through the Node CLI
+ * (LOOM_CLI_FORWARD=0, what bin/loom was before), and what entering the lab host costs
+ * (`ip netns exec HOST true`: every loom and docker figure here includes it; a user's shell on a
+ * host does not pay it).
  * Nothing leaves the machine: the lab's namespaces only.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -108,6 +113,18 @@ try {
     replied.push(ns / 1e6 - started);
     await cli.run(h1, ['rm', `r${r}`]);
   }
+  // References: the Node CLI path, and the lab's own entry into the host.
+  const nodeCli: number[] = [];
+  const entry: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    let started = Date.now();
+    await cli.run(h1, ['run', '--name', `n${r}`, '--', 'sleep', '30'], { env: { LOOM_CLI_FORWARD: '0' } });
+    nodeCli.push(Date.now() - started);
+    await cli.run(h1, ['rm', `n${r}`]);
+    started = Date.now();
+    await lab.exec(h1, 'true', []);
+    entry.push(Date.now() - started);
+  }
   const dockerMs: number[] = [];
   const skip = dockerSkipReason();
   if (skip === null) {
@@ -132,6 +149,8 @@ try {
   console.log(`| loom run until it returns | ${span(returned)} | <= 150: **${median(returned) <= 150 ? 'pass' : 'fail'}** |`);
   console.log(`| loom run until the first ping reply from a container on another host | ${span(replied)} | <= 300: **${median(replied) <= 300 ? 'pass' : 'fail'}** |`);
   console.log(`| of which after loom run returned | ${median(replied.map((v, i) => v - returned[i]!)).toFixed(0)} | |`);
+  console.log(`| reference: the same loom run through the Node CLI (LOOM_CLI_FORWARD=0) | ${span(nodeCli)} | |`);
+  console.log(`| reference: entering the lab host (ip netns exec HOST true), inside every loom and docker figure | ${span(entry)} | |`);
   const phases = routerPhases(readFileSync(join(cli.stateDir(h1), 'loom.log'), 'utf8'), rounds);
   for (const [phase, values] of phases) console.log(`| router: ${PHASE_NAMES[phase] ?? phase} | ${span(values)} | |`);
   if (dockerMs.length > 0) console.log(`| reference: docker run -d (default bridge) until it returns | ${span(dockerMs)} | |`);

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
- * Builds the native CNI shim (native/loom-cni.c -> dist/bin/loom-cni) and writes its Node fallback
- * dist/bin/loom-cni-node beside it (the shim execs that file from its own folder). Part of
- * `npm run build`; fails with a clear message when gcc is missing (scripts/install.sh installs
- * gcc and libc6-dev): the CNI tests and `loom cni install` need the shim.
+ * Builds the two native executables: the CNI shim (native/loom-cni.c -> dist/bin/loom-cni), with
+ * its Node fallback dist/bin/loom-cni-node written beside it (the shim execs that file from its own
+ * folder), and the `loom` front (native/loom.c -> dist/bin/loom, what bin/loom links to), with
+ * this build's id compiled in (from dist/src/core/build-id.js: scripts/build-id.mjs runs first).
+ * Part of `npm run build`; fails with a clear message when gcc is missing (scripts/install.sh
+ * installs gcc and libc6-dev): `loom` itself, the CNI tests and `loom cni install` need them.
  *
  * Linked statically (glibc's libc.a, from libc6-dev): `loom cni install` copies the shim from
  * wherever it was built (an image) onto a host whose libc may be older, and a static executable
@@ -11,7 +13,7 @@
  * so static glibc is safe.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -27,13 +29,26 @@ if (probe.error || probe.status !== 0) {
 }
 
 mkdirSync(outDir, { recursive: true });
-const tmp = join(outDir, `.loom-cni.tmp-${process.pid}`);
-const built = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-s', '-o', tmp, join(root, 'native', 'loom-cni.c')], { stdio: 'inherit' });
-if (built.error || built.status !== 0) {
-  console.error(`build-native: ${cc} failed to compile native/loom-cni.c (a static link needs libc6-dev: apt-get install -y libc6-dev)`);
+
+/** Compiles native/NAME.c into dist/bin/NAME (static, stripped), replacing it only when the compile succeeded. */
+function compile(name, defines = []) {
+  const tmp = join(outDir, `.${name}.tmp-${process.pid}`);
+  const built = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-s', ...defines, '-o', tmp, join(root, 'native', `${name}.c`)], { stdio: 'inherit' });
+  if (built.error || built.status !== 0) {
+    console.error(`build-native: ${cc} failed to compile native/${name}.c (a static link needs libc6-dev: apt-get install -y libc6-dev)`);
+    process.exit(1);
+  }
+  renameSync(tmp, join(outDir, name));
+}
+
+compile('loom-cni');
+// The build id (16 hex digits, or "unbuilt"), as scripts/build-id.mjs wrote it.
+const buildId = /export const BUILD_ID = '([0-9a-z]{1,64})';/.exec(readFileSync(join(root, 'dist', 'src', 'core', 'build-id.js'), 'utf8'))?.[1];
+if (buildId === undefined) {
+  console.error('build-native: no BUILD_ID in dist/src/core/build-id.js (run tsc and scripts/build-id.mjs first: npm run build)');
   process.exit(1);
 }
-renameSync(tmp, join(outDir, 'loom-cni'));
+compile('loom', [`-DLOOM_BUILD_ID="${buildId}"`]);
 
 // The fallback: the Node plugin, by a path relative to this file (dist/bin -> dist/src/cni/main.js).
 const nodePlugin = join(outDir, 'loom-cni-node');

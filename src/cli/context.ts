@@ -1,5 +1,12 @@
 import type { RouterFactory } from '../daemon/foreground.js';
 
+/** A command line run with its output captured (./in-process.ts). */
+export interface CliOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
 /**
  * What a command may touch besides its arguments. Tests pass their own: output is captured, the
  * environment is a plain object, and the router factory can be a test double.
@@ -19,4 +26,10 @@ export interface CliContext {
    * (`loom exec` returns the command's code); runCli returns it instead of 0. Errors still exit 1.
    */
   exitCode?: number;
+  /**
+   * Runs a hot command's whole command line in this process, output captured (./in-process.ts):
+   * what `launch --foreground` hands the daemon for the native `loom` front (native/loom.c).
+   * Null: not a command the router runs. Absent in tests' contexts: no such route.
+   */
+  cliExec?: (argv: readonly string[], env: Readonly<Record<string, string>>) => Promise<CliOutcome | null>;
 }

@@ -1,8 +1,8 @@
 /**
  * Node 20 reads the NODE_EXTRA_CA_CERTS file at start-up, before any code runs: ~40 ms of every
- * `loom` command on a machine that sets it, for a CLI that opens no TLS connection. bin/loom
- * starts Node without it and hands its value over in LOOM_NODE_EXTRA_CA_CERTS (`env -S` on the
- * shebang line); it goes back into the environment here, before anything is spawned, so the
+ * `loom` command on a machine that sets it, for a CLI that opens no TLS connection. bin/loom (the
+ * native front, native/loom.c) starts Node without it and hands its value over in
+ * LOOM_NODE_EXTRA_CA_CERTS; it goes back into the environment here, before anything is spawned, so the
  * daemon `launch` starts and every other child see it as the user set it.
  */
 export function restoreExtraCaCerts(env: NodeJS.ProcessEnv): void {

@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import type { PeerIdentity, RouterApi } from '../mesh/types.js';
 import type { LaunchConfig } from './options.js';
 import { StateDir } from './state-dir.js';
+import { registerCliExec, type CliExecutor } from './cli-exec.js';
 import type { SubsystemFactory, SubsystemRegistry } from './subsystem.js';
 import { SubsystemSet } from './subsystem-set.js';
 import { createSubsystems } from './subsystems.js';
@@ -24,6 +25,8 @@ export interface DaemonComponents {
   clock?: Clock;
   /** Default: every subsystem, wired by the composition root (createSubsystems in src/daemon/subsystems.ts). */
   subsystems?: readonly SubsystemFactory[];
+  /** Runs a hot command's whole command line for the native `loom` front (`POST /cli/exec`, ./cli-exec.ts); absent: no such route. */
+  cliExec?: CliExecutor;
 }
 
 export interface RunningDaemon {
@@ -86,6 +89,7 @@ export async function startDaemon(components: DaemonComponents, launchConfig: La
         markStopped();
       })());
     registerRouterRoutes(api, router, { onStop: () => void stop() });
+    if (components.cliExec !== undefined) registerCliExec(api, components.cliExec);
     await router.start();
     await subsystems.startAll();
     const apiAddress = await api.listen();

@@ -57,9 +57,9 @@ export class LoomCli {
   }
 
   /** `loom ARGS` in the host, with LOOM_STATE_DIR set; throws ERR_OS_COMMAND on a non-zero exit unless allowFailure. */
-  run(host: HostRef, args: readonly string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
+  run(host: HostRef, args: readonly string[], options: { allowFailure?: boolean; timeoutMs?: number; env?: Readonly<Record<string, string>> } = {}): Promise<CommandResult> {
     return this.lab.exec(host, this.bin, args, {
-      env: { LOOM_STATE_DIR: this.stateDir(host) },
+      env: { ...options.env, LOOM_STATE_DIR: this.stateDir(host) },
       timeoutMs: options.timeoutMs ?? 30_000,
       ...(options.allowFailure === undefined ? {} : { allowFailure: options.allowFailure }),
     });

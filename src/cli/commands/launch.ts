@@ -57,7 +57,8 @@ export const launchCommand: CliCommand = {
           const logger = daemon.createDaemonLogger({ level: config.logLevel });
           const stopTuning = daemon.tuneProcessMemory(ctx.env);
           try {
-            const running = await daemon.startDaemon({ logger, createRouter: await ctx.loadRouterFactory() }, config);
+            // The hot commands of the native `loom` front run here (native/loom.c, ../in-process.ts).
+            const running = await daemon.startDaemon({ logger, createRouter: await ctx.loadRouterFactory(), ...(ctx.cliExec ? { cliExec: ctx.cliExec } : {}) }, config);
             await daemon.runUntilStopped(running, logger);
           } finally {
             stopTuning();

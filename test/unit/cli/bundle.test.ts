@@ -1,5 +1,5 @@
 /**
- * bin/loom runs the start-up bundle (scripts/build-cli.mjs, dist/src/cli/loom.cjs): help and
+ * bin/loom (the native front, native/loom.c, for everything it does not forward) runs the start-up bundle (scripts/build-cli.mjs, dist/src/cli/loom.cjs): help and
  * usage errors come from it alone; a command's error thrown by a lazily loaded module (the
  * client, from dist/src) still prints as "loom: CODE: message" with exit 1, not as an internal
  * error, because LoomError's instanceof spans module copies.
@@ -8,13 +8,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { repoRoot } from '../../../src/demo/loom-cli.js';
 import { BUILD_ID, UNBUILT } from '../../../src/core/build-id.js';
 import { restoreExtraCaCerts } from '../../../src/cli/extra-ca-certs.js';
 
 const loom = join(repoRoot(), 'bin', 'loom');
-const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(process.execPath, [loom, ...args], { encoding: 'utf8', timeout: 20_000, env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' } });
+const PATH = `${dirname(process.execPath)}:${process.env['PATH'] ?? '/usr/bin:/bin'}`;
+// bin/loom is the native front (native/loom.c), which runs the bundle for all of these (none is forwarded: no router answers).
+const run = (args: string[]): { status: number | null; stdout: string; stderr: string } => spawnSync(loom, args, { encoding: 'utf8', timeout: 20_000, env: { PATH } });
 
 test('the bundle exists and is what bin/loom runs', () => {
   assert.ok(existsSync(join(repoRoot(), 'dist', 'src', 'cli', 'loom.cjs')), 'npm run build writes dist/src/cli/loom.cjs');
@@ -48,7 +50,7 @@ test('the bundle holds the hot commands\' client with this build\'s id, and no z
 
 test('bin/loom starts Node without NODE_EXTRA_CA_CERTS (read at start-up, ~40 ms) and puts it back for what the CLI starts', () => {
   // Node warns on stderr at start-up when the file cannot be read: no warning = not read.
-  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', NODE_EXTRA_CA_CERTS: '/nonexistent/loom-test-ca.pem' };
+  const env = { PATH, NODE_EXTRA_CA_CERTS: '/nonexistent/loom-test-ca.pem' };
   const direct = spawnSync(loom, ['--version'], { encoding: 'utf8', timeout: 20_000, env });
   assert.equal(direct.status, 0, direct.stderr);
   assert.doesNotMatch(direct.stderr, /extra certs/i);
