@@ -30,14 +30,15 @@ import type { AttachResult, AttachSpec, ContainerEvent, ContainerRecord, RunSpec
 import { parseCommand, parseRunSpec } from './validate.js';
 
 /**
- * The container's first process, before its command: sets its host name and, when given, binds
+ * The container's first process, before its command: sets its host name (through its own /proc, a
+ * shell builtin: no `hostname` process) and, when given, binds
  * its resolv.conf over /etc/resolv.conf (its own UTS and mount namespaces), then waits at the
  * start gate (fd 3, a pipe from the router) until the network is attached, closes it and execs
  * the command. It says "ready" on fd 4 (a pipe to the router) once the first two steps are done. Doing this in the container saves the router an nsenter process each and a FIFO.
  * Any failure exits 125 before the command runs; the router sees the gate's pipe broken.
  *   sh -c GATE_SCRIPT loom-gate NAME RESOLV_FILE_OR_EMPTY CMD...
  */
-const GATE_SCRIPT = 'hostname "$1" || exit 125; if [ -n "$2" ]; then mount --bind "$2" /etc/resolv.conf || exit 125; fi; echo ready >&4; exec 4>&-; read -r _ <&3 || exit 125; exec 3<&-; shift 2; exec "$@"';
+const GATE_SCRIPT = 'printf %s "$1" > /proc/sys/kernel/hostname || exit 125; if [ -n "$2" ]; then mount --bind "$2" /etc/resolv.conf || exit 125; fi; echo ready >&4; exec 4>&-; read -r _ <&3 || exit 125; exec 3<&-; shift 2; exec "$@"';
 const GATE_FD = 3;
 const READY_FD = 4;
 const FIND_PID_MS = 3000;
