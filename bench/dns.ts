@@ -185,6 +185,20 @@ function schedDelta(pid: number, before: ThreadSched[], after: ThreadSched[]): O
   return out;
 }
 
+/** Each server's UDP socket receive and send buffer sizes (`rb/tb` from ss's skmem), by port. */
+async function socketBuffers(lab: Lab, servers: ServerUnderTest[]): Promise<Map<number, string>> {
+  const r = await lab.exec(1, 'ss', ['-uamnH'], { timeoutMs: 5000, allowFailure: true });
+  const out = new Map<number, string>();
+  const lines = r.stdout.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    // `UNCONN 0 0 ADDR:PORT PEER`, then skmem on the next line.
+    const port = /^\S+\s+\d+\s+\d+\s+\S+:(\d+)\s/.exec(lines[i]!)?.[1];
+    const mem = /skmem:\(r\d+,rb(\d+),t\d+,tb(\d+)/.exec(`${lines[i]!} ${lines[i + 1] ?? ''}`);
+    if (port !== undefined && mem && servers.some((s) => s.port === Number(port))) out.set(Number(port), `rb ${mem[1]} / tb ${mem[2]}`);
+  }
+  return out;
+}
+
 /** Compiles bench/dns/dns-tap.c into `dir`; null (and why, on stderr) when it cannot. */
 async function buildTap(dir: string): Promise<string | null> {
   const self = fileURLToPath(import.meta.url);
@@ -501,6 +515,7 @@ async function run(options: Options): Promise<number> {
       const path = existsSync(s.readyFile!) ? (readFileSync(s.readyFile!, 'utf8').trim().split(' ')[1] ?? '?') : '?';
       s.label = `Loom ${path}`;
     }
+    const buffers = await socketBuffers(lab, servers);
     progress(`  servers answer (${servers.map((s) => s.label).join(', ')}); warming up (JIT)`);
     await bench.dnsperf(loom.port, { seconds: 2 });
     await bench.dnsperf(loomDgram.port, { seconds: 2 });
@@ -551,6 +566,7 @@ async function run(options: Options): Promise<number> {
       `DNS benchmark, ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, run ${lab.prefix}`,
       machine,
       `tools: ${tools}`,
+      `UDP socket buffers (ss -uam skmem, bytes): ${servers.map((s) => `${s.label} ${buffers.get(s.port) ?? '?'}`).join('; ')}`,
       options.pin ? `pinned: every server (all threads) on CPU ${SERVER_CPU}, dnsperf on CPU ${CLIENT_CPU}` : 'not pinned (the scheduler places servers and dnsperf)',
       `${options.names} names (${nameSet.records} A records, every 10th name with 3), query file ${nameSet.queries} A queries (${nameSet.queries - options.names} NXDOMAIN), dnsperf -c ${options.clients} -T 1 -q ${options.outstanding}: ${options.rounds} x ${options.seconds} s unlimited, then ${options.latencyRounds} x ${options.latencySeconds} s at -Q ${rateQps} -v for percentiles`,
     ];
