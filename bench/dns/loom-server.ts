@@ -70,10 +70,12 @@ function timingSink(): UdpTimingSink {
     total.reset();
   });
   return {
-    record(waitUs: number, serviceUs: number): void {
-      wait.record(waitUs);
-      service.record(serviceUs);
-      total.record(waitUs + serviceUs);
+    record(waitUs: Float64Array, serviceUs: Float64Array, count: number): void {
+      for (let k = 0; k < count; k++) {
+        wait.record(waitUs[k]!);
+        service.record(serviceUs[k]!);
+        total.record(waitUs[k]! + serviceUs[k]!);
+      }
     },
   };
 }

@@ -82,15 +82,16 @@ const NAME_SLOT = 32;
 type BatchLibc = Pick<MmsgCalls, 'recvmmsg' | 'sendmmsg' | 'addressOf'>;
 
 /**
- * Where a reply's time in the server went, for benchmarks (bench/dns): every reply sent by
- * `flush()` for a datagram read by `receive()`, in microseconds. `waitUs`: from the kernel's
- * receive timestamp (SO_TIMESTAMPNS, taken when the datagram reached the socket) to the
- * recvmmsg call that read it: the wake-up, and any queueing behind other work of the thread.
- * `serviceUs`: from that call to the return of the sendmmsg that sent the reply.
- * Called synchronously inside `flush()`; must not throw or allocate per call.
+ * Where a reply's time in the server went, for benchmarks (bench/dns): the replies each `flush()`
+ * sent for datagrams read by `receive()`, in microseconds. `waitUs[k]`: from the kernel's receive
+ * timestamp (SO_TIMESTAMPNS, taken when the datagram reached the socket) to the recvmmsg call
+ * that read it: the wake-up, and any queueing behind other work of the thread. `serviceUs[k]`:
+ * from that call to the return of the sendmmsg that sent the reply. Called synchronously inside
+ * `flush()` with `count` entries; the arrays belong to the batch and are reused (no numbers are
+ * boxed per reply: that would be garbage, and garbage collections are the tail this measures).
  */
 export interface UdpTimingSink {
-  record(waitUs: number, serviceUs: number): void;
+  record(waitUs: Float64Array, serviceUs: Float64Array, count: number): void;
 }
 
 export interface UdpBatchOptions {
@@ -123,6 +124,9 @@ class BatchTiming {
   /** Per queued reply: its datagram's receive time and the read time of the call that read it. */
   readonly replyReceivedUs: Float64Array;
   readonly replyReadUs: Float64Array;
+  /** What the sink is handed per flush. */
+  readonly waitUs: Float64Array;
+  readonly serviceUs: Float64Array;
 
   constructor(
     private readonly calls: TimingCalls,
@@ -135,6 +139,8 @@ class BatchTiming {
     this.receivedUs = new Float64Array(capacity).fill(NaN);
     this.replyReceivedUs = new Float64Array(sendCapacity).fill(NaN);
     this.replyReadUs = new Float64Array(sendCapacity).fill(NaN);
+    this.waitUs = new Float64Array(sendCapacity);
+    this.serviceUs = new Float64Array(sendCapacity);
   }
 
   /** The realtime clock now, µs since baseSeconds. */
@@ -440,12 +446,15 @@ export class UdpBatch {
   /** Hands the sink each of the `count` replies just sent (a refused one too: it was served). */
   private recordTimes(timing: BatchTiming, count: number): void {
     const sentUs = timing.clockUs();
+    let n = 0;
     for (let k = 0; k < count; k++) {
       const received = timing.replyReceivedUs[k]!;
       if (Number.isNaN(received)) continue;
       const read = timing.replyReadUs[k]!;
-      timing.sink.record(read - received, sentUs - read);
+      timing.waitUs[n] = read - received;
+      timing.serviceUs[n++] = sentUs - read;
     }
+    if (n > 0) timing.sink.record(timing.waitUs, timing.serviceUs, n);
   }
 
   private setLength(k: number, length: number): void {

@@ -89,7 +89,10 @@ test('a timed batch reports each reply it sends: kernel receive time -> read -> 
   let watch: { close(): void } | null = null;
   try {
     const times: Array<[number, number]> = [];
-    const opening = await openUdpBatch(server, 4, 512, { timing: { record: (wait, service) => times.push([wait, service]) } });
+    const record = (wait: Float64Array, service: Float64Array, count: number): void => {
+      for (let k = 0; k < count; k++) times.push([wait[k]!, service[k]!]);
+    };
+    const opening = await openUdpBatch(server, 4, 512, { timing: { record } });
     assert.ok('batch' in opening, JSON.stringify(opening));
     const batch = opening.batch;
     const replies = new Promise<string[]>((resolve) => {
