@@ -7,7 +7,7 @@
  *
  *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 3] [--latency-seconds 5]
  *        [--latency-rounds 3] [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100]
- *        [--pin] [--no-timing] [--json FILE]
+ *        [--pin] [--no-timing] [--slice-us 100] [--json FILE]
  *
  * Setup (why): a lab (src/lab/netns.ts) with two hosts on one bridge. Both servers run in h1, each
  * in its own process on its own port of h1's address; dnsperf runs in h2. Client and servers are
@@ -34,7 +34,8 @@
  * from outside: bench/dns/dns-tap.c (compiled here with gcc) stamps each query as it enters the
  * servers' host and its reply as it leaves (AF_PACKET ring, kernel timestamps), so a server's
  * time is measured without its help; it reads its ring 20 times a second, on dnsperf's CPU when
- * pinned. --pin puts every server
+ * pinned. --slice-us N (default 100, 0 for none) adds a fourth server: the batched Loom with its
+ * main thread on an N µs scheduler slice (src/os/sched-slice.ts). --pin puts every server
  * (all threads) on CPU 1 and dnsperf on CPU 0, both servers alike.
  *
  * Cleanup: one namespace prefix lm<6 hex> per run; the lab kills the PIDs it started and removes
@@ -67,6 +68,8 @@ interface Options {
   pin: boolean;
   /** Time inside the batched Loom server per reply (its --timing). */
   timing: boolean;
+  /** A fourth server, batched Loom on this scheduler slice (µs); 0: none. */
+  sliceUs: number;
   json: string | null;
 }
 
@@ -222,6 +225,7 @@ const CLIENT_CPU = 0;
 const SERVER_CPU = 1;
 const LOOM_PORT = 5301;
 const LOOM_DGRAM_PORT = 5302;
+const LOOM_SLICE_PORT = 5303;
 const DNSMASQ_PORT = 5300;
 const READY_LIMIT_MS = 15_000;
 const READY_PROBES = 60;
@@ -243,6 +247,7 @@ function parseOptions(argv: string[]): Options {
     outstanding: num('outstanding', 100, 1, 10_000),
     pin: argv.includes('--pin'),
     timing: !argv.includes('--no-timing'),
+    sliceUs: num('slice-us', 100, 0, 100_000),
     json: textOption(argv, 'json'),
   };
 }
@@ -494,31 +499,34 @@ async function run(options: Options): Promise<number> {
       ),
     };
     const [node, ...entry] = loomServerCommand();
-    const startLoom = (label: string, port: number, udp: string, name: string, timed: boolean): ServerUnderTest => ({
+    const startLoom = (label: string, port: number, udp: string, name: string, timed: boolean, extra: string[] = []): ServerUnderTest => ({
       label,
       port,
       readyFile: join(dir, `${name}.ready`),
       logFile: join(dir, `${name}.log`),
       timed,
-      process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(port), '--ready', join(dir, `${name}.ready`), '--udp', udp, ...(timed ? ['--timing'] : [])], { logFile: join(dir, `${name}.log`) }),
+      process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(port), '--ready', join(dir, `${name}.ready`), '--udp', udp, ...(timed ? ['--timing'] : []), ...extra], { logFile: join(dir, `${name}.log`) }),
     });
     const loom = startLoom('Loom', LOOM_PORT, 'auto', 'loom', options.timing);
     const loomDgram = startLoom('Loom dgram', LOOM_DGRAM_PORT, 'dgram', 'loom-dgram', false);
-    const servers = [loom, loomDgram, dnsmasq];
+    const loomSlice = options.sliceUs > 0 ? startLoom('Loom slice', LOOM_SLICE_PORT, 'auto', 'loom-slice', options.timing, ['--slice-us', String(options.sliceUs)]) : null;
+    // dnsmasq last: the baseline every ratio is taken against.
+    const servers = [loom, ...(loomSlice === null ? [] : [loomSlice]), loomDgram, dnsmasq];
     const bench = new DnsBench(lab, options, server.address, queryFile, probeFile, clockTicks);
     const tapPath = await buildTap(dir);
     for (const s of servers) await bench.waitReady(s);
     // Every thread of every server (a Loom server's V8 and libuv threads too), alike.
     if (options.pin) for (const s of servers) await systemRunner.run('taskset', ['-a', '-p', '-c', String(SERVER_CPU), String(s.process.pid)]);
     // Name each Loom by the UDP path it really uses (a batched path that could not open says so).
-    for (const s of [loom, loomDgram]) {
-      const path = existsSync(s.readyFile!) ? (readFileSync(s.readyFile!, 'utf8').trim().split(' ')[1] ?? '?') : '?';
-      s.label = `Loom ${path}`;
+    for (const s of [loom, loomDgram, ...(loomSlice === null ? [] : [loomSlice])]) {
+      const ready = existsSync(s.readyFile!) ? readFileSync(s.readyFile!, 'utf8').trim().split(' ') : [];
+      s.label = `Loom ${ready[1] ?? '?'}${ready[2] === 'slice' ? `, slice ${ready[3]} us` : ''}`;
     }
     const buffers = await socketBuffers(lab, servers);
     progress(`  servers answer (${servers.map((s) => s.label).join(', ')}); warming up (JIT)`);
     await bench.dnsperf(loom.port, { seconds: 2 });
     await bench.dnsperf(loomDgram.port, { seconds: 2 });
+    if (loomSlice !== null) await bench.dnsperf(loomSlice.port, { seconds: 2 });
     await bench.dnsperf(dnsmasq.port, { seconds: 1 });
 
     const runs = new Map<ServerUnderTest, Array<{ summary: DnsperfSummary; ticks: number; seconds: number }>>(servers.map((s) => [s, []]));
@@ -554,11 +562,16 @@ async function run(options: Options): Promise<number> {
       return { label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: medianStats(latencyRounds), latencyRounds, lostAtRate: ls.reduce((n, l) => n + l.summary.lost, 0), gc, inside: ls.map((l) => l.inside) };
     });
 
-    const [loomResult, , dnsmasqResult] = results;
+    const loomResult = results[0];
+    const dnsmasqResult = results[results.length - 1];
+    const sliceResult = loomSlice === null ? null : results[1]!;
     const qpsRatio = loomResult!.qps / dnsmasqResult!.qps;
+    const issue14 = (r: ServerResult): string =>
+      `target (issue 14) Loom's p99 <= dnsmasq's p99 in the same run at ${rateQps} q/s (${r.label}): ${r.latency.p99.toFixed(3)} vs ${dnsmasqResult!.latency.p99.toFixed(3)} ms (${(r.latency.p99 / dnsmasqResult!.latency.p99).toFixed(2)}x): ${r.latency.p99 <= dnsmasqResult!.latency.p99 ? 'met' : 'NOT met'}`;
     const verdict = [
       `target (issue 5) Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'}`,
-      `target (issue 14) Loom's p99 <= dnsmasq's p99 in the same run at ${rateQps} q/s: ${loomResult!.latency.p99.toFixed(3)} vs ${dnsmasqResult!.latency.p99.toFixed(3)} ms (${(loomResult!.latency.p99 / dnsmasqResult!.latency.p99).toFixed(2)}x): ${loomResult!.latency.p99 <= dnsmasqResult!.latency.p99 ? 'met' : 'NOT met'}`,
+      issue14(loomResult!),
+      ...(sliceResult === null ? [] : [issue14(sliceResult)]),
     ].join('\n');
     const machine = `${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? 'unknown'}), kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after`;
     const tools = `${await toolVersion('dnsperf', ['-h'])}; ${await toolVersion('dnsmasq', ['--version'])}`;

@@ -4,6 +4,7 @@
  * an event loop with the load generator.
  *
  *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE [--udp auto|dgram|batched] [--timing]
+ *        [--slice-us N]
  *
  * Writes `<pid> <udp path in use>` to the --ready FILE once listening; stops on SIGTERM/SIGINT. A local-only store (no
  * router), no upstreams: every benchmark name is in the domain, so nothing is forwarded.
@@ -18,6 +19,9 @@
  * ("service"), kept in histograms (bench/dns/histogram.ts). On SIGUSR2 it prints
  * `timing <wait> <service> <total>` (histogram text) to stderr and starts over, so the bench
  * can take one histogram per latency round.
+ *
+ * With --slice-us N: the main thread asks for an N µs scheduler slice (src/os/sched-slice.ts) before
+ * it serves; the ready file then says `<pid> <udp path> slice <µs>`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -29,6 +33,7 @@ import type { MeshView } from '../../src/mesh/types.js';
 import { DnsRecordStore } from '../../src/dns/store.js';
 import { DnsServer, type UdpPathSetting } from '../../src/dns/server.js';
 import { openUdpBatch, watchInsteadOfDgram, DEFAULT_BATCH_CAPACITY, DEFAULT_SLOT_BYTES, type UdpTimingSink } from '../../src/os/udp-batch.js';
+import { setThreadSlice } from '../../src/os/sched-slice.js';
 import { LatencyHistogram } from './histogram.js';
 import { parseHostsFile } from './names.js';
 
@@ -99,7 +104,13 @@ async function main(): Promise<void> {
   entries.forEach((e, i) => server.add(e.name, e.address, `c${i}`));
   await server.start({ udp: { host: option('host'), port } });
   const path = server.udpStats().path;
-  writeFileSync(option('ready'), `${process.pid} ${path}\n`);
+  let slice = '';
+  if (process.argv.includes('--slice-us')) {
+    const set = await setThreadSlice(Number(option('slice-us')));
+    if ('unavailable' in set) throw new LoomError('ERR_UNAVAILABLE', `--slice-us: ${set.unavailable}`);
+    slice = ` slice ${set.nowUs}`;
+  }
+  writeFileSync(option('ready'), `${process.pid} ${path}${slice}\n`);
   process.stderr.write(`loom dns bench server: ${entries.length} records on ${option('host')}:${port}, udp path ${path}\n`);
   const stop = (): void => {
     void server.stop().finally(() => process.exit(0));
