@@ -34,8 +34,9 @@
  * from outside: bench/dns/dns-tap.c (compiled here with gcc) stamps each query as it enters the
  * servers' host and its reply as it leaves (AF_PACKET ring, kernel timestamps), so a server's
  * time is measured without its help; it reads its ring 20 times a second, on dnsperf's CPU when
- * pinned. --slice-us N (default 100, 0 for none) adds a fourth server: the batched Loom with its
- * main thread on an N µs scheduler slice (src/os/sched-slice.ts). --pin puts every server
+ * pinned. --slice-us N (default 100, 0 for none) adds two servers: the batched Loom with its main
+ * thread on an N µs scheduler slice (src/os/sched-slice.ts), and a second dnsmasq given the same
+ * slice by the bench (so the slice's effect is seen on both). --pin puts every server
  * (all threads) on CPU 1 and dnsperf on CPU 0, both servers alike.
  *
  * Cleanup: one namespace prefix lm<6 hex> per run; the lab kills the PIDs it started and removes
@@ -54,6 +55,7 @@ import { dnsperfArgs, latencyStats, parseDnsperfSummary, parseVerboseLatencies, 
 import { numberOption, textOption } from './options.js';
 import { cpuTicks, threadScheds, type ThreadSched } from '../test/helpers/proc.js';
 import { LatencyHistogram } from './dns/histogram.js';
+import { setThreadSlice } from '../src/os/sched-slice.js';
 
 interface Options {
   seconds: number;
@@ -226,6 +228,7 @@ const SERVER_CPU = 1;
 const LOOM_PORT = 5301;
 const LOOM_DGRAM_PORT = 5302;
 const LOOM_SLICE_PORT = 5303;
+const DNSMASQ_SLICE_PORT = 5304;
 const DNSMASQ_PORT = 5300;
 const READY_LIMIT_MS = 15_000;
 const READY_PROBES = 60;
@@ -488,16 +491,17 @@ async function run(options: Options): Promise<number> {
     writeFileSync(hostsFile, nameSet.hostsFile);
     writeFileSync(queryFile, nameSet.queryFile);
     writeFileSync(probeFile, `svc-1.${DEFAULT_NAME_SET.domain} A\n`);
-    const dnsmasq: ServerUnderTest = {
-      label: 'dnsmasq',
-      port: DNSMASQ_PORT,
+    const startDnsmasq = (label: string, port: number, name: string): ServerUnderTest => ({
+      label,
+      port,
       process: lab.start(
         server,
         'dnsmasq',
-        ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DEFAULT_NAME_SET.domain}/`, '--local-ttl=1', `--port=${DNSMASQ_PORT}`, `--listen-address=${server.address}`, '--bind-interfaces', '--pid-file=', '--user=root'],
-        { logFile: join(dir, 'dnsmasq.log') },
+        ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DEFAULT_NAME_SET.domain}/`, '--local-ttl=1', `--port=${port}`, `--listen-address=${server.address}`, '--bind-interfaces', '--pid-file=', '--user=root'],
+        { logFile: join(dir, `${name}.log`) },
       ),
-    };
+    });
+    const dnsmasq = startDnsmasq('dnsmasq', DNSMASQ_PORT, 'dnsmasq');
     const [node, ...entry] = loomServerCommand();
     const startLoom = (label: string, port: number, udp: string, name: string, timed: boolean, extra: string[] = []): ServerUnderTest => ({
       label,
@@ -510,11 +514,16 @@ async function run(options: Options): Promise<number> {
     const loom = startLoom('Loom', LOOM_PORT, 'auto', 'loom', options.timing);
     const loomDgram = startLoom('Loom dgram', LOOM_DGRAM_PORT, 'dgram', 'loom-dgram', false);
     const loomSlice = options.sliceUs > 0 ? startLoom('Loom slice', LOOM_SLICE_PORT, 'auto', 'loom-slice', options.timing, ['--slice-us', String(options.sliceUs)]) : null;
+    const dnsmasqSlice = options.sliceUs > 0 ? startDnsmasq(`dnsmasq, slice ${options.sliceUs} us`, DNSMASQ_SLICE_PORT, 'dnsmasq-slice') : null;
     // dnsmasq last: the baseline every ratio is taken against.
-    const servers = [loom, ...(loomSlice === null ? [] : [loomSlice]), loomDgram, dnsmasq];
+    const servers = [loom, ...(loomSlice === null ? [] : [loomSlice]), loomDgram, ...(dnsmasqSlice === null ? [] : [dnsmasqSlice]), dnsmasq];
     const bench = new DnsBench(lab, options, server.address, queryFile, probeFile, clockTicks);
     const tapPath = await buildTap(dir);
     for (const s of servers) await bench.waitReady(s);
+    if (dnsmasqSlice !== null) {
+      const set = await setThreadSlice(options.sliceUs, dnsmasqSlice.process.pid);
+      if ('unavailable' in set) throw new LoomError('ERR_UNAVAILABLE', `slice for dnsmasq: ${set.unavailable}`);
+    }
     // Every thread of every server (a Loom server's V8 and libuv threads too), alike.
     if (options.pin) for (const s of servers) await systemRunner.run('taskset', ['-a', '-p', '-c', String(SERVER_CPU), String(s.process.pid)]);
     // Name each Loom by the UDP path it really uses (a batched path that could not open says so).
@@ -527,6 +536,7 @@ async function run(options: Options): Promise<number> {
     await bench.dnsperf(loom.port, { seconds: 2 });
     await bench.dnsperf(loomDgram.port, { seconds: 2 });
     if (loomSlice !== null) await bench.dnsperf(loomSlice.port, { seconds: 2 });
+    if (dnsmasqSlice !== null) await bench.dnsperf(dnsmasqSlice.port, { seconds: 1 });
     await bench.dnsperf(dnsmasq.port, { seconds: 1 });
 
     const runs = new Map<ServerUnderTest, Array<{ summary: DnsperfSummary; ticks: number; seconds: number }>>(servers.map((s) => [s, []]));

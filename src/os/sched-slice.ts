@@ -33,11 +33,13 @@ async function loadSyscall(): Promise<Syscall> {
 }
 
 /**
- * Sets the calling thread's slice to `sliceUs` (an integer, MIN_SLICE_US..MAX_SLICE_US) and
- * returns the slice it had, both in µs as the kernel reports them; a reason when it cannot.
+ * Sets the slice of thread `tid` (0: the calling thread; another needs the right to change it,
+ * e.g. root) to `sliceUs` (an integer, MIN_SLICE_US..MAX_SLICE_US) and returns the slice it had,
+ * both in µs as the kernel reports them; a reason when it cannot.
  */
-export async function setThreadSlice(sliceUs: number): Promise<{ previousUs: number; nowUs: number } | { unavailable: string }> {
+export async function setThreadSlice(sliceUs: number, tid = 0): Promise<{ previousUs: number; nowUs: number } | { unavailable: string }> {
   if (!Number.isInteger(sliceUs) || sliceUs < MIN_SLICE_US || sliceUs > MAX_SLICE_US) return { unavailable: `slice must be an integer ${MIN_SLICE_US}..${MAX_SLICE_US} µs` };
+  if (!Number.isInteger(tid) || tid < 0) return { unavailable: `bad thread id ${tid}` };
   const numbers = SYSCALLS[process.arch];
   if (!isLp64Linux() || numbers === undefined) return { unavailable: `unsupported platform ${process.platform}/${process.arch}` };
   let syscall: Syscall;
@@ -47,13 +49,13 @@ export async function setThreadSlice(sliceUs: number): Promise<{ previousUs: num
     return { unavailable: `koffi/libc unavailable: ${(err as Error).message}` };
   }
   const attr = Buffer.alloc(SCHED_ATTR_BYTES);
-  if (syscall(numbers.get, 'int', 0, 'void *', attr, 'unsigned int', SCHED_ATTR_BYTES, 'unsigned int', 0) !== 0) return { unavailable: 'sched_getattr failed' };
+  if (syscall(numbers.get, 'int', tid, 'void *', attr, 'unsigned int', SCHED_ATTR_BYTES, 'unsigned int', 0) !== 0) return { unavailable: 'sched_getattr failed' };
   if (attr.readUInt32LE(4) !== SCHED_OTHER) return { unavailable: 'the thread is not SCHED_OTHER' };
   const previousUs = Number(attr.readBigUInt64LE(RUNTIME_OFFSET) / 1000n);
   attr.writeUInt32LE(SCHED_ATTR_BYTES, 0);
   attr.writeBigUInt64LE(BigInt(sliceUs) * 1000n, RUNTIME_OFFSET);
-  if (syscall(numbers.set, 'int', 0, 'void *', attr, 'unsigned int', 0) !== 0) return { unavailable: 'sched_setattr failed' };
+  if (syscall(numbers.set, 'int', tid, 'void *', attr, 'unsigned int', 0) !== 0) return { unavailable: 'sched_setattr failed' };
   attr.fill(0);
-  if (syscall(numbers.get, 'int', 0, 'void *', attr, 'unsigned int', SCHED_ATTR_BYTES, 'unsigned int', 0) !== 0) return { unavailable: 'sched_getattr failed' };
+  if (syscall(numbers.get, 'int', tid, 'void *', attr, 'unsigned int', SCHED_ATTR_BYTES, 'unsigned int', 0) !== 0) return { unavailable: 'sched_getattr failed' };
   return { previousUs, nowUs: Number(attr.readBigUInt64LE(RUNTIME_OFFSET) / 1000n) };
 }
