@@ -7,7 +7,7 @@
  *
  *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 3] [--latency-seconds 5]
  *        [--latency-rounds 3] [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100]
- *        [--pin] [--no-timing] [--slice-us 100] [--json FILE]
+ *        [--pin] [--no-timing] [--slice-us N] [--json FILE]
  *
  * Setup (why): a lab (src/lab/netns.ts) with two hosts on one bridge. Both servers run in h1, each
  * in its own process on its own port of h1's address; dnsperf runs in h2. Client and servers are
@@ -34,7 +34,7 @@
  * from outside: bench/dns/dns-tap.c (compiled here with gcc) stamps each query as it enters the
  * servers' host and its reply as it leaves (AF_PACKET ring, kernel timestamps), so a server's
  * time is measured without its help; it reads its ring 20 times a second, on dnsperf's CPU when
- * pinned. --slice-us N (default 100, 0 for none) adds two servers: the batched Loom with its main
+ * pinned. --slice-us N (off by default: two more servers make the run ~1.7x longer) adds two servers: the batched Loom with its main
  * thread on an N µs scheduler slice (src/os/sched-slice.ts), and a second dnsmasq given the same
  * slice by the bench (so the slice's effect is seen on both). --pin puts every server
  * (all threads) on CPU 1 and dnsperf on CPU 0, both servers alike.
@@ -250,7 +250,7 @@ function parseOptions(argv: string[]): Options {
     outstanding: num('outstanding', 100, 1, 10_000),
     pin: argv.includes('--pin'),
     timing: !argv.includes('--no-timing'),
-    sliceUs: num('slice-us', 100, 0, 100_000),
+    sliceUs: num('slice-us', 0, 0, 100_000),
     json: textOption(argv, 'json'),
   };
 }
