@@ -34,10 +34,10 @@
  * from outside: bench/dns/dns-tap.c (compiled here with gcc) stamps each query as it enters the
  * servers' host and its reply as it leaves (AF_PACKET ring, kernel timestamps), so a server's
  * time is measured without its help; it reads its ring 20 times a second, on dnsperf's CPU when
- * pinned. --slice-us N (off by default: two more servers make the run ~1.7x longer) adds two servers: the batched Loom with its main
- * thread on an N µs scheduler slice (src/os/sched-slice.ts), and a second dnsmasq given the same
- * slice by the bench (so the slice's effect is seen on both). --pin puts every server
- * (all threads) on CPU 1 and dnsperf on CPU 0, both servers alike.
+ * pinned. --slice-us N (off by default: the run takes ~1.7x longer) adds two servers: the batched
+ * Loom with its main thread on an N µs scheduler slice (src/os/sched-slice.ts), and a second
+ * dnsmasq given the same slice by the bench (so the slice's effect is seen on both). --pin puts
+ * every server (all threads) on CPU 1 and dnsperf on CPU 0, both servers alike.
  *
  * Cleanup: one namespace prefix lm<6 hex> per run; the lab kills the PIDs it started and removes
  * its namespaces at the end, on failure, and on exit/SIGINT/SIGTERM. Bounded: every dnsperf run
