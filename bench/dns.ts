@@ -7,7 +7,7 @@
  *
  *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 3] [--latency-seconds 5]
  *        [--latency-rounds 3] [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100]
- *        [--json FILE]
+ *        [--pin] [--no-timing] [--slice-us N] [--json FILE]
  *
  * Setup (why): a lab (src/lab/netns.ts) with two hosts on one bridge. Both servers run in h1, each
  * in its own process on its own port of h1's address; dnsperf runs in h2. Client and servers are
@@ -26,6 +26,19 @@
  * (servers alternating, order rotated each round) and each percentile is the median over the
  * rounds: on a shared 2-vCPU machine one round's p99 can be 10x another's, for either server.
  *
+ * Inside the servers (why: to split time in the server from queueing in the kernel and dnsperf),
+ * per latency round, read the same way for every server: each thread's scheduler counters from
+ * /proc (time on a CPU, time runnable but waiting for one, preemptions), and for the batched Loom
+ * server (unless --no-timing) every reply's time from the kernel's receive timestamp of its query
+ * to the sendmmsg that sent it (bench/dns/loom-server.ts --timing). And for every server alike,
+ * from outside: bench/dns/dns-tap.c (compiled here with gcc) stamps each query as it enters the
+ * servers' host and its reply as it leaves (AF_PACKET ring, kernel timestamps), so a server's
+ * time is measured without its help; it reads its ring 20 times a second, on dnsperf's CPU when
+ * pinned. --slice-us N (off by default: the run takes ~1.7x longer) adds two servers: the batched
+ * Loom with its main thread on an N µs scheduler slice (src/os/sched-slice.ts), and a second
+ * dnsmasq given the same slice by the bench (so the slice's effect is seen on both). --pin puts
+ * every server (all threads) on CPU 1 and dnsperf on CPU 0, both servers alike.
+ *
  * Cleanup: one namespace prefix lm<6 hex> per run; the lab kills the PIDs it started and removes
  * its namespaces at the end, on failure, and on exit/SIGINT/SIGTERM. Bounded: every dnsperf run
  * has -l and a process timeout; readiness waits are bounded in time and count.
@@ -40,7 +53,9 @@ import { systemRunner } from '../src/os/runner.js';
 import { buildNameSet, DEFAULT_NAME_SET } from './dns/names.js';
 import { dnsperfArgs, latencyStats, parseDnsperfSummary, parseVerboseLatencies, type DnsperfSummary, type LatencyStats } from './dns/dnsperf.js';
 import { numberOption, textOption } from './options.js';
-import { cpuTicks } from '../test/helpers/proc.js';
+import { cpuTicks, threadScheds, type ThreadSched } from '../test/helpers/proc.js';
+import { LatencyHistogram } from './dns/histogram.js';
+import { setThreadSlice } from '../src/os/sched-slice.js';
 
 interface Options {
   seconds: number;
@@ -51,7 +66,30 @@ interface Options {
   names: number;
   clients: number;
   outstanding: number;
+  /** Servers on CPU 1, dnsperf on CPU 0. */
+  pin: boolean;
+  /** Time inside the batched Loom server per reply (its --timing). */
+  timing: boolean;
+  /** A fourth server, batched Loom on this scheduler slice (µs); 0: none. */
+  sliceUs: number;
   json: string | null;
+}
+
+/** What one server's threads did during one latency round (from /proc), and its own timing. */
+interface InsideRound {
+  threads: number;
+  /** The main thread (the one that answers, for every server here). */
+  mainRunMs: number;
+  mainWaitMs: number;
+  mainSlices: number;
+  mainPreempted: number;
+  /** Every other thread together. */
+  otherRunMs: number;
+  otherSlices: number;
+  /** Loom with --timing: per reply, kernel receive -> read (wait), read -> sent (service), and the sum. */
+  timing: { wait: LatencyHistogram; service: LatencyHistogram; total: LatencyHistogram } | null;
+  /** From dns-tap: query in at the host's interface -> reply out, every server alike. */
+  tap: LatencyHistogram | null;
 }
 
 interface ServerUnderTest {
@@ -62,6 +100,8 @@ interface ServerUnderTest {
   readyFile?: string;
   /** For Loom: its log, where it prints its garbage collections once a second (`gc n total max`). */
   logFile?: string;
+  /** Started with --timing: prints `timing ...` on SIGUSR2. */
+  timed?: boolean;
 }
 
 /** Garbage collections of a Loom server during the latency rounds (from its per-second lines). */
@@ -85,6 +125,7 @@ interface ServerResult {
   lostAtRate: number;
   /** Loom only: its collections during the latency rounds. */
   gc: GcDuring | null;
+  inside: InsideRound[];
 }
 
 /** Sums the `gc n total max` lines written to `logFile` after byte `from`. */
@@ -113,8 +154,81 @@ function logLength(logFile: string | undefined): number {
   }
 }
 
+/**
+ * Asks a --timing Loom server for its histograms (SIGUSR2: print and start over) and reads the
+ * line it appends to its log; bounded in time. Null when no line came.
+ */
+async function timingDump(server: ServerUnderTest): Promise<InsideRound['timing']> {
+  const from = logLength(server.logFile);
+  process.kill(server.process.pid, 'SIGUSR2');
+  for (let attempt = 0; attempt < 100; attempt++) {
+    await new Promise((r) => setTimeout(r, 20));
+    const text = readFileSync(server.logFile!, 'utf8').slice(from);
+    const m = /^timing (\S+) (\S+) (\S+)$/m.exec(text);
+    if (m) return { wait: LatencyHistogram.fromText(m[1]!), service: LatencyHistogram.fromText(m[2]!), total: LatencyHistogram.fromText(m[3]!) };
+  }
+  return null;
+}
+
+/** The threads' scheduler counters over a round: the main thread (tid = pid) apart from the rest. */
+function schedDelta(pid: number, before: ThreadSched[], after: ThreadSched[]): Omit<InsideRound, 'timing' | 'tap'> {
+  const was = new Map(before.map((t) => [t.tid, t]));
+  const out = { threads: after.length, mainRunMs: 0, mainWaitMs: 0, mainSlices: 0, mainPreempted: 0, otherRunMs: 0, otherSlices: 0 };
+  for (const t of after) {
+    const b = was.get(t.tid);
+    const run = (t.runNs - (b?.runNs ?? 0)) / 1e6;
+    if (t.tid === pid) {
+      out.mainRunMs = run;
+      out.mainWaitMs = (t.waitNs - (b?.waitNs ?? 0)) / 1e6;
+      out.mainSlices = t.slices - (b?.slices ?? 0);
+      out.mainPreempted = t.involuntary - (b?.involuntary ?? 0);
+    } else {
+      out.otherRunMs += run;
+      out.otherSlices += t.slices - (b?.slices ?? 0);
+    }
+  }
+  return out;
+}
+
+/** Each server's UDP socket receive and send buffer sizes (`rb/tb` from ss's skmem), by port. */
+async function socketBuffers(lab: Lab, servers: ServerUnderTest[]): Promise<Map<number, string>> {
+  const r = await lab.exec(1, 'ss', ['-uamnH'], { timeoutMs: 5000, allowFailure: true });
+  const out = new Map<number, string>();
+  const lines = r.stdout.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    // `UNCONN 0 0 ADDR:PORT PEER`, then skmem on the next line.
+    const port = /^\S+\s+\d+\s+\d+\s+\S+:(\d+)\s/.exec(lines[i]!)?.[1];
+    const mem = /skmem:\(r\d+,rb(\d+),t\d+,tb(\d+)/.exec(`${lines[i]!} ${lines[i + 1] ?? ''}`);
+    if (port !== undefined && mem && servers.some((s) => s.port === Number(port))) out.set(Number(port), `rb ${mem[1]} / tb ${mem[2]}`);
+  }
+  return out;
+}
+
+/** Compiles bench/dns/dns-tap.c into `dir`; null (and why, on stderr) when it cannot. */
+async function buildTap(dir: string): Promise<string | null> {
+  const self = fileURLToPath(import.meta.url);
+  // dist/bench/dns.js -> bench/dns/dns-tap.c (tsc does not copy it); bench/dns.ts -> beside it.
+  const source = [join(self, '..', 'dns', 'dns-tap.c'), join(self, '..', '..', '..', 'bench', 'dns', 'dns-tap.c')].find((p) => existsSync(p));
+  if (source === undefined) {
+    progress('  dns-tap.c not found: no outside timing');
+    return null;
+  }
+  const out = join(dir, 'dns-tap');
+  const r = await systemRunner.run('gcc', ['-O2', '-Wall', '-o', out, source], { allowFailure: true, timeoutMs: 60_000 }).catch((err: unknown) => ({ code: 1, stdout: '', stderr: String(err) }));
+  if (r.code !== 0) {
+    progress(`  dns-tap did not compile (${r.stderr.trim().slice(0, 200)}): no outside timing`);
+    return null;
+  }
+  return out;
+}
+
+/** With --pin: dnsperf's CPU, and the servers'. */
+const CLIENT_CPU = 0;
+const SERVER_CPU = 1;
 const LOOM_PORT = 5301;
 const LOOM_DGRAM_PORT = 5302;
+const LOOM_SLICE_PORT = 5303;
+const DNSMASQ_SLICE_PORT = 5304;
 const DNSMASQ_PORT = 5300;
 const READY_LIMIT_MS = 15_000;
 const READY_PROBES = 60;
@@ -134,6 +248,9 @@ function parseOptions(argv: string[]): Options {
     names: num('names', DEFAULT_NAME_SET.names, 10, 100_000),
     clients: num('clients', 4, 1, 64),
     outstanding: num('outstanding', 100, 1, 10_000),
+    pin: argv.includes('--pin'),
+    timing: !argv.includes('--no-timing'),
+    sliceUs: num('slice-us', 0, 0, 100_000),
     json: textOption(argv, 'json'),
   };
 }
@@ -148,6 +265,7 @@ function loomServerCommand(): string[] {
 
 class DnsBench {
   private readonly clientHost = 2;
+  private readonly serverHost = 1;
 
   constructor(
     private readonly lab: Lab,
@@ -169,7 +287,8 @@ class DnsBench {
       ...(extra.rateQps === undefined ? {} : { rateQps: extra.rateQps }),
       verbose: extra.verbose ?? false,
     });
-    const r = await this.lab.exec(this.clientHost, 'dnsperf', args, { timeoutMs: (extra.seconds + 15) * 1000 });
+    const [cmd, argv] = this.options.pin ? ['taskset', ['-c', String(CLIENT_CPU), 'dnsperf', ...args]] : ['dnsperf', args];
+    const r = await this.lab.exec(this.clientHost, cmd, argv, { timeoutMs: (extra.seconds + 15) * 1000 });
     return r.stdout;
   }
 
@@ -193,9 +312,33 @@ class DnsBench {
     return { summary, ticks: before === null || after === null ? NaN : after - before, seconds };
   }
 
-  async latency(server: ServerUnderTest, rateQps: number): Promise<{ stats: LatencyStats; summary: DnsperfSummary }> {
-    const out = await this.dnsperf(server.port, { seconds: this.options.latencySeconds, rateQps, verbose: true });
-    return { stats: latencyStats(parseVerboseLatencies(out)), summary: parseDnsperfSummary(out) };
+  async latency(server: ServerUnderTest, rateQps: number, tapPath: string | null): Promise<{ stats: LatencyStats; summary: DnsperfSummary; inside: InsideRound }> {
+    if (server.timed) await timingDump(server);
+    const seconds = this.options.latencySeconds;
+    const tapping = tapPath === null ? null : this.tap(tapPath, server.port, seconds + 1);
+    // The tap's ring is set up in a few ms; this leaves it ample time before the first query.
+    if (tapping !== null) await new Promise((r) => setTimeout(r, 200));
+    const before = threadScheds(server.process.pid);
+    const out = await this.dnsperf(server.port, { seconds, rateQps, verbose: true });
+    const after = threadScheds(server.process.pid);
+    const timing = server.timed ? await timingDump(server) : null;
+    const tap = tapping === null ? null : await tapping;
+    return { stats: latencyStats(parseVerboseLatencies(out)), summary: parseDnsperfSummary(out), inside: { ...schedDelta(server.process.pid, before, after), timing, tap } };
+  }
+
+  /** dns-tap on the servers' host for `seconds`; its histogram, or null when it failed. */
+  private async tap(path: string, port: number, seconds: number): Promise<LatencyHistogram | null> {
+    const args = ['eth0', String(port), String(seconds)];
+    const [cmd, argv] = this.options.pin ? ['taskset', ['-c', String(CLIENT_CPU), path, ...args]] : [path, args];
+    const r = await this.lab.exec(this.serverHost, cmd, argv, { timeoutMs: (seconds + 10) * 1000, allowFailure: true });
+    const m = /^tap (\S+) (\d+) (\d+)$/m.exec(r.stdout);
+    if (!m) {
+      progress(`  dns-tap gave nothing: ${r.stderr.trim().slice(0, 200)}`);
+      return null;
+    }
+    const h = LatencyHistogram.fromText(m[1]!);
+    if (h.count < Number(m[2])) progress(`  dns-tap: ${m[2]} queries seen, ${h.count} replies matched, ${m[3]} replies unmatched`);
+    return h;
   }
 
   cpuPercent(ticks: number, seconds: number): number {
@@ -259,6 +402,64 @@ function renderTail(results: ServerResult[], rateQps: number): string {
   ].join('\n');
 }
 
+/**
+ * Inside each server during the latency rounds: its threads' scheduler counters (every server
+ * alike) and, for a --timing Loom, the time each reply spent in it (merged over the rounds)
+ * beside the end-to-end figure dnsperf saw.
+ */
+function renderInside(results: ServerResult[], seconds: number): string {
+  const f1 = (v: number): string => (Number.isFinite(v) ? v.toFixed(1) : '-');
+  const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
+  const sched = results.map((r) => {
+    const per = (f: (x: InsideRound) => number): string => r.inside.map((x) => f1(f(x))).join(' / ');
+    return `| ${r.label} | ${r.inside[0]?.threads ?? '-'} | ${per((x) => x.mainRunMs)} | ${per((x) => x.mainWaitMs)} | ${per((x) => x.mainSlices / seconds)} | ${per((x) => x.mainPreempted)} | ${per((x) => x.otherRunMs)} |`;
+  });
+  const ms = (h: LatencyHistogram, q: number): string => f3(h.percentile(q) / 1000);
+  const endToEnd = (r: ServerResult): string => `${f3(r.latency.p50)} / ${f3(r.latency.p90)} / ${f3(r.latency.p99)} / ${f3(r.latency.p999)}`;
+  const tapped = results.filter((r) => r.inside.some((x) => x.tap !== null)).map((r) => {
+    const merged = new LatencyHistogram();
+    for (const x of r.inside) if (x.tap !== null) merged.merge(x.tap);
+    const rounds = r.inside.map((x) => (x.tap === null ? '-' : ms(x.tap, 0.99))).join(' / ');
+    return `| ${r.label} at the host's interface (query in -> reply out, dns-tap) | ${merged.count} | ${ms(merged, 0.5)} | ${ms(merged, 0.9)} | ${ms(merged, 0.99)} | ${ms(merged, 0.999)} | ${f3(merged.max / 1000)} | ${endToEnd(r)}; p99 per round ${rounds} |`;
+  });
+  const timed = results.filter((r) => r.inside.some((x) => x.timing !== null));
+  const timing = timed.flatMap((r) => {
+    const merged = { wait: new LatencyHistogram(), service: new LatencyHistogram(), total: new LatencyHistogram() };
+    for (const x of r.inside) {
+      if (x.timing === null) continue;
+      merged.wait.merge(x.timing.wait);
+      merged.service.merge(x.timing.service);
+      merged.total.merge(x.timing.total);
+    }
+    const row = (what: string, h: LatencyHistogram, endToEnd: string): string => `| ${r.label} ${what} | ${h.count} | ${ms(h, 0.5)} | ${ms(h, 0.9)} | ${ms(h, 0.99)} | ${ms(h, 0.999)} | ${f3(h.max / 1000)} | ${endToEnd} |`;
+    const rounds = r.inside.map((x) => (x.timing === null ? '-' : ms(x.timing.total, 0.99))).join(' / ');
+    return [
+      row('in server (kernel receive -> reply sent)', merged.total, `${endToEnd(r)}; p99 per round ${rounds}`),
+      row('of which: receive -> read (wake-up, queueing)', merged.wait, ''),
+      row('of which: read -> sent (answering)', merged.service, ''),
+    ];
+  });
+  return [
+    `Inside each server during the latency rounds (per round, ${seconds} s each; main thread = the one answering):`,
+    '',
+    '| server | threads | main thread on CPU ms | main thread runnable, waiting for a CPU, ms | main thread wake-ups /s | main thread preempted | other threads on CPU ms |',
+    '|---|---|---|---|---|---|---|',
+    ...sched,
+    '',
+    ...(timing.length + tapped.length === 0
+      ? []
+      : [
+          'Time inside the server per reply (all latency rounds merged), ms:',
+          '',
+          '| what | replies | p50 | p90 | p99 | p99.9 | max | end to end (dnsperf) p50 / p90 / p99 / p99.9 |',
+          '|---|---|---|---|---|---|---|---|',
+          ...tapped,
+          ...timing,
+          '',
+        ]),
+  ].join('\n');
+}
+
 /** `list` rotated left by `by`: round r starts with a different server. */
 function rotated<T>(list: readonly T[], by: number): T[] {
   const k = by % list.length;
@@ -290,37 +491,52 @@ async function run(options: Options): Promise<number> {
     writeFileSync(hostsFile, nameSet.hostsFile);
     writeFileSync(queryFile, nameSet.queryFile);
     writeFileSync(probeFile, `svc-1.${DEFAULT_NAME_SET.domain} A\n`);
-    const dnsmasq: ServerUnderTest = {
-      label: 'dnsmasq',
-      port: DNSMASQ_PORT,
+    const startDnsmasq = (label: string, port: number, name: string): ServerUnderTest => ({
+      label,
+      port,
       process: lab.start(
         server,
         'dnsmasq',
-        ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DEFAULT_NAME_SET.domain}/`, '--local-ttl=1', `--port=${DNSMASQ_PORT}`, `--listen-address=${server.address}`, '--bind-interfaces', '--pid-file=', '--user=root'],
-        { logFile: join(dir, 'dnsmasq.log') },
+        ['--no-daemon', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', `--addn-hosts=${hostsFile}`, `--local=/${DEFAULT_NAME_SET.domain}/`, '--local-ttl=1', `--port=${port}`, `--listen-address=${server.address}`, '--bind-interfaces', '--pid-file=', '--user=root'],
+        { logFile: join(dir, `${name}.log`) },
       ),
-    };
+    });
+    const dnsmasq = startDnsmasq('dnsmasq', DNSMASQ_PORT, 'dnsmasq');
     const [node, ...entry] = loomServerCommand();
-    const startLoom = (label: string, port: number, udp: string, name: string): ServerUnderTest => ({
+    const startLoom = (label: string, port: number, udp: string, name: string, timed: boolean, extra: string[] = []): ServerUnderTest => ({
       label,
       port,
       readyFile: join(dir, `${name}.ready`),
       logFile: join(dir, `${name}.log`),
-      process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(port), '--ready', join(dir, `${name}.ready`), '--udp', udp], { logFile: join(dir, `${name}.log`) }),
+      timed,
+      process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(port), '--ready', join(dir, `${name}.ready`), '--udp', udp, ...(timed ? ['--timing'] : []), ...extra], { logFile: join(dir, `${name}.log`) }),
     });
-    const loom = startLoom('Loom', LOOM_PORT, 'auto', 'loom');
-    const loomDgram = startLoom('Loom dgram', LOOM_DGRAM_PORT, 'dgram', 'loom-dgram');
-    const servers = [loom, loomDgram, dnsmasq];
+    const loom = startLoom('Loom', LOOM_PORT, 'auto', 'loom', options.timing);
+    const loomDgram = startLoom('Loom dgram', LOOM_DGRAM_PORT, 'dgram', 'loom-dgram', false);
+    const loomSlice = options.sliceUs > 0 ? startLoom('Loom slice', LOOM_SLICE_PORT, 'auto', 'loom-slice', options.timing, ['--slice-us', String(options.sliceUs)]) : null;
+    const dnsmasqSlice = options.sliceUs > 0 ? startDnsmasq(`dnsmasq, slice ${options.sliceUs} us`, DNSMASQ_SLICE_PORT, 'dnsmasq-slice') : null;
+    // dnsmasq last: the baseline every ratio is taken against.
+    const servers = [loom, ...(loomSlice === null ? [] : [loomSlice]), loomDgram, ...(dnsmasqSlice === null ? [] : [dnsmasqSlice]), dnsmasq];
     const bench = new DnsBench(lab, options, server.address, queryFile, probeFile, clockTicks);
+    const tapPath = await buildTap(dir);
     for (const s of servers) await bench.waitReady(s);
-    // Name each Loom by the UDP path it really uses (a batched path that could not open says so).
-    for (const s of [loom, loomDgram]) {
-      const path = existsSync(s.readyFile!) ? (readFileSync(s.readyFile!, 'utf8').trim().split(' ')[1] ?? '?') : '?';
-      s.label = `Loom ${path}`;
+    if (dnsmasqSlice !== null) {
+      const set = await setThreadSlice(options.sliceUs, dnsmasqSlice.process.pid);
+      if ('unavailable' in set) throw new LoomError('ERR_UNAVAILABLE', `slice for dnsmasq: ${set.unavailable}`);
     }
+    // Every thread of every server (a Loom server's V8 and libuv threads too), alike.
+    if (options.pin) for (const s of servers) await systemRunner.run('taskset', ['-a', '-p', '-c', String(SERVER_CPU), String(s.process.pid)]);
+    // Name each Loom by the UDP path it really uses (a batched path that could not open says so).
+    for (const s of [loom, loomDgram, ...(loomSlice === null ? [] : [loomSlice])]) {
+      const ready = existsSync(s.readyFile!) ? readFileSync(s.readyFile!, 'utf8').trim().split(' ') : [];
+      s.label = `Loom ${ready[1] ?? '?'}${ready[2] === 'slice' ? `, slice ${ready[3]} us` : ''}`;
+    }
+    const buffers = await socketBuffers(lab, servers);
     progress(`  servers answer (${servers.map((s) => s.label).join(', ')}); warming up (JIT)`);
     await bench.dnsperf(loom.port, { seconds: 2 });
     await bench.dnsperf(loomDgram.port, { seconds: 2 });
+    if (loomSlice !== null) await bench.dnsperf(loomSlice.port, { seconds: 2 });
+    if (dnsmasqSlice !== null) await bench.dnsperf(dnsmasqSlice.port, { seconds: 1 });
     await bench.dnsperf(dnsmasq.port, { seconds: 1 });
 
     const runs = new Map<ServerUnderTest, Array<{ summary: DnsperfSummary; ticks: number; seconds: number }>>(servers.map((s) => [s, []]));
@@ -333,15 +549,16 @@ async function run(options: Options): Promise<number> {
     }
     const qpsOf = (s: ServerUnderTest): number => median(runs.get(s)!.map((r) => r.summary.qps));
     const rateQps = Math.round(Math.min(options.latencyQps, 0.5 * Math.min(...servers.map(qpsOf))));
-    const latencies = new Map<ServerUnderTest, Array<{ stats: LatencyStats; summary: DnsperfSummary }>>(servers.map((s) => [s, []]));
+    const latencies = new Map<ServerUnderTest, Array<{ stats: LatencyStats; summary: DnsperfSummary; inside: InsideRound }>>(servers.map((s) => [s, []]));
     const gcs = new Map<ServerUnderTest, GcDuring[]>(servers.map((s) => [s, []]));
     for (let round = 0; round < options.latencyRounds; round++) {
       for (const s of rotated(servers, round)) {
         const mark = logLength(s.logFile);
-        const l = await bench.latency(s, rateQps);
+        const l = await bench.latency(s, rateQps, tapPath);
         if (s.logFile !== undefined) gcs.get(s)!.push(gcSince(s.logFile, mark));
         latencies.get(s)!.push(l);
-        progress(`  latency round ${round + 1} ${s.label.padEnd(12)} @${rateQps} q/s: p50 ${l.stats.p50.toFixed(3)} ms, p99 ${l.stats.p99.toFixed(3)} ms (${l.stats.count} samples)`);
+        const inServer = `${l.inside.tap === null ? '' : `, at the host's interface p99 ${(l.inside.tap.percentile(0.99) / 1000).toFixed(3)} ms`}${l.inside.timing === null ? '' : `, in server p99 ${(l.inside.timing.total.percentile(0.99) / 1000).toFixed(3)} ms`}`;
+        progress(`  latency round ${round + 1} ${s.label.padEnd(12)} @${rateQps} q/s: p50 ${l.stats.p50.toFixed(3)} ms, p99 ${l.stats.p99.toFixed(3)} ms (${l.stats.count} samples)${inServer}, main thread waited ${l.inside.mainWaitMs.toFixed(1)} ms for a CPU`);
       }
     }
     const results: ServerResult[] = servers.map((s) => {
@@ -352,14 +569,19 @@ async function run(options: Options): Promise<number> {
       const latencyRounds = ls.map((l) => l.stats);
       const g = gcs.get(s)!;
       const gc = g.length === 0 ? null : { count: g.reduce((n, x) => n + x.count, 0), totalMs: g.reduce((n, x) => n + x.totalMs, 0), maxMs: Math.max(...g.map((x) => x.maxMs)), seconds: g.reduce((n, x) => n + x.seconds, 0) };
-      return { label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: medianStats(latencyRounds), latencyRounds, lostAtRate: ls.reduce((n, l) => n + l.summary.lost, 0), gc };
+      return { label: s.label, throughput: rs.map((r) => r.summary), qps: qpsOf(s), cpuPercent: bench.cpuPercent(ticks, seconds), latency: medianStats(latencyRounds), latencyRounds, lostAtRate: ls.reduce((n, l) => n + l.summary.lost, 0), gc, inside: ls.map((l) => l.inside) };
     });
 
-    const [loomResult, , dnsmasqResult] = results;
+    const loomResult = results[0];
+    const dnsmasqResult = results[results.length - 1];
+    const sliceResult = loomSlice === null ? null : results[1]!;
     const qpsRatio = loomResult!.qps / dnsmasqResult!.qps;
+    const issue14 = (r: ServerResult): string =>
+      `target (issue 14) Loom's p99 <= dnsmasq's p99 in the same run at ${rateQps} q/s (${r.label}): ${r.latency.p99.toFixed(3)} vs ${dnsmasqResult!.latency.p99.toFixed(3)} ms (${(r.latency.p99 / dnsmasqResult!.latency.p99).toFixed(2)}x): ${r.latency.p99 <= dnsmasqResult!.latency.p99 ? 'met' : 'NOT met'}`;
     const verdict = [
       `target (issue 5) Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'}`,
-      `target (issue 14) Loom's p99 <= dnsmasq's p99 in the same run at ${rateQps} q/s: ${loomResult!.latency.p99.toFixed(3)} vs ${dnsmasqResult!.latency.p99.toFixed(3)} ms (${(loomResult!.latency.p99 / dnsmasqResult!.latency.p99).toFixed(2)}x): ${loomResult!.latency.p99 <= dnsmasqResult!.latency.p99 ? 'met' : 'NOT met'}`,
+      issue14(loomResult!),
+      ...(sliceResult === null ? [] : [issue14(sliceResult)]),
     ].join('\n');
     const machine = `${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? 'unknown'}), kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after`;
     const tools = `${await toolVersion('dnsperf', ['-h'])}; ${await toolVersion('dnsmasq', ['--version'])}`;
@@ -367,9 +589,11 @@ async function run(options: Options): Promise<number> {
       `DNS benchmark, ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, run ${lab.prefix}`,
       machine,
       `tools: ${tools}`,
+      `UDP socket buffers (ss -uam skmem, bytes): ${servers.map((s) => `${s.label} ${buffers.get(s.port) ?? '?'}`).join('; ')}`,
+      options.pin ? `pinned: every server (all threads) on CPU ${SERVER_CPU}, dnsperf on CPU ${CLIENT_CPU}` : 'not pinned (the scheduler places servers and dnsperf)',
       `${options.names} names (${nameSet.records} A records, every 10th name with 3), query file ${nameSet.queries} A queries (${nameSet.queries - options.names} NXDOMAIN), dnsperf -c ${options.clients} -T 1 -q ${options.outstanding}: ${options.rounds} x ${options.seconds} s unlimited, then ${options.latencyRounds} x ${options.latencySeconds} s at -Q ${rateQps} -v for percentiles`,
     ];
-    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(results, rateQps, options.latencyRounds)}\n${renderTail(results, rateQps)}\n${verdict}\n`);
+    process.stdout.write(`\n${header.join('\n')}\n\n${renderTable(results, rateQps, options.latencyRounds)}\n${renderTail(results, rateQps)}\n${renderInside(results, options.latencySeconds)}\n${verdict}\n`);
     if (options.json !== null) writeFileSync(options.json, `${JSON.stringify({ startedAt, prefix: lab.prefix, machine, tools, options, rateQps, results }, null, 1)}\n`);
     return 0;
   } finally {

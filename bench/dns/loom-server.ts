@@ -3,7 +3,8 @@
  * (`address name` lines, the file dnsmasq gets) on one UDP endpoint, so the server never shares
  * an event loop with the load generator.
  *
- *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE [--udp auto|dgram|batched]
+ *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE [--udp auto|dgram|batched] [--timing]
+ *        [--slice-us N]
  *
  * Writes `<pid> <udp path in use>` to the --ready FILE once listening; stops on SIGTERM/SIGINT. A local-only store (no
  * router), no upstreams: every benchmark name is in the domain, so nothing is forwarded.
@@ -11,6 +12,16 @@
  * Attribution of the tail: every second it prints `gc <count> <total ms> <max ms>` to stderr,
  * the garbage collections of that second (PerformanceObserver 'gc': each a pause of the main
  * thread), so the bench can tell how long the server was paused during a latency round.
+ *
+ * With --timing (batched path only): every reply's time inside the server, from the kernel's
+ * receive timestamp of its query (SO_TIMESTAMPNS) to the recvmmsg that read it ("wait": the
+ * wake-up and any queueing in the process) and on to the return of the sendmmsg that sent it
+ * ("service"), kept in histograms (bench/dns/histogram.ts). On SIGUSR2 it prints
+ * `timing <wait> <service> <total>` (histogram text) to stderr and starts over, so the bench
+ * can take one histogram per latency round.
+ *
+ * With --slice-us N: the main thread asks for an N µs scheduler slice (src/os/sched-slice.ts) before
+ * it serves; the ready file then says `<pid> <udp path> slice <µs>`.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -21,6 +32,9 @@ import { silentLogger } from '../../src/core/logger.js';
 import type { MeshView } from '../../src/mesh/types.js';
 import { DnsRecordStore } from '../../src/dns/store.js';
 import { DnsServer, type UdpPathSetting } from '../../src/dns/server.js';
+import { openUdpBatch, watchInsteadOfDgram, DEFAULT_BATCH_CAPACITY, DEFAULT_SLOT_BYTES, type UdpTimingSink } from '../../src/os/udp-batch.js';
+import { setThreadSlice } from '../../src/os/sched-slice.js';
+import { LatencyHistogram } from './histogram.js';
 import { parseHostsFile } from './names.js';
 
 function option(name: string): string {
@@ -49,6 +63,28 @@ function reportGc(): void {
   }, 1000).unref();
 }
 
+/** Histograms of every reply's wait and service time; printed and reset on SIGUSR2. */
+function timingSink(): UdpTimingSink {
+  const wait = new LatencyHistogram();
+  const service = new LatencyHistogram();
+  const total = new LatencyHistogram();
+  process.on('SIGUSR2', () => {
+    process.stderr.write(`timing ${wait.toText()} ${service.toText()} ${total.toText()}\n`);
+    wait.reset();
+    service.reset();
+    total.reset();
+  });
+  return {
+    record(waitUs: Float64Array, serviceUs: Float64Array, count: number): void {
+      for (let k = 0; k < count; k++) {
+        wait.record(waitUs[k]!);
+        service.record(serviceUs[k]!);
+        total.record(waitUs[k]! + serviceUs[k]!);
+      }
+    },
+  };
+}
+
 async function main(): Promise<void> {
   reportGc();
   const port = Number(option('port'));
@@ -58,12 +94,23 @@ async function main(): Promise<void> {
   const store = new DnsRecordStore({ mesh, clock: systemClock, logger: silentLogger });
   const udpIndex = process.argv.indexOf('--udp');
   const udpPath = (udpIndex >= 0 ? process.argv[udpIndex + 1] : 'auto') as UdpPathSetting;
-  const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent', udpPath });
+  const timing = process.argv.includes('--timing') ? timingSink() : null;
+  const components =
+    timing === null
+      ? { store }
+      : { store, openUdpBatch: (socket: Parameters<typeof openUdpBatch>[0]) => openUdpBatch(socket, DEFAULT_BATCH_CAPACITY, DEFAULT_SLOT_BYTES, { timing }), takeOverReading: watchInsteadOfDgram };
+  const server = new DnsServer(components, { resolvConfPath: '/nonexistent', udpPath });
   const entries = parseHostsFile(readFileSync(option('hosts'), 'utf8'));
   entries.forEach((e, i) => server.add(e.name, e.address, `c${i}`));
   await server.start({ udp: { host: option('host'), port } });
   const path = server.udpStats().path;
-  writeFileSync(option('ready'), `${process.pid} ${path}\n`);
+  let slice = '';
+  if (process.argv.includes('--slice-us')) {
+    const set = await setThreadSlice(Number(option('slice-us')));
+    if ('unavailable' in set) throw new LoomError('ERR_UNAVAILABLE', `--slice-us: ${set.unavailable}`);
+    slice = ` slice ${set.nowUs}`;
+  }
+  writeFileSync(option('ready'), `${process.pid} ${path}${slice}\n`);
   process.stderr.write(`loom dns bench server: ${entries.length} records on ${option('host')}:${port}, udp path ${path}\n`);
   const stop = (): void => {
     void server.stop().finally(() => process.exit(0));

@@ -81,6 +81,89 @@ const NAME_SLOT = 32;
 
 type BatchLibc = Pick<MmsgCalls, 'recvmmsg' | 'sendmmsg' | 'addressOf'>;
 
+/**
+ * Where a reply's time in the server went, for benchmarks (bench/dns): the replies each `flush()`
+ * sent for datagrams read by `receive()`, in microseconds. `waitUs[k]`: from the kernel's receive
+ * timestamp (SO_TIMESTAMPNS, taken when the datagram reached the socket) to the recvmmsg call
+ * that read it: the wake-up, and any queueing behind other work of the thread. `serviceUs[k]`:
+ * from that call to the return of the sendmmsg that sent the reply. Called synchronously inside
+ * `flush()` with `count` entries; the arrays belong to the batch and are reused (no numbers are
+ * boxed per reply: that would be garbage, and garbage collections are the tail this measures).
+ */
+export interface UdpTimingSink {
+  record(waitUs: Float64Array, serviceUs: Float64Array, count: number): void;
+}
+
+export interface UdpBatchOptions {
+  /** Off by default: costs a setsockopt once, then two clock reads per receive/flush and 32 bytes of control data per datagram. */
+  timing?: UdpTimingSink;
+}
+
+const SOL_SOCKET = 1;
+/** SO_TIMESTAMPNS_OLD: timespec in the control data, struct timespec of 64-bit fields on LP64. */
+const SO_TIMESTAMPNS = 35;
+const SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
+const CLOCK_REALTIME = 0;
+/** cmsgSpace(16): one cmsghdr with a 16-byte timespec. */
+const TIMESTAMP_CONTROL = 32;
+
+interface TimingCalls {
+  setsockopt(fd: number, level: number, name: number, value: Buffer, length: number): number;
+  clockGettime(clock: number, out: Buffer): number;
+}
+
+/** The receive timestamps and clock of a timed batch (see UdpTimingSink). */
+class BatchTiming {
+  /** Whole seconds subtracted from every time, so microseconds stay exact in a double. */
+  private readonly baseSeconds: number;
+  private readonly now = Buffer.alloc(16);
+  /** Kernel receive time of datagram i of the last receive, µs since baseSeconds (NaN: none). */
+  readonly receivedUs: Float64Array;
+  /** When the last receive() call started. */
+  readUs = 0;
+  /** Per queued reply: its datagram's receive time and the read time of the call that read it. */
+  readonly replyReceivedUs: Float64Array;
+  readonly replyReadUs: Float64Array;
+  /** What the sink is handed per flush. */
+  readonly waitUs: Float64Array;
+  readonly serviceUs: Float64Array;
+
+  constructor(
+    private readonly calls: TimingCalls,
+    readonly sink: UdpTimingSink,
+    capacity: number,
+    sendCapacity: number,
+  ) {
+    calls.clockGettime(CLOCK_REALTIME, this.now);
+    this.baseSeconds = this.now.readUInt32LE(0);
+    this.receivedUs = new Float64Array(capacity).fill(NaN);
+    this.replyReceivedUs = new Float64Array(sendCapacity).fill(NaN);
+    this.replyReadUs = new Float64Array(sendCapacity).fill(NaN);
+    this.waitUs = new Float64Array(sendCapacity);
+    this.serviceUs = new Float64Array(sendCapacity);
+  }
+
+  /** The realtime clock now, µs since baseSeconds. */
+  clockUs(): number {
+    this.calls.clockGettime(CLOCK_REALTIME, this.now);
+    return this.timespecUs(this.now, 0);
+  }
+
+  /** A struct timespec (LP64) at `offset`, µs since baseSeconds (seconds below 2^32: until 2106). */
+  timespecUs(buffer: Buffer, offset: number): number {
+    return (buffer.readUInt32LE(offset) - this.baseSeconds) * 1e6 + buffer.readUInt32LE(offset + 8) / 1e3;
+  }
+}
+
+let timingCalls: TimingCalls | null = null;
+async function loadTimingCalls(): Promise<TimingCalls> {
+  if (timingCalls) return timingCalls;
+  const { libc } = await import('./libc.js');
+  const lib = libc();
+  timingCalls = { setsockopt: lib.func('int setsockopt(int, int, int, void *, unsigned int)'), clockGettime: lib.func('int clock_gettime(int, void *)') };
+  return timingCalls;
+}
+
 let libcPromise: Promise<BatchLibc | string> | null = null;
 
 /** libc's recvmmsg/sendmmsg through koffi, loaded once; a reason string when unavailable. */
@@ -182,6 +265,9 @@ export class UdpBatch {
   private queued = 0;
   /** Datagram views by slot and length (see `datagram`). */
   private readonly views: Array<Map<number, Buffer>>;
+  /** Control data (receive timestamps) per receive slot; empty unless timed. */
+  private readonly recvControl: Buffer;
+  private readonly timing: BatchTiming | null;
 
   /** Use `openUdpBatch`. */
   constructor(
@@ -189,12 +275,14 @@ export class UdpBatch {
     private readonly fd: number,
     capacity: number,
     slotBytes: number,
+    timing: { calls: TimingCalls; sink: UdpTimingSink } | null = null,
   ) {
     this.capacity = capacity;
     this.slotBytes = slotBytes;
     // Send side has one extra slot: room for the datagram libuv read beside a full round.
     const sendCapacity = capacity + 1;
-    const sizes = [capacity * MMSG, capacity * IOVEC, capacity * NAME_SLOT, capacity * slotBytes, sendCapacity * MMSG, sendCapacity * IOVEC, sendCapacity * NAME_SLOT, sendCapacity * slotBytes];
+    const controlBytes = timing === null ? 0 : TIMESTAMP_CONTROL;
+    const sizes = [capacity * MMSG, capacity * IOVEC, capacity * NAME_SLOT, capacity * slotBytes, sendCapacity * MMSG, sendCapacity * IOVEC, sendCapacity * NAME_SLOT, sendCapacity * slotBytes, capacity * controlBytes];
     // One allocation of its own (never from Buffer's pool): its bytes never move while referenced.
     const memory = Buffer.alloc(sizes.reduce((a, b) => a + b, 0));
     const base = Number(libc.addressOf(memory, 0, 0));
@@ -214,7 +302,12 @@ export class UdpBatch {
     const siov = region(sizes[5]!);
     const sn = region(sizes[6]!);
     const sd = region(sizes[7]!);
+    const rc = region(sizes[8]!);
     layout(rh.view, riov.view, riov.at, rn.at, rd.at, capacity, slotBytes);
+    for (let i = 0; i < capacity && controlBytes > 0; i++) {
+      writePointer(rh.view, i * MMSG + MSG_CONTROL, rc.at + i * controlBytes);
+      rh.view.writeUInt32LE(controlBytes, i * MMSG + MSG_CONTROLLEN);
+    }
     layout(sh.view, siov.view, siov.at, sn.at, sd.at, sendCapacity, slotBytes);
     for (let i = 0; i < capacity; i++) rh.view.writeUInt32LE(NAME_BYTES, i * MMSG + MSG_NAMELEN);
     this.recvHeaders = rh.view;
@@ -225,6 +318,8 @@ export class UdpBatch {
     this.sendIovecs = siov.view;
     this.sendSlots = Array.from({ length: sendCapacity }, (_, k) => sd.view.subarray(k * slotBytes, (k + 1) * slotBytes));
     this.views = Array.from({ length: capacity }, () => new Map<number, Buffer>());
+    this.recvControl = rc.view;
+    this.timing = timing === null ? null : new BatchTiming(timing.calls, timing.sink, capacity, sendCapacity);
   }
 
   /**
@@ -235,13 +330,29 @@ export class UdpBatch {
     const headers = this.recvHeaders;
     // The kernel wrote the actual address lengths over the last batch's; restore the room.
     for (let i = 0; i < this.received; i++) headers.writeUInt32LE(NAME_BYTES, i * MMSG + MSG_NAMELEN);
+    const timing = this.timing;
+    if (timing !== null) {
+      // ... and the control room, which the kernel also shrinks to what it wrote.
+      for (let i = 0; i < this.received; i++) headers.writeUInt32LE(TIMESTAMP_CONTROL, i * MMSG + MSG_CONTROLLEN);
+      timing.readUs = timing.clockUs();
+    }
     const n = this.libc.recvmmsg(this.fd, headers, this.capacity, MSG_DONTWAIT, null);
     this.received = n > 0 ? n : 0;
     if (n > 0) {
       this.stats.receives++;
       this.stats.received += n;
+      if (timing !== null) for (let i = 0; i < n; i++) timing.receivedUs[i] = this.receiveStamp(timing, i);
     }
     return this.received;
+  }
+
+  /** Datagram i's SO_TIMESTAMPNS time (µs since the timing base), NaN when the kernel gave none. */
+  private receiveStamp(timing: BatchTiming, i: number): number {
+    const control = this.recvControl;
+    const at = i * TIMESTAMP_CONTROL;
+    if (this.recvHeaders.readUInt32LE(i * MMSG + MSG_CONTROLLEN) < TIMESTAMP_CONTROL) return NaN;
+    if (control.readInt32LE(at + 8) !== SOL_SOCKET || control.readInt32LE(at + 12) !== SCM_TIMESTAMPNS) return NaN;
+    return timing.timespecUs(control, at + CMSG_HEADER_BYTES);
   }
 
   /** A view of datagram `i` of the last receive (at most `slotBytes` long). */
@@ -288,6 +399,11 @@ export class UdpBatch {
     for (let b = 0, from = i * NAME_SLOT, to = k * NAME_SLOT; b < NAME_SLOT; b++) out[to + b] = names[from + b]!;
     this.sendHeaders.writeUInt32LE(this.recvHeaders.readUInt32LE(i * MMSG + MSG_NAMELEN), k * MMSG + MSG_NAMELEN);
     this.setLength(k, length);
+    const timing = this.timing;
+    if (timing !== null) {
+      timing.replyReceivedUs[k] = timing.receivedUs[i]!;
+      timing.replyReadUs[k] = timing.readUs;
+    }
   }
 
   /**
@@ -300,6 +416,8 @@ export class UdpBatch {
     this.queued++;
     this.sendHeaders.writeUInt32LE(16, k * MMSG + MSG_NAMELEN);
     this.setLength(k, length);
+    // Read by libuv: no receive timestamp of ours.
+    if (this.timing !== null) this.timing.replyReceivedUs[k] = NaN;
     return true;
   }
 
@@ -322,6 +440,21 @@ export class UdpBatch {
         at++;
       }
     }
+    if (this.timing !== null) this.recordTimes(this.timing, count);
+  }
+
+  /** Hands the sink each of the `count` replies just sent (a refused one too: it was served). */
+  private recordTimes(timing: BatchTiming, count: number): void {
+    const sentUs = timing.clockUs();
+    let n = 0;
+    for (let k = 0; k < count; k++) {
+      const received = timing.replyReceivedUs[k]!;
+      if (Number.isNaN(received)) continue;
+      const read = timing.replyReadUs[k]!;
+      timing.waitUs[n] = read - received;
+      timing.serviceUs[n++] = sentUs - read;
+    }
+    if (n > 0) timing.sink.record(timing.waitUs, timing.serviceUs, n);
   }
 
   private setLength(k: number, length: number): void {
@@ -400,7 +533,7 @@ export function decodeSockaddr(buffer: Buffer, offset: number): UdpSource | null
 export type UdpBatchOpening = { batch: UdpBatch } | { unavailable: string };
 
 /** A UdpBatch on a *bound* dgram socket, or why there cannot be one (then use dgram alone). */
-export async function openUdpBatch(socket: UdpSocket, capacity = DEFAULT_BATCH_CAPACITY, slotBytes = DEFAULT_SLOT_BYTES): Promise<UdpBatchOpening> {
+export async function openUdpBatch(socket: UdpSocket, capacity = DEFAULT_BATCH_CAPACITY, slotBytes = DEFAULT_SLOT_BYTES, options: UdpBatchOptions = {}): Promise<UdpBatchOpening> {
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > 1024) throw new RangeError('batch capacity must be 1..1024');
   if (!Number.isInteger(slotBytes) || slotBytes < 512 || slotBytes > 65536) throw new RangeError('slot size must be 512..65536');
   const libc = await loadLibc();
@@ -408,7 +541,15 @@ export async function openUdpBatch(socket: UdpSocket, capacity = DEFAULT_BATCH_C
   const fd = dgramSocketFd(socket);
   if (fd === null) return { unavailable: 'no fd on the dgram socket (Node internals changed?)' };
   try {
-    return { batch: new UdpBatch(libc, fd, capacity, slotBytes) };
+    let timing: { calls: TimingCalls; sink: UdpTimingSink } | null = null;
+    if (options.timing !== undefined) {
+      const calls = await loadTimingCalls();
+      const one = Buffer.alloc(4);
+      one.writeInt32LE(1, 0);
+      if (calls.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, one, 4) !== 0) return { unavailable: 'setsockopt SO_TIMESTAMPNS failed' };
+      timing = { calls, sink: options.timing };
+    }
+    return { batch: new UdpBatch(libc, fd, capacity, slotBytes, timing) };
   } catch (err) {
     return { unavailable: (err as Error).message };
   }

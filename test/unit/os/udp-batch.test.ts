@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { decodeSockaddr, dgramSocketFd, encodeSockaddrIn, openUdpBatch } from '../../../src/os/udp-batch.js';
+import { decodeSockaddr, dgramSocketFd, encodeSockaddrIn, openUdpBatch, watchInsteadOfDgram } from '../../../src/os/udp-batch.js';
 
 test('encodeSockaddrIn writes sockaddr_in for dotted quads only', () => {
   const out = Buffer.alloc(32, 0xee);
@@ -76,6 +76,66 @@ test('a batch drains queued datagrams and sends replies to their sources in one 
     assert.deepEqual(replies.map(String), ['re:q1', 're:q2', 're:q3', 're:q4', 're:q5']);
     assert.deepEqual(batch.stats, { receives: 2, received: 5, flushes: 2, sent: 5, sendErrors: 0 });
   } finally {
+    server.close();
+    peer.close();
+  }
+});
+
+test('a timed batch reports each reply it sends: kernel receive time -> read -> sent, in µs', { timeout: 30_000 }, async () => {
+  const server = createSocket('udp4');
+  const peer = createSocket('udp4');
+  await new Promise<void>((r) => server.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', () => r()));
+  let watch: { close(): void } | null = null;
+  try {
+    const times: Array<[number, number]> = [];
+    const record = (wait: Float64Array, service: Float64Array, count: number): void => {
+      for (let k = 0; k < count; k++) times.push([wait[k]!, service[k]!]);
+    };
+    const opening = await openUdpBatch(server, 4, 512, { timing: { record } });
+    assert.ok('batch' in opening, JSON.stringify(opening));
+    const batch = opening.batch;
+    const replies = new Promise<string[]>((resolve) => {
+      const got: string[] = [];
+      peer.on('message', (m) => {
+        got.push(m.toString());
+        if (got.length === 3) resolve(got);
+      });
+    });
+    const taken = await watchInsteadOfDgram(server, () => {
+      for (let n = batch.receive(); n > 0; n = batch.receive()) {
+        for (let i = 0; i < n; i++) {
+          batch.replySlot().write(`re:${batch.datagram(i).toString()}`);
+          batch.queueReply(5, i);
+        }
+        batch.flush();
+      }
+    });
+    assert.ok('watch' in taken, JSON.stringify(taken));
+    watch = taken.watch;
+    // The last one is sent, then this thread stays busy for 30 ms: it waits in the socket
+    // meanwhile, and its receive timestamp (taken by the kernel on arrival) must show that wait.
+    for (let i = 0; i < 3; i++) {
+      peer.send(`q${i}`, server.address().port, '127.0.0.1', () => {
+        if (i !== 2) return;
+        const busyUntil = Date.now() + 30;
+        while (Date.now() < busyUntil);
+      });
+    }
+    assert.deepEqual((await replies).sort(), ['re:q0', 're:q1', 're:q2']);
+    assert.equal(times.length, 3, 'one record per reply');
+    assert.ok(times.some(([wait]) => wait >= 10_000), `a datagram waited the busy 30 ms: ${JSON.stringify(times)}`);
+    for (const [wait, service] of times) {
+      assert.ok(wait >= 0 && wait < 10_000_000, `wait ${wait} µs`);
+      assert.ok(service >= 0 && service < 1_000_000, `service ${service} µs`);
+    }
+    // A reply to a datagram libuv read (queueReplyTo) has no timestamp of ours: not reported.
+    batch.replySlot().write('extra');
+    assert.equal(batch.queueReplyTo(5, '127.0.0.1', peer.address().port), true);
+    batch.flush();
+    assert.equal(times.length, 3);
+  } finally {
+    watch?.close();
     server.close();
     peer.close();
   }
