@@ -55,11 +55,16 @@ export const launchCommand: CliCommand = {
           const daemon = await import('../../daemon/entry.js');
           const config = daemon.parseLaunchOptions(opts, peers, ctx.env);
           const logger = daemon.createDaemonLogger({ level: config.logLevel });
+          const quietGc = daemon.parseQuietGcSetting(ctx.env['LOOM_QUIET_GC']);
           const stopTuning = daemon.tuneProcessMemory(ctx.env);
+          let stopQuietGc = (): void => {};
           try {
             const running = await daemon.startDaemon({ logger, createRouter: await ctx.loadRouterFactory() }, config);
+            // Memory back after churn, once the router is quiet (src/daemon/quiet-gc.ts); LOOM_QUIET_GC=off turns it off.
+            if (quietGc !== 'off') stopQuietGc = daemon.startQuietGc(running.api, logger, quietGc);
             await daemon.runUntilStopped(running, logger);
           } finally {
+            stopQuietGc();
             stopTuning();
           }
           logger.flush();

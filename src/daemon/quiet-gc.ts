@@ -1,0 +1,175 @@
+/**
+ * The quiet GC (issue 12, soak): gives memory back once the router goes quiet after churn.
+ *
+ * Why: during container churn V8 grows its heap (the soak saw 15 -> 27 MB committed) and keeps
+ * what it grew once the churn stops, with only 16 MB of it live; that headroom is the RSS a long
+ * churn leaves behind (docs/RELIABILITY.md, soak). A full collection, with compaction, gives the
+ * empty pages back (V8 unmaps them within about a second); malloc_trim then returns what glibc
+ * holds free.
+ *
+ * When, and only then: at a check (every `checkMs`) the router has been quiet for `quietMs`
+ * (no check window busier than `busyFraction` of the event loop, no mutating API request:
+ * `noteActivity`) and V8's committed heap is at least `growthBytes` above its size after the last
+ * collection (or at start). So an idle router never collects (nothing grows: the idle CPU goal),
+ * a router under traffic never does (every window is busy), and after a collection nothing
+ * happens again until the heap has grown again. The collection holds the event loop for its
+ * pause (measured: `lastPauseMs`, metrics `loom_memory_quiet_gc_*`).
+ *
+ * The scheduler is pure: the clock and the probes (event-loop busy fraction, committed heap, the
+ * collection itself) come in, so tests drive it on a fake clock. The real probes are in
+ * ./process-gc.ts. Idempotent start and stop.
+ */
+import type { Clock, TimerHandle } from '../core/clock.js';
+import { LoomError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+
+export interface QuietGcProbes {
+  /** Fraction (0..1) of the time since the previous call the event loop spent running callbacks. */
+  busyFraction(): number;
+  /** V8's committed heap, bytes. */
+  heapCommittedBytes(): number;
+  /** A full GC, then malloc_trim; returns the milliseconds the event loop was held. */
+  collect(): number;
+}
+
+export interface QuietGcInit {
+  /** How long without churn before a collection; default 20 s. */
+  quietMs?: number;
+  /** How often the check runs; default a quarter of quietMs, within 250 ms..5 s. */
+  checkMs?: number;
+  /** A check window busier than this (event-loop fraction) is churn or traffic; default 0.05. */
+  busyFraction?: number;
+  /** Committed-heap growth since the last collection that makes one worth its pause; default 2 MiB. */
+  growthBytes?: number;
+}
+
+export const DEFAULT_QUIET_MS = 20_000;
+export const DEFAULT_BUSY_FRACTION = 0.05;
+export const DEFAULT_GROWTH_BYTES = 2 * 1024 * 1024;
+
+/** What `/report` section `memory` and the metrics say. */
+export interface QuietGcStatus {
+  quietMs: number;
+  /** How long the router has been quiet (ms), as of the last check. */
+  quietForMs: number;
+  /**
+   * True when, at the last check, the router had been quiet for quietMs and had nothing (more)
+   * to give back: it just collected, or the heap had not grown. A soak reads RSS only then.
+   */
+  settled: boolean;
+  collections: number;
+  lastPauseMs: number | null;
+  maxPauseMs: number;
+  totalPauseMs: number;
+  /** Committed heap after the last collection (or at start), the growth is measured from. */
+  baselineBytes: number;
+  committedBytes: number;
+}
+
+export class QuietGc {
+  private readonly clock: Clock;
+  private readonly probes: QuietGcProbes;
+  private readonly logger: Logger | undefined;
+  private readonly quietMs: number;
+  private readonly checkMs: number;
+  private readonly busyLimit: number;
+  private readonly growthBytes: number;
+  private timer: TimerHandle | null = null;
+  private lastBusyAt = 0;
+  private quietForMs = 0;
+  private settled = false;
+  private baselineBytes = 0;
+  private committedBytes = 0;
+  private collections = 0;
+  private lastPauseMs: number | null = null;
+  private maxPauseMs = 0;
+  private totalPauseMs = 0;
+
+  constructor(components: { clock: Clock; probes: QuietGcProbes; logger?: Logger }, init: QuietGcInit = {}) {
+    this.clock = components.clock;
+    this.probes = components.probes;
+    this.logger = components.logger;
+    this.quietMs = init.quietMs ?? DEFAULT_QUIET_MS;
+    this.checkMs = init.checkMs ?? Math.min(5_000, Math.max(250, Math.round(this.quietMs / 4)));
+    this.busyLimit = init.busyFraction ?? DEFAULT_BUSY_FRACTION;
+    this.growthBytes = init.growthBytes ?? DEFAULT_GROWTH_BYTES;
+  }
+
+  /** Takes the heap as it is now as the baseline (start-up is not churn to undo) and starts checking. */
+  start(): void {
+    if (this.timer) return;
+    this.lastBusyAt = this.clock.now();
+    this.baselineBytes = this.committedBytes = this.probes.heapCommittedBytes();
+    this.probes.busyFraction(); // opens the first window
+    this.timer = this.clock.setInterval(() => this.check(), this.checkMs);
+  }
+
+  stop(): void {
+    this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /** Churn happened now (a mutating API request): the quiet period starts again. */
+  noteActivity(): void {
+    this.lastBusyAt = this.clock.now();
+    this.quietForMs = 0;
+    this.settled = false;
+  }
+
+  /** One check; the timer calls it (public for tests that step it by hand). */
+  check(): void {
+    const now = this.clock.now();
+    if (this.probes.busyFraction() > this.busyLimit) this.lastBusyAt = now;
+    this.quietForMs = now - this.lastBusyAt;
+    if (this.quietForMs < this.quietMs) {
+      this.settled = false;
+      return;
+    }
+    this.committedBytes = this.probes.heapCommittedBytes();
+    // V8 may shrink the heap itself: later growth counts from the smaller size.
+    this.baselineBytes = Math.min(this.baselineBytes, this.committedBytes);
+    if (this.committedBytes - this.baselineBytes >= this.growthBytes) this.collect();
+    this.settled = true;
+  }
+
+  status(): QuietGcStatus {
+    return {
+      quietMs: this.quietMs,
+      quietForMs: Math.round(this.quietForMs),
+      settled: this.settled,
+      collections: this.collections,
+      lastPauseMs: this.lastPauseMs,
+      maxPauseMs: this.maxPauseMs,
+      totalPauseMs: this.totalPauseMs,
+      baselineBytes: this.baselineBytes,
+      committedBytes: this.committedBytes,
+    };
+  }
+
+  private collect(): void {
+    const before = this.committedBytes;
+    const pauseMs = Math.round(this.probes.collect() * 100) / 100;
+    this.committedBytes = this.baselineBytes = this.probes.heapCommittedBytes();
+    this.collections++;
+    this.lastPauseMs = pauseMs;
+    this.maxPauseMs = Math.max(this.maxPauseMs, pauseMs);
+    this.totalPauseMs = Math.round((this.totalPauseMs + pauseMs) * 100) / 100;
+    this.logger?.info({ pauseMs, committedBeforeMb: mb(before), committedAfterMb: mb(this.committedBytes), quietForMs: Math.round(this.quietForMs) }, 'quiet: heap collected and trimmed');
+  }
+}
+
+function mb(bytes: number): number {
+  return Math.round(bytes / 104_857.6) / 10;
+}
+
+/**
+ * LOOM_QUIET_GC (read at the edge, `loom launch`): unset = the default quiet time, `off` = no
+ * quiet GC, or the quiet time in seconds (1..3600).
+ */
+export function parseQuietGcSetting(value: string | undefined): { quietMs: number } | 'off' {
+  if (value === undefined || value === '') return { quietMs: DEFAULT_QUIET_MS };
+  if (value === 'off') return 'off';
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !(seconds >= 1 && seconds <= 3600)) throw new LoomError('ERR_INVALID_ARGUMENT', `LOOM_QUIET_GC takes "off" or a quiet time in seconds, 1..3600 (got "${value}")`);
+  return { quietMs: Math.round(seconds * 1000) };
+}

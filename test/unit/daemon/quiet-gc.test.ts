@@ -1,0 +1,187 @@
+/**
+ * The quiet GC's scheduling (src/daemon/quiet-gc.ts) on a fake clock: it collects once after the
+ * router goes quiet with a grown heap, never while busy (a busy event loop or mutating API calls),
+ * never again when nothing grew, never on an idle router; and, in a child process, the real
+ * probes (src/daemon/process-gc.ts): V8's gc is obtained and the committed heap comes down.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { FakeClock } from '../../../src/core/clock.js';
+import { DEFAULT_GROWTH_BYTES, parseQuietGcSetting, QuietGc, type QuietGcProbes } from '../../../src/daemon/quiet-gc.js';
+
+const MB = 1024 * 1024;
+
+/** A process that the test drives: how busy each window is, how big the heap is, what a collection leaves. */
+class FakeProcess implements QuietGcProbes {
+  busy = 0.005;
+  committed = 15 * MB;
+  /** What a collection brings the committed heap down to (the live set). */
+  live = 15 * MB;
+  collections: number[] = [];
+
+  constructor(private readonly clock: FakeClock) {}
+
+  busyFraction(): number {
+    return this.busy;
+  }
+
+  heapCommittedBytes(): number {
+    return this.committed;
+  }
+
+  collect(): number {
+    this.collections.push(this.clock.now());
+    this.committed = this.live;
+    return 12.5;
+  }
+}
+
+function setUp(init = {}): { clock: FakeClock; proc: FakeProcess; gc: QuietGc } {
+  const clock = new FakeClock();
+  const proc = new FakeProcess(clock);
+  const gc = new QuietGc({ clock, probes: proc }, { quietMs: 20_000, checkMs: 5_000, busyFraction: 0.05, ...init });
+  gc.start();
+  return { clock, proc, gc };
+}
+
+test('an idle router never collects, however long it runs', () => {
+  const { clock, proc, gc } = setUp();
+  clock.advance(24 * 3600_000);
+  assert.deepEqual(proc.collections, []);
+  assert.equal(gc.status().settled, true, 'quiet, and nothing to give back');
+});
+
+test('after churn that grew the heap: exactly one collection, once the router has been quiet for the quiet time', () => {
+  const { clock, proc, gc } = setUp();
+  // Two minutes of churn: a busy loop, the heap grows to 27 MB, 16 MB of it live.
+  proc.busy = 0.3;
+  for (let t = 0; t < 120_000; t += 5_000) {
+    proc.committed += MB / 2;
+    clock.advance(5_000);
+  }
+  assert.deepEqual(proc.collections, [], 'never while busy');
+  assert.equal(gc.status().settled, false);
+  proc.live = 16 * MB;
+  proc.busy = 0.004;
+  const quietFrom = clock.now();
+  clock.advance(15_000);
+  assert.deepEqual(proc.collections, [], 'not before the quiet time');
+  clock.advance(5_000);
+  assert.deepEqual(proc.collections, [quietFrom + 20_000], 'at the first check 20 s into the quiet');
+  const s = gc.status();
+  assert.equal(s.collections, 1);
+  assert.equal(s.lastPauseMs, 12.5);
+  assert.equal(s.settled, true);
+  assert.equal(s.baselineBytes, 16 * MB);
+  clock.advance(3600_000);
+  assert.equal(proc.collections.length, 1, 'not again when nothing grew');
+});
+
+test('mutating API calls keep it from collecting even when the event loop is idle', () => {
+  const { clock, proc, gc } = setUp();
+  proc.committed += 10 * MB;
+  for (let i = 0; i < 60; i++) {
+    clock.advance(10_000);
+    gc.noteActivity();
+    assert.equal(gc.status().settled, false);
+  }
+  assert.deepEqual(proc.collections, []);
+  const lastCall = clock.now();
+  clock.advance(20_000);
+  assert.deepEqual(proc.collections, [lastCall + 20_000]);
+});
+
+test('a check window busier than the limit restarts the quiet time (traffic bursts)', () => {
+  const { clock, proc } = setUp();
+  proc.committed += 5 * MB;
+  // A burst every 15 s: the router is never quiet for 20 s.
+  for (let i = 0; i < 40; i++) {
+    proc.busy = i % 3 === 0 ? 0.5 : 0.01;
+    clock.advance(5_000);
+  }
+  assert.deepEqual(proc.collections, []);
+  proc.busy = 0.01;
+  clock.advance(20_000);
+  assert.equal(proc.collections.length, 1);
+});
+
+test('growth below the threshold is not worth a pause; growth past it, after another quiet time, is', () => {
+  const { clock, proc } = setUp();
+  proc.committed += DEFAULT_GROWTH_BYTES - 1;
+  clock.advance(3600_000);
+  assert.deepEqual(proc.collections, [], 'just under the threshold');
+  proc.committed += 1;
+  clock.advance(5_000);
+  assert.equal(proc.collections.length, 1, 'at the threshold, the router already quiet');
+  proc.committed = proc.live + 3 * MB;
+  proc.busy = 0.2;
+  clock.advance(5_000);
+  proc.busy = 0.01;
+  clock.advance(15_000);
+  assert.equal(proc.collections.length, 1);
+  clock.advance(5_000);
+  assert.equal(proc.collections.length, 2, 'grew again: collected again after the quiet time');
+});
+
+test('a heap V8 shrank by itself lowers the baseline: growth counts from there', () => {
+  const { clock, proc } = setUp();
+  clock.advance(30_000);
+  proc.committed = 12 * MB;
+  clock.advance(5_000);
+  proc.committed = 14.5 * MB; // 2.5 MB above the shrunk heap, under the start figure
+  clock.advance(5_000);
+  assert.equal(proc.collections.length, 1);
+});
+
+test('stop ends the checks; start twice is one timer', () => {
+  const { clock, proc, gc } = setUp();
+  gc.start();
+  assert.equal(clock.pending, 1);
+  gc.stop();
+  proc.committed += 10 * MB;
+  clock.advance(3600_000);
+  assert.deepEqual(proc.collections, []);
+  assert.equal(clock.pending, 0);
+});
+
+test('LOOM_QUIET_GC: unset is the default, off, or seconds 1..3600; anything else is a clear error', () => {
+  assert.deepEqual(parseQuietGcSetting(undefined), { quietMs: 20_000 });
+  assert.deepEqual(parseQuietGcSetting(''), { quietMs: 20_000 });
+  assert.equal(parseQuietGcSetting('off'), 'off');
+  assert.deepEqual(parseQuietGcSetting('3'), { quietMs: 3_000 });
+  assert.deepEqual(parseQuietGcSetting('2.5'), { quietMs: 2_500 });
+  for (const bad of ['0', '0.5', '-1', '3601', 'soon', '1e3', ' 5']) assert.throws(() => parseQuietGcSetting(bad), /LOOM_QUIET_GC takes/, bad);
+});
+
+test('in a real process: V8 gc is obtained, a grown heap is collected once the loop is quiet, and the committed heap comes down', () => {
+  const module = fileURLToPath(new URL('../../../src/daemon/process-gc.js', import.meta.url));
+  const script = `
+    import { startQuietGc } from ${JSON.stringify(module)};
+    import v8 from 'node:v8';
+    const sections = {};
+    const api = { registerReportSection: (n, f) => (sections[n] = f), registerMetrics() {} };
+    const logger = { debug() {}, info() {}, warn: (o, m) => console.error(m), error() {}, child() { return logger; } };
+    const stop = startQuietGc(api, logger, { quietMs: 1000, checkMs: 250 });
+    // Grow the heap: 40 MB of objects, then drop them.
+    let junk = [];
+    for (let i = 0; i < 400_000; i++) junk.push({ i, s: 'x' + i });
+    const grown = v8.getHeapStatistics().total_heap_size;
+    junk = null;
+    const deadline = Date.now() + 20_000;
+    while (sections.memory().quietGc.collections === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const status = sections.memory().quietGc;
+    // And nothing more over another few quiet checks.
+    await new Promise((r) => setTimeout(r, 1500));
+    console.log(JSON.stringify({ grown, status, later: sections.memory().quietGc.collections }));
+    stop();
+  `;
+  const r = spawnSync(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { grown: number; status: { collections: number; committedBytes: number; lastPauseMs: number }; later: number };
+  assert.equal(out.status.collections, 1, r.stdout);
+  assert.equal(out.later, 1, 'once');
+  assert.ok(out.status.committedBytes < out.grown - 10 * MB, `committed ${out.status.committedBytes} after, ${out.grown} grown`);
+  assert.ok(out.status.lastPauseMs > 0);
+});
