@@ -40,6 +40,8 @@ export interface LaunchOptions {
   password?: string;
   /** Extra `loom launch` flags. */
   args?: string[];
+  /** Extra environment of `loom launch`, which the daemon inherits (e.g. LOOM_QUIET_GC). */
+  env?: Record<string, string>;
 }
 
 export class LoomCli {
@@ -57,9 +59,9 @@ export class LoomCli {
   }
 
   /** `loom ARGS` in the host, with LOOM_STATE_DIR set; throws ERR_OS_COMMAND on a non-zero exit unless allowFailure. */
-  run(host: HostRef, args: readonly string[], options: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<CommandResult> {
+  run(host: HostRef, args: readonly string[], options: { allowFailure?: boolean; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<CommandResult> {
     return this.lab.exec(host, this.bin, args, {
-      env: { LOOM_STATE_DIR: this.stateDir(host) },
+      env: { ...options.env, LOOM_STATE_DIR: this.stateDir(host) },
       timeoutMs: options.timeoutMs ?? 30_000,
       ...(options.allowFailure === undefined ? {} : { allowFailure: options.allowFailure }),
     });
@@ -71,7 +73,7 @@ export class LoomCli {
     const args = ['launch', '--state-dir', this.stateDir(h), '--nickname', h.name];
     if (options.password !== undefined) args.push('--password', options.password);
     args.push(...(options.args ?? []), ...(options.peers ?? []));
-    const result = await this.run(h, args);
+    const result = await this.run(h, args, options.env === undefined ? {} : { env: options.env });
     const pid = this.pid(h);
     if (pid === null) throw new LoomError('ERR_UNAVAILABLE', `loom launch in ${h.name} returned but wrote no pid file`, { detail: { stdout: result.stdout } });
     this.lab.track(pid);
