@@ -52,18 +52,12 @@ export const QUIET_GC_METRICS: ReadonlyArray<MetricSpec<QuietGcStatus>> = [
   { name: 'loom_memory_quiet_seconds', help: 'How long the router had been quiet (no busy event loop, no mutating API call) at the last check', kind: 'gauge', value: (s) => s.quietForMs / 1000 },
 ];
 
-/**
- * Starts the quiet GC for this process and registers its status with `api`; returns what stops
- * it. Nothing starts (and the stop does nothing) when V8's gc cannot be had.
- */
-export function startQuietGc(api: Pick<ApiServer, 'registerReportSection' | 'registerMetrics'>, logger: Logger, init: QuietGcInit = {}): () => void {
+/** The quiet GC's probes on this process, or null when V8's gc cannot be had. */
+export function processGcProbes(): QuietGcProbes | null {
   const gc = v8FullGc();
-  if (gc === null) {
-    logger.warn({ component: 'memory' }, 'no quiet GC: V8 gives no gc function here');
-    return () => {};
-  }
+  if (gc === null) return null;
   let elu: EventLoopUtilization = performance.eventLoopUtilization();
-  const probes: QuietGcProbes = {
+  return {
     busyFraction() {
       const now = performance.eventLoopUtilization();
       const window = performance.eventLoopUtilization(now, elu);
@@ -74,10 +68,23 @@ export function startQuietGc(api: Pick<ApiServer, 'registerReportSection' | 'reg
     collect() {
       const t0 = performance.now();
       gc();
+      const t1 = performance.now();
       trimMalloc();
-      return performance.now() - t0;
+      return { gcMs: t1 - t0, trimMs: performance.now() - t1 };
     },
   };
+}
+
+/**
+ * Starts the quiet GC for this process and registers its status with `api`; returns what stops
+ * it. Nothing starts (and the stop does nothing) when V8's gc cannot be had.
+ */
+export function startQuietGc(api: Pick<ApiServer, 'registerReportSection' | 'registerMetrics'>, logger: Logger, init: QuietGcInit = {}): () => void {
+  const probes = processGcProbes();
+  if (probes === null) {
+    logger.warn({ component: 'memory' }, 'no quiet GC: V8 gives no gc function here');
+    return () => {};
+  }
   const quiet = new QuietGc({ clock: systemClock, probes, logger: logger.child({ component: 'memory' }) }, init);
   const onRequest = (message: unknown): void => {
     const method = (message as { request?: IncomingMessage }).request?.method;

@@ -8,7 +8,7 @@
  * holds free.
  *
  * When, and only then: at a check (every `checkMs`) the router has been quiet for `quietMs`
- * (no check window busier than `busyFraction` of the event loop, no mutating API request:
+ * (no check window busier than `busyFraction` of the event loop, 10 %, no mutating API request:
  * `noteActivity`) and V8's committed heap is at least `growthBytes` above its size after the last
  * collection (or at start). So an idle router never collects (nothing grows: the idle CPU goal),
  * a router under traffic never does (every window is busy), and after a collection nothing
@@ -28,23 +28,27 @@ export interface QuietGcProbes {
   busyFraction(): number;
   /** V8's committed heap, bytes. */
   heapCommittedBytes(): number;
-  /** A full GC, then malloc_trim; returns the milliseconds the event loop was held. */
-  collect(): number;
+  /** A full GC, then malloc_trim; returns the milliseconds the event loop was held by each. */
+  collect(): { gcMs: number; trimMs: number };
 }
 
 export interface QuietGcInit {
   /** How long without churn before a collection; default 20 s. */
   quietMs?: number;
-  /** How often the check runs; default a quarter of quietMs, within 250 ms..5 s. */
+  /**
+   * How often the check runs (the window the event loop's busy fraction is measured over);
+   * default a quarter of quietMs, within 2..5 s: a shorter window would call one slow API
+   * request (a `/report` of 40 ms on a loaded machine) busy.
+   */
   checkMs?: number;
-  /** A check window busier than this (event-loop fraction) is churn or traffic; default 0.05. */
+  /** A check window busier than this (event-loop fraction) is churn or traffic; default 0.1. */
   busyFraction?: number;
   /** Committed-heap growth since the last collection that makes one worth its pause; default 2 MiB. */
   growthBytes?: number;
 }
 
 export const DEFAULT_QUIET_MS = 20_000;
-export const DEFAULT_BUSY_FRACTION = 0.05;
+export const DEFAULT_BUSY_FRACTION = 0.1;
 export const DEFAULT_GROWTH_BYTES = 2 * 1024 * 1024;
 
 /** What `/report` section `memory` and the metrics say. */
@@ -58,7 +62,10 @@ export interface QuietGcStatus {
    */
   settled: boolean;
   collections: number;
+  /** The last collection's pause (GC + trim), and of it the GC's and malloc_trim's parts, ms. */
   lastPauseMs: number | null;
+  lastGcMs: number | null;
+  lastTrimMs: number | null;
   maxPauseMs: number;
   totalPauseMs: number;
   /** Committed heap after the last collection (or at start), the growth is measured from. */
@@ -82,6 +89,8 @@ export class QuietGc {
   private committedBytes = 0;
   private collections = 0;
   private lastPauseMs: number | null = null;
+  private lastGcMs: number | null = null;
+  private lastTrimMs: number | null = null;
   private maxPauseMs = 0;
   private totalPauseMs = 0;
 
@@ -90,7 +99,7 @@ export class QuietGc {
     this.probes = components.probes;
     this.logger = components.logger;
     this.quietMs = init.quietMs ?? DEFAULT_QUIET_MS;
-    this.checkMs = init.checkMs ?? Math.min(5_000, Math.max(250, Math.round(this.quietMs / 4)));
+    this.checkMs = init.checkMs ?? Math.min(5_000, Math.max(2_000, Math.round(this.quietMs / 4)));
     this.busyLimit = init.busyFraction ?? DEFAULT_BUSY_FRACTION;
     this.growthBytes = init.growthBytes ?? DEFAULT_GROWTH_BYTES;
   }
@@ -139,6 +148,8 @@ export class QuietGc {
       settled: this.settled,
       collections: this.collections,
       lastPauseMs: this.lastPauseMs,
+      lastGcMs: this.lastGcMs,
+      lastTrimMs: this.lastTrimMs,
       maxPauseMs: this.maxPauseMs,
       totalPauseMs: this.totalPauseMs,
       baselineBytes: this.baselineBytes,
@@ -148,14 +159,21 @@ export class QuietGc {
 
   private collect(): void {
     const before = this.committedBytes;
-    const pauseMs = Math.round(this.probes.collect() * 100) / 100;
+    const { gcMs, trimMs } = this.probes.collect();
+    const pauseMs = round2(gcMs + trimMs);
+    this.lastGcMs = round2(gcMs);
+    this.lastTrimMs = round2(trimMs);
     this.committedBytes = this.baselineBytes = this.probes.heapCommittedBytes();
     this.collections++;
     this.lastPauseMs = pauseMs;
     this.maxPauseMs = Math.max(this.maxPauseMs, pauseMs);
-    this.totalPauseMs = Math.round((this.totalPauseMs + pauseMs) * 100) / 100;
-    this.logger?.info({ pauseMs, committedBeforeMb: mb(before), committedAfterMb: mb(this.committedBytes), quietForMs: Math.round(this.quietForMs) }, 'quiet: heap collected and trimmed');
+    this.totalPauseMs = round2(this.totalPauseMs + pauseMs);
+    this.logger?.info({ pauseMs, gcMs: this.lastGcMs, trimMs: this.lastTrimMs, committedBeforeMb: mb(before), committedAfterMb: mb(this.committedBytes), quietForMs: Math.round(this.quietForMs) }, 'quiet: heap collected and trimmed');
   }
+}
+
+function round2(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }
 
 function mb(bytes: number): number {

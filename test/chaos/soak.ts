@@ -111,6 +111,8 @@ export interface QuietGcReading {
   quietForMs: number;
   collections: number;
   lastPauseMs: number | null;
+  lastGcMs?: number | null;
+  lastTrimMs?: number | null;
   maxPauseMs: number;
   totalPauseMs: number;
 }
@@ -457,7 +459,8 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
           for (const h of routers) if ((await quietGcReading(lab, h))?.settled !== true) return undefined;
           return true;
         },
-        { what: `every router settled (${when})`, timeoutMs: options.settledTimeoutMs, intervalMs: 1_000 },
+        // Every 2 s: the polls are requests the routers serve, and must not make them busy.
+        { what: `every router settled (${when})`, timeoutMs: options.settledTimeoutMs, intervalMs: 2_000 },
       ).catch(() => false);
       // V8 unmaps the pages a collection freed from a background thread, within about a second.
       await new Promise((r) => setTimeout(r, 3_000));

@@ -24,7 +24,7 @@ test('chaos (short): container churn on three hosts leaks no veth, namespace, ad
       quietMs: 1_000,
       warmupMs: 4_000,
       warmupMinOps: 3,
-      quietGcSeconds: 3,
+      quietGcSeconds: 4,
       settledTimeoutMs: 30_000,
       settleMs: 30_000,
       pauseMs: 100,

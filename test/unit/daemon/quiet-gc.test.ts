@@ -31,17 +31,17 @@ class FakeProcess implements QuietGcProbes {
     return this.committed;
   }
 
-  collect(): number {
+  collect(): { gcMs: number; trimMs: number } {
     this.collections.push(this.clock.now());
     this.committed = this.live;
-    return 12.5;
+    return { gcMs: 11.25, trimMs: 1.25 };
   }
 }
 
 function setUp(init = {}): { clock: FakeClock; proc: FakeProcess; gc: QuietGc } {
   const clock = new FakeClock();
   const proc = new FakeProcess(clock);
-  const gc = new QuietGc({ clock, probes: proc }, { quietMs: 20_000, checkMs: 5_000, busyFraction: 0.05, ...init });
+  const gc = new QuietGc({ clock, probes: proc }, { quietMs: 20_000, checkMs: 5_000, busyFraction: 0.1, ...init });
   gc.start();
   return { clock, proc, gc };
 }
@@ -73,6 +73,8 @@ test('after churn that grew the heap: exactly one collection, once the router ha
   const s = gc.status();
   assert.equal(s.collections, 1);
   assert.equal(s.lastPauseMs, 12.5);
+  assert.equal(s.lastGcMs, 11.25);
+  assert.equal(s.lastTrimMs, 1.25);
   assert.equal(s.settled, true);
   assert.equal(s.baselineBytes, 16 * MB);
   clock.advance(3600_000);
@@ -135,6 +137,25 @@ test('a heap V8 shrank by itself lowers the baseline: growth counts from there',
   assert.equal(proc.collections.length, 1);
 });
 
+test('defaults: 20 s of quiet, checked every 5 s; a short quiet time is still checked over 2 s windows', () => {
+  const clock = new FakeClock();
+  const proc = new FakeProcess(clock);
+  new QuietGc({ clock, probes: proc }).start();
+  proc.committed += 3 * MB;
+  clock.advance(19_999);
+  assert.deepEqual(proc.collections, []);
+  clock.advance(1);
+  assert.deepEqual(proc.collections, [20_000]);
+
+  const short = new FakeClock();
+  const p2 = new FakeProcess(short);
+  new QuietGc({ clock: short, probes: p2 }, { quietMs: 3_000 }).start();
+  p2.committed += 3 * MB;
+  assert.equal(short.nextAt(), 2_000);
+  short.advance(4_000);
+  assert.deepEqual(p2.collections, [4_000]);
+});
+
 test('stop ends the checks; start twice is one timer', () => {
   const { clock, proc, gc } = setUp();
   gc.start();
@@ -155,33 +176,60 @@ test('LOOM_QUIET_GC: unset is the default, off, or seconds 1..3600; anything els
   for (const bad of ['0', '0.5', '-1', '3601', 'soon', '1e3', ' 5']) assert.throws(() => parseQuietGcSetting(bad), /LOOM_QUIET_GC takes/, bad);
 });
 
-test('in a real process: V8 gc is obtained, a grown heap is collected once the loop is quiet, and the committed heap comes down', () => {
-  const module = fileURLToPath(new URL('../../../src/daemon/process-gc.js', import.meta.url));
-  const script = `
-    import { startQuietGc } from ${JSON.stringify(module)};
-    import v8 from 'node:v8';
-    const sections = {};
-    const api = { registerReportSection: (n, f) => (sections[n] = f), registerMetrics() {} };
-    const logger = { debug() {}, info() {}, warn: (o, m) => console.error(m), error() {}, child() { return logger; } };
-    const stop = startQuietGc(api, logger, { quietMs: 1000, checkMs: 250 });
-    // Grow the heap: 40 MB of objects, then drop them.
+/** Runs an ES module script in a child Node (the GC flags and heap of this test process stay untouched); its stdout as JSON. */
+function child(script: string): unknown {
+  const r = spawnSync(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 90_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+const processGc = JSON.stringify(fileURLToPath(new URL('../../../src/daemon/process-gc.js', import.meta.url)));
+
+test("the real probes: V8's gc is obtained, a full collection gives dropped objects' pages back, the busy fraction tells a spinning loop from a sleeping one", () => {
+  const out = child(`
+    import { processGcProbes } from ${processGc};
+    const probes = processGcProbes();
+    const spin = (ms) => { const end = performance.now() + ms; while (performance.now() < end); };
+    probes.busyFraction();
+    spin(300);
+    const spinning = probes.busyFraction();
+    await new Promise((r) => setTimeout(r, 300));
+    const sleeping = probes.busyFraction();
     let junk = [];
     for (let i = 0; i < 400_000; i++) junk.push({ i, s: 'x' + i });
-    const grown = v8.getHeapStatistics().total_heap_size;
+    const grown = probes.heapCommittedBytes();
     junk = null;
-    const deadline = Date.now() + 20_000;
+    const pause = probes.collect();
+    console.log(JSON.stringify({ spinning, sleeping, grown, after: probes.heapCommittedBytes(), pause }));
+  `) as { spinning: number; sleeping: number; grown: number; after: number; pause: { gcMs: number; trimMs: number } };
+  assert.ok(out.spinning > 0.5, `spinning: ${out.spinning}`);
+  assert.ok(out.sleeping < 0.5, `sleeping: ${out.sleeping}`);
+  assert.ok(out.after < out.grown - 20 * MB, `committed ${out.grown} -> ${out.after}`);
+  assert.ok(out.pause.gcMs > 0 && out.pause.trimMs >= 0);
+});
+
+test('in a real process: a heap that grew is collected once after the quiet time, then not again, and the status is reported', () => {
+  // 20 MB kept alive: the heap stays grown whatever V8 collects by itself, so the collection is due.
+  const out = child(`
+    import { startQuietGc } from ${processGc};
+    const sections = {};
+    const metrics = {};
+    const api = { registerReportSection: (n, f) => (sections[n] = f), registerMetrics: (n, m) => (metrics[n] = m) };
+    const logger = { debug() {}, info() {}, warn: (o, m) => console.error(m), error() {}, child() { return logger; } };
+    const stop = startQuietGc(api, logger, { quietMs: 1000, checkMs: 250 });
+    const kept = [];
+    for (let i = 0; i < 200_000; i++) kept.push({ i, s: 'x' + i });
+    const deadline = Date.now() + 45_000;
     while (sections.memory().quietGc.collections === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     const status = sections.memory().quietGc;
-    // And nothing more over another few quiet checks.
-    await new Promise((r) => setTimeout(r, 1500));
-    console.log(JSON.stringify({ grown, status, later: sections.memory().quietGc.collections }));
+    await new Promise((r) => setTimeout(r, 2_000));
+    const text = await metrics.memory.render();
+    console.log(JSON.stringify({ status, later: sections.memory().quietGc.collections, kept: kept.length, text }));
     stop();
-  `;
-  const r = spawnSync(process.execPath, ['--max-semi-space-size=1', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
-  assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { grown: number; status: { collections: number; committedBytes: number; lastPauseMs: number }; later: number };
-  assert.equal(out.status.collections, 1, r.stdout);
-  assert.equal(out.later, 1, 'once');
-  assert.ok(out.status.committedBytes < out.grown - 10 * MB, `committed ${out.status.committedBytes} after, ${out.grown} grown`);
+  `) as { status: { collections: number; settled: boolean; lastPauseMs: number }; later: number; text: string };
+  assert.equal(out.status.collections, 1, JSON.stringify(out.status));
+  assert.equal(out.status.settled, true);
   assert.ok(out.status.lastPauseMs > 0);
+  assert.equal(out.later, 1, 'not again: nothing grew since');
+  assert.match(out.text, /^loom_memory_quiet_gc_total 1$/m);
 });
