@@ -117,9 +117,9 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
         const result = await soak(lab, cli, {
           churnMs: soakMinutes * 60_000,
           quietMs: 5_000,
-          warmupMs: 30_000,
+          warmupMs: 20_000,
           warmupMinOps: 10,
-          quietGcSeconds: 10,
+          quietGcSeconds: 6,
           settledTimeoutMs: 90_000,
           ...(leakKb > 0 ? { leak: { host: 3, kbPerRequest: leakKb } } : {}),
           settleMs: 60_000,

@@ -21,7 +21,7 @@
  * "end" after the churn, the removal of every churned container and the settle; each only once
  * every router reports itself *settled* (`/report` memory.quietGc: quiet for its quiet time with
  * nothing more to give back, after its quiet GC if the heap had grown, src/daemon/quiet-gc.ts),
- * plus 3 s for V8 to unmap what it freed. So both figures are a quiet router after churn, and
+ * plus 2 s for V8 to unmap what it freed. So both figures are a quiet router after churn, and
  * what a leak keeps still shows (`rssGrowthProblems`; `leak` injects one to prove it). Sampled
  * every 2 s from /proc/PID/status for the peak, over the whole run.
  *
@@ -369,6 +369,7 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     const live: Churned[] = [];
     const gone = new Set<string>();
     let serial = 0;
+    let started = 0;
     const remove = async (c: Churned): Promise<void> => {
       await cli.run(c.host, ['rm', c.id], { timeoutMs: 30_000 });
       live.splice(live.indexOf(c), 1);
@@ -376,6 +377,7 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     };
     const startOn = async (h: LabHost, name: string): Promise<Churned> => {
       const c = await start(h, name);
+      started++;
       const churned: Churned = { name, host: h, id: c.id, ip: c.ip, dnsName: name };
       live.push(churned);
       gone.delete(name);
@@ -456,20 +458,18 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
       const t0 = Date.now();
       const settled = await pollUntil(
         async () => {
-          for (const h of routers) if ((await quietGcReading(lab, h))?.settled !== true) return undefined;
-          return true;
+          const readings = await Promise.all(routers.map((h) => quietGcReading(lab, h)));
+          return readings.every((q) => q?.settled === true) ? true : undefined;
         },
         // Every 2 s: the polls are requests the routers serve, and must not make them busy.
         { what: `every router settled (${when})`, timeoutMs: options.settledTimeoutMs, intervalMs: 2_000 },
       ).catch(() => false);
       // V8 unmaps the pages a collection freed from a background thread, within about a second.
-      await new Promise((r) => setTimeout(r, 3_000));
+      await new Promise((r) => setTimeout(r, 2_000));
       sample();
       const out = new Map<string, { rssMb: number; anonMb: number; heap: HeapFigures; quietGc: QuietGcReading | null }>();
-      for (const h of routers) {
-        const pid = pids.get(h.name)!;
-        out.set(h.name, { rssMb: rssMb(pid), anonMb: rssMb(pid, 'RssAnon'), heap: await heapMb(lab, h), quietGc: await quietGcReading(lab, h) });
-      }
+      const read = await Promise.all(routers.map(async (h) => ({ h, rss: rssMb(pids.get(h.name)!), anon: rssMb(pids.get(h.name)!, 'RssAnon'), heap: await heapMb(lab, h), quietGc: await quietGcReading(lab, h) })));
+      for (const r of read) out.set(r.h.name, { rssMb: r.rss, anonMb: r.anon, heap: r.heap, quietGc: r.quietGc });
       options.log(`${when} figures ${settled ? `read ${Math.round((Date.now() - t0) / 1000)} s after asking, every router settled` : `read after ${options.settledTimeoutMs / 1000} s without every router settled`}: ${[...out].map(([n, f]) => `${n} RSS ${f.rssMb} MB, quiet GC ${JSON.stringify(f.quietGc)}`).join('; ')}`);
       return out;
     };
@@ -484,7 +484,7 @@ export async function soak(lab: Lab, cli: LoomCli, options: SoakOptions): Promis
     const { ops, opMs } = main;
     const churnStart = main.startedAt;
     const churnStop = main.stoppedAt;
-    options.log(`churn: ${Math.round((churnStop - churnStart) / 1000)} s, ops ${JSON.stringify(ops)}, ${netnsSeen.size - keep.length} containers started (warm-up included); digs ${digs.answered} answered, ${digs.failed} failed; new containers reached a long-lived one: ${reach.ok} of ${reach.ok + reach.failed}; mean ms per op: ${Object.entries(opMs).map(([k, ms]) => `${k} ${Math.round(ms / Math.max(1, k === 'dig' ? Object.values(ops).reduce((a, b) => a + b, 0) : ops[k]!))}`).join(', ')}`);
+    options.log(`churn: ${Math.round((churnStop - churnStart) / 1000)} s, ops ${JSON.stringify(ops)}, ${started} containers started (warm-up included); digs ${digs.answered} answered, ${digs.failed} failed; new containers reached a long-lived one: ${reach.ok} of ${reach.ok + reach.failed}; mean ms per op: ${Object.entries(opMs).map(([k, ms]) => `${k} ${Math.round(ms / Math.max(1, k === 'dig' ? Object.values(ops).reduce((a, b) => a + b, 0) : ops[k]!))}`).join(', ')}`);
 
     // Settle: every count back to its baseline (polled), then DNS checked everywhere.
     let after: Record<string, HostCounts> = {};
