@@ -11,7 +11,8 @@
  * `loom run` then `loom rm` (five kept, their names queried). Then, from h1's namespace, dnsperf
  * against the router's DNS (its bridge address) for --seconds at --busy-qps (the router is busy:
  * no collection may happen), then for --seconds at --light-qps (under the 5 % busy limit: the
- * collection happens during it); per-query latencies from `dnsperf -v`. Printed: collections
+ * collection happens during it), then the light rate again as the control (nothing grew since:
+ * no collection); per-query latencies from `dnsperf -v`. Printed: collections
  * and pauses from `/report` memory.quietGc before and after each phase, RSS and V8's committed
  * heap before and after, the latency percentiles of each phase.
  *
@@ -50,6 +51,8 @@ interface QuietGcStatus {
   quietForMs: number;
   collections: number;
   lastPauseMs: number | null;
+  lastGcMs: number | null;
+  lastTrimMs: number | null;
   maxPauseMs: number;
   committedBytes: number;
 }
@@ -111,6 +114,8 @@ async function run(options: Options): Promise<void> {
     const busy = await phase(options.busyQps);
     process.stderr.write(`  light: ${options.lightQps} q/s for ${options.seconds} s\n`);
     const light = await phase(options.lightQps);
+    process.stderr.write(`  light again (control: nothing grew, no collection due): ${options.lightQps} q/s for ${options.seconds} s\n`);
+    const control = await phase(options.lightQps);
     // Then idle: settled, and no further collection.
     await pollUntil(async () => ((await quietGc(lab, h1)).settled ? true : undefined), { what: 'the router settled', timeoutMs: 60_000, intervalMs: 500 });
     await new Promise((r) => setTimeout(r, 3_000 + 4 * options.quiet * 1000));
@@ -129,9 +134,10 @@ async function run(options: Options): Promise<void> {
       '|---|---|---|---|---|---|',
       row('busy', options.busyQps, busy),
       row('light', options.lightQps, light),
-      `| idle after, ${(4 * options.quiet + 3).toFixed(0)} s | | | | ${idle.collections - light.after.collections} | |`,
+      row('light again (control)', options.lightQps, control),
+      `| idle after, ${(4 * options.quiet + 3).toFixed(0)} s | | | | ${idle.collections - control.after.collections} | |`,
       '',
-      `collections: ${s0.collections} at start, ${s1.collections} after the churn (busy, so none), ${idle.collections} at the end; longest pause ${f(idle.maxPauseMs, 2)} ms; router RSS ${rssAfterChurn} MB after the churn -> ${rssEnd} MB at the end; committed heap ${(idle.committedBytes / 1048576).toFixed(1)} MB`,
+      `collections: ${s0.collections} at start, ${s1.collections} after the churn (busy, so none), ${idle.collections} at the end; longest pause ${f(idle.maxPauseMs, 2)} ms (GC ${f(idle.lastGcMs ?? NaN, 2)}, malloc_trim ${f(idle.lastTrimMs ?? NaN, 2)}); router RSS ${rssAfterChurn} MB after the churn -> ${rssEnd} MB at the end; committed heap ${(idle.committedBytes / 1048576).toFixed(1)} MB`,
       '',
     ];
     process.stdout.write(out.join('\n'));
