@@ -65,6 +65,7 @@ export function processGcProbes(): QuietGcProbes | null {
       return window.utilization;
     },
     heapCommittedBytes: () => v8.getHeapStatistics().total_heap_size,
+    heapUsedBytes: () => v8.getHeapStatistics().used_heap_size,
     collect() {
       const t0 = performance.now();
       gc();

@@ -3,9 +3,13 @@
  *
  * Why: during container churn V8 grows its heap (the soak saw 15 -> 27 MB committed) and keeps
  * what it grew once the churn stops, with only 16 MB of it live; that headroom is the RSS a long
- * churn leaves behind (docs/RELIABILITY.md, soak). A full collection, with compaction, gives the
- * empty pages back (V8 unmaps them within about a second); malloc_trim then returns what glibc
- * holds free.
+ * churn leaves behind (docs/RELIABILITY.md, soak). A full collection gives the pages it empties
+ * back (V8 unmaps them within about a second); malloc_trim then returns what glibc holds free.
+ * One full collection compacts only some fragmented pages (the soak: 17 MB live, still 25-29 MB
+ * committed after one), so while the heap keeps more than `slackBytes` above what is live and
+ * the last round gave at least 1 MiB back, another round follows at the next check, at most
+ * `maxRounds`: each pause stays that of one ordinary full GC (forcing compaction of every page
+ * in one collection, V8's --compact-on-every-full-gc, measured 2.5x the pause).
  *
  * When, and only then: at a check (every `checkMs`) the router has been quiet for `quietMs`
  * (no check window busier than `busyFraction` of the event loop, 10 %, no mutating API request:
@@ -28,6 +32,8 @@ export interface QuietGcProbes {
   busyFraction(): number;
   /** V8's committed heap, bytes. */
   heapCommittedBytes(): number;
+  /** V8's used heap (live objects right after a full collection), bytes. */
+  heapUsedBytes(): number;
   /** A full GC, then malloc_trim; returns the milliseconds the event loop was held by each. */
   collect(): { gcMs: number; trimMs: number };
 }
@@ -45,11 +51,19 @@ export interface QuietGcInit {
   busyFraction?: number;
   /** Committed-heap growth since the last collection that makes one worth its pause; default 2 MiB. */
   growthBytes?: number;
+  /** Committed above used after a round that makes another round worth it; default 2 MiB. */
+  slackBytes?: number;
+  /** Rounds of collection at most, once the router is quiet; default 4. */
+  maxRounds?: number;
 }
+
+/** A round that gives back less than this ends the rounds. */
+const MIN_ROUND_FREED_BYTES = 1024 * 1024;
 
 export const DEFAULT_QUIET_MS = 20_000;
 export const DEFAULT_BUSY_FRACTION = 0.1;
 export const DEFAULT_GROWTH_BYTES = 2 * 1024 * 1024;
+export const DEFAULT_MAX_ROUNDS = 4;
 
 /** What `/report` section `memory` and the metrics say. */
 export interface QuietGcStatus {
@@ -58,9 +72,11 @@ export interface QuietGcStatus {
   quietForMs: number;
   /**
    * True when, at the last check, the router had been quiet for quietMs and had nothing (more)
-   * to give back: it just collected, or the heap had not grown. A soak reads RSS only then.
+   * to give back: its rounds of collection are done, or the heap had not grown. A soak reads
+   * RSS only then.
    */
   settled: boolean;
+  /** Full collections run (each round counts). */
   collections: number;
   /** The last collection's pause (GC + trim), and of it the GC's and malloc_trim's parts, ms. */
   lastPauseMs: number | null;
@@ -81,6 +97,10 @@ export class QuietGc {
   private readonly checkMs: number;
   private readonly busyLimit: number;
   private readonly growthBytes: number;
+  private readonly slackBytes: number;
+  private readonly maxRounds: number;
+  /** Rounds still allowed in the current episode (0: none running). */
+  private roundsLeft = 0;
   private timer: TimerHandle | null = null;
   private lastBusyAt = 0;
   private quietForMs = 0;
@@ -102,6 +122,8 @@ export class QuietGc {
     this.checkMs = init.checkMs ?? Math.min(5_000, Math.max(2_000, Math.round(this.quietMs / 4)));
     this.busyLimit = init.busyFraction ?? DEFAULT_BUSY_FRACTION;
     this.growthBytes = init.growthBytes ?? DEFAULT_GROWTH_BYTES;
+    this.slackBytes = init.slackBytes ?? DEFAULT_GROWTH_BYTES;
+    this.maxRounds = Math.max(1, init.maxRounds ?? DEFAULT_MAX_ROUNDS);
   }
 
   /** Takes the heap as it is now as the baseline (start-up is not churn to undo) and starts checking. */
@@ -123,6 +145,7 @@ export class QuietGc {
     this.lastBusyAt = this.clock.now();
     this.quietForMs = 0;
     this.settled = false;
+    this.roundsLeft = 0;
   }
 
   /** One check; the timer calls it (public for tests that step it by hand). */
@@ -132,13 +155,15 @@ export class QuietGc {
     this.quietForMs = now - this.lastBusyAt;
     if (this.quietForMs < this.quietMs) {
       this.settled = false;
+      this.roundsLeft = 0;
       return;
     }
     this.committedBytes = this.probes.heapCommittedBytes();
     // V8 may shrink the heap itself: later growth counts from the smaller size.
     this.baselineBytes = Math.min(this.baselineBytes, this.committedBytes);
-    if (this.committedBytes - this.baselineBytes >= this.growthBytes) this.collect();
-    this.settled = true;
+    if (this.roundsLeft === 0 && this.committedBytes - this.baselineBytes >= this.growthBytes) this.roundsLeft = this.maxRounds;
+    if (this.roundsLeft > 0) this.collect();
+    this.settled = this.roundsLeft === 0;
   }
 
   status(): QuietGcStatus {
@@ -163,12 +188,17 @@ export class QuietGc {
     const pauseMs = round2(gcMs + trimMs);
     this.lastGcMs = round2(gcMs);
     this.lastTrimMs = round2(trimMs);
-    this.committedBytes = this.baselineBytes = this.probes.heapCommittedBytes();
+    this.committedBytes = this.probes.heapCommittedBytes();
+    const freed = before - this.committedBytes;
+    this.roundsLeft = freed >= MIN_ROUND_FREED_BYTES && this.committedBytes - this.probes.heapUsedBytes() >= this.slackBytes ? this.roundsLeft - 1 : 0;
+    // Growth counts from where the rounds ended; rounds cut short by churn leave the old baseline,
+    // so the next quiet period takes them up again.
+    if (this.roundsLeft === 0) this.baselineBytes = this.committedBytes;
     this.collections++;
     this.lastPauseMs = pauseMs;
     this.maxPauseMs = Math.max(this.maxPauseMs, pauseMs);
     this.totalPauseMs = round2(this.totalPauseMs + pauseMs);
-    this.logger?.info({ pauseMs, gcMs: this.lastGcMs, trimMs: this.lastTrimMs, committedBeforeMb: mb(before), committedAfterMb: mb(this.committedBytes), quietForMs: Math.round(this.quietForMs) }, 'quiet: heap collected and trimmed');
+    this.logger?.info({ pauseMs, gcMs: this.lastGcMs, trimMs: this.lastTrimMs, committedBeforeMb: mb(before), committedAfterMb: mb(this.committedBytes), quietForMs: Math.round(this.quietForMs), roundsLeft: this.roundsLeft }, 'quiet: heap collected and trimmed');
   }
 }
 
