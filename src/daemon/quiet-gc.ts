@@ -8,8 +8,10 @@
  * One full collection compacts only some fragmented pages (the soak: 17 MB live, still 25-29 MB
  * committed after one), so while the heap keeps more than `slackBytes` above what is live and
  * the last round gave at least 1 MiB back, another round follows at the next check, at most
- * `maxRounds`: each pause stays that of one ordinary full GC (forcing compaction of every page
- * in one collection, V8's --compact-on-every-full-gc, measured 2.5x the pause).
+ * `maxRounds`: each pause that of one ordinary full GC. When a round gives back less than that
+ * (or the rounds run out) with the slack still there, one last round compacts every page
+ * (`collect(true)`: V8's --compact-on-every-full-gc for that collection, measured about 2.5x
+ * the pause of an ordinary one).
  *
  * When, and only then: at a check (every `checkMs`) the router has been quiet for `quietMs`
  * (no check window busier than `busyFraction` of the event loop, 10 %, no mutating API request:
@@ -34,8 +36,8 @@ export interface QuietGcProbes {
   heapCommittedBytes(): number;
   /** V8's used heap (live objects right after a full collection), bytes. */
   heapUsedBytes(): number;
-  /** A full GC, then malloc_trim; returns the milliseconds the event loop was held by each. */
-  collect(): { gcMs: number; trimMs: number };
+  /** A full GC (compacting every page when `compact`), then malloc_trim; returns the milliseconds the event loop was held by each. */
+  collect(compact: boolean): { gcMs: number; trimMs: number };
 }
 
 export interface QuietGcInit {
@@ -53,7 +55,7 @@ export interface QuietGcInit {
   growthBytes?: number;
   /** Committed above used after a round that makes another round worth it; default 2 MiB. */
   slackBytes?: number;
-  /** Rounds of collection at most, once the router is quiet; default 4. */
+  /** Ordinary rounds of collection at most, once the router is quiet (then at most one compacting round); default 3. */
   maxRounds?: number;
 }
 
@@ -63,7 +65,7 @@ const MIN_ROUND_FREED_BYTES = 1024 * 1024;
 export const DEFAULT_QUIET_MS = 20_000;
 export const DEFAULT_BUSY_FRACTION = 0.1;
 export const DEFAULT_GROWTH_BYTES = 2 * 1024 * 1024;
-export const DEFAULT_MAX_ROUNDS = 4;
+export const DEFAULT_MAX_ROUNDS = 3;
 
 /** What `/report` section `memory` and the metrics say. */
 export interface QuietGcStatus {
@@ -76,8 +78,9 @@ export interface QuietGcStatus {
    * RSS only then.
    */
   settled: boolean;
-  /** Full collections run (each round counts). */
+  /** Full collections run (each round counts), and of them those that compacted every page. */
   collections: number;
+  compactions: number;
   /** The last collection's pause (GC + trim), and of it the GC's and malloc_trim's parts, ms. */
   lastPauseMs: number | null;
   lastGcMs: number | null;
@@ -99,8 +102,10 @@ export class QuietGc {
   private readonly growthBytes: number;
   private readonly slackBytes: number;
   private readonly maxRounds: number;
-  /** Rounds still allowed in the current episode (0: none running). */
+  /** Rounds still allowed in the current episode (0: none running); the next one compacts every page. */
   private roundsLeft = 0;
+  private compactNext = false;
+  private compactions = 0;
   private timer: TimerHandle | null = null;
   private lastBusyAt = 0;
   private quietForMs = 0;
@@ -146,6 +151,7 @@ export class QuietGc {
     this.quietForMs = 0;
     this.settled = false;
     this.roundsLeft = 0;
+    this.compactNext = false;
   }
 
   /** One check; the timer calls it (public for tests that step it by hand). */
@@ -156,6 +162,7 @@ export class QuietGc {
     if (this.quietForMs < this.quietMs) {
       this.settled = false;
       this.roundsLeft = 0;
+      this.compactNext = false;
       return;
     }
     this.committedBytes = this.probes.heapCommittedBytes();
@@ -172,6 +179,7 @@ export class QuietGc {
       quietForMs: Math.round(this.quietForMs),
       settled: this.settled,
       collections: this.collections,
+      compactions: this.compactions,
       lastPauseMs: this.lastPauseMs,
       lastGcMs: this.lastGcMs,
       lastTrimMs: this.lastTrimMs,
@@ -184,13 +192,28 @@ export class QuietGc {
 
   private collect(): void {
     const before = this.committedBytes;
-    const { gcMs, trimMs } = this.probes.collect();
+    const compact = this.compactNext;
+    const { gcMs, trimMs } = this.probes.collect(compact);
+    // The pause is ours, not churn: the next busy window starts after it.
+    this.probes.busyFraction();
     const pauseMs = round2(gcMs + trimMs);
     this.lastGcMs = round2(gcMs);
     this.lastTrimMs = round2(trimMs);
     this.committedBytes = this.probes.heapCommittedBytes();
     const freed = before - this.committedBytes;
-    this.roundsLeft = freed >= MIN_ROUND_FREED_BYTES && this.committedBytes - this.probes.heapUsedBytes() >= this.slackBytes ? this.roundsLeft - 1 : 0;
+    const slackLeft = this.committedBytes - this.probes.heapUsedBytes() >= this.slackBytes;
+    // roundsLeft counts the ordinary rounds still allowed; the compacting round is always the last.
+    if (compact) this.compactions++;
+    if (!slackLeft || compact) {
+      this.roundsLeft = 0;
+      this.compactNext = false;
+    } else {
+      this.roundsLeft--;
+      if (freed < MIN_ROUND_FREED_BYTES || this.roundsLeft === 0) {
+        this.roundsLeft = 1;
+        this.compactNext = true;
+      }
+    }
     // Growth counts from where the rounds ended; rounds cut short by churn leave the old baseline,
     // so the next quiet period takes them up again.
     if (this.roundsLeft === 0) this.baselineBytes = this.committedBytes;

@@ -106,7 +106,7 @@ export function allMetricSources(): Array<[string, SnapshotMetrics]> {
     ['dataplane', createDataplaneMetrics(() => sampleDataplaneSnapshot())],
     ['ipam', createIpamMetrics(() => sampleIpamStatus())],
     ['dns', createDnsMetrics(() => sampleDnsSnapshot())],
-    ['memory', snapshotMetrics(() => ({ quietMs: 20_000, quietForMs: 31_000, settled: true, collections: 2, lastPauseMs: 14.2, lastGcMs: 13.1, lastTrimMs: 1.1, maxPauseMs: 17.5, totalPauseMs: 31.7, baselineBytes: 17e6, committedBytes: 17e6 }), QUIET_GC_METRICS)],
+    ['memory', snapshotMetrics(() => ({ quietMs: 20_000, quietForMs: 31_000, settled: true, collections: 2, compactions: 1, lastPauseMs: 14.2, lastGcMs: 13.1, lastTrimMs: 1.1, maxPauseMs: 17.5, totalPauseMs: 31.7, baselineBytes: 17e6, committedBytes: 17e6 }), QUIET_GC_METRICS)],
   ];
 }
 

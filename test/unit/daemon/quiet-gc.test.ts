@@ -22,6 +22,7 @@ class FakeProcess implements QuietGcProbes {
   /** How much one collection gives back at most (fragmentation: one full GC compacts only some pages); default all. */
   perRound = Number.POSITIVE_INFINITY;
   collections: number[] = [];
+  compacting: number[] = [];
 
   constructor(private readonly clock: FakeClock) {}
 
@@ -37,9 +38,11 @@ class FakeProcess implements QuietGcProbes {
     return this.live;
   }
 
-  collect(): { gcMs: number; trimMs: number } {
+  collect(compact: boolean): { gcMs: number; trimMs: number } {
     this.collections.push(this.clock.now());
-    this.committed = Math.max(this.live, this.committed - this.perRound);
+    if (compact) this.compacting.push(this.clock.now());
+    // A compacting collection gives back every free page; an ordinary one at most perRound.
+    this.committed = compact ? this.live : Math.max(this.live, this.committed - this.perRound);
     return { gcMs: 11.25, trimMs: 1.25 };
   }
 }
@@ -163,13 +166,16 @@ test('defaults: 20 s of quiet, checked every 5 s; a short quiet time is still ch
 });
 
 test('a fragmented heap: another round at each check while a round gives back 1 MiB or more and 2 MiB stay above live, settled only after the last', () => {
-  // A round that gives back little ends the rounds too.
+  // An ordinary round that gives back little, the slack still there: one compacting round, the last.
   const little = setUp();
   little.proc.committed = 28 * MB;
   little.proc.live = 17 * MB;
   little.proc.perRound = 0.5 * MB;
   little.clock.advance(3600_000);
-  assert.equal(little.proc.collections.length, 1);
+  assert.deepEqual(little.proc.collections, [20_000, 25_000]);
+  assert.deepEqual(little.proc.compacting, [25_000]);
+  assert.equal(little.proc.committed, 17 * MB);
+  assert.equal(little.gc.status().compactions, 1);
 
   const { clock, proc, gc } = setUp();
   proc.committed = 28 * MB;
@@ -188,13 +194,16 @@ test('a fragmented heap: another round at each check while a round gives back 1 
   clock.advance(3600_000);
   assert.equal(proc.collections.length, 3);
 
-  // At most four rounds, however much each one gives back.
+  assert.deepEqual(proc.compacting, [], 'ordinary rounds were enough');
+
+  // At most four ordinary rounds, however much each one gives back; then one compacting round.
   const many = setUp({ maxRounds: 4 });
   many.proc.committed = 60 * MB;
   many.proc.perRound = 5 * MB;
   many.clock.advance(3600_000);
-  assert.equal(many.proc.collections.length, 4);
-  assert.equal(many.proc.committed, 40 * MB);
+  assert.equal(many.proc.collections.length, 5);
+  assert.deepEqual(many.proc.compacting, [many.proc.collections[4]]);
+  assert.equal(many.proc.committed, 15 * MB);
   assert.equal(many.gc.status().settled, true);
 });
 
@@ -214,6 +223,34 @@ test('churn between two rounds stops them; the next quiet period takes them up a
   clock.advance(3600_000);
   assert.equal(proc.committed, 17 * MB);
   assert.deepEqual(proc.collections, [20_000, 40_000, 45_000]);
+  assert.equal(gc.status().settled, true);
+});
+
+test('its own pause does not count as busy: the rounds go on at each check', () => {
+  const clock = new FakeClock();
+  const proc = new FakeProcess(clock);
+  // The busy fraction of the window that held a collection is 0.9; of the others, idle.
+  let heldBy = false;
+  const probes: QuietGcProbes = {
+    busyFraction: () => {
+      const b = heldBy ? 0.9 : 0.01;
+      heldBy = false;
+      return b;
+    },
+    heapCommittedBytes: () => proc.heapCommittedBytes(),
+    heapUsedBytes: () => proc.heapUsedBytes(),
+    collect: (compact) => {
+      heldBy = true;
+      return proc.collect(compact);
+    },
+  };
+  const gc = new QuietGc({ clock, probes }, { quietMs: 20_000, checkMs: 5_000 });
+  gc.start();
+  proc.committed = 28 * MB;
+  proc.live = 17 * MB;
+  proc.perRound = 4 * MB;
+  clock.advance(3600_000);
+  assert.deepEqual(proc.collections, [20_000, 25_000, 30_000]);
   assert.equal(gc.status().settled, true);
 });
 
