@@ -95,6 +95,8 @@ async function run(options: Options): Promise<void> {
     const ticksAfter = pids.map(cpuTicks);
     const netAfter = await Promise.all(routers.map((r) => underlayCounters(lab, r.host)));
     const wall = (performance.now() - t0) / 1000;
+    // The quiet GC (src/daemon/quiet-gc.ts) runs in these routers: how often it collected, start-up included.
+    const quietGcs = await Promise.all(routers.map(async (r) => ((await cli.report(r.host)) as { memory?: { quietGc?: { collections?: number } } }).memory?.quietGc?.collections ?? NaN));
     const percent = (i: number): number => {
       const a = ticksBefore[i];
       const b = ticksAfter[i];
@@ -104,7 +106,7 @@ async function run(options: Options): Promise<void> {
       const cpu = percent(i);
       const bytes = netAfter[i]!.bytes - netBefore[i]!.bytes;
       const packets = netAfter[i]!.packets - netBefore[i]!.packets;
-      return { host: r.host.name, pid: r.pid, cpuPercent: cpu, rssMb: rssMb(r.pid), underlayKbitPerSecond: (8 * bytes) / 1000 / wall, underlayPacketsPerSecond: packets / wall };
+      return { host: r.host.name, pid: r.pid, cpuPercent: cpu, rssMb: rssMb(r.pid), underlayKbitPerSecond: (8 * bytes) / 1000 / wall, underlayPacketsPerSecond: packets / wall, quietGcs: quietGcs[i]! };
     });
     const sleepCpu = percent(routers.length);
     const mean = rows.reduce((n, r) => n + r.cpuPercent, 0) / rows.length;
@@ -115,10 +117,10 @@ async function run(options: Options): Promise<void> {
       `Idle cost, ${startedAt.toISOString().replace(/\.\d+Z$/, 'Z')}, run ${lab.prefix}: ${routers.length} routers (${routers.length - 1} peers each), no traffic, ${f(wall, 1)} s measured after ${options.settle} s settling`,
       `${os.cpus().length} vCPU, kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after; clock tick ${1000 / clockTicks} ms`,
       '',
-      '| process | % of a core | RSS MB | underlay kbit/s (rx+tx) | underlay packets/s |',
-      '|---|---|---|---|---|',
-      ...rows.map((r) => `| router ${r.host} | ${f(r.cpuPercent)} | ${f(r.rssMb, 0)} | ${f(r.underlayKbitPerSecond, 1)} | ${f(r.underlayPacketsPerSecond, 1)} |`),
-      `| reference: \`sleep\`, same run | ${f(sleepCpu)} | ${f(rssMb(sleeper.pid), 0)} | | |`,
+      '| process | % of a core | RSS MB | underlay kbit/s (rx+tx) | underlay packets/s | quiet GCs since start |',
+      '|---|---|---|---|---|---|',
+      ...rows.map((r) => `| router ${r.host} | ${f(r.cpuPercent)} | ${f(r.rssMb, 0)} | ${f(r.underlayKbitPerSecond, 1)} | ${f(r.underlayPacketsPerSecond, 1)} | ${f(r.quietGcs, 0)} |`),
+      `| reference: \`sleep\`, same run | ${f(sleepCpu)} | ${f(rssMb(sleeper.pid), 0)} | | | |`,
       '',
       `goal: a router with ${routers.length - 1} peers and no traffic under 1 % of a core: mean ${f(mean)} %, worst ${f(worst)} % (sleep ${f(sleepCpu)} %): **${worst < 1 ? 'pass' : 'fail'}**`,
       '',

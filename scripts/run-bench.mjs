@@ -2,7 +2,7 @@
 // `npm run bench`: every benchmark, one after the other, each in its own process and bounded in
 // time. Each prints its figures next to a baseline measured in the same run (ratios). The ones
 // that build network namespaces (dns, dataplane) need root and say so when they cannot run.
-// Usage: npm run bench [-- NAME... [--flag value...]]   (names: cli run-latency memory idle control-plane ipam ipam-api relay cri dns docker dataplane cni)
+// Usage: npm run bench [-- NAME... [--flag value...]]   (names: cli run-latency memory idle quiet-gc control-plane ipam ipam-api relay cri dns docker dataplane cni)
 // Flags after the names go to each benchmark named, e.g. `npm run bench -- memory --minutes 1`.
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -18,6 +18,8 @@ const BENCHES = [
   { name: 'memory', file: 'dist/bench/memory.js', limitMs: 30 * 60_000, root: true },
   // Four routers (three peers each), no traffic: % of a core against an idle `sleep` (~1.5 min).
   { name: 'idle', file: 'dist/bench/idle.js', limitMs: 5 * 60_000, root: true },
+  // One router: churn, then DNS at 10,000 and at 200 q/s: whether the quiet GC fires, its pause, the DNS tail around it (~2 min).
+  { name: 'quiet-gc', file: 'dist/bench/quiet-gc.js', limitMs: 5 * 60_000, root: true },
   { name: 'control-plane', file: 'dist/bench/control-plane.js', limitMs: 12 * 60_000 },
   { name: 'ipam', file: 'dist/bench/ipam.js', limitMs: 3 * 60_000 },
   { name: 'ipam-api', file: 'dist/bench/ipam-api.js', limitMs: 3 * 60_000 },

@@ -12,3 +12,5 @@ export { startDaemon, runUntilStopped } from './foreground.js';
 export { createDaemonLogger } from './log.js';
 export { createRouter } from './router-factory.js';
 export { tuneProcessMemory } from './process-memory.js';
+export { startQuietGc } from './process-gc.js';
+export { parseQuietGcSetting } from './quiet-gc.js';

@@ -40,6 +40,8 @@ export interface LaunchOptions {
   password?: string;
   /** Extra `loom launch` flags. */
   args?: string[];
+  /** Extra environment of `loom launch`, which the daemon inherits (e.g. LOOM_QUIET_GC). */
+  env?: Record<string, string>;
 }
 
 export class LoomCli {
@@ -71,7 +73,7 @@ export class LoomCli {
     const args = ['launch', '--state-dir', this.stateDir(h), '--nickname', h.name];
     if (options.password !== undefined) args.push('--password', options.password);
     args.push(...(options.args ?? []), ...(options.peers ?? []));
-    const result = await this.run(h, args);
+    const result = await this.run(h, args, options.env === undefined ? {} : { env: options.env });
     const pid = this.pid(h);
     if (pid === null) throw new LoomError('ERR_UNAVAILABLE', `loom launch in ${h.name} returned but wrote no pid file`, { detail: { stdout: result.stdout } });
     this.lab.track(pid);

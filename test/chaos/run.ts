@@ -5,6 +5,7 @@
  * invariant broke. The short form of each runs inside `npm test` (test/e2e/chaos-short.test.ts).
  *
  *   npm run chaos [-- --hosts 5] [-- --scenario kill-restart|link-flap|flood|soak|rmpeer|disk|link-flap-long|partition] [-- --minutes 10]
+ *   npm run chaos -- --scenario soak [--minutes 10] [--leak-kb N]   (--leak-kb: a deliberate leak in h3's router, N KiB per mutating API call)
  *   npm run chaos -- --scenario partition [--seed S] [--steps 40] [--hold 2-4] [--seconds 240] [--history FILE]   (replay a run by its seed)
  *
  * docs/RELIABILITY.md records the last full run.
@@ -108,13 +109,19 @@ const RUNS: Record<Scenario, () => Promise<string[]>> = {
     }),
   soak: () =>
     inLab(4, '192.168.83.0/24', async (lab, cli) => {
-      console.log(`== soak: ${soakMinutes} minutes of container churn (start, stop, move, rename) on three hosts with pings and DNS queries; leaks counted, RSS printed`);
+      console.log(`== soak: ${soakMinutes} minutes of container churn (start, stop, move, rename) on three hosts with pings and DNS queries; leaks counted, RSS growth checked between two settled readings`);
       try {
         const seed = Date.now() % 1_000_000;
         console.log(`  seed ${seed}`);
+        const leakKb = option('leak-kb', 0, 0, 65_536);
         const result = await soak(lab, cli, {
           churnMs: soakMinutes * 60_000,
-          quietMs: 20_000,
+          quietMs: 5_000,
+          warmupMs: 20_000,
+          warmupMinOps: 10,
+          quietGcSeconds: 6,
+          settledTimeoutMs: 90_000,
+          ...(leakKb > 0 ? { leak: { host: 3, kbPerRequest: leakKb } } : {}),
           settleMs: 60_000,
           pauseMs: 250,
           maxChurnPerHost: 6,

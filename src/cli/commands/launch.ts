@@ -55,12 +55,17 @@ export const launchCommand: CliCommand = {
           const daemon = await import('../../daemon/entry.js');
           const config = daemon.parseLaunchOptions(opts, peers, ctx.env);
           const logger = daemon.createDaemonLogger({ level: config.logLevel });
+          const quietGc = daemon.parseQuietGcSetting(ctx.env['LOOM_QUIET_GC']);
           const stopTuning = daemon.tuneProcessMemory(ctx.env);
+          let stopQuietGc = (): void => {};
           try {
             // The hot commands of the native `loom` front run here (native/loom.c, ../in-process.ts).
             const running = await daemon.startDaemon({ logger, createRouter: await ctx.loadRouterFactory(), ...(ctx.cliExec ? { cliExec: ctx.cliExec } : {}) }, config);
+            // Memory back after churn, once the router is quiet (src/daemon/quiet-gc.ts); LOOM_QUIET_GC=off turns it off.
+            if (quietGc !== 'off') stopQuietGc = daemon.startQuietGc(running.api, logger, quietGc);
             await daemon.runUntilStopped(running, logger);
           } finally {
+            stopQuietGc();
             stopTuning();
           }
           logger.flush();

@@ -1,5 +1,5 @@
 /**
- * Every metrics source the daemon registers (router, data plane, IPAM, DNS), each over a fixed,
+ * Every metrics source the daemon registers (router, data plane, IPAM, DNS, the quiet GC's memory), each over a fixed,
  * realistic snapshot: what the catalogue tests (promtool, docs/API.md, the Grafana dashboard)
  * check as "the metrics Loom exports". A source added to the daemon belongs here too.
  */
@@ -11,6 +11,8 @@ import { zeroCounters, zeroDrops, type RelayStats } from '../../../src/dataplane
 import { createDnsMetrics } from '../../../src/dns/daemon-metrics.js';
 import type { DnsMetricsSnapshot } from '../../../src/dns/daemon-types.js';
 import { queryTypeRecord } from '../../../src/dns/query-types.js';
+import { QUIET_GC_METRICS } from '../../../src/daemon/process-gc.js';
+import { createSnapshotMetrics as snapshotMetrics } from '../../../src/api/snapshot-metrics.js';
 import { createIpamMetrics } from '../../../src/ipam/daemon-metrics.js';
 import type { IpamStatus } from '../../../src/ipam/status.js';
 import { HOST1, HOST2, HOST3, sampleStatus } from './fake-router.js';
@@ -104,6 +106,7 @@ export function allMetricSources(): Array<[string, SnapshotMetrics]> {
     ['dataplane', createDataplaneMetrics(() => sampleDataplaneSnapshot())],
     ['ipam', createIpamMetrics(() => sampleIpamStatus())],
     ['dns', createDnsMetrics(() => sampleDnsSnapshot())],
+    ['memory', snapshotMetrics(() => ({ quietMs: 20_000, quietForMs: 31_000, settled: true, collections: 2, compactions: 1, lastPauseMs: 14.2, lastGcMs: 13.1, lastTrimMs: 1.1, maxPauseMs: 17.5, totalPauseMs: 31.7, baselineBytes: 17e6, committedBytes: 17e6 }), QUIET_GC_METRICS)],
   ];
 }
 

@@ -72,5 +72,5 @@ test('the CLI bundle loads the daemon from its own bundle, which exports what la
   assert.match(cli, /import\("\.\.\/daemon\/loomd\.cjs"\)/);
   assert.doesNotMatch(cli, /import\("\.\.\/daemon\/(entry|foreground|router-factory)\.js"\)/, 'no second copy of the daemon from dist');
   const daemon = (await import(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'))) as Record<string, unknown>;
-  for (const name of ['parseLaunchOptions', 'startDaemon', 'runUntilStopped', 'createDaemonLogger', 'createRouter', 'tuneProcessMemory']) assert.equal(typeof daemon[name], 'function', name);
+  for (const name of ['parseLaunchOptions', 'startDaemon', 'runUntilStopped', 'createDaemonLogger', 'createRouter', 'tuneProcessMemory', 'startQuietGc', 'parseQuietGcSetting']) assert.equal(typeof daemon[name], 'function', name);
 });
