@@ -12,3 +12,6 @@ export { startDaemon, runUntilStopped } from './foreground.js';
 export { createDaemonLogger } from './log.js';
 export { createRouter } from './router-factory.js';
 export { tuneProcessMemory } from './process-memory.js';
+export { trimAfterStartup } from './startup-trim.js';
+/** malloc_trim(0) through the bundle's own koffi (test/unit/cli/bundle.test.ts checks that koffi's native module loads from the bundle). */
+export { trimMalloc } from '../os/malloc.js';

@@ -58,7 +58,9 @@ export const launchCommand: CliCommand = {
           const stopTuning = daemon.tuneProcessMemory(ctx.env);
           try {
             const running = await daemon.startDaemon({ logger, createRouter: await ctx.loadRouterFactory() }, config);
+            const cancelTrim = daemon.trimAfterStartup();
             await daemon.runUntilStopped(running, logger);
+            cancelTrim();
           } finally {
             stopTuning();
           }
