@@ -91,5 +91,8 @@ test('loading the daemon bundle loads no TLS, HTTPS, zlib or ES module loader; k
   assert.ok(loaded.includes('NativeModule http'), 'the daemon\'s HTTP server loads (guards against a vacuous pass)');
   for (const kept of ['NativeModule https', 'NativeModule tls', 'NativeModule zlib', 'NativeModule internal/modules/esm/translators']) assert.ok(!loaded.includes(kept), `${kept} stays out of the router's start`);
   const bundle = readFileSync(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'), 'utf8');
+  // The first localeCompare or Intl object makes V8 load ICU's collation or time-zone data (~2 MB
+  // of the router's RSS for good, docs/BENCHMARKS.md issue 14 "Memory").
+  assert.doesNotMatch(bundle, /\.localeCompare\(|\bIntl\.|\.toLocale\w*String\(/, 'no locale-aware calls in the daemon');
   assert.match(bundle, /defineProperty\(\w+,"Pushgateway",\{enumerable:!0,get:/, 'Pushgateway is a getter that loads the client on first use');
 });
