@@ -1,8 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import { httpDate } from '../core/http-date.js';
+import { httpDate } from '../core/utc-time.js';
 
 /**
- * Gives `res` its Date header from src/core/http-date.ts instead of Node's (which would load
+ * Gives `res` its Date header from src/core/utc-time.ts instead of Node's (which would load
  * ICU's time-zone data into the router: see there). Call before anything is written.
  */
 export function stampDate(res: ServerResponse): void {
