@@ -128,11 +128,12 @@ console.log(`build-cli: ${relative(root, outfile)} (${bundled.length} modules of
 
 /**
  * The daemon: src/daemon/entry.ts and all it loads, its dynamic imports included, in one
- * minified CommonJS file (dist/src/daemon/loomd.cjs) that the CLI bundle imports for `launch
+ * minified CommonJS file (dist/src/daemon/loomd.cjs) that the CLI bundle requires for `launch
  * --foreground` (docs/BENCHMARKS.md, issue 14 "Memory": a router holds every module's source in
  * V8's heap for its lifetime; one minified file is a fraction of ~400 modules). The native addons
- * stay outside (loaded by require from node_modules; koffi's JavaScript is inside, see below). Names are kept (`keepNames`: errors and
- * classes print as in the source); a source map is written beside it for reading stack traces
+ * stay outside (loaded by require from node_modules; koffi's JavaScript is inside, see below).
+ * Names are kept (`keepNames`: errors and classes print as in the source); a source map is
+ * written beside it for reading stack traces
  * (`node --enable-source-maps`). A top-level await, an unresolvable import or a misplaced
  * import.meta fails the build.
  */
