@@ -4,7 +4,10 @@
  * 1,000), each next to a bare idle `node` started in the same run (the reference: what any
  * Node process costs here), with the counts that must not grow.
  *
- *   npm run bench -- memory [--minutes 5] [--containers 1000]     (--minutes 0.5 for a quick run)
+ *   npm run bench -- memory [--minutes 5] [--containers 1000] [--detail]     (--minutes 0.5 for a quick run)
+ *
+ * --detail prints where each router's RSS is, idle and at the end, beside the bare node's
+ * (bench/memory-breakdown.ts).
  *
  * Set-up: a lab of four hosts; h1-h3 run routers in a full mesh with `--no-fastdp` (every frame
  * between hosts goes through the user-space relay, so its buffers are in use), h4 their upstream
@@ -34,17 +37,22 @@ import { LoomCli, repoRoot } from '../src/demo/loom-cli.js';
 import { pollUntil } from '../src/demo/poll.js';
 import { useUpstream } from '../test/helpers/upstream-dns.js';
 import { fdCounts } from '../test/helpers/proc.js';
+import { breakdownTable, residentBreakdown, type Breakdown } from './memory-breakdown.js';
 
-function parseArgs(argv: string[]): { minutes: number; containers: number } {
+function parseArgs(argv: string[]): { minutes: number; containers: number; detail: boolean } {
   let minutes = 5;
   let containers = 1000;
+  let detail = false;
   for (let i = 0; i < argv.length; i += 2) {
     const n = Number(argv[i + 1]);
-    if (argv[i] === '--minutes' && Number.isFinite(n) && n >= 0 && n <= 30) minutes = n;
+    if (argv[i] === '--detail') {
+      detail = true;
+      i -= 1;
+    } else if (argv[i] === '--minutes' && Number.isFinite(n) && n >= 0 && n <= 30) minutes = n;
     else if (argv[i] === '--containers' && Number.isInteger(n) && n >= 0 && n <= 5000) containers = n;
-    else throw new LoomError('ERR_INVALID_ARGUMENT', `bad argument ${String(argv[i])} ${String(argv[i + 1])}: use --minutes 0..30, --containers 0..5000`);
+    else throw new LoomError('ERR_INVALID_ARGUMENT', `bad argument ${String(argv[i])} ${String(argv[i + 1])}: use --minutes 0..30, --containers 0..5000, --detail`);
   }
-  return { minutes, containers };
+  return { minutes, containers, detail };
 }
 
 const QUIET_MS = 20_000;
@@ -109,18 +117,18 @@ async function read(lab: Lab, h: LabHost, pid: number): Promise<Reading> {
   };
 }
 
-/** RSS of a bare idle `node` in a lab host, started now (the reference of this run). */
-async function bareNodeRss(lab: Lab, h: LabHost): Promise<{ rssMb: number; anonMb: number }> {
+/** RSS of a bare idle `node` in a lab host, started now (the reference of this run), and where it is. */
+async function bareNodeRss(lab: Lab, h: LabHost): Promise<{ rssMb: number; anonMb: number; breakdown: Breakdown }> {
   const p = lab.start(h, process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)']);
   try {
     await new Promise((r) => setTimeout(r, 3_000));
-    return { rssMb: mb(statusKb(p.pid, 'VmRSS')), anonMb: mb(statusKb(p.pid, 'RssAnon')) };
+    return { rssMb: mb(statusKb(p.pid, 'VmRSS')), anonMb: mb(statusKb(p.pid, 'RssAnon')), breakdown: residentBreakdown(p.pid) };
   } finally {
     await lab.stopProcess(p.pid, 1000);
   }
 }
 
-const { minutes, containers } = parseArgs(process.argv.slice(2));
+const { minutes, containers, detail } = parseArgs(process.argv.slice(2));
 const lab = await Lab.create({ hosts: 4, subnet: '192.168.72.0/24' });
 const cli = new LoomCli(lab);
 const routers = lab.hosts.slice(0, 3);
@@ -171,6 +179,7 @@ try {
 
   await quiet();
   const phases: Array<{ name: string; reading: Record<string, Reading> }> = [{ name: 'idle', reading: await readAll() }];
+  const idleBreakdown = detail ? routers.map((h) => ({ name: `${h.name} idle`, breakdown: residentBreakdown(pids.get(h.name)!) })) : [];
 
   if (minutes > 0) {
     const seconds = Math.max(5, Math.round(minutes * 60));
@@ -214,6 +223,11 @@ try {
     for (const p of phases.slice(1)) {
       for (const k of STEADY) if (p.reading[h.name]![k] !== first[h.name]![k]) problems.push(`${h.name} ${p.name}: ${k} ${first[h.name]![k]} -> ${p.reading[h.name]![k]}`);
     }
+  }
+  if (detail) {
+    const lastBreakdown = phases.length > 1 ? routers.map((h) => ({ name: `${h.name} end`, breakdown: residentBreakdown(pids.get(h.name)!) })) : [];
+    console.log(`\nWhere the RSS is (bench/memory-breakdown.ts: smaps, and the node binary's resident pages by ELF section):\n`);
+    console.log(breakdownTable([...idleBreakdown, ...lastBreakdown, { name: 'bare node', breakdown: bare.breakdown }]));
   }
   const rss = routers.map((h) => first[h.name]!.rssMb);
   const last = phases.at(-1)!.reading;

@@ -43,16 +43,27 @@ const daemonDir = join(root, 'dist', 'src', 'daemon');
 const daemonEntry = join(daemonDir, 'entry.js');
 const daemonOutfile = join(daemonDir, 'loomd.cjs');
 
-/** The daemon's entry (launch --foreground) is imported from its own bundle, loomd.cjs; every other import() from dist as tsc wrote it. */
+/**
+ * The daemon's entry (launch --foreground) comes from its own bundle, loomd.cjs, by require():
+ * an import() of a CommonJS file from here would start Node's ES module loader in the router for
+ * that one file (five more builtins, its module records, and cjs-module-lexer scanning the 1 MB
+ * bundle for export names: ~0.2 MB of V8 heap kept and 1-2 MB of malloc'd memory until the next
+ * trim). The `import()` in the source becomes a promise of the required module. Every other
+ * import() loads from dist as tsc wrote it.
+ */
+const DAEMON_REQUIRE = 'daemon-require';
 const dynamicImportsOutside = {
   name: 'dynamic-imports-outside',
   setup(b) {
     b.onResolve({ filter: /^\.\.?\// }, (args) => {
+      if (args.namespace === DAEMON_REQUIRE) return { path: args.path, external: true };
       if (args.kind !== 'dynamic-import') return undefined;
       const target = resolve(args.resolveDir, args.path);
       if (BUNDLED_DYNAMIC.has(target)) return undefined;
-      return { path: fromBundle(target === daemonEntry ? daemonOutfile : target), external: true };
+      if (target === daemonEntry) return { path: fromBundle(daemonOutfile), namespace: DAEMON_REQUIRE };
+      return { path: fromBundle(target), external: true };
     });
+    b.onLoad({ filter: /.*/, namespace: DAEMON_REQUIRE }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
   },
 };
 
@@ -117,15 +128,64 @@ console.log(`build-cli: ${relative(root, outfile)} (${bundled.length} modules of
 
 /**
  * The daemon: src/daemon/entry.ts and all it loads, its dynamic imports included, in one
- * minified CommonJS file (dist/src/daemon/loomd.cjs) that the CLI bundle imports for `launch
+ * minified CommonJS file (dist/src/daemon/loomd.cjs) that the CLI bundle requires for `launch
  * --foreground` (docs/BENCHMARKS.md, issue 14 "Memory": a router holds every module's source in
  * V8's heap for its lifetime; one minified file is a fraction of ~400 modules). The native addons
- * stay outside (loaded by require from node_modules). Names are kept (`keepNames`: errors and
- * classes print as in the source); a source map is written beside it for reading stack traces
+ * stay outside (loaded by require from node_modules; koffi's JavaScript is inside, see below).
+ * Names are kept (`keepNames`: errors and classes print as in the source); a source map is
+ * written beside it for reading stack traces
  * (`node --enable-source-maps`). A top-level await, an unresolvable import or a misplaced
  * import.meta fails the build.
  */
-const NATIVE_ADDONS = ['better-sqlite3', 'sodium-native', 'koffi'];
+const NATIVE_ADDONS = ['better-sqlite3', 'sodium-native'];
+
+/**
+ * koffi's index.js (one file, built by its authors) requires node:https and node:zlib at load for
+ * its install-time download tools, which a router never runs; with node:https comes node:tls. So
+ * the daemon bundle holds koffi's JavaScript, with those two requires made lazy (a stand-in that
+ * requires the module on first property access) and its native module still required from
+ * koffi's own folder, found at run time exactly as `require('koffi')` found it when external. The
+ * build fails if koffi's index no longer has the lines this relies on.
+ */
+const KOFFI_EAGER = ['var http = require("https");', 'var zlib = require("zlib");'];
+const bundledKoffi = {
+  name: 'bundled-koffi',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]koffi[\\/]index\.js$/ }, (args) => {
+      let source = readFileSync(args.path, 'utf8');
+      const missing = [...KOFFI_EAGER, 'require("./build/koffi/', '__dirname'].filter((line) => !source.includes(line));
+      if (missing.length > 0) throw new Error(`build-cli: ${args.path} no longer has ${missing.join(', ')}: update the bundled-koffi plugin`);
+      for (const line of KOFFI_EAGER) {
+        const [, name, id] = /^var (\w+) = require\("(\w+)"\);$/.exec(line);
+        source = source.replace(line, `var ${name} = new Proxy({}, { get: (_, key) => require(${JSON.stringify(id)})[key] });`);
+      }
+      source = source.replaceAll('require("./build/koffi/', 'require(__koffiDir + "/build/koffi/').replaceAll('__dirname', '__koffiDir');
+      // A variable, so esbuild leaves the resolution to run time (from the bundle, like an external require).
+      const header = 'var __koffiId = "koffi", __koffiDir = require("path").dirname(require.resolve(__koffiId));\n';
+      return { contents: header + source, loader: 'js' };
+    });
+  },
+};
+
+/**
+ * prom-client's index requires its Pushgateway client at load, and with it node:https, node:tls
+ * and node:zlib (a dozen builtins, ~160 KB of V8 heap and their code pages), which the router
+ * never uses: it is scraped, it does not push. In the daemon bundle `Pushgateway` becomes a getter
+ * that requires the module on first use (still inside the bundle). The build fails if
+ * prom-client's index no longer has that line.
+ */
+const PUSHGATEWAY_LINE = "exports.Pushgateway = require('./lib/pushgateway');";
+const lazyPushgateway = {
+  name: 'lazy-pushgateway',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]prom-client[\\/]index\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes(PUSHGATEWAY_LINE)) throw new Error(`build-cli: ${args.path} no longer has "${PUSHGATEWAY_LINE}": update the lazy-pushgateway plugin`);
+      const lazy = "Object.defineProperty(exports, 'Pushgateway', { enumerable: true, get: () => require('./lib/pushgateway') });";
+      return { contents: source.replace(PUSHGATEWAY_LINE, lazy), loader: 'js' };
+    });
+  },
+};
 const daemon = await build({
   entryPoints: [daemonEntry],
   outfile: daemonOutfile,
@@ -134,6 +194,7 @@ const daemon = await build({
   format: 'cjs',
   target: 'node20',
   external: NATIVE_ADDONS,
+  plugins: [lazyPushgateway, bundledKoffi],
   minify: true,
   keepNames: true,
   sourcemap: true,

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { stampDate } from './http-date-header.js';
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { LoomError } from '../core/errors.js';
 import { BUILD_ID } from '../core/build-id.js';
@@ -235,6 +236,7 @@ export class ApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse, via: 'tcp' | 'local'): Promise<void> {
+    stampDate(res);
     const url = new URL(req.url ?? '/', 'http://loom.invalid');
     const method = req.method ?? 'GET';
     let parsed: Promise<unknown> | null = null;

@@ -28,6 +28,7 @@ import { containerResolvConf } from './resolv-conf.js';
 import { ContainerStore } from './store.js';
 import type { AttachResult, AttachSpec, ContainerEvent, ContainerRecord, RunSpec } from './types.js';
 import { parseCommand, parseRunSpec } from './validate.js';
+import { isoTimestamp } from '../core/utc-time.js';
 
 /**
  * The container's first process, before its command: sets its host name (through its own /proc, a
@@ -169,7 +170,7 @@ export class ContainerRuntime {
       mark('pid');
       const pidStartTime = this.processes.startTime(pid);
       if (pidStartTime === null) throw new LoomError('ERR_OS_COMMAND', 'container process exited during start-up');
-      const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [formatCidr(spec.cidr)], hostVeth, bridge: spec.bridge, createdAt: new Date().toISOString() };
+      const record: ContainerRecord = { id, name: spec.name, pid, pidStartTime, unsharePid, mac, cidrs: [formatCidr(spec.cidr)], hostVeth, bridge: spec.bridge, createdAt: isoTimestamp(Date.now()) };
       await attachNetwork({ links: this.netnsLinks, clock: this.clock }, { target: { pid }, cidr: spec.cidr, mac, bridge: spec.bridge, mtu: spec.mtu, hostVeth, ...(spec.gateway === undefined ? {} : { gateway: spec.gateway }) });
       mark('attach');
       this.store.save(record);

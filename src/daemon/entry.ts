@@ -14,3 +14,6 @@ export { createRouter } from './router-factory.js';
 export { tuneProcessMemory } from './process-memory.js';
 export { startQuietGc } from './process-gc.js';
 export { parseQuietGcSetting } from './quiet-gc.js';
+export { trimAfterStartup } from './startup-trim.js';
+/** malloc_trim(0) through the bundle's own koffi (test/unit/cli/bundle.test.ts checks that koffi's native module loads from the bundle). */
+export { trimMalloc } from '../os/malloc.js';

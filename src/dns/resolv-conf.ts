@@ -2,8 +2,15 @@
  * Upstream resolvers from a resolv.conf file. Re-read only when the file's identity (mtime, size,
  * inode) changes; a missing or unreadable file means "no upstreams" (queries then get SERVFAIL).
  */
-import { stat, readFile } from 'node:fs/promises';
+import { readFile as readFileCallback, stat as statCallback } from 'node:fs';
 import { isIP } from 'node:net';
+import { promisify } from 'node:util';
+
+// node:fs's callback forms, not node:fs/promises: that module is the router's only user of it,
+// and it loads ten more builtins (fs/promises, its FileHandle, readline for readLines, watchers)
+// that stay in the router's memory (docs/BENCHMARKS.md, issue 14 "Memory").
+const stat = promisify(statCallback);
+const readFile = promisify(readFileCallback);
 
 /** At most this many nameservers are used (glibc uses 3; we allow a few more). */
 export const MAX_NAMESERVERS = 8;

@@ -161,7 +161,7 @@ export class DnsRecordStore implements Gossiper {
       if (r.tombstone || !this.isVisible(r)) continue;
       rows.push({ name: r.name, address: r.address, containerId: r.containerId, origin: r.origin, version: r.version });
     }
-    return rows.sort((x, y) => x.name.localeCompare(y.name) || x.address.localeCompare(y.address) || x.origin.localeCompare(y.origin));
+    return rows.sort((x, y) => byCodeUnits(x.name, y.name) || byCodeUnits(x.address, y.address) || byCodeUnits(x.origin, y.origin));
   }
 
   /** Counts for status/metrics, including hidden records and tombstones. */
@@ -302,4 +302,14 @@ function unindex(map: Map<string, Set<string>>, at: string, key: string): void {
   if (!set) return;
   set.delete(key);
   if (set.size === 0) map.delete(at);
+}
+
+/**
+ * Plain string order (UTF-16 code units), not `localeCompare`: names here are canonical lower-case
+ * DNS names, addresses and peer names, so a locale adds nothing but a dependence on the host's
+ * locale, and its first use makes V8 build an ICU collator, which maps ~2 MB of ICU's collation
+ * data and code into the router for good (docs/BENCHMARKS.md, issue 14 "Memory").
+ */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -8,6 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { stampDate } from '../api/http-date-header.js';
 import { LoomError, toLoomError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 
@@ -52,6 +53,7 @@ export class PluginServer {
   }
 
   private async serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    stampDate(res);
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const startedAt = performance.now();
     let answer: object;

@@ -62,8 +62,10 @@ export const launchCommand: CliCommand = {
             // The hot commands of the native `loom` front run here (native/loom.c, ../in-process.ts).
             const running = await daemon.startDaemon({ logger, createRouter: await ctx.loadRouterFactory(), ...(ctx.cliExec ? { cliExec: ctx.cliExec } : {}) }, config);
             // Memory back after churn, once the router is quiet (src/daemon/quiet-gc.ts); LOOM_QUIET_GC=off turns it off.
+            const cancelTrim = daemon.trimAfterStartup();
             if (quietGc !== 'off') stopQuietGc = daemon.startQuietGc(running.api, logger, quietGc);
             await daemon.runUntilStopped(running, logger);
+            cancelTrim();
           } finally {
             stopQuietGc();
             stopTuning();

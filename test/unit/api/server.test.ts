@@ -56,6 +56,18 @@ describe('ApiServer with the mesh routes', () => {
   });
   after(() => server.close());
 
+  test('every answer, JSON or error, on either listener, carries a Date header the router formats itself (RFC 9110 IMF-fixdate)', async () => {
+    for (const [to, path] of [[port, '/status'], [port, '/nope'], [socket, '/status'], [socket, '/conflict']] as const) {
+      const before = Math.floor(Date.now() / 1000) * 1000;
+      const reply = await send(to, 'GET', path);
+      const date = reply.headers['date'];
+      assert.equal(typeof date, 'string', `${path}: a Date header`);
+      assert.match(date as string, /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/);
+      const at = Date.parse(date as string);
+      assert.ok(at >= before && at <= Date.now(), `${path}: the time of the answer (${date as string})`);
+    }
+  });
+
   test('the TCP listener is read-only: GET answers, every other method is 403 ERR_FORBIDDEN before routing', async () => {
     assert.equal((await send(port, 'GET', '/status')).status, 200);
     const targets = [...router.targets];

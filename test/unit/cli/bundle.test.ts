@@ -67,10 +67,34 @@ test('bin/loom starts Node without NODE_EXTRA_CA_CERTS (read at start-up, ~40 ms
   }
 });
 
-test('the CLI bundle loads the daemon from its own bundle, which exports what launch --foreground uses', async () => {
+test('the CLI bundle requires the daemon from its own bundle (no ES module loader in the router), which exports what launch --foreground uses', async () => {
   const cli = readFileSync(join(repoRoot(), 'dist', 'src', 'cli', 'loom.cjs'), 'utf8');
-  assert.match(cli, /import\("\.\.\/daemon\/loomd\.cjs"\)/);
+  assert.match(cli, /require\("\.\.\/daemon\/loomd\.cjs"\)/);
+  assert.doesNotMatch(cli, /import\("\.\.\/daemon\/loomd\.cjs"\)/, 'an import() of the CommonJS bundle would start the ES module loader in the router');
   assert.doesNotMatch(cli, /import\("\.\.\/daemon\/(entry|foreground|router-factory)\.js"\)/, 'no second copy of the daemon from dist');
   const daemon = (await import(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'))) as Record<string, unknown>;
-  for (const name of ['parseLaunchOptions', 'startDaemon', 'runUntilStopped', 'createDaemonLogger', 'createRouter', 'tuneProcessMemory', 'startQuietGc', 'parseQuietGcSetting']) assert.equal(typeof daemon[name], 'function', name);
+  for (const name of ['parseLaunchOptions', 'startDaemon', 'runUntilStopped', 'createDaemonLogger', 'createRouter', 'tuneProcessMemory', 'trimAfterStartup', 'startQuietGc', 'parseQuietGcSetting']) assert.equal(typeof daemon[name], 'function', name);
+});
+
+test('loading the daemon bundle loads no TLS, HTTPS, zlib, fs/promises or ES module loader; koffi inside it still loads its native module; Pushgateway loads on first use', () => {
+  // A child Node requires the bundle the way the CLI bundle does, lists the builtins it loaded,
+  // then makes a native call through the bundle's koffi and lists the mapped files.
+  const script = [
+    `const d = require(${JSON.stringify(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'))});`,
+    'const loaded = [...process.moduleLoadList];',
+    'const trimmed = d.trimMalloc();',
+    "process.stdout.write(JSON.stringify({ loaded, trimmed, maps: require('fs').readFileSync('/proc/self/maps', 'utf8') }));",
+  ].join('\n');
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const { loaded, trimmed, maps } = JSON.parse(r.stdout) as { loaded: string[]; trimmed: unknown; maps: string };
+  assert.equal(typeof trimmed, 'boolean');
+  assert.match(maps, /[\\/]node_modules[\\/]koffi[\\/]build[\\/]koffi[\\/]\w+[\\/]koffi\.node/, 'koffi\'s native module, from koffi\'s own folder');
+  assert.ok(loaded.includes('NativeModule http'), 'the daemon\'s HTTP server loads (guards against a vacuous pass)');
+  for (const kept of ['NativeModule https', 'NativeModule tls', 'NativeModule zlib', 'NativeModule internal/modules/esm/translators', 'NativeModule internal/fs/promises']) assert.ok(!loaded.includes(kept), `${kept} stays out of the router's start`);
+  const bundle = readFileSync(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'), 'utf8');
+  // The first localeCompare or Intl object makes V8 load ICU's collation or time-zone data (~2 MB
+  // of the router's RSS for good, docs/BENCHMARKS.md issue 14 "Memory").
+  assert.doesNotMatch(bundle, /\.localeCompare\(|\bIntl\.|\.toLocale\w*String\(/, 'no locale-aware calls in the daemon');
+  assert.match(bundle, /defineProperty\(\w+,"Pushgateway",\{enumerable:!0,get:/, 'Pushgateway is a getter that loads the client on first use');
 });

@@ -152,3 +152,19 @@ test('onGossip returns only what was new, and null the second time', () => {
   assert.equal(net.peer(1).store.onGossip(full.encode()), null);
   assert.throws(() => net.peer(1).store.onGossip(Uint8Array.from([9, 9])), (e) => isLoomError(e, 'ERR_PROTOCOL'));
 });
+
+test('status() lists records by name, then address, in plain code-unit order (no locale, no ICU collator)', () => {
+  const { store } = new FakeDnsMesh(1).peer(0);
+  // Orders where a locale's collation and code units disagree: '_' and '-' against digits and letters.
+  for (const [name, address] of [
+    ['web.loom.local', '10.32.0.9'],
+    ['web.loom.local', '10.32.0.10'],
+    ['a_b.loom.local', '10.32.0.1'],
+    ['a1.loom.local', '10.32.0.2'],
+    ['a-b.loom.local', '10.32.0.3'],
+    ['ab.loom.local', '10.32.0.4'],
+  ] as const) store.add(name, address, `c-${address}`);
+  const rows = store.status().map((r) => `${r.name} ${r.address}`);
+  assert.deepEqual(rows, ['a-b.loom.local 10.32.0.3', 'a1.loom.local 10.32.0.2', 'a_b.loom.local 10.32.0.1', 'ab.loom.local 10.32.0.4', 'web.loom.local 10.32.0.10', 'web.loom.local 10.32.0.9']);
+  assert.deepEqual(rows, [...rows].sort(), 'the same order as a plain sort');
+});
