@@ -19,13 +19,13 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { LoomError, toLoomError } from '../src/core/errors.js';
+import { LoomError } from '../src/core/errors.js';
 import { Lab, type LabHost } from '../src/lab/index.js';
 import { LoomCli } from '../src/demo/loom-cli.js';
 import { pollUntil } from '../src/demo/poll.js';
 import { establishedTo } from '../src/demo/report.js';
 import { systemRunner } from '../src/os/runner.js';
-import { numberOption, textOption } from './options.js';
+import { numberOption, runBench, textOption } from './options.js';
 import { cpuTicks } from '../test/helpers/proc.js';
 
 interface Options {
@@ -132,8 +132,4 @@ async function run(options: Options): Promise<void> {
   }
 }
 
-run(parseOptions(process.argv.slice(2))).catch((err: unknown) => {
-  const e = toLoomError(err);
-  process.stderr.write(`error ${e.code}: ${e.message}\n`);
-  process.exitCode = 2;
-});
+runBench(() => run(parseOptions(process.argv.slice(2))));

@@ -1,5 +1,5 @@
 /** Command-line options shared by the benchmarks: `--NAME VALUE` pairs, checked against bounds. */
-import { LoomError } from '../src/core/errors.js';
+import { LoomError, toLoomError } from '../src/core/errors.js';
 
 /** The number after `--NAME` (or `fallback`); ERR_INVALID_ARGUMENT outside min..max. */
 export function numberOption(argv: readonly string[], name: string, fallback: number, min: number, max: number): number {
@@ -13,4 +13,13 @@ export function numberOption(argv: readonly string[], name: string, fallback: nu
 export function textOption(argv: readonly string[], name: string): string | null {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 ? (argv[i + 1] ?? null) : null;
+}
+
+/** Runs a benchmark's main; a failure prints `error CODE: message` and exits 2. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    const e = toLoomError(err);
+    process.stderr.write(`error ${e.code}: ${e.message}\n`);
+    process.exitCode = 2;
+  });
 }

@@ -25,13 +25,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { LoomError, toLoomError } from '../src/core/errors.js';
+import { LoomError } from '../src/core/errors.js';
 import { LoomCli } from '../src/demo/loom-cli.js';
 import { pollUntil } from '../src/demo/poll.js';
 import { Lab, type LabHost } from '../src/lab/index.js';
 import { useUpstream } from '../test/helpers/upstream-dns.js';
 import { dnsperfArgs, latencyStats, parseDnsperfSummary, parseVerboseLatencies, type LatencyStats } from './dns/dnsperf.js';
-import { numberOption } from './options.js';
+import { numberOption, runBench } from './options.js';
 
 interface Options {
   containers: number;
@@ -146,8 +146,4 @@ async function run(options: Options): Promise<void> {
   }
 }
 
-run(parseOptions(process.argv.slice(2))).catch((err: unknown) => {
-  const e = toLoomError(err);
-  process.stderr.write(`error ${e.code}: ${e.message}\n`);
-  process.exitCode = 2;
-});
+runBench(() => run(parseOptions(process.argv.slice(2))));

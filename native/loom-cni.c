@@ -66,18 +66,9 @@ static int call_router(const char *in, size_t in_len, int *code) {
   size_t body_len;
   char *body = build_body(in, in_len, &body_len);
   if (body == NULL) return -1;
-  const char *name = getenv("LOOM_CNI_SOCKET");
-  int fd = router_socket(name == NULL || *name == '\0' ? DEFAULT_SOCKET : name, IO_TIMEOUT_S);
-  if (fd < 0) {
-    free(body);
-    return -1;
-  }
-  char head[160];
-  int head_len = snprintf(head, sizeof head, "POST /cni/exec HTTP/1.1\r\nHost: loom\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", body_len);
   struct answer a;
   /* Any failure falls back: ADD and DEL are idempotent, so the Node plugin may run the call again. */
-  int got = exchange(fd, head, (size_t)head_len, body, body_len, MAX_ANSWER, &a);
-  close(fd);
+  int got = post_local("LOOM_CNI_SOCKET", DEFAULT_SOCKET, "/cni/exec", body, body_len, MAX_ANSWER, IO_TIMEOUT_S, &a);
   free(body);
   if (got != 0) return -1;
   char *nl = a.status == 200 ? memchr(a.body, '\n', a.body_len) : NULL;

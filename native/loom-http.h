@@ -128,4 +128,21 @@ static int exchange(int fd, const char *head, size_t head_len, const char *body,
   return 0;
 }
 
+/*
+ * POST `path` with a JSON `body` to the router's local socket named by the environment variable
+ * `socket_var` (or `fallback_name` when unset or empty), and reads the answer: exchange's results,
+ * -1 also when nothing answers on the socket.
+ */
+static int post_local(const char *socket_var, const char *fallback_name, const char *path, const char *body, size_t body_len, size_t max, int timeout_s, struct answer *a) {
+  a->buf = NULL;
+  const char *name = getenv(socket_var);
+  int fd = router_socket(name == NULL || *name == '\0' ? fallback_name : name, timeout_s);
+  if (fd < 0) return -1;
+  char head[256];
+  int head_len = snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: loom\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", path, body_len);
+  int got = head_len > 0 && (size_t)head_len < sizeof head ? exchange(fd, head, (size_t)head_len, body, body_len, max, a) : -1;
+  close(fd);
+  return got;
+}
+
 #endif

@@ -104,20 +104,11 @@ static long long take_size(char **p) {
 
 /* The router runs the command: 0 and *code set (its output printed); -1 to run it here; -2 cut short (reported). */
 static int call_router(int argc, char **argv, int *code) {
-  const char *name = getenv("LOOM_API_SOCKET");
-  int fd = router_socket(name == NULL || *name == '\0' ? DEFAULT_SOCKET : name, IO_TIMEOUT_S);
-  if (fd < 0) return -1;
   size_t body_len;
   char *body = build_body(argc, argv, &body_len);
-  if (body == NULL) {
-    close(fd);
-    return -1;
-  }
-  char head[256];
-  int head_len = snprintf(head, sizeof head, "POST /cli/exec HTTP/1.1\r\nHost: loom\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", body_len);
+  if (body == NULL) return -1;
   struct answer a;
-  int got = exchange(fd, head, (size_t)head_len, body, body_len, MAX_ANSWER, &a);
-  close(fd);
+  int got = post_local("LOOM_API_SOCKET", DEFAULT_SOCKET, "/cli/exec", body, body_len, MAX_ANSWER, IO_TIMEOUT_S, &a);
   free(body);
   if (got == -1) return -1;
   /* Anything but 200 was answered before the command ran (refused, another build's router without the route). */
