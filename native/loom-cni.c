@@ -87,12 +87,7 @@ static int call_router(const char *in, size_t in_len, int *code) {
 /* Runs loom-cni-node beside this executable with `in` (and the rest of fd 0) as its stdin; returns only on failure. */
 static void run_node_plugin(const char *in, size_t in_len, int more) {
   char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
-  if (n <= 0) return;
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  if (slash == NULL) return;
-  strcpy(slash + 1, "loom-cni-node");
+  if (beside_self("loom-cni-node", self) != 0) return;
   int fd = memfd_create("loom-cni-stdin", 0);
   if (fd < 0 || write_all(fd, in, in_len, 0) != 0) return;
   char chunk[65536];

@@ -8,6 +8,7 @@
 #define LOOM_HTTP_H
 
 #define _GNU_SOURCE
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -125,6 +126,17 @@ static int exchange(int fd, const char *head, size_t head_len, const char *body,
   a->status = atoi(buf + 9);
   a->body = sep + 4;
   a->body_len = got - (size_t)(sep + 4 - buf);
+  return 0;
+}
+
+/* `name` beside this executable (its own folder, read from /proc/self/exe) into `out` (PATH_MAX bytes); 0, or -1 when it cannot be found. */
+static int beside_self(const char *name, char *out) {
+  ssize_t n = readlink("/proc/self/exe", out, PATH_MAX - 1);
+  if (n <= 0) return -1;
+  out[n] = '\0';
+  char *slash = strrchr(out, '/');
+  if (slash == NULL || (size_t)(slash + 1 - out) + strlen(name) >= PATH_MAX) return -1;
+  strcpy(slash + 1, name);
   return 0;
 }
 

@@ -139,12 +139,7 @@ static int call_router(int argc, char **argv, int *code) {
 /* Runs the Node CLI (dist/src/cli/loom.cjs, from this executable's own path) with argv; returns only on failure. */
 static void run_node_cli(int argc, char **argv) {
   char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
-  if (n <= 0) return;
-  self[n] = '\0';
-  char *slash = strrchr(self, '/');
-  if (slash == NULL) return;
-  strcpy(slash + 1, "../src/cli/loom.cjs");
+  if (beside_self("../src/cli/loom.cjs", self) != 0) return;
   const char *ca = getenv("NODE_EXTRA_CA_CERTS");
   if (setenv("LOOM_NODE_EXTRA_CA_CERTS", ca == NULL ? "" : ca, 1) != 0 || unsetenv("NODE_EXTRA_CA_CERTS") != 0) return;
   char **args = calloc((size_t)argc + 2, sizeof *args);
