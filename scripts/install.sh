@@ -17,7 +17,7 @@ PACKAGES=(nftables iproute2 iputils-ping bind9-dnsutils iperf3 tcpdump procps ut
   docker.io podman containerd runc containernetworking-plugins
   # the static busybox the runtime tests build their images (and the CRI sandbox image) from
   busybox-static
-  # the C compiler and static libc for the native CNI shim (native/loom-cni.c, npm run build)
+  # the C compiler and static libc for the native executables (native/loom.c: bin/loom; native/loom-cni.c; npm run build)
   gcc libc6-dev
   # the headless browser the live page's test drives with playwright-core (test/e2e/ui.test.ts)
   chromium)
