@@ -1,11 +1,5 @@
+import type { CliExecutor } from '../daemon/cli-exec.js';
 import type { RouterFactory } from '../daemon/foreground.js';
-
-/** A command line run with its output captured (./in-process.ts). */
-export interface CliOutcome {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /**
  * What a command may touch besides its arguments. Tests pass their own: output is captured, the
@@ -31,5 +25,5 @@ export interface CliContext {
    * what `launch --foreground` hands the daemon for the native `loom` front (native/loom.c).
    * Null: not a command the router runs. Absent in tests' contexts: no such route.
    */
-  cliExec?: (argv: readonly string[], env: Readonly<Record<string, string>>) => Promise<CliOutcome | null>;
+  cliExec?: CliExecutor;
 }

@@ -12,9 +12,8 @@
  *   the front runs the Node CLI. The environment is only what the front sends (LOOM_* variables).
  * - Never throws: runCli turns every failure into its exit code and stderr text.
  */
-import type { CliContext, CliOutcome } from './context.js';
-
-export type { CliOutcome } from './context.js';
+import type { CliOutcome } from '../daemon/cli-exec.js';
+import type { CliContext } from './context.js';
 
 /** The commands the router runs for the native front. */
 export const FORWARDED_COMMANDS: readonly string[] = ['run', 'rm', 'ps'];

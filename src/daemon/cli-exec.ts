@@ -14,7 +14,15 @@ import type { ApiServer } from '../api/server.js';
 import { parseWith } from '../api/validate.js';
 import { BUILD_ID, UNBUILT } from '../core/build-id.js';
 
-export type CliExecutor = (argv: readonly string[], env: Readonly<Record<string, string>>) => Promise<{ code: number; stdout: string; stderr: string } | null>;
+/** A command line run with its output captured. */
+export interface CliOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a forwarded command line (src/cli/in-process.ts); null: not a command the router runs. */
+export type CliExecutor = (argv: readonly string[], env: Readonly<Record<string, string>>) => Promise<CliOutcome | null>;
 
 export const CLI_EXEC_PATH = '/cli/exec';
 const MAX_WORDS = 4096;
@@ -29,7 +37,7 @@ const cliExecRequestSchema = z
   .strict();
 
 /** The answer text the front reads (see the module comment). */
-export function cliExecAnswer(outcome: { code: number; stdout: string; stderr: string } | { fallback: string }): string {
+export function cliExecAnswer(outcome: CliOutcome | { fallback: string }): string {
   if ('fallback' in outcome) return `fallback ${outcome.fallback}\n`;
   return `exit ${outcome.code} ${Buffer.byteLength(outcome.stdout)} ${Buffer.byteLength(outcome.stderr)}\n${outcome.stdout}${outcome.stderr}`;
 }
