@@ -4,7 +4,10 @@
  * 1,000), each next to a bare idle `node` started in the same run (the reference: what any
  * Node process costs here), with the counts that must not grow.
  *
- *   npm run bench -- memory [--minutes 5] [--containers 1000] [--detail]     (--minutes 0.5 for a quick run)
+ *   npm run bench -- memory [--minutes 5] [--containers 1000] [--detail] [--env NAME=VALUE]...     (--minutes 0.5 for a quick run)
+ *
+ * --env adds to the routers' environment (e.g. LOOM_QUIET_GC=off, NODE_OPTIONS=--v8-pool-size=1),
+ * to measure a setting run by run.
  *
  * --detail prints where each router's RSS is, idle and at the end, beside the bare node's
  * (bench/memory-breakdown.ts).
@@ -39,20 +42,25 @@ import { useUpstream } from '../test/helpers/upstream-dns.js';
 import { fdCounts } from '../test/helpers/proc.js';
 import { breakdownTable, residentBreakdown, type Breakdown } from './memory-breakdown.js';
 
-function parseArgs(argv: string[]): { minutes: number; containers: number; detail: boolean } {
+function parseArgs(argv: string[]): { minutes: number; containers: number; detail: boolean; env: Record<string, string> } {
   let minutes = 5;
   let containers = 1000;
   let detail = false;
+  const env: Record<string, string> = {};
   for (let i = 0; i < argv.length; i += 2) {
     const n = Number(argv[i + 1]);
     if (argv[i] === '--detail') {
       detail = true;
       i -= 1;
-    } else if (argv[i] === '--minutes' && Number.isFinite(n) && n >= 0 && n <= 30) minutes = n;
+    } else if (argv[i] === '--env' && /^[A-Z_][A-Z0-9_]*=/.test(argv[i + 1] ?? '')) {
+      const [k = '', ...v] = argv[i + 1]!.split('=');
+      env[k] = v.join('=');
+    }
+    else if (argv[i] === '--minutes' && Number.isFinite(n) && n >= 0 && n <= 30) minutes = n;
     else if (argv[i] === '--containers' && Number.isInteger(n) && n >= 0 && n <= 5000) containers = n;
-    else throw new LoomError('ERR_INVALID_ARGUMENT', `bad argument ${String(argv[i])} ${String(argv[i + 1])}: use --minutes 0..30, --containers 0..5000, --detail`);
+    else throw new LoomError('ERR_INVALID_ARGUMENT', `bad argument ${String(argv[i])} ${String(argv[i + 1])}: use --minutes 0..30, --containers 0..5000, --detail, --env NAME=VALUE`);
   }
-  return { minutes, containers, detail };
+  return { minutes, containers, detail, env };
 }
 
 const QUIET_MS = 20_000;
@@ -128,7 +136,7 @@ async function bareNodeRss(lab: Lab, h: LabHost): Promise<{ rssMb: number; anonM
   }
 }
 
-const { minutes, containers, detail } = parseArgs(process.argv.slice(2));
+const { minutes, containers, detail, env } = parseArgs(process.argv.slice(2));
 const lab = await Lab.create({ hosts: 4, subnet: '192.168.72.0/24' });
 const cli = new LoomCli(lab);
 const routers = lab.hosts.slice(0, 3);
@@ -145,10 +153,10 @@ const sampler = setInterval(() => {
 }, 2_000);
 const containerPids: number[] = [];
 try {
-  console.log(`Router memory, three routers (--no-fastdp: every frame through the relay); relay traffic ${minutes} min, ${containers} container starts and stops; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+  console.log(`Router memory, three routers (--no-fastdp: every frame through the relay); relay traffic ${minutes} min, ${containers} container starts and stops${Object.keys(env).length === 0 ? '' : `; routers' environment ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}`}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
   await useUpstream(lab, lab.hosts[3]!, routers);
   for (const h of routers) {
-    await cli.launch(h, { peers: routers.filter((o) => o !== h).map((o) => o.address), args: ['--no-fastdp'] });
+    await cli.launch(h, { peers: routers.filter((o) => o !== h).map((o) => o.address), args: ['--no-fastdp'], env });
     pids.set(h.name, cli.pid(h)!);
   }
   // One long-lived container per host, each pinging the next once the mesh carries it.

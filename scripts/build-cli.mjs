@@ -132,10 +132,13 @@ console.log(`build-cli: ${relative(root, outfile)} (${bundled.length} modules of
  * --foreground` (docs/BENCHMARKS.md, issue 14 "Memory": a router holds every module's source in
  * V8's heap for its lifetime; one minified file is a fraction of ~400 modules). The native addons
  * stay outside (loaded by require from node_modules; koffi's JavaScript is inside, see below).
- * Names are kept (`keepNames`: errors and classes print as in the source); a source map is
- * written beside it for reading stack traces
- * (`node --enable-source-maps`). A top-level await, an unresolvable import or a misplaced
- * import.meta fails the build.
+ * Names are not kept: esbuild's `keepNames` wraps every function and class in a call that
+ * redefines its `name`, ~1,650 of them, which gives each its own property store and hidden class:
+ * 8-9 MB more idle RSS per router, measured in one interleaved run (docs/BENCHMARKS.md, issue 14
+ * "Memory, third pass"). Nothing in the router reads a minified name; the log's error `type` is
+ * the error's `name` (daemon/log.ts), which Loom's error classes set. A source map is written
+ * beside it for reading stack traces (`node --enable-source-maps`). A top-level await, an
+ * unresolvable import or a misplaced import.meta fails the build.
  */
 const NATIVE_ADDONS = ['better-sqlite3', 'sodium-native'];
 
@@ -196,7 +199,6 @@ const daemon = await build({
   external: NATIVE_ADDONS,
   plugins: [lazyPushgateway, bundledKoffi],
   minify: true,
-  keepNames: true,
   sourcemap: true,
   // src/api/ui-routes.ts finds ui/ by walking up from its own file: from the bundle's folder too.
   define: { 'import.meta.url': '__loomBundleUrl' },

@@ -50,6 +50,24 @@ export function withDaemonMallocEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, ...Object.fromEntries(added.map((k) => [k, DAEMON_MALLOC_ENV[k]])), [MALLOC_ENV_MARK]: added.join(',') };
 }
 
+/**
+ * The daemon's environment without NODE_EXTRA_CA_CERTS, its value handed over in
+ * LOOM_NODE_EXTRA_CA_CERTS (the same hand-over as bin/loom's, src/cli/extra-ca-certs.ts). Node 20
+ * reads and parses that file at start-up, before any code runs, and keeps every certificate in
+ * memory for the process's life: 1.8 MB of RSS for Debian's CA bundle (docs/BENCHMARKS.md, issue
+ * 14 "Memory"), in a router that opens a TLS connection only to a Kubernetes API. The daemon puts
+ * the variable back in its environment at start (cli/main.ts), so the processes it starts see it
+ * as the user set it, and its Kubernetes client adds the file to Node's CAs itself
+ * (kube/client.ts `extraCaFile`).
+ */
+export function withExtraCaCertsHandedOver(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const file = env['NODE_EXTRA_CA_CERTS'];
+  if (file === undefined) return env;
+  const out: NodeJS.ProcessEnv = { ...env, LOOM_NODE_EXTRA_CA_CERTS: file };
+  delete out['NODE_EXTRA_CA_CERTS'];
+  return out;
+}
+
 export interface LaunchedDaemon {
   pid: number;
   name: string;
@@ -79,7 +97,7 @@ export async function launchInBackground(config: LaunchConfig, launch: Backgroun
     throw storageFailure(err, stateDir.logFile, 'open') ?? err;
   }
   const logStart = fileSize(stateDir.logFile);
-  const env = withDaemonMallocEnv({ ...(launch.env ?? process.env) });
+  const env = withExtraCaCertsHandedOver(withDaemonMallocEnv({ ...(launch.env ?? process.env) }));
   if (config.password !== undefined) env['LOOM_PASSWORD'] = config.password;
   else delete env['LOOM_PASSWORD'];
   let child;

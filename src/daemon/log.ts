@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
+import { pino, stdSerializers, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { Logger } from '../core/logger.js';
 
 /**
@@ -15,8 +15,19 @@ export function createDaemonLogger(options: { level?: string; destination?: Dest
   const destination =
     options.destination ??
     lossyDestination(1, { onRecovered: (lost, code) => base?.warn({ lost, code }, `${lost} log lines were lost: the log's disk refused them (${code}); see the router's state directory`) });
-  base = pino({ level, base: { pid: process.pid, ...options.bindings } }, destination);
+  base = pino({ level, base: { pid: process.pid, ...options.bindings }, serializers: { err: serializeError } }, destination);
   return wrap(base);
+}
+
+/**
+ * pino's error serializer, with the error's `name` as its `type` instead of its constructor's
+ * name: the daemon bundle is minified without esbuild's keepNames (scripts/build-cli.mjs), so a
+ * class's own name there is a minified one; Loom's error classes set `name` (LoomError, CniError).
+ */
+export function serializeError(err: unknown): unknown {
+  const out: unknown = stdSerializers.err(err as Error);
+  if (err instanceof Error && typeof err.name === 'string' && err.name !== '' && typeof out === 'object' && out !== null) (out as { type?: string }).type = err.name;
+  return out;
 }
 
 export interface LossyDestination extends DestinationStream {

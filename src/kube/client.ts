@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import { LoomError } from '../core/errors.js';
 
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
@@ -41,6 +42,12 @@ export interface KubeClientInit {
   apiUrl: string;
   tokenFile?: string | undefined;
   caFile?: string | undefined;
+  /**
+   * Without caFile: a PEM file whose certificates are trusted beside Node's bundled ones (the
+   * user's NODE_EXTRA_CA_CERTS, which a background-launched daemon's Node did not load). A file
+   * that cannot be read is skipped, as Node skips it.
+   */
+  extraCaFile?: string | undefined;
   /** For one request (not a watch, whose length the server bounds with timeoutSeconds). */
   requestTimeoutMs?: number;
   /**
@@ -51,6 +58,18 @@ export interface KubeClientInit {
   watchIdleTimeoutMs?: number;
 }
 
+/** Node's bundled CAs and the PEM certificates of `file`; undefined (Node's defaults) when there is no file or it cannot be read. */
+export function withBundledCas(file: string | undefined): string[] | undefined {
+  if (file === undefined) return undefined;
+  let extra: string;
+  try {
+    extra = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  return [...tls.rootCertificates, extra];
+}
+
 export interface KubeApi {
   request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<KubeResponse>;
   watch(path: string, onEvent: (event: unknown) => void, signal: AbortSignal): Promise<void>;
@@ -59,7 +78,7 @@ export interface KubeApi {
 export class KubeClient implements KubeApi {
   private readonly url: URL;
   private readonly tokenFile: string | undefined;
-  private readonly ca: Buffer | undefined;
+  private readonly ca: Buffer | string[] | undefined;
   private readonly requestTimeoutMs: number;
   private readonly watchIdleTimeoutMs: number;
   private readonly agent: http.Agent;
@@ -70,7 +89,7 @@ export class KubeClient implements KubeApi {
   constructor(init: KubeClientInit) {
     this.url = new URL(init.apiUrl);
     this.tokenFile = init.tokenFile;
-    this.ca = init.caFile === undefined ? undefined : readFileSync(init.caFile);
+    this.ca = init.caFile === undefined ? withBundledCas(init.extraCaFile) : readFileSync(init.caFile);
     this.requestTimeoutMs = init.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.watchIdleTimeoutMs = init.watchIdleTimeoutMs ?? 10 * 60_000;
     this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ...(this.ca ? { ca: this.ca } : {}) }) : new http.Agent({ keepAlive: true });

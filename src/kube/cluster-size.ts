@@ -30,7 +30,7 @@ export async function countNodes(client: KubeClient, attempts = 5, delayMs = 1_0
 
 /** The node count (at least 1), for `--ipalloc-init consensus=<count>`. */
 export async function clusterSizeFromNodes(config: KubeLaunchConfig, logger: Logger): Promise<number> {
-  const client = new KubeClient({ apiUrl: config.apiUrl, tokenFile: config.tokenFile, caFile: config.caFile, requestTimeoutMs: 10_000 });
+  const client = new KubeClient({ apiUrl: config.apiUrl, tokenFile: config.tokenFile, caFile: config.caFile, extraCaFile: config.extraCaFile, requestTimeoutMs: 10_000 });
   try {
     const nodes = Math.min(MAX_CLUSTER_SIZE, Math.max(1, await countNodes(client)));
     logger.info({ component: 'kube', nodes }, `IPAM consensus sized from the Kubernetes nodes: consensus=${nodes}`);

@@ -26,6 +26,12 @@ export interface KubeLaunchConfig {
   tokenFile: string | undefined;
   /** CA bundle for an https apiUrl; undefined = the system's CAs. */
   caFile: string | undefined;
+  /**
+   * Without caFile: the user's NODE_EXTRA_CA_CERTS, which the client adds to Node's own CAs
+   * itself, because a background launch starts the daemon's Node without it (daemon/background.ts
+   * `withExtraCaCertsHandedOver`). Not passed on the command line: read from the environment.
+   */
+  extraCaFile?: string | undefined;
   /** This host's Node name (downward API NODE_NAME): its own address is not a peer, and reclaim needs it. */
   nodeName: string | undefined;
   /** Where the peer ConfigMap lives. */
@@ -78,7 +84,8 @@ export function parseKubeOptions(raw: RawKubeOptions & { ipallocInit?: string | 
   if (!NAMESPACE_RE.test(namespace)) throw new LoomError('ERR_INVALID_ARGUMENT', `invalid --kube-namespace "${namespace.slice(0, 70)}"`);
   const configMap = objectName(raw.kubeConfigmap ?? DEFAULT_KUBE_CONFIGMAP, '--kube-configmap');
   const reclaim = raw.kubeReclaim ?? true;
-  return { apiUrl, tokenFile, caFile, nodeName, namespace, configMap, sizeFromNodes: raw.ipallocInit === undefined, reclaim: reclaim && nodeName !== undefined };
+  const extraCaFile = caFile === undefined ? nonEmpty(env['NODE_EXTRA_CA_CERTS']) : undefined;
+  return { apiUrl, tokenFile, caFile, ...(extraCaFile === undefined ? {} : { extraCaFile }), nodeName, namespace, configMap, sizeFromNodes: raw.ipallocInit === undefined, reclaim: reclaim && nodeName !== undefined };
 }
 
 /** The launch arguments that reproduce `config` (for the re-executed background daemon). */

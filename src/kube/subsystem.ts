@@ -66,7 +66,7 @@ export class KubeSubsystem implements Subsystem {
     const { config } = init;
     this.logger = c.logger;
     this.nodeName = config.nodeName;
-    this.ownsApi = c.api ? null : new KubeClient({ apiUrl: config.apiUrl, tokenFile: config.tokenFile, caFile: config.caFile });
+    this.ownsApi = c.api ? null : new KubeClient({ apiUrl: config.apiUrl, tokenFile: config.tokenFile, caFile: config.caFile, extraCaFile: config.extraCaFile });
     this.api = c.api ?? this.ownsApi!;
     this.targets = new PeerTargets(c.router, { selfNode: config.nodeName, port: init.port });
     this.watcher = new NodeWatcher(

@@ -97,4 +97,7 @@ test('loading the daemon bundle loads no TLS, HTTPS, zlib, fs/promises or ES mod
   // of the router's RSS for good, docs/BENCHMARKS.md issue 14 "Memory").
   assert.doesNotMatch(bundle, /\.localeCompare\(|\bIntl\.|\.toLocale\w*String\(/, 'no locale-aware calls in the daemon');
   assert.match(bundle, /defineProperty\(\w+,"Pushgateway",\{enumerable:!0,get:/, 'Pushgateway is a getter that loads the client on first use');
+  // esbuild's keepNames renames every function and class at run time through one helper; that cost
+  // 8-9 MB of each router's idle RSS (scripts/build-cli.mjs).
+  assert.doesNotMatch(bundle, /=\(\w+,\w+\)=>\w+\(\w+,"name",\{value:\w+,configurable:!0\}\)/, 'no keepNames helper in the daemon bundle');
 });

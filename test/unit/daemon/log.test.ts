@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lossyDestination } from '../../../src/daemon/log.js';
+import { createDaemonLogger, lossyDestination } from '../../../src/daemon/log.js';
+import { LoomError } from '../../../src/core/errors.js';
 
 /** A file descriptor stand-in: takes bytes while `refuse` is null, else throws that errno. */
 function fakeFile(): { text: () => string; refuse: string | null; short: boolean; write: (fd: number, bytes: Uint8Array) => number } {
@@ -51,4 +52,20 @@ test('short writes are completed; EAGAIN is retried a bounded number of times, t
   file.refuse = 'EAGAIN';
   dest.write('never\n');
   assert.equal(dest.lost, 1);
+});
+
+test('a logged error\'s type is its name, not its class\'s (minified in the daemon bundle)', () => {
+  const file = fakeFile();
+  const logger = createDaemonLogger({ destination: lossyDestination(1, { write: file.write }) });
+  // A class whose own name differs from the name it gives its errors, as a minified class does.
+  class Xq extends Error {
+    override readonly name = 'StorageError';
+  }
+  logger.child({ component: 't' }).error({ err: new Xq('disk full') }, 'one');
+  logger.error({ err: new LoomError('ERR_TIMEOUT', 'slow') }, 'two');
+  logger.error({ err: new TypeError('bad') }, 'three');
+  logger.flush();
+  const lines = file.text().trim().split('\n').map((l) => JSON.parse(l) as { err: { type: string; message: string; code?: string } });
+  assert.deepEqual(lines.map((l) => [l.err.type, l.err.message]), [['StorageError', 'disk full'], ['LoomError', 'slow'], ['TypeError', 'bad']]);
+  assert.equal(lines[1]!.err.code, 'ERR_TIMEOUT');
 });

@@ -5,7 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DAEMON_MALLOC_ENV, DAEMON_NODE_FLAGS, MALLOC_ENV_MARK, daemonNodeFlags, withDaemonMallocEnv } from '../../../src/daemon/background.js';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { DAEMON_MALLOC_ENV, DAEMON_NODE_FLAGS, MALLOC_ENV_MARK, daemonNodeFlags, withDaemonMallocEnv, withExtraCaCertsHandedOver } from '../../../src/daemon/background.js';
+import { repoRoot } from '../../../src/demo/loom-cli.js';
 import { dropMarkedEnv } from '../../../src/daemon/process-memory.js';
 import { trimMalloc, tuneMalloc } from '../../../src/os/malloc.js';
 
@@ -34,6 +38,27 @@ test('the malloc variables a launch adds are marked, one the user set is kept, a
   const odd: NodeJS.ProcessEnv = { PATH: '/bin', [MALLOC_ENV_MARK]: 'PATH,LD_PRELOAD' };
   assert.deepEqual(dropMarkedEnv(odd, MALLOC_ENV_MARK), []);
   assert.deepEqual(odd, { PATH: '/bin' });
+});
+
+test('the daemon\'s Node starts without NODE_EXTRA_CA_CERTS, and what it starts gets the variable back', () => {
+  const none = { PATH: '/bin' };
+  assert.equal(withExtraCaCertsHandedOver(none), none);
+  assert.deepEqual(withExtraCaCertsHandedOver({ PATH: '/bin', NODE_EXTRA_CA_CERTS: '/etc/x b.pem' }), { PATH: '/bin', LOOM_NODE_EXTRA_CA_CERTS: '/etc/x b.pem' });
+
+  // The real thing: Node warns at start-up when it cannot load the file, so a missing file shows
+  // who read it. The "daemon" (started with the handed-over environment) runs the CLI's
+  // restoreExtraCaCerts, as cli/main.ts does, and starts a child.
+  const restore = pathToFileURL(join(repoRoot(), 'dist', 'src', 'cli', 'extra-ca-certs.js')).href;
+  const script = `import { restoreExtraCaCerts } from ${JSON.stringify(restore)};
+import { spawnSync } from 'node:child_process';
+restoreExtraCaCerts(process.env);
+const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(process.env.NODE_EXTRA_CA_CERTS ?? "unset")'], { encoding: 'utf8' });
+process.stdout.write(JSON.stringify({ child: child.stdout, childWarned: /extra certs/i.test(child.stderr) }));`;
+  const missing = '/nonexistent/loom-test-ca.pem';
+  const daemon = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000, env: withExtraCaCertsHandedOver({ PATH: process.env['PATH'], NODE_EXTRA_CA_CERTS: missing }) });
+  assert.equal(daemon.status, 0, daemon.stderr);
+  assert.doesNotMatch(daemon.stderr, /extra certs/i, 'the daemon\'s Node did not read the file');
+  assert.deepEqual(JSON.parse(daemon.stdout), { child: missing, childWarned: true });
 });
 
 test('glibc takes the arena and trim settings, and malloc_trim runs', { skip: process.platform !== 'linux' && 'glibc only' }, () => {

@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { isLoomError } from '../../../src/core/errors.js';
 import { foregroundArgs, parseLaunchOptions } from '../../../src/daemon/options.js';
 import { kubeArgs, parseApiUrl, parseKubeOptions } from '../../../src/kube/launch-options.js';
-import { LineSplitter } from '../../../src/kube/client.js';
+import { LineSplitter, withBundledCas } from '../../../src/kube/client.js';
+import { rootCertificates } from 'node:tls';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseNode, parseNodeList, parseNodeWatchEvent } from '../../../src/kube/nodes.js';
 
 const IN_CLUSTER = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443', NODE_NAME: 'worker-1', POD_NAMESPACE: 'loom' };
@@ -35,6 +39,27 @@ test('for tests: --kube-api over plain http, no token unless named; no node name
   assert.equal(c.namespace, 'kube-system');
   assert.equal(c.reclaim, false);
   assert.equal(c.sizeFromNodes, false, 'an explicit --ipalloc-init wins');
+});
+
+test('NODE_EXTRA_CA_CERTS is trusted beside Node\'s own CAs when no CA file is named, and not when one is', () => {
+  const api = { kubePeers: true, kubeApi: 'https://10.0.0.1:6443' };
+  assert.equal(parseKubeOptions(api, { NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' })?.extraCaFile, '/etc/corp-ca.pem');
+  assert.equal(parseKubeOptions({ ...api, kubeCaFile: '/etc/k8s-ca.pem' }, { NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' })?.extraCaFile, undefined);
+  assert.equal(parseKubeOptions({ kubePeers: true }, { ...IN_CLUSTER, NODE_EXTRA_CA_CERTS: '/etc/corp-ca.pem' })?.extraCaFile, undefined, 'in a pod: the service-account CA');
+  assert.equal('extraCaFile' in parseKubeOptions(api, { NODE_EXTRA_CA_CERTS: '' })!, false);
+
+  const dir = mkdtempSync(join(tmpdir(), 'loom-ca-'));
+  try {
+    const pem = rootCertificates[0]!;
+    writeFileSync(join(dir, 'extra.pem'), pem);
+    const cas = withBundledCas(join(dir, 'extra.pem'));
+    assert.equal(cas?.length, rootCertificates.length + 1);
+    assert.equal(cas?.at(-1), pem);
+    assert.equal(withBundledCas(join(dir, 'missing.pem')), undefined, 'an unreadable file is skipped, as Node skips it');
+    assert.equal(withBundledCas(undefined), undefined);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('bad values are refused naming the option', () => {
