@@ -189,6 +189,25 @@ const lazyPushgateway = {
     });
   },
 };
+/**
+ * zod's namespace object (`z`) re-exports all of its ~60 locales' error messages (`z.locales`),
+ * and since the code uses `z` as a value esbuild cannot drop any of them: 255 KB of the daemon
+ * bundle's 1 MB, held as source text in V8's heap for the router's life. Loom sets no locale
+ * (zod configures English itself, from `locales/en.js` directly), so in the daemon bundle the
+ * locales index exports English only. The build fails if that index no longer has the line this
+ * keeps.
+ */
+const ENGLISH_LOCALE_LINE = 'export { default as en } from "./en.js";';
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.split('\n').includes(ENGLISH_LOCALE_LINE)) throw new Error(`build-cli: ${args.path} no longer has '${ENGLISH_LOCALE_LINE}': update the zod-english-only plugin`);
+      return { contents: `${ENGLISH_LOCALE_LINE}\n`, loader: 'js' };
+    });
+  },
+};
 const daemon = await build({
   entryPoints: [daemonEntry],
   outfile: daemonOutfile,
@@ -197,7 +216,7 @@ const daemon = await build({
   format: 'cjs',
   target: 'node20',
   external: NATIVE_ADDONS,
-  plugins: [lazyPushgateway, bundledKoffi],
+  plugins: [lazyPushgateway, bundledKoffi, zodEnglishOnly],
   minify: true,
   sourcemap: true,
   // src/api/ui-routes.ts finds ui/ by walking up from its own file: from the bundle's folder too.

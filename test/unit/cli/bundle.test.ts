@@ -100,4 +100,7 @@ test('loading the daemon bundle loads no TLS, HTTPS, zlib, fs/promises or ES mod
   // esbuild's keepNames renames every function and class at run time through one helper; that cost
   // 8-9 MB of each router's idle RSS (scripts/build-cli.mjs).
   assert.doesNotMatch(bundle, /=\(\w+,\w+\)=>\w+\(\w+,"name",\{value:\w+,configurable:!0\}\)/, 'no keepNames helper in the daemon bundle');
+  // zod's English messages only (the other locales were a quarter of the bundle's source).
+  assert.match(bundle, /Invalid input/, 'zod\'s English messages are in');
+  assert.doesNotMatch(bundle, /Ungültige Eingabe/, 'zod\'s German messages are not');
 });
