@@ -71,7 +71,9 @@ struct entry {
   uint16_t n_names;
   uint16_t n_addrs;
   uint8_t rcode;
-  uint8_t used;
+  uint8_t pad;
+  /* Live only when equal to the table's epoch: a reset is one increment, touching no slot. */
+  uint32_t epoch;
 };
 
 struct ring_slot {
@@ -86,6 +88,7 @@ struct ring_slot {
 struct loom_dns {
   pthread_mutex_t lock;
   uint32_t generation;
+  uint32_t epoch;
   struct entry *slots;
   uint32_t slot_mask;
   uint32_t count;
@@ -141,13 +144,17 @@ static uint16_t be16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); 
 static struct entry *find(struct loom_dns *h, const uint8_t *key, uint32_t len, uint32_t hash) {
   for (uint32_t i = hash & h->slot_mask;; i = (i + 1) & h->slot_mask) {
     struct entry *e = &h->slots[i];
-    if (!e->used) return e;
+    if (e->epoch != h->epoch) return e;
     if (e->hash == hash && e->key_len == len && memcmp(h->arena + e->key_at, key, len) == 0) return e;
   }
 }
 
+/* Empties the table in O(1) (every entry of an older epoch reads as empty), so a clear holds the lock for nanoseconds. */
 static void reset_table(struct loom_dns *h) {
-  memset(h->slots, 0, (size_t)(h->slot_mask + 1) * sizeof(struct entry));
+  if (++h->epoch == 0) {
+    memset(h->slots, 0, (size_t)(h->slot_mask + 1) * sizeof(struct entry));
+    h->epoch = 1;
+  }
   h->count = 0;
   h->arena_used = 0;
 }
@@ -194,7 +201,7 @@ static uint32_t answer(struct loom_dns *h, const uint8_t *raw, uint32_t length, 
   key[k++] = (uint8_t)(kind * 2 + additionals);
   if (h->count == 0) return 0;
   struct entry *e = find(h, key, k, hash_key(key, k));
-  if (!e->used || e->tlen > udp_limit || e->tlen > cap) return 0;
+  if (e->epoch != h->epoch || e->tlen > udp_limit || e->tlen > cap) return 0;
   /* The entry was checked at put: question and names of key_len bytes (= name_end - 12) fit. */
   const uint8_t *t = h->arena + e->tmpl_at;
   memcpy(out, t, e->tlen);
@@ -329,6 +336,7 @@ void *loom_dns_create(uint32_t max_entries, uint32_t arena_bytes) {
     return NULL;
   }
   h->slot_mask = slots - 1;
+  h->epoch = 1;
   h->max_entries = max_entries;
   h->arena_size = arena_bytes;
   h->fd = -1;
@@ -374,7 +382,7 @@ int loom_dns_put(void *handle, uint32_t generation, const uint8_t *key, uint32_t
   int result = 0;
   if (generation != h->generation) goto done;
   struct entry *e = find(h, key, key_len, hash);
-  if (e->used) {
+  if (e->epoch == h->epoch) {
     result = 2;
     goto done;
   }
@@ -402,7 +410,7 @@ int loom_dns_put(void *handle, uint32_t generation, const uint8_t *key, uint32_t
   e->n_names = (uint16_t)n_names;
   e->n_addrs = (uint16_t)n_addrs;
   e->rcode = (uint8_t)rcode;
-  e->used = 1;
+  e->epoch = h->epoch;
   h->count++;
   count(h, ST_PUTS, 1);
   result = 1;
