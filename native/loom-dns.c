@@ -14,7 +14,8 @@
  *   the A addresses with `j = floor(r * (i + 1))`, r a double in [0, 1)).
  * - Everything else (no entry, not peekable, too big, truncated) goes to JS unchanged through a
  *   single-producer single-consumer ring, with its source address, and an eventfd is written.
- *   A full ring drops the datagram (counted).
+ *   A full ring makes the thread wait for JS (it stops reading, so the socket's own buffer holds
+ *   what comes meanwhile, as on the JS path); a datagram is dropped only when stopping.
  * - The table holds only current entries: JS clears it (under the mutex) synchronously on every
  *   store change, with a new generation; a put of another generation is refused. When the arena
  *   or the table is full, a put empties the table first (the entries that keep being asked come
@@ -55,7 +56,7 @@
 /* Counters, in this order in loom_dns_stats' output (src/os/dns-responder.ts reads them). */
 enum {
   ST_ANSWERED, ST_NXDOMAIN, ST_TO_JS, ST_RING_DROPS, ST_RECEIVES, ST_RECEIVED, ST_FLUSHES, ST_SENT,
-  ST_SEND_ERRORS, ST_PUTS, ST_TABLE_RESETS, ST_RECV_ERRORS, ST_COUNT
+  ST_SEND_ERRORS, ST_PUTS, ST_TABLE_RESETS, ST_RECV_ERRORS, ST_RING_WAITS, ST_COUNT
 };
 /* Answered per question type: 0..255 by number, 256 for every larger one. */
 #define QTYPE_BUCKETS 257
@@ -107,6 +108,10 @@ struct loom_dns {
   struct ring_slot *ring;
   uint32_t ring_head; /* written by the thread */
   uint32_t ring_tail; /* written by JS */
+  /* Back-pressure: the thread waits here while the ring is full (JS signals after a take). */
+  pthread_mutex_t ring_lock;
+  pthread_cond_t ring_space;
+  int ring_waiting;
 
   struct mmsghdr rmsg[BATCH];
   struct iovec riov[BATCH];
@@ -258,6 +263,37 @@ static void send_all(struct loom_dns *h, uint32_t n) {
   }
 }
 
+static void wake_js(struct loom_dns *h, uint32_t passed) {
+  count(h, ST_TO_JS, passed);
+  uint64_t one = 1;
+  ssize_t w = write(h->efd, &one, sizeof one);
+  (void)w; /* EAGAIN only when the counter is at its maximum: JS is woken anyway. */
+}
+
+/*
+ * The ring is full: wakes JS (counting the `passed` pushed since the last wake) and waits until
+ * it takes (signalled by loom_dns_take; at most 100 ms per wait, then looks again). 0 when stopping.
+ */
+static int wait_for_ring(struct loom_dns *h, uint32_t passed) {
+  wake_js(h, passed);
+  count(h, ST_RING_WAITS, 1);
+  pthread_mutex_lock(&h->ring_lock);
+  __atomic_store_n(&h->ring_waiting, 1, __ATOMIC_SEQ_CST);
+  while (!__atomic_load_n(&h->stop, __ATOMIC_SEQ_CST) && h->ring_head - __atomic_load_n(&h->ring_tail, __ATOMIC_SEQ_CST) >= RING_SLOTS) {
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 100 * 1000 * 1000;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&h->ring_space, &h->ring_lock, &until);
+  }
+  __atomic_store_n(&h->ring_waiting, 0, __ATOMIC_SEQ_CST);
+  pthread_mutex_unlock(&h->ring_lock);
+  return !__atomic_load_n(&h->stop, __ATOMIC_SEQ_CST);
+}
+
 static void *serve(void *arg) {
   struct loom_dns *h = arg;
   for (;;) {
@@ -278,7 +314,8 @@ static void *serve(void *arg) {
     if (n == 0) continue;
     count(h, ST_RECEIVES, 1);
     count(h, ST_RECEIVED, (uint64_t)n);
-    uint32_t replies = 0, passed = 0, dropped = 0, answered = 0, nx = 0;
+    uint32_t replies = 0, passed = 0, answered = 0, nx = 0, pending = 0;
+    uint8_t to_js[BATCH];
     pthread_mutex_lock(&h->lock);
     for (int i = 0; i < n; i++) {
       const uint8_t *raw = h->rdata + (size_t)i * SLOT_BYTES;
@@ -288,6 +325,7 @@ static void *serve(void *arg) {
       uint8_t rcode = 0;
       uint8_t *out = h->sdata + (size_t)replies * SLOT_BYTES;
       uint32_t reply = truncated ? 0 : answer(h, raw, len, out, SLOT_BYTES, &qtype, &rcode);
+      to_js[i] = reply == 0;
       if (reply > 0) {
         h->siov[replies].iov_len = reply;
         h->smsg[replies].msg_hdr.msg_name = &h->rname[i];
@@ -297,23 +335,29 @@ static void *serve(void *arg) {
         if (rcode == 3) nx++;
         uint32_t bucket = qtype < 256 ? qtype : 256;
         __atomic_store_n(&h->qtypes[bucket], h->qtypes[bucket] + 1, __ATOMIC_RELAXED);
-      } else if (push_to_js(h, raw, len, truncated, &h->rname[i], h->rmsg[i].msg_hdr.msg_namelen)) {
-        passed++;
       } else {
-        dropped++;
+        pending++;
       }
     }
     pthread_mutex_unlock(&h->lock);
     if (answered) count(h, ST_ANSWERED, answered);
     if (nx) count(h, ST_NXDOMAIN, nx);
     if (replies) send_all(h, replies);
-    if (dropped) count(h, ST_RING_DROPS, dropped);
-    if (passed) {
-      count(h, ST_TO_JS, passed);
-      uint64_t one = 1;
-      ssize_t w = write(h->efd, &one, sizeof one);
-      (void)w; /* EAGAIN only when the counter is at its maximum: JS is woken anyway. */
+    for (int i = 0; i < n && pending > 0; i++) {
+      if (!to_js[i]) continue;
+      uint32_t len = h->rmsg[i].msg_len;
+      int truncated = (h->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || len > SLOT_BYTES;
+      while (!push_to_js(h, h->rdata + (size_t)i * SLOT_BYTES, len, truncated, &h->rname[i], h->rmsg[i].msg_hdr.msg_namelen)) {
+        if (!wait_for_ring(h, passed)) {
+          count(h, ST_RING_DROPS, pending);
+          return NULL;
+        }
+        passed = 0;
+      }
+      passed++;
+      pending--;
     }
+    if (passed) wake_js(h, passed);
   }
   return NULL;
 }
@@ -329,7 +373,7 @@ void *loom_dns_create(uint32_t max_entries, uint32_t arena_bytes) {
   while (slots < max_entries * 2) slots <<= 1;
   h->slots = calloc(slots, sizeof(struct entry));
   h->arena = malloc(arena_bytes);
-  if (!h->slots || !h->arena || pthread_mutex_init(&h->lock, NULL) != 0) {
+  if (!h->slots || !h->arena || pthread_mutex_init(&h->lock, NULL) != 0 || pthread_mutex_init(&h->ring_lock, NULL) != 0 || pthread_cond_init(&h->ring_space, NULL) != 0) {
     free(h->slots);
     free(h->arena);
     free(h);
@@ -479,7 +523,8 @@ int loom_dns_event_fd(void *handle) { return ((struct loom_dns *)handle)->efd; }
 int loom_dns_record_bytes(void) { return (int)sizeof(struct ring_slot); }
 
 /*
- * Moves up to `max` datagrams the thread passed on into `out`, after resetting the eventfd; one
+ * Moves up to `max` datagrams the thread passed on into `out`, after resetting the eventfd (set
+ * again when datagrams are left, so none is stranded by a bounded drain); one
  * record per loom_dns_record_bytes(): u32 length @0, u8 truncated @4, u8 address length @5, the
  * sockaddr @8 (28 bytes), the datagram @36. Returns how many. Only one caller at a time (JS).
  */
@@ -501,7 +546,18 @@ int loom_dns_take(void *handle, uint8_t *out, uint32_t max) {
     tail++;
     n++;
   }
-  __atomic_store_n(&h->ring_tail, tail, __ATOMIC_RELEASE);
+  __atomic_store_n(&h->ring_tail, tail, __ATOMIC_SEQ_CST);
+  /* Left in the ring (JS takes a bounded number per wake-up): stay readable, so JS comes back on its next loop turn. */
+  if (tail != __atomic_load_n(&h->ring_head, __ATOMIC_SEQ_CST) && h->efd >= 0) {
+    uint64_t one = 1;
+    ssize_t w = write(h->efd, &one, sizeof one);
+    (void)w;
+  }
+  if (n > 0 && __atomic_load_n(&h->ring_waiting, __ATOMIC_SEQ_CST)) {
+    pthread_mutex_lock(&h->ring_lock);
+    pthread_cond_signal(&h->ring_space);
+    pthread_mutex_unlock(&h->ring_lock);
+  }
   return (int)n;
 }
 
@@ -525,7 +581,10 @@ int loom_dns_stats(void *handle, uint64_t *out, uint32_t n) {
 int loom_dns_stop(void *handle) {
   struct loom_dns *h = handle;
   if (!h->running) return 0;
-  __atomic_store_n(&h->stop, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&h->stop, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_lock(&h->ring_lock);
+  pthread_cond_signal(&h->ring_space);
+  pthread_mutex_unlock(&h->ring_lock);
   /* ENOTCONN for an unconnected UDP socket, but the read side is shut and the sleeper woken. */
   shutdown(h->fd, SHUT_RD);
   pthread_join(h->thread, NULL);
@@ -541,6 +600,8 @@ void loom_dns_destroy(void *handle) {
   loom_dns_stop(h);
   if (h->efd >= 0) close(h->efd);
   pthread_mutex_destroy(&h->lock);
+  pthread_mutex_destroy(&h->ring_lock);
+  pthread_cond_destroy(&h->ring_space);
   free(h->slots);
   free(h->arena);
   free(h->rdata);

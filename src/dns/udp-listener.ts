@@ -35,14 +35,14 @@ export interface DnsUdpStats {
   /** The batched or native path's syscall counters (native: the thread's); null on the dgram path. */
   batch: UdpBatchStats | null;
   /** The native path's own counters (passed to JS, ring drops, table puts and resets); null on other paths. */
-  native: Pick<NativeResponderStats, 'answered' | 'passed' | 'ringDrops' | 'puts' | 'tableResets' | 'recvErrors'> | null;
+  native: Pick<NativeResponderStats, 'answered' | 'passed' | 'ringDrops' | 'ringWaits' | 'puts' | 'tableResets' | 'recvErrors'> | null;
 }
 
 /** What the native thread answered or dropped since the last fold, for the server's counters. */
 export interface NativeCounts {
   answered: number;
   nxdomain: number;
-  /** Dropped: the ring to JS was full. */
+  /** Dropped: left in the thread when it stopped, the ring to JS being full. */
   dropped: number;
   /** Answered by question type number (0..255; 256 for any larger). */
   byType: Float64Array;
@@ -275,7 +275,7 @@ export class UdpListener {
     for (let t = 0; t < byType.length; t++) byType[t] = now.answeredByType[t]! - (was?.answeredByType[t] ?? 0);
     this.answers.countNative({ answered: now.answered - (was?.answered ?? 0), nxdomain: now.nxdomain - (was?.nxdomain ?? 0), dropped: now.ringDrops - (was?.ringDrops ?? 0), byType });
     this.folded = now;
-    this.nativeStats = { answered: now.answered, passed: now.passed, ringDrops: now.ringDrops, puts: now.puts, tableResets: now.tableResets, recvErrors: now.recvErrors };
+    this.nativeStats = { answered: now.answered, passed: now.passed, ringDrops: now.ringDrops, ringWaits: now.ringWaits, puts: now.puts, tableResets: now.tableResets, recvErrors: now.recvErrors };
   }
 
   /** Closes the socket; replies still being computed are not sent. Idempotent. */

@@ -33,7 +33,7 @@ export interface NativeResponderStats {
   nxdomain: number;
   /** Datagrams passed to JS. */
   passed: number;
-  /** Datagrams dropped because the ring to JS was full. */
+  /** Datagrams dropped because the ring to JS was full when the thread was told to stop. */
   ringDrops: number;
   /** recvmmsg calls that returned datagrams, and the datagrams. */
   receives: number;
@@ -46,11 +46,13 @@ export interface NativeResponderStats {
   /** Puts that found the table full and emptied it first. */
   tableResets: number;
   recvErrors: number;
+  /** Times the thread found the ring to JS full and waited for JS to take (reading nothing meanwhile). */
+  ringWaits: number;
   /** Answered per question type: index = type number for 0..255, 256 for any larger. */
   answeredByType: Float64Array;
 }
 
-const STAT_NAMES = ['answered', 'nxdomain', 'passed', 'ringDrops', 'receives', 'received', 'flushes', 'sent', 'sendErrors', 'puts', 'tableResets', 'recvErrors'] as const;
+const STAT_NAMES = ['answered', 'nxdomain', 'passed', 'ringDrops', 'receives', 'received', 'flushes', 'sent', 'sendErrors', 'puts', 'tableResets', 'recvErrors', 'ringWaits'] as const;
 const QTYPE_BUCKETS = 257;
 
 /** An opaque pointer (koffi external) to the native state. */

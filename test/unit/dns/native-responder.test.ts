@@ -16,6 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
+import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -217,14 +218,14 @@ async function client(): Promise<Socket> {
 }
 
 /** Sends `messages` and resolves with the replies once `until` holds; rejects after the guard. */
-function ask(socket: Socket, port: number, messages: Buffer[], until: (replies: Buffer[]) => boolean): Promise<Buffer[]> {
+function ask(socket: Socket, port: number, messages: Buffer[], until: (replies: Buffer[]) => boolean, guardMs = GUARD_MS): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const replies: Buffer[] = [];
     const onMessage = (msg: Buffer): void => {
       replies.push(msg);
       if (until(replies)) done(null);
     };
-    const guard = setTimeout(() => done(new Error(`only ${replies.length} replies`)), GUARD_MS);
+    const guard = setTimeout(() => done(new Error(`only ${replies.length} replies`)), guardMs);
     const done = (err: Error | null): void => {
       clearTimeout(guard);
       socket.off('message', onMessage);
@@ -364,6 +365,60 @@ test('native thread: floods of garbage and oversized datagrams neither crash nor
     // Each datagram counted once: answered, forwarded (SERVFAIL here), malformed or dropped.
     assert.equal(stats.queries, sent, JSON.stringify({ stats, native }));
     assert.equal(stats.queries, stats.answeredLocally + stats.forwarded + stats.malformed + stats.dropped);
+  });
+});
+
+test('native thread: a burst of more misses than the ring holds is answered in full (the thread waits for JS, nothing is dropped)', TEST, async () => {
+  await withNativeServer({}, async (server, port, socket) => {
+    // 450 distinct unknown names, each a miss, sent by a worker thread while this (the server's)
+    // event loop is blocked, so JS cannot drain the ring (256 slots): the thread must wait for
+    // room while the socket's buffer holds what comes. Counted on the server's side: this
+    // client's own receive buffer cannot hold 450 replies at once.
+    const sent = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const socket = require('node:dgram').createSocket('udp4');
+       let left = workerData.messages.length;
+       for (const m of workerData.messages) socket.send(Buffer.from(m), workerData.port, '127.0.0.1', () => {
+         if (--left === 0) { Atomics.store(workerData.sent, 0, 1); Atomics.notify(workerData.sent, 0); socket.close(); }
+       });`,
+      { eval: true, workerData: { port, sent, messages: Array.from({ length: 450 }, (_, i) => Uint8Array.from(query(`nope-${i}.loom.local`, 'A', { id: i }))) } },
+    );
+    try {
+      Atomics.wait(sent, 0, 0, GUARD_MS);
+      assert.equal(Atomics.load(sent, 0), 1, 'the worker sent them all');
+      // Still blocked a moment: the thread reads what is queued and fills the ring.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    } finally {
+      await worker.terminate();
+    }
+    const deadline = Date.now() + GUARD_MS;
+    let received = 0;
+    for (;;) {
+      received = server.udpStats().batch!.received;
+      if (received > 0 && server.stats().queries >= received) break;
+      if (Date.now() > deadline) assert.fail(`stuck: ${JSON.stringify({ stats: server.stats(), udp: server.udpStats() })}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const native = server.udpStats().native!;
+    // The kernel drops what finds the socket's buffer full (as on any path: while the thread
+    // waits, that buffer holds what comes); more than the ring's 256 reached the server.
+    assert.ok(received > 256, `received ${received}`);
+    assert.equal(native.passed, received, 'every one went to JS');
+    assert.equal(native.ringDrops, 0);
+    assert.ok(native.ringWaits > 0, `the ring filled up: ${JSON.stringify(native)}`);
+    const stats = server.stats();
+    assert.equal(stats.dropped, 0);
+    assert.equal(stats.nxdomain, received, 'all answered');
+    // And the server still answers afterwards. Retried: this client's buffer may still be
+    // overflowing with the last NXDOMAIN replies, and a reply that finds it full is lost.
+    let answered: Buffer | undefined;
+    for (let attempt = 0; attempt < 10 && answered === undefined; attempt++) {
+      const id = 0xbe00 + attempt;
+      const replies = await ask(socket, port, [query('web.loom.local', 'A', { id })], withId(id), 1000).catch(() => []);
+      answered = replies.find((x) => idOf(x) === id);
+    }
+    assert.deepEqual(addressesOf(answered!), ['10.32.0.1']);
   });
 });
 
