@@ -1,9 +1,11 @@
 /**
  * DNS benchmark: dnsperf against Loom's DnsServer and against dnsmasq serving the same names,
  * same machine, same run. Queries per second at saturation, and latency percentiles at a fixed
- * offered rate below both servers' limits. Loom runs twice: with its default UDP path (batched
- * recvmmsg/sendmmsg when available) and forced to Node's dgram path, so the two are compared in
- * the same run too.
+ * offered rate below both servers' limits. Loom runs twice: with the native responder (its C
+ * thread answers the cache's hot path, native/loom-dns.c; the default when the library loads)
+ * and with the JS path (batched recvmmsg/sendmmsg on the main thread; LOOM_DNS_NATIVE=0), so
+ * the two are compared in the same run too. A server whose label says another path than its
+ * name could not open that path (the ready file reports the path really used).
  *
  *   npm run build && sudo node dist/bench/dns.js [--seconds 8] [--rounds 3] [--latency-seconds 5]
  *        [--latency-rounds 3] [--latency-qps 10000] [--names 1000] [--clients 4] [--outstanding 100]
@@ -78,7 +80,9 @@ interface Options {
 /** What one server's threads did during one latency round (from /proc), and its own timing. */
 interface InsideRound {
   threads: number;
-  /** The main thread (the one that answers, for every server here). */
+  /** Queries answered in the round (dnsperf's samples), for the CPU per query. */
+  queries: number;
+  /** The answering thread: the main thread, or a native Loom's responder thread ("loom-dns"). */
   mainRunMs: number;
   mainWaitMs: number;
   mainSlices: number;
@@ -170,14 +174,18 @@ async function timingDump(server: ServerUnderTest): Promise<InsideRound['timing'
   return null;
 }
 
-/** The threads' scheduler counters over a round: the main thread (tid = pid) apart from the rest. */
-function schedDelta(pid: number, before: ThreadSched[], after: ThreadSched[]): Omit<InsideRound, 'timing' | 'tap'> {
+/**
+ * The threads' scheduler counters over a round: the answering thread (a native Loom's responder
+ * thread, named "loom-dns" by native/loom-dns.c; else the main thread, tid = pid) apart from the rest.
+ */
+function schedDelta(pid: number, before: ThreadSched[], after: ThreadSched[]): Omit<InsideRound, 'timing' | 'tap' | 'queries'> {
   const was = new Map(before.map((t) => [t.tid, t]));
   const out = { threads: after.length, mainRunMs: 0, mainWaitMs: 0, mainSlices: 0, mainPreempted: 0, otherRunMs: 0, otherSlices: 0 };
+  const answering = after.find((t) => t.name === 'loom-dns')?.tid ?? pid;
   for (const t of after) {
     const b = was.get(t.tid);
     const run = (t.runNs - (b?.runNs ?? 0)) / 1e6;
-    if (t.tid === pid) {
+    if (t.tid === answering) {
       out.mainRunMs = run;
       out.mainWaitMs = (t.waitNs - (b?.waitNs ?? 0)) / 1e6;
       out.mainSlices = t.slices - (b?.slices ?? 0);
@@ -226,7 +234,7 @@ async function buildTap(dir: string): Promise<string | null> {
 const CLIENT_CPU = 0;
 const SERVER_CPU = 1;
 const LOOM_PORT = 5301;
-const LOOM_DGRAM_PORT = 5302;
+const LOOM_JS_PORT = 5302;
 const LOOM_SLICE_PORT = 5303;
 const DNSMASQ_SLICE_PORT = 5304;
 const DNSMASQ_PORT = 5300;
@@ -323,7 +331,8 @@ class DnsBench {
     const after = threadScheds(server.process.pid);
     const timing = server.timed ? await timingDump(server) : null;
     const tap = tapping === null ? null : await tapping;
-    return { stats: latencyStats(parseVerboseLatencies(out)), summary: parseDnsperfSummary(out), inside: { ...schedDelta(server.process.pid, before, after), timing, tap } };
+    const stats = latencyStats(parseVerboseLatencies(out));
+    return { stats, summary: parseDnsperfSummary(out), inside: { ...schedDelta(server.process.pid, before, after), queries: stats.count, timing, tap } };
   }
 
   /** dns-tap on the servers' host for `seconds`; its histogram, or null when it failed. */
@@ -412,7 +421,8 @@ function renderInside(results: ServerResult[], seconds: number): string {
   const f3 = (v: number): string => (Number.isFinite(v) ? v.toFixed(3) : '-');
   const sched = results.map((r) => {
     const per = (f: (x: InsideRound) => number): string => r.inside.map((x) => f1(f(x))).join(' / ');
-    return `| ${r.label} | ${r.inside[0]?.threads ?? '-'} | ${per((x) => x.mainRunMs)} | ${per((x) => x.mainWaitMs)} | ${per((x) => x.mainSlices / seconds)} | ${per((x) => x.mainPreempted)} | ${per((x) => x.otherRunMs)} |`;
+    const us = (f: (x: InsideRound) => number): string => r.inside.map((x) => f1((1000 * f(x)) / Math.max(1, x.queries))).join(' / ');
+    return `| ${r.label} | ${r.inside[0]?.threads ?? '-'} | ${per((x) => x.mainRunMs)} | ${per((x) => x.mainWaitMs)} | ${per((x) => x.mainSlices / seconds)} | ${per((x) => x.mainPreempted)} | ${per((x) => x.otherRunMs)} | ${us((x) => x.mainRunMs)} | ${us((x) => x.mainRunMs + x.otherRunMs)} |`;
   });
   const ms = (h: LatencyHistogram, q: number): string => f3(h.percentile(q) / 1000);
   const endToEnd = (r: ServerResult): string => `${f3(r.latency.p50)} / ${f3(r.latency.p90)} / ${f3(r.latency.p99)} / ${f3(r.latency.p999)}`;
@@ -440,10 +450,10 @@ function renderInside(results: ServerResult[], seconds: number): string {
     ];
   });
   return [
-    `Inside each server during the latency rounds (per round, ${seconds} s each; main thread = the one answering):`,
+    `Inside each server during the latency rounds (per round, ${seconds} s each; "answering thread" = the main thread, or a native Loom's responder thread):`,
     '',
-    '| server | threads | main thread on CPU ms | main thread runnable, waiting for a CPU, ms | main thread wake-ups /s | main thread preempted | other threads on CPU ms |',
-    '|---|---|---|---|---|---|---|',
+    '| server | threads | answering thread on CPU ms | answering thread runnable, waiting for a CPU, ms | answering thread wake-ups /s | answering thread preempted | other threads on CPU ms | answering thread CPU per query, us | all threads CPU per query, us |',
+    '|---|---|---|---|---|---|---|---|---|',
     ...sched,
     '',
     ...(timing.length + tapped.length === 0
@@ -511,12 +521,14 @@ async function run(options: Options): Promise<number> {
       timed,
       process: lab.start(server, node!, [...entry, '--hosts', hostsFile, '--host', server.address, '--port', String(port), '--ready', join(dir, `${name}.ready`), '--udp', udp, ...(timed ? ['--timing'] : []), ...extra], { logFile: join(dir, `${name}.log`) }),
     });
-    const loom = startLoom('Loom', LOOM_PORT, 'auto', 'loom', options.timing);
-    const loomDgram = startLoom('Loom dgram', LOOM_DGRAM_PORT, 'dgram', 'loom-dgram', false);
+    // Loom twice: the native responder (its thread answers the hot path; no --timing, which is
+    // the JS batched path's), and the JS path (batched), the reference it must match.
+    const loom = startLoom('Loom native', LOOM_PORT, 'native', 'loom', false);
+    const loomJs = startLoom('Loom JS', LOOM_JS_PORT, 'batched', 'loom-js', options.timing);
     const loomSlice = options.sliceUs > 0 ? startLoom('Loom slice', LOOM_SLICE_PORT, 'auto', 'loom-slice', options.timing, ['--slice-us', String(options.sliceUs)]) : null;
     const dnsmasqSlice = options.sliceUs > 0 ? startDnsmasq(`dnsmasq, slice ${options.sliceUs} us`, DNSMASQ_SLICE_PORT, 'dnsmasq-slice') : null;
     // dnsmasq last: the baseline every ratio is taken against.
-    const servers = [loom, ...(loomSlice === null ? [] : [loomSlice]), loomDgram, ...(dnsmasqSlice === null ? [] : [dnsmasqSlice]), dnsmasq];
+    const servers = [loom, loomJs, ...(loomSlice === null ? [] : [loomSlice]), ...(dnsmasqSlice === null ? [] : [dnsmasqSlice]), dnsmasq];
     const bench = new DnsBench(lab, options, server.address, queryFile, probeFile, clockTicks);
     const tapPath = await buildTap(dir);
     for (const s of servers) await bench.waitReady(s);
@@ -527,14 +539,14 @@ async function run(options: Options): Promise<number> {
     // Every thread of every server (a Loom server's V8 and libuv threads too), alike.
     if (options.pin) for (const s of servers) await systemRunner.run('taskset', ['-a', '-p', '-c', String(SERVER_CPU), String(s.process.pid)]);
     // Name each Loom by the UDP path it really uses (a batched path that could not open says so).
-    for (const s of [loom, loomDgram, ...(loomSlice === null ? [] : [loomSlice])]) {
+    for (const s of [loom, loomJs, ...(loomSlice === null ? [] : [loomSlice])]) {
       const ready = existsSync(s.readyFile!) ? readFileSync(s.readyFile!, 'utf8').trim().split(' ') : [];
-      s.label = `Loom ${ready[1] ?? '?'}${ready[2] === 'slice' ? `, slice ${ready[3]} us` : ''}`;
+      s.label = `Loom ${ready[1] === 'batched' ? 'JS (batched)' : (ready[1] ?? '?')}${ready[2] === 'slice' ? `, slice ${ready[3]} us` : ''}`;
     }
     const buffers = await socketBuffers(lab, servers);
     progress(`  servers answer (${servers.map((s) => s.label).join(', ')}); warming up (JIT)`);
     await bench.dnsperf(loom.port, { seconds: 2 });
-    await bench.dnsperf(loomDgram.port, { seconds: 2 });
+    await bench.dnsperf(loomJs.port, { seconds: 2 });
     if (loomSlice !== null) await bench.dnsperf(loomSlice.port, { seconds: 2 });
     if (dnsmasqSlice !== null) await bench.dnsperf(dnsmasqSlice.port, { seconds: 1 });
     await bench.dnsperf(dnsmasq.port, { seconds: 1 });
@@ -574,13 +586,15 @@ async function run(options: Options): Promise<number> {
 
     const loomResult = results[0];
     const dnsmasqResult = results[results.length - 1];
-    const sliceResult = loomSlice === null ? null : results[1]!;
+    const jsResult = results[1]!;
+    const sliceResult = loomSlice === null ? null : results[2]!;
     const qpsRatio = loomResult!.qps / dnsmasqResult!.qps;
     const issue14 = (r: ServerResult): string =>
       `target (issue 14) Loom's p99 <= dnsmasq's p99 in the same run at ${rateQps} q/s (${r.label}): ${r.latency.p99.toFixed(3)} vs ${dnsmasqResult!.latency.p99.toFixed(3)} ms (${(r.latency.p99 / dnsmasqResult!.latency.p99).toFixed(2)}x): ${r.latency.p99 <= dnsmasqResult!.latency.p99 ? 'met' : 'NOT met'}`;
     const verdict = [
       `target (issue 5) Loom >= 1.0x dnsmasq qps and p99 < 1 ms (${loomResult!.label}): qps ${qpsRatio.toFixed(2)}x ${qpsRatio >= 1 ? 'met' : 'NOT met'}, p99 ${loomResult!.latency.p99.toFixed(3)} ms (median of ${options.latencyRounds}) ${loomResult!.latency.p99 < 1 ? 'met' : 'NOT met'}`,
       issue14(loomResult!),
+      issue14(jsResult),
       ...(sliceResult === null ? [] : [issue14(sliceResult)]),
     ].join('\n');
     const machine = `${os.cpus().length} vCPU (${os.cpus()[0]?.model ?? 'unknown'}), kernel ${os.release()}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(1)).join(' ')} before / ${os.loadavg().map((l) => l.toFixed(1)).join(' ')} after`;

@@ -226,7 +226,8 @@ const daemon = await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
-const daemonModules = checkBundled(daemon, 'the daemon bundle', [join(root, 'dist', 'src', 'api', 'ui-routes.js')]);
+// src/os/dns-responder.ts finds dist/bin/libloom-dns.so by walking up from its own file, as ui-routes does.
+const daemonModules = checkBundled(daemon, 'the daemon bundle', [join(root, 'dist', 'src', 'api', 'ui-routes.js'), join(root, 'dist', 'src', 'os', 'dns-responder.js')]);
 const daemonBytes = daemon.metafile.outputs[relative(root, daemonOutfile)]?.bytes ?? 0;
 const daemonInputs = Object.keys(daemon.metafile.inputs).length;
 console.log(`build-cli: ${relative(root, daemonOutfile)} (${daemonInputs} modules, ${daemonModules.length} of them Loom's, ${Math.round(daemonBytes / 1024)} KiB)`);

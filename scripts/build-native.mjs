@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Builds the two native executables: the CNI shim (native/loom-cni.c -> dist/bin/loom-cni), with
+ * Builds the two native executables and the DNS responder library (below): the CNI shim (native/loom-cni.c -> dist/bin/loom-cni), with
  * its Node fallback dist/bin/loom-cni-node written beside it (the shim execs that file from its own
  * folder), and the `loom` front (native/loom.c -> dist/bin/loom, what bin/loom links to), with
  * this build's id compiled in (from dist/src/core/build-id.js: scripts/build-id.mjs runs first).
@@ -13,7 +13,7 @@
  * so static glibc is safe.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +49,20 @@ if (buildId === undefined) {
   process.exit(1);
 }
 compile('loom', [`-DLOOM_BUILD_ID="${buildId}"`]);
+
+// The DNS server's native responder (native/loom-dns.c), a shared object loaded through koffi by
+// src/os/dns-responder.ts. Optional: without it the server answers on its JS path (and says so
+// once), so a failed compile warns and the build goes on (an old copy is removed, not kept).
+{
+  const name = 'libloom-dns.so';
+  const tmp = join(outDir, `.${name}.tmp-${process.pid}`);
+  const built = spawnSync(cc, ['-O2', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-pthread', '-s', '-o', tmp, join(root, 'native', 'loom-dns.c')], { stdio: 'inherit' });
+  if (built.error || built.status !== 0) {
+    console.error(`build-native: ${cc} failed to compile native/loom-dns.c: the DNS server will answer on its JS path`);
+    rmSync(tmp, { force: true });
+    rmSync(join(outDir, name), { force: true });
+  } else renameSync(tmp, join(outDir, name));
+}
 
 // The fallback: the Node plugin, by a path relative to this file (dist/bin -> dist/src/cni/main.js).
 const nodePlugin = join(outDir, 'loom-cni-node');

@@ -3,7 +3,7 @@
  * (`address name` lines, the file dnsmasq gets) on one UDP endpoint, so the server never shares
  * an event loop with the load generator.
  *
- *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE [--udp auto|dgram|batched] [--timing]
+ *   node dist/bench/dns/loom-server.js --hosts FILE --host ADDR --port N --ready FILE [--udp auto|dgram|batched|native] [--timing]
  *        [--slice-us N]
  *
  * Writes `<pid> <udp path in use>` to the --ready FILE once listening; stops on SIGTERM/SIGINT. A local-only store (no

@@ -69,11 +69,11 @@ export interface RawLaunchOptions extends RawDnsOptions, RawIpamOptions, RawData
 
 /**
  * Validates `loom launch` arguments once, at the edge. Environment fallbacks: LOOM_PASSWORD,
- * LOOM_STATE_DIR, LOOM_HTTP_ADDR, LOOM_API_SOCKET, LOOM_LOG_LEVEL (a flag wins); environment only: LOOM_DNS_UDP,
+ * LOOM_STATE_DIR, LOOM_HTTP_ADDR, LOOM_API_SOCKET, LOOM_LOG_LEVEL (a flag wins); environment only: LOOM_DNS_UDP, LOOM_DNS_NATIVE,
  * LOOM_DATAPLANE, LOOM_MTU, LOOM_RELAY_PATH, NODE_TEST_CONTEXT; with --kube-peers also
  * KUBERNETES_SERVICE_HOST/PORT, NODE_NAME and POD_NAMESPACE. This is the one place the daemon
  * reads its environment; the settings travel down in the LaunchConfig. Throws
- * ERR_INVALID_ARGUMENT naming the option (ERR_INVALID_CONFIG for a bad LOOM_DNS_UDP).
+ * ERR_INVALID_ARGUMENT naming the option (ERR_INVALID_CONFIG for a bad LOOM_DNS_UDP or LOOM_DNS_NATIVE).
  */
 export function parseLaunchOptions(raw: RawLaunchOptions, peers: readonly string[], env: NodeJS.ProcessEnv = process.env, host: string = hostname()): LaunchConfig {
   const port = raw.port === undefined ? DEFAULT_PORT : parsePort(raw.port, '--port');

@@ -160,6 +160,8 @@ export interface CachedAnswer {
   readonly addressOffsets: readonly number[];
   /** The source's changeCount when this entry was last found current (set by AnswerCache.get). */
   checkedAt?: number | undefined;
+  /** The key and offsets as the native responder's table takes them, made on the first put. */
+  nativeForm?: { readonly key: Buffer; readonly names: Uint16Array; readonly addresses: Uint16Array } | undefined;
 }
 
 /**

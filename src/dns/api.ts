@@ -31,7 +31,7 @@ export const dnsReportSchema = z.object({
       address: z.string(),
       udp: z.string().exactOptional(),
       tcp: z.string().exactOptional(),
-      udpPath: z.enum(['batched', 'dgram']).exactOptional(),
+      udpPath: z.enum(['native', 'batched', 'dgram']).exactOptional(),
     }),
   ),
   records: z.array(

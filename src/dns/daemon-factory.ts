@@ -35,6 +35,7 @@ export function createDnsSubsystem(components: DnsBuildComponents, options: DnsL
       resolvConf: options.resolvConf ?? findResolvConf(),
       listenAddresses: options.listenAddresses,
       udpPath: options.udpPath,
+      nativeResponder: options.nativeResponder,
     },
   );
   registerDnsApi(api, dns);

@@ -14,7 +14,12 @@ export const DEFAULT_RESOLV_CONF = '/etc/resolv.conf';
 const MAX_LISTEN_ADDRESSES = 16;
 /** Environment setting of how UDP queries are served (DnsServerInit.udpPath): auto, dgram or batched. */
 export const UDP_PATH_ENV = 'LOOM_DNS_UDP';
-const UDP_PATHS: readonly UdpPathSetting[] = ['auto', 'dgram', 'batched'];
+const UDP_PATHS: readonly UdpPathSetting[] = ['auto', 'dgram', 'batched', 'native'];
+/**
+ * Environment switch of the native responder thread (DnsServerInit.nativeResponder): "0" keeps
+ * the JS path under LOOM_DNS_UDP=auto; "1" or unset lets auto use it when its library loads.
+ */
+export const NATIVE_ENV = 'LOOM_DNS_NATIVE';
 
 export interface DnsLaunchConfig {
   enabled: boolean;
@@ -27,6 +32,8 @@ export interface DnsLaunchConfig {
   resolvConf: string | undefined;
   /** From LOOM_DNS_UDP (default auto): how every DNS server of the daemon serves UDP. */
   udpPath: UdpPathSetting;
+  /** From LOOM_DNS_NATIVE (default on): whether "auto" may use the native responder. */
+  nativeResponder: boolean;
 }
 
 /** As commander hands them over. `dns: false` is --no-dns. */
@@ -38,7 +45,7 @@ export interface RawDnsOptions {
   dnsResolvConf?: string;
 }
 
-/** Throws ERR_INVALID_ARGUMENT naming the option (ERR_INVALID_CONFIG for a bad LOOM_DNS_UDP). */
+/** Throws ERR_INVALID_ARGUMENT naming the option (ERR_INVALID_CONFIG for a bad LOOM_DNS_UDP or LOOM_DNS_NATIVE). */
 export function parseDnsOptions(raw: RawDnsOptions, env: NodeJS.ProcessEnv = {}): DnsLaunchConfig {
   const listenAddresses = raw.dnsListenAddress === undefined ? [] : parseListenAddresses(raw.dnsListenAddress);
   let domain: string;
@@ -52,12 +59,18 @@ export function parseDnsOptions(raw: RawDnsOptions, env: NodeJS.ProcessEnv = {})
   if (resolvConf !== undefined && (resolvConf.length === 0 || resolvConf.length > 1024 || resolvConf.includes('\0'))) {
     throw new LoomError('ERR_INVALID_ARGUMENT', 'invalid --dns-resolv-conf: expected a file path');
   }
-  return { enabled: raw.dns ?? true, listenAddresses, domain, ttlSeconds, resolvConf, udpPath: parseUdpPath(env[UDP_PATH_ENV]) };
+  return { enabled: raw.dns ?? true, listenAddresses, domain, ttlSeconds, resolvConf, udpPath: parseUdpPath(env[UDP_PATH_ENV]), nativeResponder: parseNativeSwitch(env[NATIVE_ENV]) };
+}
+
+function parseNativeSwitch(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '1') return true;
+  if (value === '0') return false;
+  throw new LoomError('ERR_INVALID_CONFIG', `dns: ${NATIVE_ENV} must be 0 or 1`);
 }
 
 function parseUdpPath(value: string | undefined): UdpPathSetting {
   if (value === undefined || value === '') return 'auto';
-  if (!(UDP_PATHS as readonly string[]).includes(value)) throw new LoomError('ERR_INVALID_CONFIG', `dns: udp path must be auto, dgram or batched (${UDP_PATH_ENV})`);
+  if (!(UDP_PATHS as readonly string[]).includes(value)) throw new LoomError('ERR_INVALID_CONFIG', `dns: udp path must be auto, dgram, batched or native (${UDP_PATH_ENV})`);
   return value as UdpPathSetting;
 }
 

@@ -22,8 +22,11 @@ export interface DnsListenerStatus {
   /** "host:port" actually bound. */
   udp?: string;
   tcp?: string;
-  /** How UDP is served once bound: "batched" (recvmmsg/sendmmsg) or "dgram" (the fallback). */
-  udpPath?: 'batched' | 'dgram';
+  /**
+   * How UDP is served once bound: "native" (the responder thread answers the cache's hot path),
+   * "batched" (recvmmsg/sendmmsg from JS) or "dgram" (the fallback).
+   */
+  udpPath?: 'native' | 'batched' | 'dgram';
 }
 
 export interface DnsReport {

@@ -65,6 +65,8 @@ export interface DnsSubsystemInit {
   tombstoneLifetimeMs?: number;
   /** How each server serves UDP (DnsServerInit.udpPath); default auto. */
   udpPath?: UdpPathSetting;
+  /** Whether auto may use the native responder (DnsServerInit.nativeResponder); default true. */
+  nativeResponder?: boolean;
 }
 
 export interface RemoveFilter {
@@ -90,6 +92,7 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
   private readonly port: number;
   private readonly upstreamPort: number | undefined;
   private readonly udpPath: UdpPathSetting;
+  private readonly nativeResponder: boolean;
   private readonly logger: Logger;
   private readonly router: DnsSubsystemComponents['router'];
   private readonly wanted: string[] = [];
@@ -108,6 +111,7 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
     this.port = init.port ?? DNS_PORT;
     this.upstreamPort = init.upstreamPort;
     this.udpPath = init.udpPath ?? 'auto';
+    this.nativeResponder = init.nativeResponder ?? true;
     for (const a of init.listenAddresses ?? []) this.want(parseIPv4(a));
     this.store = new DnsRecordStore(
       { mesh: components.router.mesh, clock: components.clock, logger: this.logger },
@@ -262,6 +266,7 @@ export class DnsSubsystem implements Subsystem, ContainerDnsHooks {
         ttlSeconds: this.ttlSeconds,
         resolvConfPath: this.resolvConf,
         udpPath: this.udpPath,
+        nativeResponder: this.nativeResponder,
         ...(this.upstreamPort === undefined ? {} : { upstreamPort: this.upstreamPort }),
       },
     );

@@ -24,9 +24,10 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { DEFAULT_DOMAIN, parseName, qualifyName } from './names.js';
 import { inspectQuery, headerOnlyReply, newQuestionPeek, peekQuestion, RCODE, type DnsQuery } from './query.js';
-import { AnswerCache, cacheEntryFor, encodeWithin, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type CachedAnswer, type Resolution } from './answer.js';
+import { AnswerCache, cacheEntryFor, encodeWithin, MAX_UDP_PAYLOAD, replyFromCache, replyPacket, resolveLocally, shuffle, udpLimitFor, type AnswerPolicy, type CachedAnswer, type Resolution } from './answer.js';
 import { openUdpBatch, watchInsteadOfDgram, type UdpBatchOpening } from '../os/udp-batch.js';
-import { UdpListener, type DnsUdpStats, type TakeOverReading, type UdpAnswerSource, type UdpPathSetting } from './udp-listener.js';
+import { UdpListener, type DnsUdpStats, type NativeCounts, type OpenNativeResponder, type TakeOverReading, type UdpAnswerSource, type UdpPathSetting } from './udp-listener.js';
+import { NativeDnsResponder, type NativeAnswerTable } from '../os/dns-responder.js';
 
 export type { DnsUdpStats, UdpPath, UdpPathSetting } from './udp-listener.js';
 import { UpstreamForwarder, type UpstreamStats } from './upstream.js';
@@ -46,6 +47,11 @@ export interface DnsServerComponents {
    * not read the real socket.
    */
   takeOverReading?: TakeOverReading;
+  /**
+   * Starts the native responder thread (src/os `NativeDnsResponder.start`, the default with the
+   * default openUdpBatch; tests replace it, or pass null for none).
+   */
+  openNativeResponder?: OpenNativeResponder | null;
 }
 
 export interface DnsServerInit {
@@ -74,6 +80,11 @@ export interface DnsServerInit {
    * "batched" that cannot be opened logs a warning and serves with dgram: DNS is never lost to it.
    */
   udpPath?: UdpPathSetting;
+  /**
+   * With udpPath "auto": answer the cache's hot path on a native thread (native/loom-dns.c) when
+   * its library loads. Default true; the daemon passes LOOM_DNS_NATIVE (0 turns it off).
+   */
+  nativeResponder?: boolean;
 }
 
 
@@ -120,6 +131,14 @@ export class DnsServer {
   private readonly udpPathSetting: UdpPathSetting;
   private readonly openBatch: (socket: UdpSocket) => Promise<UdpBatchOpening>;
   private readonly takeOverReading: TakeOverReading | undefined;
+  private readonly openNative: OpenNativeResponder | undefined;
+  private readonly preferNative: boolean;
+  /**
+   * The native responder's table while the native path serves: cleared on every store change
+   * (synchronously, with the store's changeCount as generation), given every entry the JS side
+   * answers from. Null otherwise.
+   */
+  private native: NativeAnswerTable | null = null;
   /** The cache, full path and counters as the UDP listener sees them; made once. */
   private readonly udpAnswers: UdpAnswerSource;
   private tcp: TcpServer | null = null;
@@ -146,7 +165,11 @@ export class DnsServer {
     if (!Number.isInteger(cacheSize) || cacheSize < 0 || cacheSize > 1_000_000) throw new LoomError('ERR_INVALID_CONFIG', 'dns: answer cache size must be an integer in 0..1000000');
     this.cache = cacheSize === 0 ? null : new AnswerCache(cacheSize);
     this.udpPathSetting = init.udpPath ?? 'auto';
-    if (!['auto', 'dgram', 'batched'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', 'dns: udp path must be auto, dgram or batched');
+    if (!['auto', 'dgram', 'batched', 'native'].includes(this.udpPathSetting)) throw new LoomError('ERR_INVALID_CONFIG', 'dns: udp path must be auto, dgram, batched or native');
+    // As takeOverReading: with a stand-in openUdpBatch (a test of the JS paths), off unless given.
+    const defaultNative: OpenNativeResponder | undefined = components.openUdpBatch === undefined ? (socket, onPassed) => NativeDnsResponder.start(socket, onPassed) : undefined;
+    this.openNative = components.openNativeResponder === null ? undefined : (components.openNativeResponder ?? defaultNative);
+    this.preferNative = init.nativeResponder ?? true;
     this.openBatch = components.openUdpBatch ?? ((socket) => openUdpBatch(socket));
     this.takeOverReading = components.takeOverReading ?? (components.openUdpBatch === undefined ? watchInsteadOfDgram : undefined);
     this.udpAnswers = {
@@ -158,7 +181,13 @@ export class DnsServer {
         this.counters.queries++;
         this.counters[outcome]++;
       },
+      get nativeUsable() {
+        return nativeUsable();
+      },
+      attachNative: (table) => this.attachNative(table),
+      countNative: (counts) => this.countNative(counts),
     };
+    const nativeUsable = (): boolean => this.cache !== null && this.store.changeCount !== undefined;
     this.upstream = new UpstreamForwarder(
       { clock: components.clock ?? systemClock, logger: this.logger },
       {
@@ -181,7 +210,17 @@ export class DnsServer {
     this.started = true;
     try {
       if (listen.udp) {
-        this.udp = new UdpListener({ answers: this.udpAnswers, logger: this.logger, openUdpBatch: this.openBatch, ...(this.takeOverReading ? { takeOverReading: this.takeOverReading } : {}) }, this.udpPathSetting);
+        this.udp = new UdpListener(
+          {
+            answers: this.udpAnswers,
+            logger: this.logger,
+            openUdpBatch: this.openBatch,
+            ...(this.takeOverReading ? { takeOverReading: this.takeOverReading } : {}),
+            ...(this.openNative ? { openNativeResponder: this.openNative } : {}),
+            preferNative: this.preferNative,
+          },
+          this.udpPathSetting,
+        );
         this.bound.udp = await this.udp.listen(listen.udp);
       }
       if (listen.tcp) this.bound.tcp = await this.listenTcp(listen.tcp);
@@ -233,11 +272,13 @@ export class DnsServer {
   }
 
   stats(): DnsStats {
+    this.udp?.foldNativeCounts();
     return { ...this.counters };
   }
 
   /** Questions answered or forwarded, by type (malformed and dropped messages have none). */
   queryTypeStats(): number[] {
+    this.udp?.foldNativeCounts();
     return [...this.typeCounts];
   }
 
@@ -246,10 +287,12 @@ export class DnsServer {
   }
 
   udpStats(): DnsUdpStats {
-    return this.udp?.stats() ?? { path: null, batch: null };
+    return this.udp?.stats() ?? { path: null, batch: null, native: null };
   }
 
+  /** Hits include the native responder's answers (it answers only what the cache would). */
   cacheStats(): DnsCacheStats {
+    this.udp?.foldNativeCounts();
     return { hits: this.cache?.hits ?? 0, misses: this.cache?.misses ?? 0, entries: this.cache?.size ?? 0 };
   }
 
@@ -280,7 +323,44 @@ export class DnsServer {
     this.counters.answeredLocally++;
     this.typeCounts[queryTypeIndex(raw.readUInt16BE(this.peek.nameEnd))]!++;
     if (entry.rcode === RCODE.NXDOMAIN) this.counters.nxdomain++;
+    // Current (just checked): the native table may answer the next one itself.
+    if (this.native !== null) this.putNative(this.peek.key, entry);
     return entry;
+  }
+
+  // ----- the native responder's table -------------------------------------------------------
+
+  /** See `native`. Returns the detach function. */
+  private attachNative(table: NativeAnswerTable): () => void {
+    this.native = table;
+    const clear = (): void => table.clear(this.store.changeCount ?? 0);
+    clear();
+    const unsubscribe = this.store.onChange(clear);
+    return () => {
+      unsubscribe();
+      if (this.native === table) this.native = null;
+    };
+  }
+
+  /**
+   * Puts an entry found current at the store's present changeCount into the native table (the
+   * generation the table was last cleared with: a put for any other is refused there).
+   */
+  private putNative(key: string, entry: CachedAnswer): void {
+    const generation = this.store.changeCount;
+    if (this.native === null || generation === undefined || entry.template.length > MAX_UDP_PAYLOAD) return;
+    const form = (entry.nativeForm ??= { key: Buffer.from(key, 'latin1'), names: Uint16Array.from(entry.nameOffsets), addresses: Uint16Array.from(entry.addressOffsets) });
+    this.native.put(generation, form.key, entry.template, form.names, form.addresses, entry.rcode);
+  }
+
+  private countNative(counts: NativeCounts): void {
+    const c = this.counters;
+    c.queries += counts.answered + counts.dropped;
+    c.answeredLocally += counts.answered;
+    c.nxdomain += counts.nxdomain;
+    c.dropped += counts.dropped;
+    if (this.cache !== null) this.cache.hits += counts.answered;
+    for (let t = 0; t < counts.byType.length; t++) if (counts.byType[t]! > 0) this.typeCounts[queryTypeIndex(t)]! += counts.byType[t]!;
   }
 
   private async answerFully(raw: Buffer, overTcp: boolean): Promise<Buffer | null> {
@@ -325,6 +405,7 @@ export class DnsServer {
       const entry = cacheEntryFor(query, this.peek, resolution);
       if (entry !== null) {
         this.cache.set(this.peek.key, entry);
+        if (this.native !== null) this.putNative(this.peek.key, entry);
         if (entry.template.length <= limit) return replyFromCache(entry, query.raw, this.peek, this.random);
       }
     }

@@ -63,6 +63,8 @@ export class DnsRecordStore implements Gossiper {
   private channel: GossipChannel | null = null;
   private gcTimer: TimerHandle | null = null;
   private changes = 0;
+  /** Called synchronously after every change of `changeCount` (see `onChange`). */
+  private readonly changeListeners = new Set<() => void>();
   private unsubscribeMesh: (() => void) | null = null;
 
   constructor(components: DnsStoreComponents, init: DnsStoreInit = {}) {
@@ -84,6 +86,22 @@ export class DnsRecordStore implements Gossiper {
     return this.unsubscribeMesh === null ? undefined : this.changes;
   }
 
+  /**
+   * Calls `listener` synchronously every time `changeCount` changes (and when it becomes
+   * undefined at `stop`), before anything can read the store again: for copies of answers that
+   * must never outlive the records they were built from (the native DNS responder's table).
+   * Returns the unsubscribe function. A listener must not throw.
+   */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(): void {
+    this.changes++;
+    for (const listener of this.changeListeners) listener();
+  }
+
   /** The channel from `router.newGossipChannel('dns', store)`; without one the store is local only. */
   attach(channel: GossipChannel): void {
     this.channel = channel;
@@ -101,12 +119,13 @@ export class DnsRecordStore implements Gossiper {
     this.gcTimer = null;
     this.unsubscribeMesh?.();
     this.unsubscribeMesh = null;
+    this.changed();
   }
 
   private followMesh(): void {
     if (this.unsubscribeMesh !== null) return;
-    this.changes++;
-    this.unsubscribeMesh = this.mesh.onChange(() => this.changes++);
+    this.changed();
+    this.unsubscribeMesh = this.mesh.onChange(() => this.changed());
   }
 
   // ----- local changes --------------------------------------------------------------------
@@ -241,7 +260,7 @@ export class DnsRecordStore implements Gossiper {
   }
 
   private store(r: DnsRecord): void {
-    this.changes++;
+    this.changed();
     const key = recordKey(r);
     this.records.entries.set(key, r);
     index(this.byName, r.name, key);
@@ -264,7 +283,7 @@ export class DnsRecordStore implements Gossiper {
       dropped++;
     }
     if (dropped > 0) {
-      this.changes++;
+      this.changed();
       this.logger.debug({ dropped }, 'dns: collected tombstones');
     }
   }

@@ -16,20 +16,36 @@ import type { Logger } from '../core/logger.js';
 import { replyFromCacheInto, type CachedAnswer } from './answer.js';
 import { headerOnlyReply, RCODE, type QuestionPeek } from './query.js';
 import type { UdpBatch, UdpBatchOpening, UdpBatchStats } from '../os/udp-batch.js';
+import type { NativeAnswerTable, NativeDnsResponder, NativeResponderStats } from '../os/dns-responder.js';
 
 /** Takes the socket's reading over from libuv (src/os `watchInsteadOfDgram`; tests may replace it). */
 export type TakeOverReading = (socket: UdpSocket, onReadable: () => void) => Promise<{ watch: { close(): void } } | { unavailable: string }>;
 
-/** How UDP datagrams are read and answered; both give the same replies. */
-export type UdpPath = 'dgram' | 'batched';
-/** "auto": batched when available, else dgram. */
+/** How UDP datagrams are read and answered; all give the same replies. */
+export type UdpPath = 'dgram' | 'batched' | 'native';
+/** "auto": native when the library loads (and the server allows it), else batched when available, else dgram. */
 export type UdpPathSetting = UdpPath | 'auto';
+
+/** Starts the native responder thread on the bound socket (src/os `NativeDnsResponder.start`; tests may replace it). */
+export type OpenNativeResponder = (socket: UdpSocket, onPassed: () => void) => Promise<NativeDnsResponder | string>;
 
 export interface DnsUdpStats {
   /** Null until UDP is listening. */
   path: UdpPath | null;
-  /** The batched path's syscall counters; null on the dgram path. */
+  /** The batched or native path's syscall counters (native: the thread's); null on the dgram path. */
   batch: UdpBatchStats | null;
+  /** The native path's own counters (passed to JS, ring drops, table puts and resets); null on other paths. */
+  native: Pick<NativeResponderStats, 'answered' | 'passed' | 'ringDrops' | 'ringWaits' | 'puts' | 'tableResets' | 'recvErrors'> | null;
+}
+
+/** What the native thread answered or dropped since the last fold, for the server's counters. */
+export interface NativeCounts {
+  answered: number;
+  nxdomain: number;
+  /** Dropped: left in the thread when it stopped, the ring to JS being full. */
+  dropped: number;
+  /** Answered by question type number (0..255; 256 for any larger). */
+  byType: Float64Array;
 }
 
 export interface UdpEndpoint {
@@ -52,6 +68,18 @@ export interface UdpAnswerSource {
   answerFully(raw: Buffer): Promise<Buffer | null>;
   /** Counts a datagram the listener disposed of itself (a query, plus this outcome). */
   count(outcome: 'malformed' | 'dropped'): void;
+  /**
+   * Whether a native table can be kept current (an answer cache, and a store that reports its
+   * changes). False: the native path is not opened.
+   */
+  readonly nativeUsable: boolean;
+  /**
+   * Hands the native table to the server, which clears it on every store change and puts the
+   * entries it answers from; returns the detach function (called before the table goes away).
+   */
+  attachNative(table: NativeAnswerTable): () => void;
+  /** Adds what the native thread did (deltas) to the server's counters. */
+  countNative(counts: NativeCounts): void;
 }
 
 export interface UdpListenerComponents {
@@ -64,7 +92,14 @@ export interface UdpListenerComponents {
    * read the first of each wake-up (src/os `watchInsteadOfDgram`). Absent: libuv reads the first.
    */
   takeOverReading?: TakeOverReading;
+  /** The native path's thread (src/os `NativeDnsResponder.start`). Absent: no native path. */
+  openNativeResponder?: OpenNativeResponder;
+  /** With "auto": try the native path first. Default true (LOOM_DNS_NATIVE=0 turns it off). */
+  preferNative?: boolean;
 }
+
+/** Said once per process: why the native responder is not used (then the batched path serves). */
+let nativeUnavailableLogged = false;
 
 /**
  * recvmmsg rounds per datagram libuv delivers, or per readiness callback (each up to the batch
@@ -84,6 +119,16 @@ export class UdpListener {
   private readonly takeOverReading: TakeOverReading | undefined;
   /** Readiness of the socket while the batched path reads it itself (no 'message' events). */
   private watch: { close(): void } | null = null;
+  private readonly openNative: OpenNativeResponder | undefined;
+  private readonly preferNative: boolean;
+  /** The native path's thread; null on other paths and after close. */
+  private responder: NativeDnsResponder | null = null;
+  private detachNative: (() => void) | null = null;
+  /** The native counters already folded into the server's (see foldNativeCounts). */
+  private folded: NativeResponderStats | null = null;
+  private nativeStats: DnsUdpStats['native'] = null;
+  /** Where replies to passed datagrams are built (the largest reply a client may take). */
+  private readonly replyScratch = Buffer.allocUnsafe(4096);
 
   constructor(
     components: UdpListenerComponents,
@@ -93,6 +138,8 @@ export class UdpListener {
     this.logger = components.logger;
     this.openBatch = components.openUdpBatch;
     this.takeOverReading = components.takeOverReading;
+    this.openNative = components.openNativeResponder;
+    this.preferNative = components.preferNative ?? true;
   }
 
   /** Binds (port 0 picks one) and opens the batched path when the setting allows. Once only. */
@@ -127,6 +174,7 @@ export class UdpListener {
       });
     });
     this.pathInUse = 'dgram';
+    if ((this.setting === 'native' || (this.setting === 'auto' && this.preferNative)) && (await this.listenNative(socket))) return bound;
     if (this.setting !== 'dgram') {
       const opening = await this.openBatch(socket);
       if ('batch' in opening) {
@@ -141,18 +189,123 @@ export class UdpListener {
     return bound;
   }
 
+  /**
+   * The native path: the thread reads the socket and answers from the table; what it passes on
+   * is answered here. False (and said once in the log, a warning when asked for by name) when
+   * it cannot start: then the socket is as it was.
+   */
+  private async listenNative(socket: UdpSocket): Promise<boolean> {
+    const opened = !this.answers.nativeUsable ? 'no answer cache or the store does not report changes' : this.openNative === undefined ? 'not available in this server' : await this.openNative(socket, () => this.onPassed());
+    if (typeof opened === 'string') {
+      if (this.setting === 'native') this.logger.warn({ reason: opened }, 'dns: native responder unavailable; using the JS path');
+      else if (!nativeUnavailableLogged) this.logger.info({ reason: opened }, 'dns: native responder unavailable; using the JS path');
+      nativeUnavailableLogged = true;
+      return false;
+    }
+    if (this.socket !== socket) {
+      opened.destroy();
+      return true;
+    }
+    this.responder = opened;
+    this.detachNative = this.answers.attachNative(opened);
+    this.pathInUse = 'native';
+    return true;
+  }
+
+  /**
+   * The datagrams the native thread passed on (no current entry, not the plain case, too big):
+   * the cache first (then the entry is put in the native table by the server), else the full
+   * path. Replies go out through the responder (the socket is the thread's).
+   */
+  private onPassed(): void {
+    const responder = this.responder;
+    if (responder === null) return;
+    const answers = this.answers;
+    try {
+      for (let round = 0; round < MAX_DRAIN_ROUNDS; round++) {
+        const n = responder.takePassed();
+        for (let i = 0; i < n; i++) {
+          const raw = responder.datagram(i);
+          if (responder.truncated(i)) {
+            this.answerOversizedNative(responder, raw, i);
+            continue;
+          }
+          const entry = answers.cachedAnswer(raw);
+          if (entry !== undefined) {
+            responder.send(this.replyScratch, replyFromCacheInto(entry, raw, answers.peek, answers.random, this.replyScratch), responder.source(i));
+            continue;
+          }
+          // The views are overwritten by the next take: the full path gets copies.
+          const source = Buffer.from(responder.source(i));
+          answers.answerFully(Buffer.from(raw)).then(
+            (reply) => {
+              if (reply && this.responder === responder) responder.send(reply, reply.length, source);
+            },
+            (err: unknown) => this.logger.warn({ err }, 'dns: udp query failed'),
+          );
+        }
+        if (n < responder.takeCapacity) break;
+      }
+    } catch (err) {
+      // A bug, never input (the views are bounded): log and go on; the datagram is lost.
+      this.logger.warn({ err }, 'dns: answering a datagram passed by the native responder failed');
+    }
+  }
+
+  private answerOversizedNative(responder: NativeDnsResponder, raw: Buffer, i: number): void {
+    if (raw.length < 12 || (raw[2]! & 0x80) !== 0) {
+      this.answers.count('dropped');
+      return;
+    }
+    this.answers.count('malformed');
+    const reply = headerOnlyReply(raw, RCODE.FORMERR);
+    responder.send(reply, reply.length, responder.source(i));
+  }
+
+  /**
+   * Adds what the native thread answered or dropped since the last call to the server's
+   * counters (the server calls it before it reports them, and at close).
+   */
+  foldNativeCounts(): void {
+    const responder = this.responder;
+    if (responder === null) return;
+    const now = responder.stats();
+    const was = this.folded;
+    const byType = new Float64Array(now.answeredByType.length);
+    for (let t = 0; t < byType.length; t++) byType[t] = now.answeredByType[t]! - (was?.answeredByType[t] ?? 0);
+    this.answers.countNative({ answered: now.answered - (was?.answered ?? 0), nxdomain: now.nxdomain - (was?.nxdomain ?? 0), dropped: now.ringDrops - (was?.ringDrops ?? 0), byType });
+    this.folded = now;
+    this.nativeStats = { answered: now.answered, passed: now.passed, ringDrops: now.ringDrops, ringWaits: now.ringWaits, puts: now.puts, tableResets: now.tableResets, recvErrors: now.recvErrors };
+  }
+
   /** Closes the socket; replies still being computed are not sent. Idempotent. */
   async close(): Promise<void> {
     const socket = this.socket;
     this.socket = null;
     this.batch = null;
+    const responder = this.responder;
+    if (responder !== null) {
+      // Joined before the socket closes: the thread must not read a closed (or reused) fd.
+      responder.stop();
+      this.foldNativeCounts();
+      this.detachNative?.();
+      this.detachNative = null;
+      this.responder = null;
+      responder.destroy();
+    }
     this.watch?.close();
     this.watch = null;
     if (socket) await new Promise<void>((resolve) => socket.close(() => resolve()));
   }
 
   stats(): DnsUdpStats {
-    return { path: this.pathInUse, batch: this.batch === null ? null : { ...this.batch.stats } };
+    const responder = this.responder;
+    if (responder !== null) {
+      this.foldNativeCounts();
+      const s = responder.stats();
+      return { path: this.pathInUse, batch: { receives: s.receives, received: s.received, flushes: s.flushes, sent: s.sent, sendErrors: s.sendErrors }, native: this.nativeStats };
+    }
+    return { path: this.pathInUse, batch: this.batch === null ? null : { ...this.batch.stats }, native: this.nativeStats };
   }
 
   /** The dgram path: one datagram, one send. */

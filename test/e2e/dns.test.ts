@@ -112,6 +112,14 @@ async function body(t: TestContext, lab: Lab, cli: LoomCli): Promise<void> {
   }
   const dnsOf = (h: LabHost): string => server.get(h)!;
   assert.equal(new Set(server.values()).size, 3, 'three distinct host addresses');
+  // The daemon serves UDP on the native responder by default (its library is part of the build).
+  const env = process.env;
+  const expectedPath = env['LOOM_DNS_UDP'] !== undefined && env['LOOM_DNS_UDP'] !== 'auto' ? env['LOOM_DNS_UDP'] : env['LOOM_DNS_NATIVE'] === '0' ? 'batched' : 'native';
+  for (const h of routers) {
+    const report = JSON.parse((await cli.run(h, ['report'], { timeoutMs: 10_000 })).stdout) as { dns?: { listeners?: Array<{ udpPath?: string }> } };
+    const paths = (report.dns?.listeners ?? []).map((l) => l.udpPath);
+    assert.ok(paths.length > 0 && paths.every((p) => p === expectedPath), `${h.name}: UDP served on ${expectedPath}: ${JSON.stringify(paths)}`);
+  }
   for (const h of routers) {
     const addr = await lab.exec(h, 'ip', ['-j', '-4', 'addr', 'show', 'dev', 'loom']);
     assert.ok(addr.stdout.includes(`"local":"${dnsOf(h)}"`), `${h.name}: the address is on the bridge`);

@@ -39,7 +39,7 @@ test('launch DNS options reach the daemon config, and the background re-executio
       '10.0.0.2',
     ]);
     assert.match(first.err, /captured/);
-    assert.deepEqual(first.config?.dns, { enabled: true, listenAddresses: ['10.32.0.1', '10.40.0.1'], domain: 'weave.local', ttlSeconds: 5, resolvConf: '/tmp/r.conf', udpPath: 'auto' });
+    assert.deepEqual(first.config?.dns, { enabled: true, listenAddresses: ['10.32.0.1', '10.40.0.1'], domain: 'weave.local', ttlSeconds: 5, resolvConf: '/tmp/r.conf', udpPath: 'auto', nativeResponder: true });
     const again = await launchConfigOf(foregroundArgs(first.config).slice(2));
     assert.deepEqual(again.config, first.config);
 

@@ -95,15 +95,17 @@ test('the segment MTU defaults to 1450, or 1402 with a password (flag or LOOM_PA
   assert.equal(parseLaunchOptions({ password: 'pw', mtu: '1300' }, [], {}, 'h').dataplane.mtu, 1300);
 });
 
-test('settings read only from the environment: LOOM_LOG_LEVEL, LOOM_DNS_UDP, LOOM_RELAY_PATH, NODE_TEST_CONTEXT', () => {
-  const config = parseLaunchOptions({}, [], { LOOM_LOG_LEVEL: 'debug', LOOM_DNS_UDP: 'dgram', LOOM_RELAY_PATH: 'vxlan-port', NODE_TEST_CONTEXT: 'child' }, 'h');
+test('settings read only from the environment: LOOM_LOG_LEVEL, LOOM_DNS_UDP, LOOM_DNS_NATIVE, LOOM_RELAY_PATH, NODE_TEST_CONTEXT', () => {
+  const config = parseLaunchOptions({}, [], { LOOM_LOG_LEVEL: 'debug', LOOM_DNS_UDP: 'dgram', LOOM_DNS_NATIVE: '0', LOOM_RELAY_PATH: 'vxlan-port', NODE_TEST_CONTEXT: 'child' }, 'h');
   assert.equal(config.logLevel, 'debug');
   assert.equal(config.dns.udpPath, 'dgram');
+  assert.equal(config.dns.nativeResponder, false);
   assert.equal(config.dataplane.relayPath, 'vxlan-port');
   assert.equal(config.dataplane.underTestRunner, true);
   const plain = parseLaunchOptions({}, [], {}, 'h');
   assert.equal(plain.logLevel, 'info');
   assert.equal(plain.dns.udpPath, 'auto');
+  assert.equal(plain.dns.nativeResponder, true);
   assert.equal(plain.dataplane.underTestRunner, false);
   assert.throws(() => parseLaunchOptions({}, [], { LOOM_LOG_LEVEL: 'loud' }, 'h'), (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT' && /LOOM_LOG_LEVEL/.test(e.message));
   assert.throws(() => parseLaunchOptions({}, [], { LOOM_RELAY_PATH: 'kernel' }, 'h'), (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT');

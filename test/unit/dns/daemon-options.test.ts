@@ -9,7 +9,7 @@ import { dnsArgs, findResolvConf, parseDnsOptions } from '../../../src/dns/daemo
 const invalid = (e: unknown) => e instanceof LoomError && e.code === 'ERR_INVALID_ARGUMENT';
 
 test('DNS launch options: defaults, explicit values, --no-dns', () => {
-  assert.deepEqual(parseDnsOptions({}), { enabled: true, listenAddresses: [], domain: 'loom.local', ttlSeconds: 1, resolvConf: undefined, udpPath: 'auto' });
+  assert.deepEqual(parseDnsOptions({}), { enabled: true, listenAddresses: [], domain: 'loom.local', ttlSeconds: 1, resolvConf: undefined, udpPath: 'auto', nativeResponder: true });
   assert.deepEqual(parseDnsOptions({ dns: false, dnsListenAddress: '10.32.0.1, 10.40.0.1,10.32.0.1', dnsDomain: 'Weave.Local.', dnsTtl: '30', dnsResolvConf: '/etc/r.conf' }), {
     enabled: false,
     listenAddresses: ['10.32.0.1', '10.40.0.1'],
@@ -17,6 +17,7 @@ test('DNS launch options: defaults, explicit values, --no-dns', () => {
     ttlSeconds: 30,
     resolvConf: '/etc/r.conf',
     udpPath: 'auto',
+    nativeResponder: true,
   });
   assert.equal(parseDnsOptions({ dnsTtl: '0' }).ttlSeconds, 0);
 });

@@ -9,6 +9,7 @@ import type { GossipChannel, GossipData, Gossiper, MeshView } from '../../../src
 import { DnsSubsystem, EXTERN_CONTAINER_ID } from '../../../src/dns/daemon.js';
 import { parseDnsOptions } from '../../../src/dns/daemon-options.js';
 import { RecordSet } from '../../../src/dns/records.js';
+import { nativeDnsLibrary } from '../../../src/os/dns-responder.js';
 import { query, rcodeOf, startFakeUpstream, udpAsk, tcpAsk } from './dns-client.js';
 
 const SELF = '02:00:00:00:00:01' as PeerName;
@@ -126,10 +127,11 @@ describe('DnsSubsystem listeners (real sockets on 127.0.0.1)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'loom-dnsd-'));
     const upstream = await startFakeUpstream('192.0.2.99');
     writeFileSync(join(dir, 'resolv.conf'), 'nameserver 127.0.0.1\n');
+    // The path as `loom launch` would set it from this environment (LOOM_DNS_UDP, LOOM_DNS_NATIVE, read at the edge).
+    const launch = parseDnsOptions({}, process.env);
     const dns = new DnsSubsystem(
       { router: fakeRouter(), clock: new FakeClock(), logger: silentLogger },
-      // The path as `loom launch` would set it from this environment (LOOM_DNS_UDP, read at the edge).
-      { listenAddresses: ['127.0.0.1'], port: 0, resolvConf: join(dir, 'resolv.conf'), upstreamPort: upstream.port, udpPath: parseDnsOptions({}, process.env).udpPath },
+      { listenAddresses: ['127.0.0.1'], port: 0, resolvConf: join(dir, 'resolv.conf'), upstreamPort: upstream.port, udpPath: launch.udpPath, nativeResponder: launch.nativeResponder },
     );
     try {
       const early = await dns.listenOn('127.0.0.1');
@@ -138,7 +140,9 @@ describe('DnsSubsystem listeners (real sockets on 127.0.0.1)', () => {
       dns.add('web', '10.32.0.5', 'c1');
       const [first] = dns.report().listeners;
       assert.ok(first?.udp && first.tcp, JSON.stringify(dns.report().listeners));
-      assert.equal(first.udpPath, process.env['LOOM_DNS_UDP'] === 'dgram' ? 'dgram' : 'batched', 'the report says how UDP is served');
+      const native = launch.nativeResponder && typeof (await nativeDnsLibrary()) !== 'string';
+      const expected = launch.udpPath === 'auto' ? (native ? 'native' : 'batched') : launch.udpPath;
+      assert.equal(first.udpPath, expected, 'the report says how UDP is served');
       const udpPort = Number(first.udp.split(':')[1]);
       const tcpPort = Number(first.tcp.split(':')[1]);
 
