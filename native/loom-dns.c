@@ -49,7 +49,7 @@
 #define CLASS_IN 1
 #define SLOT_BYTES 4096
 #define BATCH 32
-#define RING_SLOTS 256
+#define RING_SLOTS 64
 #define NAME_ROOM 28
 #define RCVTIMEO_MS 500
 
