@@ -208,6 +208,33 @@ const zodEnglishOnly = {
     });
   },
 };
+/**
+ * pino requires node:worker_threads at load, twice: lib/tools.js for `isMainThread` (read only
+ * when a log destination is built from options, which the daemon never does: it hands pino its
+ * own destination, daemon/log.ts) and lib/transport.js for thread-stream (used only by pino's
+ * worker transports, which the daemon never starts). worker_threads brings five more internal
+ * modules: ~0.37 MB of RSS in a Node that already listens (their code pages and heap). In the
+ * daemon bundle both become lookups at the point of use. The build fails if either line moved.
+ */
+const PINO_LAZY = [
+  { file: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]tools\.js$/, from: ["const { isMainThread } = require('worker_threads')\n", 'if (!opts.sync && isMainThread) {'], to: ['', "if (!opts.sync && require('worker_threads').isMainThread) {"] },
+  { file: /[\\/]node_modules[\\/]pino[\\/]lib[\\/]transport\.js$/, from: ["const ThreadStream = require('thread-stream')\n"], to: ["const ThreadStream = function ThreadStream (opts) { return new (require('thread-stream'))(opts) }\n"] },
+];
+const lazyPinoWorkers = {
+  name: 'lazy-pino-workers',
+  setup(b) {
+    for (const { file, from, to } of PINO_LAZY) {
+      b.onLoad({ filter: file }, (args) => {
+        let source = readFileSync(args.path, 'utf8');
+        from.forEach((line, i) => {
+          if (source.split(line).length !== 2) throw new Error(`build-cli: ${args.path} no longer has "${line.trim()}" once: update the lazy-pino-workers plugin`);
+          source = source.replace(line, to[i]);
+        });
+        return { contents: source, loader: 'js' };
+      });
+    }
+  },
+};
 const daemon = await build({
   entryPoints: [daemonEntry],
   outfile: daemonOutfile,
@@ -216,7 +243,7 @@ const daemon = await build({
   format: 'cjs',
   target: 'node20',
   external: NATIVE_ADDONS,
-  plugins: [lazyPushgateway, bundledKoffi, zodEnglishOnly],
+  plugins: [lazyPushgateway, bundledKoffi, zodEnglishOnly, lazyPinoWorkers],
   minify: true,
   sourcemap: true,
   // src/api/ui-routes.ts finds ui/ by walking up from its own file: from the bundle's folder too.

@@ -91,7 +91,7 @@ test('loading the daemon bundle loads no TLS, HTTPS, zlib, fs/promises or ES mod
   assert.equal(typeof trimmed, 'boolean');
   assert.match(maps, /[\\/]node_modules[\\/]koffi[\\/]build[\\/]koffi[\\/]\w+[\\/]koffi\.node/, 'koffi\'s native module, from koffi\'s own folder');
   assert.ok(loaded.includes('NativeModule http'), 'the daemon\'s HTTP server loads (guards against a vacuous pass)');
-  for (const kept of ['NativeModule https', 'NativeModule tls', 'NativeModule zlib', 'NativeModule internal/modules/esm/translators', 'NativeModule internal/fs/promises']) assert.ok(!loaded.includes(kept), `${kept} stays out of the router's start`);
+  for (const kept of ['NativeModule https', 'NativeModule tls', 'NativeModule zlib', 'NativeModule internal/modules/esm/translators', 'NativeModule internal/fs/promises', 'NativeModule worker_threads']) assert.ok(!loaded.includes(kept), `${kept} stays out of the router's start`);
   const bundle = readFileSync(join(repoRoot(), 'dist', 'src', 'daemon', 'loomd.cjs'), 'utf8');
   // The first localeCompare or Intl object makes V8 load ICU's collation or time-zone data (~2 MB
   // of the router's RSS for good, docs/BENCHMARKS.md issue 14 "Memory").
