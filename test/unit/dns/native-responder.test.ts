@@ -31,6 +31,7 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { recordingLogger } from '../../../src/core/logger.js';
 import { FakeDnsMesh } from './fake-mesh.js';
 import { query, rcodeOf, startFakeUpstream } from './dns-client.js';
+import { bindsAgain } from '../../helpers/udp-port.js';
 
 const TEST = { timeout: 60_000 };
 const GUARD_MS = 10_000;
@@ -438,12 +439,7 @@ test('native thread: stop joins the thread promptly, with datagrams still arrivi
     // shutdown(SHUT_RD) wakes the blocked recvmmsg at once; the 500 ms SO_RCVTIMEO is only the safety net.
     assert.ok(stopMs < 2000, `stop took ${stopMs.toFixed(1)} ms`);
     await server.stop();
-    const again = createSocket('udp4');
-    await new Promise<void>((resolve, reject) => {
-      again.once('error', reject);
-      again.bind(udp!.port, '127.0.0.1', () => resolve());
-    });
-    again.close();
+    await bindsAgain(udp!.port);
   } finally {
     socket.close();
   }

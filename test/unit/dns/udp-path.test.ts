@@ -20,6 +20,7 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { recordingLogger } from '../../../src/core/logger.js';
 import { FakeDnsMesh } from './fake-mesh.js';
 import { query, rcodeOf } from './dns-client.js';
+import { bindsAgain } from '../../helpers/udp-port.js';
 
 const GUARD_MS = 10_000;
 const TEST = { timeout: 60_000 };
@@ -222,12 +223,7 @@ for (const path of PATHS) {
       await server.stop();
       assert.equal(server.udpStats().batch, null);
       // The port is free again: the socket (and the fd the batch used) is closed.
-      const again = createSocket('udp4');
-      await new Promise<void>((resolve, reject) => {
-        again.once('error', reject);
-        again.bind(udp!.port, '127.0.0.1', () => resolve());
-      });
-      again.close();
+      await bindsAgain(udp!.port);
     } finally {
       socket.close();
     }
