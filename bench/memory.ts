@@ -55,8 +55,7 @@ function parseArgs(argv: string[]): { minutes: number; containers: number; detai
     } else if (argv[i] === '--env' && /^[A-Z_][A-Z0-9_]*=/.test(argv[i + 1] ?? '')) {
       const [k = '', ...v] = argv[i + 1]!.split('=');
       env[k] = v.join('=');
-    }
-    else if (argv[i] === '--minutes' && Number.isFinite(n) && n >= 0 && n <= 30) minutes = n;
+    } else if (argv[i] === '--minutes' && Number.isFinite(n) && n >= 0 && n <= 30) minutes = n;
     else if (argv[i] === '--containers' && Number.isInteger(n) && n >= 0 && n <= 5000) containers = n;
     else throw new LoomError('ERR_INVALID_ARGUMENT', `bad argument ${String(argv[i])} ${String(argv[i + 1])}: use --minutes 0..30, --containers 0..5000, --detail, --env NAME=VALUE`);
   }
