@@ -15,7 +15,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +31,7 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { recordingLogger } from '../../../src/core/logger.js';
 import { FakeDnsMesh } from './fake-mesh.js';
 import { query, rcodeOf, startFakeUpstream } from './dns-client.js';
-import { bindsAgain } from '../../helpers/udp-port.js';
+import { bindsAgain, burst, udpClient } from '../../helpers/udp-client.js';
 
 const TEST = { timeout: 60_000 };
 const GUARD_MS = 10_000;
@@ -212,32 +212,6 @@ function fillBothOne(table: NativeAnswerTable, store: ReturnType<typeof fixture>
 
 // ----- the thread on a real socket -----------------------------------------------------------
 
-async function client(): Promise<Socket> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', () => resolve()));
-  return socket;
-}
-
-/** Sends `messages` and resolves with the replies once `until` holds; rejects after the guard. */
-function ask(socket: Socket, port: number, messages: Buffer[], until: (replies: Buffer[]) => boolean, guardMs = GUARD_MS): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const replies: Buffer[] = [];
-    const onMessage = (msg: Buffer): void => {
-      replies.push(msg);
-      if (until(replies)) done(null);
-    };
-    const guard = setTimeout(() => done(new Error(`only ${replies.length} replies`)), guardMs);
-    const done = (err: Error | null): void => {
-      clearTimeout(guard);
-      socket.off('message', onMessage);
-      if (err) reject(err);
-      else resolve(replies);
-    };
-    socket.on('message', onMessage);
-    for (const m of messages) socket.send(m, port, '127.0.0.1');
-  });
-}
-
 const idOf = (r: Buffer): number => r.readUInt16BE(0);
 const withId = (id: number) => (replies: Buffer[]): boolean => replies.some((r) => r.length >= 2 && idOf(r) === id);
 const addressesOf = (r: Buffer): string[] => (dnsPacket.decode(r).answers ?? []).map((a) => (a.type === 'A' ? a.data : `?${a.type}`)).sort();
@@ -249,7 +223,7 @@ async function withNativeServer(init: DnsServerInit, body: (server: DnsServer, p
   server.add('db', '10.32.0.2', 'c2');
   server.add('db', '10.32.0.3', 'c3');
   const { udp } = await server.start({ udp: { host: '127.0.0.1', port: 0 } });
-  const socket = await client();
+  const socket = await udpClient();
   try {
     assert.equal(server.udpStats().path, 'native', 'the native path is the default when its library loads');
     await body(server, udp!.port, socket);
@@ -261,20 +235,20 @@ async function withNativeServer(init: DnsServerInit, body: (server: DnsServer, p
 
 test('native thread: answers on the socket, the second ask natively, counters folded into the server', TEST, async () => {
   await withNativeServer({}, async (server, port, socket) => {
-    const [first] = await ask(socket, port, [query('WEB.loom.local', 'A', { id: 1 })], withId(1));
+    const [first] = await burst(socket, port, [query('WEB.loom.local', 'A', { id: 1 })], withId(1));
     assert.deepEqual(addressesOf(first!), ['10.32.0.1']);
     assert.equal(dnsPacket.decode(first!).questions?.[0]?.name, 'WEB.loom.local', 'question case echoed');
     assert.equal(server.udpStats().native!.answered, 0, 'a miss: JS answered and put the entry');
     for (let i = 0; i < 20; i++) {
-      const [r] = await ask(socket, port, [query(i % 2 === 0 ? 'web.LOOM.local' : 'db.loom.local', 'A', { id: 100 + i })], withId(100 + i));
+      const [r] = await burst(socket, port, [query(i % 2 === 0 ? 'web.LOOM.local' : 'db.loom.local', 'A', { id: 100 + i })], withId(100 + i));
       assert.deepEqual(addressesOf(r!), i % 2 === 0 ? ['10.32.0.1'] : ['10.32.0.2', '10.32.0.3']);
       assert.equal(idOf(r!), 100 + i);
     }
     // NXDOMAIN and NODATA are cached too.
     for (let i = 0; i < 3; i++) {
-      const [nx] = await ask(socket, port, [query('gone.loom.local', 'A', { id: 200 + i })], withId(200 + i));
+      const [nx] = await burst(socket, port, [query('gone.loom.local', 'A', { id: 200 + i })], withId(200 + i));
       assert.equal(rcodeOf(nx!), 3);
-      const [mx] = await ask(socket, port, [query('web.loom.local', 'MX', { id: 300 + i })], withId(300 + i));
+      const [mx] = await burst(socket, port, [query('web.loom.local', 'MX', { id: 300 + i })], withId(300 + i));
       assert.equal(rcodeOf(mx!), 0);
       assert.deepEqual(addressesOf(mx!), []);
     }
@@ -298,7 +272,7 @@ test('native thread: a store change sends the next query for the name to JS (nev
     let id = 1;
     const askWeb = async (): Promise<Buffer> => {
       const i = id++;
-      return (await ask(socket, port, [query('web.loom.local', 'A', { id: i })], withId(i)))[0]!;
+      return (await burst(socket, port, [query('web.loom.local', 'A', { id: i })], withId(i)))[0]!;
     };
     await askWeb();
     await askWeb();
@@ -324,7 +298,7 @@ test('native thread: forwarded names go through JS to the upstream and back; TCP
   try {
     await withNativeServer({ resolvConfPath: join(dir, 'resolv.conf'), upstreamPort: upstream.port }, async (server, port, socket) => {
       for (let i = 0; i < 3; i++) {
-        const [r] = await ask(socket, port, [query('example.org', 'A', { id: 50 + i })], withId(50 + i));
+        const [r] = await burst(socket, port, [query('example.org', 'A', { id: 50 + i })], withId(50 + i));
         assert.deepEqual(addressesOf(r!), ['192.0.2.44']);
       }
       assert.equal(server.stats().forwarded, 3);
@@ -339,7 +313,7 @@ test('native thread: forwarded names go through JS to the upstream and back; TCP
 test('native thread: floods of garbage and oversized datagrams neither crash nor hang it; every one is counted', TEST, async () => {
   await withNativeServer({}, async (server, port, socket) => {
     const valid = query('web.loom.local', 'A', { id: 7, udpSize: 1232 });
-    await ask(socket, port, [valid], withId(7));
+    await burst(socket, port, [valid], withId(7));
     const rng = fc.sample(fc.oneof(fc.uint8Array({ maxLength: 100 }).map((u) => Buffer.from(u)), fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })).map(([i, v]) => {
       const b = Buffer.from(valid);
       b[i] = v;
@@ -350,13 +324,13 @@ test('native thread: floods of garbage and oversized datagrams neither crash nor
       const garbage = rng.slice(round * 100, round * 100 + 100);
       const barrierId = 0xf000 + round;
       const isBarrier = (r: Buffer): boolean => r.length >= 12 && idOf(r) === barrierId && addressesOf(r).join() === '10.32.0.1';
-      const replies = await ask(socket, port, [...garbage, query('web.loom.local', 'A', { id: barrierId })], (rs) => rs.some((r) => { try { return isBarrier(r); } catch { return false; } }));
+      const replies = await burst(socket, port, [...garbage, query('web.loom.local', 'A', { id: barrierId })], (rs) => rs.some((r) => { try { return isBarrier(r); } catch { return false; } }));
       for (const r of replies) assert.ok(r.length >= 12 && (r[2]! & 0x80) !== 0, 'replies are responses');
       sent += garbage.length + 1;
     }
     // Longer than the thread's 4096-byte slots: FORMERR from JS (a query header), or dropped.
     const oversized = Buffer.concat([query('web.loom.local', 'A', { id: 0x0bad }), Buffer.alloc(5000)]);
-    const formerrs = await ask(socket, port, [oversized], withId(0x0bad));
+    const formerrs = await burst(socket, port, [oversized], withId(0x0bad));
     const formerr = formerrs.find((r) => idOf(r) === 0x0bad);
     assert.equal(rcodeOf(formerr!), 1);
     sent++;
@@ -416,7 +390,7 @@ test('native thread: a burst of more misses than the ring holds is answered in f
     let answered: Buffer | undefined;
     for (let attempt = 0; attempt < 10 && answered === undefined; attempt++) {
       const id = 0xbe00 + attempt;
-      const replies = await ask(socket, port, [query('web.loom.local', 'A', { id })], withId(id), 1000).catch(() => []);
+      const replies = await burst(socket, port, [query('web.loom.local', 'A', { id })], withId(id), { guardMs: 1000 }).catch(() => []);
       answered = replies.find((x) => idOf(x) === id);
     }
     assert.deepEqual(addressesOf(answered!), ['10.32.0.1']);
@@ -429,9 +403,9 @@ test('native thread: stop joins the thread promptly, with datagrams still arrivi
   server.add('web', '10.32.0.1', 'c1');
   const { udp } = await server.start({ udp: { host: '127.0.0.1', port: 0 } });
   assert.equal(server.udpStats().path, 'native');
-  const socket = await client();
+  const socket = await udpClient();
   try {
-    await ask(socket, udp!.port, [query('web.loom.local', 'A', { id: 1 })], withId(1));
+    await burst(socket, udp!.port, [query('web.loom.local', 'A', { id: 1 })], withId(1));
     for (let i = 0; i < 200; i++) socket.send(query('web.loom.local', 'A', { id: 10 + i }), udp!.port, '127.0.0.1');
     const t0 = performance.now();
     await server.stop();
@@ -476,9 +450,9 @@ test(`native path switch: ${NATIVE_ENV}=0 keeps the JS path under auto; unavaila
     server.add('web', '10.32.0.1', 'c1');
     const { udp } = await server.start({ udp: { host: '127.0.0.1', port: 0 } });
     assert.equal(server.udpStats().path, 'batched');
-    const socket = await client();
+    const socket = await udpClient();
     try {
-      const [r] = await ask(socket, udp!.port, [query('web.loom.local', 'A', { id: 3 })], withId(3));
+      const [r] = await burst(socket, udp!.port, [query('web.loom.local', 'A', { id: 3 })], withId(3));
       assert.deepEqual(addressesOf(r!), ['10.32.0.1']);
     } finally {
       socket.close();

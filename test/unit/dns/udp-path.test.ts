@@ -10,7 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createSocket, type Socket } from 'node:dgram';
+import { createSocket } from 'node:dgram';
 import * as dnsPacket from 'dns-packet';
 import fc from 'fast-check';
 import { UDP_PATH_ENV, parseDnsOptions } from '../../../src/dns/daemon-options.js';
@@ -20,9 +20,8 @@ import { isLoomError } from '../../../src/core/errors.js';
 import { recordingLogger } from '../../../src/core/logger.js';
 import { FakeDnsMesh } from './fake-mesh.js';
 import { query, rcodeOf } from './dns-client.js';
-import { bindsAgain } from '../../helpers/udp-port.js';
+import { bindsAgain, burst, udpClient } from '../../helpers/udp-client.js';
 
-const GUARD_MS = 10_000;
 const TEST = { timeout: 60_000 };
 const PATHS: UdpPath[] = ['dgram', 'batched', 'native'];
 
@@ -40,36 +39,6 @@ async function withUdpServer(init: DnsServerInit, body: (server: DnsServer, port
   } finally {
     await server.stop();
   }
-}
-
-/** A client socket bound on `host`, so that every send of a burst goes out at once. */
-async function client(host = '127.0.0.1'): Promise<Socket> {
-  const socket = createSocket(host.includes(':') ? 'udp6' : 'udp4');
-  await new Promise<void>((resolve) => socket.bind(0, host, () => resolve()));
-  return socket;
-}
-
-/**
- * Sends `messages` in one burst and resolves with the replies once `until(replies)` holds
- * (checked after each reply). Rejects if that does not happen within the guard.
- */
-function burst(socket: Socket, port: number, messages: Buffer[], until: (replies: Buffer[]) => boolean, host = '127.0.0.1'): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const replies: Buffer[] = [];
-    const onMessage = (msg: Buffer): void => {
-      replies.push(msg);
-      if (until(replies)) done(null);
-    };
-    const guard = setTimeout(() => done(new Error(`only ${replies.length} replies: ${replies.map((r) => r.readUInt16BE(0)).join(',')}`)), GUARD_MS);
-    const done = (err: Error | null): void => {
-      clearTimeout(guard);
-      socket.off('message', onMessage);
-      if (err) reject(err);
-      else resolve(replies);
-    };
-    socket.on('message', onMessage);
-    for (const m of messages) socket.send(m, port, host);
-  });
 }
 
 const idOf = (r: Buffer): number => r.readUInt16BE(0);
@@ -135,7 +104,7 @@ for (const path of PATHS) {
 
   test(`${path}: a burst of 60 queries (cached, uncached, 3 addresses, NXDOMAIN, forwarded) is answered, twice`, TEST, async () => {
     await withUdpServer({ udpPath: path }, async (server, port) => {
-      const socket = await client();
+      const socket = await udpClient();
       try {
         const { messages, expect } = mixedBurst(60);
         // First burst: the cache fills from the first query of each name; second: mostly hits.
@@ -192,7 +161,7 @@ for (const path of PATHS) {
         [16, 1],
         [14, 4],
       ]);
-      const socket = await client();
+      const socket = await udpClient();
       try {
         const replies = await burst(socket, port, messages, (r) => r.length >= expected.size);
         // Barrier: anything the server would still send for the burst is sent before it answers
@@ -214,7 +183,7 @@ for (const path of PATHS) {
     const server = new DnsServer({ store }, { resolvConfPath: '/nonexistent/resolv.conf', udpPath: path });
     server.add('web', '10.32.0.1', 'c1');
     const { udp } = await server.start({ udp: { host: '127.0.0.1', port: 0 } });
-    const socket = await client();
+    const socket = await udpClient();
     try {
       // Answered first (the server is live), then a burst it never gets to read.
       await burst(socket, udp!.port, [query('web.loom.local', 'A', { id: 1 })], withId(1));
@@ -232,7 +201,7 @@ for (const path of PATHS) {
 
 test('batched: the server reads every datagram itself (recvmmsg on readiness), none through libuv; lone queries too', TEST, async () => {
   await withUdpServer({ udpPath: 'batched' }, async (server, port) => {
-    const socket = await client();
+    const socket = await udpClient();
     try {
       const { messages, expect } = mixedBurst(40);
       const replies = await burst(socket, port, messages, (r) => r.length >= expect.size);
@@ -254,7 +223,7 @@ test('both paths send the same bytes for the same burst', TEST, async () => {
   const repliesOf = async (path: UdpPath): Promise<string[]> => {
     let out: string[] = [];
     await withUdpServer({ udpPath: path }, async (_server, port) => {
-      const socket = await client();
+      const socket = await udpClient();
       try {
         await burst(socket, port, messages, (r) => r.length >= messages.length); // fills the cache
         out = (await burst(socket, port, messages, (r) => r.length >= messages.length)).map((r) => r.toString('hex')).sort();
@@ -282,10 +251,10 @@ for (const path of ['batched', 'native'] as const) test(`${path}: IPv6 sources a
     { udpPath: path },
     async (server, port) => {
       assert.equal(server.udpStats().path, path);
-      const socket = await client('::1');
+      const socket = await udpClient('::1');
       try {
         const { messages, expect } = mixedBurst(20);
-        checkReplies(await burst(socket, port, messages, (r) => r.length >= expect.size, '::1'), expect);
+        checkReplies(await burst(socket, port, messages, (r) => r.length >= expect.size, { host: '::1' }), expect);
         assert.ok(server.udpStats().batch!.received > 0);
       } finally {
         socket.close();
@@ -308,7 +277,7 @@ test('fallback: batched unavailable means dgram, with a warning when batched was
       { udpPath: setting },
       async (server, port) => {
         assert.equal(server.udpStats().path, 'dgram');
-        const socket = await client();
+        const socket = await udpClient();
         try {
           const { messages, expect } = mixedBurst(12);
           checkReplies(await burst(socket, port, messages, (r) => r.length >= expect.size), expect);
@@ -348,7 +317,7 @@ test('a batch that throws is abandoned for dgram, with a warning; the query is s
     { udpPath: 'batched' },
     async (server, port) => {
       assert.equal(server.udpStats().path, 'batched');
-      const socket = await client();
+      const socket = await udpClient();
       try {
         // Cached and uncached questions: the batch fails on the first either way.
         for (const [id, name] of [[1, 'web.loom.local'], [2, 'web.loom.local'], [3, 'missing.loom.local']] as const) {
@@ -393,7 +362,7 @@ for (const path of ['batched', 'native'] as const) test(`${path} fuzz: bursts of
       return b;
     });
     const datagram = fc.oneof(fc.uint8Array({ maxLength: 80 }).map((u) => Buffer.from(u)), mutated);
-    const socket = await client();
+    const socket = await udpClient();
     let barrier = 0;
     try {
       await fc.assert(
